@@ -1,0 +1,516 @@
+//! Client identity, secret, token endpoint and request parameters.
+
+use core::fmt;
+
+use zeroize::Zeroize;
+
+use crate::error::ConfigError;
+
+/// Rejects values that could break out of the HTTP framing.
+pub(crate) fn check_no_controls(s: &str) -> Result<(), ConfigError> {
+    if s.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        Err(ConfigError::ControlCharacter)
+    } else {
+        Ok(())
+    }
+}
+
+/// The client identifier issued at registration
+/// ([RFC 6749 §2.2](https://www.rfc-editor.org/rfc/rfc6749#section-2.2)).
+///
+/// Not secret. Any printable characters are allowed; they are encoded as
+/// RFC 6749 §2.3.1 requires where they are sent.
+///
+/// ```
+/// use embedded_oauth2::ClientId;
+/// assert_eq!(ClientId::new("s6BhdRkqt3")?.as_str(), "s6BhdRkqt3");
+/// assert!(ClientId::new("").is_err());
+/// assert!(ClientId::new("a\r\nb").is_err());
+/// # Ok::<(), embedded_oauth2::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ClientId<'a>(&'a str);
+
+impl<'a> ClientId<'a> {
+    /// Checks and wraps a client id: not empty, no control characters.
+    pub fn new(id: &'a str) -> Result<Self, ConfigError> {
+        if id.is_empty() {
+            return Err(ConfigError::EmptyClientId);
+        }
+        check_no_controls(id)?;
+        Ok(Self(id))
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &'a str {
+        self.0
+    }
+}
+
+/// The client secret
+/// ([RFC 6749 §2.3.1](https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1)),
+/// stored in `N` bytes the caller sizes.
+///
+/// Its `Debug` is redacted, it has no `Display` or `defmt::Format`, and its
+/// bytes are zeroized when it is dropped.
+///
+/// ```
+/// use embedded_oauth2::ClientSecret;
+/// let s = ClientSecret::<32>::new("gX1fBat3bV")?;
+/// assert_eq!(format!("{s:?}"), "ClientSecret(<redacted>)");
+/// assert_eq!(s.expose(), "gX1fBat3bV");
+/// assert!(ClientSecret::<4>::new("too long").is_err());
+/// # Ok::<(), embedded_oauth2::ConfigError>(())
+/// ```
+pub struct ClientSecret<const N: usize = 64> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> ClientSecret<N> {
+    /// Copies the secret. Control characters and a secret longer than `N`
+    /// bytes are refused.
+    pub fn new(secret: &str) -> Result<Self, ConfigError> {
+        check_no_controls(secret)?;
+        let mut bytes = [0u8; N];
+        let Some(dst) = bytes.get_mut(..secret.len()) else {
+            return Err(ConfigError::SecretTooLong {
+                needed: secret.len(),
+                capacity: N,
+            });
+        };
+        dst.copy_from_slice(secret.as_bytes());
+        Ok(Self {
+            bytes,
+            len: secret.len(),
+        })
+    }
+
+    /// The secret itself. Named so that every use stands out in review.
+    pub fn expose(&self) -> &str {
+        let b = self.bytes.get(..self.len).unwrap_or_default();
+        core::str::from_utf8(b).unwrap_or_default()
+    }
+}
+
+impl<const N: usize> Drop for ClientSecret<N> {
+    fn drop(&mut self) {
+        self.bytes.zeroize();
+        self.len = 0;
+    }
+}
+
+impl<const N: usize> fmt::Debug for ClientSecret<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientSecret(<redacted>)")
+    }
+}
+
+/// How the client proves its identity to the token endpoint.
+///
+/// ```
+/// use embedded_oauth2::{ClientAuth, ClientSecret};
+/// let auth = ClientAuth::Basic(ClientSecret::<32>::new("s3cr3t")?);
+/// assert_eq!(auth.method_name(), "client_secret_basic");
+/// assert!(!format!("{auth:?}").contains("s3cr3t"));
+/// # Ok::<(), embedded_oauth2::ConfigError>(())
+/// ```
+#[non_exhaustive]
+pub enum ClientAuth<const N: usize = 64> {
+    /// `client_secret_basic`: HTTP Basic with id and secret
+    /// form-urlencoded before base64, as
+    /// [RFC 6749 §2.3.1](https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1)
+    /// requires. The default choice.
+    Basic(ClientSecret<N>),
+    /// HTTP Basic **without** the §2.3.1 form-urlencoding, for servers known
+    /// to break on it. Identical to [`ClientAuth::Basic`] when id and secret
+    /// hold only unreserved characters.
+    BasicUnencoded(ClientSecret<N>),
+    /// `client_secret_post`: `client_id` and `client_secret` in the body.
+    Post(ClientSecret<N>),
+    /// Only `client_id` in the body: authentication happens elsewhere, e.g.
+    /// mutual-TLS client authentication
+    /// ([RFC 8705](https://www.rfc-editor.org/rfc/rfc8705)).
+    ClientIdOnly,
+}
+
+impl<const N: usize> ClientAuth<N> {
+    /// The registered name of the method (`token_endpoint_auth_method`).
+    pub fn method_name(&self) -> &'static str {
+        match self {
+            Self::Basic(_) | Self::BasicUnencoded(_) => "client_secret_basic",
+            Self::Post(_) => "client_secret_post",
+            Self::ClientIdOnly => "tls_client_auth",
+        }
+    }
+}
+
+impl<const N: usize> fmt::Debug for ClientAuth<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Basic(_) => f.write_str("Basic(<redacted>)"),
+            Self::BasicUnencoded(_) => f.write_str("BasicUnencoded(<redacted>)"),
+            Self::Post(_) => f.write_str("Post(<redacted>)"),
+            Self::ClientIdOnly => f.write_str("ClientIdOnly"),
+        }
+    }
+}
+
+/// The token endpoint, parsed from `https://host[:port]/path[?query]`
+/// ([RFC 6749 §3.2](https://www.rfc-editor.org/rfc/rfc6749#section-3.2)).
+///
+/// `http://` is refused unless [`TokenEndpoint::parse_allow_http`] is used
+/// (loopback tests): the grant sends a secret and returns a bearer token, so
+/// it needs TLS.
+///
+/// ```
+/// use embedded_oauth2::{ConfigError, TokenEndpoint};
+/// let e = TokenEndpoint::parse("https://auth.example.com:8443/realms/x/token")?;
+/// assert_eq!((e.host(), e.port(), e.path()), ("auth.example.com", 8443, "/realms/x/token"));
+/// assert!(e.is_https());
+/// assert_eq!(TokenEndpoint::parse("http://127.0.0.1/token"), Err(ConfigError::InsecureScheme));
+/// assert_eq!(TokenEndpoint::parse("https://u:p@host/token"), Err(ConfigError::UrlUserinfo));
+/// # Ok::<(), ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TokenEndpoint<'a> {
+    url: &'a str,
+    host: &'a str,
+    port: u16,
+    path: &'a str,
+    https: bool,
+}
+
+impl<'a> TokenEndpoint<'a> {
+    /// Parses an `https://` URL.
+    pub fn parse(url: &'a str) -> Result<Self, ConfigError> {
+        Self::parse_inner(url, false)
+    }
+
+    /// Parses an `https://` or `http://` URL. Use plain HTTP only on
+    /// loopback or in tests.
+    pub fn parse_allow_http(url: &'a str) -> Result<Self, ConfigError> {
+        Self::parse_inner(url, true)
+    }
+
+    fn parse_inner(url: &'a str, allow_http: bool) -> Result<Self, ConfigError> {
+        check_no_controls(url)?;
+        if url.bytes().any(|b| b == b' ' || b >= 0x80) {
+            return Err(ConfigError::InvalidUrl);
+        }
+        let (https, rest) = if let Some(r) = strip_prefix_ci(url, "https://") {
+            (true, r)
+        } else if let Some(r) = strip_prefix_ci(url, "http://") {
+            if !allow_http {
+                return Err(ConfigError::InsecureScheme);
+            }
+            (false, r)
+        } else {
+            return Err(ConfigError::InvalidUrl);
+        };
+        if rest.contains('#') {
+            return Err(ConfigError::UrlFragment);
+        }
+        let split = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(split);
+        if authority.contains('@') {
+            return Err(ConfigError::UrlUserinfo);
+        }
+        let path = if path.is_empty() { "/" } else { path };
+        if path.starts_with('?') {
+            // "https://host?x" has an empty path; keep the request target valid.
+            return Err(ConfigError::InvalidUrl);
+        }
+        let (host, port) = split_host_port(authority, if https { 443 } else { 80 })?;
+        if host.is_empty() {
+            return Err(ConfigError::InvalidUrl);
+        }
+        Ok(Self {
+            url,
+            host,
+            port,
+            path,
+            https,
+        })
+    }
+
+    /// The whole URL as given (used e.g. as a JWT audience).
+    pub fn url(&self) -> &'a str {
+        self.url
+    }
+
+    /// The host name or IP literal (IPv6 without brackets).
+    pub fn host(&self) -> &'a str {
+        self.host
+    }
+
+    /// The port (443 or 80 unless given).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The request target: path and query.
+    pub fn path(&self) -> &'a str {
+        self.path
+    }
+
+    /// Whether the scheme is `https`.
+    pub fn is_https(&self) -> bool {
+        self.https
+    }
+
+    /// Whether the port is the scheme's default (then `Host` omits it).
+    pub(crate) fn default_port(&self) -> bool {
+        self.port == if self.https { 443 } else { 80 }
+    }
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    if head.eq_ignore_ascii_case(prefix) {
+        s.get(prefix.len()..)
+    } else {
+        None
+    }
+}
+
+fn split_host_port(authority: &str, default: u16) -> Result<(&str, u16), ConfigError> {
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let end = v6.find(']').ok_or(ConfigError::InvalidUrl)?;
+        let host = v6.get(..end).ok_or(ConfigError::InvalidUrl)?;
+        let after = v6.get(end + 1..).unwrap_or_default();
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p),
+            None if after.is_empty() => None,
+            None => return Err(ConfigError::InvalidUrl),
+        };
+        if !host.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
+            return Err(ConfigError::InvalidUrl);
+        }
+        (host, port)
+    } else {
+        match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if !host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':'))
+    {
+        return Err(ConfigError::InvalidUrl);
+    }
+    let port = match port {
+        None => default,
+        Some(p) => {
+            if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ConfigError::InvalidPort);
+            }
+            match p.parse::<u16>() {
+                Ok(0) | Err(_) => return Err(ConfigError::InvalidPort),
+                Ok(n) => n,
+            }
+        }
+    };
+    Ok((host, port))
+}
+
+/// Checks a space-delimited scope list
+/// ([RFC 6749 §3.3](https://www.rfc-editor.org/rfc/rfc6749#section-3.3)):
+/// `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+pub(crate) fn valid_scope(s: &str) -> bool {
+    !s.is_empty()
+        && s.split(' ')
+            .all(|t| !t.is_empty() && t.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)))
+}
+
+/// Parameter names the client sets itself; extra parameters may not use them.
+const RESERVED: &[&str] = &[
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "client_assertion",
+    "client_assertion_type",
+    "scope",
+    "audience",
+    "resource",
+];
+
+/// Everything the client sends: endpoint, identity, authentication and the
+/// request parameters.
+///
+/// Values are checked when set; a value that could corrupt the request
+/// (CR/LF, NUL, other controls) is refused here, not discovered on the wire.
+///
+/// ```
+/// use embedded_oauth2::{ClientAuth, ClientId, ClientSecret, Config, TokenEndpoint};
+/// let config = Config::new(
+///     TokenEndpoint::parse("https://as.example/token")?,
+///     ClientId::new("device-42")?,
+///     ClientAuth::Post(ClientSecret::<32>::new("s3cr3t")?),
+/// )
+/// .with_scope("read write")?
+/// .with_audience("https://api.example")?
+/// .with_resources(&["https://receipts.example/"])?
+/// .with_extra_params(&[("tenant", "acme")])?;
+/// assert_eq!(config.scope(), Some("read write"));
+/// # Ok::<(), embedded_oauth2::ConfigError>(())
+/// ```
+#[derive(Debug)]
+pub struct Config<'a, const N: usize = 64> {
+    pub(crate) endpoint: TokenEndpoint<'a>,
+    pub(crate) client_id: ClientId<'a>,
+    pub(crate) auth: ClientAuth<N>,
+    pub(crate) scope: Option<&'a str>,
+    pub(crate) audience: Option<&'a str>,
+    pub(crate) resources: &'a [&'a str],
+    pub(crate) extra: &'a [(&'a str, &'a str)],
+}
+
+impl<'a, const N: usize> Config<'a, N> {
+    /// A configuration with no scope, audience, resource or extra parameter.
+    pub fn new(endpoint: TokenEndpoint<'a>, client_id: ClientId<'a>, auth: ClientAuth<N>) -> Self {
+        Self {
+            endpoint,
+            client_id,
+            auth,
+            scope: None,
+            audience: None,
+            resources: &[],
+            extra: &[],
+        }
+    }
+
+    /// Requests these scopes (space-delimited, RFC 6749 §3.3).
+    pub fn with_scope(mut self, scope: &'a str) -> Result<Self, ConfigError> {
+        check_no_controls(scope)?;
+        if !valid_scope(scope) {
+            return Err(ConfigError::InvalidScope);
+        }
+        self.scope = Some(scope);
+        Ok(self)
+    }
+
+    /// Sends `audience` (used by Auth0, Okta and others to pick the API).
+    pub fn with_audience(mut self, audience: &'a str) -> Result<Self, ConfigError> {
+        check_no_controls(audience)?;
+        self.audience = Some(audience);
+        Ok(self)
+    }
+
+    /// Sends one `resource` parameter per value
+    /// ([RFC 8707](https://www.rfc-editor.org/rfc/rfc8707#section-2)): each
+    /// must be an absolute URI without a fragment.
+    pub fn with_resources(mut self, resources: &'a [&'a str]) -> Result<Self, ConfigError> {
+        for r in resources {
+            check_no_controls(r)?;
+            let scheme_ok = r
+                .split_once(':')
+                .is_some_and(|(s, rest)| {
+                    !s.is_empty()
+                        && s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+                        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+                        && !rest.is_empty()
+                });
+            if !scheme_ok || r.contains('#') || r.contains(' ') {
+                return Err(ConfigError::InvalidResource);
+            }
+        }
+        self.resources = resources;
+        Ok(self)
+    }
+
+    /// Sends additional form parameters verbatim (form-urlencoded). Names the
+    /// client sets itself (`grant_type`, `client_id`, `scope`, …) are refused.
+    pub fn with_extra_params(mut self, params: &'a [(&'a str, &'a str)]) -> Result<Self, ConfigError> {
+        for (k, v) in params {
+            check_no_controls(k)?;
+            check_no_controls(v)?;
+            if k.is_empty() || RESERVED.contains(k) {
+                return Err(ConfigError::ReservedParameter);
+            }
+        }
+        self.extra = params;
+        Ok(self)
+    }
+
+    /// The token endpoint.
+    pub fn endpoint(&self) -> &TokenEndpoint<'a> {
+        &self.endpoint
+    }
+
+    /// The client id.
+    pub fn client_id(&self) -> ClientId<'a> {
+        self.client_id
+    }
+
+    /// The authentication method.
+    pub fn auth(&self) -> &ClientAuth<N> {
+        &self.auth
+    }
+
+    /// The requested scope, if any.
+    pub fn scope(&self) -> Option<&'a str> {
+        self.scope
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_parsing() {
+        let e = TokenEndpoint::parse("https://h/").unwrap();
+        assert_eq!((e.host(), e.port(), e.path()), ("h", 443, "/"));
+        let e = TokenEndpoint::parse("HTTPS://h").unwrap();
+        assert_eq!(e.path(), "/");
+        let e = TokenEndpoint::parse("https://[::1]:8443/t?x=1").unwrap();
+        assert_eq!((e.host(), e.port(), e.path()), ("::1", 8443, "/t?x=1"));
+        let e = TokenEndpoint::parse_allow_http("http://127.0.0.1:3000/token").unwrap();
+        assert_eq!((e.host(), e.port(), e.is_https()), ("127.0.0.1", 3000, false));
+        assert_eq!(TokenEndpoint::parse("ftp://h/"), Err(ConfigError::InvalidUrl));
+        assert_eq!(TokenEndpoint::parse("https://h:0/"), Err(ConfigError::InvalidPort));
+        assert_eq!(TokenEndpoint::parse("https://h:65536/"), Err(ConfigError::InvalidPort));
+        assert_eq!(TokenEndpoint::parse("https://h:/"), Err(ConfigError::InvalidPort));
+        assert_eq!(TokenEndpoint::parse("https://h/t#f"), Err(ConfigError::UrlFragment));
+        assert_eq!(TokenEndpoint::parse("https:///t"), Err(ConfigError::InvalidUrl));
+        assert_eq!(TokenEndpoint::parse("https://h/t\r\nX: y"), Err(ConfigError::ControlCharacter));
+        assert_eq!(TokenEndpoint::parse("https://h/a b"), Err(ConfigError::InvalidUrl));
+        assert_eq!(TokenEndpoint::parse("https://h\0/"), Err(ConfigError::ControlCharacter));
+        assert_eq!(TokenEndpoint::parse("https://[::1/"), Err(ConfigError::InvalidUrl));
+    }
+
+    #[test]
+    fn scope_syntax() {
+        assert!(valid_scope("a b:c"));
+        assert!(!valid_scope("a  b"));
+        assert!(!valid_scope(""));
+        assert!(!valid_scope("a\"b"));
+        assert!(!valid_scope("a\\b"));
+    }
+
+    #[test]
+    fn config_validation() {
+        let mk = || {
+            Config::<8>::new(
+                TokenEndpoint::parse("https://h/t").unwrap(),
+                ClientId::new("id").unwrap(),
+                ClientAuth::ClientIdOnly,
+            )
+        };
+        assert_eq!(mk().with_scope("a\nb").unwrap_err(), ConfigError::ControlCharacter);
+        assert_eq!(mk().with_audience("x\0").unwrap_err(), ConfigError::ControlCharacter);
+        assert_eq!(mk().with_resources(&["not a uri"]).unwrap_err(), ConfigError::InvalidResource);
+        assert_eq!(mk().with_resources(&["https://x/#f"]).unwrap_err(), ConfigError::InvalidResource);
+        assert_eq!(mk().with_extra_params(&[("scope", "x")]).unwrap_err(), ConfigError::ReservedParameter);
+        assert_eq!(mk().with_extra_params(&[("k", "v\r\n")]).unwrap_err(), ConfigError::ControlCharacter);
+        assert!(mk().with_resources(&["urn:example:r", "https://a/b"]).is_ok());
+        assert_eq!(
+            ClientSecret::<2>::new("abc").err(),
+            Some(ConfigError::SecretTooLong { needed: 3, capacity: 2 })
+        );
+    }
+}

@@ -1,0 +1,105 @@
+//! Byte sinks and the encodings the request needs.
+
+pub(crate) mod form;
+
+use crate::error::{Buffer, CapacityError};
+
+/// Writes into a caller's slice; past its end it keeps counting, so one pass
+/// tells both the bytes written and the size that would have sufficed.
+pub(crate) struct Sink<'b> {
+    buf: &'b mut [u8],
+    pos: usize,
+}
+
+impl<'b> Sink<'b> {
+    pub(crate) fn new(buf: &'b mut [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    /// A sink that stores nothing and only counts.
+    pub(crate) fn counter() -> Sink<'static> {
+        Sink { buf: &mut [], pos: 0 }
+    }
+
+    pub(crate) fn put(&mut self, bytes: &[u8]) {
+        let end = self.pos.saturating_add(bytes.len());
+        if let Some(dst) = self.buf.get_mut(self.pos..end) {
+            dst.copy_from_slice(bytes);
+        }
+        self.pos = end;
+    }
+
+    pub(crate) fn put_str(&mut self, s: &str) {
+        self.put(s.as_bytes());
+    }
+
+    pub(crate) fn put_usize(&mut self, mut n: usize) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            if let Some(d) = digits.get_mut(i) {
+                *d = b'0' + (n % 10) as u8;
+            }
+            n /= 10;
+            if n == 0 || i == 0 {
+                break;
+            }
+        }
+        self.put(digits.get(i..).unwrap_or_default());
+    }
+
+    /// Reserves `len` bytes and hands them to `fill` when they fit.
+    pub(crate) fn put_with(&mut self, len: usize, fill: impl FnOnce(&mut [u8])) {
+        let end = self.pos.saturating_add(len);
+        if let Some(dst) = self.buf.get_mut(self.pos..end) {
+            fill(dst);
+        }
+        self.pos = end;
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.pos
+    }
+
+    /// The bytes written, or the size needed when they did not fit.
+    pub(crate) fn finish(self, buffer: Buffer) -> Result<usize, CapacityError> {
+        if self.pos <= self.buf.len() {
+            Ok(self.pos)
+        } else {
+            Err(CapacityError {
+                buffer,
+                needed: self.pos,
+                available: self.buf.len(),
+                exact: true,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sink_counts_past_the_end() {
+        let mut b = [0u8; 4];
+        let mut s = Sink::new(&mut b);
+        s.put(b"abc");
+        s.put_usize(1234);
+        let e = s.finish(Buffer::Request).unwrap_err();
+        assert_eq!((e.needed, e.available), (7, 4));
+        assert_eq!(&b, b"abc\0");
+    }
+
+    #[test]
+    fn numbers() {
+        for n in [0usize, 7, 10, 65535, usize::MAX] {
+            let mut b = [0u8; 32];
+            let mut s = Sink::new(&mut b);
+            s.put_usize(n);
+            let len = s.finish(Buffer::Request).unwrap();
+            assert_eq!(core::str::from_utf8(&b[..len]).unwrap(), std::format!("{n}"));
+        }
+    }
+}

@@ -1,0 +1,451 @@
+//! The crate's one error type and its per-layer parts.
+
+use core::fmt;
+
+use crate::text::Text;
+
+/// Everything that can go wrong while obtaining a token.
+///
+/// Generic over the transport's error `E`, which is kept intact in
+/// [`Error::Transport`]. The sans-IO core uses `Error<Infallible>` (the
+/// default); [`Error::widen`] turns it into any `Error<E>`.
+///
+/// ```
+/// use embedded_oauth2::{Error, ErrorCode};
+/// # fn fetch() -> Result<(), Error<std::io::Error>> { Ok(()) }
+/// match fetch() {
+///     Ok(()) => {}
+///     Err(Error::OAuth(e)) if e.code == ErrorCode::InvalidClient => { /* re-provision */ }
+///     Err(Error::Transport(io)) => { let _kind = io.kind(); /* retry later */ }
+///     Err(other) => { let _ = other; }
+/// }
+/// ```
+#[derive(Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Error<E = core::convert::Infallible> {
+    /// The transport (connector, TCP, TLS) failed; its own error is kept.
+    Transport(E),
+    /// The transport accepted zero bytes of the request.
+    WriteZero,
+    /// A configuration value was refused (at construction).
+    Config(ConfigError),
+    /// A caller-sized buffer or capacity was too small.
+    Capacity(CapacityError),
+    /// The HTTP response was malformed, too large, or not usable.
+    Http(HttpError),
+    /// The response body was not an acceptable token response.
+    Response(ResponseError),
+    /// The authorization server refused the request
+    /// ([RFC 6749 §5.2](https://www.rfc-editor.org/rfc/rfc6749#section-5.2)).
+    OAuth(OAuthError),
+}
+
+impl Error {
+    /// Converts a transport-free error into an error of any transport type.
+    pub fn widen<E>(self) -> Error<E> {
+        match self {
+            Error::Transport(never) => match never {},
+            Error::WriteZero => Error::WriteZero,
+            Error::Config(e) => Error::Config(e),
+            Error::Capacity(e) => Error::Capacity(e),
+            Error::Http(e) => Error::Http(e),
+            Error::Response(e) => Error::Response(e),
+            Error::OAuth(e) => Error::OAuth(e),
+        }
+    }
+}
+
+impl<E> Error<E> {
+    /// The OAuth error response, when the server sent one.
+    pub fn oauth(&self) -> Option<&OAuthError> {
+        match self {
+            Error::OAuth(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for Error<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Transport(e) => write!(f, "transport error: {e}"),
+            Error::WriteZero => f.write_str("transport accepted no bytes of the request"),
+            Error::Config(e) => write!(f, "invalid configuration: {e}"),
+            Error::Capacity(e) => e.fmt(f),
+            Error::Http(e) => write!(f, "HTTP: {e}"),
+            Error::Response(e) => write!(f, "token response: {e}"),
+            Error::OAuth(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> core::error::Error for Error<E> {}
+
+impl<E> From<ConfigError> for Error<E> {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(e)
+    }
+}
+impl<E> From<CapacityError> for Error<E> {
+    fn from(e: CapacityError) -> Self {
+        Error::Capacity(e)
+    }
+}
+impl<E> From<HttpError> for Error<E> {
+    fn from(e: HttpError) -> Self {
+        Error::Http(e)
+    }
+}
+impl<E> From<ResponseError> for Error<E> {
+    fn from(e: ResponseError) -> Self {
+        Error::Response(e)
+    }
+}
+impl<E> From<OAuthError> for Error<E> {
+    fn from(e: OAuthError) -> Self {
+        Error::OAuth(e)
+    }
+}
+
+/// A configuration value refused at construction, before anything reaches the
+/// wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The client id is empty.
+    EmptyClientId,
+    /// A value holds CR, LF, NUL or another control character.
+    ControlCharacter,
+    /// The token endpoint URL is not `https://host[:port]/path`.
+    InvalidUrl,
+    /// The URL scheme is `http://` and plain HTTP was not explicitly allowed.
+    InsecureScheme,
+    /// The URL carries userinfo (`user@host`); credentials never travel in a URL.
+    UrlUserinfo,
+    /// The URL carries a `#fragment`.
+    UrlFragment,
+    /// The port is not a number in 1..=65535.
+    InvalidPort,
+    /// A scope token is empty or holds characters outside RFC 6749 §3.3.
+    InvalidScope,
+    /// A `resource` is not an absolute URI without fragment (RFC 8707 §2).
+    InvalidResource,
+    /// An extra parameter name is empty or is one this crate sets itself.
+    ReservedParameter,
+    /// The client secret is longer than the capacity chosen for it.
+    SecretTooLong {
+        /// Bytes the secret needs.
+        needed: usize,
+        /// The `ClientSecret` capacity.
+        capacity: usize,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::EmptyClientId => f.write_str("the client id is empty"),
+            Self::ControlCharacter => f.write_str("a value contains a control character (CR, LF, NUL, ...)"),
+            Self::InvalidUrl => f.write_str("the token endpoint is not an absolute https://host[:port]/path URL"),
+            Self::InsecureScheme => f.write_str("http:// token endpoints are refused unless plain HTTP is explicitly allowed"),
+            Self::UrlUserinfo => f.write_str("the URL contains userinfo; credentials must not travel in a URL"),
+            Self::UrlFragment => f.write_str("the URL contains a fragment"),
+            Self::InvalidPort => f.write_str("the URL port is not in 1..=65535"),
+            Self::InvalidScope => f.write_str("a scope token is empty or contains characters RFC 6749 §3.3 forbids"),
+            Self::InvalidResource => f.write_str("a resource is not an absolute URI without fragment (RFC 8707)"),
+            Self::ReservedParameter => f.write_str("an extra parameter name is empty or reserved by the client"),
+            Self::SecretTooLong { needed, capacity } => {
+                write!(f, "the client secret needs {needed} bytes but its capacity is {capacity}")
+            }
+        }
+    }
+}
+
+impl core::error::Error for ConfigError {}
+
+/// Which caller-sized storage ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Buffer {
+    /// The work buffer, while encoding the request.
+    Request,
+    /// The work buffer, while receiving the response (head and body).
+    Response,
+    /// The work buffer, while unescaping and staging the token response.
+    Parse,
+    /// The access-token capacity `T` of [`Token`](crate::Token).
+    AccessToken,
+    /// The scope capacity `S` of [`Token`](crate::Token).
+    Scope,
+    /// An output buffer given to a helper (e.g. for an `Authorization` value).
+    Output,
+}
+
+/// A caller-sized buffer or capacity was too small.
+///
+/// `needed` is the total size that would have sufficed. When the response is
+/// framed by the connection closing its length is unknown in advance, and
+/// `needed` is a lower bound (`exact == false`).
+///
+/// ```
+/// use embedded_oauth2::{encode_request, ClientAuth, ClientId, Config, Error, TokenEndpoint};
+/// let config = Config::<0>::new(
+///     TokenEndpoint::parse("https://as.example/token")?,
+///     ClientId::new("device-1")?,
+///     ClientAuth::ClientIdOnly,
+/// );
+/// match encode_request(&config, &mut [0u8; 16]) {
+///     Err(Error::Capacity(c)) => assert!(c.needed > 16 && c.exact),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct CapacityError {
+    /// What ran out.
+    pub buffer: Buffer,
+    /// Bytes needed (a lower bound unless `exact`).
+    pub needed: usize,
+    /// Bytes that were available.
+    pub available: usize,
+    /// Whether `needed` is exact.
+    pub exact: bool,
+}
+
+impl fmt::Display for CapacityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.buffer {
+            Buffer::Request => "request buffer",
+            Buffer::Response => "response buffer",
+            Buffer::Parse => "buffer for parsing the response",
+            Buffer::AccessToken => "access token capacity",
+            Buffer::Scope => "scope capacity",
+            Buffer::Output => "output buffer",
+        };
+        let bound = if self.exact { "" } else { "at least " };
+        write!(f, "{what} too small: {bound}{} bytes needed, {} available", self.needed, self.available)
+    }
+}
+
+impl core::error::Error for CapacityError {}
+
+/// The HTTP response could not be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum HttpError {
+    /// The response head is not valid HTTP/1.x.
+    Malformed,
+    /// More header fields than the reader was sized for.
+    TooManyHeaders {
+        /// The header-count limit.
+        limit: usize,
+    },
+    /// The response head is longer than the configured limit.
+    HeadTooLarge {
+        /// The header-bytes limit.
+        limit: usize,
+    },
+    /// The body is longer than the configured limit.
+    BodyTooLarge {
+        /// The body-bytes limit.
+        limit: usize,
+    },
+    /// `Content-Length` is not a number, or several disagree.
+    InvalidContentLength,
+    /// A `Transfer-Encoding` other than `chunked` (alone, last).
+    UnsupportedTransferEncoding,
+    /// A chunk-size line or chunk framing is malformed.
+    InvalidChunk,
+    /// The connection closed before the response was complete.
+    UnexpectedEof,
+    /// More bytes arrived after a complete response than were expected.
+    TrailingData,
+    /// A redirect (3xx); redirects are never followed for token requests.
+    Redirect {
+        /// The status code.
+        status: u16,
+    },
+    /// `101 Switching Protocols` or another status that cannot answer a token request.
+    UnexpectedStatus {
+        /// The status code.
+        status: u16,
+    },
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Malformed => f.write_str("malformed response head"),
+            Self::TooManyHeaders { limit } => write!(f, "more than {limit} header fields"),
+            Self::HeadTooLarge { limit } => write!(f, "response head larger than {limit} bytes"),
+            Self::BodyTooLarge { limit } => write!(f, "response body larger than {limit} bytes"),
+            Self::InvalidContentLength => f.write_str("invalid or conflicting Content-Length"),
+            Self::UnsupportedTransferEncoding => f.write_str("unsupported Transfer-Encoding"),
+            Self::InvalidChunk => f.write_str("malformed chunked encoding"),
+            Self::UnexpectedEof => f.write_str("connection closed before the response was complete"),
+            Self::TrailingData => f.write_str("unexpected bytes after the response"),
+            Self::Redirect { status } => write!(f, "redirect ({status}) not followed for a token request"),
+            Self::UnexpectedStatus { status } => write!(f, "unexpected HTTP status {status} without an OAuth error"),
+        }
+    }
+}
+
+impl core::error::Error for HttpError {}
+
+/// The body of a successful response is not an acceptable token response
+/// ([RFC 6749 §5.1](https://www.rfc-editor.org/rfc/rfc6749#section-5.1)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ResponseError {
+    /// Not a JSON object, or malformed JSON.
+    Json,
+    /// JSON nested deeper than [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH).
+    TooDeep,
+    /// A member the client reads appears twice.
+    DuplicateMember,
+    /// A member the client reads has the wrong JSON type.
+    WrongType,
+    /// `access_token` is missing.
+    MissingAccessToken,
+    /// `access_token` is empty.
+    EmptyAccessToken,
+    /// `access_token` holds characters outside RFC 6750's `b64token` syntax
+    /// (e.g. CR/LF), so it could inject into a header.
+    InvalidAccessToken,
+    /// `token_type` is missing.
+    MissingTokenType,
+    /// A `token_type` this client does not understand (RFC 6749 §7.1).
+    UnsupportedTokenType,
+    /// `expires_in` is negative, zero, not an integer, or absurdly large.
+    InvalidExpiresIn,
+    /// `scope` holds characters outside RFC 6749 §3.3.
+    InvalidScope,
+}
+
+impl fmt::Display for ResponseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Json => "body is not a valid JSON object",
+            Self::TooDeep => "JSON nested too deeply",
+            Self::DuplicateMember => "a member appears twice",
+            Self::WrongType => "a member has the wrong JSON type",
+            Self::MissingAccessToken => "access_token is missing",
+            Self::EmptyAccessToken => "access_token is empty",
+            Self::InvalidAccessToken => "access_token contains characters not allowed in a bearer token",
+            Self::MissingTokenType => "token_type is missing",
+            Self::UnsupportedTokenType => "token_type is not one this client understands",
+            Self::InvalidExpiresIn => "expires_in is not a positive number of seconds",
+            Self::InvalidScope => "scope contains characters RFC 6749 forbids",
+        })
+    }
+}
+
+impl core::error::Error for ResponseError {}
+
+/// The `error` code of an OAuth error response
+/// ([RFC 6749 §5.2](https://www.rfc-editor.org/rfc/rfc6749#section-5.2),
+/// `invalid_target` from [RFC 8707 §2](https://www.rfc-editor.org/rfc/rfc8707#section-2)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// `invalid_request`
+    InvalidRequest,
+    /// `invalid_client`: authentication failed.
+    InvalidClient,
+    /// `invalid_grant`
+    InvalidGrant,
+    /// `unauthorized_client`
+    UnauthorizedClient,
+    /// `unsupported_grant_type`
+    UnsupportedGrantType,
+    /// `invalid_scope`
+    InvalidScope,
+    /// `invalid_target` (RFC 8707)
+    InvalidTarget,
+    /// `temporarily_unavailable`
+    TemporarilyUnavailable,
+    /// `server_error`
+    ServerError,
+    /// Any other code (kept, truncated to 32 bytes).
+    Extension(Text<32>),
+}
+
+impl ErrorCode {
+    /// Maps an `error` member to a code.
+    pub fn parse(code: &str) -> Self {
+        match code {
+            "invalid_request" => Self::InvalidRequest,
+            "invalid_client" => Self::InvalidClient,
+            "invalid_grant" => Self::InvalidGrant,
+            "unauthorized_client" => Self::UnauthorizedClient,
+            "unsupported_grant_type" => Self::UnsupportedGrantType,
+            "invalid_scope" => Self::InvalidScope,
+            "invalid_target" => Self::InvalidTarget,
+            "temporarily_unavailable" => Self::TemporarilyUnavailable,
+            "server_error" => Self::ServerError,
+            other => Self::Extension(Text::from_str_lossy(other)),
+        }
+    }
+
+    /// The code as it appears on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::ServerError => "server_error",
+            Self::Extension(t) => t.as_str(),
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error response from the authorization server
+/// ([RFC 6749 §5.2](https://www.rfc-editor.org/rfc/rfc6749#section-5.2)).
+///
+/// The free-text members are copied (truncated safely when long, control
+/// characters replaced) so the error outlives the work buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct OAuthError {
+    /// The HTTP status (400 or 401 normally; 200 when a server puts an error
+    /// object in a success response).
+    pub status: u16,
+    /// The `error` member.
+    pub code: ErrorCode,
+    /// `error_description`, if sent.
+    pub description: Option<Text<96>>,
+    /// `error_uri`, if sent.
+    pub uri: Option<Text<64>>,
+    /// The `WWW-Authenticate` header, if sent (with 401 `invalid_client`).
+    pub www_authenticate: Option<Text<64>>,
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "authorization server refused the request (HTTP {}): {}", self.status, self.code)?;
+        if let Some(d) = &self.description {
+            write!(f, ": {d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl core::error::Error for OAuthError {}

@@ -1,0 +1,111 @@
+//! The sans-IO token exchange: one request out, one response in.
+
+use zeroize::Zeroize;
+
+use crate::credentials::Config;
+use crate::error::{Error, HttpError};
+use crate::http::{Limits, ResponseReader};
+use crate::request::encode_request;
+use crate::response::{TokenResponse, parse_token_response};
+
+/// One token request/response over a caller-owned work buffer, with no I/O.
+///
+/// A driver writes [`Exchange::to_send`] to its transport, reports progress
+/// with [`Exchange::sent`], then reads into [`Exchange::recv_buf`] and reports
+/// with [`Exchange::received`] until it returns `true`, and calls
+/// [`Exchange::finish`]. The [`blocking`](crate::blocking) driver is exactly
+/// that loop; an async driver or a vendor stack runs the same one.
+///
+/// The request bytes (which hold the client's credentials) are zeroized as
+/// soon as they have all been sent.
+///
+/// ```
+/// use embedded_oauth2::{ClientAuth, ClientId, ClientSecret, Config, Exchange, Limits, TokenEndpoint};
+/// let config = Config::new(
+///     TokenEndpoint::parse("https://as.example/token")?,
+///     ClientId::new("dev")?,
+///     ClientAuth::Basic(ClientSecret::<16>::new("pw")?),
+/// );
+/// let mut buf = [0u8; 1024];
+/// let mut ex = Exchange::new(&config, &mut buf, Limits::new())?;
+/// let n = ex.to_send().len();
+/// ex.sent(n); // the transport took it all
+/// let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 52\r\n\r\n{\"access_token\":\"abc\",\"token_type\":\"Bearer\",\"x\":1}";
+/// let dst = ex.recv_buf()?;
+/// dst[..reply.len()].copy_from_slice(reply);
+/// assert!(ex.received(reply.len())?);
+/// let token = ex.finish()?;
+/// assert_eq!(token.access_token, "abc");
+/// # Ok::<(), embedded_oauth2::Error>(())
+/// ```
+pub struct Exchange<'w> {
+    buf: &'w mut [u8],
+    request_len: usize,
+    sent: usize,
+    reader: ResponseReader,
+}
+
+impl<'w> Exchange<'w> {
+    /// Encodes the request for `config` into `buf`.
+    pub fn new<const N: usize>(config: &Config<'_, N>, buf: &'w mut [u8], limits: Limits) -> Result<Self, Error> {
+        let request_len = match encode_request(config, buf) {
+            Ok(n) => n,
+            Err(e) => {
+                buf.zeroize();
+                return Err(e);
+            }
+        };
+        Ok(Self {
+            buf,
+            request_len,
+            sent: 0,
+            reader: ResponseReader::new(limits),
+        })
+    }
+
+    /// The request bytes not yet sent (empty once all are sent).
+    pub fn to_send(&self) -> &[u8] {
+        self.buf.get(self.sent..self.request_len).unwrap_or_default()
+    }
+
+    /// Reports that the transport accepted `n` more request bytes.
+    pub fn sent(&mut self, n: usize) {
+        self.sent = self.sent.saturating_add(n).min(self.request_len);
+        if self.sent == self.request_len {
+            if let Some(req) = self.buf.get_mut(..self.request_len) {
+                req.zeroize();
+            }
+        }
+    }
+
+    /// Where the next read of the response goes.
+    pub fn recv_buf(&mut self) -> Result<&mut [u8], Error> {
+        self.reader.spare(self.buf)
+    }
+
+    /// Reports `n` bytes read into [`Exchange::recv_buf`] (`0`: the peer
+    /// closed). `true` when the response is complete. A redirect is refused as
+    /// soon as its head arrives.
+    pub fn received(&mut self, n: usize) -> Result<bool, Error> {
+        let done = self.reader.advance(self.buf, n)?;
+        if let Some(head) = self.reader.head() {
+            if (300..400).contains(&head.status) {
+                return Err(HttpError::Redirect { status: head.status }.into());
+            }
+        }
+        Ok(done)
+    }
+
+    /// Parses the complete response. The token borrows the work buffer; the
+    /// caller zeroizes it once the token is stored.
+    pub fn finish(self) -> Result<TokenResponse<'w>, Error> {
+        let head = self.reader.head().copied().ok_or(HttpError::UnexpectedEof)?;
+        if !self.reader.is_complete() {
+            return Err(HttpError::UnexpectedEof.into());
+        }
+        let range = self.reader.body_range();
+        let (front, work) = self.buf.split_at_mut(range.end.min(self.buf.len()));
+        let body = front.get(range).unwrap_or_default();
+        parse_token_response(head.status, head.www_authenticate, body, work)
+    }
+}

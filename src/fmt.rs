@@ -1,0 +1,15 @@
+//! Logging shims: `log` or `defmt` when enabled, nothing otherwise.
+//! Never pass a secret (client secret, token, assertion) to these macros.
+
+#![allow(unused_macros)]
+
+macro_rules! debug {
+    ($($arg:tt)*) => {{
+        #[cfg(feature = "log")]
+        ::log::debug!($($arg)*);
+        #[cfg(feature = "defmt")]
+        ::defmt::debug!($($arg)*);
+    }};
+}
+
+pub(crate) use debug;

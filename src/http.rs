@@ -1,0 +1,552 @@
+//! Incremental HTTP/1.1 response reading into a caller-owned buffer.
+//!
+//! [`ResponseReader`] is sans-IO: the caller reads bytes from its transport
+//! into [`ResponseReader::spare`] and reports how many arrived with
+//! [`ResponseReader::advance`]. Partial input is not an error. Chunked bodies
+//! are decoded in place, so the body always ends up contiguous in the buffer.
+
+use crate::error::{Buffer, CapacityError, Error, HttpError};
+use crate::text::Text;
+
+/// The most header fields a response may carry (the array httparse fills
+/// lives on the stack while the head is parsed: 16 bytes per entry on a
+/// 32-bit target).
+pub const MAX_HEADERS: usize = 32;
+
+/// Limits the reader enforces; exceeding one is a typed [`HttpError`].
+///
+/// ```
+/// use embedded_oauth2::Limits;
+/// let l = Limits::new().with_max_head(2048).with_max_body(4096).with_max_headers(16);
+/// assert_eq!((l.max_head, l.max_body, l.max_headers), (2048, 4096, 16));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Limits {
+    /// Bytes of status line and header fields, including 1xx interim heads
+    /// (default 4096).
+    pub max_head: usize,
+    /// Bytes of body after chunked decoding (default 16384).
+    pub max_body: usize,
+    /// Header fields (default and at most [`MAX_HEADERS`]).
+    pub max_headers: usize,
+}
+
+impl Limits {
+    /// The defaults.
+    pub const fn new() -> Self {
+        Self {
+            max_head: 4096,
+            max_body: 16384,
+            max_headers: MAX_HEADERS,
+        }
+    }
+    /// Sets [`Limits::max_head`].
+    pub const fn with_max_head(mut self, n: usize) -> Self {
+        self.max_head = n;
+        self
+    }
+    /// Sets [`Limits::max_body`].
+    pub const fn with_max_body(mut self, n: usize) -> Self {
+        self.max_body = n;
+        self
+    }
+    /// Sets [`Limits::max_headers`] (values above [`MAX_HEADERS`] act as it).
+    pub const fn with_max_headers(mut self, n: usize) -> Self {
+        self.max_headers = n;
+        self
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// How the body of a response is delimited
+/// ([RFC 9112 §6.3](https://www.rfc-editor.org/rfc/rfc9112#section-6.3)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Framing {
+    /// No body (204, 304).
+    Empty,
+    /// `Content-Length: n`.
+    Length(usize),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+    /// Until the connection closes (HTTP/1.0 style).
+    Close,
+}
+
+/// What the client keeps of a final response head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ResponseHead {
+    /// The status code.
+    pub status: u16,
+    /// How the body is delimited.
+    pub framing: Framing,
+    /// `WWW-Authenticate`, when present (first field, truncated).
+    pub www_authenticate: Option<Text<64>>,
+    /// `Retry-After` in delta-seconds, when present in that form.
+    pub retry_after: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    Size,
+    Data(usize),
+    DataEnd,
+    Trailer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Head,
+    Body,
+    Done,
+}
+
+/// Longest chunk-size or trailer line accepted.
+const MAX_CHUNK_LINE: usize = 256;
+
+/// An incremental HTTP/1.x response reader.
+///
+/// ```
+/// use embedded_oauth2::{Framing, Limits, ResponseReader};
+/// let wire = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+/// let mut buf = [0u8; 128];
+/// let mut r = ResponseReader::new(Limits::new());
+/// let mut done = false;
+/// for byte in wire {
+///     let spare = r.spare(&mut buf)?;
+///     spare[0] = *byte;
+///     done = r.advance(&mut buf, 1)?;
+/// }
+/// assert!(done);
+/// assert_eq!(r.head().unwrap().framing, Framing::Length(2));
+/// assert_eq!(r.body(&buf), b"{}");
+/// # Ok::<(), embedded_oauth2::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ResponseReader {
+    limits: Limits,
+    state: State,
+    filled: usize,
+    head_seen: usize,
+    head: Option<ResponseHead>,
+    body_start: usize,
+    body_end: usize,
+    raw: usize,
+    chunk: Chunk,
+}
+
+impl ResponseReader {
+    /// A reader for one response.
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            state: State::Head,
+            filled: 0,
+            head_seen: 0,
+            head: None,
+            body_start: 0,
+            body_end: 0,
+            raw: 0,
+            chunk: Chunk::Size,
+        }
+    }
+
+    /// The final head, once parsed.
+    pub fn head(&self) -> Option<&ResponseHead> {
+        self.head.as_ref()
+    }
+
+    /// Whether the response is complete.
+    pub fn is_complete(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Where the next read should go. A full buffer is [`Error::Capacity`].
+    pub fn spare<'b>(&self, buf: &'b mut [u8]) -> Result<&'b mut [u8], Error> {
+        let len = buf.len();
+        match buf.get_mut(self.filled..) {
+            Some(s) if !s.is_empty() => Ok(s),
+            _ => {
+                let (needed, exact) = match (self.state, self.head.map(|h| h.framing)) {
+                    (State::Body, Some(Framing::Length(n))) => (self.body_start.saturating_add(n), true),
+                    _ => (self.filled.saturating_add(1), false),
+                };
+                Err(Error::Capacity(CapacityError {
+                    buffer: Buffer::Response,
+                    needed,
+                    available: len,
+                    exact,
+                }))
+            }
+        }
+    }
+
+    /// The body bytes (complete once [`ResponseReader::advance`] returned `true`).
+    pub fn body<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
+        buf.get(self.body_start..self.body_end).unwrap_or_default()
+    }
+
+    /// The body's position in the buffer.
+    pub fn body_range(&self) -> core::ops::Range<usize> {
+        self.body_start..self.body_end
+    }
+
+    /// Reports that `n` bytes were written into [`ResponseReader::spare`];
+    /// `n == 0` means the peer closed the connection. Returns `true` when the
+    /// response is complete.
+    pub fn advance(&mut self, buf: &mut [u8], n: usize) -> Result<bool, Error> {
+        let eof = n == 0;
+        self.filled = self.filled.saturating_add(n).min(buf.len());
+        loop {
+            match self.state {
+                State::Done => return Ok(true),
+                State::Head => {
+                    if !self.parse_head(buf, eof)? {
+                        return Ok(false);
+                    }
+                }
+                State::Body => return self.read_body(buf, eof),
+            }
+        }
+    }
+
+    /// Returns `true` when a final head was parsed (state moves to Body).
+    fn parse_head(&mut self, buf: &mut [u8], eof: bool) -> Result<bool, Error> {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let max = self.limits.max_headers.min(MAX_HEADERS);
+        let headers = headers.get_mut(..max).unwrap_or_default();
+        let data = buf.get(..self.filled).unwrap_or_default();
+        let mut resp = httparse::Response::new(headers);
+        let head_len = match resp.parse(data) {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) => {
+                if self.head_seen.saturating_add(self.filled) > self.limits.max_head {
+                    return Err(HttpError::HeadTooLarge { limit: self.limits.max_head }.into());
+                }
+                if eof {
+                    return Err(HttpError::UnexpectedEof.into());
+                }
+                return Ok(false);
+            }
+            Err(httparse::Error::TooManyHeaders) => return Err(HttpError::TooManyHeaders { limit: max }.into()),
+            Err(_) => return Err(HttpError::Malformed.into()),
+        };
+        self.head_seen = self.head_seen.saturating_add(head_len);
+        if self.head_seen > self.limits.max_head {
+            return Err(HttpError::HeadTooLarge { limit: self.limits.max_head }.into());
+        }
+        let status = resp.code.unwrap_or(0);
+        let http10 = resp.version == Some(0);
+        if (100..200).contains(&status) {
+            if status == 101 {
+                return Err(HttpError::UnexpectedStatus { status }.into());
+            }
+            // Interim response: drop it and parse what follows.
+            buf.copy_within(head_len..self.filled, 0);
+            self.filled -= head_len;
+            return Ok(true);
+        }
+        let mut content_length: Option<usize> = None;
+        let mut chunked = false;
+        let mut www_authenticate = None;
+        let mut retry_after = None;
+        for h in resp.headers.iter() {
+            let name = h.name;
+            if name.eq_ignore_ascii_case("content-length") {
+                for part in h.value.split(|&b| b == b',') {
+                    let v = parse_decimal(trim(part)).ok_or(HttpError::InvalidContentLength)?;
+                    if content_length.is_some_and(|c| c != v) {
+                        return Err(HttpError::InvalidContentLength.into());
+                    }
+                    content_length = Some(v);
+                }
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                // Only `chunked` is supported; it must be the sole coding.
+                for coding in h.value.split(|&b| b == b',') {
+                    let c = trim(coding);
+                    if c.is_empty() {
+                        continue;
+                    }
+                    if !c.eq_ignore_ascii_case(b"chunked") || chunked {
+                        return Err(HttpError::UnsupportedTransferEncoding.into());
+                    }
+                    chunked = true;
+                }
+            } else if name.eq_ignore_ascii_case("www-authenticate") {
+                if www_authenticate.is_none() {
+                    www_authenticate = Some(Text::from_bytes_lossy(h.value));
+                }
+            } else if name.eq_ignore_ascii_case("retry-after") {
+                retry_after = parse_decimal(trim(h.value)).and_then(|v| u32::try_from(v).ok());
+            }
+        }
+        let framing = if status == 204 || status == 304 {
+            Framing::Empty
+        } else if chunked && !http10 {
+            // Transfer-Encoding overrides Content-Length (RFC 9112 §6.3).
+            Framing::Chunked
+        } else if chunked {
+            return Err(HttpError::UnsupportedTransferEncoding.into());
+        } else if let Some(n) = content_length {
+            Framing::Length(n)
+        } else {
+            Framing::Close
+        };
+        if let Framing::Length(n) = framing {
+            if n > self.limits.max_body {
+                return Err(HttpError::BodyTooLarge { limit: self.limits.max_body }.into());
+            }
+        }
+        self.head = Some(ResponseHead {
+            status,
+            framing,
+            www_authenticate,
+            retry_after,
+        });
+        self.body_start = head_len;
+        self.body_end = head_len;
+        self.raw = head_len;
+        self.state = State::Body;
+        Ok(true)
+    }
+
+    fn read_body(&mut self, buf: &mut [u8], eof: bool) -> Result<bool, Error> {
+        let framing = self.head.map(|h| h.framing).unwrap_or(Framing::Empty);
+        let max_body = self.limits.max_body;
+        let done = match framing {
+            Framing::Empty => true,
+            Framing::Length(n) => {
+                let have = self.filled.saturating_sub(self.body_start);
+                if have >= n {
+                    self.body_end = self.body_start.saturating_add(n);
+                    true
+                } else if eof {
+                    return Err(HttpError::UnexpectedEof.into());
+                } else {
+                    false
+                }
+            }
+            Framing::Close => {
+                self.body_end = self.filled;
+                if self.body_end.saturating_sub(self.body_start) > max_body {
+                    return Err(HttpError::BodyTooLarge { limit: max_body }.into());
+                }
+                eof
+            }
+            Framing::Chunked => {
+                let done = self.decode_chunks(buf)?;
+                if !done && eof {
+                    return Err(HttpError::UnexpectedEof.into());
+                }
+                done
+            }
+        };
+        if done {
+            self.state = State::Done;
+        }
+        Ok(done)
+    }
+
+    /// Decodes chunked framing in place: data moves down to `body_end`,
+    /// unprocessed bytes are compacted behind it.
+    fn decode_chunks(&mut self, buf: &mut [u8]) -> Result<bool, Error> {
+        let max_body = self.limits.max_body;
+        let mut done = false;
+        while !done {
+            let avail = buf.get(self.raw..self.filled).unwrap_or_default();
+            match self.chunk {
+                Chunk::Size | Chunk::Trailer => {
+                    let Some(eol) = find_crlf(avail) else {
+                        if avail.len() > MAX_CHUNK_LINE {
+                            return Err(HttpError::InvalidChunk.into());
+                        }
+                        break;
+                    };
+                    let line_len = eol + 2;
+                    if self.chunk == Chunk::Trailer {
+                        if eol == 0 {
+                            done = true;
+                        }
+                        self.raw += line_len;
+                        continue;
+                    }
+                    // httparse accepts a bare CRLF as size 0: refuse it.
+                    if eol == 0 || eol > MAX_CHUNK_LINE {
+                        return Err(HttpError::InvalidChunk.into());
+                    }
+                    let line = avail.get(..line_len).unwrap_or_default();
+                    let size = match httparse::parse_chunk_size(line) {
+                        Ok(httparse::Status::Complete((used, size))) if used == line_len => size,
+                        _ => return Err(HttpError::InvalidChunk.into()),
+                    };
+                    self.raw += line_len;
+                    let body_len = self.body_end - self.body_start;
+                    let size = usize::try_from(size).map_err(|_| HttpError::BodyTooLarge { limit: max_body })?;
+                    if size > max_body.saturating_sub(body_len) {
+                        return Err(HttpError::BodyTooLarge { limit: max_body }.into());
+                    }
+                    self.chunk = if size == 0 { Chunk::Trailer } else { Chunk::Data(size) };
+                }
+                Chunk::Data(rem) => {
+                    let take = rem.min(avail.len());
+                    if take == 0 {
+                        break;
+                    }
+                    buf.copy_within(self.raw..self.raw + take, self.body_end);
+                    self.body_end += take;
+                    self.raw += take;
+                    self.chunk = if rem == take { Chunk::DataEnd } else { Chunk::Data(rem - take) };
+                }
+                Chunk::DataEnd => {
+                    if avail.len() < 2 {
+                        break;
+                    }
+                    if avail.get(..2) != Some(b"\r\n".as_slice()) {
+                        return Err(HttpError::InvalidChunk.into());
+                    }
+                    self.raw += 2;
+                    self.chunk = Chunk::Size;
+                }
+            }
+        }
+        // Compact what is not yet decoded right behind the decoded body.
+        if !done && self.raw > self.body_end {
+            buf.copy_within(self.raw..self.filled, self.body_end);
+            self.filled -= self.raw - self.body_end;
+            self.raw = self.body_end;
+        }
+        Ok(done)
+    }
+}
+
+fn find_crlf(b: &[u8]) -> Option<usize> {
+    b.windows(2).position(|w| w == b"\r\n")
+}
+
+fn trim(b: &[u8]) -> &[u8] {
+    let start = b.iter().position(|c| !matches!(c, b' ' | b'\t')).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !matches!(c, b' ' | b'\t')).map_or(start, |e| e + 1);
+    b.get(start..end).unwrap_or_default()
+}
+
+/// A non-empty run of ASCII digits that fits in `usize`.
+pub(crate) fn parse_decimal(b: &[u8]) -> Option<usize> {
+    if b.is_empty() || b.len() > 19 {
+        return None;
+    }
+    let mut v: usize = 0;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(usize::from(c - b'0'))?;
+    }
+    Some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(wire: &[u8], step: usize, buf: &mut [u8]) -> Result<(ResponseReader, std::vec::Vec<u8>), Error> {
+        let mut r = ResponseReader::new(Limits::new());
+        let mut pos = 0;
+        loop {
+            let spare = r.spare(buf)?;
+            let n = step.min(spare.len()).min(wire.len() - pos);
+            spare[..n].copy_from_slice(&wire[pos..pos + n]);
+            pos += n;
+            if r.advance(buf, n)? {
+                let body = r.body(buf).to_vec();
+                return Ok((r, body));
+            }
+        }
+    }
+
+    #[test]
+    fn chunked_with_extensions_and_trailers_any_split() {
+        let wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\nX-T: 1\r\n\r\n";
+        for step in 1..wire.len() {
+            let mut buf = [0u8; 256];
+            let (_, body) = read_all(wire, step, &mut buf).unwrap();
+            assert_eq!(body, b"hello world", "step {step}");
+        }
+    }
+
+    #[test]
+    fn bare_crlf_chunk_size_is_refused() {
+        let wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\n";
+        let mut buf = [0u8; 256];
+        assert!(matches!(read_all(wire, 64, &mut buf), Err(Error::Http(HttpError::InvalidChunk))));
+    }
+
+    #[test]
+    fn interim_responses_are_skipped() {
+        let wire = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+        for step in [1, 7, 200] {
+            let mut buf = [0u8; 256];
+            let (r, body) = read_all(wire, step, &mut buf).unwrap();
+            assert_eq!((r.head().unwrap().status, body.as_slice()), (200, b"{}".as_slice()));
+        }
+    }
+
+    #[test]
+    fn close_delimited_http10() {
+        let wire = b"HTTP/1.0 200 OK\r\n\r\n{\"a\":1}";
+        let mut buf = [0u8; 256];
+        let (r, body) = read_all(wire, 3, &mut buf).unwrap();
+        assert_eq!(r.head().unwrap().framing, Framing::Close);
+        assert_eq!(body, b"{\"a\":1}");
+    }
+
+    #[test]
+    fn limits_and_lies() {
+        let mut buf = [0u8; 512];
+        let e = read_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}", 100, &mut buf).unwrap_err();
+        assert!(matches!(e, Error::Http(HttpError::UnexpectedEof)));
+        let e = read_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}", 100, &mut buf).unwrap_err();
+        assert!(matches!(e, Error::Http(HttpError::InvalidContentLength)));
+        let e = read_all(b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n{}", 100, &mut buf).unwrap_err();
+        assert!(matches!(e, Error::Http(HttpError::InvalidContentLength)));
+        let e = read_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 100, &mut buf).unwrap_err();
+        assert!(matches!(e, Error::Http(HttpError::UnsupportedTransferEncoding)));
+        let e = read_all(b"HTTP/1.1 200 OK\r\nContent-Length: 99999999\r\n\r\n", 100, &mut buf).unwrap_err();
+        assert!(matches!(e, Error::Http(HttpError::BodyTooLarge { .. })));
+        let mut long = std::vec::Vec::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 400\r\n\r\n"[..]);
+        long.resize(long.len() + 400, b'x');
+        let e = read_all(&long, 100, &mut buf[..100]).unwrap_err();
+        assert!(matches!(e, Error::Capacity(CapacityError { needed: 440, exact: true, .. })), "{e:?}");
+        let e = read_all(b"", 100, &mut buf).unwrap_err();
+        assert!(matches!(e, Error::Http(HttpError::UnexpectedEof)));
+        let e = read_all(b"NOT HTTP\r\n\r\n", 100, &mut buf).unwrap_err();
+        assert!(matches!(e, Error::Http(HttpError::Malformed)));
+    }
+
+    #[test]
+    fn header_flood() {
+        let mut wire = std::vec::Vec::from(&b"HTTP/1.1 200 OK\r\n"[..]);
+        for i in 0..40 {
+            wire.extend_from_slice(std::format!("X-{i}: y\r\n").as_bytes());
+        }
+        wire.extend_from_slice(b"\r\n");
+        let mut buf = [0u8; 2048];
+        let e = read_all(&wire, 1000, &mut buf).unwrap_err();
+        assert!(matches!(e, Error::Http(HttpError::TooManyHeaders { limit: 32 })));
+    }
+
+    #[test]
+    fn decimal() {
+        assert_eq!(parse_decimal(b"0"), Some(0));
+        assert_eq!(parse_decimal(b"123"), Some(123));
+        assert_eq!(parse_decimal(b""), None);
+        assert_eq!(parse_decimal(b"1a"), None);
+        assert_eq!(parse_decimal(b"99999999999999999999"), None);
+    }
+}

@@ -1,0 +1,95 @@
+//! # embedded-oauth2
+//!
+//! An allocation-free OAuth 2.0 **Client Credentials Grant** client
+//! ([RFC 6749 §4.4](https://www.rfc-editor.org/rfc/rfc6749#section-4.4)) for
+//! microcontrollers: a device proves it is a confidential client, obtains an
+//! access token, keeps it until it must be renewed (judged by a clock the
+//! caller supplies) and presents it as `Authorization: Bearer` to the services
+//! it calls.
+//!
+//! ## Design goals
+//!
+//! * `#![no_std]`, no `alloc`, `#![forbid(unsafe_code)]`.
+//! * **Every capacity is the caller's**: buffers are `&mut [u8]` or const
+//!   generics. Running out is a typed [`Error::Capacity`] that says how many
+//!   bytes were needed, never a panic and never a silently truncated token.
+//! * **No panic reachable from input**: server bytes, transport behaviour and
+//!   caller arguments all end in a [`Result`].
+//! * **Secrets stay secret**: [`ClientSecret`] and [`Token`] have redacted
+//!   `Debug`, no `Display`, no `defmt::Format`, are zeroized on drop, and the
+//!   request and response bytes are wiped from the caller's buffer once used.
+//! * **One sans-IO core**: request encoding ([`encode_request`]), response
+//!   framing ([`ResponseReader`]), token parsing ([`parse_token_response`]),
+//!   expiry ([`RefreshPolicy`]) and the exchange state machine ([`Exchange`])
+//!   do no I/O. The [`blocking`] driver is a thin loop over
+//!   [`embedded_io::Read`]/[`embedded_io::Write`]; firmware that already has
+//!   an HTTP client uses the core directly (see [`form_body`],
+//!   [`authorization_header`] and [`parse_token_response`]).
+//!
+//! ## Example
+//!
+//! ```
+//! use embedded_oauth2::{ClientAuth, ClientId, ClientSecret, Config, TokenEndpoint};
+//!
+//! let endpoint = TokenEndpoint::parse("https://auth.example.com/oauth2/token")?;
+//! let config = Config::new(
+//!     endpoint,
+//!     ClientId::new("s6BhdRkqt3")?,
+//!     ClientAuth::Basic(ClientSecret::<64>::new("gX1fBat3bV")?),
+//! )
+//! .with_scope("telemetry:write")?;
+//!
+//! // The whole HTTP request, written into a buffer the caller sized.
+//! let mut buf = [0u8; 512];
+//! let n = embedded_oauth2::encode_request(&config, &mut buf)?;
+//! let request = core::str::from_utf8(&buf[..n]).unwrap();
+//! assert!(request.starts_with("POST /oauth2/token HTTP/1.1\r\nHost: auth.example.com\r\n"));
+//! assert!(request.contains("Authorization: Basic czZCaGRSa3F0MzpnWDFmQmF0M2JW\r\n"));
+//! assert!(request.ends_with("\r\n\r\ngrant_type=client_credentials&scope=telemetry%3Awrite"));
+//! # Ok::<(), embedded_oauth2::Error>(())
+//! ```
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(all(feature = "defmt", feature = "log"))]
+compile_error!("the `defmt` and `log` features are mutually exclusive: enable one of them");
+
+#[cfg(test)]
+extern crate std;
+
+mod fmt;
+
+mod auth;
+mod client;
+mod credentials;
+mod encode;
+mod error;
+mod exchange;
+mod http;
+mod request;
+mod response;
+mod text;
+mod time;
+mod token;
+
+pub mod blocking;
+
+// ---- Public API -----------------------------------------------------------
+pub use crate::auth::authorization_header;
+pub use crate::client::Client;
+pub use crate::credentials::{ClientAuth, ClientId, ClientSecret, Config, TokenEndpoint};
+pub use crate::error::{
+    CapacityError, ConfigError, Error, ErrorCode, HttpError, OAuthError, ResponseError, Buffer,
+};
+pub use crate::exchange::Exchange;
+pub use crate::http::{Framing, Limits, ResponseHead, ResponseReader};
+pub use crate::request::{encode_request, form_body};
+pub use crate::response::{TokenResponse, parse_token_response, MAX_JSON_DEPTH};
+pub use crate::text::Text;
+pub use crate::time::{Clock, Freshness, Instant, RefreshPolicy};
+pub use crate::token::{Token, TokenType};
+
+/// The version of `embedded-io` this crate's traits come from.
+pub use embedded_io;

@@ -1,0 +1,175 @@
+//! The token request ([RFC 6749 §4.4.2](https://www.rfc-editor.org/rfc/rfc6749#section-4.4.2)).
+
+use crate::auth;
+use crate::credentials::Config;
+use crate::encode::{Sink, form};
+use crate::error::{Buffer, Error};
+
+const USER_AGENT: &str = concat!("embedded-oauth2/", env!("CARGO_PKG_VERSION"));
+
+fn write_body<const N: usize>(sink: &mut Sink<'_>, config: &Config<'_, N>) {
+    let mut first = true;
+    form::pair(sink, &mut first, "grant_type", "client_credentials");
+    auth::write_body_params(sink, &mut first, config);
+    if let Some(scope) = config.scope {
+        form::pair(sink, &mut first, "scope", scope);
+    }
+    if let Some(aud) = config.audience {
+        form::pair(sink, &mut first, "audience", aud);
+    }
+    for r in config.resources {
+        form::pair(sink, &mut first, "resource", r);
+    }
+    for (k, v) in config.extra {
+        form::pair(sink, &mut first, k, v);
+    }
+}
+
+/// Writes the form body (`grant_type=client_credentials&…`) into `buf`, for
+/// firmware that sends the request with its own HTTP client. Send it with
+/// `Content-Type: application/x-www-form-urlencoded` and the header from
+/// [`authorization_header`](crate::authorization_header).
+///
+/// With `client_secret_post` the body holds the secret: zeroize `buf` when
+/// the request has been sent.
+///
+/// ```
+/// use embedded_oauth2::{form_body, ClientAuth, ClientId, ClientSecret, Config, TokenEndpoint};
+/// let config = Config::new(
+///     TokenEndpoint::parse("https://as.example/token")?,
+///     ClientId::new("dev 1")?,
+///     ClientAuth::Post(ClientSecret::<16>::new("a&b")?),
+/// )
+/// .with_scope("read")?;
+/// let mut buf = [0u8; 128];
+/// let body = form_body(&config, &mut buf)?;
+/// assert_eq!(body, "grant_type=client_credentials&client_id=dev+1&client_secret=a%26b&scope=read");
+/// # Ok::<(), embedded_oauth2::Error>(())
+/// ```
+pub fn form_body<'b, const N: usize>(config: &Config<'_, N>, buf: &'b mut [u8]) -> Result<&'b str, Error> {
+    let mut sink = Sink::new(buf);
+    write_body(&mut sink, config);
+    let n = sink.finish(Buffer::Output)?;
+    Ok(buf.get(..n).and_then(|b| core::str::from_utf8(b).ok()).unwrap_or_default())
+}
+
+/// Writes the complete HTTP/1.1 token request (head and body) into `buf` and
+/// returns its length.
+///
+/// The request asks the server to close the connection after answering
+/// (`Connection: close`): a device fetches a token rarely, and this keeps the
+/// response framing simple and the socket count at one.
+///
+/// A buffer that is too small gives [`Error::Capacity`] with the exact size
+/// needed. The buffer holds the client's credentials afterwards; the drivers
+/// zeroize it once the request is sent.
+///
+/// ```
+/// use embedded_oauth2::{encode_request, ClientAuth, ClientId, Config, TokenEndpoint};
+/// let config = Config::<0>::new(
+///     TokenEndpoint::parse("https://as.example:8443/token")?,
+///     ClientId::new("dev")?,
+///     ClientAuth::ClientIdOnly,
+/// );
+/// let mut buf = [0u8; 512];
+/// let n = encode_request(&config, &mut buf)?;
+/// let text = core::str::from_utf8(&buf[..n]).unwrap();
+/// assert!(text.contains("Host: as.example:8443\r\n"));
+/// assert!(text.ends_with("\r\n\r\ngrant_type=client_credentials&client_id=dev"));
+/// # Ok::<(), embedded_oauth2::Error>(())
+/// ```
+pub fn encode_request<const N: usize>(config: &Config<'_, N>, buf: &mut [u8]) -> Result<usize, Error> {
+    let body_len = {
+        let mut c = Sink::counter();
+        write_body(&mut c, config);
+        c.len()
+    };
+    let ep = &config.endpoint;
+    let mut s = Sink::new(buf);
+    s.put(b"POST ");
+    s.put_str(ep.path());
+    s.put(b" HTTP/1.1\r\nHost: ");
+    let v6 = ep.host().contains(':');
+    if v6 {
+        s.put(b"[");
+    }
+    s.put_str(ep.host());
+    if v6 {
+        s.put(b"]");
+    }
+    if !ep.default_port() {
+        s.put(b":");
+        s.put_usize(usize::from(ep.port()));
+    }
+    s.put(b"\r\n");
+    let mut probe = Sink::counter();
+    if auth::write_authorization(&mut probe, config) {
+        s.put(b"Authorization: ");
+        auth::write_authorization(&mut s, config);
+        s.put(b"\r\n");
+    }
+    s.put(b"Content-Type: application/x-www-form-urlencoded\r\nAccept: application/json\r\nUser-Agent: ");
+    s.put_str(USER_AGENT);
+    s.put(b"\r\nConnection: close\r\nContent-Length: ");
+    s.put_usize(body_len);
+    s.put(b"\r\n\r\n");
+    write_body(&mut s, config);
+    Ok(s.finish(Buffer::Request)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ClientAuth, ClientId, ClientSecret, TokenEndpoint};
+
+    #[test]
+    fn golden_request_basic() {
+        let config = Config::new(
+            TokenEndpoint::parse("https://server.example.com/token").unwrap(),
+            ClientId::new("s6BhdRkqt3").unwrap(),
+            ClientAuth::Basic(ClientSecret::<16>::new("gX1fBat3bV").unwrap()),
+        )
+        .with_scope("a b")
+        .unwrap()
+        .with_audience("https://api")
+        .unwrap()
+        .with_resources(&["https://r1/", "urn:r2"])
+        .unwrap()
+        .with_extra_params(&[("k y", "v&1")])
+        .unwrap();
+        let mut buf = [0u8; 512];
+        let n = encode_request(&config, &mut buf).unwrap();
+        let body = "grant_type=client_credentials&scope=a+b&audience=https%3A%2F%2Fapi\
+                    &resource=https%3A%2F%2Fr1%2F&resource=urn%3Ar2&k+y=v%261";
+        let expected = std::format!(
+            "POST /token HTTP/1.1\r\nHost: server.example.com\r\n\
+             Authorization: Basic czZCaGRSa3F0MzpnWDFmQmF0M2JW\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nAccept: application/json\r\n\
+             User-Agent: {USER_AGENT}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        assert_eq!(core::str::from_utf8(&buf[..n]).unwrap(), expected);
+        // Every size below the exact one fails with the exact need.
+        for small in [0, 1, n / 2, n - 1] {
+            match encode_request(&config, &mut buf[..small]) {
+                Err(Error::Capacity(e)) => assert_eq!((e.needed, e.available, e.exact), (n, small, true)),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn ipv6_host_and_post_auth() {
+        let config = Config::new(
+            TokenEndpoint::parse_allow_http("http://[::1]:8080/t").unwrap(),
+            ClientId::new("c").unwrap(),
+            ClientAuth::Post(ClientSecret::<16>::new("s").unwrap()),
+        );
+        let mut buf = [0u8; 512];
+        let n = encode_request(&config, &mut buf).unwrap();
+        let t = core::str::from_utf8(&buf[..n]).unwrap();
+        assert!(t.contains("Host: [::1]:8080\r\n"), "{t}");
+        assert!(!t.contains("Authorization"));
+        assert!(t.ends_with("grant_type=client_credentials&client_id=c&client_secret=s"));
+    }
+}

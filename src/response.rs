@@ -1,0 +1,540 @@
+//! Token and error responses
+//! ([RFC 6749 §5.1](https://www.rfc-editor.org/rfc/rfc6749#section-5.1),
+//! [§5.2](https://www.rfc-editor.org/rfc/rfc6749#section-5.2)), parsed with
+//! serde-json-core into caller-owned memory.
+
+use core::fmt;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+
+use crate::credentials::valid_scope;
+use crate::error::{Buffer, CapacityError, Error, ErrorCode, HttpError, OAuthError, ResponseError};
+use crate::text::Text;
+use crate::token::TokenType;
+
+/// The deepest JSON nesting accepted. serde-json-core recurses once per
+/// level; the bound is checked by a flat scan before parsing starts.
+pub const MAX_JSON_DEPTH: usize = 8;
+
+/// A successful token response, borrowing the caller's work buffer.
+///
+/// `Debug` does not show the access token.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TokenResponse<'b> {
+    /// The access token (validated: non-empty, visible ASCII only).
+    pub access_token: &'b str,
+    /// The token type (only `Bearer` is understood).
+    pub token_type: TokenType,
+    /// `expires_in` in seconds, when sent (as a number or a numeric string).
+    pub expires_in: Option<u64>,
+    /// `scope`, when sent and non-empty.
+    pub scope: Option<&'b str>,
+}
+
+impl fmt::Debug for TokenResponse<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"<redacted>")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+/// What a flat scan learns before serde-json-core runs.
+struct Scan<'a> {
+    /// Longest string literal containing a backslash (its unescaped form is
+    /// never longer, so this sizes the unescape buffer).
+    max_escaped: usize,
+    /// Raw text of the top-level `expires_in` value.
+    expires_in: Option<&'a [u8]>,
+}
+
+fn scan(body: &[u8]) -> Result<Scan<'_>, ResponseError> {
+    let mut depth = 0usize;
+    let mut in_str = false;
+    let mut escaped = false;
+    let mut has_escape = false;
+    let mut str_start = 0usize;
+    let mut expect_key = false;
+    let mut key_is_expires = false;
+    let mut value_start: Option<usize> = None;
+    let mut expires_in = None;
+    let mut max_escaped = 0usize;
+    for (i, &b) in body.iter().enumerate() {
+        if in_str {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+                has_escape = true;
+            } else if b == b'"' {
+                in_str = false;
+                if has_escape {
+                    max_escaped = max_escaped.max(i - str_start);
+                }
+                if depth == 1 && expect_key {
+                    key_is_expires = body.get(str_start..i) == Some(b"expires_in".as_slice());
+                    expect_key = false;
+                }
+            }
+            continue;
+        }
+        match b {
+            b'"' => {
+                in_str = true;
+                has_escape = false;
+                str_start = i + 1;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Err(ResponseError::TooDeep);
+                }
+                if depth == 1 {
+                    if b != b'{' {
+                        return Err(ResponseError::Json);
+                    }
+                    expect_key = true;
+                }
+            }
+            b'}' | b']' => {
+                if depth == 1 {
+                    if let Some(start) = value_start.take() {
+                        expires_in = expires_in.or(body.get(start..i));
+                    }
+                }
+                depth = depth.checked_sub(1).ok_or(ResponseError::Json)?;
+            }
+            b',' if depth == 1 => {
+                if let Some(start) = value_start.take() {
+                    expires_in = expires_in.or(body.get(start..i));
+                }
+                expect_key = true;
+            }
+            b':' if depth == 1 && key_is_expires => {
+                key_is_expires = false;
+                value_start = Some(i + 1);
+            }
+            _ => {}
+        }
+    }
+    if in_str || depth != 0 {
+        return Err(ResponseError::Json);
+    }
+    Ok(Scan { max_escaped, expires_in })
+}
+
+fn parse_expires_in(raw: &[u8]) -> Result<Option<u64>, ResponseError> {
+    let t = raw.trim_ascii();
+    if t == b"null" {
+        return Ok(None);
+    }
+    let digits = match t {
+        [b'"', inner @ .., b'"'] => inner.trim_ascii(),
+        _ => t,
+    };
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(ResponseError::InvalidExpiresIn);
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(c - b'0')))
+            .ok_or(ResponseError::InvalidExpiresIn)?;
+    }
+    if v == 0 {
+        return Err(ResponseError::InvalidExpiresIn);
+    }
+    Ok(Some(v))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Field {
+    AccessToken,
+    TokenType,
+    ExpiresIn,
+    Scope,
+    Error,
+    ErrorDescription,
+    ErrorUri,
+    Other,
+}
+
+impl Field {
+    fn from_key(k: &str) -> Self {
+        match k {
+            "access_token" => Self::AccessToken,
+            "token_type" => Self::TokenType,
+            "expires_in" => Self::ExpiresIn,
+            "scope" => Self::Scope,
+            "error" => Self::Error,
+            "error_description" => Self::ErrorDescription,
+            "error_uri" => Self::ErrorUri,
+            _ => Self::Other,
+        }
+    }
+
+    fn bit(self) -> u8 {
+        match self {
+            Self::AccessToken => 1,
+            Self::TokenType => 2,
+            Self::ExpiresIn => 4,
+            Self::Scope => 8,
+            Self::Error => 16,
+            Self::ErrorDescription => 32,
+            Self::ErrorUri => 64,
+            Self::Other => 0,
+        }
+    }
+}
+
+/// Collects the members the client reads; strings it keeps are copied into
+/// the staging part of the work buffer.
+struct Collector<'w> {
+    staging: &'w mut [u8],
+    used: usize,
+    needed: usize,
+    seen: u8,
+    access_token: Option<(usize, usize)>,
+    token_type: Option<Option<TokenType>>,
+    scope: Option<(usize, usize)>,
+    error: Option<ErrorCode>,
+    description: Option<Text<96>>,
+    uri: Option<Text<64>>,
+    fail: Option<ResponseError>,
+}
+
+impl Collector<'_> {
+    fn stage(&mut self, s: &str) -> (usize, usize) {
+        let start = self.used;
+        self.needed = self.needed.saturating_add(s.len());
+        if let Some(dst) = self.staging.get_mut(start..start + s.len()) {
+            dst.copy_from_slice(s.as_bytes());
+            self.used += s.len();
+        }
+        (start, s.len())
+    }
+
+    fn take_str(&mut self, field: Field, s: &str) {
+        match field {
+            Field::AccessToken => self.access_token = Some(self.stage(s)),
+            Field::Scope => self.scope = Some(self.stage(s)),
+            Field::TokenType => {
+                self.token_type = Some(if s.eq_ignore_ascii_case("bearer") { Some(TokenType::Bearer) } else { None });
+            }
+            Field::Error => self.error = Some(ErrorCode::parse(s)),
+            Field::ErrorDescription => self.description = Some(Text::from_str_lossy(s)),
+            Field::ErrorUri => self.uri = Some(Text::from_str_lossy(s)),
+            Field::ExpiresIn | Field::Other => {}
+        }
+    }
+}
+
+struct Top<'c, 'w>(&'c mut Collector<'w>);
+
+impl<'de> DeserializeSeed<'de> for Top<'_, '_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Top<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(field) = map.next_key_seed(KeySeed)? {
+            let bit = field.bit();
+            if bit != 0 {
+                if self.0.seen & bit != 0 {
+                    self.0.fail = Some(ResponseError::DuplicateMember);
+                    return Err(de::Error::custom("duplicate"));
+                }
+                self.0.seen |= bit;
+            }
+            match field {
+                // expires_in may be a number or a string: its value comes
+                // from the flat scan; here it is only skipped.
+                Field::ExpiresIn | Field::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                _ => map.next_value_seed(StrSeed { c: self.0, field })?,
+            }
+        }
+        Ok(())
+    }
+}
+
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Field;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Field, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeySeed {
+    type Value = Field;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Field, E> {
+        Ok(Field::from_key(v))
+    }
+}
+
+struct StrSeed<'c, 'w> {
+    c: &'c mut Collector<'w>,
+    field: Field,
+}
+
+impl<'de> DeserializeSeed<'de> for StrSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for StrSeed<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.c.take_str(self.field, v);
+        Ok(())
+    }
+}
+
+/// Parses a token endpoint response body.
+///
+/// * `status` is the HTTP status; `www_authenticate` the header, if any.
+/// * `body` is the complete (de-chunked) body.
+/// * `work` receives the unescaped access token and scope, which the result
+///   borrows. It needs at most `body.len() * 2` bytes; a smaller one that does
+///   not suffice gives [`Error::Capacity`] with the exact need.
+///
+/// An `error` member gives [`Error::OAuth`] whatever the status (some servers
+/// answer 200 with an error object). A non-2xx status without one gives
+/// [`HttpError::UnexpectedStatus`].
+///
+/// The work buffer holds the token afterwards: zeroize it when done.
+///
+/// ```
+/// use embedded_oauth2::{parse_token_response, Error, ErrorCode, TokenType};
+/// let body = br#"{"access_token":"2YotnFZFEjr1zCsicMWpAA","token_type":"bearer","expires_in":"3600"}"#;
+/// let mut work = [0u8; 64];
+/// let t = parse_token_response(200, None, body, &mut work)?;
+/// assert_eq!(t.access_token, "2YotnFZFEjr1zCsicMWpAA");
+/// assert_eq!((t.token_type, t.expires_in), (TokenType::Bearer, Some(3600)));
+///
+/// let err = parse_token_response(400, None, br#"{"error":"invalid_scope"}"#, &mut work);
+/// assert!(matches!(err, Err(Error::OAuth(e)) if e.code == ErrorCode::InvalidScope));
+/// # Ok::<(), Error>(())
+/// ```
+pub fn parse_token_response<'w>(
+    status: u16,
+    www_authenticate: Option<Text<64>>,
+    body: &[u8],
+    work: &'w mut [u8],
+) -> Result<TokenResponse<'w>, Error> {
+    let success = (200..300).contains(&status);
+    let unexpected = |e: ResponseError| -> Error {
+        if success { e.into() } else { HttpError::UnexpectedStatus { status }.into() }
+    };
+    let scan = scan(body).map_err(unexpected)?;
+    let work_len = work.len();
+    if scan.max_escaped > work_len {
+        return Err(CapacityError {
+            buffer: Buffer::Parse,
+            needed: scan.max_escaped,
+            available: work_len,
+            exact: false,
+        }
+        .into());
+    }
+    let (scratch, staging) = work.split_at_mut(scan.max_escaped);
+    let mut c = Collector {
+        staging,
+        used: 0,
+        needed: 0,
+        seen: 0,
+        access_token: None,
+        token_type: None,
+        scope: None,
+        error: None,
+        description: None,
+        uri: None,
+        fail: None,
+    };
+    let mut de = serde_json_core::de::Deserializer::new(body, Some(scratch));
+    let parsed = Top(&mut c).deserialize(&mut de).and_then(|()| de.end());
+    if let Err(e) = parsed {
+        let kind = match (c.fail, e) {
+            (Some(f), _) => f,
+            (None, serde_json_core::de::Error::InvalidType) => ResponseError::WrongType,
+            _ => ResponseError::Json,
+        };
+        return Err(unexpected(kind));
+    }
+    if let Some(code) = c.error {
+        return Err(OAuthError {
+            status,
+            code,
+            description: c.description,
+            uri: c.uri,
+            www_authenticate,
+        }
+        .into());
+    }
+    if !success {
+        return Err(HttpError::UnexpectedStatus { status }.into());
+    }
+    if c.needed > c.staging.len() {
+        return Err(CapacityError {
+            buffer: Buffer::Parse,
+            needed: scan.max_escaped.saturating_add(c.needed),
+            available: work_len,
+            exact: true,
+        }
+        .into());
+    }
+    let expires_in = match scan.expires_in {
+        Some(raw) => parse_expires_in(raw)?,
+        None => None,
+    };
+    let staging: &'w [u8] = c.staging;
+    let get = |(start, len): (usize, usize)| -> &'w str {
+        staging
+            .get(start..start + len)
+            .and_then(|b| core::str::from_utf8(b).ok())
+            .unwrap_or_default()
+    };
+    let access_token = get(c.access_token.ok_or(ResponseError::MissingAccessToken)?);
+    if access_token.is_empty() {
+        return Err(ResponseError::EmptyAccessToken.into());
+    }
+    if !access_token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ResponseError::InvalidAccessToken.into());
+    }
+    let token_type = c
+        .token_type
+        .ok_or(ResponseError::MissingTokenType)?
+        .ok_or(ResponseError::UnsupportedTokenType)?;
+    let scope = match c.scope.map(get) {
+        Some("") | None => None,
+        Some(s) if valid_scope(s) => Some(s),
+        Some(_) => return Err(ResponseError::InvalidScope.into()),
+    };
+    Ok(TokenResponse {
+        access_token,
+        token_type,
+        expires_in,
+        scope,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(status: u16, body: &str) -> Result<(std::string::String, Option<u64>, Option<std::string::String>), Error> {
+        let mut work = [0u8; 512];
+        parse_token_response(status, None, body.as_bytes(), &mut work)
+            .map(|t| (t.access_token.into(), t.expires_in, t.scope.map(Into::into)))
+    }
+
+    #[test]
+    fn rfc6749_section_4_4_3_example() {
+        let body = r#"{
+            "access_token":"2YotnFZFEjr1zCsicMWpAA",
+            "token_type":"example",
+            "expires_in":3600,
+            "example_parameter":"example_value"
+        }"#;
+        // RFC 6749's example uses token_type "example", which a bearer client must refuse.
+        assert!(matches!(parse(200, body), Err(Error::Response(ResponseError::UnsupportedTokenType))));
+        let body = body.replace("\"example\"", "\"Bearer\"");
+        assert_eq!(parse(200, &body).unwrap(), ("2YotnFZFEjr1zCsicMWpAA".into(), Some(3600), None));
+    }
+
+    #[test]
+    fn escapes_and_nested_unknowns() {
+        let body = r#"{"x":{"a":[1,{"b":"c\"d"}]},"access_token":"a\/b\u002Bc","token_type":"BEARER","scope":"r w"}"#;
+        assert_eq!(parse(200, body).unwrap(), ("a/b+c".into(), None, Some("r w".into())));
+    }
+
+    #[test]
+    fn depth_is_bounded_before_parsing() {
+        let deep = std::format!("{{\"x\":{}1{}}}", "[".repeat(100), "]".repeat(100));
+        assert!(matches!(parse(200, &deep), Err(Error::Response(ResponseError::TooDeep))));
+    }
+
+    #[test]
+    fn expires_in_forms() {
+        let p = |v: &str| parse(200, &std::format!(r#"{{"access_token":"t","token_type":"bearer","expires_in":{v}}}"#));
+        assert_eq!(p("3600").unwrap().1, Some(3600));
+        assert_eq!(p(" \"3600\" ").unwrap().1, Some(3600));
+        assert_eq!(p("null").unwrap().1, None);
+        for bad in ["-1", "0", "1.5", "\"abc\"", "true", "99999999999999999999999"] {
+            assert!(matches!(p(bad), Err(Error::Response(ResponseError::InvalidExpiresIn))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn error_objects() {
+        let mut work = [0u8; 64];
+        let r = parse_token_response(401, Some(Text::from_str_lossy("Basic realm=\"x\"")),
+            br#"{"error":"invalid_client","error_description":"bad\nsecret","error_uri":"https://e/x"}"#, &mut work);
+        let Err(Error::OAuth(e)) = r else { panic!("{r:?}") };
+        assert_eq!(e.code, ErrorCode::InvalidClient);
+        assert_eq!(e.description.unwrap().as_str(), "bad?secret");
+        assert_eq!(e.uri.unwrap().as_str(), "https://e/x");
+        assert_eq!(e.www_authenticate.unwrap().as_str(), "Basic realm=\"x\"");
+        assert!(matches!(parse(200, r#"{"error":"slow_down"}"#), Err(Error::OAuth(e)) if e.code.as_str() == "slow_down" && e.status == 200));
+        assert!(matches!(parse(500, "<html>oops</html>"), Err(Error::Http(HttpError::UnexpectedStatus { status: 500 }))));
+        assert!(matches!(parse(400, "{}"), Err(Error::Http(HttpError::UnexpectedStatus { status: 400 }))));
+    }
+
+    #[test]
+    fn work_buffer_need_is_exact() {
+        let body = br#"{"access_token":"abcdefghij","token_type":"bearer","scope":"s\/t"}"#;
+        let mut work = [0u8; 64];
+        for size in 0..20 {
+            match parse_token_response(200, None, body, &mut work[..size]) {
+                Err(Error::Capacity(c)) => assert!(c.needed > size),
+                Ok(_) => {
+                    // 5 (escaped "s\/t") + 10 (token) + 3 (scope)
+                    assert_eq!(size, 17);
+                    break;
+                }
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        match parse_token_response(200, None, body, &mut work[..10]) {
+            Err(Error::Capacity(c)) => assert_eq!((c.needed, c.exact), (17, true)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn hostile_tokens() {
+        let p = |t: &str| parse(200, &std::format!(r#"{{"access_token":"{t}","token_type":"bearer"}}"#));
+        assert!(matches!(p(""), Err(Error::Response(ResponseError::EmptyAccessToken))));
+        assert!(matches!(p("a\\r\\nX-Evil: 1"), Err(Error::Response(ResponseError::InvalidAccessToken))));
+        assert!(matches!(p("a b"), Err(Error::Response(ResponseError::InvalidAccessToken))));
+        assert!(matches!(p("é"), Err(Error::Response(ResponseError::InvalidAccessToken))));
+        assert!(matches!(parse(200, r#"{"access_token":1,"token_type":"bearer"}"#), Err(Error::Response(ResponseError::WrongType))));
+        assert!(matches!(parse(200, r#"{"token_type":"bearer"}"#), Err(Error::Response(ResponseError::MissingAccessToken))));
+        assert!(matches!(parse(200, r#"{"access_token":"t"}"#), Err(Error::Response(ResponseError::MissingTokenType))));
+        assert!(matches!(parse(200, r#"{"access_token":"t","access_token":"u","token_type":"bearer"}"#), Err(Error::Response(ResponseError::DuplicateMember))));
+        assert!(matches!(parse(200, r#"[1]"#), Err(Error::Response(ResponseError::Json))));
+        assert!(matches!(parse(200, r#"{"access_token":"t""#), Err(Error::Response(ResponseError::Json))));
+    }
+}

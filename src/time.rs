@@ -1,0 +1,235 @@
+//! The caller's monotonic clock and the refresh policy.
+
+use core::time::Duration;
+
+/// A point on the caller's **monotonic** clock, in milliseconds since an
+/// arbitrary origin (typically boot).
+///
+/// Wall-clock time is deliberately not used for expiry: an NTP step after boot
+/// must not make a token look expired or eternal.
+///
+/// ```
+/// use embedded_oauth2::Instant;
+/// use core::time::Duration;
+/// let t = Instant::from_secs(10) + Duration::from_millis(1500);
+/// assert_eq!(t.as_millis(), 11_500);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Instant {
+    millis: u64,
+}
+
+impl Instant {
+    /// The origin.
+    pub const ZERO: Self = Self { millis: 0 };
+
+    /// From milliseconds since the clock's origin.
+    pub const fn from_millis(millis: u64) -> Self {
+        Self { millis }
+    }
+
+    /// From seconds since the clock's origin.
+    pub const fn from_secs(secs: u64) -> Self {
+        Self {
+            millis: secs.saturating_mul(1000),
+        }
+    }
+
+    /// Milliseconds since the clock's origin.
+    pub const fn as_millis(self) -> u64 {
+        self.millis
+    }
+
+    /// `self + d`, saturating at the end of time.
+    pub fn saturating_add(self, d: Duration) -> Self {
+        Self {
+            millis: self.millis.saturating_add(duration_millis(d)),
+        }
+    }
+
+    /// `self - d`, saturating at the origin.
+    pub fn saturating_sub(self, d: Duration) -> Self {
+        Self {
+            millis: self.millis.saturating_sub(duration_millis(d)),
+        }
+    }
+
+    /// The time from `earlier` to `self`, zero when `earlier` is later.
+    pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
+        Duration::from_millis(self.millis.saturating_sub(earlier.millis))
+    }
+}
+
+impl core::ops::Add<Duration> for Instant {
+    type Output = Instant;
+    fn add(self, d: Duration) -> Instant {
+        self.saturating_add(d)
+    }
+}
+
+fn duration_millis(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(1000)
+        .saturating_add(u64::from(d.subsec_millis()))
+}
+
+/// A monotonic clock supplied by the caller.
+///
+/// ```
+/// use embedded_oauth2::{Clock, Instant};
+/// struct Ticks; // e.g. embassy_time::Instant::now().as_millis()
+/// impl Clock for Ticks {
+///     fn now(&self) -> Instant { Instant::from_millis(42) }
+/// }
+/// assert_eq!(Ticks.now(), Instant::from_millis(42));
+/// ```
+pub trait Clock {
+    /// The current time. Must never go backwards.
+    fn now(&self) -> Instant;
+}
+
+impl<F: Fn() -> Instant> Clock for F {
+    fn now(&self) -> Instant {
+        self()
+    }
+}
+
+/// Where a token stands on the caller's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Freshness {
+    /// Valid and not yet within the refresh margin: use it.
+    Fresh,
+    /// Still valid but within the refresh margin: renew it, and keep using
+    /// it if renewal fails.
+    RefreshDue,
+    /// Past its lifetime: do not present it.
+    Expired,
+}
+
+/// When to renew a token, and how long a token lives when the server does not
+/// say (`expires_in` is only RECOMMENDED in RFC 6749 §5.1).
+///
+/// ```
+/// use embedded_oauth2::RefreshPolicy;
+/// use core::time::Duration;
+/// let p = RefreshPolicy::new()
+///     .with_margin(Duration::from_secs(30))
+///     .with_default_lifetime(Duration::from_secs(300));
+/// assert_eq!(p.margin, Duration::from_secs(30));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct RefreshPolicy {
+    /// Renew this long before expiry (default 60 s). When the token lives
+    /// shorter than twice the margin, half its lifetime is used instead, so a
+    /// short-lived token is not refreshed on every call.
+    pub margin: Duration,
+    /// Lifetime assumed when the response has no `expires_in` (default 300 s).
+    pub default_lifetime: Duration,
+    /// Upper bound on any lifetime the server announces (default 1 day),
+    /// so a hostile or broken `expires_in` cannot pin a token forever.
+    pub max_lifetime: Duration,
+}
+
+impl RefreshPolicy {
+    /// The defaults: 60 s margin, 300 s default lifetime, 1 day maximum.
+    pub const fn new() -> Self {
+        Self {
+            margin: Duration::from_secs(60),
+            default_lifetime: Duration::from_secs(300),
+            max_lifetime: Duration::from_secs(86_400),
+        }
+    }
+
+    /// Sets [`RefreshPolicy::margin`].
+    pub const fn with_margin(mut self, margin: Duration) -> Self {
+        self.margin = margin;
+        self
+    }
+
+    /// Sets [`RefreshPolicy::default_lifetime`].
+    pub const fn with_default_lifetime(mut self, lifetime: Duration) -> Self {
+        self.default_lifetime = lifetime;
+        self
+    }
+
+    /// Sets [`RefreshPolicy::max_lifetime`].
+    pub const fn with_max_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_lifetime = lifetime;
+        self
+    }
+
+    /// The lifetime to assume for a token with the given `expires_in`.
+    pub fn lifetime(&self, expires_in: Option<u64>) -> Duration {
+        match expires_in {
+            Some(s) => Duration::from_secs(s).min(self.max_lifetime),
+            None => self.default_lifetime.min(self.max_lifetime),
+        }
+    }
+
+    /// The margin to use for a token of the given lifetime.
+    pub fn effective_margin(&self, lifetime: Duration) -> Duration {
+        self.margin.min(lifetime / 2)
+    }
+
+    /// Classifies a token obtained at `obtained` with `lifetime` at `now`.
+    pub fn freshness(&self, obtained: Instant, lifetime: Duration, now: Instant) -> Freshness {
+        let expires = obtained.saturating_add(lifetime);
+        let refresh_at = expires.saturating_sub(self.effective_margin(lifetime));
+        if now >= expires {
+            Freshness::Expired
+        } else if now >= refresh_at {
+            Freshness::RefreshDue
+        } else {
+            Freshness::Fresh
+        }
+    }
+}
+
+impl Default for RefreshPolicy {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freshness_boundaries() {
+        let p = RefreshPolicy::new().with_margin(Duration::from_secs(60));
+        let t0 = Instant::from_secs(100);
+        let life = Duration::from_secs(3600);
+        assert_eq!(p.freshness(t0, life, Instant::from_secs(100)), Freshness::Fresh);
+        assert_eq!(p.freshness(t0, life, Instant::from_millis(3_639_999)), Freshness::Fresh);
+        assert_eq!(p.freshness(t0, life, Instant::from_secs(3640)), Freshness::RefreshDue);
+        assert_eq!(p.freshness(t0, life, Instant::from_millis(3_699_999)), Freshness::RefreshDue);
+        assert_eq!(p.freshness(t0, life, Instant::from_secs(3700)), Freshness::Expired);
+    }
+
+    #[test]
+    fn short_lifetime_uses_half_as_margin() {
+        let p = RefreshPolicy::new().with_margin(Duration::from_secs(60));
+        let t0 = Instant::ZERO;
+        let life = Duration::from_secs(10);
+        assert_eq!(p.freshness(t0, life, Instant::from_secs(4)), Freshness::Fresh);
+        assert_eq!(p.freshness(t0, life, Instant::from_secs(5)), Freshness::RefreshDue);
+    }
+
+    #[test]
+    fn lifetime_is_capped_and_defaulted() {
+        let p = RefreshPolicy::new();
+        assert_eq!(p.lifetime(None), Duration::from_secs(300));
+        assert_eq!(p.lifetime(Some(u64::MAX)), Duration::from_secs(86_400));
+        assert_eq!(p.lifetime(Some(3600)), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn saturating_time() {
+        assert_eq!(Instant::from_millis(u64::MAX) + Duration::from_secs(1), Instant::from_millis(u64::MAX));
+        assert_eq!(Instant::ZERO.saturating_sub(Duration::from_secs(1)), Instant::ZERO);
+    }
+}

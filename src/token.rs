@@ -1,0 +1,257 @@
+//! The access token, its lifetime, and presenting it
+//! ([RFC 6750 §2.1](https://www.rfc-editor.org/rfc/rfc6750#section-2.1)).
+
+use core::fmt;
+use core::time::Duration;
+
+use zeroize::Zeroize;
+
+use crate::encode::Sink;
+use crate::error::{Buffer, CapacityError, Error};
+use crate::response::TokenResponse;
+use crate::time::{Freshness, Instant, RefreshPolicy};
+
+/// The token types this client can present
+/// ([RFC 6749 §7.1](https://www.rfc-editor.org/rfc/rfc6749#section-7.1)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum TokenType {
+    /// `Bearer` ([RFC 6750](https://www.rfc-editor.org/rfc/rfc6750)), matched
+    /// case-insensitively.
+    Bearer,
+}
+
+/// An access token in storage the caller sized: `T` bytes for the token,
+/// `S` bytes for the granted scope.
+///
+/// `Debug` shows everything but the token; there is no `Display` and no
+/// `defmt::Format`; the bytes are zeroized on drop and when replaced.
+///
+/// ```
+/// use embedded_oauth2::{parse_token_response, Instant, RefreshPolicy, Token};
+/// let mut work = [0u8; 64];
+/// let resp = parse_token_response(200, None, br#"{"access_token":"mF_9.B5f-4.1JqM","token_type":"Bearer","expires_in":3600}"#, &mut work)?;
+/// let mut token = Token::<64, 16>::new();
+/// token.set(&resp, Instant::from_secs(10), &RefreshPolicy::new())?;
+/// let mut out = [0u8; 64];
+/// assert_eq!(token.authorization_value(&mut out)?, "Bearer mF_9.B5f-4.1JqM");
+/// assert!(!format!("{token:?}").contains("mF_9"));
+/// assert_eq!(token.expires_at(), Instant::from_secs(3610));
+/// # Ok::<(), embedded_oauth2::Error>(())
+/// ```
+pub struct Token<const T: usize = 2048, const S: usize = 128> {
+    access: [u8; T],
+    access_len: usize,
+    scope: [u8; S],
+    scope_len: Option<usize>,
+    token_type: TokenType,
+    expires_in: Option<u64>,
+    obtained_at: Instant,
+    lifetime: Duration,
+}
+
+impl<const T: usize, const S: usize> Token<T, S> {
+    /// An empty token (no bytes; [`Token::is_empty`] is `true`).
+    pub const fn new() -> Self {
+        Self {
+            access: [0; T],
+            access_len: 0,
+            scope: [0; S],
+            scope_len: None,
+            token_type: TokenType::Bearer,
+            expires_in: None,
+            obtained_at: Instant::ZERO,
+            lifetime: Duration::ZERO,
+        }
+    }
+
+    /// Replaces the contents with `resp`, obtained at `obtained_at` (the time
+    /// the request was sent, so the lifetime is never overestimated).
+    ///
+    /// All-or-nothing: when a capacity is too small the token is unchanged
+    /// and [`Error::Capacity`] names the size needed.
+    pub fn set(&mut self, resp: &TokenResponse<'_>, obtained_at: Instant, policy: &RefreshPolicy) -> Result<(), Error> {
+        let access = resp.access_token.as_bytes();
+        if access.len() > T {
+            return Err(CapacityError {
+                buffer: Buffer::AccessToken,
+                needed: access.len(),
+                available: T,
+                exact: true,
+            }
+            .into());
+        }
+        let scope = resp.scope.map(str::as_bytes);
+        if let Some(s) = scope {
+            if s.len() > S {
+                return Err(CapacityError {
+                    buffer: Buffer::Scope,
+                    needed: s.len(),
+                    available: S,
+                    exact: true,
+                }
+                .into());
+            }
+        }
+        self.clear();
+        if let Some(dst) = self.access.get_mut(..access.len()) {
+            dst.copy_from_slice(access);
+            self.access_len = access.len();
+        }
+        if let Some(s) = scope {
+            if let Some(dst) = self.scope.get_mut(..s.len()) {
+                dst.copy_from_slice(s);
+                self.scope_len = Some(s.len());
+            }
+        }
+        self.token_type = resp.token_type;
+        self.expires_in = resp.expires_in;
+        self.obtained_at = obtained_at;
+        self.lifetime = policy.lifetime(resp.expires_in);
+        Ok(())
+    }
+
+    /// Wipes the token.
+    pub fn clear(&mut self) {
+        self.access.zeroize();
+        self.access_len = 0;
+        self.scope.zeroize();
+        self.scope_len = None;
+        self.expires_in = None;
+        self.lifetime = Duration::ZERO;
+    }
+
+    /// `true` when no token is held.
+    pub fn is_empty(&self) -> bool {
+        self.access_len == 0
+    }
+
+    /// The access token itself. Named so every use stands out in review.
+    pub fn secret(&self) -> &str {
+        let b = self.access.get(..self.access_len).unwrap_or_default();
+        core::str::from_utf8(b).unwrap_or_default()
+    }
+
+    /// The token type.
+    pub fn token_type(&self) -> TokenType {
+        self.token_type
+    }
+
+    /// The granted scope, when the server sent one.
+    pub fn scope(&self) -> Option<&str> {
+        let len = self.scope_len?;
+        core::str::from_utf8(self.scope.get(..len)?).ok()
+    }
+
+    /// `expires_in` as the server sent it.
+    pub fn expires_in(&self) -> Option<u64> {
+        self.expires_in
+    }
+
+    /// When the request that obtained it was sent.
+    pub fn obtained_at(&self) -> Instant {
+        self.obtained_at
+    }
+
+    /// The lifetime assumed (`expires_in`, capped, or the policy's default).
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime
+    }
+
+    /// When it stops being valid.
+    pub fn expires_at(&self) -> Instant {
+        self.obtained_at.saturating_add(self.lifetime)
+    }
+
+    /// Where it stands at `now`. An empty token is [`Freshness::Expired`].
+    pub fn freshness(&self, now: Instant, policy: &RefreshPolicy) -> Freshness {
+        if self.is_empty() {
+            return Freshness::Expired;
+        }
+        policy.freshness(self.obtained_at, self.lifetime, now)
+    }
+
+    /// Time left until expiry at `now` (zero once expired).
+    pub fn remaining(&self, now: Instant) -> Duration {
+        self.expires_at().saturating_duration_since(now)
+    }
+
+    fn write_value(&self, sink: &mut Sink<'_>) {
+        sink.put(b"Bearer ");
+        sink.put_str(self.secret());
+    }
+
+    /// Writes the `Authorization` header value, `Bearer <token>`, into `buf`.
+    pub fn authorization_value<'b>(&self, buf: &'b mut [u8]) -> Result<&'b str, Error> {
+        let mut sink = Sink::new(buf);
+        self.write_value(&mut sink);
+        let n = sink.finish(Buffer::Output)?;
+        Ok(buf.get(..n).and_then(|b| core::str::from_utf8(b).ok()).unwrap_or_default())
+    }
+
+    /// Writes the whole header line, `Authorization: Bearer <token>\r\n`, to
+    /// a stream: for firmware composing its own request to a resource server.
+    ///
+    /// ```
+    /// # use embedded_oauth2::Token;
+    /// let token = Token::<16, 0>::new();
+    /// let mut out = [0u8; 64];
+    /// let mut w: &mut [u8] = &mut out;
+    /// token.write_authorization_header(&mut w).unwrap();
+    /// assert!(out.starts_with(b"Authorization: Bearer \r\n"));
+    /// ```
+    pub fn write_authorization_header<W: embedded_io::Write>(&self, w: &mut W) -> Result<(), W::Error> {
+        w.write_all(b"Authorization: Bearer ")?;
+        w.write_all(self.secret().as_bytes())?;
+        w.write_all(b"\r\n")
+    }
+}
+
+impl<const T: usize, const S: usize> Default for Token<T, S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const T: usize, const S: usize> Drop for Token<T, S> {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+impl<const T: usize, const S: usize> fmt::Debug for Token<T, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("access_token", &"<redacted>")
+            .field("len", &self.access_len)
+            .field("token_type", &self.token_type)
+            .field("scope", &self.scope())
+            .field("expires_in", &self.expires_in)
+            .field("obtained_at", &self.obtained_at)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse_token_response;
+
+    #[test]
+    fn set_is_all_or_nothing() {
+        let mut work = [0u8; 128];
+        let resp = parse_token_response(200, None, br#"{"access_token":"first","token_type":"bearer","scope":"a"}"#, &mut work).unwrap();
+        let mut t = Token::<8, 4>::new();
+        t.set(&resp, Instant::ZERO, &RefreshPolicy::new()).unwrap();
+        let mut work2 = [0u8; 128];
+        let long = parse_token_response(200, None, br#"{"access_token":"much-too-long","token_type":"bearer"}"#, &mut work2).unwrap();
+        match t.set(&long, Instant::from_secs(5), &RefreshPolicy::new()) {
+            Err(Error::Capacity(c)) => assert_eq!((c.buffer, c.needed, c.available), (Buffer::AccessToken, 13, 8)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!((t.secret(), t.scope(), t.obtained_at()), ("first", Some("a"), Instant::ZERO));
+        let mut small = [0u8; 10];
+        assert!(matches!(t.authorization_value(&mut small), Err(Error::Capacity(c)) if c.needed == 12));
+    }
+}
