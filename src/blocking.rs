@@ -35,7 +35,10 @@ pub trait Connect {
         Self: 'c;
     /// Connects to the endpoint's host and port (and verifies the server's
     /// certificate for `https`: that is the connector's job).
-    fn connect(&mut self, endpoint: &TokenEndpoint<'_>) -> Result<Self::Connection<'_>, Self::Error>;
+    fn connect(
+        &mut self,
+        endpoint: &TokenEndpoint<'_>,
+    ) -> Result<Self::Connection<'_>, Self::Error>;
 }
 
 impl<F, S> Connect for F
@@ -56,7 +59,10 @@ where
 /// Runs one exchange over an open stream: writes the request, reads the
 /// response, parses it. `Interrupted` is retried; other transport errors are
 /// returned intact.
-pub fn run<'w, S: Read + Write>(stream: &mut S, mut ex: Exchange<'w>) -> Result<TokenResponse<'w>, Error<S::Error>> {
+pub fn run<'w, S: Read + Write>(
+    stream: &mut S,
+    mut ex: Exchange<'w>,
+) -> Result<TokenResponse<'w>, Error<S::Error>> {
     while !ex.to_send().is_empty() {
         match stream.write(ex.to_send()) {
             Ok(0) => return Err(Error::WriteZero),
@@ -88,7 +94,11 @@ impl<C: Clock, const N: usize, const T: usize, const S: usize> Client<'_, C, N, 
     /// When the renewal of a still-valid token fails, the error is returned
     /// and the old token stays available through [`Client::cached`].
     /// `buf` is zeroized before this returns.
-    pub fn token<K: Connect>(&mut self, connector: &mut K, buf: &mut [u8]) -> Result<&Token<T, S>, Error<K::Error>> {
+    pub fn token<K: Connect>(
+        &mut self,
+        connector: &mut K,
+        buf: &mut [u8],
+    ) -> Result<&Token<T, S>, Error<K::Error>> {
         if !self.needs_fetch() {
             return Ok(self.current());
         }
@@ -96,16 +106,26 @@ impl<C: Clock, const N: usize, const T: usize, const S: usize> Client<'_, C, N, 
     }
 
     /// Fetches a new token now, whatever the cache holds.
-    pub fn fetch<K: Connect>(&mut self, connector: &mut K, buf: &mut [u8]) -> Result<&Token<T, S>, Error<K::Error>> {
+    pub fn fetch<K: Connect>(
+        &mut self,
+        connector: &mut K,
+        buf: &mut [u8],
+    ) -> Result<&Token<T, S>, Error<K::Error>> {
         let result = self.fetch_into(connector, buf);
         wipe(buf);
         result?;
         Ok(self.current())
     }
 
-    fn fetch_into<K: Connect>(&mut self, connector: &mut K, buf: &mut [u8]) -> Result<(), Error<K::Error>> {
+    fn fetch_into<K: Connect>(
+        &mut self,
+        connector: &mut K,
+        buf: &mut [u8],
+    ) -> Result<(), Error<K::Error>> {
         let (ex, started) = self.begin(buf).map_err(Error::widen)?;
-        let mut conn = connector.connect(self.config().endpoint()).map_err(Error::Transport)?;
+        let mut conn = connector
+            .connect(self.config().endpoint())
+            .map_err(Error::Transport)?;
         let resp = run(&mut conn, ex)?;
         self.complete(&resp, started).map_err(Error::widen)?;
         Ok(())

@@ -112,7 +112,11 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
     ///
     /// On failure the previous token is kept: it is still handed out by
     /// [`Client::cached`] until it expires.
-    pub fn complete(&mut self, response: &TokenResponse<'_>, started: Instant) -> Result<&Token<T, S>, Error> {
+    pub fn complete(
+        &mut self,
+        response: &TokenResponse<'_>,
+        started: Instant,
+    ) -> Result<&Token<T, S>, Error> {
         self.token.set(response, started, &self.policy)?;
         crate::fmt::debug!("token stored, expires_in={:?}", response.expires_in);
         Ok(&self.token)

@@ -286,7 +286,10 @@ fn split_host_port(authority: &str, default: u16) -> Result<(&str, u16), ConfigE
             None if after.is_empty() => None,
             None => return Err(ConfigError::InvalidUrl),
         };
-        if !host.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
+        if !host
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
             return Err(ConfigError::InvalidUrl);
         }
         (host, port)
@@ -322,8 +325,11 @@ fn split_host_port(authority: &str, default: u16) -> Result<(&str, u16), ConfigE
 /// `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
 pub(crate) fn valid_scope(s: &str) -> bool {
     !s.is_empty()
-        && s.split(' ')
-            .all(|t| !t.is_empty() && t.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)))
+        && s.split(' ').all(|t| {
+            !t.is_empty()
+                && t.bytes()
+                    .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+        })
 }
 
 /// Parameter names the client sets itself; extra parameters may not use them.
@@ -406,14 +412,13 @@ impl<'a, const N: usize> Config<'a, N> {
     pub fn with_resources(mut self, resources: &'a [&'a str]) -> Result<Self, ConfigError> {
         for r in resources {
             check_no_controls(r)?;
-            let scheme_ok = r
-                .split_once(':')
-                .is_some_and(|(s, rest)| {
-                    !s.is_empty()
-                        && s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
-                        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
-                        && !rest.is_empty()
-                });
+            let scheme_ok = r.split_once(':').is_some_and(|(s, rest)| {
+                !s.is_empty()
+                    && s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+                    && s.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+                    && !rest.is_empty()
+            });
             if !scheme_ok || r.contains('#') || r.contains(' ') {
                 return Err(ConfigError::InvalidResource);
             }
@@ -424,7 +429,10 @@ impl<'a, const N: usize> Config<'a, N> {
 
     /// Sends additional form parameters verbatim (form-urlencoded). Names the
     /// client sets itself (`grant_type`, `client_id`, `scope`, …) are refused.
-    pub fn with_extra_params(mut self, params: &'a [(&'a str, &'a str)]) -> Result<Self, ConfigError> {
+    pub fn with_extra_params(
+        mut self,
+        params: &'a [(&'a str, &'a str)],
+    ) -> Result<Self, ConfigError> {
         for (k, v) in params {
             check_no_controls(k)?;
             check_no_controls(v)?;
@@ -470,17 +478,50 @@ mod tests {
         let e = TokenEndpoint::parse("https://[::1]:8443/t?x=1").unwrap();
         assert_eq!((e.host(), e.port(), e.path()), ("::1", 8443, "/t?x=1"));
         let e = TokenEndpoint::parse_allow_http("http://127.0.0.1:3000/token").unwrap();
-        assert_eq!((e.host(), e.port(), e.is_https()), ("127.0.0.1", 3000, false));
-        assert_eq!(TokenEndpoint::parse("ftp://h/"), Err(ConfigError::InvalidUrl));
-        assert_eq!(TokenEndpoint::parse("https://h:0/"), Err(ConfigError::InvalidPort));
-        assert_eq!(TokenEndpoint::parse("https://h:65536/"), Err(ConfigError::InvalidPort));
-        assert_eq!(TokenEndpoint::parse("https://h:/"), Err(ConfigError::InvalidPort));
-        assert_eq!(TokenEndpoint::parse("https://h/t#f"), Err(ConfigError::UrlFragment));
-        assert_eq!(TokenEndpoint::parse("https:///t"), Err(ConfigError::InvalidUrl));
-        assert_eq!(TokenEndpoint::parse("https://h/t\r\nX: y"), Err(ConfigError::ControlCharacter));
-        assert_eq!(TokenEndpoint::parse("https://h/a b"), Err(ConfigError::InvalidUrl));
-        assert_eq!(TokenEndpoint::parse("https://h\0/"), Err(ConfigError::ControlCharacter));
-        assert_eq!(TokenEndpoint::parse("https://[::1/"), Err(ConfigError::InvalidUrl));
+        assert_eq!(
+            (e.host(), e.port(), e.is_https()),
+            ("127.0.0.1", 3000, false)
+        );
+        assert_eq!(
+            TokenEndpoint::parse("ftp://h/"),
+            Err(ConfigError::InvalidUrl)
+        );
+        assert_eq!(
+            TokenEndpoint::parse("https://h:0/"),
+            Err(ConfigError::InvalidPort)
+        );
+        assert_eq!(
+            TokenEndpoint::parse("https://h:65536/"),
+            Err(ConfigError::InvalidPort)
+        );
+        assert_eq!(
+            TokenEndpoint::parse("https://h:/"),
+            Err(ConfigError::InvalidPort)
+        );
+        assert_eq!(
+            TokenEndpoint::parse("https://h/t#f"),
+            Err(ConfigError::UrlFragment)
+        );
+        assert_eq!(
+            TokenEndpoint::parse("https:///t"),
+            Err(ConfigError::InvalidUrl)
+        );
+        assert_eq!(
+            TokenEndpoint::parse("https://h/t\r\nX: y"),
+            Err(ConfigError::ControlCharacter)
+        );
+        assert_eq!(
+            TokenEndpoint::parse("https://h/a b"),
+            Err(ConfigError::InvalidUrl)
+        );
+        assert_eq!(
+            TokenEndpoint::parse("https://h\0/"),
+            Err(ConfigError::ControlCharacter)
+        );
+        assert_eq!(
+            TokenEndpoint::parse("https://[::1/"),
+            Err(ConfigError::InvalidUrl)
+        );
     }
 
     #[test]
@@ -501,16 +542,40 @@ mod tests {
                 ClientAuth::ClientIdOnly,
             )
         };
-        assert_eq!(mk().with_scope("a\nb").unwrap_err(), ConfigError::ControlCharacter);
-        assert_eq!(mk().with_audience("x\0").unwrap_err(), ConfigError::ControlCharacter);
-        assert_eq!(mk().with_resources(&["not a uri"]).unwrap_err(), ConfigError::InvalidResource);
-        assert_eq!(mk().with_resources(&["https://x/#f"]).unwrap_err(), ConfigError::InvalidResource);
-        assert_eq!(mk().with_extra_params(&[("scope", "x")]).unwrap_err(), ConfigError::ReservedParameter);
-        assert_eq!(mk().with_extra_params(&[("k", "v\r\n")]).unwrap_err(), ConfigError::ControlCharacter);
-        assert!(mk().with_resources(&["urn:example:r", "https://a/b"]).is_ok());
+        assert_eq!(
+            mk().with_scope("a\nb").unwrap_err(),
+            ConfigError::ControlCharacter
+        );
+        assert_eq!(
+            mk().with_audience("x\0").unwrap_err(),
+            ConfigError::ControlCharacter
+        );
+        assert_eq!(
+            mk().with_resources(&["not a uri"]).unwrap_err(),
+            ConfigError::InvalidResource
+        );
+        assert_eq!(
+            mk().with_resources(&["https://x/#f"]).unwrap_err(),
+            ConfigError::InvalidResource
+        );
+        assert_eq!(
+            mk().with_extra_params(&[("scope", "x")]).unwrap_err(),
+            ConfigError::ReservedParameter
+        );
+        assert_eq!(
+            mk().with_extra_params(&[("k", "v\r\n")]).unwrap_err(),
+            ConfigError::ControlCharacter
+        );
+        assert!(
+            mk().with_resources(&["urn:example:r", "https://a/b"])
+                .is_ok()
+        );
         assert_eq!(
             ClientSecret::<2>::new("abc").err(),
-            Some(ConfigError::SecretTooLong { needed: 3, capacity: 2 })
+            Some(ConfigError::SecretTooLong {
+                needed: 3,
+                capacity: 2
+            })
         );
     }
 }

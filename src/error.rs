@@ -147,17 +147,34 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::EmptyClientId => f.write_str("the client id is empty"),
-            Self::ControlCharacter => f.write_str("a value contains a control character (CR, LF, NUL, ...)"),
-            Self::InvalidUrl => f.write_str("the token endpoint is not an absolute https://host[:port]/path URL"),
-            Self::InsecureScheme => f.write_str("http:// token endpoints are refused unless plain HTTP is explicitly allowed"),
-            Self::UrlUserinfo => f.write_str("the URL contains userinfo; credentials must not travel in a URL"),
+            Self::ControlCharacter => {
+                f.write_str("a value contains a control character (CR, LF, NUL, ...)")
+            }
+            Self::InvalidUrl => {
+                f.write_str("the token endpoint is not an absolute https://host[:port]/path URL")
+            }
+            Self::InsecureScheme => f.write_str(
+                "http:// token endpoints are refused unless plain HTTP is explicitly allowed",
+            ),
+            Self::UrlUserinfo => {
+                f.write_str("the URL contains userinfo; credentials must not travel in a URL")
+            }
             Self::UrlFragment => f.write_str("the URL contains a fragment"),
             Self::InvalidPort => f.write_str("the URL port is not in 1..=65535"),
-            Self::InvalidScope => f.write_str("a scope token is empty or contains characters RFC 6749 §3.3 forbids"),
-            Self::InvalidResource => f.write_str("a resource is not an absolute URI without fragment (RFC 8707)"),
-            Self::ReservedParameter => f.write_str("an extra parameter name is empty or reserved by the client"),
+            Self::InvalidScope => {
+                f.write_str("a scope token is empty or contains characters RFC 6749 §3.3 forbids")
+            }
+            Self::InvalidResource => {
+                f.write_str("a resource is not an absolute URI without fragment (RFC 8707)")
+            }
+            Self::ReservedParameter => {
+                f.write_str("an extra parameter name is empty or reserved by the client")
+            }
             Self::SecretTooLong { needed, capacity } => {
-                write!(f, "the client secret needs {needed} bytes but its capacity is {capacity}")
+                write!(
+                    f,
+                    "the client secret needs {needed} bytes but its capacity is {capacity}"
+                )
             }
         }
     }
@@ -227,7 +244,11 @@ impl fmt::Display for CapacityError {
             Buffer::Output => "output buffer",
         };
         let bound = if self.exact { "" } else { "at least " };
-        write!(f, "{what} too small: {bound}{} bytes needed, {} available", self.needed, self.available)
+        write!(
+            f,
+            "{what} too small: {bound}{} bytes needed, {} available",
+            self.needed, self.available
+        )
     }
 }
 
@@ -287,10 +308,16 @@ impl fmt::Display for HttpError {
             Self::InvalidContentLength => f.write_str("invalid or conflicting Content-Length"),
             Self::UnsupportedTransferEncoding => f.write_str("unsupported Transfer-Encoding"),
             Self::InvalidChunk => f.write_str("malformed chunked encoding"),
-            Self::UnexpectedEof => f.write_str("connection closed before the response was complete"),
+            Self::UnexpectedEof => {
+                f.write_str("connection closed before the response was complete")
+            }
             Self::TrailingData => f.write_str("unexpected bytes after the response"),
-            Self::Redirect { status } => write!(f, "redirect ({status}) not followed for a token request"),
-            Self::UnexpectedStatus { status } => write!(f, "unexpected HTTP status {status} without an OAuth error"),
+            Self::Redirect { status } => {
+                write!(f, "redirect ({status}) not followed for a token request")
+            }
+            Self::UnexpectedStatus { status } => {
+                write!(f, "unexpected HTTP status {status} without an OAuth error")
+            }
         }
     }
 }
@@ -337,7 +364,9 @@ impl fmt::Display for ResponseError {
             Self::WrongType => "a member has the wrong JSON type",
             Self::MissingAccessToken => "access_token is missing",
             Self::EmptyAccessToken => "access_token is empty",
-            Self::InvalidAccessToken => "access_token contains characters not allowed in a bearer token",
+            Self::InvalidAccessToken => {
+                "access_token contains characters not allowed in a bearer token"
+            }
             Self::MissingTokenType => "token_type is missing",
             Self::UnsupportedTokenType => "token_type is not one this client understands",
             Self::InvalidExpiresIn => "expires_in is not a positive number of seconds",
@@ -440,7 +469,11 @@ pub struct OAuthError {
 
 impl fmt::Display for OAuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "authorization server refused the request (HTTP {}): {}", self.status, self.code)?;
+        write!(
+            f,
+            "authorization server refused the request (HTTP {}): {}",
+            self.status, self.code
+        )?;
         if let Some(d) = &self.description {
             write!(f, ": {d}")?;
         }

@@ -30,7 +30,7 @@ use crate::response::{TokenResponse, parse_token_response};
 /// let mut ex = Exchange::new(&config, &mut buf, Limits::new())?;
 /// let n = ex.to_send().len();
 /// ex.sent(n); // the transport took it all
-/// let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 52\r\n\r\n{\"access_token\":\"abc\",\"token_type\":\"Bearer\",\"x\":1}";
+/// let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{\"access_token\":\"abc\",\"token_type\":\"Bearer\",\"x\":1}";
 /// let dst = ex.recv_buf()?;
 /// dst[..reply.len()].copy_from_slice(reply);
 /// assert!(ex.received(reply.len())?);
@@ -47,7 +47,11 @@ pub struct Exchange<'w> {
 
 impl<'w> Exchange<'w> {
     /// Encodes the request for `config` into `buf`.
-    pub fn new<const N: usize>(config: &Config<'_, N>, buf: &'w mut [u8], limits: Limits) -> Result<Self, Error> {
+    pub fn new<const N: usize>(
+        config: &Config<'_, N>,
+        buf: &'w mut [u8],
+        limits: Limits,
+    ) -> Result<Self, Error> {
         let request_len = match encode_request(config, buf) {
             Ok(n) => n,
             Err(e) => {
@@ -65,16 +69,16 @@ impl<'w> Exchange<'w> {
 
     /// The request bytes not yet sent (empty once all are sent).
     pub fn to_send(&self) -> &[u8] {
-        self.buf.get(self.sent..self.request_len).unwrap_or_default()
+        self.buf
+            .get(self.sent..self.request_len)
+            .unwrap_or_default()
     }
 
     /// Reports that the transport accepted `n` more request bytes.
     pub fn sent(&mut self, n: usize) {
         self.sent = self.sent.saturating_add(n).min(self.request_len);
         if self.sent == self.request_len {
-            if let Some(req) = self.buf.get_mut(..self.request_len) {
-                req.zeroize();
-            }
+            self.buf.get_mut(..self.request_len).map(Zeroize::zeroize);
         }
     }
 
@@ -88,10 +92,13 @@ impl<'w> Exchange<'w> {
     /// soon as its head arrives.
     pub fn received(&mut self, n: usize) -> Result<bool, Error> {
         let done = self.reader.advance(self.buf, n)?;
-        if let Some(head) = self.reader.head() {
-            if (300..400).contains(&head.status) {
-                return Err(HttpError::Redirect { status: head.status }.into());
+        if let Some(head) = self.reader.head()
+            && (300..400).contains(&head.status)
+        {
+            return Err(HttpError::Redirect {
+                status: head.status,
             }
+            .into());
         }
         Ok(done)
     }
@@ -99,7 +106,11 @@ impl<'w> Exchange<'w> {
     /// Parses the complete response. The token borrows the work buffer; the
     /// caller zeroizes it once the token is stored.
     pub fn finish(self) -> Result<TokenResponse<'w>, Error> {
-        let head = self.reader.head().copied().ok_or(HttpError::UnexpectedEof)?;
+        let head = self
+            .reader
+            .head()
+            .copied()
+            .ok_or(HttpError::UnexpectedEof)?;
         if !self.reader.is_complete() {
             return Err(HttpError::UnexpectedEof.into());
         }

@@ -175,7 +175,9 @@ impl ResponseReader {
             Some(s) if !s.is_empty() => Ok(s),
             _ => {
                 let (needed, exact) = match (self.state, self.head.map(|h| h.framing)) {
-                    (State::Body, Some(Framing::Length(n))) => (self.body_start.saturating_add(n), true),
+                    (State::Body, Some(Framing::Length(n))) => {
+                        (self.body_start.saturating_add(n), true)
+                    }
                     _ => (self.filled.saturating_add(1), false),
                 };
                 Err(Error::Capacity(CapacityError {
@@ -228,19 +230,27 @@ impl ResponseReader {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) => {
                 if self.head_seen.saturating_add(self.filled) > self.limits.max_head {
-                    return Err(HttpError::HeadTooLarge { limit: self.limits.max_head }.into());
+                    return Err(HttpError::HeadTooLarge {
+                        limit: self.limits.max_head,
+                    }
+                    .into());
                 }
                 if eof {
                     return Err(HttpError::UnexpectedEof.into());
                 }
                 return Ok(false);
             }
-            Err(httparse::Error::TooManyHeaders) => return Err(HttpError::TooManyHeaders { limit: max }.into()),
+            Err(httparse::Error::TooManyHeaders) => {
+                return Err(HttpError::TooManyHeaders { limit: max }.into());
+            }
             Err(_) => return Err(HttpError::Malformed.into()),
         };
         self.head_seen = self.head_seen.saturating_add(head_len);
         if self.head_seen > self.limits.max_head {
-            return Err(HttpError::HeadTooLarge { limit: self.limits.max_head }.into());
+            return Err(HttpError::HeadTooLarge {
+                limit: self.limits.max_head,
+            }
+            .into());
         }
         let status = resp.code.unwrap_or(0);
         let http10 = resp.version == Some(0);
@@ -299,10 +309,13 @@ impl ResponseReader {
         } else {
             Framing::Close
         };
-        if let Framing::Length(n) = framing {
-            if n > self.limits.max_body {
-                return Err(HttpError::BodyTooLarge { limit: self.limits.max_body }.into());
+        if let Framing::Length(n) = framing
+            && n > self.limits.max_body
+        {
+            return Err(HttpError::BodyTooLarge {
+                limit: self.limits.max_body,
             }
+            .into());
         }
         self.head = Some(ResponseHead {
             status,
@@ -388,11 +401,16 @@ impl ResponseReader {
                     };
                     self.raw += line_len;
                     let body_len = self.body_end - self.body_start;
-                    let size = usize::try_from(size).map_err(|_| HttpError::BodyTooLarge { limit: max_body })?;
+                    let size = usize::try_from(size)
+                        .map_err(|_| HttpError::BodyTooLarge { limit: max_body })?;
                     if size > max_body.saturating_sub(body_len) {
                         return Err(HttpError::BodyTooLarge { limit: max_body }.into());
                     }
-                    self.chunk = if size == 0 { Chunk::Trailer } else { Chunk::Data(size) };
+                    self.chunk = if size == 0 {
+                        Chunk::Trailer
+                    } else {
+                        Chunk::Data(size)
+                    };
                 }
                 Chunk::Data(rem) => {
                     let take = rem.min(avail.len());
@@ -402,7 +420,11 @@ impl ResponseReader {
                     buf.copy_within(self.raw..self.raw + take, self.body_end);
                     self.body_end += take;
                     self.raw += take;
-                    self.chunk = if rem == take { Chunk::DataEnd } else { Chunk::Data(rem - take) };
+                    self.chunk = if rem == take {
+                        Chunk::DataEnd
+                    } else {
+                        Chunk::Data(rem - take)
+                    };
                 }
                 Chunk::DataEnd => {
                     if avail.len() < 2 {
@@ -431,8 +453,14 @@ fn find_crlf(b: &[u8]) -> Option<usize> {
 }
 
 fn trim(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|c| !matches!(c, b' ' | b'\t')).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !matches!(c, b' ' | b'\t')).map_or(start, |e| e + 1);
+    let start = b
+        .iter()
+        .position(|c| !matches!(c, b' ' | b'\t'))
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !matches!(c, b' ' | b'\t'))
+        .map_or(start, |e| e + 1);
     b.get(start..end).unwrap_or_default()
 }
 
@@ -455,7 +483,11 @@ pub(crate) fn parse_decimal(b: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
 
-    fn read_all(wire: &[u8], step: usize, buf: &mut [u8]) -> Result<(ResponseReader, std::vec::Vec<u8>), Error> {
+    fn read_all(
+        wire: &[u8],
+        step: usize,
+        buf: &mut [u8],
+    ) -> Result<(ResponseReader, std::vec::Vec<u8>), Error> {
         let mut r = ResponseReader::new(Limits::new());
         let mut pos = 0;
         loop {
@@ -484,7 +516,10 @@ mod tests {
     fn bare_crlf_chunk_size_is_refused() {
         let wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\n";
         let mut buf = [0u8; 256];
-        assert!(matches!(read_all(wire, 64, &mut buf), Err(Error::Http(HttpError::InvalidChunk))));
+        assert!(matches!(
+            read_all(wire, 64, &mut buf),
+            Err(Error::Http(HttpError::InvalidChunk))
+        ));
     }
 
     #[test]
@@ -493,7 +528,10 @@ mod tests {
         for step in [1, 7, 200] {
             let mut buf = [0u8; 256];
             let (r, body) = read_all(wire, step, &mut buf).unwrap();
-            assert_eq!((r.head().unwrap().status, body.as_slice()), (200, b"{}".as_slice()));
+            assert_eq!(
+                (r.head().unwrap().status, body.as_slice()),
+                (200, b"{}".as_slice())
+            );
         }
     }
 
@@ -509,20 +547,58 @@ mod tests {
     #[test]
     fn limits_and_lies() {
         let mut buf = [0u8; 512];
-        let e = read_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}", 100, &mut buf).unwrap_err();
+        let e = read_all(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}",
+            100,
+            &mut buf,
+        )
+        .unwrap_err();
         assert!(matches!(e, Error::Http(HttpError::UnexpectedEof)));
-        let e = read_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}", 100, &mut buf).unwrap_err();
+        let e = read_all(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+            100,
+            &mut buf,
+        )
+        .unwrap_err();
         assert!(matches!(e, Error::Http(HttpError::InvalidContentLength)));
-        let e = read_all(b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n{}", 100, &mut buf).unwrap_err();
+        let e = read_all(
+            b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n{}",
+            100,
+            &mut buf,
+        )
+        .unwrap_err();
         assert!(matches!(e, Error::Http(HttpError::InvalidContentLength)));
-        let e = read_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 100, &mut buf).unwrap_err();
-        assert!(matches!(e, Error::Http(HttpError::UnsupportedTransferEncoding)));
-        let e = read_all(b"HTTP/1.1 200 OK\r\nContent-Length: 99999999\r\n\r\n", 100, &mut buf).unwrap_err();
+        let e = read_all(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            100,
+            &mut buf,
+        )
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            Error::Http(HttpError::UnsupportedTransferEncoding)
+        ));
+        let e = read_all(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 99999999\r\n\r\n",
+            100,
+            &mut buf,
+        )
+        .unwrap_err();
         assert!(matches!(e, Error::Http(HttpError::BodyTooLarge { .. })));
         let mut long = std::vec::Vec::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 400\r\n\r\n"[..]);
         long.resize(long.len() + 400, b'x');
         let e = read_all(&long, 100, &mut buf[..100]).unwrap_err();
-        assert!(matches!(e, Error::Capacity(CapacityError { needed: 440, exact: true, .. })), "{e:?}");
+        assert!(
+            matches!(
+                e,
+                Error::Capacity(CapacityError {
+                    needed: 440,
+                    exact: true,
+                    ..
+                })
+            ),
+            "{e:?}"
+        );
         let e = read_all(b"", 100, &mut buf).unwrap_err();
         assert!(matches!(e, Error::Http(HttpError::UnexpectedEof)));
         let e = read_all(b"NOT HTTP\r\n\r\n", 100, &mut buf).unwrap_err();
@@ -538,7 +614,10 @@ mod tests {
         wire.extend_from_slice(b"\r\n");
         let mut buf = [0u8; 2048];
         let e = read_all(&wire, 1000, &mut buf).unwrap_err();
-        assert!(matches!(e, Error::Http(HttpError::TooManyHeaders { limit: 32 })));
+        assert!(matches!(
+            e,
+            Error::Http(HttpError::TooManyHeaders { limit: 32 })
+        ));
     }
 
     #[test]

@@ -46,11 +46,17 @@ fn write_body<const N: usize>(sink: &mut Sink<'_>, config: &Config<'_, N>) {
 /// assert_eq!(body, "grant_type=client_credentials&client_id=dev+1&client_secret=a%26b&scope=read");
 /// # Ok::<(), embedded_oauth2::Error>(())
 /// ```
-pub fn form_body<'b, const N: usize>(config: &Config<'_, N>, buf: &'b mut [u8]) -> Result<&'b str, Error> {
+pub fn form_body<'b, const N: usize>(
+    config: &Config<'_, N>,
+    buf: &'b mut [u8],
+) -> Result<&'b str, Error> {
     let mut sink = Sink::new(buf);
     write_body(&mut sink, config);
     let n = sink.finish(Buffer::Output)?;
-    Ok(buf.get(..n).and_then(|b| core::str::from_utf8(b).ok()).unwrap_or_default())
+    Ok(buf
+        .get(..n)
+        .and_then(|b| core::str::from_utf8(b).ok())
+        .unwrap_or_default())
 }
 
 /// Writes the complete HTTP/1.1 token request (head and body) into `buf` and
@@ -78,7 +84,10 @@ pub fn form_body<'b, const N: usize>(config: &Config<'_, N>, buf: &'b mut [u8]) 
 /// assert!(text.ends_with("\r\n\r\ngrant_type=client_credentials&client_id=dev"));
 /// # Ok::<(), embedded_oauth2::Error>(())
 /// ```
-pub fn encode_request<const N: usize>(config: &Config<'_, N>, buf: &mut [u8]) -> Result<usize, Error> {
+pub fn encode_request<const N: usize>(
+    config: &Config<'_, N>,
+    buf: &mut [u8],
+) -> Result<usize, Error> {
     let body_len = {
         let mut c = Sink::counter();
         write_body(&mut c, config);
@@ -152,7 +161,9 @@ mod tests {
         // Every size below the exact one fails with the exact need.
         for small in [0, 1, n / 2, n - 1] {
             match encode_request(&config, &mut buf[..small]) {
-                Err(Error::Capacity(e)) => assert_eq!((e.needed, e.available, e.exact), (n, small, true)),
+                Err(Error::Capacity(e)) => {
+                    assert_eq!((e.needed, e.available, e.exact), (n, small, true))
+                }
                 other => panic!("{other:?}"),
             }
         }

@@ -100,10 +100,10 @@ fn scan(body: &[u8]) -> Result<Scan<'_>, ResponseError> {
                 }
             }
             b'}' | b']' => {
-                if depth == 1 {
-                    if let Some(start) = value_start.take() {
-                        expires_in = expires_in.or(body.get(start..i));
-                    }
+                if depth == 1
+                    && let Some(start) = value_start.take()
+                {
+                    expires_in = expires_in.or(body.get(start..i));
                 }
                 depth = depth.checked_sub(1).ok_or(ResponseError::Json)?;
             }
@@ -123,7 +123,10 @@ fn scan(body: &[u8]) -> Result<Scan<'_>, ResponseError> {
     if in_str || depth != 0 {
         return Err(ResponseError::Json);
     }
-    Ok(Scan { max_escaped, expires_in })
+    Ok(Scan {
+        max_escaped,
+        expires_in,
+    })
 }
 
 fn parse_expires_in(raw: &[u8]) -> Result<Option<u64>, ResponseError> {
@@ -223,7 +226,11 @@ impl Collector<'_> {
             Field::AccessToken => self.access_token = Some(self.stage(s)),
             Field::Scope => self.scope = Some(self.stage(s)),
             Field::TokenType => {
-                self.token_type = Some(if s.eq_ignore_ascii_case("bearer") { Some(TokenType::Bearer) } else { None });
+                self.token_type = Some(if s.eq_ignore_ascii_case("bearer") {
+                    Some(TokenType::Bearer)
+                } else {
+                    None
+                });
             }
             Field::Error => self.error = Some(ErrorCode::parse(s)),
             Field::ErrorDescription => self.description = Some(Text::from_str_lossy(s)),
@@ -346,7 +353,11 @@ pub fn parse_token_response<'w>(
 ) -> Result<TokenResponse<'w>, Error> {
     let success = (200..300).contains(&status);
     let unexpected = |e: ResponseError| -> Error {
-        if success { e.into() } else { HttpError::UnexpectedStatus { status }.into() }
+        if success {
+            e.into()
+        } else {
+            HttpError::UnexpectedStatus { status }.into()
+        }
     };
     let scan = scan(body).map_err(unexpected)?;
     let work_len = work.len();
@@ -444,7 +455,17 @@ pub fn parse_token_response<'w>(
 mod tests {
     use super::*;
 
-    fn parse(status: u16, body: &str) -> Result<(std::string::String, Option<u64>, Option<std::string::String>), Error> {
+    fn parse(
+        status: u16,
+        body: &str,
+    ) -> Result<
+        (
+            std::string::String,
+            Option<u64>,
+            Option<std::string::String>,
+        ),
+        Error,
+    > {
         let mut work = [0u8; 512];
         parse_token_response(status, None, body.as_bytes(), &mut work)
             .map(|t| (t.access_token.into(), t.expires_in, t.scope.map(Into::into)))
@@ -459,31 +480,61 @@ mod tests {
             "example_parameter":"example_value"
         }"#;
         // RFC 6749's example uses token_type "example", which a bearer client must refuse.
-        assert!(matches!(parse(200, body), Err(Error::Response(ResponseError::UnsupportedTokenType))));
+        assert!(matches!(
+            parse(200, body),
+            Err(Error::Response(ResponseError::UnsupportedTokenType))
+        ));
         let body = body.replace("\"example\"", "\"Bearer\"");
-        assert_eq!(parse(200, &body).unwrap(), ("2YotnFZFEjr1zCsicMWpAA".into(), Some(3600), None));
+        assert_eq!(
+            parse(200, &body).unwrap(),
+            ("2YotnFZFEjr1zCsicMWpAA".into(), Some(3600), None)
+        );
     }
 
     #[test]
     fn escapes_and_nested_unknowns() {
         let body = r#"{"x":{"a":[1,{"b":"c\"d"}]},"access_token":"a\/b\u002Bc","token_type":"BEARER","scope":"r w"}"#;
-        assert_eq!(parse(200, body).unwrap(), ("a/b+c".into(), None, Some("r w".into())));
+        assert_eq!(
+            parse(200, body).unwrap(),
+            ("a/b+c".into(), None, Some("r w".into()))
+        );
     }
 
     #[test]
     fn depth_is_bounded_before_parsing() {
         let deep = std::format!("{{\"x\":{}1{}}}", "[".repeat(100), "]".repeat(100));
-        assert!(matches!(parse(200, &deep), Err(Error::Response(ResponseError::TooDeep))));
+        assert!(matches!(
+            parse(200, &deep),
+            Err(Error::Response(ResponseError::TooDeep))
+        ));
     }
 
     #[test]
     fn expires_in_forms() {
-        let p = |v: &str| parse(200, &std::format!(r#"{{"access_token":"t","token_type":"bearer","expires_in":{v}}}"#));
+        let p = |v: &str| {
+            parse(
+                200,
+                &std::format!(r#"{{"access_token":"t","token_type":"bearer","expires_in":{v}}}"#),
+            )
+        };
         assert_eq!(p("3600").unwrap().1, Some(3600));
         assert_eq!(p(" \"3600\" ").unwrap().1, Some(3600));
         assert_eq!(p("null").unwrap().1, None);
-        for bad in ["-1", "0", "1.5", "\"abc\"", "true", "99999999999999999999999"] {
-            assert!(matches!(p(bad), Err(Error::Response(ResponseError::InvalidExpiresIn))), "{bad}");
+        for bad in [
+            "-1",
+            "0",
+            "1.5",
+            "\"abc\"",
+            "true",
+            "99999999999999999999999",
+        ] {
+            assert!(
+                matches!(
+                    p(bad),
+                    Err(Error::Response(ResponseError::InvalidExpiresIn))
+                ),
+                "{bad}"
+            );
         }
     }
 
@@ -492,14 +543,24 @@ mod tests {
         let mut work = [0u8; 64];
         let r = parse_token_response(401, Some(Text::from_str_lossy("Basic realm=\"x\"")),
             br#"{"error":"invalid_client","error_description":"bad\nsecret","error_uri":"https://e/x"}"#, &mut work);
-        let Err(Error::OAuth(e)) = r else { panic!("{r:?}") };
+        let Err(Error::OAuth(e)) = r else {
+            panic!("{r:?}")
+        };
         assert_eq!(e.code, ErrorCode::InvalidClient);
         assert_eq!(e.description.unwrap().as_str(), "bad?secret");
         assert_eq!(e.uri.unwrap().as_str(), "https://e/x");
         assert_eq!(e.www_authenticate.unwrap().as_str(), "Basic realm=\"x\"");
-        assert!(matches!(parse(200, r#"{"error":"slow_down"}"#), Err(Error::OAuth(e)) if e.code.as_str() == "slow_down" && e.status == 200));
-        assert!(matches!(parse(500, "<html>oops</html>"), Err(Error::Http(HttpError::UnexpectedStatus { status: 500 }))));
-        assert!(matches!(parse(400, "{}"), Err(Error::Http(HttpError::UnexpectedStatus { status: 400 }))));
+        assert!(
+            matches!(parse(200, r#"{"error":"slow_down"}"#), Err(Error::OAuth(e)) if e.code.as_str() == "slow_down" && e.status == 200)
+        );
+        assert!(matches!(
+            parse(500, "<html>oops</html>"),
+            Err(Error::Http(HttpError::UnexpectedStatus { status: 500 }))
+        ));
+        assert!(matches!(
+            parse(400, "{}"),
+            Err(Error::Http(HttpError::UnexpectedStatus { status: 400 }))
+        ));
     }
 
     #[test]
@@ -525,16 +586,54 @@ mod tests {
 
     #[test]
     fn hostile_tokens() {
-        let p = |t: &str| parse(200, &std::format!(r#"{{"access_token":"{t}","token_type":"bearer"}}"#));
-        assert!(matches!(p(""), Err(Error::Response(ResponseError::EmptyAccessToken))));
-        assert!(matches!(p("a\\r\\nX-Evil: 1"), Err(Error::Response(ResponseError::InvalidAccessToken))));
-        assert!(matches!(p("a b"), Err(Error::Response(ResponseError::InvalidAccessToken))));
-        assert!(matches!(p("é"), Err(Error::Response(ResponseError::InvalidAccessToken))));
-        assert!(matches!(parse(200, r#"{"access_token":1,"token_type":"bearer"}"#), Err(Error::Response(ResponseError::WrongType))));
-        assert!(matches!(parse(200, r#"{"token_type":"bearer"}"#), Err(Error::Response(ResponseError::MissingAccessToken))));
-        assert!(matches!(parse(200, r#"{"access_token":"t"}"#), Err(Error::Response(ResponseError::MissingTokenType))));
-        assert!(matches!(parse(200, r#"{"access_token":"t","access_token":"u","token_type":"bearer"}"#), Err(Error::Response(ResponseError::DuplicateMember))));
-        assert!(matches!(parse(200, r#"[1]"#), Err(Error::Response(ResponseError::Json))));
-        assert!(matches!(parse(200, r#"{"access_token":"t""#), Err(Error::Response(ResponseError::Json))));
+        let p = |t: &str| {
+            parse(
+                200,
+                &std::format!(r#"{{"access_token":"{t}","token_type":"bearer"}}"#),
+            )
+        };
+        assert!(matches!(
+            p(""),
+            Err(Error::Response(ResponseError::EmptyAccessToken))
+        ));
+        assert!(matches!(
+            p("a\\r\\nX-Evil: 1"),
+            Err(Error::Response(ResponseError::InvalidAccessToken))
+        ));
+        assert!(matches!(
+            p("a b"),
+            Err(Error::Response(ResponseError::InvalidAccessToken))
+        ));
+        assert!(matches!(
+            p("é"),
+            Err(Error::Response(ResponseError::InvalidAccessToken))
+        ));
+        assert!(matches!(
+            parse(200, r#"{"access_token":1,"token_type":"bearer"}"#),
+            Err(Error::Response(ResponseError::WrongType))
+        ));
+        assert!(matches!(
+            parse(200, r#"{"token_type":"bearer"}"#),
+            Err(Error::Response(ResponseError::MissingAccessToken))
+        ));
+        assert!(matches!(
+            parse(200, r#"{"access_token":"t"}"#),
+            Err(Error::Response(ResponseError::MissingTokenType))
+        ));
+        assert!(matches!(
+            parse(
+                200,
+                r#"{"access_token":"t","access_token":"u","token_type":"bearer"}"#
+            ),
+            Err(Error::Response(ResponseError::DuplicateMember))
+        ));
+        assert!(matches!(
+            parse(200, r#"[1]"#),
+            Err(Error::Response(ResponseError::Json))
+        ));
+        assert!(matches!(
+            parse(200, r#"{"access_token":"t""#),
+            Err(Error::Response(ResponseError::Json))
+        ));
     }
 }

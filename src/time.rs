@@ -203,11 +203,26 @@ mod tests {
         let p = RefreshPolicy::new().with_margin(Duration::from_secs(60));
         let t0 = Instant::from_secs(100);
         let life = Duration::from_secs(3600);
-        assert_eq!(p.freshness(t0, life, Instant::from_secs(100)), Freshness::Fresh);
-        assert_eq!(p.freshness(t0, life, Instant::from_millis(3_639_999)), Freshness::Fresh);
-        assert_eq!(p.freshness(t0, life, Instant::from_secs(3640)), Freshness::RefreshDue);
-        assert_eq!(p.freshness(t0, life, Instant::from_millis(3_699_999)), Freshness::RefreshDue);
-        assert_eq!(p.freshness(t0, life, Instant::from_secs(3700)), Freshness::Expired);
+        assert_eq!(
+            p.freshness(t0, life, Instant::from_secs(100)),
+            Freshness::Fresh
+        );
+        assert_eq!(
+            p.freshness(t0, life, Instant::from_millis(3_639_999)),
+            Freshness::Fresh
+        );
+        assert_eq!(
+            p.freshness(t0, life, Instant::from_secs(3640)),
+            Freshness::RefreshDue
+        );
+        assert_eq!(
+            p.freshness(t0, life, Instant::from_millis(3_699_999)),
+            Freshness::RefreshDue
+        );
+        assert_eq!(
+            p.freshness(t0, life, Instant::from_secs(3700)),
+            Freshness::Expired
+        );
     }
 
     #[test]
@@ -215,8 +230,14 @@ mod tests {
         let p = RefreshPolicy::new().with_margin(Duration::from_secs(60));
         let t0 = Instant::ZERO;
         let life = Duration::from_secs(10);
-        assert_eq!(p.freshness(t0, life, Instant::from_secs(4)), Freshness::Fresh);
-        assert_eq!(p.freshness(t0, life, Instant::from_secs(5)), Freshness::RefreshDue);
+        assert_eq!(
+            p.freshness(t0, life, Instant::from_secs(4)),
+            Freshness::Fresh
+        );
+        assert_eq!(
+            p.freshness(t0, life, Instant::from_secs(5)),
+            Freshness::RefreshDue
+        );
     }
 
     #[test]
@@ -229,7 +250,13 @@ mod tests {
 
     #[test]
     fn saturating_time() {
-        assert_eq!(Instant::from_millis(u64::MAX) + Duration::from_secs(1), Instant::from_millis(u64::MAX));
-        assert_eq!(Instant::ZERO.saturating_sub(Duration::from_secs(1)), Instant::ZERO);
+        assert_eq!(
+            Instant::from_millis(u64::MAX) + Duration::from_secs(1),
+            Instant::from_millis(u64::MAX)
+        );
+        assert_eq!(
+            Instant::ZERO.saturating_sub(Duration::from_secs(1)),
+            Instant::ZERO
+        );
     }
 }

@@ -71,7 +71,12 @@ impl<const T: usize, const S: usize> Token<T, S> {
     ///
     /// All-or-nothing: when a capacity is too small the token is unchanged
     /// and [`Error::Capacity`] names the size needed.
-    pub fn set(&mut self, resp: &TokenResponse<'_>, obtained_at: Instant, policy: &RefreshPolicy) -> Result<(), Error> {
+    pub fn set(
+        &mut self,
+        resp: &TokenResponse<'_>,
+        obtained_at: Instant,
+        policy: &RefreshPolicy,
+    ) -> Result<(), Error> {
         let access = resp.access_token.as_bytes();
         if access.len() > T {
             return Err(CapacityError {
@@ -83,27 +88,27 @@ impl<const T: usize, const S: usize> Token<T, S> {
             .into());
         }
         let scope = resp.scope.map(str::as_bytes);
-        if let Some(s) = scope {
-            if s.len() > S {
-                return Err(CapacityError {
-                    buffer: Buffer::Scope,
-                    needed: s.len(),
-                    available: S,
-                    exact: true,
-                }
-                .into());
+        if let Some(s) = scope
+            && s.len() > S
+        {
+            return Err(CapacityError {
+                buffer: Buffer::Scope,
+                needed: s.len(),
+                available: S,
+                exact: true,
             }
+            .into());
         }
         self.clear();
         if let Some(dst) = self.access.get_mut(..access.len()) {
             dst.copy_from_slice(access);
             self.access_len = access.len();
         }
-        if let Some(s) = scope {
-            if let Some(dst) = self.scope.get_mut(..s.len()) {
-                dst.copy_from_slice(s);
-                self.scope_len = Some(s.len());
-            }
+        if let Some(s) = scope
+            && let Some(dst) = self.scope.get_mut(..s.len())
+        {
+            dst.copy_from_slice(s);
+            self.scope_len = Some(s.len());
         }
         self.token_type = resp.token_type;
         self.expires_in = resp.expires_in;
@@ -187,7 +192,10 @@ impl<const T: usize, const S: usize> Token<T, S> {
         let mut sink = Sink::new(buf);
         self.write_value(&mut sink);
         let n = sink.finish(Buffer::Output)?;
-        Ok(buf.get(..n).and_then(|b| core::str::from_utf8(b).ok()).unwrap_or_default())
+        Ok(buf
+            .get(..n)
+            .and_then(|b| core::str::from_utf8(b).ok())
+            .unwrap_or_default())
     }
 
     /// Writes the whole header line, `Authorization: Bearer <token>\r\n`, to
@@ -201,7 +209,10 @@ impl<const T: usize, const S: usize> Token<T, S> {
     /// token.write_authorization_header(&mut w).unwrap();
     /// assert!(out.starts_with(b"Authorization: Bearer \r\n"));
     /// ```
-    pub fn write_authorization_header<W: embedded_io::Write>(&self, w: &mut W) -> Result<(), W::Error> {
+    pub fn write_authorization_header<W: embedded_io::Write>(
+        &self,
+        w: &mut W,
+    ) -> Result<(), W::Error> {
         w.write_all(b"Authorization: Bearer ")?;
         w.write_all(self.secret().as_bytes())?;
         w.write_all(b"\r\n")
@@ -241,17 +252,37 @@ mod tests {
     #[test]
     fn set_is_all_or_nothing() {
         let mut work = [0u8; 128];
-        let resp = parse_token_response(200, None, br#"{"access_token":"first","token_type":"bearer","scope":"a"}"#, &mut work).unwrap();
+        let resp = parse_token_response(
+            200,
+            None,
+            br#"{"access_token":"first","token_type":"bearer","scope":"a"}"#,
+            &mut work,
+        )
+        .unwrap();
         let mut t = Token::<8, 4>::new();
         t.set(&resp, Instant::ZERO, &RefreshPolicy::new()).unwrap();
         let mut work2 = [0u8; 128];
-        let long = parse_token_response(200, None, br#"{"access_token":"much-too-long","token_type":"bearer"}"#, &mut work2).unwrap();
+        let long = parse_token_response(
+            200,
+            None,
+            br#"{"access_token":"much-too-long","token_type":"bearer"}"#,
+            &mut work2,
+        )
+        .unwrap();
         match t.set(&long, Instant::from_secs(5), &RefreshPolicy::new()) {
-            Err(Error::Capacity(c)) => assert_eq!((c.buffer, c.needed, c.available), (Buffer::AccessToken, 13, 8)),
+            Err(Error::Capacity(c)) => assert_eq!(
+                (c.buffer, c.needed, c.available),
+                (Buffer::AccessToken, 13, 8)
+            ),
             other => panic!("{other:?}"),
         }
-        assert_eq!((t.secret(), t.scope(), t.obtained_at()), ("first", Some("a"), Instant::ZERO));
+        assert_eq!(
+            (t.secret(), t.scope(), t.obtained_at()),
+            ("first", Some("a"), Instant::ZERO)
+        );
         let mut small = [0u8; 10];
-        assert!(matches!(t.authorization_value(&mut small), Err(Error::Capacity(c)) if c.needed == 12));
+        assert!(
+            matches!(t.authorization_value(&mut small), Err(Error::Capacity(c)) if c.needed == 12)
+        );
     }
 }

@@ -8,7 +8,10 @@ use crate::error::{Buffer, Error};
 
 /// Writes the `Authorization` header *value* for the configured method
 /// (`Basic …`), or nothing when the method sends no header.
-pub(crate) fn write_authorization<const N: usize>(sink: &mut Sink<'_>, config: &Config<'_, N>) -> bool {
+pub(crate) fn write_authorization<const N: usize>(
+    sink: &mut Sink<'_>,
+    config: &Config<'_, N>,
+) -> bool {
     let id = config.client_id.as_str();
     let (secret, encoded) = match &config.auth {
         ClientAuth::Basic(s) => (s.expose(), true),
@@ -87,10 +90,12 @@ impl<'o> Base64Stream<'o> {
 
     fn flush(&mut self) {
         let input = self.carry.get(..self.carried).unwrap_or_default();
-        if let Some(dst) = self.out.get_mut(self.pos..) {
-            if let Ok(s) = Base64::encode(input, dst) {
-                self.pos += s.len();
-            }
+        if let Some(Ok(s)) = self
+            .out
+            .get_mut(self.pos..)
+            .map(|dst| Base64::encode(input, dst))
+        {
+            self.pos += s.len();
         }
         self.carried = 0;
     }
@@ -129,12 +134,19 @@ pub fn authorization_header<'b, const N: usize>(
         return Ok(None);
     }
     let n = sink.finish(Buffer::Output)?;
-    let value = buf.get(..n).and_then(|b| core::str::from_utf8(b).ok()).unwrap_or_default();
+    let value = buf
+        .get(..n)
+        .and_then(|b| core::str::from_utf8(b).ok())
+        .unwrap_or_default();
     Ok(Some(value))
 }
 
 /// Appends the body parameters of the configured method.
-pub(crate) fn write_body_params<const N: usize>(sink: &mut Sink<'_>, first: &mut bool, config: &Config<'_, N>) {
+pub(crate) fn write_body_params<const N: usize>(
+    sink: &mut Sink<'_>,
+    first: &mut bool,
+    config: &Config<'_, N>,
+) {
     let id = config.client_id.as_str();
     match &config.auth {
         ClientAuth::Basic(_) | ClientAuth::BasicUnencoded(_) => {}
@@ -153,16 +165,30 @@ mod tests {
 
     fn header(id: &str, secret: &str, encoded: bool) -> std::string::String {
         let s = ClientSecret::<64>::new(secret).unwrap();
-        let auth = if encoded { ClientAuth::Basic(s) } else { ClientAuth::BasicUnencoded(s) };
-        let c = Config::new(TokenEndpoint::parse("https://h/t").unwrap(), ClientId::new(id).unwrap(), auth);
+        let auth = if encoded {
+            ClientAuth::Basic(s)
+        } else {
+            ClientAuth::BasicUnencoded(s)
+        };
+        let c = Config::new(
+            TokenEndpoint::parse("https://h/t").unwrap(),
+            ClientId::new(id).unwrap(),
+            auth,
+        );
         let mut buf = [0u8; 256];
         std::string::String::from(authorization_header(&c, &mut buf).unwrap().unwrap())
     }
 
     #[test]
     fn rfc6749_section_4_4_2_vector() {
-        assert_eq!(header("s6BhdRkqt3", "gX1fBat3bV", true), "Basic czZCaGRSa3F0MzpnWDFmQmF0M2JW");
-        assert_eq!(header("s6BhdRkqt3", "gX1fBat3bV", false), "Basic czZCaGRSa3F0MzpnWDFmQmF0M2JW");
+        assert_eq!(
+            header("s6BhdRkqt3", "gX1fBat3bV", true),
+            "Basic czZCaGRSa3F0MzpnWDFmQmF0M2JW"
+        );
+        assert_eq!(
+            header("s6BhdRkqt3", "gX1fBat3bV", false),
+            "Basic czZCaGRSa3F0MzpnWDFmQmF0M2JW"
+        );
     }
 
     #[test]
@@ -174,7 +200,10 @@ mod tests {
             Base64::encode_string(b"my+client%3A1:p%40ss%2Bw%25rd+%26%3D%C3%A9")
         );
         assert_eq!(header("my client:1", "p@ss+w%rd &=é", true), expected);
-        let raw = std::format!("Basic {}", Base64::encode_string("my client:1:p@ss+w%rd &=é".as_bytes()));
+        let raw = std::format!(
+            "Basic {}",
+            Base64::encode_string("my client:1:p@ss+w%rd &=é".as_bytes())
+        );
         assert_eq!(header("my client:1", "p@ss+w%rd &=é", false), raw);
     }
 
@@ -188,9 +217,7 @@ mod tests {
                 for c in data[..len].chunks(piece) {
                     enc.push(c);
                 }
-                let pos = {
-                    enc.finish_pos()
-                };
+                let pos = { enc.finish_pos() };
                 assert_eq!(&out[..pos], Base64::encode_string(&data[..len]).as_bytes());
             }
         }
@@ -214,7 +241,9 @@ mod tests {
         );
         let mut buf = [0u8; 10];
         match authorization_header(&c, &mut buf) {
-            Err(Error::Capacity(e)) => assert_eq!(e.needed, "Basic czZCaGRSa3F0MzpnWDFmQmF0M2JW".len()),
+            Err(Error::Capacity(e)) => {
+                assert_eq!(e.needed, "Basic czZCaGRSa3F0MzpnWDFmQmF0M2JW".len())
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -6,7 +6,11 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_encode};
 
 use super::Sink;
 
-const FORM: &AsciiSet = &NON_ALPHANUMERIC.remove(b'*').remove(b'-').remove(b'.').remove(b'_');
+const FORM: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'*')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_');
 
 /// Writes `value` form-urlencoded.
 pub(crate) fn encode(sink: &mut Sink<'_>, value: &str) {
@@ -54,7 +58,10 @@ mod tests {
         assert_eq!(enc("s6BhdRkqt3"), "s6BhdRkqt3");
         assert_eq!(enc("a b+c"), "a+b%2Bc");
         assert_eq!(enc("*-._~"), "*-._%7E");
-        assert_eq!(enc(":/?#[]@!$&'()=%"), "%3A%2F%3F%23%5B%5D%40%21%24%26%27%28%29%3D%25");
+        assert_eq!(
+            enc(":/?#[]@!$&'()=%"),
+            "%3A%2F%3F%23%5B%5D%40%21%24%26%27%28%29%3D%25"
+        );
         assert_eq!(enc("é"), "%C3%A9");
     }
 }

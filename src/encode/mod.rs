@@ -18,7 +18,10 @@ impl<'b> Sink<'b> {
 
     /// A sink that stores nothing and only counts.
     pub(crate) fn counter() -> Sink<'static> {
-        Sink { buf: &mut [], pos: 0 }
+        Sink {
+            buf: &mut [],
+            pos: 0,
+        }
     }
 
     pub(crate) fn put(&mut self, bytes: &[u8]) {
@@ -99,7 +102,10 @@ mod tests {
             let mut s = Sink::new(&mut b);
             s.put_usize(n);
             let len = s.finish(Buffer::Request).unwrap();
-            assert_eq!(core::str::from_utf8(&b[..len]).unwrap(), std::format!("{n}"));
+            assert_eq!(
+                core::str::from_utf8(&b[..len]).unwrap(),
+                std::format!("{n}")
+            );
         }
     }
 }
