@@ -88,7 +88,7 @@ pub use crate::error::{
     Buffer, CapacityError, ConfigError, Error, ErrorCode, HttpError, OAuthError, ResponseError,
 };
 pub use crate::exchange::Exchange;
-pub use crate::http::{Framing, Limits, ResponseHead, ResponseReader};
+pub use crate::http::{Framing, Limits, MAX_HEADERS, ResponseHead, ResponseReader};
 pub use crate::request::{encode_request, form_body};
 pub use crate::response::{MAX_JSON_DEPTH, TokenResponse, parse_token_response};
 pub use crate::text::Text;
@@ -97,3 +97,8 @@ pub use crate::token::{Token, TokenType};
 
 /// The version of `embedded-io` this crate's traits come from.
 pub use embedded_io;
+
+// The README's examples are compiled as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

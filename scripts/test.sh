@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every test of embedded-oauth2. On a fresh machine it first installs
+# what it needs (rustup components and targets; later steps add npm and
+# Debian packages). Usage: scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+NO_STD_TARGETS=(thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imc-unknown-none-elf)
+
+step "installing toolchain parts"
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+rustup target add "${NO_STD_TARGETS[@]}"
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy over the feature combinations (warnings denied)"
+for features in "" "--features log" "--features defmt"; do
+  echo "-- clippy ${features:-(default features)}"
+  # shellcheck disable=SC2086
+  cargo clippy --all-targets $features -- -D warnings
+done
+cargo clippy --lib --no-default-features --target thumbv7em-none-eabihf -- -D warnings
+
+step "cargo test"
+cargo test
+
+step "cargo doc (warnings denied)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
+
+step "no_std builds (prove: no std, no alloc)"
+for t in "${NO_STD_TARGETS[@]}"; do
+  echo "-- $t"
+  cargo build --no-default-features --target "$t"
+  cargo build --release --no-default-features --target "$t"
+  cargo build --release --no-default-features --features defmt --target "$t"
+done
+
+step "all tests passed"
