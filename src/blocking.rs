@@ -59,6 +59,10 @@ where
 /// Runs one exchange over an open stream: writes the request, reads the
 /// response, parses it. `Interrupted` is retried; other transport errors are
 /// returned intact.
+///
+/// Note for `std` hosts: embedded-io 0.7 maps `std::io::ErrorKind::WouldBlock`
+/// (what socket read/write timeouts produce on Unix) to `ErrorKind::Other`;
+/// the original `std::io::Error` is still inside [`Error::Transport`].
 pub fn run<'w, S: Read + Write>(
     stream: &mut S,
     mut ex: Exchange<'w>,

@@ -116,7 +116,17 @@ impl<'w> Exchange<'w> {
         }
         let range = self.reader.body_range();
         let (front, work) = self.buf.split_at_mut(range.end.min(self.buf.len()));
+        let offset = range.end;
         let body = front.get(range).unwrap_or_default();
-        parse_token_response(head.status, head.www_authenticate, body, work)
+        // Capacity is reported for the whole work buffer, not the part of it
+        // left after the response.
+        parse_token_response(head.status, head.www_authenticate, body, work).map_err(|e| match e {
+            Error::Capacity(mut c) => {
+                c.needed = c.needed.saturating_add(offset);
+                c.available = c.available.saturating_add(offset);
+                Error::Capacity(c)
+            }
+            other => other,
+        })
     }
 }

@@ -52,6 +52,9 @@ struct Scan<'a> {
 }
 
 fn scan(body: &[u8]) -> Result<Scan<'_>, ResponseError> {
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(ResponseError::Json);
+    }
     let mut depth = 0usize;
     let mut in_str = false;
     let mut escaped = false;

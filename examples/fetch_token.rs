@@ -1,0 +1,429 @@
+//! Fetches one access token with the Client Credentials Grant and prints it.
+//!
+//! ```text
+//! cargo run --example fetch_token -- --token-url URL --client-id ID --client-secret SECRET \
+//!     [--auth basic|basic-unencoded|post|none] [--scope "a b"] [--audience A] \
+//!     [--resource URI]... [--allow-http]
+//! ```
+//!
+//! The secret may come from the environment variable `CLIENT_SECRET` instead
+//! (the flag wins when both are given); `--auth none` needs no secret.
+//!
+//! Output and exit status:
+//!
+//! * `0`: one `key=value` per line on stdout: `access_token=…`,
+//!   `token_type=Bearer`, then `expires_in=…` and `scope=…` when the server
+//!   sent them.
+//! * `2`: the server answered with an OAuth error: `error=CODE` and, when
+//!   sent, `error_description=…` on stderr.
+//! * `1`: anything else, with one `error: …` line on stderr (a usage error
+//!   adds the usage line).
+//!
+//! The client secret is never printed; the access token only as
+//! `access_token=` on success.
+//!
+//! Only `http://` on loopback works for now (with `--allow-http`): TLS for
+//! `https://` comes with `--ca-cert` and `--server-name` in a later issue.
+
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use embedded_io_adapters::std::FromStd;
+use embedded_oauth2::blocking::Connect;
+use embedded_oauth2::{
+    Client, ClientAuth, ClientId, ClientSecret, Config, Error, Instant, Limits, Token,
+    TokenEndpoint, TokenType,
+};
+
+const USAGE: &str = "usage: fetch_token --token-url URL --client-id ID --client-secret SECRET \
+[--auth basic|basic-unencoded|post|none] [--scope \"a b\"] [--audience A] [--resource URI]... \
+[--allow-http]";
+
+const HELP: &str = "\
+Fetches an OAuth 2.0 access token with the Client Credentials Grant (RFC 6749 §4.4).
+
+  --token-url URL        token endpoint (https://…; http:// only with --allow-http)
+  --client-id ID         client identifier
+  --client-secret SECRET client secret (or set CLIENT_SECRET; the flag wins)
+  --auth METHOD          basic (default, RFC 6749 §2.3.1 encoding), basic-unencoded,
+                         post (client_secret_post) or none (client_id only)
+  --scope \"a b\"          requested scopes, space-delimited
+  --audience A           audience parameter
+  --resource URI         resource indicator (RFC 8707); may be repeated
+  --allow-http           accept an http:// token endpoint (loopback tests only)
+  --help                 print this help
+
+Exit status: 0 token printed on stdout as key=value lines; 2 the server sent an
+OAuth error (error=… on stderr); 1 any other failure (error: … on stderr).";
+
+const TLS_LATER: &str = "https needs TLS, which comes in a later issue \
+(use --allow-http with an http:// URL on loopback)";
+
+/// Connect, read and write timeout for the token endpoint.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Client secret capacity.
+const SECRET_CAP: usize = 256;
+/// Access token capacity.
+const TOKEN_CAP: usize = 8192;
+/// Granted scope capacity.
+const SCOPE_CAP: usize = 1024;
+/// Work buffer for request, response and parsing: room for the largest
+/// response the default [`Limits`] accept (head and body) plus the staged
+/// access token and scope, so that a token near `TOKEN_CAP` fails (if at
+/// all) on the token capacity, not on the work buffer. About 29 KiB.
+const WORK_BUF: usize = {
+    let limits = Limits::new();
+    limits.max_head + limits.max_body + TOKEN_CAP + SCOPE_CAP
+};
+
+/// Exit status for an OAuth error response.
+const EXIT_OAUTH: u8 = 2;
+
+// ---- Arguments ------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AuthMethod {
+    Basic,
+    BasicUnencoded,
+    Post,
+    None,
+}
+
+impl AuthMethod {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "basic" => Some(Self::Basic),
+            "basic-unencoded" => Some(Self::BasicUnencoded),
+            "post" => Some(Self::Post),
+            "none" => Some(Self::None),
+            _ => None,
+        }
+    }
+}
+
+/// The parsed command line. No `Debug`: it holds the secret.
+#[derive(Default)]
+struct Args {
+    token_url: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    auth: Option<AuthMethod>,
+    scope: Option<String>,
+    audience: Option<String>,
+    resources: Vec<String>,
+    allow_http: bool,
+}
+
+enum Command {
+    Help,
+    Fetch(Args),
+}
+
+/// Parses the arguments after the program name. Error messages never echo
+/// an argument that could be the secret (values and positional arguments).
+fn parse_args(raw: impl IntoIterator<Item = OsString>) -> Result<Command, String> {
+    let mut args = Args::default();
+    let mut it = raw.into_iter().enumerate().map(|(i, a)| {
+        a.into_string()
+            .map_err(|_| format!("argument {} is not valid UTF-8", i + 1))
+    });
+    while let Some(arg) = it.next() {
+        let arg = arg?;
+        if !arg.starts_with('-') {
+            return Err("unexpected positional argument".to_owned());
+        }
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
+            None => (arg, None),
+        };
+        let mut value = || -> Result<String, String> {
+            match inline.clone() {
+                Some(v) => Ok(v),
+                None => it
+                    .next()
+                    .unwrap_or_else(|| Err(format!("{name} needs a value"))),
+            }
+        };
+        match name.as_str() {
+            "--help" | "-h" => {
+                if inline.is_some() {
+                    return Err(format!("{name} takes no value"));
+                }
+                return Ok(Command::Help);
+            }
+            "--allow-http" => {
+                if inline.is_some() {
+                    return Err(format!("{name} takes no value"));
+                }
+                args.allow_http = true;
+            }
+            "--token-url" => set_once(&mut args.token_url, &name, value()?)?,
+            "--client-id" => set_once(&mut args.client_id, &name, value()?)?,
+            "--client-secret" => set_once(&mut args.client_secret, &name, value()?)?,
+            "--scope" => set_once(&mut args.scope, &name, value()?)?,
+            "--audience" => set_once(&mut args.audience, &name, value()?)?,
+            "--resource" => args.resources.push(value()?),
+            "--auth" => {
+                let v = value()?;
+                let method = AuthMethod::parse(&v).ok_or_else(|| {
+                    format!(
+                        "--auth must be basic, basic-unencoded, post or none, not {}",
+                        v.escape_debug()
+                    )
+                })?;
+                set_once(&mut args.auth, &name, method)?;
+            }
+            _ => return Err(format!("unknown option {}", name.escape_debug())),
+        }
+    }
+    Ok(Command::Fetch(args))
+}
+
+fn set_once<T>(slot: &mut Option<T>, name: &str, value: T) -> Result<(), String> {
+    if slot.replace(value).is_some() {
+        return Err(format!("{name} given more than once"));
+    }
+    Ok(())
+}
+
+// ---- Outcome --------------------------------------------------------------
+
+/// How the run ended, printed by [`report`].
+enum Failure {
+    /// Bad arguments: the message and the usage line, exit 1.
+    Usage(String),
+    /// Any other failure: one `error: …` line, exit 1.
+    Other(String),
+    /// The server's OAuth error: `error=…` (and `error_description=…`), exit 2.
+    OAuth {
+        code: String,
+        description: Option<String>,
+    },
+}
+
+impl<E: embedded_io::Error + 'static> From<Error<E>> for Failure {
+    fn from(e: Error<E>) -> Self {
+        match e {
+            Error::OAuth(o) => Failure::OAuth {
+                code: o.code.as_str().to_owned(),
+                description: o.description.map(|d| d.to_string()),
+            },
+            Error::Transport(t) if timed_out(&t) => Failure::Other(format!(
+                "transport error: timed out after {} s waiting for the server",
+                TIMEOUT.as_secs()
+            )),
+            other => Failure::Other(other.to_string()),
+        }
+    }
+}
+
+/// A read or write timeout on Unix: `WouldBlock` (which embedded-io maps to
+/// `Other`, and whose message, "Resource temporarily unavailable", misleads).
+fn timed_out<E: embedded_io::Error + 'static>(e: &E) -> bool {
+    (e as &dyn std::error::Error)
+        .downcast_ref::<io::Error>()
+        .is_some_and(|io| io.kind() == io::ErrorKind::WouldBlock)
+}
+
+/// Writes to stderr; a failing stderr is ignored (there is nowhere to report it).
+fn eprint_lines(lines: &[&str]) {
+    let mut err = io::stderr().lock();
+    for l in lines {
+        let _ = writeln!(err, "{l}");
+    }
+}
+
+fn report(failure: Failure) -> ExitCode {
+    match failure {
+        Failure::Usage(msg) => {
+            eprint_lines(&[&format!("error: {msg}"), USAGE]);
+            ExitCode::FAILURE
+        }
+        Failure::Other(msg) => {
+            eprint_lines(&[&format!("error: {msg}")]);
+            ExitCode::FAILURE
+        }
+        Failure::OAuth { code, description } => {
+            let code = format!("error={code}");
+            match description {
+                Some(d) => eprint_lines(&[&code, &format!("error_description={d}")]),
+                None => eprint_lines(&[&code]),
+            }
+            ExitCode::from(EXIT_OAUTH)
+        }
+    }
+}
+
+// ---- Configuration --------------------------------------------------------
+
+/// The secret from `--client-secret`, else from `CLIENT_SECRET` (empty
+/// counts as unset).
+fn secret_from(args: &Args) -> Result<String, Failure> {
+    if let Some(s) = &args.client_secret {
+        return Ok(s.clone());
+    }
+    match std::env::var("CLIENT_SECRET") {
+        Ok(s) if !s.is_empty() => Ok(s),
+        Ok(_) | Err(std::env::VarError::NotPresent) => Err(Failure::Usage(
+            "--client-secret (or CLIENT_SECRET) is required unless --auth none".into(),
+        )),
+        Err(std::env::VarError::NotUnicode(_)) => Err(Failure::Other(
+            "CLIENT_SECRET is not valid UTF-8".to_owned(),
+        )),
+    }
+}
+
+fn client_auth(args: &Args) -> Result<ClientAuth<SECRET_CAP>, Failure> {
+    let secret = || -> Result<ClientSecret<SECRET_CAP>, Failure> {
+        ClientSecret::new(&secret_from(args)?)
+            .map_err(|e| Failure::Other(format!("client secret: {e}")))
+    };
+    Ok(match args.auth.unwrap_or(AuthMethod::Basic) {
+        AuthMethod::Basic => ClientAuth::Basic(secret()?),
+        AuthMethod::BasicUnencoded => ClientAuth::BasicUnencoded(secret()?),
+        AuthMethod::Post => ClientAuth::Post(secret()?),
+        AuthMethod::None => ClientAuth::ClientIdOnly,
+    })
+}
+
+// ---- Transport ------------------------------------------------------------
+
+/// Plain TCP to the endpoint's host and port, with timeouts.
+fn connect_tcp(ep: &TokenEndpoint<'_>) -> Result<FromStd<TcpStream>, io::Error> {
+    let (host, port) = (ep.host(), ep.port());
+    let context = |e: io::Error| {
+        let shown = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        io::Error::new(e.kind(), format!("connecting to {shown}: {e}"))
+    };
+    let mut last = None;
+    for addr in (host, port).to_socket_addrs().map_err(context)? {
+        match TcpStream::connect_timeout(&addr, TIMEOUT) {
+            Ok(stream) => {
+                stream.set_read_timeout(Some(TIMEOUT)).map_err(context)?;
+                stream.set_write_timeout(Some(TIMEOUT)).map_err(context)?;
+                return Ok(FromStd::new(stream));
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(context(last.unwrap_or_else(|| {
+        io::Error::new(io::ErrorKind::NotFound, "no address found")
+    })))
+}
+
+/// Runs the exchange over any connector (plain TCP now, TLS later) and
+/// prints the token.
+fn fetch_with<K: Connect>(
+    client: &mut Client<'_, impl embedded_oauth2::Clock, SECRET_CAP, TOKEN_CAP, SCOPE_CAP>,
+    connector: &mut K,
+) -> Result<(), Failure>
+where
+    K::Error: 'static,
+{
+    let mut buf = vec![0u8; WORK_BUF];
+    let token = client.fetch(connector, &mut buf)?;
+    print_token(token)
+}
+
+fn print_token(token: &Token<TOKEN_CAP, SCOPE_CAP>) -> Result<(), Failure> {
+    let token_type = match token.token_type() {
+        TokenType::Bearer => "Bearer",
+        _ => "unknown",
+    };
+    let mut out = format!("access_token={}\ntoken_type={token_type}\n", token.secret());
+    if let Some(e) = token.expires_in() {
+        out.push_str(&format!("expires_in={e}\n"));
+    }
+    if let Some(s) = token.scope() {
+        out.push_str(&format!("scope={s}\n"));
+    }
+    let mut stdout = io::stdout().lock();
+    stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::Other(format!("writing to stdout: {e}")))
+}
+
+// ---- Main -----------------------------------------------------------------
+
+fn run() -> Result<(), Failure> {
+    let args = match parse_args(std::env::args_os().skip(1)).map_err(Failure::Usage)? {
+        Command::Help => {
+            let mut stdout = io::stdout().lock();
+            return writeln!(stdout, "{USAGE}\n\n{HELP}")
+                .map_err(|e| Failure::Other(format!("writing to stdout: {e}")));
+        }
+        Command::Fetch(args) => args,
+    };
+    let token_url = args
+        .token_url
+        .as_deref()
+        .ok_or_else(|| Failure::Usage("--token-url is required".into()))?;
+    let client_id = args
+        .client_id
+        .as_deref()
+        .ok_or_else(|| Failure::Usage("--client-id is required".into()))?;
+
+    let endpoint = if args.allow_http {
+        TokenEndpoint::parse_allow_http(token_url)
+    } else {
+        TokenEndpoint::parse(token_url)
+    }
+    .map_err(|e| {
+        let hint = if e == embedded_oauth2::ConfigError::InsecureScheme {
+            " (pass --allow-http for a loopback test server)"
+        } else {
+            ""
+        };
+        Failure::Other(format!("--token-url: {e}{hint}"))
+    })?;
+    let client_id =
+        ClientId::new(client_id).map_err(|e| Failure::Other(format!("--client-id: {e}")))?;
+    let auth = client_auth(&args)?;
+
+    let mut config = Config::new(endpoint, client_id, auth);
+    if let Some(scope) = &args.scope {
+        config = config
+            .with_scope(scope)
+            .map_err(|e| Failure::Other(format!("--scope: {e}")))?;
+    }
+    if let Some(audience) = &args.audience {
+        config = config
+            .with_audience(audience)
+            .map_err(|e| Failure::Other(format!("--audience: {e}")))?;
+    }
+    let resources: Vec<&str> = args.resources.iter().map(String::as_str).collect();
+    if !resources.is_empty() {
+        config = config
+            .with_resources(&resources)
+            .map_err(|e| Failure::Other(format!("--resource: {e}")))?;
+    }
+
+    let origin = std::time::Instant::now();
+    let clock = move || {
+        Instant::from_millis(u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX))
+    };
+    let mut client: Client<_, SECRET_CAP, TOKEN_CAP, SCOPE_CAP> = Client::new(config, clock);
+
+    if endpoint.is_https() {
+        // A later issue: build a TLS connector from --ca-cert/--server-name
+        // here and call `fetch_with(&mut client, &mut tls_connector)`.
+        return Err(Failure::Other(TLS_LATER.to_owned()));
+    }
+    fetch_with(&mut client, &mut connect_tcp)
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => report(f),
+    }
+}
