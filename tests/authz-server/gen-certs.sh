@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Generate throwaway TLS material for the integration-test authorization server.
+#
+#   usage: gen-certs.sh DIR
+#
+# Everything is ECDSA P-256 (prime256v1/secp256r1) with SHA-256 signatures, the only
+# combination the embedded TLS 1.3 client (embedded-tls) supports.
+#
+# Files written into DIR (PEM unless noted; private keys are unencrypted PKCS#8):
+#   ca.pem, ca-key.pem, ca.der               good test CA (trust anchor for the tests)
+#   server.pem, server-key.pem, server.der   leaf for DNS:localhost + IP:127.0.0.1, signed by ca
+#   other-ca.pem, other-ca-key.pem, other-ca.der
+#                                            unrelated second CA (negative tests)
+#   other-server.pem, other-server-key.pem   leaf for DNS:localhost + IP:127.0.0.1, signed by other-ca
+#   wrong-name.pem, wrong-name-key.pem       leaf for DNS:wrong.example only, signed by the good ca
+#
+# Nothing here is secret or committed: run it at test time into a temporary directory.
+set -euo pipefail
+
+if [[ $# -ne 1 || -z "$1" ]]; then
+  echo "usage: $0 DIR" >&2
+  exit 2
+fi
+
+out="$1"
+mkdir -p "$out"
+cd "$out"
+
+DAYS="${CERT_DAYS:-30}"
+
+newkey() { # $1 = key file
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null
+  chmod 600 "$1"
+}
+
+make_ca() { # $1 = basename, $2 = CN
+  newkey "$1-key.pem"
+  openssl req -x509 -new -sha256 -days "$DAYS" -key "$1-key.pem" -out "$1.pem" \
+    -subj "/O=embedded-oauth2 tests/CN=$2" \
+    -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -addext "subjectKeyIdentifier=hash"
+  openssl x509 -in "$1.pem" -outform DER -out "$1.der"
+}
+
+make_leaf() { # $1 = basename, $2 = CA basename, $3 = CN, $4 = subjectAltName
+  local ext
+  ext="$(mktemp)"
+  newkey "$1-key.pem"
+  openssl req -new -sha256 -key "$1-key.pem" -subj "/O=embedded-oauth2 tests/CN=$3" -out "$1.csr"
+  cat >"$ext" <<EOF
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=serverAuth
+subjectAltName=$4
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid
+EOF
+  openssl x509 -req -sha256 -days "$DAYS" -in "$1.csr" \
+    -CA "$2.pem" -CAkey "$2-key.pem" -CAcreateserial -CAserial "$2.srl" \
+    -extfile "$ext" -out "$1.pem" 2>/dev/null
+  openssl x509 -in "$1.pem" -outform DER -out "$1.der"
+  rm -f "$1.csr" "$ext"
+}
+
+make_ca ca "embedded-oauth2 test CA"
+make_leaf server ca localhost "DNS:localhost,IP:127.0.0.1"
+
+make_ca other-ca "unrelated test CA"
+make_leaf other-server other-ca localhost "DNS:localhost,IP:127.0.0.1"
+
+make_leaf wrong-name ca wrong.example "DNS:wrong.example"
+
+# sanity checks: chains verify as intended
+openssl verify -CAfile ca.pem server.pem wrong-name.pem >/dev/null
+openssl verify -CAfile other-ca.pem other-server.pem >/dev/null
+if openssl verify -CAfile ca.pem other-server.pem >/dev/null 2>&1; then
+  echo "gen-certs: other-server.pem unexpectedly verifies against ca.pem" >&2
+  exit 1
+fi
+
+rm -f ./*.srl
+echo "certificates written to $(pwd)"
