@@ -284,8 +284,6 @@ pub enum HttpError {
     InvalidChunk,
     /// The connection closed before the response was complete.
     UnexpectedEof,
-    /// More bytes arrived after a complete response than were expected.
-    TrailingData,
     /// A redirect (3xx); redirects are never followed for token requests.
     Redirect {
         /// The status code.
@@ -311,7 +309,6 @@ impl fmt::Display for HttpError {
             Self::UnexpectedEof => {
                 f.write_str("connection closed before the response was complete")
             }
-            Self::TrailingData => f.write_str("unexpected bytes after the response"),
             Self::Redirect { status } => {
                 write!(f, "redirect ({status}) not followed for a token request")
             }
@@ -342,8 +339,9 @@ pub enum ResponseError {
     MissingAccessToken,
     /// `access_token` is empty.
     EmptyAccessToken,
-    /// `access_token` holds characters outside RFC 6750's `b64token` syntax
-    /// (e.g. CR/LF), so it could inject into a header.
+    /// `access_token` holds characters other than visible ASCII (`%x21-7E`;
+    /// RFC 6750's `b64token` is a subset), e.g. CR/LF or spaces, so it could
+    /// inject into a header.
     InvalidAccessToken,
     /// `token_type` is missing.
     MissingTokenType,

@@ -105,7 +105,8 @@ impl<'w> Exchange<'w> {
 
     /// Parses the complete response. The token borrows the work buffer; the
     /// caller zeroizes it once the token is stored.
-    pub fn finish(self) -> Result<TokenResponse<'w>, Error> {
+    pub fn finish(mut self) -> Result<TokenResponse<'w>, Error> {
+        let buf = core::mem::take(&mut self.buf);
         let head = self
             .reader
             .head()
@@ -115,7 +116,8 @@ impl<'w> Exchange<'w> {
             return Err(HttpError::UnexpectedEof.into());
         }
         let range = self.reader.body_range();
-        let (front, work) = self.buf.split_at_mut(range.end.min(self.buf.len()));
+        let end = range.end.min(buf.len());
+        let (front, work) = buf.split_at_mut(end);
         let offset = range.end;
         let body = front.get(range).unwrap_or_default();
         // Capacity is reported for the whole work buffer, not the part of it
@@ -128,5 +130,15 @@ impl<'w> Exchange<'w> {
             }
             other => other,
         })
+    }
+}
+
+impl Drop for Exchange<'_> {
+    /// An exchange abandoned before its request was fully sent (a write
+    /// error, a dropped future) wipes the request: it holds credentials.
+    fn drop(&mut self) {
+        if self.sent < self.request_len {
+            self.buf.get_mut(..self.request_len).map(Zeroize::zeroize);
+        }
     }
 }

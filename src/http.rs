@@ -384,6 +384,14 @@ impl ResponseReader {
                     };
                     let line_len = eol + 2;
                     if self.chunk == Chunk::Trailer {
+                        // Trailer fields count against the head limit.
+                        self.head_seen = self.head_seen.saturating_add(line_len);
+                        if self.head_seen > self.limits.max_head {
+                            return Err(HttpError::HeadTooLarge {
+                                limit: self.limits.max_head,
+                            }
+                            .into());
+                        }
                         if eol == 0 {
                             done = true;
                         }
@@ -510,6 +518,23 @@ mod tests {
             let (_, body) = read_all(wire, step, &mut buf).unwrap();
             assert_eq!(body, b"hello world", "step {step}");
         }
+    }
+
+    #[test]
+    fn trailers_count_against_the_head_limit() {
+        let mut wire = std::vec::Vec::from(
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n"[..],
+        );
+        for i in 0..1000 {
+            wire.extend_from_slice(std::format!("X-T{i}: y\r\n").as_bytes());
+        }
+        wire.extend_from_slice(b"\r\n");
+        let mut buf = [0u8; 512];
+        let e = read_all(&wire, 100, &mut buf).unwrap_err();
+        assert!(
+            matches!(e, Error::Http(HttpError::HeadTooLarge { limit: 4096 })),
+            "{e:?}"
+        );
     }
 
     #[test]

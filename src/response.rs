@@ -43,28 +43,33 @@ impl fmt::Debug for TokenResponse<'_> {
 }
 
 /// What a flat scan learns before serde-json-core runs.
-struct Scan<'a> {
+struct Scan {
     /// Longest string literal containing a backslash (its unescaped form is
     /// never longer, so this sizes the unescape buffer).
     max_escaped: usize,
-    /// Raw text of the top-level `expires_in` value.
-    expires_in: Option<&'a [u8]>,
+    /// Whether a `\uD8xx`-`\uDBxx` escape occurs (a UTF-16 surrogate pair,
+    /// which serde-json-core 0.7 cannot decode).
+    surrogates: bool,
 }
 
-fn scan(body: &[u8]) -> Result<Scan<'_>, ResponseError> {
-    if body.trim_ascii_start().first() != Some(&b'{') {
-        return Err(ResponseError::Json);
-    }
+fn is_json_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// Walks the body's structure without recursion, calling `at(i, b, depth)`
+/// for every byte outside string literals and `on_str(start, end, escaped)`
+/// for every string literal. Fails on unbalanced nesting, an unterminated
+/// string, or nesting deeper than [`MAX_JSON_DEPTH`].
+fn walk(
+    body: &[u8],
+    mut at: impl FnMut(usize, u8, usize),
+    mut on_str: impl FnMut(usize, usize, bool),
+) -> Result<(), ResponseError> {
     let mut depth = 0usize;
     let mut in_str = false;
     let mut escaped = false;
     let mut has_escape = false;
     let mut str_start = 0usize;
-    let mut expect_key = false;
-    let mut key_is_expires = false;
-    let mut value_start: Option<usize> = None;
-    let mut expires_in = None;
-    let mut max_escaped = 0usize;
     for (i, &b) in body.iter().enumerate() {
         if in_str {
             if escaped {
@@ -74,13 +79,7 @@ fn scan(body: &[u8]) -> Result<Scan<'_>, ResponseError> {
                 has_escape = true;
             } else if b == b'"' {
                 in_str = false;
-                if has_escape {
-                    max_escaped = max_escaped.max(i - str_start);
-                }
-                if depth == 1 && expect_key {
-                    key_is_expires = body.get(str_start..i) == Some(b"expires_in".as_slice());
-                    expect_key = false;
-                }
+                on_str(str_start, i, has_escape);
             }
             continue;
         }
@@ -95,50 +94,159 @@ fn scan(body: &[u8]) -> Result<Scan<'_>, ResponseError> {
                 if depth > MAX_JSON_DEPTH {
                     return Err(ResponseError::TooDeep);
                 }
-                if depth == 1 {
-                    if b != b'{' {
-                        return Err(ResponseError::Json);
-                    }
-                    expect_key = true;
-                }
             }
             b'}' | b']' => {
-                if depth == 1
-                    && let Some(start) = value_start.take()
-                {
-                    expires_in = expires_in.or(body.get(start..i));
-                }
                 depth = depth.checked_sub(1).ok_or(ResponseError::Json)?;
-            }
-            b',' if depth == 1 => {
-                if let Some(start) = value_start.take() {
-                    expires_in = expires_in.or(body.get(start..i));
-                }
-                expect_key = true;
-            }
-            b':' if depth == 1 && key_is_expires => {
-                key_is_expires = false;
-                value_start = Some(i + 1);
             }
             _ => {}
         }
+        // Closing brackets are reported at the depth they close.
+        let d = if matches!(b, b'}' | b']') {
+            depth + 1
+        } else {
+            depth
+        };
+        at(i, b, d);
     }
     if in_str || depth != 0 {
         return Err(ResponseError::Json);
     }
+    Ok(())
+}
+
+fn scan(body: &[u8]) -> Result<Scan, ResponseError> {
+    let first = body.iter().position(|&b| !is_json_ws(b));
+    if first.and_then(|i| body.get(i)) != Some(&b'{') {
+        return Err(ResponseError::Json);
+    }
+    let mut max_escaped = 0usize;
+    let mut surrogates = false;
+    walk(
+        body,
+        |_, _, _| {},
+        |start, end, esc| {
+            if esc {
+                max_escaped = max_escaped.max(end - start);
+                let lit = body.get(start..end).unwrap_or_default();
+                surrogates |= lit.windows(4).any(|w| {
+                    matches!(
+                        w,
+                        [
+                            b'\\',
+                            b'u',
+                            b'd' | b'D',
+                            b'8' | b'9' | b'a' | b'b' | b'A' | b'B'
+                        ]
+                    )
+                });
+            }
+        },
+    )?;
     Ok(Scan {
         max_escaped,
-        expires_in,
+        surrogates,
     })
 }
 
+fn hex4(b: &[u8]) -> Option<u32> {
+    let s = core::str::from_utf8(b.get(..4)?).ok()?;
+    u32::from_str_radix(s, 16)
+        .ok()
+        .filter(|_| s.bytes().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// Copies `src` into `dst`, replacing each escaped UTF-16 surrogate pair
+/// (`\ud83c\udf21`) by the character's raw UTF-8 (always shorter). Returns
+/// the length of the result, which is written only when it fits.
+fn decode_surrogate_pairs(src: &[u8], dst: &mut [u8]) -> usize {
+    let mut out = crate::encode::Sink::new(dst);
+    let mut i = 0;
+    while let Some(&b) = src.get(i) {
+        if b != b'\\' {
+            out.put(&[b]);
+            i += 1;
+            continue;
+        }
+        let pair = (src.get(i + 1) == Some(&b'u'))
+            .then(|| hex4(src.get(i + 2..).unwrap_or_default()))
+            .flatten()
+            .filter(|hi| (0xD800..0xDC00).contains(hi))
+            .and_then(|hi| {
+                let rest = src.get(i + 6..).unwrap_or_default();
+                let lo = rest
+                    .starts_with(b"\\u")
+                    .then(|| hex4(rest.get(2..).unwrap_or_default()))
+                    .flatten()?;
+                (0xDC00..0xE000)
+                    .contains(&lo)
+                    .then(|| 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+            })
+            .and_then(char::from_u32);
+        match pair {
+            Some(c) => {
+                let mut utf8 = [0u8; 4];
+                out.put(c.encode_utf8(&mut utf8).as_bytes());
+                i += 12;
+            }
+            None => {
+                // Any other escape (including `\\`) is copied as a unit.
+                out.put(src.get(i..i + 2).unwrap_or_default());
+                i += 2;
+            }
+        }
+    }
+    out.len()
+}
+
+/// The raw text of the value of the `index`-th member (0-based) of the
+/// top-level object.
+fn member_value(body: &[u8], index: usize) -> Option<&[u8]> {
+    let mut members = 0usize;
+    let mut start: Option<usize> = None;
+    let mut span = None;
+    let _ = walk(
+        body,
+        |i, b, depth| {
+            if depth != 1 || span.is_some() {
+                return;
+            }
+            match b {
+                b':' => {
+                    if members == index {
+                        start = Some(i + 1);
+                    }
+                    members += 1;
+                }
+                b',' | b'}' => {
+                    if let Some(s) = start.take() {
+                        span = Some((s, i));
+                    }
+                }
+                _ => {}
+            }
+        },
+        |_, _, _| {},
+    );
+    let (s, e) = span?;
+    body.get(s..e)
+}
+
+fn trim_ws(b: &[u8]) -> &[u8] {
+    let start = b.iter().position(|&c| !is_json_ws(c)).unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|&c| !is_json_ws(c))
+        .map_or(start, |e| e + 1);
+    b.get(start..end).unwrap_or_default()
+}
+
 fn parse_expires_in(raw: &[u8]) -> Result<Option<u64>, ResponseError> {
-    let t = raw.trim_ascii();
+    let t = trim_ws(raw);
     if t == b"null" {
         return Ok(None);
     }
     let digits = match t {
-        [b'"', inner @ .., b'"'] => inner.trim_ascii(),
+        [b'"', inner @ .., b'"'] => trim_ws(inner),
         _ => t,
     };
     if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
@@ -211,6 +319,8 @@ struct Collector<'w> {
     description: Option<Text<96>>,
     uri: Option<Text<64>>,
     fail: Option<ResponseError>,
+    members: usize,
+    expires_in_member: Option<usize>,
 }
 
 impl Collector<'_> {
@@ -259,6 +369,8 @@ impl<'de> Visitor<'de> for Top<'_, '_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(field) = map.next_key_seed(KeySeed)? {
+            let index = self.0.members;
+            self.0.members += 1;
             let bit = field.bit();
             if bit != 0 {
                 if self.0.seen & bit != 0 {
@@ -268,9 +380,14 @@ impl<'de> Visitor<'de> for Top<'_, '_> {
                 self.0.seen |= bit;
             }
             match field {
-                // expires_in may be a number or a string: its value comes
-                // from the flat scan; here it is only skipped.
-                Field::ExpiresIn | Field::Other => {
+                // expires_in may be a number or a string, which
+                // serde-json-core cannot tell apart: it is skipped here and
+                // its raw text read afterwards by position.
+                Field::ExpiresIn => {
+                    self.0.expires_in_member = Some(index);
+                    map.next_value::<IgnoredAny>()?;
+                }
+                Field::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
                 _ => map.next_value_seed(StrSeed { c: self.0, field })?,
@@ -307,11 +424,12 @@ struct StrSeed<'c, 'w> {
 impl<'de> DeserializeSeed<'de> for StrSeed<'_, '_> {
     type Value = ();
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_str(self)
+        // `null` counts as absent.
+        d.deserialize_option(self)
     }
 }
 
-impl Visitor<'_> for StrSeed<'_, '_> {
+impl<'de> Visitor<'de> for StrSeed<'_, '_> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a string")
@@ -319,6 +437,12 @@ impl Visitor<'_> for StrSeed<'_, '_> {
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
         self.c.take_str(self.field, v);
         Ok(())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
     }
 }
 
@@ -364,10 +488,29 @@ pub fn parse_token_response<'w>(
     };
     let scan = scan(body).map_err(unexpected)?;
     let work_len = work.len();
-    if scan.max_escaped > work_len {
+    // serde-json-core decodes each `\uXXXX` on its own and refuses
+    // surrogates: rewrite the pairs as UTF-8 into the work buffer first.
+    let (body, work): (&[u8], &'w mut [u8]) = if scan.surrogates {
+        let len = decode_surrogate_pairs(body, work);
+        if len > work_len {
+            return Err(CapacityError {
+                buffer: Buffer::Parse,
+                needed: len.saturating_add(scan.max_escaped),
+                available: work_len,
+                exact: false,
+            }
+            .into());
+        }
+        let (copy, rest) = work.split_at_mut(len);
+        (copy, rest)
+    } else {
+        (body, work)
+    };
+    let prefix = work_len - work.len();
+    if scan.max_escaped > work.len() {
         return Err(CapacityError {
             buffer: Buffer::Parse,
-            needed: scan.max_escaped,
+            needed: prefix + scan.max_escaped,
             available: work_len,
             exact: false,
         }
@@ -386,6 +529,8 @@ pub fn parse_token_response<'w>(
         description: None,
         uri: None,
         fail: None,
+        members: 0,
+        expires_in_member: None,
     };
     let mut de = serde_json_core::de::Deserializer::new(body, Some(scratch));
     let parsed = Top(&mut c).deserialize(&mut de).and_then(|()| de.end());
@@ -413,14 +558,14 @@ pub fn parse_token_response<'w>(
     if c.needed > c.staging.len() {
         return Err(CapacityError {
             buffer: Buffer::Parse,
-            needed: scan.max_escaped.saturating_add(c.needed),
+            needed: (prefix + scan.max_escaped).saturating_add(c.needed),
             available: work_len,
             exact: true,
         }
         .into());
     }
-    let expires_in = match scan.expires_in {
-        Some(raw) => parse_expires_in(raw)?,
+    let expires_in = match c.expires_in_member {
+        Some(index) => parse_expires_in(member_value(body, index).ok_or(ResponseError::Json)?)?,
         None => None,
     };
     let staging: &'w [u8] = c.staging;
@@ -504,6 +649,31 @@ mod tests {
     }
 
     #[test]
+    fn surrogate_pairs_are_decoded() {
+        let body = r#"{"access_token":"t","token_type":"bearer","name":"sensor \ud83c\udf21 \\ud83c","n":"\uD83D\uDE00"}"#;
+        assert_eq!(parse(200, body).unwrap().0, "t");
+        let mut work = [0u8; 128];
+        let r = parse_token_response(
+            400,
+            None,
+            r#"{"error":"invalid_request","error_description":"\ud83d\ude00!"}"#.as_bytes(),
+            &mut work,
+        );
+        assert!(matches!(r, Err(Error::OAuth(e)) if e.description.unwrap().as_str() == "😀!"));
+        // A lone surrogate stays invalid JSON.
+        assert!(matches!(
+            parse(
+                200,
+                r#"{"access_token":"t","token_type":"bearer","x":"\ud83c"}"#
+            ),
+            Err(Error::Response(ResponseError::Json))
+        ));
+        let mut out = [0u8; 64];
+        let n = decode_surrogate_pairs(br#"a\ud83c\udf21\\ud83c\udf21"#, &mut out);
+        assert_eq!(&out[..n], "a🌡\\\\ud83c\\udf21".as_bytes());
+    }
+
+    #[test]
     fn depth_is_bounded_before_parsing() {
         let deep = std::format!("{{\"x\":{}1{}}}", "[".repeat(100), "]".repeat(100));
         assert!(matches!(
@@ -523,6 +693,11 @@ mod tests {
         assert_eq!(p("3600").unwrap().1, Some(3600));
         assert_eq!(p(" \"3600\" ").unwrap().1, Some(3600));
         assert_eq!(p("null").unwrap().1, None);
+        assert_eq!(p("60,\"x\":{\"expires_in\":1}").unwrap().1, Some(60));
+        let escaped_name = r#"{"access_token":"t","token_type":"bearer","expires\u005fin":60}"#;
+        assert_eq!(parse(200, escaped_name).unwrap().1, Some(60));
+        let last = r#"{"access_token":"t","token_type":"bearer","expires_in" : "7" }"#;
+        assert_eq!(parse(200, last).unwrap().1, Some(7));
         for bad in [
             "-1",
             "0",

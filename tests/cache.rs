@@ -1,0 +1,569 @@
+//! The token cache: `Client` driven by a fake clock and a fake server that
+//! hands out scripted connections.
+
+mod common;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+use common::{BASIC_ID_S, FakeServer, Script, StreamError, json, token_response};
+use embedded_oauth2::{
+    Buffer, CapacityError, Client, Error, ErrorCode, Freshness, HttpError, Instant, RefreshPolicy,
+    TokenEndpoint,
+};
+
+const BUF: usize = 2048;
+
+/// A fake clock in milliseconds, shared with the fake server (which can
+/// advance it to model latency).
+fn clock_at(ms: u64) -> Rc<Cell<u64>> {
+    Rc::new(Cell::new(ms))
+}
+
+fn secs(s: u64) -> u64 {
+    s * 1000
+}
+
+/// A work buffer full of garbage, so the wipe is visible.
+fn dirty_buf() -> Vec<u8> {
+    vec![0xA5; BUF]
+}
+
+fn assert_wiped(buf: &[u8], ctx: &str) {
+    assert!(
+        buf.iter().all(|&b| b == 0),
+        "{ctx}: work buffer not zeroized ({} non-zero bytes)",
+        buf.iter().filter(|&&b| b != 0).count()
+    );
+}
+
+/// The full scenario of the brief, step by step, with the default policy
+/// (60 s margin).
+#[test]
+fn fetch_reuse_refresh_fail_keep_expire() {
+    let now = clock_at(1_000);
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let clock = {
+        let now = Rc::clone(&now);
+        move || Instant::from_millis(now.get())
+    };
+    let mut client: Client<_> = Client::new(common::config(), clock);
+    assert_eq!(client.freshness(), Freshness::Expired);
+    assert!(client.cached().is_none());
+
+    // 1. First call fetches over one connection.
+    server
+        .borrow_mut()
+        .push(Script::Respond(token_response("tok-1", Some(3600))));
+    let mut buf = dirty_buf();
+    {
+        let t = client.token(&mut connect, &mut buf).expect("first fetch");
+        assert_eq!(t.secret(), "tok-1");
+        assert_eq!(t.obtained_at(), Instant::from_millis(1_000));
+        assert_eq!(t.expires_in(), Some(3600));
+        assert_eq!(t.lifetime(), Duration::from_secs(3600));
+        assert_eq!(t.expires_at(), Instant::from_millis(1_000 + secs(3600)));
+    }
+    assert_wiped(&buf, "first fetch");
+    assert_eq!(server.borrow().connections, 1);
+    {
+        let s = server.borrow();
+        assert_eq!(
+            s.endpoints[0],
+            ("127.0.0.1".to_owned(), 8080, "/token".to_owned())
+        );
+        let req = &s.logs[0].borrow().written;
+        assert!(req.starts_with(b"POST /token HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"));
+        assert!(common::contains(req, BASIC_ID_S.as_bytes()));
+        assert!(req.ends_with(b"\r\n\r\ngrant_type=client_credentials"));
+    }
+    assert_eq!(client.freshness(), Freshness::Fresh);
+
+    // 2. While fresh (up to 1 ms before the refresh point): no connection.
+    let refresh_at = 1_000 + secs(3600 - 60);
+    for t in [1_001, secs(1800), refresh_at - 1] {
+        now.set(t);
+        let mut buf = [0u8; BUF];
+        let tok = client.token(&mut connect, &mut buf).expect("cached");
+        assert_eq!(tok.secret(), "tok-1", "at {t} ms");
+        assert_eq!(tok.obtained_at(), Instant::from_millis(1_000));
+        assert_eq!(server.borrow().connections, 1, "at {t} ms");
+    }
+
+    // 3. Into the refresh margin: a new token is fetched.
+    now.set(refresh_at);
+    assert_eq!(client.freshness(), Freshness::RefreshDue);
+    assert_eq!(client.cached().unwrap().secret(), "tok-1");
+    server
+        .borrow_mut()
+        .push(Script::Respond(token_response("tok-2", Some(3600))));
+    let mut buf = dirty_buf();
+    {
+        let t = client.token(&mut connect, &mut buf).expect("refresh");
+        assert_eq!(t.secret(), "tok-2");
+        assert_eq!(t.obtained_at(), Instant::from_millis(refresh_at));
+        assert_eq!(
+            t.expires_at(),
+            Instant::from_millis(refresh_at + secs(3600))
+        );
+    }
+    assert_wiped(&buf, "refresh");
+    assert_eq!(server.borrow().connections, 2);
+    assert_eq!(client.freshness(), Freshness::Fresh);
+
+    // 4. Refresh due again; every renewal fails and the old token stays.
+    let due = refresh_at + secs(3600 - 60);
+    let expiry = refresh_at + secs(3600);
+    now.set(due);
+    assert_eq!(client.freshness(), Freshness::RefreshDue);
+
+    server
+        .borrow_mut()
+        .push(Script::Refuse(StreamError::Refused));
+    let mut buf = dirty_buf();
+    match client.token(&mut connect, &mut buf) {
+        Err(Error::Transport(StreamError::Refused)) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_wiped(&buf, "connector error");
+    assert_eq!(server.borrow().connections, 3);
+    assert_old_token_kept(&client, "tok-2", refresh_at);
+
+    now.set(due + 1_000);
+    server.borrow_mut().push(Script::Respond(json(
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30",
+        "<html>down</html>",
+    )));
+    let mut buf = dirty_buf();
+    match client.token(&mut connect, &mut buf) {
+        Err(Error::Http(HttpError::UnexpectedStatus { status: 503 })) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_wiped(&buf, "503");
+    assert_eq!(server.borrow().connections, 4);
+    assert_old_token_kept(&client, "tok-2", refresh_at);
+
+    now.set(due + 2_000);
+    server.borrow_mut().push(Script::Respond(
+        common::wire(
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\nContent-Length: {len}\r\n\r\n",
+            r#"{"error":"invalid_client","error_description":"secret rotated"}"#,
+        ),
+    ));
+    let mut buf = dirty_buf();
+    match client.token(&mut connect, &mut buf) {
+        Err(Error::OAuth(e)) => {
+            assert_eq!((e.status, e.code), (401, ErrorCode::InvalidClient));
+            assert_eq!(e.description.unwrap().as_str(), "secret rotated");
+            assert_eq!(e.www_authenticate.unwrap().as_str(), "Basic realm=\"x\"");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_wiped(&buf, "invalid_client");
+    assert_eq!(server.borrow().connections, 5);
+    assert_old_token_kept(&client, "tok-2", refresh_at);
+
+    now.set(due + 3_000);
+    server.borrow_mut().push(Script::ResetAfterRequest);
+    let mut buf = dirty_buf();
+    match client.token(&mut connect, &mut buf) {
+        Err(Error::Transport(StreamError::Reset)) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_wiped(&buf, "reset while reading");
+    assert_old_token_kept(&client, "tok-2", refresh_at);
+
+    // 5. One millisecond before expiry it is still handed out; at expiry not.
+    now.set(expiry - 1);
+    assert_old_token_kept(&client, "tok-2", refresh_at);
+    now.set(expiry);
+    assert!(client.cached().is_none());
+    assert_eq!(client.freshness(), Freshness::Expired);
+    now.set(expiry + secs(86_400));
+    assert!(client.cached().is_none());
+    assert_eq!(client.freshness(), Freshness::Expired);
+
+    // 6. The next call fetches again.
+    server
+        .borrow_mut()
+        .push(Script::Respond(token_response("tok-3", Some(3600))));
+    let mut buf = dirty_buf();
+    let t = client.token(&mut connect, &mut buf).expect("after expiry");
+    assert_eq!(t.secret(), "tok-3");
+    assert_eq!(t.obtained_at(), Instant::from_millis(expiry + secs(86_400)));
+    assert_wiped(&buf, "after expiry");
+    assert_eq!(server.borrow().connections, 7);
+    assert_eq!(server.borrow().pending(), 0);
+}
+
+fn assert_old_token_kept<C: embedded_oauth2::Clock>(
+    client: &Client<'_, C>,
+    secret: &str,
+    obtained_ms: u64,
+) {
+    let t = client.cached().expect("old token still valid");
+    assert_eq!(t.secret(), secret);
+    assert_eq!(t.obtained_at(), Instant::from_millis(obtained_ms));
+    assert_eq!(t.lifetime(), Duration::from_secs(3600));
+    assert_eq!(client.freshness(), Freshness::RefreshDue);
+}
+
+/// A failed renewal after expiry leaves nothing cached.
+#[test]
+fn failure_after_expiry_returns_error_and_no_token() {
+    let now = clock_at(0);
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let mut client: Client<_> = Client::new(common::config(), || Instant::from_millis(now.get()));
+    server
+        .borrow_mut()
+        .push(Script::Respond(token_response("short", Some(120))));
+    let mut buf = [0u8; BUF];
+    client.token(&mut connect, &mut buf).unwrap();
+    now.set(secs(120));
+    server
+        .borrow_mut()
+        .push(Script::Refuse(StreamError::Refused));
+    assert!(matches!(
+        client.token(&mut connect, &mut buf),
+        Err(Error::Transport(StreamError::Refused))
+    ));
+    assert!(client.cached().is_none());
+    assert_eq!(client.freshness(), Freshness::Expired);
+}
+
+#[test]
+fn custom_margin() {
+    let now = clock_at(0);
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let mut client: Client<_> = Client::new(common::config(), || Instant::from_millis(now.get()))
+        .with_policy(RefreshPolicy::new().with_margin(Duration::from_secs(300)));
+    server
+        .borrow_mut()
+        .push(Script::Respond(token_response("m1", Some(3600))));
+    let mut buf = [0u8; BUF];
+    client.token(&mut connect, &mut buf).unwrap();
+
+    now.set(secs(3300) - 1);
+    assert_eq!(client.freshness(), Freshness::Fresh);
+    assert_eq!(client.token(&mut connect, &mut buf).unwrap().secret(), "m1");
+    assert_eq!(server.borrow().connections, 1);
+
+    now.set(secs(3300));
+    assert_eq!(client.freshness(), Freshness::RefreshDue);
+    server
+        .borrow_mut()
+        .push(Script::Respond(token_response("m2", Some(3600))));
+    let t = client.token(&mut connect, &mut buf).unwrap();
+    assert_eq!(
+        (t.secret(), t.obtained_at()),
+        ("m2", Instant::from_secs(3300))
+    );
+    assert_eq!(server.borrow().connections, 2);
+}
+
+#[test]
+fn short_lifetime_uses_half_of_it_as_margin() {
+    let now = clock_at(0);
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let mut client: Client<_> = Client::new(common::config(), || Instant::from_millis(now.get()));
+    server
+        .borrow_mut()
+        .push(Script::Respond(token_response("brief", Some(10))));
+    let mut buf = [0u8; BUF];
+    client.token(&mut connect, &mut buf).unwrap();
+    now.set(4_999);
+    assert_eq!(client.freshness(), Freshness::Fresh);
+    client.token(&mut connect, &mut buf).unwrap();
+    assert_eq!(server.borrow().connections, 1);
+    now.set(5_000);
+    assert_eq!(client.freshness(), Freshness::RefreshDue);
+    now.set(10_000);
+    assert_eq!(client.freshness(), Freshness::Expired);
+}
+
+#[test]
+fn invalidate_forces_a_fetch() {
+    let now = clock_at(5_000);
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let mut client: Client<_> = Client::new(common::config(), || Instant::from_millis(now.get()));
+    server
+        .borrow_mut()
+        .push(Script::Respond(token_response("before", Some(3600))));
+    let mut buf = [0u8; BUF];
+    client.token(&mut connect, &mut buf).unwrap();
+    assert_eq!(client.freshness(), Freshness::Fresh);
+
+    client.invalidate();
+    assert!(client.cached().is_none());
+    assert_eq!(client.freshness(), Freshness::Expired);
+
+    // Same instant: the fresh-looking past does not matter any more.
+    server
+        .borrow_mut()
+        .push(Script::Respond(token_response("after", Some(3600))));
+    let mut buf = dirty_buf();
+    let t = client.token(&mut connect, &mut buf).unwrap();
+    assert_eq!(
+        (t.secret(), t.obtained_at()),
+        ("after", Instant::from_millis(5_000))
+    );
+    assert_wiped(&buf, "after invalidate");
+    assert_eq!(server.borrow().connections, 2);
+}
+
+#[test]
+fn fetch_ignores_a_fresh_cache() {
+    let now = clock_at(0);
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let mut client: Client<_> = Client::new(common::config(), || Instant::from_millis(now.get()));
+    server
+        .borrow_mut()
+        .push(Script::Respond(token_response("one", Some(3600))));
+    server
+        .borrow_mut()
+        .push(Script::Respond(token_response("two", Some(3600))));
+    let mut buf = [0u8; BUF];
+    client.token(&mut connect, &mut buf).unwrap();
+    now.set(1);
+    let mut buf = dirty_buf();
+    assert_eq!(
+        client.fetch(&mut connect, &mut buf).unwrap().secret(),
+        "two"
+    );
+    assert_wiped(&buf, "fetch");
+    assert_eq!(server.borrow().connections, 2);
+    assert_eq!(
+        client.cached().unwrap().obtained_at(),
+        Instant::from_millis(1)
+    );
+}
+
+#[test]
+fn missing_expires_in_uses_the_default_lifetime() {
+    let now = clock_at(0);
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let mut client: Client<_> = Client::new(common::config(), || Instant::from_millis(now.get()));
+    server
+        .borrow_mut()
+        .push(Script::Respond(token_response("no-exp", None)));
+    let mut buf = [0u8; BUF];
+    {
+        let t = client.token(&mut connect, &mut buf).unwrap();
+        assert_eq!(t.expires_in(), None);
+        assert_eq!(t.lifetime(), Duration::from_secs(300));
+        assert_eq!(t.expires_at(), Instant::from_secs(300));
+    }
+    now.set(secs(240) - 1);
+    assert_eq!(client.freshness(), Freshness::Fresh);
+    now.set(secs(240));
+    assert_eq!(client.freshness(), Freshness::RefreshDue);
+    now.set(secs(300));
+    assert_eq!(client.freshness(), Freshness::Expired);
+
+    // A custom default lifetime.
+    let now = clock_at(0);
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let mut client: Client<_> = Client::new(common::config(), || Instant::from_millis(now.get()))
+        .with_policy(RefreshPolicy::new().with_default_lifetime(Duration::from_secs(1200)));
+    server
+        .borrow_mut()
+        .push(Script::Respond(token_response("no-exp", None)));
+    let t = client.token(&mut connect, &mut buf).unwrap();
+    assert_eq!(t.lifetime(), Duration::from_secs(1200));
+}
+
+#[test]
+fn huge_expires_in_is_capped_by_max_lifetime() {
+    for (policy, cap) in [
+        (RefreshPolicy::new(), 86_400),
+        (
+            RefreshPolicy::new().with_max_lifetime(Duration::from_secs(7_200)),
+            7_200,
+        ),
+    ] {
+        let now = clock_at(0);
+        let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+        let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+        let mut client: Client<_> =
+            Client::new(common::config(), || Instant::from_millis(now.get())).with_policy(policy);
+        server.borrow_mut().push(Script::Respond(token_response(
+            "forever",
+            Some(9_999_999_999_999_999_999),
+        )));
+        let mut buf = [0u8; BUF];
+        {
+            let t = client.token(&mut connect, &mut buf).unwrap();
+            assert_eq!(t.expires_in(), Some(9_999_999_999_999_999_999));
+            assert_eq!(t.lifetime(), Duration::from_secs(cap));
+        }
+        now.set(secs(cap - 60) - 1);
+        assert_eq!(client.freshness(), Freshness::Fresh);
+        now.set(secs(cap - 60));
+        assert_eq!(client.freshness(), Freshness::RefreshDue);
+        now.set(secs(cap));
+        assert!(client.cached().is_none());
+    }
+}
+
+#[test]
+fn lifetime_counts_from_when_the_request_was_sent() {
+    let now = clock_at(10_000);
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let mut client: Client<_> = Client::new(common::config(), || Instant::from_millis(now.get()));
+    server.borrow_mut().push(Script::RespondAfter {
+        response: token_response("slow", Some(100)),
+        latency_ms: 7_000,
+    });
+    let mut buf = [0u8; BUF];
+    let t = client.token(&mut connect, &mut buf).unwrap();
+    assert_eq!(t.obtained_at(), Instant::from_millis(10_000));
+    assert_eq!(t.expires_at(), Instant::from_millis(110_000));
+    assert_eq!(now.get(), 17_000);
+}
+
+#[test]
+fn token_larger_than_its_capacity_keeps_the_old_one() {
+    let now = clock_at(0);
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    // 16 bytes of token, 8 of scope.
+    let mut client: Client<_, 64, 16, 8> =
+        Client::new(common::config(), || Instant::from_millis(now.get()));
+    server.borrow_mut().push(Script::Respond(json(
+        "HTTP/1.1 200 OK",
+        r#"{"access_token":"sixteen-bytes-ok","token_type":"Bearer","expires_in":3600,"scope":"r w"}"#,
+    )));
+    let mut buf = [0u8; BUF];
+    {
+        let t = client.token(&mut connect, &mut buf).unwrap();
+        assert_eq!((t.secret(), t.scope()), ("sixteen-bytes-ok", Some("r w")));
+    }
+
+    now.set(secs(3600 - 60));
+    server.borrow_mut().push(Script::Respond(token_response(
+        "seventeen-bytes-x",
+        Some(3600),
+    )));
+    let mut buf = dirty_buf();
+    match client.token(&mut connect, &mut buf) {
+        Err(Error::Capacity(c)) => assert_eq!(
+            c,
+            CapacityError {
+                buffer: Buffer::AccessToken,
+                needed: 17,
+                available: 16,
+                exact: true
+            }
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_wiped(&buf, "token capacity");
+    let t = client.cached().unwrap();
+    assert_eq!((t.secret(), t.scope()), ("sixteen-bytes-ok", Some("r w")));
+    assert_eq!(t.obtained_at(), Instant::ZERO);
+
+    server.borrow_mut().push(Script::Respond(json(
+        "HTTP/1.1 200 OK",
+        r#"{"access_token":"ok","token_type":"Bearer","scope":"read write"}"#,
+    )));
+    let mut buf = dirty_buf();
+    match client.token(&mut connect, &mut buf) {
+        Err(Error::Capacity(c)) => assert_eq!(
+            c,
+            CapacityError {
+                buffer: Buffer::Scope,
+                needed: 10,
+                available: 8,
+                exact: true
+            }
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_wiped(&buf, "scope capacity");
+    assert_eq!(client.cached().unwrap().secret(), "sixteen-bytes-ok");
+    assert_eq!(server.borrow().connections, 3);
+}
+
+#[test]
+fn request_that_does_not_fit_makes_no_connection() {
+    let now = clock_at(0);
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let mut client: Client<_> = Client::new(common::config(), || Instant::from_millis(now.get()));
+    let mut buf = [0xA5u8; 64];
+    match client.token(&mut connect, &mut buf) {
+        Err(Error::Capacity(c)) => {
+            assert_eq!(
+                (c.buffer, c.available, c.exact),
+                (Buffer::Request, 64, true)
+            );
+            let mut big = [0u8; 1024];
+            let n = embedded_oauth2::encode_request(client.config(), &mut big).unwrap();
+            assert_eq!(c.needed, n);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_wiped(&buf, "request capacity");
+    assert_eq!(server.borrow().connections, 0);
+    assert!(client.cached().is_none());
+}
+
+#[test]
+fn scope_is_requested_and_stored() {
+    let now = clock_at(0);
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let config = common::config().with_scope("telemetry:write ota").unwrap();
+    let mut client: Client<_> = Client::new(config, || Instant::from_millis(now.get()));
+    server.borrow_mut().push(Script::Respond(json(
+        "HTTP/1.1 200 OK",
+        r#"{"access_token":"scoped","token_type":"Bearer","expires_in":600,"scope":"telemetry:write"}"#,
+    )));
+    let mut buf = [0u8; BUF];
+    let t = client.token(&mut connect, &mut buf).unwrap();
+    assert_eq!(t.scope(), Some("telemetry:write"));
+    let s = server.borrow();
+    assert!(
+        s.logs[0]
+            .borrow()
+            .written
+            .ends_with(b"\r\n\r\ngrant_type=client_credentials&scope=telemetry%3Awrite+ota")
+    );
+}
+
+#[test]
+fn token_presentation() {
+    let now = clock_at(0);
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let mut client: Client<_> = Client::new(common::config(), || Instant::from_millis(now.get()));
+    server.borrow_mut().push(Script::Respond(token_response(
+        "mF_9.B5f-4.1JqM",
+        Some(3600),
+    )));
+    let mut buf = [0u8; BUF];
+    client.token(&mut connect, &mut buf).unwrap();
+    let t = client.cached().unwrap();
+    let mut out = [0u8; 64];
+    assert_eq!(
+        t.authorization_value(&mut out).unwrap(),
+        "Bearer mF_9.B5f-4.1JqM"
+    );
+    let mut header = Vec::new();
+    t.write_authorization_header(&mut header).unwrap();
+    assert_eq!(header, b"Authorization: Bearer mF_9.B5f-4.1JqM\r\n");
+    assert_eq!(
+        t.remaining(Instant::from_secs(600)),
+        Duration::from_secs(3000)
+    );
+}
