@@ -4,7 +4,7 @@
 
 use embedded_io::{Error as _, ErrorKind, ErrorType, Read, Write};
 
-use crate::client::{Client, wipe};
+use crate::client::{Attempt, CallError, Client, Next, after_attempt, wipe};
 use crate::credentials::TokenEndpoint;
 use crate::error::Error;
 use crate::exchange::Exchange;
@@ -119,6 +119,50 @@ impl<C: Clock, const N: usize, const T: usize, const S: usize> Client<'_, C, N, 
         wipe(buf);
         result?;
         Ok(self.current())
+    }
+
+    /// Uses the token at a resource server through `attempt`, which sends the
+    /// request (e.g. with [`Token::write_authorization_header`]) and tells
+    /// whether the token was refused ([`Attempt::rejects_token`]). On a
+    /// refusal the cached token is invalidated, a new one fetched and the
+    /// request retried **once**; a second refusal is [`CallError::Rejected`],
+    /// never a loop.
+    ///
+    /// ```no_run
+    /// # use embedded_oauth2::{Attempt, CallError, Client, Token};
+    /// # fn demo<C: embedded_oauth2::Clock, K: embedded_oauth2::blocking::Connect>(
+    /// #     client: &mut Client<'_, C>, connector: &mut K, work: &mut [u8],
+    /// #     get: impl Fn(&Token) -> Result<(u16, Vec<u8>), std::io::Error>,
+    /// # ) -> Result<Vec<u8>, CallError<K::Error, std::io::Error>> {
+    /// let receipt = client.call(connector, work, |token| {
+    ///     let (status, body) = get(token)?; // GET /receipts/42 with Authorization: Bearer …
+    ///     Ok(if Attempt::<()>::rejects_token(status) { Attempt::TokenRejected } else { Attempt::Done(body) })
+    /// })?;
+    /// # Ok(receipt) }
+    /// ```
+    pub fn call<K: Connect, R, X>(
+        &mut self,
+        connector: &mut K,
+        buf: &mut [u8],
+        mut attempt: impl FnMut(&Token<T, S>) -> Result<Attempt<R>, X>,
+    ) -> Result<R, CallError<K::Error, X>> {
+        let mut retried = false;
+        loop {
+            let token = if retried {
+                self.fetch(connector, buf)
+            } else {
+                self.token(connector, buf)
+            }
+            .map_err(CallError::Token)?;
+            match after_attempt(attempt(token).map_err(CallError::Resource)?, retried) {
+                Next::Return(r) => return Ok(r),
+                Next::GiveUp => return Err(CallError::Rejected),
+                Next::RenewAndRetry => {
+                    self.invalidate();
+                    retried = true;
+                }
+            }
+        }
     }
 
     fn fetch_into<K: Connect>(

@@ -133,3 +133,76 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
 pub(crate) fn wipe(buf: &mut [u8]) {
     buf.zeroize();
 }
+
+/// The outcome of one attempt to use a token at a resource server.
+///
+/// ```
+/// use embedded_oauth2::Attempt;
+/// fn classify(status: u16, body: &str) -> Attempt<String> {
+///     if Attempt::<()>::rejects_token(status) { Attempt::TokenRejected } else { Attempt::Done(body.into()) }
+/// }
+/// assert!(matches!(classify(401, ""), Attempt::TokenRejected));
+/// assert!(matches!(classify(200, "ok"), Attempt::Done(_)));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt<R> {
+    /// The resource server answered; the token was not the problem.
+    Done(R),
+    /// The resource server refused the token (401, e.g. `invalid_token`,
+    /// [RFC 6750 §3.1](https://www.rfc-editor.org/rfc/rfc6750#section-3.1)):
+    /// it was revoked or expired early. Worth one new token and one retry.
+    TokenRejected,
+}
+
+impl<R> Attempt<R> {
+    /// Whether a resource server's status means "this token is no good":
+    /// 401. A 403 (`insufficient_scope`) is not: a new token with the same
+    /// scope would not help.
+    pub fn rejects_token(status: u16) -> bool {
+        status == 401
+    }
+}
+
+/// Failure of [`Client::call`](crate::Client::call).
+#[derive(Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum CallError<E, X> {
+    /// Obtaining a token failed.
+    Token(Error<E>),
+    /// The caller's request to the resource server failed.
+    Resource(X),
+    /// The resource server refused a token that had just been fetched anew;
+    /// retrying again would only hammer both servers.
+    Rejected,
+}
+
+impl<E: core::fmt::Display, X: core::fmt::Display> core::fmt::Display for CallError<E, X> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Token(e) => write!(f, "obtaining a token failed: {e}"),
+            Self::Resource(e) => write!(f, "resource request failed: {e}"),
+            Self::Rejected => f.write_str("the resource server rejected a freshly issued token"),
+        }
+    }
+}
+
+impl<E: core::fmt::Debug + core::fmt::Display, X: core::fmt::Debug + core::fmt::Display>
+    core::error::Error for CallError<E, X>
+{
+}
+
+/// The decision after an attempt: the one place the retry rule lives, shared
+/// by every driver.
+pub(crate) enum Next<R> {
+    Return(R),
+    RenewAndRetry,
+    GiveUp,
+}
+
+pub(crate) fn after_attempt<R>(attempt: Attempt<R>, retried: bool) -> Next<R> {
+    match attempt {
+        Attempt::Done(r) => Next::Return(r),
+        Attempt::TokenRejected if !retried => Next::RenewAndRetry,
+        Attempt::TokenRejected => Next::GiveUp,
+    }
+}

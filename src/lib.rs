@@ -82,7 +82,7 @@ pub mod blocking;
 
 // ---- Public API -----------------------------------------------------------
 pub use crate::auth::authorization_header;
-pub use crate::client::Client;
+pub use crate::client::{Attempt, CallError, Client};
 pub use crate::credentials::{ClientAuth, ClientId, ClientSecret, Config, TokenEndpoint};
 pub use crate::error::{
     Buffer, CapacityError, ConfigError, Error, ErrorCode, HttpError, OAuthError, ResponseError,
