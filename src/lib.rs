@@ -63,6 +63,7 @@ compile_error!("the `defmt` and `log` features are mutually exclusive: enable on
 #[cfg(test)]
 extern crate std;
 
+mod driver;
 mod fmt;
 
 mod auth;
@@ -78,6 +79,8 @@ mod text;
 mod time;
 mod token;
 
+#[cfg(feature = "async")]
+pub mod asynch;
 pub mod blocking;
 
 // ---- Public API -----------------------------------------------------------

@@ -1,0 +1,142 @@
+//! The one driver, written once and instantiated twice: blocking (over
+//! `embedded_io`) and async (over `embedded_io_async`). Only `.await` and the
+//! trait paths differ; every decision is made by the sans-IO core
+//! ([`Exchange`](crate::Exchange), [`Client`](crate::Client)).
+
+macro_rules! driver {
+    (
+        io: $io:ident,
+        fn_kind: $fn_kind:ident,
+        names: { token: $token:ident, fetch: $fetch:ident, call: $call:ident, fetch_into: $fetch_into:ident },
+        await: [$($await:tt)*],
+        maybe_async: [$($async:ident)?],
+    ) => {
+        use $io::{Error as _, ErrorKind, ErrorType, Read, Write};
+
+        use crate::client::{Attempt, CallError, Client, Next, after_attempt, wipe};
+        use crate::credentials::TokenEndpoint;
+        use crate::error::Error;
+        use crate::exchange::Exchange;
+        use crate::response::TokenResponse;
+        use crate::time::Clock;
+        use crate::token::Token;
+
+        /// Runs one exchange over an open stream: writes the request, reads
+        /// the response, parses it. `Interrupted` is retried; other transport
+        /// errors are returned intact.
+        ///
+        /// Note for `std` hosts: embedded-io 0.7 maps
+        /// `std::io::ErrorKind::WouldBlock` (what socket read/write timeouts
+        /// produce on Unix) to `ErrorKind::Other`; the original
+        /// `std::io::Error` is still inside [`Error::Transport`].
+        pub $($async)? fn run<'w, S: Read + Write>(
+            stream: &mut S,
+            mut ex: Exchange<'w>,
+        ) -> Result<TokenResponse<'w>, Error<S::Error>> {
+            while !ex.to_send().is_empty() {
+                match stream.write(ex.to_send()) $($await)* {
+                    Ok(0) => return Err(Error::WriteZero),
+                    Ok(n) => ex.sent(n),
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Error::Transport(e)),
+                }
+            }
+            stream.flush() $($await)* .map_err(Error::Transport)?;
+            loop {
+                let dst = ex.recv_buf().map_err(Error::widen)?;
+                let n = match stream.read(dst) $($await)* {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(Error::Transport(e)),
+                };
+                if ex.received(n).map_err(Error::widen)? {
+                    break;
+                }
+            }
+            ex.finish().map_err(Error::widen)
+        }
+
+        impl<C: Clock, const N: usize, const T: usize, const S: usize> Client<'_, C, N, T, S> {
+            /// The cached token while it is fresh; otherwise fetches a new
+            /// one over a connection from `connector`, using `buf` as work
+            /// space (request, response and parsing; see the README for
+            /// sizing).
+            ///
+            /// When the renewal of a still-valid token fails, the error is
+            /// returned and the old token stays available through
+            /// [`Client::cached`]. `buf` is zeroized before this returns.
+            pub $($async)? fn $token<K: Connect>(
+                &mut self,
+                connector: &mut K,
+                buf: &mut [u8],
+            ) -> Result<&Token<T, S>, Error<K::Error>> {
+                if !self.needs_fetch() {
+                    return Ok(self.current());
+                }
+                self.$fetch(connector, buf) $($await)*
+            }
+
+            /// Fetches a new token now, whatever the cache holds. `buf` is
+            /// zeroized before this returns.
+            pub $($async)? fn $fetch<K: Connect>(
+                &mut self,
+                connector: &mut K,
+                buf: &mut [u8],
+            ) -> Result<&Token<T, S>, Error<K::Error>> {
+                let result = self.$fetch_into(connector, buf) $($await)*;
+                wipe(buf);
+                result?;
+                Ok(self.current())
+            }
+
+            /// Uses the token at a resource server through `attempt`, which
+            /// sends the request (e.g. with
+            /// [`Token::write_authorization_header`]) and tells whether the
+            /// token was refused ([`Attempt::rejects_token`]). On a refusal
+            /// the cached token is invalidated, a new one fetched and the
+            /// request retried **once**; a second refusal is
+            /// [`CallError::Rejected`], never a loop.
+            pub $($async)? fn $call<K: Connect, R, X>(
+                &mut self,
+                connector: &mut K,
+                buf: &mut [u8],
+                mut attempt: impl $fn_kind(&Token<T, S>) -> Result<Attempt<R>, X>,
+            ) -> Result<R, CallError<K::Error, X>> {
+                let mut retried = false;
+                loop {
+                    let token = if retried {
+                        self.$fetch(connector, buf) $($await)*
+                    } else {
+                        self.$token(connector, buf) $($await)*
+                    }
+                    .map_err(CallError::Token)?;
+                    let outcome = attempt(token) $($await)* .map_err(CallError::Resource)?;
+                    match after_attempt(outcome, retried) {
+                        Next::Return(r) => return Ok(r),
+                        Next::GiveUp => return Err(CallError::Rejected),
+                        Next::RenewAndRetry => {
+                            self.invalidate();
+                            retried = true;
+                        }
+                    }
+                }
+            }
+
+            $($async)? fn $fetch_into<K: Connect>(
+                &mut self,
+                connector: &mut K,
+                buf: &mut [u8],
+            ) -> Result<(), Error<K::Error>> {
+                let (ex, started) = self.begin(buf).map_err(Error::widen)?;
+                let mut conn = connector
+                    .connect(self.config().endpoint()) $($await)*
+                    .map_err(Error::Transport)?;
+                let resp = run(&mut conn, ex) $($await)*?;
+                self.complete(&resp, started).map_err(Error::widen)?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use driver;
