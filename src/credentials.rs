@@ -133,6 +133,16 @@ pub enum ClientAuth<const N: usize = 64> {
     /// mutual-TLS client authentication
     /// ([RFC 8705](https://www.rfc-editor.org/rfc/rfc8705)).
     ClientIdOnly,
+    /// `client_secret_jwt`: an HS256 assertion keyed with the secret
+    /// ([RFC 7523 §2.2](https://www.rfc-editor.org/rfc/rfc7523#section-2.2)).
+    /// Needs [`Config::with_assertion`]. Feature `client-secret-jwt`.
+    #[cfg(feature = "client-secret-jwt")]
+    SecretJwt(ClientSecret<N>),
+    /// `private_key_jwt`: an ES256 assertion signed by the
+    /// [`Es256Signer`](crate::Es256Signer) given with
+    /// [`Config::with_assertion`]. Feature `private-key-jwt`.
+    #[cfg(feature = "private-key-jwt")]
+    PrivateKeyJwt,
 }
 
 impl<const N: usize> ClientAuth<N> {
@@ -142,6 +152,10 @@ impl<const N: usize> ClientAuth<N> {
             Self::Basic(_) | Self::BasicUnencoded(_) => "client_secret_basic",
             Self::Post(_) => "client_secret_post",
             Self::ClientIdOnly => "tls_client_auth",
+            #[cfg(feature = "client-secret-jwt")]
+            Self::SecretJwt(_) => "client_secret_jwt",
+            #[cfg(feature = "private-key-jwt")]
+            Self::PrivateKeyJwt => "private_key_jwt",
         }
     }
 }
@@ -153,6 +167,10 @@ impl<const N: usize> fmt::Debug for ClientAuth<N> {
             Self::BasicUnencoded(_) => f.write_str("BasicUnencoded(<redacted>)"),
             Self::Post(_) => f.write_str("Post(<redacted>)"),
             Self::ClientIdOnly => f.write_str("ClientIdOnly"),
+            #[cfg(feature = "client-secret-jwt")]
+            Self::SecretJwt(_) => f.write_str("SecretJwt(<redacted>)"),
+            #[cfg(feature = "private-key-jwt")]
+            Self::PrivateKeyJwt => f.write_str("PrivateKeyJwt"),
         }
     }
 }
@@ -373,6 +391,8 @@ pub struct Config<'a, const N: usize = 64> {
     pub(crate) audience: Option<&'a str>,
     pub(crate) resources: &'a [&'a str],
     pub(crate) extra: &'a [(&'a str, &'a str)],
+    #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+    pub(crate) assertion: Option<crate::auth::jwt::Assertion<'a>>,
 }
 
 impl<'a, const N: usize> Config<'a, N> {
@@ -386,7 +406,17 @@ impl<'a, const N: usize> Config<'a, N> {
             audience: None,
             resources: &[],
             extra: &[],
+            #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+            assertion: None,
         }
+    }
+
+    /// Sets what a signed client assertion needs (wall clock, `jti` source,
+    /// audience, lifetime, and for `private_key_jwt` the signer).
+    #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+    pub fn with_assertion(mut self, assertion: crate::auth::jwt::Assertion<'a>) -> Self {
+        self.assertion = Some(assertion);
+        self
     }
 
     /// Requests these scopes (space-delimited, RFC 6749 §3.3).

@@ -39,6 +39,11 @@ pub enum Error<E = core::convert::Infallible> {
     /// The authorization server refused the request
     /// ([RFC 6749 §5.2](https://www.rfc-editor.org/rfc/rfc6749#section-5.2)).
     OAuth(OAuthError),
+    /// A signed client assertion needs the wall-clock time, and the
+    /// [`WallClock`](crate::WallClock) does not know it yet.
+    NoWallClock,
+    /// The [`Es256Signer`](crate::Es256Signer) failed.
+    Sign,
 }
 
 impl Error {
@@ -52,6 +57,8 @@ impl Error {
             Error::Http(e) => Error::Http(e),
             Error::Response(e) => Error::Response(e),
             Error::OAuth(e) => Error::OAuth(e),
+            Error::NoWallClock => Error::NoWallClock,
+            Error::Sign => Error::Sign,
         }
     }
 }
@@ -76,6 +83,10 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Error::Http(e) => write!(f, "HTTP: {e}"),
             Error::Response(e) => write!(f, "token response: {e}"),
             Error::OAuth(e) => e.fmt(f),
+            Error::NoWallClock => {
+                f.write_str("the wall-clock time is not known yet; a client assertion needs it")
+            }
+            Error::Sign => f.write_str("signing the client assertion failed"),
         }
     }
 }
@@ -134,6 +145,12 @@ pub enum ConfigError {
     InvalidResource,
     /// An extra parameter name is empty or is one this crate sets itself.
     ReservedParameter,
+    /// A signed-assertion method was chosen without
+    /// [`Config::with_assertion`](crate::Config::with_assertion) (or, for
+    /// `private_key_jwt`, without a signer).
+    MissingAssertion,
+    /// The signing key is not usable.
+    InvalidKey,
     /// The client secret is longer than the capacity chosen for it.
     SecretTooLong {
         /// Bytes the secret needs.
@@ -170,6 +187,8 @@ impl fmt::Display for ConfigError {
             Self::ReservedParameter => {
                 f.write_str("an extra parameter name is empty or reserved by the client")
             }
+            Self::MissingAssertion => f.write_str("a signed-assertion method needs Config::with_assertion (and a signer for private_key_jwt)"),
+            Self::InvalidKey => f.write_str("the signing key is not usable"),
             Self::SecretTooLong { needed, capacity } => {
                 write!(
                     f,

@@ -73,6 +73,8 @@ mod encode;
 mod error;
 mod exchange;
 mod http;
+#[cfg(feature = "p256")]
+mod p256_signer;
 mod request;
 mod response;
 mod text;
@@ -85,6 +87,10 @@ pub mod blocking;
 
 // ---- Public API -----------------------------------------------------------
 pub use crate::auth::authorization_header;
+#[cfg(feature = "private-key-jwt")]
+pub use crate::auth::jwt::Es256Signer;
+#[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+pub use crate::auth::jwt::{Assertion, Audience, CounterJti, JtiSource, SignError, WallClock};
 pub use crate::client::{Attempt, CallError, Client};
 pub use crate::credentials::{ClientAuth, ClientId, ClientSecret, Config, TokenEndpoint};
 pub use crate::error::{
@@ -92,6 +98,8 @@ pub use crate::error::{
 };
 pub use crate::exchange::Exchange;
 pub use crate::http::{Framing, Limits, MAX_HEADERS, ResponseHead, ResponseReader};
+#[cfg(feature = "p256")]
+pub use crate::p256_signer::P256Signer;
 pub use crate::request::{encode_request, form_body};
 pub use crate::response::{MAX_JSON_DEPTH, TokenResponse, parse_token_response};
 pub use crate::text::Text;

@@ -7,10 +7,14 @@ use crate::error::{Buffer, Error};
 
 const USER_AGENT: &str = concat!("embedded-oauth2/", env!("CARGO_PKG_VERSION"));
 
-fn write_body<const N: usize>(sink: &mut Sink<'_>, config: &Config<'_, N>) {
+fn write_body<const N: usize>(
+    sink: &mut Sink<'_>,
+    config: &Config<'_, N>,
+    draw: &auth::Draw,
+) -> Result<(), Error> {
     let mut first = true;
     form::pair(sink, &mut first, "grant_type", "client_credentials");
-    auth::write_body_params(sink, &mut first, config);
+    auth::write_body_params(sink, &mut first, config, draw)?;
     if let Some(scope) = config.scope {
         form::pair(sink, &mut first, "scope", scope);
     }
@@ -23,6 +27,7 @@ fn write_body<const N: usize>(sink: &mut Sink<'_>, config: &Config<'_, N>) {
     for (k, v) in config.extra {
         form::pair(sink, &mut first, k, v);
     }
+    Ok(())
 }
 
 /// Writes the form body (`grant_type=client_credentials&…`) into `buf`, for
@@ -50,8 +55,9 @@ pub fn form_body<'b, const N: usize>(
     config: &Config<'_, N>,
     buf: &'b mut [u8],
 ) -> Result<&'b str, Error> {
+    let draw = auth::Draw::new(config)?;
     let mut sink = Sink::new(buf);
-    write_body(&mut sink, config);
+    write_body(&mut sink, config, &draw)?;
     let n = sink.finish(Buffer::Output)?;
     Ok(buf
         .get(..n)
@@ -88,9 +94,10 @@ pub fn encode_request<const N: usize>(
     config: &Config<'_, N>,
     buf: &mut [u8],
 ) -> Result<usize, Error> {
+    let draw = auth::Draw::new(config)?;
     let body_len = {
         let mut c = Sink::counter();
-        write_body(&mut c, config);
+        write_body(&mut c, config, &draw)?;
         c.len()
     };
     let ep = &config.endpoint;
@@ -122,7 +129,7 @@ pub fn encode_request<const N: usize>(
     s.put(b"\r\nConnection: close\r\nContent-Length: ");
     s.put_usize(body_len);
     s.put(b"\r\n\r\n");
-    write_body(&mut s, config);
+    write_body(&mut s, config, &draw)?;
     Ok(s.finish(Buffer::Request)?)
 }
 

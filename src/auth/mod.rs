@@ -1,9 +1,13 @@
 //! Client authentication: what each method adds to the header and the body.
 
-use base64ct::{Base64, Encoding};
+#[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+pub(crate) mod jwt;
+
+use base64ct::Base64;
 
 use crate::credentials::{ClientAuth, Config};
-use crate::encode::{Sink, form};
+use crate::encode::base64::B64;
+use crate::encode::{Out, Sink, form};
 use crate::error::{Buffer, Error};
 
 /// Writes the `Authorization` header *value* for the configured method
@@ -16,96 +20,23 @@ pub(crate) fn write_authorization<const N: usize>(
     let (secret, encoded) = match &config.auth {
         ClientAuth::Basic(s) => (s.expose(), true),
         ClientAuth::BasicUnencoded(s) => (s.expose(), false),
-        ClientAuth::Post(_) | ClientAuth::ClientIdOnly => return false,
+        _ => return false,
     };
     sink.put(b"Basic ");
     // RFC 6749 §2.3.1: id and secret are form-urlencoded, joined by ':',
-    // then base64-encoded. Stream the pieces through a 3-byte carry so no
-    // temporary copy of the secret is made.
-    let raw_len = if encoded {
-        form::encoded_len(id) + 1 + form::encoded_len(secret)
+    // then base64-encoded, streamed so no temporary copy of the secret exists.
+    let mut enc = B64::<_, Base64>::new(sink);
+    if encoded {
+        form::encode(&mut enc, id);
+        enc.put(b":");
+        form::encode(&mut enc, secret);
     } else {
-        id.len() + 1 + secret.len()
-    };
-    let b64_len = raw_len.div_ceil(3).saturating_mul(4);
-    sink.put_with(b64_len, |out| {
-        let mut enc = Base64Stream::new(out);
-        if encoded {
-            stream_form(&mut enc, id);
-            enc.push(b":");
-            stream_form(&mut enc, secret);
-        } else {
-            enc.push(id.as_bytes());
-            enc.push(b":");
-            enc.push(secret.as_bytes());
-        }
-        enc.finish();
-    });
+        enc.put(id.as_bytes());
+        enc.put(b":");
+        enc.put(secret.as_bytes());
+    }
+    enc.finish();
     true
-}
-
-fn stream_form(enc: &mut Base64Stream<'_>, value: &str) {
-    // Form-encode into a small window, then feed the encoder.
-    let mut window = [0u8; 48];
-    for c in value.chars() {
-        let mut utf8 = [0u8; 4];
-        let s = c.encode_utf8(&mut utf8);
-        let mut sink = Sink::new(&mut window);
-        form::encode(&mut sink, s);
-        let n = sink.len();
-        enc.push(window.get(..n).unwrap_or_default());
-    }
-    zeroize::Zeroize::zeroize(&mut window);
-}
-
-/// Base64 encoder that accepts input in arbitrary pieces.
-struct Base64Stream<'o> {
-    out: &'o mut [u8],
-    pos: usize,
-    carry: [u8; 3],
-    carried: usize,
-}
-
-impl<'o> Base64Stream<'o> {
-    fn new(out: &'o mut [u8]) -> Self {
-        Self {
-            out,
-            pos: 0,
-            carry: [0; 3],
-            carried: 0,
-        }
-    }
-
-    fn push(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            if let Some(slot) = self.carry.get_mut(self.carried) {
-                *slot = b;
-            }
-            self.carried += 1;
-            if self.carried == 3 {
-                self.flush();
-            }
-        }
-    }
-
-    fn flush(&mut self) {
-        let input = self.carry.get(..self.carried).unwrap_or_default();
-        if let Some(Ok(s)) = self
-            .out
-            .get_mut(self.pos..)
-            .map(|dst| Base64::encode(input, dst))
-        {
-            self.pos += s.len();
-        }
-        self.carried = 0;
-    }
-
-    fn finish(mut self) {
-        if self.carried > 0 {
-            self.flush();
-        }
-        zeroize::Zeroize::zeroize(&mut self.carry);
-    }
 }
 
 /// The `Authorization` header value (`Basic …`) for the configured method,
@@ -141,12 +72,47 @@ pub fn authorization_header<'b, const N: usize>(
     Ok(Some(value))
 }
 
+/// Per-request values drawn once, before the counting and writing passes.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Draw {
+    #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+    pub(crate) claims: Option<jwt::Claims>,
+}
+
+impl Draw {
+    pub(crate) fn new<const N: usize>(config: &Config<'_, N>) -> Result<Self, Error> {
+        #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+        {
+            let signed = match &config.auth {
+                #[cfg(feature = "client-secret-jwt")]
+                ClientAuth::SecretJwt(_) => true,
+                #[cfg(feature = "private-key-jwt")]
+                ClientAuth::PrivateKeyJwt => true,
+                _ => false,
+            };
+            if signed {
+                let a = config
+                    .assertion
+                    .as_ref()
+                    .ok_or(crate::error::ConfigError::MissingAssertion)?;
+                return Ok(Self {
+                    claims: Some(jwt::Claims::draw(a)?),
+                });
+            }
+        }
+        let _ = config;
+        Ok(Self::default())
+    }
+}
+
 /// Appends the body parameters of the configured method.
 pub(crate) fn write_body_params<const N: usize>(
     sink: &mut Sink<'_>,
     first: &mut bool,
     config: &Config<'_, N>,
-) {
+    draw: &Draw,
+) -> Result<(), Error> {
+    let _ = draw;
     let id = config.client_id.as_str();
     match &config.auth {
         ClientAuth::Basic(_) | ClientAuth::BasicUnencoded(_) => {}
@@ -155,13 +121,63 @@ pub(crate) fn write_body_params<const N: usize>(
             form::pair(sink, first, "client_secret", secret.expose());
         }
         ClientAuth::ClientIdOnly => form::pair(sink, first, "client_id", id),
+        #[cfg(feature = "client-secret-jwt")]
+        ClientAuth::SecretJwt(secret) => {
+            write_assertion(
+                sink,
+                first,
+                config,
+                draw,
+                &jwt::Key::Hs256(secret.expose().as_bytes()),
+            )?;
+        }
+        #[cfg(feature = "private-key-jwt")]
+        ClientAuth::PrivateKeyJwt => {
+            let signer = config
+                .assertion
+                .as_ref()
+                .and_then(|a| a.signer)
+                .ok_or(crate::error::ConfigError::MissingAssertion)?;
+            write_assertion(sink, first, config, draw, &jwt::Key::Es256(signer))?;
+        }
     }
+    Ok(())
+}
+
+#[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+fn write_assertion<const N: usize>(
+    sink: &mut Sink<'_>,
+    first: &mut bool,
+    config: &Config<'_, N>,
+    draw: &Draw,
+    key: &jwt::Key<'_>,
+) -> Result<(), Error> {
+    use crate::error::ConfigError;
+    let a = config
+        .assertion
+        .as_ref()
+        .ok_or(ConfigError::MissingAssertion)?;
+    let claims = draw.claims.as_ref().ok_or(ConfigError::MissingAssertion)?;
+    let aud = match a.audience {
+        jwt::Audience::TokenEndpoint => config.endpoint.url(),
+        jwt::Audience::Other(s) => s,
+    };
+    form::pair(
+        sink,
+        first,
+        "client_assertion_type",
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    );
+    // The JWS alphabet (base64url and '.') needs no form-encoding.
+    sink.put(b"&client_assertion=");
+    jwt::write_jws(sink, key, config.client_id.as_str(), aud, a, claims)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{ClientId, ClientSecret, TokenEndpoint};
+    use base64ct::Encoding;
 
     fn header(id: &str, secret: &str, encoded: bool) -> std::string::String {
         let s = ClientSecret::<64>::new(secret).unwrap();
@@ -205,31 +221,6 @@ mod tests {
             Base64::encode_string("my client:1:p@ss+w%rd &=é".as_bytes())
         );
         assert_eq!(header("my client:1", "p@ss+w%rd &=é", false), raw);
-    }
-
-    #[test]
-    fn base64_stream_matches_one_shot_for_all_lengths() {
-        let data: std::vec::Vec<u8> = (0u8..=200).collect();
-        for len in 0..data.len() {
-            for piece in [1usize, 2, 3, 5, 7] {
-                let mut out = [0u8; 400];
-                let mut enc = Base64Stream::new(&mut out);
-                for c in data[..len].chunks(piece) {
-                    enc.push(c);
-                }
-                let pos = { enc.finish_pos() };
-                assert_eq!(&out[..pos], Base64::encode_string(&data[..len]).as_bytes());
-            }
-        }
-    }
-
-    impl Base64Stream<'_> {
-        fn finish_pos(mut self) -> usize {
-            if self.carried > 0 {
-                self.flush();
-            }
-            self.pos
-        }
     }
 
     #[test]

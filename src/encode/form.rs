@@ -4,7 +4,7 @@
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_encode};
 
-use super::Sink;
+use super::{Out, Sink};
 
 const FORM: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'*')
@@ -13,7 +13,7 @@ const FORM: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_');
 
 /// Writes `value` form-urlencoded.
-pub(crate) fn encode(sink: &mut Sink<'_>, value: &str) {
+pub(crate) fn encode(sink: &mut impl Out, value: &str) {
     for chunk in percent_encode(value.as_bytes(), FORM) {
         if chunk == "%20" {
             sink.put(b"+");
@@ -24,6 +24,7 @@ pub(crate) fn encode(sink: &mut Sink<'_>, value: &str) {
 }
 
 /// The length of `value` form-urlencoded.
+#[cfg(test)]
 pub(crate) fn encoded_len(value: &str) -> usize {
     let mut c = Sink::counter();
     encode(&mut c, value);

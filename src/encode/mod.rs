@@ -1,6 +1,21 @@
 //! Byte sinks and the encodings the request needs.
 
+pub(crate) mod base64;
 pub(crate) mod form;
+
+/// Somewhere bytes can be written: a [`Sink`] or an encoder in front of one.
+pub(crate) trait Out {
+    fn put(&mut self, bytes: &[u8]);
+    fn put_str(&mut self, s: &str) {
+        self.put(s.as_bytes());
+    }
+}
+
+impl Out for Sink<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        Sink::put(self, bytes);
+    }
+}
 
 use crate::error::{Buffer, CapacityError};
 
@@ -52,17 +67,20 @@ impl<'b> Sink<'b> {
         self.put(digits.get(i..).unwrap_or_default());
     }
 
-    /// Reserves `len` bytes and hands them to `fill` when they fit.
-    pub(crate) fn put_with(&mut self, len: usize, fill: impl FnOnce(&mut [u8])) {
-        let end = self.pos.saturating_add(len);
-        if let Some(dst) = self.buf.get_mut(self.pos..end) {
-            fill(dst);
-        }
-        self.pos = end;
+    /// Advances by `len` bytes without writing (counting passes).
+    #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+    pub(crate) fn skip(&mut self, len: usize) {
+        self.pos = self.pos.saturating_add(len);
     }
 
     pub(crate) fn len(&self) -> usize {
         self.pos
+    }
+
+    /// The bytes written since `start`, when all of them fit.
+    #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+    pub(crate) fn written_since(&self, start: usize) -> Option<&[u8]> {
+        self.buf.get(start..self.pos)
     }
 
     /// The bytes written, or the size needed when they did not fit.

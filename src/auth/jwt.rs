@@ -1,0 +1,518 @@
+//! Signed client assertions
+//! ([RFC 7523 §2.2](https://www.rfc-editor.org/rfc/rfc7523#section-2.2),
+//! [OpenID Connect Core §9](https://openid.net/specs/openid-connect-core-1_0.html#ClientAuthentication)):
+//! `client_secret_jwt` (HS256) and `private_key_jwt` (ES256).
+//!
+//! The JWS is written straight into the request buffer: header and claims
+//! are base64url-encoded as they are produced, the signature is computed over
+//! the bytes just written, so no second copy of anything exists.
+
+use core::cell::Cell;
+use core::fmt;
+
+use base64ct::Base64UrlUnpadded;
+
+use crate::encode::base64::B64;
+use crate::encode::{Out, Sink};
+use crate::error::Error;
+
+/// A wall clock: UNIX time in seconds, once the device knows it (after NTP,
+/// GNSS, a cellular network time or an RTC with a backup battery).
+///
+/// Assertions carry `iat` and `exp` in wall-clock time, which servers check
+/// against theirs; token expiry uses the monotonic [`Clock`](crate::Clock)
+/// instead. Return `None` until the time is known: the request then fails
+/// with [`Error::NoWallClock`] instead of sending an assertion from 1970.
+///
+/// ```
+/// use embedded_oauth2::WallClock;
+/// let synced = || Some(1_767_225_600u64);
+/// assert_eq!(synced.unix_time(), Some(1_767_225_600));
+/// let booting = || None::<u64>;
+/// assert_eq!(booting.unix_time(), None);
+/// ```
+pub trait WallClock {
+    /// Seconds since 1970-01-01T00:00:00Z, or `None` when not known yet.
+    fn unix_time(&self) -> Option<u64>;
+}
+
+impl<F: Fn() -> Option<u64>> WallClock for F {
+    fn unix_time(&self) -> Option<u64> {
+        self()
+    }
+}
+
+/// A source of unique `jti` values (16 bytes, sent base64url-encoded).
+///
+/// Servers refuse an assertion whose `jti` they have seen before. Use a
+/// random source, or [`CounterJti`] with a prefix that differs per boot.
+pub trait JtiSource {
+    /// The next identifier; never the same twice.
+    fn next_jti(&self) -> [u8; 16];
+}
+
+impl<F: Fn() -> [u8; 16]> JtiSource for F {
+    fn next_jti(&self) -> [u8; 16] {
+        self()
+    }
+}
+
+/// `jti` = an 8-byte prefix followed by a 64-bit big-endian counter.
+///
+/// Make the prefix unique per boot (a random value from the hardware RNG,
+/// or the device serial plus a boot counter kept in flash): after a reboot
+/// the counter starts again.
+///
+/// ```
+/// use embedded_oauth2::{CounterJti, JtiSource};
+/// let jti = CounterJti::new(*b"boot-042");
+/// let (a, b) = (jti.next_jti(), jti.next_jti());
+/// assert_ne!(a, b);
+/// assert_eq!(&a[..8], b"boot-042");
+/// ```
+#[derive(Debug)]
+pub struct CounterJti {
+    prefix: [u8; 8],
+    next: Cell<u64>,
+}
+
+impl CounterJti {
+    /// Starts counting at 0 behind `prefix`.
+    pub const fn new(prefix: [u8; 8]) -> Self {
+        Self {
+            prefix,
+            next: Cell::new(0),
+        }
+    }
+}
+
+impl JtiSource for CounterJti {
+    fn next_jti(&self) -> [u8; 16] {
+        let n = self.next.get();
+        self.next.set(n.wrapping_add(1));
+        let mut out = [0u8; 16];
+        let (p, c) = out.split_at_mut(8);
+        p.copy_from_slice(&self.prefix);
+        c.copy_from_slice(&n.to_be_bytes());
+        out
+    }
+}
+
+/// A signer could not sign (secure element busy, bus error, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SignError;
+
+impl fmt::Display for SignError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the signer failed")
+    }
+}
+
+impl core::error::Error for SignError {}
+
+/// Signs `private_key_jwt` assertions with ES256 (ECDSA P-256, SHA-256)
+/// where the key lives: a secure element (ATECC608, SE050), a TPM, or
+/// [`P256Signer`](crate::P256Signer) in software (feature `p256`).
+///
+/// `message` is the JWS signing input; hash it with SHA-256 (a secure
+/// element usually takes the 32-byte digest) and return the signature as
+/// 64 bytes `r || s`, each big-endian and zero-padded to 32 bytes
+/// ([RFC 7518 §3.4](https://www.rfc-editor.org/rfc/rfc7518#section-3.4)).
+#[cfg(feature = "private-key-jwt")]
+pub trait Es256Signer {
+    /// Signs the JWS signing input.
+    fn sign(&self, message: &[u8]) -> Result<[u8; 64], SignError>;
+}
+
+/// Which `aud` the assertion names. Servers disagree: RFC 7523 says the
+/// token endpoint URL, some servers want their issuer identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Audience<'a> {
+    /// The token endpoint URL as configured (the default).
+    TokenEndpoint,
+    /// Another value, e.g. the issuer identifier.
+    Other(&'a str),
+}
+
+/// What signed client authentication needs besides the key: a wall clock,
+/// a `jti` source, the audience and the assertion's lifetime.
+///
+/// ```
+/// # #[cfg(feature = "client-secret-jwt")] {
+/// use embedded_oauth2::{Assertion, Audience, ClientAuth, ClientId, ClientSecret, Config, CounterJti, TokenEndpoint};
+/// let wall = || Some(1_767_225_600u64);
+/// let jti = CounterJti::new(*b"boot-001");
+/// let config = Config::new(
+///     TokenEndpoint::parse("https://as.example/token")?,
+///     ClientId::new("device-7")?,
+///     ClientAuth::SecretJwt(ClientSecret::<64>::new("a-secret-of-at-least-32-bytes-long!")?),
+/// )
+/// .with_assertion(Assertion::new(&wall, &jti).with_audience(Audience::Other("https://as.example")));
+/// # let _ = config;
+/// # }
+/// # Ok::<(), embedded_oauth2::ConfigError>(())
+/// ```
+#[derive(Clone, Copy)]
+pub struct Assertion<'a> {
+    pub(crate) wall_clock: &'a dyn WallClock,
+    pub(crate) jti: &'a dyn JtiSource,
+    pub(crate) audience: Audience<'a>,
+    pub(crate) lifetime_secs: u32,
+    pub(crate) key_id: Option<&'a str>,
+    #[cfg(feature = "private-key-jwt")]
+    pub(crate) signer: Option<&'a dyn Es256Signer>,
+}
+
+impl<'a> Assertion<'a> {
+    /// Audience = token endpoint, lifetime 60 s, no `kid`.
+    pub fn new(wall_clock: &'a dyn WallClock, jti: &'a dyn JtiSource) -> Self {
+        Self {
+            wall_clock,
+            jti,
+            audience: Audience::TokenEndpoint,
+            lifetime_secs: 60,
+            key_id: None,
+            #[cfg(feature = "private-key-jwt")]
+            signer: None,
+        }
+    }
+
+    /// Sets the `aud` claim.
+    pub fn with_audience(mut self, audience: Audience<'a>) -> Self {
+        self.audience = audience;
+        self
+    }
+
+    /// Sets how long the assertion is valid (`exp - iat`, default 60 s).
+    pub fn with_lifetime_secs(mut self, secs: u32) -> Self {
+        self.lifetime_secs = secs;
+        self
+    }
+
+    /// Sets the `kid` header (which registered key signed).
+    pub fn with_key_id(mut self, kid: &'a str) -> Self {
+        self.key_id = Some(kid);
+        self
+    }
+
+    /// Sets the ES256 signer for `private_key_jwt`.
+    #[cfg(feature = "private-key-jwt")]
+    pub fn with_signer(mut self, signer: &'a dyn Es256Signer) -> Self {
+        self.signer = Some(signer);
+        self
+    }
+}
+
+impl fmt::Debug for Assertion<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Assertion")
+            .field("audience", &self.audience)
+            .field("lifetime_secs", &self.lifetime_secs)
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The per-request values, drawn once so that the counting pass and the
+/// writing pass of the encoder produce the same bytes.
+#[derive(Clone, Copy)]
+pub(crate) struct Claims {
+    pub(crate) iat: u64,
+    pub(crate) jti: [u8; 16],
+}
+
+impl Claims {
+    pub(crate) fn draw(a: &Assertion<'_>) -> Result<Self, Error> {
+        let iat = a.wall_clock.unix_time().ok_or(Error::NoWallClock)?;
+        Ok(Self {
+            iat,
+            jti: a.jti.next_jti(),
+        })
+    }
+}
+
+/// The signing algorithm and key of one assertion.
+pub(crate) enum Key<'k> {
+    #[cfg(feature = "client-secret-jwt")]
+    Hs256(&'k [u8]),
+    #[cfg(feature = "private-key-jwt")]
+    Es256(&'k dyn Es256Signer),
+}
+
+impl Key<'_> {
+    fn alg(&self) -> &'static str {
+        match self {
+            #[cfg(feature = "client-secret-jwt")]
+            Key::Hs256(_) => "HS256",
+            #[cfg(feature = "private-key-jwt")]
+            Key::Es256(_) => "ES256",
+        }
+    }
+
+    fn sig_len(&self) -> usize {
+        match self {
+            #[cfg(feature = "client-secret-jwt")]
+            Key::Hs256(_) => 32,
+            #[cfg(feature = "private-key-jwt")]
+            Key::Es256(_) => 64,
+        }
+    }
+
+    fn sign(&self, input: &[u8], out: &mut [u8; 64]) -> Result<(), Error> {
+        match self {
+            #[cfg(feature = "client-secret-jwt")]
+            Key::Hs256(secret) => {
+                use hmac::{Hmac, Mac};
+                let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret)
+                    .map_err(|_| crate::error::ConfigError::InvalidKey)?;
+                mac.update(input);
+                let tag = mac.finalize().into_bytes();
+                if let Some(dst) = out.get_mut(..32) {
+                    dst.copy_from_slice(&tag);
+                }
+                Ok(())
+            }
+            #[cfg(feature = "private-key-jwt")]
+            Key::Es256(signer) => {
+                *out = signer.sign(input).map_err(|_| Error::Sign)?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Writes a JSON string literal (the values are validated to hold no
+/// control characters; quotes and backslashes are escaped).
+fn json_str(out: &mut impl Out, s: &str) {
+    out.put(b"\"");
+    for part in s.split_inclusive(['"', '\\']) {
+        match part.as_bytes().split_last() {
+            Some((&last, rest)) if last == b'"' || last == b'\\' => {
+                out.put(rest);
+                out.put(&[b'\\', last]);
+            }
+            _ => out.put_str(part),
+        }
+    }
+    out.put(b"\"");
+}
+
+fn put_u64(out: &mut impl Out, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        if let Some(d) = digits.get_mut(i) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    out.put(digits.get(i..).unwrap_or_default());
+}
+
+/// Writes the compact JWS `header.claims.signature` into `sink`.
+pub(crate) fn write_jws(
+    sink: &mut Sink<'_>,
+    key: &Key<'_>,
+    client_id: &str,
+    audience: &str,
+    assertion: &Assertion<'_>,
+    claims: &Claims,
+) -> Result<(), Error> {
+    let start = sink.len();
+    {
+        let mut h = B64::<_, Base64UrlUnpadded>::new(&mut *sink);
+        h.put(b"{\"alg\":\"");
+        h.put_str(key.alg());
+        h.put(b"\",\"typ\":\"JWT\"");
+        if let Some(kid) = assertion.key_id {
+            h.put(b",\"kid\":");
+            json_str(&mut h, kid);
+        }
+        h.put(b"}");
+        h.finish();
+    }
+    sink.put(b".");
+    {
+        let mut c = B64::<_, Base64UrlUnpadded>::new(&mut *sink);
+        c.put(b"{\"iss\":");
+        json_str(&mut c, client_id);
+        c.put(b",\"sub\":");
+        json_str(&mut c, client_id);
+        c.put(b",\"aud\":");
+        json_str(&mut c, audience);
+        c.put(b",\"iat\":");
+        put_u64(&mut c, claims.iat);
+        c.put(b",\"exp\":");
+        put_u64(
+            &mut c,
+            claims
+                .iat
+                .saturating_add(u64::from(assertion.lifetime_secs)),
+        );
+        c.put(b",\"jti\":\"");
+        {
+            let mut j = B64::<_, Base64UrlUnpadded>::new(&mut c);
+            j.put(&claims.jti);
+            j.finish();
+        }
+        c.put(b"\"}");
+        c.finish();
+    }
+    let mut sig = [0u8; 64];
+    let signed = match sink.written_since(start) {
+        Some(input) => {
+            key.sign(input, &mut sig)?;
+            true
+        }
+        None => false,
+    };
+    sink.put(b".");
+    let sig_len = key.sig_len();
+    if signed {
+        let mut s = B64::<_, Base64UrlUnpadded>::new(&mut *sink);
+        s.put(sig.get(..sig_len).unwrap_or_default());
+        s.finish();
+    } else {
+        // Counting pass, or the buffer is already too small: only the length matters.
+        sink.skip((sig_len * 4).div_ceil(3));
+    }
+    zeroize::Zeroize::zeroize(&mut sig);
+    Ok(())
+}
+
+#[cfg(all(test, feature = "client-secret-jwt"))]
+mod tests {
+    use super::*;
+    use base64ct::Encoding;
+    use hmac::{Hmac, Mac};
+    use std::vec;
+
+    fn hmac(key: &[u8], data: &[u8]) -> std::vec::Vec<u8> {
+        let mut m = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+        m.update(data);
+        m.finalize().into_bytes().to_vec()
+    }
+
+    fn hex(s: &str) -> std::vec::Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn rfc4231_hmac_sha256_vectors() {
+        // Test cases 1, 2, 3, 4, 6 and 7 of RFC 4231 §4 (HMAC-SHA-256).
+        let cases: [(std::vec::Vec<u8>, std::vec::Vec<u8>, &str); 6] = [
+            (vec![0x0b; 20], b"Hi There".to_vec(), "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"),
+            (b"Jefe".to_vec(), b"what do ya want for nothing?".to_vec(), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"),
+            (vec![0xaa; 20], vec![0xdd; 50], "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe"),
+            (hex("0102030405060708090a0b0c0d0e0f10111213141516171819"), vec![0xcd; 50], "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b"),
+            (vec![0xaa; 131], b"Test Using Larger Than Block-Size Key - Hash Key First".to_vec(), "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"),
+            (vec![0xaa; 131], b"This is a test using a larger than block-size key and a larger than block-size data. The key needs to be hashed before being used by the HMAC algorithm.".to_vec(), "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"),
+        ];
+        for (key, data, mac) in cases {
+            assert_eq!(hmac(&key, &data), hex(mac));
+            // And through the crate's signing path.
+            let mut out = [0u8; 64];
+            Key::Hs256(&key).sign(&data, &mut out).unwrap();
+            assert_eq!(&out[..32], &hex(mac)[..]);
+        }
+    }
+
+    #[test]
+    fn rfc7515_appendix_a1_hs256() {
+        // The JWS Signing Input and key of RFC 7515 Appendix A.1.
+        let input = b"eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ";
+        let k = Base64UrlUnpadded::decode_vec(
+            "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow",
+        )
+        .unwrap();
+        let mut out = [0u8; 64];
+        Key::Hs256(&k).sign(input, &mut out).unwrap();
+        assert_eq!(
+            Base64UrlUnpadded::encode_string(&out[..32]),
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+        );
+    }
+
+    #[test]
+    fn json_strings_are_escaped() {
+        let mut b = [0u8; 64];
+        let mut s = Sink::new(&mut b);
+        json_str(&mut s, r#"a"b\c"#);
+        let n = s.len();
+        assert_eq!(core::str::from_utf8(&b[..n]).unwrap(), r#""a\"b\\c""#);
+    }
+
+    #[test]
+    fn jws_layout_and_signature() {
+        let wall = || Some(1_700_000_000u64);
+        let jti = CounterJti::new(*b"prefix01");
+        let a = Assertion::new(&wall, &jti).with_lifetime_secs(60);
+        let claims = Claims::draw(&a).unwrap();
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let mut buf = [0u8; 512];
+        let mut sink = Sink::new(&mut buf);
+        write_jws(
+            &mut sink,
+            &Key::Hs256(secret),
+            "dev\"1",
+            "https://as/token",
+            &a,
+            &claims,
+        )
+        .unwrap();
+        let n = sink.len();
+        // Counting gives the same length.
+        let mut counter = Sink::counter();
+        write_jws(
+            &mut counter,
+            &Key::Hs256(secret),
+            "dev\"1",
+            "https://as/token",
+            &a,
+            &claims,
+        )
+        .unwrap();
+        assert_eq!(counter.len(), n);
+        let jws = core::str::from_utf8(&buf[..n]).unwrap();
+        let parts: std::vec::Vec<&str> = jws.split('.').collect();
+        assert_eq!(parts.len(), 3);
+        assert_eq!(
+            Base64UrlUnpadded::decode_vec(parts[0]).unwrap(),
+            br#"{"alg":"HS256","typ":"JWT"}"#
+        );
+        let jti_b64 = Base64UrlUnpadded::encode_string(b"prefix01\0\0\0\0\0\0\0\0");
+        let expected = std::format!(
+            r#"{{"iss":"dev\"1","sub":"dev\"1","aud":"https://as/token","iat":1700000000,"exp":1700000060,"jti":"{jti_b64}"}}"#
+        );
+        assert_eq!(
+            std::string::String::from_utf8(Base64UrlUnpadded::decode_vec(parts[1]).unwrap())
+                .unwrap(),
+            expected
+        );
+        let input = std::format!("{}.{}", parts[0], parts[1]);
+        assert_eq!(
+            Base64UrlUnpadded::decode_vec(parts[2]).unwrap(),
+            hmac(secret, input.as_bytes())
+        );
+    }
+
+    #[test]
+    fn no_wall_clock_is_an_error() {
+        let wall = || None::<u64>;
+        let jti = CounterJti::new([0; 8]);
+        assert!(matches!(
+            Claims::draw(&Assertion::new(&wall, &jti)),
+            Err(Error::NoWallClock)
+        ));
+    }
+}

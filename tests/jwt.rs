@@ -1,0 +1,258 @@
+//! Signed client assertions (RFC 7523): what goes on the wire.
+#![cfg(all(feature = "client-secret-jwt", feature = "p256"))]
+
+use std::collections::HashSet;
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use embedded_oauth2::{
+    Assertion, Audience, ClientAuth, ClientId, ClientSecret, Config, ConfigError, CounterJti,
+    Error, Es256Signer, P256Signer, TokenEndpoint, encode_request, form_body,
+};
+use hmac::{Hmac, Mac};
+use p256::ecdsa::signature::Verifier;
+use p256::ecdsa::{Signature, VerifyingKey};
+
+const URL: &str = "https://as.example/token";
+const SECRET: &str = "jwt-client-hs256-secret-0123456789abcdefghij";
+
+fn assertion_of(body: &str) -> (String, String, String) {
+    let mut it = body.split('&');
+    assert_eq!(it.next(), Some("grant_type=client_credentials"));
+    assert_eq!(
+        it.next(),
+        Some(
+            "client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
+        )
+    );
+    let jws = it
+        .next()
+        .unwrap()
+        .strip_prefix("client_assertion=")
+        .unwrap();
+    let parts: Vec<&str> = jws.split('.').collect();
+    assert_eq!(parts.len(), 3, "{jws}");
+    (parts[0].into(), parts[1].into(), parts[2].into())
+}
+
+fn decode_json(part: &str) -> String {
+    String::from_utf8(Base64UrlUnpadded::decode_vec(part).unwrap()).unwrap()
+}
+
+#[test]
+fn client_secret_jwt_body_claims_and_signature() {
+    let wall = || Some(1_767_225_600u64);
+    let jti = CounterJti::new(*b"boot-001");
+    let config = Config::new(
+        TokenEndpoint::parse(URL).unwrap(),
+        ClientId::new("jwt-client").unwrap(),
+        ClientAuth::SecretJwt(ClientSecret::<64>::new(SECRET).unwrap()),
+    )
+    .with_assertion(Assertion::new(&wall, &jti));
+    let mut buf = [0u8; 1024];
+    let body = form_body(&config, &mut buf).unwrap().to_owned();
+    let (h, c, s) = assertion_of(&body);
+    assert_eq!(decode_json(&h), r#"{"alg":"HS256","typ":"JWT"}"#);
+    let jti0 = Base64UrlUnpadded::encode_string(b"boot-001\0\0\0\0\0\0\0\0");
+    assert_eq!(
+        decode_json(&c),
+        format!(
+            r#"{{"iss":"jwt-client","sub":"jwt-client","aud":"{URL}","iat":1767225600,"exp":1767225660,"jti":"{jti0}"}}"#
+        )
+    );
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(format!("{h}.{c}").as_bytes());
+    mac.verify_slice(&Base64UrlUnpadded::decode_vec(&s).unwrap())
+        .expect("HS256 signature verifies with the secret");
+    // The secret itself never appears in the body.
+    assert!(!body.contains(SECRET));
+}
+
+#[test]
+fn audience_lifetime_and_kid_are_configurable() {
+    let wall = || Some(100u64);
+    let jti = CounterJti::new([1; 8]);
+    let config = Config::new(
+        TokenEndpoint::parse(URL).unwrap(),
+        ClientId::new("c").unwrap(),
+        ClientAuth::SecretJwt(ClientSecret::<64>::new(SECRET).unwrap()),
+    )
+    .with_assertion(
+        Assertion::new(&wall, &jti)
+            .with_audience(Audience::Other("https://as.example"))
+            .with_lifetime_secs(30)
+            .with_key_id("k\"1"),
+    );
+    let mut buf = [0u8; 1024];
+    let body = form_body(&config, &mut buf).unwrap().to_owned();
+    let (h, c, _) = assertion_of(&body);
+    assert_eq!(
+        decode_json(&h),
+        r#"{"alg":"HS256","typ":"JWT","kid":"k\"1"}"#
+    );
+    let claims = decode_json(&c);
+    assert!(
+        claims.contains(r#""aud":"https://as.example","iat":100,"exp":130,"#),
+        "{claims}"
+    );
+}
+
+#[test]
+fn private_key_jwt_es256_verifies_with_the_public_key() {
+    let signer = P256Signer::from_bytes(&[0x42; 32]).unwrap();
+    let public = VerifyingKey::from_sec1_bytes(&signer.public_key_sec1()).unwrap();
+    let wall = || Some(1_767_225_600u64);
+    let jti = CounterJti::new(*b"boot-002");
+    let config = Config::<0>::new(
+        TokenEndpoint::parse(URL).unwrap(),
+        ClientId::new("pkjwt-client").unwrap(),
+        ClientAuth::PrivateKeyJwt,
+    )
+    .with_assertion(
+        Assertion::new(&wall, &jti)
+            .with_signer(&signer)
+            .with_key_id("key-1"),
+    );
+    let mut buf = [0u8; 1024];
+    let n = encode_request(&config, &mut buf).unwrap();
+    let text = std::str::from_utf8(&buf[..n]).unwrap();
+    let body = text.split("\r\n\r\n").nth(1).unwrap();
+    assert!(!text.contains("Authorization:"));
+    let (h, c, s) = assertion_of(body);
+    assert_eq!(
+        decode_json(&h),
+        r#"{"alg":"ES256","typ":"JWT","kid":"key-1"}"#
+    );
+    assert!(decode_json(&c).starts_with(
+        r#"{"iss":"pkjwt-client","sub":"pkjwt-client","aud":"https://as.example/token","#
+    ));
+    let sig = Signature::from_slice(&Base64UrlUnpadded::decode_vec(&s).unwrap()).unwrap();
+    public
+        .verify(format!("{h}.{c}").as_bytes(), &sig)
+        .expect("ES256 verifies");
+    // A tampered claim set does not verify.
+    let tampered = format!(
+        "{h}.{}",
+        Base64UrlUnpadded::encode_string(b"{\"iss\":\"other\"}")
+    );
+    assert!(public.verify(tampered.as_bytes(), &sig).is_err());
+}
+
+#[test]
+fn jti_is_never_reused_within_a_run() {
+    let wall = || Some(1_767_225_600u64);
+    let jti = CounterJti::new(*b"boot-003");
+    let config = Config::new(
+        TokenEndpoint::parse(URL).unwrap(),
+        ClientId::new("jwt-client").unwrap(),
+        ClientAuth::SecretJwt(ClientSecret::<64>::new(SECRET).unwrap()),
+    )
+    .with_assertion(Assertion::new(&wall, &jti));
+    let mut seen = HashSet::new();
+    for _ in 0..2000 {
+        let mut buf = [0u8; 1024];
+        // encode_request draws once for its counting and writing passes.
+        let n = encode_request(&config, &mut buf).unwrap();
+        let text = std::str::from_utf8(&buf[..n]).unwrap();
+        let (_, c, _) = assertion_of(text.split("\r\n\r\n").nth(1).unwrap());
+        let claims = decode_json(&c);
+        let jti = claims
+            .split("\"jti\":\"")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches("\"}")
+            .to_owned();
+        assert!(seen.insert(jti), "jti repeated");
+    }
+}
+
+#[test]
+fn content_length_matches_the_signed_body() {
+    let signer = P256Signer::from_bytes(&[9; 32]).unwrap();
+    let wall = || Some(5u64);
+    let jti = CounterJti::new([0; 8]);
+    let config = Config::<0>::new(
+        TokenEndpoint::parse(URL).unwrap(),
+        ClientId::new("d").unwrap(),
+        ClientAuth::PrivateKeyJwt,
+    )
+    .with_assertion(Assertion::new(&wall, &jti).with_signer(&signer));
+    let mut buf = [0u8; 1024];
+    let n = encode_request(&config, &mut buf).unwrap();
+    let text = std::str::from_utf8(&buf[..n]).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.ends_with(&format!("\r\nContent-Length: {}", body.len())),
+        "{head}"
+    );
+    // And a buffer one byte short reports exactly n.
+    match encode_request(&config, &mut buf[..n - 1]) {
+        Err(Error::Capacity(c)) => assert_eq!((c.needed, c.exact), (n, true)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn no_wall_clock_no_assertion() {
+    let wall = || None::<u64>;
+    let jti = CounterJti::new([0; 8]);
+    let config = Config::new(
+        TokenEndpoint::parse(URL).unwrap(),
+        ClientId::new("d").unwrap(),
+        ClientAuth::SecretJwt(ClientSecret::<64>::new(SECRET).unwrap()),
+    )
+    .with_assertion(Assertion::new(&wall, &jti));
+    let mut buf = [0u8; 1024];
+    assert!(matches!(
+        encode_request(&config, &mut buf),
+        Err(Error::NoWallClock)
+    ));
+}
+
+#[test]
+fn missing_assertion_or_signer_is_a_config_error() {
+    let mut buf = [0u8; 1024];
+    let config = Config::new(
+        TokenEndpoint::parse(URL).unwrap(),
+        ClientId::new("d").unwrap(),
+        ClientAuth::SecretJwt(ClientSecret::<64>::new(SECRET).unwrap()),
+    );
+    assert!(matches!(
+        encode_request(&config, &mut buf),
+        Err(Error::Config(ConfigError::MissingAssertion))
+    ));
+    let wall = || Some(1u64);
+    let jti = CounterJti::new([0; 8]);
+    let config = Config::<0>::new(
+        TokenEndpoint::parse(URL).unwrap(),
+        ClientId::new("d").unwrap(),
+        ClientAuth::PrivateKeyJwt,
+    )
+    .with_assertion(Assertion::new(&wall, &jti));
+    assert!(matches!(
+        encode_request(&config, &mut buf),
+        Err(Error::Config(ConfigError::MissingAssertion))
+    ));
+}
+
+#[test]
+fn failing_signer_is_reported() {
+    struct Broken;
+    impl Es256Signer for Broken {
+        fn sign(&self, _: &[u8]) -> Result<[u8; 64], embedded_oauth2::SignError> {
+            Err(embedded_oauth2::SignError)
+        }
+    }
+    let wall = || Some(1u64);
+    let jti = CounterJti::new([0; 8]);
+    let config = Config::<0>::new(
+        TokenEndpoint::parse(URL).unwrap(),
+        ClientId::new("d").unwrap(),
+        ClientAuth::PrivateKeyJwt,
+    )
+    .with_assertion(Assertion::new(&wall, &jti).with_signer(&Broken));
+    let mut buf = [0u8; 1024];
+    assert!(matches!(
+        encode_request(&config, &mut buf),
+        Err(Error::Sign)
+    ));
+}
