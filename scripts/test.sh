@@ -31,25 +31,27 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy over the feature combinations (warnings denied)"
-for features in "" "--features async" "--features log" "--features defmt" "--features async,log" "--features async,defmt"; do
+ALL_HOST="async,client-secret-jwt,p256"
+for features in "" "--features async" "--features client-secret-jwt" "--features private-key-jwt" \
+                "--features p256" "--features $ALL_HOST,log" "--features $ALL_HOST,defmt"; do
   echo "-- clippy ${features:-(default features)}"
   # shellcheck disable=SC2086
   cargo clippy --all-targets $features -- -D warnings
 done
-cargo clippy --lib --no-default-features --features async --target thumbv7em-none-eabihf -- -D warnings
+cargo clippy --lib --no-default-features --features "$ALL_HOST" --target thumbv7em-none-eabihf -- -D warnings
 
 step "cargo test (all features that link on the host)"
-cargo test --features async
+cargo test --features "$ALL_HOST"
 
 step "cargo doc (warnings denied)"
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features async
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features "$ALL_HOST"
 
 step "no_std builds (prove: no std, no alloc)"
 for t in "${NO_STD_TARGETS[@]}"; do
   echo "-- $t"
   cargo build --no-default-features --target "$t"
   cargo build --release --no-default-features --target "$t"
-  cargo build --release --no-default-features --features async,defmt --target "$t"
+  cargo build --release --no-default-features --features "$ALL_HOST,defmt" --target "$t"
 done
 
 step "all tests passed"
