@@ -22,7 +22,10 @@
 //! struct Tcp; // e.g. wraps embassy_net::tcp::TcpSocket
 //! # impl embedded_io_async::ErrorType for Tcp { type Error = core::convert::Infallible; }
 //! # impl embedded_io_async::Read for Tcp { async fn read(&mut self, _: &mut [u8]) -> Result<usize, Self::Error> { Ok(0) } }
-//! # impl embedded_io_async::Write for Tcp { async fn write(&mut self, b: &[u8]) -> Result<usize, Self::Error> { Ok(b.len()) } }
+//! # impl embedded_io_async::Write for Tcp {
+//! #     async fn write(&mut self, b: &[u8]) -> Result<usize, Self::Error> { Ok(b.len()) }
+//! #     async fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+//! # }
 //! struct Connector;
 //! impl Connect for Connector {
 //!     type Error = core::convert::Infallible;

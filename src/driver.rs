@@ -95,7 +95,8 @@ macro_rules! driver {
             /// token was refused ([`Attempt::rejects_token`]). On a refusal
             /// the cached token is invalidated, a new one fetched and the
             /// request retried **once**; a second refusal is
-            /// [`CallError::Rejected`], never a loop.
+            /// [`CallError::Rejected`] (and that token is dropped too), never
+            /// a loop.
             pub $($async)? fn $call<K: Connect, R, X>(
                 &mut self,
                 connector: &mut K,
@@ -113,7 +114,11 @@ macro_rules! driver {
                     let outcome = attempt(token) $($await)* .map_err(CallError::Resource)?;
                     match after_attempt(outcome, retried) {
                         Next::Return(r) => return Ok(r),
-                        Next::GiveUp => return Err(CallError::Rejected),
+                        Next::GiveUp => {
+                            // A token refused twice is not presented again.
+                            self.invalidate();
+                            return Err(CallError::Rejected);
+                        }
                         Next::RenewAndRetry => {
                             self.invalidate();
                             retried = true;

@@ -2,8 +2,13 @@
 //! fake token server for `Client`, and builders for configurations and raw
 //! HTTP responses.
 //!
-//! Every test binary uses a different subset of these helpers.
+//! Every test binary uses a different subset of these helpers. With the
+//! `async` feature the scripted stream also implements `embedded_io_async`
+//! (by calling its blocking methods, so both drivers see the same bytes), and
+//! [`AsyncConnector`] implements `asynch::Connect` over a [`FakeServer`].
 #![allow(dead_code)]
+
+pub mod table;
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -101,7 +106,7 @@ impl Delivery {
 
 /// What a scripted stream observed; shared so it can be inspected after the
 /// stream was moved into (and dropped by) the code under test.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Log {
     /// Every byte the client wrote.
     pub written: Vec<u8>,
@@ -113,6 +118,9 @@ pub struct Log {
     pub reads: usize,
     /// Response bytes handed to the client.
     pub delivered: usize,
+    /// Async reads and writes that returned `Poll::Pending` once before
+    /// doing anything (see [`Scripted::yielding`]).
+    pub pending: usize,
 }
 
 /// What the stream does once the scripted response is exhausted.
@@ -134,6 +142,8 @@ pub struct Scripted {
     fail_write_after: Option<usize>,
     read_interrupt_pending: bool,
     write_interrupt_pending: bool,
+    /// Async reads and writes yield to the executor once first.
+    yielding: bool,
     on_first_read: Option<Box<dyn FnOnce()>>,
     log: Rc<RefCell<Log>>,
 }
@@ -149,6 +159,7 @@ impl Scripted {
             fail_write_after: None,
             read_interrupt_pending: delivery.interrupts(),
             write_interrupt_pending: delivery.interrupts(),
+            yielding: false,
             on_first_read: None,
             log: Rc::new(RefCell::new(Log::default())),
         }
@@ -170,6 +181,14 @@ impl Scripted {
     /// model network latency).
     pub fn on_first_read(mut self, f: impl FnOnce() + 'static) -> Self {
         self.on_first_read = Some(Box::new(f));
+        self
+    }
+
+    /// Makes every async read and write return `Poll::Pending` once before
+    /// it does anything, as a network socket waiting for data would: other
+    /// tasks run in between. The blocking impl is unaffected.
+    pub fn yielding(mut self) -> Self {
+        self.yielding = true;
         self
     }
 
@@ -248,6 +267,43 @@ impl Write for Scripted {
     fn flush(&mut self) -> Result<(), StreamError> {
         self.log.borrow_mut().flushes += 1;
         Ok(())
+    }
+}
+
+/// The async side of [`Scripted`]: an optional yield, then exactly what the
+/// blocking impl does (same chunking, interruptions, failures and log).
+#[cfg(feature = "async")]
+mod async_io {
+    use super::{Scripted, StreamError};
+
+    impl Scripted {
+        /// Returns `Poll::Pending` once (waking itself) if the stream yields.
+        async fn pend(&mut self) {
+            if self.yielding {
+                self.log.borrow_mut().pending += 1;
+                embassy_futures::yield_now().await;
+            }
+        }
+    }
+
+    // `embedded_io_async::ErrorType` is `embedded_io::ErrorType` (re-exported),
+    // so the blocking impl already provides it.
+    impl embedded_io_async::Read for Scripted {
+        async fn read(&mut self, buf: &mut [u8]) -> Result<usize, StreamError> {
+            self.pend().await;
+            embedded_io::Read::read(self, buf)
+        }
+    }
+
+    impl embedded_io_async::Write for Scripted {
+        async fn write(&mut self, buf: &[u8]) -> Result<usize, StreamError> {
+            self.pend().await;
+            embedded_io::Write::write(self, buf)
+        }
+
+        async fn flush(&mut self) -> Result<(), StreamError> {
+            embedded_io::Write::flush(self)
+        }
     }
 }
 
@@ -379,4 +435,45 @@ pub fn token_response(token: &str, expires_in: Option<u64>) -> Vec<u8> {
 /// Whether `needle` occurs in `haystack`.
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// An `asynch::Connect` over a shared [`FakeServer`]; clone it to give each
+/// task its own connector to the same server. Connecting yields once (like a
+/// TCP handshake) and the streams it hands out are [`Scripted::yielding`].
+#[cfg(feature = "async")]
+#[derive(Clone)]
+pub struct AsyncConnector {
+    pub server: Rc<RefCell<FakeServer>>,
+}
+
+#[cfg(feature = "async")]
+impl AsyncConnector {
+    /// A connector to a new server with no scripts; `clock` is advanced by
+    /// `Script::RespondAfter`.
+    pub fn new(clock: Rc<Cell<u64>>) -> Self {
+        Self {
+            server: Rc::new(RefCell::new(FakeServer::new(clock))),
+        }
+    }
+
+    /// Queues what the next connection attempt gets.
+    pub fn push(&self, script: Script) {
+        self.server.borrow_mut().push(script);
+    }
+
+    /// Connection attempts so far (successful or refused).
+    pub fn connections(&self) -> usize {
+        self.server.borrow().connections
+    }
+}
+
+#[cfg(feature = "async")]
+impl embedded_oauth2::asynch::Connect for AsyncConnector {
+    type Error = StreamError;
+    type Connection<'c> = Scripted;
+
+    async fn connect(&mut self, ep: &TokenEndpoint<'_>) -> Result<Scripted, StreamError> {
+        embassy_futures::yield_now().await;
+        self.server.borrow_mut().connect(ep).map(Scripted::yielding)
+    }
 }
