@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --example fetch_token -- --token-url URL --client-id ID --client-secret SECRET \
 //!     [--auth basic|basic-unencoded|post|none] [--scope "a b"] [--audience A] \
-//!     [--resource URI]... [--allow-http]
+//!     [--resource URI]... [--ca-cert FILE] [--server-name NAME] [--allow-http]
 //! ```
 //!
 //! The secret may come from the environment variable `CLIENT_SECRET` instead
@@ -22,8 +22,13 @@
 //! The client secret is never printed; the access token only as
 //! `access_token=` on success.
 //!
-//! Only `http://` on loopback works for now (with `--allow-http`): TLS for
-//! `https://` comes with `--ca-cert` and `--server-name` in a later issue.
+//! `https://` needs `--ca-cert FILE`: the CA certificate (PEM or DER) that
+//! signed the server's certificate. The connection is TLS 1.3 through
+//! embedded-tls (`support/tls.rs`), verifying the chain, the validity dates
+//! and the server's DNS name; there is no way to skip that. To connect by IP
+//! address give the certificate's DNS name with `--server-name` (the check
+//! matches DNS names only). `http://` works only with `--allow-http`
+//! (loopback tests).
 
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -32,6 +37,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use embedded_io_adapters::std::FromStd;
+#[path = "support/tls.rs"]
+mod tls;
 use embedded_oauth2::blocking::Connect;
 use embedded_oauth2::{
     Client, ClientAuth, ClientId, ClientSecret, Config, Error, Instant, Limits, Token,
@@ -40,7 +47,7 @@ use embedded_oauth2::{
 
 const USAGE: &str = "usage: fetch_token --token-url URL --client-id ID --client-secret SECRET \
 [--auth basic|basic-unencoded|post|none] [--scope \"a b\"] [--audience A] [--resource URI]... \
-[--allow-http]";
+[--ca-cert FILE] [--server-name NAME] [--allow-http]";
 
 const HELP: &str = "\
 Fetches an OAuth 2.0 access token with the Client Credentials Grant (RFC 6749 §4.4).
@@ -53,14 +60,15 @@ Fetches an OAuth 2.0 access token with the Client Credentials Grant (RFC 6749 §
   --scope \"a b\"          requested scopes, space-delimited
   --audience A           audience parameter
   --resource URI         resource indicator (RFC 8707); may be repeated
+  --ca-cert FILE         CA certificate (PEM or DER) the server's certificate must
+                         chain to; required for https:// (always verified)
+  --server-name NAME     DNS name to verify instead of the URL's host, e.g. when
+                         the URL names an IP address
   --allow-http           accept an http:// token endpoint (loopback tests only)
   --help                 print this help
 
 Exit status: 0 token printed on stdout as key=value lines; 2 the server sent an
 OAuth error (error=… on stderr); 1 any other failure (error: … on stderr).";
-
-const TLS_LATER: &str = "https needs TLS, which comes in a later issue \
-(use --allow-http with an http:// URL on loopback)";
 
 /// Connect, read and write timeout for the token endpoint.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -115,6 +123,8 @@ struct Args {
     scope: Option<String>,
     audience: Option<String>,
     resources: Vec<String>,
+    ca_cert: Option<String>,
+    server_name: Option<String>,
     allow_http: bool,
 }
 
@@ -167,6 +177,8 @@ fn parse_args(raw: impl IntoIterator<Item = OsString>) -> Result<Command, String
             "--scope" => set_once(&mut args.scope, &name, value()?)?,
             "--audience" => set_once(&mut args.audience, &name, value()?)?,
             "--resource" => args.resources.push(value()?),
+            "--ca-cert" => set_once(&mut args.ca_cert, &name, value()?)?,
+            "--server-name" => set_once(&mut args.server_name, &name, value()?)?,
             "--auth" => {
                 let v = value()?;
                 let method = AuthMethod::parse(&v).ok_or_else(|| {
@@ -222,11 +234,16 @@ impl<E: embedded_io::Error + 'static> From<Error<E>> for Failure {
 }
 
 /// A read or write timeout on Unix: `WouldBlock` (which embedded-io maps to
-/// `Other`, and whose message, "Resource temporarily unavailable", misleads).
+/// `Other`, and whose message, "Resource temporarily unavailable", misleads),
+/// over plain TCP or under TLS.
 fn timed_out<E: embedded_io::Error + 'static>(e: &E) -> bool {
-    (e as &dyn std::error::Error)
-        .downcast_ref::<io::Error>()
-        .is_some_and(|io| io.kind() == io::ErrorKind::WouldBlock)
+    let e = e as &dyn std::error::Error;
+    let io = match e.downcast_ref::<tls::TlsConnectError>() {
+        Some(tls::TlsConnectError::Io(io)) => Some(io),
+        Some(tls::TlsConnectError::Tls(_)) => None,
+        None => e.downcast_ref::<io::Error>(),
+    };
+    io.is_some_and(|io| io.kind() == io::ErrorKind::WouldBlock)
 }
 
 /// Writes to stderr; a failing stderr is ignored (there is nowhere to report it).
@@ -319,7 +336,28 @@ fn connect_tcp(ep: &TokenEndpoint<'_>) -> Result<FromStd<TcpStream>, io::Error> 
     })))
 }
 
-/// Runs the exchange over any connector (plain TCP now, TLS later) and
+/// The verified TLS connector from `--ca-cert` and `--server-name`.
+fn tls_connector(args: &Args) -> Result<tls::TlsConnector, Failure> {
+    let path = args.ca_cert.as_deref().ok_or_else(|| {
+        Failure::Usage(
+            "--ca-cert FILE is required for an https:// token URL: the CA certificate \
+             (PEM or DER) that signed the server's certificate"
+                .into(),
+        )
+    })?;
+    let shown = path.escape_debug();
+    let ca = std::fs::read(path).map_err(|e| Failure::Other(format!("--ca-cert {shown}: {e}")))?;
+    // Parsed here too so that the message names the flag at fault.
+    tls::certificate_der(&ca).map_err(|e| Failure::Other(format!("--ca-cert {shown}: {e}")))?;
+    tls::TlsConnector::new(&ca, args.server_name.as_deref())
+        .map(|c| c.with_timeout(TIMEOUT))
+        .map_err(|e| {
+            let e = e.strip_prefix("server name: ").unwrap_or(&e);
+            Failure::Other(format!("--server-name: {e}"))
+        })
+}
+
+/// Runs the exchange over any connector (plain TCP or verified TLS) and
 /// prints the token.
 fn fetch_with<K: Connect>(
     client: &mut Client<'_, impl embedded_oauth2::Clock, SECRET_CAP, TOKEN_CAP, SCOPE_CAP>,
@@ -414,9 +452,13 @@ fn run() -> Result<(), Failure> {
     let mut client: Client<_, SECRET_CAP, TOKEN_CAP, SCOPE_CAP> = Client::new(config, clock);
 
     if endpoint.is_https() {
-        // A later issue: build a TLS connector from --ca-cert/--server-name
-        // here and call `fetch_with(&mut client, &mut tls_connector)`.
-        return Err(Failure::Other(TLS_LATER.to_owned()));
+        let mut connector = tls_connector(&args)?;
+        return fetch_with(&mut client, &mut connector);
+    }
+    if args.ca_cert.is_some() || args.server_name.is_some() {
+        return Err(Failure::Usage(
+            "--ca-cert and --server-name apply to an https:// token URL only".into(),
+        ));
     }
     fetch_with(&mut client, &mut connect_tcp)
 }

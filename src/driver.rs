@@ -96,7 +96,8 @@ macro_rules! driver {
             /// the cached token is invalidated, a new one fetched and the
             /// request retried **once**; a second refusal is
             /// [`CallError::Rejected`] (and that token is dropped too), never
-            /// a loop.
+            /// a loop. When a due renewal fails but the cached token is still
+            /// valid, the call goes ahead with the cached token.
             pub $($async)? fn $call<K: Connect, R, X>(
                 &mut self,
                 connector: &mut K,
@@ -105,13 +106,19 @@ macro_rules! driver {
             ) -> Result<R, CallError<K::Error, X>> {
                 let mut retried = false;
                 loop {
-                    let token = if retried {
-                        self.$fetch(connector, buf) $($await)*
+                    let renewed = if retried {
+                        self.$fetch(connector, buf) $($await)* .map(|_| ())
                     } else {
-                        self.$token(connector, buf) $($await)*
+                        self.$token(connector, buf) $($await)* .map(|_| ())
+                    };
+                    if let Err(e) = renewed {
+                        // A renewal that failed while the old token is still
+                        // valid does not stop the call: use the old token.
+                        if retried || self.cached().is_none() {
+                            return Err(CallError::Token(e));
+                        }
                     }
-                    .map_err(CallError::Token)?;
-                    let outcome = attempt(token) $($await)* .map_err(CallError::Resource)?;
+                    let outcome = attempt(self.current()) $($await)* .map_err(CallError::Resource)?;
                     match after_attempt(outcome, retried) {
                         Next::Return(r) => return Ok(r),
                         Next::GiveUp => {

@@ -291,7 +291,7 @@ impl ResponseReader {
                 }
             } else if name.eq_ignore_ascii_case("www-authenticate") {
                 if www_authenticate.is_none() {
-                    www_authenticate = Some(Text::from_bytes_lossy(h.value));
+                    www_authenticate = Some(challenge_text(h.value));
                 }
             } else if name.eq_ignore_ascii_case("retry-after") {
                 retry_after = parse_decimal(trim(h.value)).and_then(|v| u32::try_from(v).ok());
@@ -453,6 +453,50 @@ impl ResponseReader {
             self.raw = self.body_end;
         }
         Ok(done)
+    }
+}
+
+/// Keeps a `WWW-Authenticate` value; when it is too long for the error,
+/// keeps what matters: the scheme and its `error` parameter
+/// (`Basic error="invalid_client"`), dropping the realm and the rest.
+fn challenge_text(value: &[u8]) -> Text<64> {
+    let full = Text::from_bytes_lossy(value);
+    if !full.is_truncated() {
+        return full;
+    }
+    let scheme_end = value.iter().position(|&b| b == b' ').unwrap_or(value.len());
+    let error = value
+        .windows(6)
+        .position(|w| w.eq_ignore_ascii_case(b"error="))
+        .filter(|&i| i == 0 || matches!(value.get(i - 1), Some(b' ' | b',' | b'\t')))
+        .map(|i| {
+            let rest = value.get(i..).unwrap_or_default();
+            let end = if rest.get(6) == Some(&b'"') {
+                rest.iter()
+                    .skip(7)
+                    .position(|&b| b == b'"')
+                    .map_or(rest.len(), |p| p + 8)
+            } else {
+                rest.iter()
+                    .position(|&b| b == b',' || b == b' ')
+                    .unwrap_or(rest.len())
+            };
+            rest.get(..end).unwrap_or(rest)
+        });
+    match error {
+        Some(err) => {
+            let mut buf = [0u8; 64];
+            let mut sink = crate::encode::Sink::new(&mut buf);
+            sink.put(value.get(..scheme_end.min(24)).unwrap_or_default());
+            sink.put(b" ");
+            sink.put(err);
+            let n = sink.len();
+            match buf.get(..n) {
+                Some(compact) => Text::from_bytes_lossy(compact),
+                None => full,
+            }
+        }
+        None => full,
     }
 }
 
@@ -643,6 +687,19 @@ mod tests {
             e,
             Error::Http(HttpError::TooManyHeaders { limit: 32 })
         ));
+    }
+
+    #[test]
+    fn long_challenges_keep_scheme_and_error() {
+        let v = b"Basic realm=\"https://localhost:38271/a/very/long/issuer/path/that/goes/on\", error=\"invalid_client\", error_description=\"client authentication failed\"";
+        assert_eq!(challenge_text(v).as_str(), "Basic error=\"invalid_client\"");
+        assert_eq!(
+            challenge_text(b"Bearer realm=\"x\"").as_str(),
+            "Bearer realm=\"x\""
+        );
+        let no_error = [b'a'; 100];
+        let t = challenge_text(&no_error);
+        assert!(t.is_truncated() && t.as_str().len() == 64);
     }
 
     #[test]

@@ -567,3 +567,48 @@ fn token_presentation() {
         Duration::from_secs(3000)
     );
 }
+
+/// `call` while the token is due for renewal and the server is down: the
+/// still-valid token is used, not given up on.
+#[test]
+fn call_uses_the_cached_token_when_a_due_renewal_fails() {
+    let now = clock_at(0);
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let clock = {
+        let now = Rc::clone(&now);
+        move || Instant::from_millis(now.get())
+    };
+    let mut client: Client<_> = Client::new(common::config(), clock);
+    server
+        .borrow_mut()
+        .push(Script::Respond(token_response("tok-1", Some(3600))));
+    let mut buf = dirty_buf();
+    client.token(&mut connect, &mut buf).expect("first fetch");
+    // Within the margin; the renewal is refused at the TCP level.
+    now.set(secs(3600 - 30));
+    server
+        .borrow_mut()
+        .push(Script::Refuse(StreamError::Refused));
+    let mut seen = Vec::new();
+    let r = client.call(&mut connect, &mut buf, |t| {
+        seen.push(t.secret().to_owned());
+        Ok::<_, ()>(embedded_oauth2::Attempt::Done(7))
+    });
+    assert_eq!(r.ok(), Some(7));
+    assert_eq!(seen, ["tok-1"]);
+    assert_eq!(server.borrow().connections, 2, "the renewal was attempted");
+    assert_wiped(&buf, "failed renewal");
+    // Once expired, a failed renewal is an error again.
+    now.set(secs(3600));
+    server
+        .borrow_mut()
+        .push(Script::Refuse(StreamError::Refused));
+    let r = client.call(&mut connect, &mut buf, |_| {
+        Ok::<_, ()>(embedded_oauth2::Attempt::Done(8))
+    });
+    assert!(matches!(
+        r,
+        Err(embedded_oauth2::CallError::Token(Error::Transport(_)))
+    ));
+}

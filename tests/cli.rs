@@ -18,8 +18,8 @@ const SECRETS: &[&str] = &[SECRET, "czZCaGRSa3F0MzpnWDFmQmF0M2JW"];
 const TOKEN: &str = "2YotnFZFEjr1zCsicMWpAA";
 const FULL_TOKEN_RESPONSE: &str = r#"{"access_token":"2YotnFZFEjr1zCsicMWpAA","token_type":"Bearer","expires_in":3600,"scope":"read write"}"#;
 
-const TLS_LINE: &str = "error: https needs TLS, which comes in a later issue \
-(use --allow-http with an http:// URL on loopback)";
+const NEEDS_CA_LINE: &str = "error: --ca-cert FILE is required for an https:// token URL: \
+the CA certificate (PEM or DER) that signed the server's certificate";
 
 /// Runs the tool against `server` with the usual flags plus `extra`.
 fn fetch(server: &Server, extra: &[&str], env: &[(&str, &str)]) -> Outcome {
@@ -477,11 +477,12 @@ fn http_without_allow_http_is_refused_without_connecting() {
     assert!(line.contains("--allow-http"), "{out:#?}");
 }
 
-/// `https://` needs TLS, which comes later: the fixed message, no connection.
+/// `https://` without `--ca-cert` is a usage error naming `--ca-cert`, and
+/// nothing is sent: there is no unverified mode.
 #[test]
-fn https_needs_tls() {
+fn https_needs_ca_cert() {
     let out = assert_no_connection(|port| {
-        let url = format!("https://127.0.0.1:{port}/token");
+        let url = format!("https://localhost:{port}/token");
         run(
             &[
                 "--token-url",
@@ -490,12 +491,84 @@ fn https_needs_tls() {
                 ID,
                 "--client-secret",
                 SECRET,
+                "--server-name",
+                "localhost",
             ],
             &[],
         )
     });
     out.assert_clean(SECRETS);
-    assert_eq!(out.assert_one_error_line(), TLS_LINE);
+    assert_eq!(out.assert_usage_error(), NEEDS_CA_LINE);
+}
+
+/// A `--ca-cert` that is missing or not a certificate: exit 1, one line
+/// naming the flag, no connection.
+#[test]
+fn https_with_bad_ca_cert() {
+    let dir = std::env::temp_dir().join(format!("fetch-token-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let not_a_cert = dir.join("not-a-cert.pem");
+    std::fs::write(&not_a_cert, "hello\n").expect("write");
+    let missing = dir.join("missing.pem");
+    for (file, expected) in [
+        (
+            &not_a_cert,
+            "expected exactly one PEM \"CERTIFICATE\" block, found 0",
+        ),
+        (&missing, "No such file"),
+    ] {
+        let file = file.to_str().expect("UTF-8 path");
+        let out = assert_no_connection(|port| {
+            let url = format!("https://localhost:{port}/token");
+            run(
+                &[
+                    "--token-url",
+                    &url,
+                    "--client-id",
+                    ID,
+                    "--client-secret",
+                    SECRET,
+                    "--ca-cert",
+                    file,
+                ],
+                &[],
+            )
+        });
+        out.assert_clean(SECRETS);
+        let line = out.assert_one_error_line();
+        assert!(
+            line.starts_with(&format!("error: --ca-cert {file}: ")) && line.contains(expected),
+            "{out:#?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--ca-cert`/`--server-name` with an `http://` URL are a usage error
+/// rather than silently meaningless.
+#[test]
+fn tls_flags_with_http_are_refused() {
+    let out = assert_no_connection(|port| {
+        let url = format!("http://127.0.0.1:{port}/token");
+        run(
+            &[
+                "--token-url",
+                &url,
+                "--allow-http",
+                "--client-id",
+                ID,
+                "--client-secret",
+                SECRET,
+                "--server-name",
+                "localhost",
+            ],
+            &[],
+        )
+    });
+    assert_eq!(
+        out.assert_usage_error(),
+        "error: --ca-cert and --server-name apply to an https:// token URL only"
+    );
 }
 
 /// An invalid URL is refused with one line, without echoing it.

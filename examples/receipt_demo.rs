@@ -1,0 +1,260 @@
+//! The whole story on one screen: a device obtains an access token from a
+//! real authorization server over verified TLS 1.3, calls a "PDF receipt"
+//! service with it, watches the token's lifetime run down, and renews it.
+//!
+//! Run it through `scripts/demo.sh`, which starts the authorization server
+//! (oidc-provider) and the receipt service on loopback and passes their
+//! ready file: `cargo run --example receipt_demo -- READY_FILE`.
+//!
+//! The token client below is the same code a firmware image links; only the
+//! connector (TCP + TLS from the host's sockets) and the clock differ.
+
+#[path = "support/tls.rs"]
+mod tls;
+
+use std::io::{Read as _, Write as _};
+use std::process::ExitCode;
+use std::time::{Duration, Instant as StdInstant};
+
+use embedded_oauth2::{
+    Attempt, Client, ClientAuth, ClientId, ClientSecret, Config, Freshness, Instant, TokenEndpoint,
+};
+use tls::TlsConnector;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("demo failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn say(step: &str, text: &str) {
+    println!("{step:>8} | {text}");
+}
+
+fn preview(token: &str) -> String {
+    // Enough to recognise it, not enough to use it.
+    let head: String = token.chars().take(12).collect();
+    format!("{head}… ({} bytes)", token.len())
+}
+
+fn run() -> Result<(), String> {
+    let path = std::env::args()
+        .nth(1)
+        .ok_or("usage: receipt_demo READY_FILE")?;
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    let ready: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let field = |k: &str| {
+        ready[k]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or(format!("ready file lacks {k}"))
+    };
+    let https_port = ready["https_port"]
+        .as_u64()
+        .ok_or("ready file lacks https_port")?;
+    let receipts = field("receipts_https")?;
+    let ca = std::fs::read(field("ca_pem")?).map_err(|e| e.to_string())?;
+    let client_id = ready["clients"]["basic"]["client_id"]
+        .as_str()
+        .ok_or("no basic client")?
+        .to_owned();
+    let secret = ready["clients"]["basic"]["client_secret"]
+        .as_str()
+        .ok_or("no basic client")?
+        .to_owned();
+    let receipts_port: u16 = receipts
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .ok_or("bad receipts url")?;
+
+    let token_url = format!("https://localhost:{https_port}/token");
+    let boot = StdInstant::now();
+    let clock = move || Instant::from_millis(boot.elapsed().as_millis() as u64);
+    let mut tls = TlsConnector::new(&ca, None)?;
+    let mut work = [0u8; 4096];
+
+    println!("embedded-oauth2 demo: OAuth 2.0 client credentials, device to service\n");
+    say(
+        "device",
+        &format!(
+            "token endpoint {token_url}, TLS 1.3, server certificate checked against the test CA"
+        ),
+    );
+
+    // ---- 1. request a token -------------------------------------------
+    let endpoint = TokenEndpoint::parse(&token_url).map_err(|e| e.to_string())?;
+    let config = Config::new(
+        endpoint,
+        ClientId::new(&client_id).map_err(|e| e.to_string())?,
+        ClientAuth::Basic(ClientSecret::<64>::new(&secret).map_err(|e| e.to_string())?),
+    )
+    .with_scope("receipts:read")
+    .map_err(|e| e.to_string())?
+    .with_resources(&["https://receipts.example/"])
+    .map_err(|e| e.to_string())?;
+    let mut client: Client<_, 64, 2048, 128> = Client::new(config, clock);
+
+    say(
+        "step 1",
+        &format!(
+            "device → authorization server: POST /token, grant_type=client_credentials, client \"{client_id}\" authenticated with HTTP Basic"
+        ),
+    );
+    let t0 = StdInstant::now();
+    let token = client
+        .token(&mut tls, &mut work)
+        .map_err(|e| e.to_string())?;
+    say(
+        "step 2",
+        &format!(
+            "authorization server verified the client and issued a {} token {} for https://receipts.example/, scope \"{}\", expires in {} s  [{} ms]",
+            if token.secret().matches('.').count() == 2 {
+                "JWT"
+            } else {
+                "opaque"
+            },
+            preview(token.secret()),
+            token.scope().unwrap_or("-"),
+            token.expires_in().unwrap_or(0),
+            t0.elapsed().as_millis(),
+        ),
+    );
+
+    // ---- 2. call the service --------------------------------------------
+    let receipt = client
+        .call(&mut tls, &mut work, |token| {
+            say("step 3", &format!("device → receipt service: GET /receipts/2026-0042 with Authorization: Bearer {}", preview(token.secret())));
+            let (status, body) = get_receipt(&ca, receipts_port, "2026-0042", token.secret())?;
+            if Attempt::<()>::rejects_token(status) {
+                say("", &format!("receipt service answered {status}: token refused; renewing once"));
+                Ok::<_, String>(Attempt::TokenRejected)
+            } else {
+                Ok(Attempt::Done((status, body)))
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    say(
+        "step 4",
+        &format!(
+            "receipt service validated the token (signature, audience, scope, introspection) and answered {}: {}",
+            receipt.0,
+            receipt.1.trim()
+        ),
+    );
+    if receipt.0 != 200 {
+        return Err(format!(
+            "expected 200 from the receipt service, got {}",
+            receipt.0
+        ));
+    }
+
+    // ---- 3. the token's lifetime and its renewal ------------------------
+    println!();
+    say(
+        "expiry",
+        "a second device client asks for https://short.example/ (tokens live 4 s) to show renewal",
+    );
+    let short_config = Config::new(
+        TokenEndpoint::parse(&token_url).map_err(|e| e.to_string())?,
+        ClientId::new(&client_id).map_err(|e| e.to_string())?,
+        ClientAuth::Basic(ClientSecret::<64>::new(&secret).map_err(|e| e.to_string())?),
+    )
+    .with_resources(&["https://short.example/"])
+    .map_err(|e| e.to_string())?;
+    let mut short: Client<_, 64, 2048, 128> = Client::new(short_config, clock);
+    let first = short
+        .token(&mut tls, &mut work)
+        .map_err(|e| e.to_string())?
+        .secret()
+        .to_owned();
+    say(
+        "",
+        &format!(
+            "token {} obtained, lifetime 4 s; renewal is due at half its lifetime",
+            preview(&first)
+        ),
+    );
+    let started = StdInstant::now();
+    let mut renewed = false;
+    while started.elapsed() < Duration::from_secs(6) {
+        let now = clock();
+        let (fresh, left) = match short.cached() {
+            Some(t) => (short.freshness(), t.remaining(now)),
+            None => (Freshness::Expired, Duration::ZERO),
+        };
+        let state = match fresh {
+            Freshness::Fresh => "fresh",
+            Freshness::RefreshDue => "refresh due",
+            Freshness::Expired => "expired",
+        };
+        say(
+            "",
+            &format!(
+                "t+{:.1} s: token valid for {:.1} s more ({state})",
+                started.elapsed().as_secs_f32(),
+                left.as_secs_f32()
+            ),
+        );
+        if fresh != Freshness::Fresh {
+            let new = short
+                .token(&mut tls, &mut work)
+                .map_err(|e| e.to_string())?
+                .secret()
+                .to_owned();
+            if new != first {
+                say(
+                    "",
+                    &format!(
+                        "renewed before expiry: new token {} (the old one is gone from memory)",
+                        preview(&new)
+                    ),
+                );
+                renewed = true;
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    if !renewed {
+        return Err("the token was not renewed".into());
+    }
+    println!("\ndone: token obtained over verified TLS, used at the service, and renewed on time.");
+    Ok(())
+}
+
+/// A minimal HTTPS GET for the demo's resource call.
+fn get_receipt(ca: &[u8], port: u16, id: &str, token: &str) -> Result<(u16, String), String> {
+    let mut tls = TlsConnector::new(ca, None)?;
+    let mut stream = tls.open("localhost", port).map_err(|e| e.to_string())?;
+    let request = format!(
+        "GET /receipts/{id} HTTP/1.1\r\nHost: localhost:{port}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    embedded_io::Write::write_all(&mut stream, request.as_bytes()).map_err(|e| e.to_string())?;
+    embedded_io::Write::flush(&mut stream).map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = embedded_io::Read::read(&mut stream, &mut chunk).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        response.extend_from_slice(&chunk[..n]);
+    }
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or("no HTTP status")?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    let _ = (std::io::stdout().flush(), std::io::empty().read(&mut []));
+    Ok((status, body))
+}

@@ -1,0 +1,672 @@
+//! TLS 1.3 with embedded-tls (`examples/support/tls.rs`) against the real
+//! authorization server (`tests/authz-server/`, TLS 1.3 only, P-256 only):
+//! verified tokens, every way the server check must fail, pinning, how a
+//! connection ends, and `fetch_token` over `https://`.
+
+// `embedded_oauth2::Error` carries the server's OAuth error by value.
+#![allow(clippy::result_large_err)]
+
+mod support {
+    pub mod authz;
+}
+
+#[path = "../examples/support/tls.rs"]
+mod tls;
+
+#[allow(dead_code)]
+mod cli_support;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant as StdInstant};
+
+use embedded_io::{Read, Write};
+use embedded_oauth2::{
+    Client, ClientAuth, ClientId, ClientSecret, Clock, Config, Error, Instant, TokenEndpoint,
+    TokenType,
+};
+use embedded_tls::TlsError;
+use sha2::{Digest, Sha256};
+use support::authz::AuthzServer;
+use tls::{Pin, TlsConnectError, TlsConnector};
+
+/// Device-sized capacities: secret, token, scope, work buffer.
+const N: usize = 64;
+const T: usize = 2048;
+const S: usize = 128;
+const WORK: usize = 4096;
+
+const IO_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn server() -> &'static AuthzServer {
+    AuthzServer::shared()
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{path:?}: {e}"))
+}
+
+/// A file the certificate script wrote (`ca.pem`, `server.der`, ...).
+fn cert_file(name: &str) -> Vec<u8> {
+    read(&server().certs.join(name))
+}
+
+fn port(key: &str) -> u16 {
+    server().ready[key]
+        .as_u64()
+        .and_then(|p| u16::try_from(p).ok())
+        .unwrap_or_else(|| panic!("ready file has no port {key:?}"))
+}
+
+fn connector(ca: &str, server_name: Option<&str>) -> TlsConnector {
+    TlsConnector::new(&cert_file(ca), server_name)
+        .unwrap_or_else(|e| panic!("connector: {e}"))
+        .with_timeout(IO_TIMEOUT)
+}
+
+fn clock() -> impl Clock {
+    let boot = StdInstant::now();
+    move || Instant::from_millis(u64::try_from(boot.elapsed().as_millis()).unwrap_or(u64::MAX))
+}
+
+/// What a successful fetch gave.
+#[derive(Debug)]
+struct Fetched {
+    token: String,
+    token_type: TokenType,
+    expires_in: Option<u64>,
+    scope: Option<String>,
+}
+
+/// Fetches a `telemetry:write` token for `basic-client`
+/// (`client_secret_basic`) from `url` through `connector`.
+fn fetch(url: &str, connector: &mut TlsConnector) -> Result<Fetched, Error<TlsConnectError>> {
+    let (id, secret) = server().client("basic");
+    let config = Config::new(
+        TokenEndpoint::parse(url).expect("https URL"),
+        ClientId::new(id).expect("client id"),
+        ClientAuth::Basic(ClientSecret::<N>::new(secret).expect("secret")),
+    )
+    .with_scope("telemetry:write")
+    .expect("scope");
+    let mut client: Client<_, N, T, S> = Client::new(config, clock());
+    let mut work = [0u8; WORK];
+    let token = client.fetch(connector, &mut work)?;
+    Ok(Fetched {
+        token: token.secret().to_owned(),
+        token_type: token.token_type(),
+        expires_in: token.expires_in(),
+        scope: token.scope().map(str::to_owned),
+    })
+}
+
+fn assert_token(f: &Fetched) {
+    assert!(!f.token.is_empty(), "{f:?}");
+    assert_eq!(f.token_type, TokenType::Bearer, "{f:?}");
+    assert_eq!(f.expires_in, Some(300), "{f:?}");
+    assert_eq!(f.scope.as_deref(), Some("telemetry:write"), "{f:?}");
+}
+
+/// Asserts the fetch failed in the TLS handshake with `InvalidCertificate`.
+fn assert_rejected(result: Result<Fetched, Error<TlsConnectError>>) {
+    match result {
+        Err(Error::Transport(TlsConnectError::Tls(TlsError::InvalidCertificate))) => {}
+        other => panic!(
+            "expected the handshake to fail with InvalidCertificate, got {other:?}\n\
+             --- server stderr ---\n{}",
+            server().stderr_log()
+        ),
+    }
+}
+
+fn https_url(port: u16) -> String {
+    format!("https://localhost:{port}/token")
+}
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+// ---- Verified tokens ------------------------------------------------------
+
+/// A token over TLS 1.3 verified against the CA (PEM) and the name
+/// `localhost`, with `client_secret_basic`.
+#[test]
+fn token_over_verified_tls13() {
+    let mut c = connector("ca.pem", None);
+    let f = fetch(&https_url(port("https_port")), &mut c).expect("token over TLS");
+    assert_token(&f);
+}
+
+/// Connecting to 127.0.0.1 with `server_name = Some("localhost")` (CA as
+/// DER this time).
+#[test]
+fn token_by_ip_with_server_name() {
+    let mut c = connector("ca.der", Some("localhost"));
+    let url = format!("https://127.0.0.1:{}/token", port("https_port"));
+    let f = fetch(&url, &mut c).expect("token over TLS by IP");
+    assert_token(&f);
+}
+
+/// One connector serves several connections in turn (token endpoint and
+/// resource server), and a handshake takes milliseconds.
+#[test]
+fn connector_is_reusable_and_handshake_timing() {
+    let mut c = connector("ca.pem", None);
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let started = StdInstant::now();
+        let stream = c.open("localhost", port("https_port")).expect("handshake");
+        times.push(started.elapsed());
+        stream.close().expect("close_notify");
+    }
+    let receipts = c
+        .open("localhost", port("receipts_https_port"))
+        .expect("handshake with the receipt service");
+    drop(receipts);
+    times.sort();
+    eprintln!(
+        "TLS 1.3 handshakes (TCP connect + handshake, {} build): min {:?}, median {:?}, max {:?}",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+        times[0],
+        times[2],
+        times[4]
+    );
+    let f = fetch(&https_url(port("https_port")), &mut c).expect("token after reuse");
+    assert_token(&f);
+}
+
+/// An IP address as the name to verify is refused before connecting:
+/// `CertVerifier` matches DNS names only, so it could never succeed.
+#[test]
+fn ip_address_needs_server_name() {
+    let mut c = connector("ca.pem", None);
+    let url = format!("https://127.0.0.1:{}/token", port("https_port"));
+    match fetch(&url, &mut c) {
+        Err(Error::Transport(TlsConnectError::Io(e)))
+            if e.kind() == std::io::ErrorKind::InvalidInput
+                && e.to_string().contains("server name") => {}
+        other => panic!("{other:?}"),
+    }
+    let err = TlsConnector::new(&cert_file("ca.pem"), Some("127.0.0.1")).unwrap_err();
+    assert!(err.contains("IP address"), "{err}");
+}
+
+// ---- The server check must fail -------------------------------------------
+
+/// The listener whose certificate comes from an unrelated CA fails the
+/// handshake with our CA.
+#[test]
+fn other_ca_listener_is_rejected() {
+    let mut c = connector("ca.pem", None);
+    assert_rejected(fetch(&https_url(port("https_other_ca_port")), &mut c));
+}
+
+/// The listener with a certificate from the good CA but for
+/// `wrong.example` fails for the name `localhost`.
+#[test]
+fn wrong_name_listener_is_rejected() {
+    let mut c = connector("ca.pem", None);
+    assert_rejected(fetch(&https_url(port("https_wrong_name_port")), &mut c));
+}
+
+/// The good listener fails when the name to verify is `wrong.example`.
+#[test]
+fn good_listener_with_wrong_server_name_is_rejected() {
+    let mut c = connector("ca.pem", Some("wrong.example"));
+    assert_rejected(fetch(&https_url(port("https_port")), &mut c));
+}
+
+/// Trusting the other CA: the good listener is rejected as well.
+#[test]
+fn other_ca_rejects_good_listener() {
+    let mut c = connector("other-ca.pem", None);
+    assert_rejected(fetch(&https_url(port("https_port")), &mut c));
+}
+
+/// A server that is not TLS (the plain-HTTP listener answers the
+/// ClientHello with an HTTP 400) is an error, not a panic.
+#[test]
+fn plain_http_listener_is_an_error_not_a_panic() {
+    let mut c = connector("ca.pem", None);
+    let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        c.open("localhost", port("http_port")).map(drop)
+    }));
+    match got {
+        Ok(Err(e)) => eprintln!("plain HTTP listener: {e}"),
+        Ok(Ok(())) => panic!("a handshake with a plain HTTP server succeeded"),
+        Err(_) => panic!("the handshake panicked"),
+    }
+}
+
+/// A server that accepts and never answers: the read timeout comes back as
+/// the socket's own `std::io::Error` (`WouldBlock`/`TimedOut`), not a bare
+/// error kind.
+#[test]
+fn silent_server_times_out_with_the_io_error() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let mut c = TlsConnector::new(&cert_file("ca.pem"), Some("localhost"))
+        .expect("connector")
+        .with_timeout(Duration::from_millis(300));
+    let started = StdInstant::now();
+    match c.open("127.0.0.1", addr.port()) {
+        Err(TlsConnectError::Io(e))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
+        Err(e) => panic!("{e:?}"),
+        Ok(_) => panic!("handshake with a silent server succeeded"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    drop(listener);
+}
+
+// ---- Pinning --------------------------------------------------------------
+
+/// SHA-256 of the SubjectPublicKeyInfo of a PEM certificate, computed by
+/// openssl (independently of `tls::spki`).
+fn openssl_spki_sha256(cert_pem: &Path) -> [u8; 32] {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(
+            "openssl x509 -in \"$0\" -pubkey -noout \
+             | openssl pkey -pubin -outform DER \
+             | openssl dgst -sha256 -binary",
+        )
+        .arg(cert_pem)
+        .output()
+        .expect("run openssl");
+    assert!(out.status.success(), "{out:?}");
+    out.stdout.as_slice().try_into().expect("32 bytes")
+}
+
+/// Pin on the leaf certificate (SHA-256 of its DER) matches: token.
+#[test]
+fn pinned_certificate_matches() {
+    let pin = Pin::Certificate(sha256(&cert_file("server.der")));
+    let mut c = connector("ca.pem", None).with_pin(pin);
+    assert_token(&fetch(&https_url(port("https_port")), &mut c).expect("pinned token"));
+}
+
+/// Pin on the public key (SHA-256 of the SubjectPublicKeyInfo, as openssl
+/// computes it) matches: token; and `tls::spki` finds the same bytes.
+#[test]
+fn pinned_public_key_matches() {
+    let expected = openssl_spki_sha256(&server().certs.join("server.pem"));
+    let der = cert_file("server.der");
+    assert_eq!(sha256(tls::spki(&der).expect("SPKI")), expected);
+    let mut c = connector("ca.pem", None).with_pin(Pin::PublicKey(expected));
+    assert_token(&fetch(&https_url(port("https_port")), &mut c).expect("pinned token"));
+}
+
+/// A pin that differs fails the handshake, although chain and name are
+/// fine: another certificate of the same CA, another key, one flipped bit.
+#[test]
+fn pin_mismatch_fails_handshake() {
+    let mut flipped = sha256(&cert_file("server.der"));
+    flipped[0] ^= 1;
+    for pin in [
+        Pin::Certificate(sha256(&cert_file("wrong-name.der"))),
+        Pin::Certificate(flipped),
+        Pin::PublicKey(openssl_spki_sha256(
+            &server().certs.join("other-server.pem"),
+        )),
+    ] {
+        let mut c = connector("ca.pem", None).with_pin(pin);
+        assert_rejected(fetch(&https_url(port("https_port")), &mut c));
+    }
+}
+
+/// A pin is checked in addition to the chain, never instead: pinning the
+/// other CA's server certificate does not make it trusted.
+#[test]
+fn pin_does_not_replace_the_chain_check() {
+    let pin = Pin::Certificate(sha256(&cert_file("other-server.der")));
+    let mut c = connector("ca.pem", None).with_pin(pin);
+    assert_rejected(fetch(&https_url(port("https_other_ca_port")), &mut c));
+}
+
+// ---- Verifier wrappers without a server -----------------------------------
+
+/// embedded-tls calls the verifier only for the messages the server sends;
+/// `RequireServerAuth` refuses a CertificateVerify that comes without a
+/// verified Certificate (rustpki's `CertVerifier` would panic on it) and
+/// reports the server as not authenticated.
+#[test]
+fn certificate_verify_without_certificate_is_refused() {
+    use embedded_tls::SignatureScheme;
+    use embedded_tls::blocking::{Aes128GcmSha256, Certificate, CertificateVerifyRef, TlsVerifier};
+    let ca = tls::certificate_der(&cert_file("ca.pem")).expect("CA");
+    let mut v = tls::RequireServerAuth::new(tls::RustPki::new(Certificate::X509(&ca)));
+    let verify = CertificateVerifyRef {
+        signature_scheme: SignatureScheme::EcdsaSecp256r1Sha256,
+        signature: &[0x30, 0x00],
+    };
+    let r = TlsVerifier::<Aes128GcmSha256>::verify_signature(&mut v, verify);
+    assert!(matches!(r, Err(TlsError::InvalidHandshake)), "{r:?}");
+    assert!(!v.authenticated());
+}
+
+/// The CA may be PEM or DER (same bytes); anything else is refused, and so
+/// is a PEM file with several certificates (CertVerifier trusts one).
+#[test]
+fn ca_parsing() {
+    let pem = cert_file("ca.pem");
+    let der = cert_file("ca.der");
+    assert_eq!(tls::certificate_der(&pem).expect("PEM"), der);
+    assert_eq!(tls::certificate_der(&der).expect("DER"), der);
+    let mut two = pem.clone();
+    two.extend_from_slice(&cert_file("other-ca.pem"));
+    assert!(tls::certificate_der(&two).unwrap_err().contains("found 2"));
+    assert!(tls::certificate_der(b"not a certificate").is_err());
+    assert!(tls::certificate_der(&der[..der.len() - 1]).is_err());
+    let key = cert_file("ca-key.pem");
+    assert!(TlsConnector::new(&key, None).is_err());
+    assert!(TlsConnector::new(&pem, Some("")).is_err());
+    assert!(TlsConnector::new(&pem, Some(&"a".repeat(65))).is_err());
+}
+
+// ---- How a connection ends ------------------------------------------------
+
+/// `GET /health` on the receipt service over TLS with `Connection: close`:
+/// `read` returns the whole response and then `Ok(0)` (close_notify or
+/// FIN from Node), and keeps returning `Ok(0)`.
+#[test]
+fn read_returns_zero_at_end_of_connection() {
+    let mut c = connector("ca.pem", None);
+    let p = port("receipts_https_port");
+    let mut s = c.open("localhost", p).expect("handshake");
+    let req = format!("GET /health HTTP/1.1\r\nHost: localhost:{p}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).expect("write");
+    s.flush().expect("flush");
+    let mut resp = Vec::new();
+    let mut buf = [0u8; 512];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => resp.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    let resp = String::from_utf8(resp).expect("UTF-8");
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.ends_with(r#"{"ok":true}"#), "{resp}");
+    assert_eq!(s.read(&mut buf).expect("read after end"), 0);
+}
+
+/// A TLS server (Node; key and certificate chain from `TLS_KEY`/`TLS_CERT`)
+/// whose token response has no `Content-Length`: the body ends with the
+/// connection, ended the way `TLS_MODE` says.
+const CLOSE_SERVER_JS: &str = r#"
+const fs = require('node:fs'), net = require('node:net'), tls = require('node:tls');
+const { Duplex } = require('node:stream');
+const mode = process.env.TLS_MODE;
+const ctx = tls.createSecureContext({
+  key: fs.readFileSync(process.env.TLS_KEY), cert: fs.readFileSync(process.env.TLS_CERT),
+  minVersion: 'TLSv1.3', ecdhCurve: 'P-256' });
+const body = JSON.stringify({ access_token: 'close-delimited-token', token_type: 'Bearer', expires_in: 60 });
+const response = 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n' + body;
+net.createServer((raw) => {
+  // The TLS socket writes through this stream, so that the bytes after the
+  // response can be cut: 'fin' ends TCP right after the response record (no
+  // close_notify); 'truncate' also cuts the last 7 bytes of that record;
+  // 'close_notify' sends close_notify and leaves TCP open.
+  let cut = null;
+  const wire = new Duplex({
+    read() {},
+    write(chunk, _enc, cb) {
+      if (cut === 'drop') return cb();
+      if (cut === 'fin' || cut === 'truncate') {
+        raw.write(cut === 'fin' ? chunk : chunk.subarray(0, Math.max(1, chunk.length - 7)));
+        raw.end();
+        cut = 'drop';
+        return cb();
+      }
+      raw.write(chunk, cb);
+    },
+  });
+  raw.on('data', (d) => wire.push(d));
+  raw.on('end', () => wire.push(null));
+  raw.on('error', () => {});
+  const sock = new tls.TLSSocket(wire, { isServer: true, secureContext: ctx });
+  sock.on('error', () => {});
+  let req = Buffer.alloc(0), answered = false;
+  sock.on('data', (d) => {
+    req = Buffer.concat([req, d]);
+    const head = req.indexOf('\r\n\r\n');
+    if (answered || head < 0) return;
+    const m = /content-length:\s*(\d+)/i.exec(req.subarray(0, head).toString('latin1'));
+    if (req.length < head + 4 + (m ? +m[1] : 0)) return;
+    answered = true;
+    if (mode === 'close_notify') { sock.end(response); } else { cut = mode; sock.write(response); }
+  });
+}).listen(0, '127.0.0.1', function () { console.log(this.address().port); });
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
+"#;
+
+/// The Node server above; killed on drop.
+struct CloseServer {
+    child: Child,
+    _stdin: ChildStdin,
+    port: u16,
+}
+
+impl CloseServer {
+    /// With the authorization server's certificate (`server.pem`).
+    fn start(mode: &str) -> Self {
+        let certs = &server().certs;
+        Self::start_with(
+            mode,
+            &certs.join("server-key.pem"),
+            &certs.join("server.pem"),
+        )
+    }
+
+    fn start_with(mode: &str, key: &Path, cert_chain: &Path) -> Self {
+        let mut child = Command::new("node")
+            .args(["-e", CLOSE_SERVER_JS])
+            .env("TLS_KEY", key)
+            .env("TLS_CERT", cert_chain)
+            .env("TLS_MODE", mode)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn node");
+        let stdin = child.stdin.take().expect("stdin");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("port line");
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("port: {line:?}"));
+        Self {
+            child,
+            _stdin: stdin,
+            port,
+        }
+    }
+}
+
+impl Drop for CloseServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn fetch_close_delimited(mode: &str) -> Result<Fetched, Error<TlsConnectError>> {
+    let s = CloseServer::start(mode);
+    let mut c = connector("ca.pem", None);
+    fetch(&https_url(s.port), &mut c)
+}
+
+fn assert_close_delimited_token(r: Result<Fetched, Error<TlsConnectError>>) {
+    let f = r.expect("close-delimited token");
+    assert_eq!(f.token, "close-delimited-token");
+    assert_eq!(f.expires_in, Some(60));
+}
+
+/// A close-delimited body ended by the server's close_notify (TCP left
+/// open): the client sees the end and gets the token.
+#[test]
+fn close_delimited_body_ended_by_close_notify() {
+    assert_close_delimited_token(fetch_close_delimited("close_notify"));
+}
+
+/// A close-delimited body ended by a TCP FIN between records, without
+/// close_notify: also the end.
+#[test]
+fn close_delimited_body_ended_by_tcp_fin() {
+    assert_close_delimited_token(fetch_close_delimited("fin"));
+}
+
+/// A FIN inside a record is a truncation, not an end: an `UnexpectedEof`
+/// error, never a token cut short.
+#[test]
+fn truncated_record_is_an_error() {
+    match fetch_close_delimited("truncate") {
+        Err(Error::Transport(TlsConnectError::Io(e)))
+            if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+// ---- fetch_token over https -----------------------------------------------
+
+fn fetch_token(url: &str, extra: &[&str]) -> cli_support::Outcome {
+    let (id, secret) = server().client("basic");
+    let mut args = vec![
+        "--token-url",
+        url,
+        "--client-id",
+        id,
+        "--client-secret",
+        secret,
+    ];
+    args.extend_from_slice(extra);
+    let out = cli_support::run(&args, &[]);
+    out.assert_clean(&[secret]);
+    out
+}
+
+/// `fetch_token` over https with `--ca-cert`: exit 0, `access_token=`.
+#[test]
+fn fetch_token_over_https() {
+    let ca = server().ca_pem();
+    let out = fetch_token(
+        &https_url(port("https_port")),
+        &[
+            "--ca-cert",
+            ca.to_str().expect("UTF-8 path"),
+            "--scope",
+            "telemetry:write",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert!(out.stdout.starts_with("access_token="), "{out:#?}");
+    assert!(out.stdout.contains("\ntoken_type=Bearer\n"), "{out:#?}");
+    assert_eq!(out.stderr, "", "{out:#?}");
+}
+
+/// `fetch_token` to 127.0.0.1 with `--server-name localhost` and the CA as DER.
+#[test]
+fn fetch_token_by_ip_with_server_name() {
+    let ca = server().ca_der();
+    let url = format!("https://127.0.0.1:{}/token", port("https_port"));
+    let out = fetch_token(
+        &url,
+        &[
+            "--ca-cert",
+            ca.to_str().expect("UTF-8 path"),
+            "--server-name",
+            "localhost",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert!(out.stdout.starts_with("access_token="), "{out:#?}");
+}
+
+/// `fetch_token` with the other CA: exit 1, one line naming the
+/// certificate failure.
+#[test]
+fn fetch_token_with_other_ca_fails() {
+    let ca = server().certs.join("other-ca.pem");
+    let out = fetch_token(
+        &https_url(port("https_port")),
+        &["--ca-cert", ca.to_str().expect("UTF-8 path")],
+    );
+    let line = out.assert_one_error_line();
+    assert!(line.contains("InvalidCertificate"), "{out:#?}");
+}
+
+// ---- The basicConstraints gap and what pinning does about it --------------
+
+/// A chain in which the `wrong.example` leaf (CA:FALSE, from the good CA)
+/// signed a certificate for `localhost`: the directory `name` (under the
+/// temporary directory) and the key and chain PEM files in it.
+fn forged_chain(name: &str) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let certs = &server().certs;
+    let dir =
+        std::env::temp_dir().join(format!("embedded-oauth2-tls-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let script = r#"set -e
+cd "$1"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out forged-key.pem 2>/dev/null
+openssl req -new -key forged-key.pem -subj /CN=localhost -out forged.csr
+printf 'subjectAltName=DNS:localhost\n' > ext.cnf
+openssl x509 -req -in forged.csr -CA "$2/wrong-name.pem" -CAkey "$2/wrong-name-key.pem" \
+  -set_serial 4242 -days 1 -sha256 -extfile ext.cnf -out forged.pem 2>/dev/null
+cat forged.pem "$2/wrong-name.pem" > chain.pem
+"#;
+    let out = Command::new("sh")
+        .args(["-c", script, "sh"])
+        .arg(&dir)
+        .arg(certs)
+        .output()
+        .expect("run openssl");
+    assert!(out.status.success(), "{out:?}");
+    (
+        dir.clone(),
+        dir.join("forged-key.pem"),
+        dir.join("chain.pem"),
+    )
+}
+
+/// Documents the gap the README warns about: rustpki's `CertVerifier` does
+/// not check basicConstraints, so a leaf certificate of the trusted CA can
+/// act as an intermediate and vouch for any name. (If this starts failing,
+/// embedded-tls closed the gap: update the README's "TLS and certificate
+/// checks".)
+#[test]
+fn known_gap_a_leaf_of_the_ca_can_sign_for_any_name() {
+    let (dir, key, chain) = forged_chain("gap");
+    let s = CloseServer::start_with("close_notify", &key, &chain);
+    let mut c = connector("ca.pem", None);
+    let r = fetch(&https_url(s.port), &mut c);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_close_delimited_token(r);
+}
+
+/// A public-key pin closes that gap: the forged chain is refused.
+#[test]
+fn pin_refuses_a_chain_through_another_leaf() {
+    let (dir, key, chain) = forged_chain("pin");
+    let s = CloseServer::start_with("close_notify", &key, &chain);
+    let pin = Pin::PublicKey(openssl_spki_sha256(&server().certs.join("server.pem")));
+    let mut c = connector("ca.pem", None).with_pin(pin);
+    let r = fetch(&https_url(s.port), &mut c);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_rejected(r);
+}
