@@ -7,7 +7,8 @@ use crate::error::Error;
 use crate::exchange::Exchange;
 use crate::http::Limits;
 use crate::response::TokenResponse;
-use crate::time::{Clock, Freshness, Instant, RefreshPolicy};
+use crate::retry::{Backoff, Random, Retry, fraction};
+use crate::time::{Clock, Freshness, Instant, RefreshPolicy, WallClock};
 use crate::token::Token;
 
 /// A client-credentials client with its token cache.
@@ -35,6 +36,25 @@ pub struct Client<'a, C, const N: usize = 64, const T: usize = 2048, const S: us
     policy: RefreshPolicy,
     limits: Limits,
     token: Token<T, S>,
+    backoff: Backoff,
+    random: Option<&'a dyn Random>,
+    wall_clock: Option<&'a dyn WallClock>,
+    /// Consecutive transient failures.
+    failures: u32,
+    /// No automatic attempt before this instant.
+    retry_at: Option<Instant>,
+    /// A permanent failure: no automatic attempt until `reset_backoff`.
+    blocked: Option<Error>,
+}
+
+/// What the cache decides before touching the network.
+pub(crate) enum Gate {
+    /// The cached token is fresh, or due but a retry is not allowed yet.
+    UseCached,
+    /// Fetch now.
+    Fetch,
+    /// No usable token and no attempt allowed: this error.
+    Refuse(Error),
 }
 
 impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C, N, T, S> {
@@ -46,6 +66,100 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
             policy: RefreshPolicy::new(),
             limits: Limits::new(),
             token: Token::new(),
+            backoff: Backoff::new(),
+            random: None,
+            wall_clock: None,
+            failures: 0,
+            retry_at: None,
+            blocked: None,
+        }
+    }
+
+    /// Sets the backoff after failures (default [`Backoff::new`]).
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Gives the client randomness for backoff jitter and for renewing at a
+    /// random point of the [`RefreshPolicy::jitter`] window. Without it,
+    /// backoff waits the full ceiling and there is no renewal jitter — a
+    /// fleet would then renew in step.
+    pub fn with_random(mut self, random: &'a dyn Random) -> Self {
+        self.random = Some(random);
+        self
+    }
+
+    /// Gives the client the wall-clock time, used to honour a
+    /// `Retry-After` given as an HTTP-date.
+    pub fn with_wall_clock(mut self, wall_clock: &'a dyn WallClock) -> Self {
+        self.wall_clock = Some(wall_clock);
+        self
+    }
+
+    /// Consecutive transient failures so far.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// When the client will next go to the network on its own: `None` when it
+    /// would now, `Some(t)` while backing off. After a permanent failure it
+    /// never will: see [`Client::blocked`].
+    pub fn next_attempt(&self) -> Option<Instant> {
+        self.retry_at.filter(|&t| t > self.clock.now())
+    }
+
+    /// The permanent failure that stopped automatic attempts, if any.
+    pub fn blocked(&self) -> Option<&Error> {
+        self.blocked.as_ref()
+    }
+
+    /// Forgets failures: backoff and a permanent block (call it after
+    /// re-provisioning credentials or changing the configuration).
+    pub fn reset_backoff(&mut self) {
+        self.failures = 0;
+        self.retry_at = None;
+        self.blocked = None;
+    }
+
+    /// Decides what [`Client::token`] does now.
+    pub(crate) fn gate(&self) -> Gate {
+        let now = self.clock.now();
+        let fresh = self.token.freshness(now, &self.policy);
+        if fresh == Freshness::Fresh {
+            return Gate::UseCached;
+        }
+        let wait = match (&self.blocked, self.retry_at) {
+            (Some(e), _) => Some(e.clone()),
+            (None, Some(t)) if t > now => Some(Error::Backoff(t)),
+            _ => None,
+        };
+        match (wait, fresh) {
+            (None, _) => Gate::Fetch,
+            (Some(_), Freshness::RefreshDue) => Gate::UseCached,
+            (Some(e), _) => Gate::Refuse(e),
+        }
+    }
+
+    /// Records the outcome of an attempt started at `started`.
+    pub(crate) fn record<E>(&mut self, outcome: Result<(), &Error<E>>, started: Instant) {
+        match outcome {
+            Ok(()) => self.reset_backoff(),
+            Err(e) => match e.retry() {
+                Retry::Permanent => {
+                    crate::fmt::debug!("permanent failure: no automatic retry");
+                    // (Transport errors are transient, so nothing is lost.)
+                    self.blocked = e.without_transport();
+                }
+                Retry::Transient => {
+                    self.failures = self.failures.saturating_add(1);
+                    let sample = self.random.map_or(u32::MAX, |r| r.next_u32());
+                    let unix = self.wall_clock.and_then(|w| w.unix_time());
+                    let asked = e.retry_after().and_then(|ra| ra.delay(unix));
+                    let delay = self.backoff.delay(self.failures, sample, asked);
+                    self.retry_at = Some(started.saturating_add(delay));
+                }
+            },
         }
     }
 
@@ -96,11 +210,6 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
         self.token.clear();
     }
 
-    /// Whether a driver must fetch before handing out a token.
-    pub(crate) fn needs_fetch(&self) -> bool {
-        self.freshness() != Freshness::Fresh
-    }
-
     /// Starts an exchange in `buf`; returns it with the time the request
     /// was started (the token's lifetime counts from there).
     pub fn begin<'w>(&self, buf: &'w mut [u8]) -> Result<(Exchange<'w>, Instant), Error> {
@@ -118,6 +227,14 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
         started: Instant,
     ) -> Result<&Token<T, S>, Error> {
         self.token.set(response, started, &self.policy)?;
+        // Renew at a random point of the jitter window, so devices that
+        // booted together do not renew together.
+        let window = self.policy.jitter_window(self.token.lifetime());
+        let early = match self.random {
+            Some(r) => fraction(window, r.next_u32()),
+            None => core::time::Duration::ZERO,
+        };
+        self.token.set_refresh_early(early);
         crate::fmt::debug!("token stored, expires_in={:?}", response.expires_in);
         Ok(&self.token)
     }

@@ -13,7 +13,7 @@ macro_rules! driver {
     ) => {
         use $io::{Error as _, ErrorKind, ErrorType, Read, Write};
 
-        use crate::client::{Attempt, CallError, Client, Next, after_attempt, wipe};
+        use crate::client::{Attempt, CallError, Client, Gate, Next, after_attempt, wipe};
         use crate::credentials::TokenEndpoint;
         use crate::error::Error;
         use crate::exchange::Exchange;
@@ -64,27 +64,37 @@ macro_rules! driver {
             ///
             /// When the renewal of a still-valid token fails, the error is
             /// returned and the old token stays available through
-            /// [`Client::cached`]. `buf` is zeroized before this returns.
+            /// [`Client::cached`]; while the client then backs off, this
+            /// returns the old token without touching the network. With no
+            /// valid token and no attempt allowed yet it returns
+            /// [`Error::Backoff`] (or, after a permanent failure, that
+            /// failure again: see [`Client::reset_backoff`]). `buf` is
+            /// zeroized before this returns.
             pub $($async)? fn $token<K: Connect>(
                 &mut self,
                 connector: &mut K,
                 buf: &mut [u8],
             ) -> Result<&Token<T, S>, Error<K::Error>> {
-                if !self.needs_fetch() {
-                    return Ok(self.current());
+                match self.gate() {
+                    Gate::UseCached => Ok(self.current()),
+                    Gate::Refuse(e) => Err(e.widen()),
+                    Gate::Fetch => self.$fetch(connector, buf) $($await)*,
                 }
-                self.$fetch(connector, buf) $($await)*
             }
 
-            /// Fetches a new token now, whatever the cache holds. `buf` is
-            /// zeroized before this returns.
+            /// Fetches a new token now, whatever the cache holds and whatever
+            /// the backoff says (an explicit request of the caller). The
+            /// outcome still counts for the backoff. `buf` is zeroized
+            /// before this returns.
             pub $($async)? fn $fetch<K: Connect>(
                 &mut self,
                 connector: &mut K,
                 buf: &mut [u8],
             ) -> Result<&Token<T, S>, Error<K::Error>> {
+                let started = self.clock().now();
                 let result = self.$fetch_into(connector, buf) $($await)*;
                 wipe(buf);
+                self.record(result.as_ref().map(|_| ()), started);
                 result?;
                 Ok(self.current())
             }

@@ -20,7 +20,7 @@ use crate::text::Text;
 ///     Err(other) => { let _ = other; }
 /// }
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum Error<E = core::convert::Infallible> {
@@ -44,6 +44,10 @@ pub enum Error<E = core::convert::Infallible> {
     NoWallClock,
     /// The [`Es256Signer`](crate::Es256Signer) failed.
     Sign,
+    /// No attempt was made: after earlier failures the client waits until
+    /// this instant (exponential backoff, `Retry-After`). See
+    /// [`Client::next_attempt`](crate::Client::next_attempt).
+    Backoff(crate::time::Instant),
 }
 
 impl Error {
@@ -59,11 +63,28 @@ impl Error {
             Error::OAuth(e) => Error::OAuth(e),
             Error::NoWallClock => Error::NoWallClock,
             Error::Sign => Error::Sign,
+            Error::Backoff(t) => Error::Backoff(t),
         }
     }
 }
 
 impl<E> Error<E> {
+    /// The same error without the transport's (which is not kept).
+    pub(crate) fn without_transport(&self) -> Option<Error> {
+        Some(match self {
+            Error::Transport(_) => return None,
+            Error::WriteZero => Error::WriteZero,
+            Error::Config(e) => Error::Config(*e),
+            Error::Capacity(e) => Error::Capacity(*e),
+            Error::Http(e) => Error::Http(*e),
+            Error::Response(e) => Error::Response(*e),
+            Error::OAuth(e) => Error::OAuth(*e),
+            Error::NoWallClock => Error::NoWallClock,
+            Error::Sign => Error::Sign,
+            Error::Backoff(t) => Error::Backoff(*t),
+        })
+    }
+
     /// The OAuth error response, when the server sent one.
     pub fn oauth(&self) -> Option<&OAuthError> {
         match self {
@@ -87,6 +108,11 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
                 f.write_str("the wall-clock time is not known yet; a client assertion needs it")
             }
             Error::Sign => f.write_str("signing the client assertion failed"),
+            Error::Backoff(t) => write!(
+                f,
+                "backing off after failures: next attempt at {} ms",
+                t.as_millis()
+            ),
         }
     }
 }
@@ -308,10 +334,13 @@ pub enum HttpError {
         /// The status code.
         status: u16,
     },
-    /// `101 Switching Protocols` or another status that cannot answer a token request.
+    /// `101 Switching Protocols`, or an error status without an OAuth
+    /// error body (a 500 page, a 503 from a proxy, a 429).
     UnexpectedStatus {
         /// The status code.
         status: u16,
+        /// The server's `Retry-After`, if it sent one.
+        retry_after: Option<crate::retry::RetryAfter>,
     },
 }
 
@@ -331,7 +360,7 @@ impl fmt::Display for HttpError {
             Self::Redirect { status } => {
                 write!(f, "redirect ({status}) not followed for a token request")
             }
-            Self::UnexpectedStatus { status } => {
+            Self::UnexpectedStatus { status, .. } => {
                 write!(f, "unexpected HTTP status {status} without an OAuth error")
             }
         }
@@ -480,8 +509,12 @@ pub struct OAuthError {
     pub description: Option<Text<96>>,
     /// `error_uri`, if sent.
     pub uri: Option<Text<64>>,
-    /// The `WWW-Authenticate` header, if sent (with 401 `invalid_client`).
+    /// The `WWW-Authenticate` header, if sent (with 401 `invalid_client`);
+    /// a long one is kept as its scheme and `error` parameter.
     pub www_authenticate: Option<Text<64>>,
+    /// The server's `Retry-After`, if sent (e.g. with 503
+    /// `temporarily_unavailable`).
+    pub retry_after: Option<crate::retry::RetryAfter>,
 }
 
 impl fmt::Display for OAuthError {

@@ -128,6 +128,17 @@ impl<'w> Exchange<'w> {
                 c.available = c.available.saturating_add(offset);
                 Error::Capacity(c)
             }
+            // The server's Retry-After travels with its error.
+            Error::Http(HttpError::UnexpectedStatus { status, .. }) => {
+                Error::Http(HttpError::UnexpectedStatus {
+                    status,
+                    retry_after: head.retry_after,
+                })
+            }
+            Error::OAuth(mut o) => {
+                o.retry_after = head.retry_after;
+                Error::OAuth(o)
+            }
             other => other,
         })
     }

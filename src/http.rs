@@ -89,8 +89,8 @@ pub struct ResponseHead {
     pub framing: Framing,
     /// `WWW-Authenticate`, when present (first field, truncated).
     pub www_authenticate: Option<Text<64>>,
-    /// `Retry-After` in delta-seconds, when present in that form.
-    pub retry_after: Option<u32>,
+    /// `Retry-After`, as delta-seconds or an HTTP-date.
+    pub retry_after: Option<crate::retry::RetryAfter>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,7 +256,11 @@ impl ResponseReader {
         let http10 = resp.version == Some(0);
         if (100..200).contains(&status) {
             if status == 101 {
-                return Err(HttpError::UnexpectedStatus { status }.into());
+                return Err(HttpError::UnexpectedStatus {
+                    status,
+                    retry_after: None,
+                }
+                .into());
             }
             // Interim response: drop it and parse what follows.
             buf.copy_within(head_len..self.filled, 0);
@@ -294,7 +298,13 @@ impl ResponseReader {
                     www_authenticate = Some(challenge_text(h.value));
                 }
             } else if name.eq_ignore_ascii_case("retry-after") {
-                retry_after = parse_decimal(trim(h.value)).and_then(|v| u32::try_from(v).ok());
+                let v = trim(h.value);
+                retry_after = match parse_decimal(v) {
+                    Some(secs) => Some(crate::retry::RetryAfter::Seconds(
+                        u32::try_from(secs).unwrap_or(u32::MAX),
+                    )),
+                    None => crate::retry::parse_http_date(v).map(crate::retry::RetryAfter::At),
+                };
             }
         }
         let framing = if status == 204 || status == 304 {

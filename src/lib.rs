@@ -77,6 +77,7 @@ mod http;
 mod p256_signer;
 mod request;
 mod response;
+mod retry;
 mod text;
 mod time;
 mod token;
@@ -90,7 +91,7 @@ pub use crate::auth::authorization_header;
 #[cfg(feature = "private-key-jwt")]
 pub use crate::auth::jwt::Es256Signer;
 #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
-pub use crate::auth::jwt::{Assertion, Audience, CounterJti, JtiSource, SignError, WallClock};
+pub use crate::auth::jwt::{Assertion, Audience, CounterJti, JtiSource, SignError};
 pub use crate::client::{Attempt, CallError, Client};
 pub use crate::credentials::{ClientAuth, ClientId, ClientSecret, Config, TokenEndpoint};
 pub use crate::error::{
@@ -102,8 +103,9 @@ pub use crate::http::{Framing, Limits, MAX_HEADERS, ResponseHead, ResponseReader
 pub use crate::p256_signer::P256Signer;
 pub use crate::request::{encode_request, form_body};
 pub use crate::response::{MAX_JSON_DEPTH, TokenResponse, parse_token_response};
+pub use crate::retry::{Backoff, Random, Retry, RetryAfter};
 pub use crate::text::Text;
-pub use crate::time::{Clock, Freshness, Instant, RefreshPolicy};
+pub use crate::time::{Clock, Freshness, Instant, RefreshPolicy, WallClock};
 pub use crate::token::{Token, TokenType};
 
 /// The version of `embedded-io` this crate's traits come from.

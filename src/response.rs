@@ -483,7 +483,11 @@ pub fn parse_token_response<'w>(
         if success {
             e.into()
         } else {
-            HttpError::UnexpectedStatus { status }.into()
+            HttpError::UnexpectedStatus {
+                status,
+                retry_after: None,
+            }
+            .into()
         }
     };
     let scan = scan(body).map_err(unexpected)?;
@@ -549,11 +553,16 @@ pub fn parse_token_response<'w>(
             description: c.description,
             uri: c.uri,
             www_authenticate,
+            retry_after: None,
         }
         .into());
     }
     if !success {
-        return Err(HttpError::UnexpectedStatus { status }.into());
+        return Err(HttpError::UnexpectedStatus {
+            status,
+            retry_after: None,
+        }
+        .into());
     }
     if c.needed > c.staging.len() {
         return Err(CapacityError {
@@ -733,11 +742,17 @@ mod tests {
         );
         assert!(matches!(
             parse(500, "<html>oops</html>"),
-            Err(Error::Http(HttpError::UnexpectedStatus { status: 500 }))
+            Err(Error::Http(HttpError::UnexpectedStatus {
+                status: 500,
+                retry_after: None
+            }))
         ));
         assert!(matches!(
             parse(400, "{}"),
-            Err(Error::Http(HttpError::UnexpectedStatus { status: 400 }))
+            Err(Error::Http(HttpError::UnexpectedStatus {
+                status: 400,
+                retry_after: None
+            }))
         ));
     }
 

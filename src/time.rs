@@ -95,6 +95,32 @@ impl<F: Fn() -> Instant> Clock for F {
     }
 }
 
+/// A wall clock: UNIX time in seconds, once the device knows it (after NTP,
+/// GNSS, a cellular network time or an RTC with a backup battery).
+///
+/// Assertions carry `iat` and `exp` in wall-clock time, which servers check
+/// against theirs; token expiry uses the monotonic [`Clock`](crate::Clock)
+/// instead. Return `None` until the time is known: the request then fails
+/// with [`Error::NoWallClock`](crate::Error::NoWallClock) instead of sending an assertion from 1970.
+///
+/// ```
+/// use embedded_oauth2::WallClock;
+/// let synced = || Some(1_767_225_600u64);
+/// assert_eq!(synced.unix_time(), Some(1_767_225_600));
+/// let booting = || None::<u64>;
+/// assert_eq!(booting.unix_time(), None);
+/// ```
+pub trait WallClock {
+    /// Seconds since 1970-01-01T00:00:00Z, or `None` when not known yet.
+    fn unix_time(&self) -> Option<u64>;
+}
+
+impl<F: Fn() -> Option<u64>> WallClock for F {
+    fn unix_time(&self) -> Option<u64> {
+        self()
+    }
+}
+
 /// Where a token stands on the caller's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -131,6 +157,12 @@ pub struct RefreshPolicy {
     /// Upper bound on any lifetime the server announces (default 1 day),
     /// so a hostile or broken `expires_in` cannot pin a token forever.
     pub max_lifetime: Duration,
+    /// Width of the window before the margin in which a client with a
+    /// [`Random`](crate::Random) source renews, at a random point (default
+    /// 5 min; at most a quarter of the token's lifetime is used). Ten
+    /// thousand devices booted together then spread their renewals over the
+    /// window instead of hitting the server in the same second.
+    pub jitter: Duration,
 }
 
 impl RefreshPolicy {
@@ -140,7 +172,19 @@ impl RefreshPolicy {
             margin: Duration::from_secs(60),
             default_lifetime: Duration::from_secs(300),
             max_lifetime: Duration::from_secs(86_400),
+            jitter: Duration::from_secs(300),
         }
+    }
+
+    /// Sets [`RefreshPolicy::jitter`].
+    pub const fn with_jitter(mut self, jitter: Duration) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// The jitter window used for a token of `lifetime`.
+    pub fn jitter_window(&self, lifetime: Duration) -> Duration {
+        self.jitter.min(lifetime / 4)
     }
 
     /// Sets [`RefreshPolicy::margin`].
@@ -176,8 +220,23 @@ impl RefreshPolicy {
 
     /// Classifies a token obtained at `obtained` with `lifetime` at `now`.
     pub fn freshness(&self, obtained: Instant, lifetime: Duration, now: Instant) -> Freshness {
+        self.freshness_jittered(obtained, lifetime, Duration::ZERO, now)
+    }
+
+    /// As [`RefreshPolicy::freshness`], renewing `early` sooner (clamped to
+    /// the jitter window).
+    pub fn freshness_jittered(
+        &self,
+        obtained: Instant,
+        lifetime: Duration,
+        early: Duration,
+        now: Instant,
+    ) -> Freshness {
         let expires = obtained.saturating_add(lifetime);
-        let refresh_at = expires.saturating_sub(self.effective_margin(lifetime));
+        let early = early.min(self.jitter_window(lifetime));
+        let refresh_at = expires
+            .saturating_sub(self.effective_margin(lifetime))
+            .saturating_sub(early);
         if now >= expires {
             Freshness::Expired
         } else if now >= refresh_at {

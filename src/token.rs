@@ -49,6 +49,7 @@ pub struct Token<const T: usize = 2048, const S: usize = 128> {
     expires_in: Option<u64>,
     obtained_at: Instant,
     lifetime: Duration,
+    refresh_early: Duration,
 }
 
 impl<const T: usize, const S: usize> Token<T, S> {
@@ -63,6 +64,7 @@ impl<const T: usize, const S: usize> Token<T, S> {
             expires_in: None,
             obtained_at: Instant::ZERO,
             lifetime: Duration::ZERO,
+            refresh_early: Duration::ZERO,
         }
     }
 
@@ -114,6 +116,7 @@ impl<const T: usize, const S: usize> Token<T, S> {
         self.expires_in = resp.expires_in;
         self.obtained_at = obtained_at;
         self.lifetime = policy.lifetime(resp.expires_in);
+        self.refresh_early = Duration::ZERO;
         Ok(())
     }
 
@@ -174,7 +177,13 @@ impl<const T: usize, const S: usize> Token<T, S> {
         if self.is_empty() {
             return Freshness::Expired;
         }
-        policy.freshness(self.obtained_at, self.lifetime, now)
+        policy.freshness_jittered(self.obtained_at, self.lifetime, self.refresh_early, now)
+    }
+
+    /// Makes renewal due `early` before the policy's margin (the client's
+    /// fleet jitter; see [`RefreshPolicy::jitter`]).
+    pub fn set_refresh_early(&mut self, early: Duration) {
+        self.refresh_early = early;
     }
 
     /// Time left until expiry at `now` (zero once expired).

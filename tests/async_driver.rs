@@ -246,7 +246,7 @@ fn token_async_reuses_refreshes_and_keeps_the_old_token_when_renewal_fails() {
     )));
     let mut buf = dirty_buf();
     match block_on(client.token_async(&mut conn, &mut buf)) {
-        Err(Error::Http(HttpError::UnexpectedStatus { status: 503 })) => {}
+        Err(Error::Http(HttpError::UnexpectedStatus { status: 503, .. })) => {}
         other => panic!("{other:?}"),
     }
     assert_wiped(&buf, "503");

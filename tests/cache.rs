@@ -138,7 +138,7 @@ fn fetch_reuse_refresh_fail_keep_expire() {
     )));
     let mut buf = dirty_buf();
     match client.token(&mut connect, &mut buf) {
-        Err(Error::Http(HttpError::UnexpectedStatus { status: 503 })) => {}
+        Err(Error::Http(HttpError::UnexpectedStatus { status: 503, .. })) => {}
         other => panic!("{other:?}"),
     }
     assert_wiped(&buf, "503");

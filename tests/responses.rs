@@ -245,7 +245,10 @@ fn retry_after_is_parsed_from_the_head() {
     buf[..w.len()].copy_from_slice(&w);
     assert!(r.advance(&mut buf, w.len()).unwrap());
     let head = r.head().unwrap();
-    assert_eq!((head.status, head.retry_after), (503, Some(120)));
+    assert_eq!(
+        (head.status, head.retry_after),
+        (503, Some(embedded_oauth2::RetryAfter::Seconds(120)))
+    );
     assert_eq!(r.body(&buf), b"busy");
 }
 

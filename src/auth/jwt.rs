@@ -15,32 +15,7 @@ use base64ct::Base64UrlUnpadded;
 use crate::encode::base64::B64;
 use crate::encode::{Out, Sink};
 use crate::error::Error;
-
-/// A wall clock: UNIX time in seconds, once the device knows it (after NTP,
-/// GNSS, a cellular network time or an RTC with a backup battery).
-///
-/// Assertions carry `iat` and `exp` in wall-clock time, which servers check
-/// against theirs; token expiry uses the monotonic [`Clock`](crate::Clock)
-/// instead. Return `None` until the time is known: the request then fails
-/// with [`Error::NoWallClock`] instead of sending an assertion from 1970.
-///
-/// ```
-/// use embedded_oauth2::WallClock;
-/// let synced = || Some(1_767_225_600u64);
-/// assert_eq!(synced.unix_time(), Some(1_767_225_600));
-/// let booting = || None::<u64>;
-/// assert_eq!(booting.unix_time(), None);
-/// ```
-pub trait WallClock {
-    /// Seconds since 1970-01-01T00:00:00Z, or `None` when not known yet.
-    fn unix_time(&self) -> Option<u64>;
-}
-
-impl<F: Fn() -> Option<u64>> WallClock for F {
-    fn unix_time(&self) -> Option<u64> {
-        self()
-    }
-}
+use crate::time::WallClock;
 
 /// A source of unique `jti` values (16 bytes, sent base64url-encoded).
 ///

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use embedded_oauth2::{
     Buffer, CapacityError, Error, ErrorCode, Exchange, HttpError, Limits, OAuthError,
-    ResponseError, Text, TokenType, blocking, encode_request,
+    ResponseError, RetryAfter, Text, TokenType, blocking, encode_request,
 };
 
 use super::{BASIC_ID_S, Delivery, Log, Scripted, json, wire};
@@ -54,7 +54,19 @@ pub fn oauth(
         description: description.map(Text::from_str_lossy),
         uri: uri.map(Text::from_str_lossy),
         www_authenticate: www_authenticate.map(Text::from_str_lossy),
+        retry_after: None,
     })
+}
+
+/// An OAuth error that came with `Retry-After`.
+pub fn with_retry_after(outcome: Outcome, retry_after: RetryAfter) -> Outcome {
+    match outcome {
+        Outcome::OAuth(mut e) => {
+            e.retry_after = Some(retry_after);
+            Outcome::OAuth(e)
+        }
+        other => other,
+    }
 }
 
 pub fn http(e: HttpError) -> Outcome {
@@ -462,12 +474,15 @@ pub fn cases() -> Vec<Case> {
                 "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 120\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n",
                 r#"{"error":"temporarily_unavailable","error_description":"maintenance"}"#,
             ),
-            oauth(
-                503,
-                ErrorCode::TemporarilyUnavailable,
-                Some("maintenance"),
-                None,
-                None,
+            with_retry_after(
+                oauth(
+                    503,
+                    ErrorCode::TemporarilyUnavailable,
+                    Some("maintenance"),
+                    None,
+                    None,
+                ),
+                RetryAfter::Seconds(120),
             ),
         ),
         case(
@@ -476,7 +491,10 @@ pub fn cases() -> Vec<Case> {
                 "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\nContent-Type: text/plain\r\nContent-Length: {len}\r\n\r\n",
                 "Service Unavailable",
             ),
-            http(HttpError::UnexpectedStatus { status: 503 }),
+            http(HttpError::UnexpectedStatus {
+                status: 503,
+                retry_after: Some(RetryAfter::Seconds(30)),
+            }),
         ),
         case(
             "500 with an HTML body",
@@ -484,17 +502,17 @@ pub fn cases() -> Vec<Case> {
                 "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/html; charset=iso-8859-1\r\nContent-Length: {len}\r\n\r\n",
                 "<!DOCTYPE html>\n<html><head><title>500 Internal Server Error</title></head><body><h1>Oops {\"error\"</h1></body></html>\n",
             ),
-            http(HttpError::UnexpectedStatus { status: 500 }),
+            http(HttpError::UnexpectedStatus { status: 500, retry_after: None }),
         ),
         case(
             "401 without a body",
             b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\nContent-Length: 0\r\n\r\n".to_vec(),
-            http(HttpError::UnexpectedStatus { status: 401 }),
+            http(HttpError::UnexpectedStatus { status: 401, retry_after: None }),
         ),
         case(
             "400 with an empty JSON object",
             json("HTTP/1.1 400 Bad Request", "{}"),
-            http(HttpError::UnexpectedStatus { status: 400 }),
+            http(HttpError::UnexpectedStatus { status: 400, retry_after: None }),
         ),
         // ---- hostile or broken responses -------------------------------------------
         case(
@@ -778,7 +796,7 @@ pub fn cases() -> Vec<Case> {
         case(
             "101 Switching Protocols",
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n".to_vec(),
-            http(HttpError::UnexpectedStatus { status: 101 }),
+            http(HttpError::UnexpectedStatus { status: 101, retry_after: None }),
         ),
         case(
             "chunk size that is not hex",
