@@ -2,7 +2,7 @@
 
 use crate::auth;
 use crate::credentials::Config;
-use crate::encode::{Sink, form};
+use crate::encode::{Out, Sink, form};
 use crate::error::{Buffer, Error};
 
 const USER_AGENT: &str = concat!("embedded-oauth2/", env!("CARGO_PKG_VERSION"));
@@ -115,7 +115,7 @@ pub fn encode_request<const N: usize>(
     }
     if !ep.default_port() {
         s.put(b":");
-        s.put_usize(usize::from(ep.port()));
+        s.put_decimal(u64::from(ep.port()));
     }
     s.put(b"\r\n");
     let mut probe = Sink::counter();
@@ -127,7 +127,7 @@ pub fn encode_request<const N: usize>(
     s.put(b"Content-Type: application/x-www-form-urlencoded\r\nAccept: application/json\r\nUser-Agent: ");
     s.put_str(USER_AGENT);
     s.put(b"\r\nConnection: close\r\nContent-Length: ");
-    s.put_usize(body_len);
+    s.put_decimal(body_len as u64);
     s.put(b"\r\n\r\n");
     write_body(&mut s, config, &draw)?;
     Ok(s.finish(Buffer::Request)?)

@@ -274,23 +274,6 @@ fn json_str(out: &mut impl Out, s: &str) {
     out.put(b"\"");
 }
 
-fn put_u64(out: &mut impl Out, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        if let Some(d) = digits.get_mut(i) {
-            *d = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || i == 0 {
-            break;
-        }
-    }
-    out.put(digits.get(i..).unwrap_or_default());
-}
-
 /// Writes the compact JWS `header.claims.signature` into `sink`.
 pub(crate) fn write_jws(
     sink: &mut Sink<'_>,
@@ -323,10 +306,9 @@ pub(crate) fn write_jws(
         c.put(b",\"aud\":");
         json_str(&mut c, audience);
         c.put(b",\"iat\":");
-        put_u64(&mut c, claims.iat);
+        c.put_decimal(claims.iat);
         c.put(b",\"exp\":");
-        put_u64(
-            &mut c,
+        c.put_decimal(
             claims
                 .iat
                 .saturating_add(u64::from(assertion.lifetime_secs)),

@@ -9,6 +9,23 @@ pub(crate) trait Out {
     fn put_str(&mut self, s: &str) {
         self.put(s.as_bytes());
     }
+    /// Writes `n` in decimal.
+    fn put_decimal(&mut self, n: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        let mut n = n;
+        loop {
+            i -= 1;
+            if let Some(d) = digits.get_mut(i) {
+                *d = b'0' + (n % 10) as u8;
+            }
+            n /= 10;
+            if n == 0 || i == 0 {
+                break;
+            }
+        }
+        self.put(digits.get(i..).unwrap_or_default());
+    }
 }
 
 impl Out for Sink<'_> {
@@ -51,22 +68,6 @@ impl<'b> Sink<'b> {
         self.put(s.as_bytes());
     }
 
-    pub(crate) fn put_usize(&mut self, mut n: usize) {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            if let Some(d) = digits.get_mut(i) {
-                *d = b'0' + (n % 10) as u8;
-            }
-            n /= 10;
-            if n == 0 || i == 0 {
-                break;
-            }
-        }
-        self.put(digits.get(i..).unwrap_or_default());
-    }
-
     /// Advances by `len` bytes without writing (counting passes).
     #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
     pub(crate) fn skip(&mut self, len: usize) {
@@ -107,7 +108,7 @@ mod tests {
         let mut b = [0u8; 4];
         let mut s = Sink::new(&mut b);
         s.put(b"abc");
-        s.put_usize(1234);
+        s.put_decimal(1234);
         let e = s.finish(Buffer::Request).unwrap_err();
         assert_eq!((e.needed, e.available), (7, 4));
         assert_eq!(&b, b"abc\0");
@@ -115,10 +116,10 @@ mod tests {
 
     #[test]
     fn numbers() {
-        for n in [0usize, 7, 10, 65535, usize::MAX] {
+        for n in [0u64, 7, 10, 65535, u64::MAX] {
             let mut b = [0u8; 32];
             let mut s = Sink::new(&mut b);
-            s.put_usize(n);
+            s.put_decimal(n);
             let len = s.finish(Buffer::Request).unwrap();
             assert_eq!(
                 core::str::from_utf8(&b[..len]).unwrap(),
