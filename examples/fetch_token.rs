@@ -2,12 +2,27 @@
 //!
 //! ```text
 //! cargo run --example fetch_token -- --token-url URL --client-id ID --client-secret SECRET \
-//!     [--auth basic|basic-unencoded|post|none] [--scope "a b"] [--audience A] \
+//!     [--auth basic|basic-unencoded|post|none|jwt|private-key-jwt] [--key FILE] \
+//!     [--key-id KID] [--assertion-aud URL] [--scope "a b"] [--audience A] \
 //!     [--resource URI]... [--ca-cert FILE] [--server-name NAME] [--allow-http]
 //! ```
 //!
 //! The secret may come from the environment variable `CLIENT_SECRET` instead
-//! (the flag wins when both are given); `--auth none` needs no secret.
+//! (the flag wins when both are given); `--auth none` and
+//! `--auth private-key-jwt` need no secret.
+//!
+//! Signed client assertions (RFC 7523), each needing a crate feature:
+//!
+//! * `--auth jwt`: `client_secret_jwt`, an HS256 assertion keyed with the
+//!   client secret (`--features client-secret-jwt`);
+//! * `--auth private-key-jwt --key FILE [--key-id KID]`: `private_key_jwt`,
+//!   an ES256 assertion signed with the P-256 private key in `FILE`
+//!   (PKCS#8 PEM, `-----BEGIN PRIVATE KEY-----`) (`--features p256`).
+//!
+//! The assertion's `aud` is the token URL unless `--assertion-aud URL` says
+//! otherwise (some servers want their issuer identifier); `iat`/`exp` come
+//! from the system clock, the `jti` from a counter behind a random per-run
+//! prefix. Built without the feature, these options exit 1 naming it.
 //!
 //! Output and exit status:
 //!
@@ -46,7 +61,8 @@ use embedded_oauth2::{
 };
 
 const USAGE: &str = "usage: fetch_token --token-url URL --client-id ID --client-secret SECRET \
-[--auth basic|basic-unencoded|post|none] [--scope \"a b\"] [--audience A] [--resource URI]... \
+[--auth basic|basic-unencoded|post|none|jwt|private-key-jwt] [--key FILE] [--key-id KID] \
+[--assertion-aud URL] [--scope \"a b\"] [--audience A] [--resource URI]... \
 [--ca-cert FILE] [--server-name NAME] [--allow-http]";
 
 const HELP: &str = "\
@@ -56,7 +72,14 @@ Fetches an OAuth 2.0 access token with the Client Credentials Grant (RFC 6749 §
   --client-id ID         client identifier
   --client-secret SECRET client secret (or set CLIENT_SECRET; the flag wins)
   --auth METHOD          basic (default, RFC 6749 §2.3.1 encoding), basic-unencoded,
-                         post (client_secret_post) or none (client_id only)
+                         post (client_secret_post), none (client_id only),
+                         jwt (client_secret_jwt: HS256 assertion keyed with the
+                         secret; feature client-secret-jwt) or private-key-jwt
+                         (ES256 assertion signed with --key; feature p256)
+  --key FILE             P-256 private key, PKCS#8 PEM (--auth private-key-jwt)
+  --key-id KID           kid header of the assertion (--auth private-key-jwt)
+  --assertion-aud URL    aud claim of the assertion (default: the token URL),
+                         e.g. the server's issuer identifier
   --scope \"a b\"          requested scopes, space-delimited
   --audience A           audience parameter
   --resource URI         resource indicator (RFC 8707); may be repeated
@@ -99,6 +122,10 @@ enum AuthMethod {
     BasicUnencoded,
     Post,
     None,
+    /// `client_secret_jwt` (HS256).
+    Jwt,
+    /// `private_key_jwt` (ES256).
+    PrivateKeyJwt,
 }
 
 impl AuthMethod {
@@ -108,8 +135,15 @@ impl AuthMethod {
             "basic-unencoded" => Some(Self::BasicUnencoded),
             "post" => Some(Self::Post),
             "none" => Some(Self::None),
+            "jwt" => Some(Self::Jwt),
+            "private-key-jwt" => Some(Self::PrivateKeyJwt),
             _ => None,
         }
+    }
+
+    /// Whether the method sends a signed assertion.
+    fn signed(self) -> bool {
+        matches!(self, Self::Jwt | Self::PrivateKeyJwt)
     }
 }
 
@@ -126,11 +160,15 @@ struct Args {
     ca_cert: Option<String>,
     server_name: Option<String>,
     allow_http: bool,
+    /// `--key`: the PKCS#8 PEM file of `private_key_jwt`.
+    key: Option<String>,
+    key_id: Option<String>,
+    assertion_aud: Option<String>,
 }
 
 enum Command {
     Help,
-    Fetch(Args),
+    Fetch(Box<Args>),
 }
 
 /// Parses the arguments after the program name. Error messages never echo
@@ -179,11 +217,15 @@ fn parse_args(raw: impl IntoIterator<Item = OsString>) -> Result<Command, String
             "--resource" => args.resources.push(value()?),
             "--ca-cert" => set_once(&mut args.ca_cert, &name, value()?)?,
             "--server-name" => set_once(&mut args.server_name, &name, value()?)?,
+            "--key" => set_once(&mut args.key, &name, value()?)?,
+            "--key-id" => set_once(&mut args.key_id, &name, value()?)?,
+            "--assertion-aud" => set_once(&mut args.assertion_aud, &name, value()?)?,
             "--auth" => {
                 let v = value()?;
                 let method = AuthMethod::parse(&v).ok_or_else(|| {
                     format!(
-                        "--auth must be basic, basic-unencoded, post or none, not {}",
+                        "--auth must be basic, basic-unencoded, post, none, jwt or \
+                         private-key-jwt, not {}",
                         v.escape_debug()
                     )
                 })?;
@@ -192,7 +234,7 @@ fn parse_args(raw: impl IntoIterator<Item = OsString>) -> Result<Command, String
             _ => return Err(format!("unknown option {}", name.escape_debug())),
         }
     }
-    Ok(Command::Fetch(args))
+    Ok(Command::Fetch(Box::new(args)))
 }
 
 fn set_once<T>(slot: &mut Option<T>, name: &str, value: T) -> Result<(), String> {
@@ -295,16 +337,131 @@ fn secret_from(args: &Args) -> Result<String, Failure> {
 }
 
 fn client_auth(args: &Args) -> Result<ClientAuth<SECRET_CAP>, Failure> {
+    let method = args.auth.unwrap_or(AuthMethod::Basic);
+    require_feature(method)?;
+    check_assertion_flags(args, method)?;
     let secret = || -> Result<ClientSecret<SECRET_CAP>, Failure> {
         ClientSecret::new(&secret_from(args)?)
             .map_err(|e| Failure::Other(format!("client secret: {e}")))
     };
-    Ok(match args.auth.unwrap_or(AuthMethod::Basic) {
+    Ok(match method {
         AuthMethod::Basic => ClientAuth::Basic(secret()?),
         AuthMethod::BasicUnencoded => ClientAuth::BasicUnencoded(secret()?),
         AuthMethod::Post => ClientAuth::Post(secret()?),
         AuthMethod::None => ClientAuth::ClientIdOnly,
+        #[cfg(feature = "client-secret-jwt")]
+        AuthMethod::Jwt => ClientAuth::SecretJwt(secret()?),
+        #[cfg(not(feature = "client-secret-jwt"))]
+        AuthMethod::Jwt => return Err(missing_feature(method)),
+        #[cfg(feature = "p256")]
+        AuthMethod::PrivateKeyJwt => ClientAuth::PrivateKeyJwt,
+        #[cfg(not(feature = "p256"))]
+        AuthMethod::PrivateKeyJwt => return Err(missing_feature(method)),
     })
+}
+
+/// Refuses, before anything else is checked, a method whose crate feature
+/// this build lacks.
+fn require_feature(method: AuthMethod) -> Result<(), Failure> {
+    let missing = (method == AuthMethod::Jwt && !cfg!(feature = "client-secret-jwt"))
+        || (method == AuthMethod::PrivateKeyJwt && !cfg!(feature = "p256"));
+    if missing {
+        Err(missing_feature(method))
+    } else {
+        Ok(())
+    }
+}
+
+/// Exit 1 naming the crate feature `method` needs.
+fn missing_feature(method: AuthMethod) -> Failure {
+    let (name, feature, what) = match method {
+        AuthMethod::PrivateKeyJwt => ("private-key-jwt", "p256", " (the software ES256 signer)"),
+        _ => ("jwt", "client-secret-jwt", ""),
+    };
+    Failure::Other(format!(
+        "--auth {name} needs the crate feature \"{feature}\"{what}: \
+         cargo run --example fetch_token --features {feature} -- ..."
+    ))
+}
+
+/// `--key`, `--key-id` and `--assertion-aud` only where they mean
+/// something; `--key` where it is needed; no control characters in what
+/// goes into the assertion's JSON.
+fn check_assertion_flags(args: &Args, method: AuthMethod) -> Result<(), Failure> {
+    if method != AuthMethod::PrivateKeyJwt && (args.key.is_some() || args.key_id.is_some()) {
+        return Err(Failure::Usage(
+            "--key and --key-id apply to --auth private-key-jwt only".into(),
+        ));
+    }
+    if !method.signed() && args.assertion_aud.is_some() {
+        return Err(Failure::Usage(
+            "--assertion-aud applies to --auth jwt and private-key-jwt only".into(),
+        ));
+    }
+    if method == AuthMethod::PrivateKeyJwt && args.key.is_none() {
+        return Err(Failure::Usage(
+            "--auth private-key-jwt needs --key FILE (a PKCS#8 PEM P-256 private key)".into(),
+        ));
+    }
+    for (flag, value) in [
+        ("--key-id", &args.key_id),
+        ("--assertion-aud", &args.assertion_aud),
+    ] {
+        if value
+            .as_deref()
+            .is_some_and(|v| v.is_empty() || v.chars().any(char::is_control))
+        {
+            return Err(Failure::Other(format!(
+                "{flag}: must be non-empty and free of control characters"
+            )));
+        }
+    }
+    Ok(())
+}
+
+// ---- Signed client assertions (RFC 7523) ----------------------------------
+
+/// The assertion's wall clock: UNIX seconds from the system clock (`None`,
+/// refused by the library, if the clock is before 1970).
+#[cfg(any(feature = "client-secret-jwt", feature = "p256"))]
+fn wall_clock() -> Option<u64> {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
+}
+
+/// `jti` = 8 random bytes for this run, then a counter: unique across runs
+/// without keeping state.
+#[cfg(any(feature = "client-secret-jwt", feature = "p256"))]
+fn random_jti() -> Result<embedded_oauth2::CounterJti, Failure> {
+    use rand_core::{OsRng, RngCore};
+    let mut prefix = [0u8; 8];
+    OsRng
+        .try_fill_bytes(&mut prefix)
+        .map_err(|e| Failure::Other(format!("no random numbers for the jti: {e}")))?;
+    Ok(embedded_oauth2::CounterJti::new(prefix))
+}
+
+/// The ES256 signer from `--key FILE`: a PKCS#8 PEM P-256 private key.
+#[cfg(feature = "p256")]
+fn load_signer(path: &str) -> Result<embedded_oauth2::P256Signer, Failure> {
+    use p256::pkcs8::DecodePrivateKey;
+    use zeroize::Zeroize;
+    let shown = path.escape_debug();
+    let mut pem =
+        std::fs::read_to_string(path).map_err(|e| Failure::Other(format!("--key {shown}: {e}")))?;
+    let key = p256::SecretKey::from_pkcs8_pem(&pem);
+    pem.zeroize();
+    let key = key.map_err(|e| {
+        Failure::Other(format!(
+            "--key {shown}: not a PKCS#8 PEM P-256 private key ({e})"
+        ))
+    })?;
+    let mut scalar: [u8; 32] = key.to_bytes().into();
+    let signer = embedded_oauth2::P256Signer::from_bytes(&scalar);
+    scalar.zeroize();
+    signer.map_err(|e| Failure::Other(format!("--key {shown}: {e}")))
 }
 
 // ---- Transport ------------------------------------------------------------
@@ -399,7 +556,7 @@ fn run() -> Result<(), Failure> {
             return writeln!(stdout, "{USAGE}\n\n{HELP}")
                 .map_err(|e| Failure::Other(format!("writing to stdout: {e}")));
         }
-        Command::Fetch(args) => args,
+        Command::Fetch(args) => *args,
     };
     let token_url = args
         .token_url
@@ -426,8 +583,38 @@ fn run() -> Result<(), Failure> {
     let client_id =
         ClientId::new(client_id).map_err(|e| Failure::Other(format!("--client-id: {e}")))?;
     let auth = client_auth(&args)?;
+    let method = args.auth.unwrap_or(AuthMethod::Basic);
+    // What the assertion borrows lives here, as long as the configuration.
+    #[cfg(any(feature = "client-secret-jwt", feature = "p256"))]
+    let jti = if method.signed() {
+        Some(random_jti()?)
+    } else {
+        None
+    };
+    #[cfg(feature = "p256")]
+    let signer = match (method, &args.key) {
+        (AuthMethod::PrivateKeyJwt, Some(path)) => Some(load_signer(path)?),
+        _ => None,
+    };
 
     let mut config = Config::new(endpoint, client_id, auth);
+    #[cfg(any(feature = "client-secret-jwt", feature = "p256"))]
+    if let Some(jti) = &jti {
+        use embedded_oauth2::{Assertion, Audience};
+        let mut assertion = Assertion::new(&wall_clock, jti);
+        if let Some(aud) = &args.assertion_aud {
+            assertion = assertion.with_audience(Audience::Other(aud));
+        }
+        if let Some(kid) = &args.key_id {
+            assertion = assertion.with_key_id(kid);
+        }
+        #[cfg(feature = "p256")]
+        if let Some(signer) = &signer {
+            assertion = assertion.with_signer(signer);
+        }
+        config = config.with_assertion(assertion);
+    }
+    let _ = method;
     if let Some(scope) = &args.scope {
         config = config
             .with_scope(scope)

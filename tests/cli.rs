@@ -241,6 +241,332 @@ fn no_expires_in_or_scope_lines_when_absent() {
     assert_success(&out, "access_token=mF_9.B5f-4.1JqM\ntoken_type=Bearer\n");
 }
 
+// ---- Signed client assertions (RFC 7523) ----------------------------------
+
+/// `client_assertion_type=…jwt-bearer&client_assertion=<JWS>` after the
+/// grant type: the JWS parts, decoded header and claims.
+#[cfg(any(feature = "client-secret-jwt", feature = "p256"))]
+struct SentAssertion {
+    signing_input: String,
+    signature: Vec<u8>,
+    header: serde_json::Value,
+    claims: serde_json::Value,
+}
+
+#[cfg(any(feature = "client-secret-jwt", feature = "p256"))]
+fn sent_assertion(body: &str) -> SentAssertion {
+    use base64ct::Base64UrlUnpadded;
+    const PREFIX: &str = "grant_type=client_credentials\
+        &client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer\
+        &client_assertion=";
+    let jws = body
+        .strip_prefix(PREFIX)
+        .unwrap_or_else(|| panic!("not an assertion body: {body}"));
+    let parts: Vec<&str> = jws.split('.').collect();
+    assert_eq!(parts.len(), 3, "three JWS parts: {jws}");
+    for p in &parts {
+        assert!(
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "not base64url: {p}"
+        );
+    }
+    let decode = |p: &str| Base64UrlUnpadded::decode_vec(p).expect("base64url");
+    let json = |p: &str| -> serde_json::Value {
+        serde_json::from_slice(&decode(p)).expect("JSON in the JWS")
+    };
+    SentAssertion {
+        signing_input: format!("{}.{}", parts[0], parts[1]),
+        signature: decode(parts[2]),
+        header: json(parts[0]),
+        claims: json(parts[1]),
+    }
+}
+
+#[cfg(any(feature = "client-secret-jwt", feature = "p256"))]
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+/// The claims a fetch_token assertion carries: `iss` = `sub` = the client
+/// id, `aud`, `iat` from the system clock, `exp` 60 s later, a 16-byte
+/// `jti`; returns the `jti`.
+#[cfg(any(feature = "client-secret-jwt", feature = "p256"))]
+fn assert_claims(a: &SentAssertion, aud: &str) -> Vec<u8> {
+    let c = &a.claims;
+    assert_eq!(c["iss"], ID, "{c}");
+    assert_eq!(c["sub"], ID, "{c}");
+    assert_eq!(c["aud"], aud, "{c}");
+    let iat = c["iat"].as_u64().expect("iat");
+    assert!(iat.abs_diff(unix_now()) <= 60, "iat {iat} is not now: {c}");
+    assert_eq!(c["exp"].as_u64(), Some(iat + 60), "{c}");
+    let jti = base64ct::Base64UrlUnpadded::decode_vec(c["jti"].as_str().expect("jti"))
+        .expect("jti is base64url");
+    assert_eq!(jti.len(), 16, "{c}");
+    jti
+}
+
+/// `--auth jwt`: `client_secret_jwt`. No Authorization header; the body is
+/// the grant type and an HS256 assertion (three base64url parts) keyed with
+/// the secret, which itself is sent nowhere; `aud` defaults to the token
+/// URL; the token is printed as usual.
+#[cfg(feature = "client-secret-jwt")]
+#[test]
+fn auth_jwt_sends_a_signed_assertion() {
+    use hmac::{Hmac, Mac};
+    let server = Server::start(json_ok(FULL_TOKEN_RESPONSE));
+    let url = server.url();
+    let out = fetch(&server, &["--client-secret", SECRET, "--auth", "jwt"], &[]);
+    let req = server.request().expect("the tool connected");
+    out.assert_clean(SECRETS);
+    assert_success(
+        &out,
+        &format!("access_token={TOKEN}\ntoken_type=Bearer\nexpires_in=3600\nscope=read write\n"),
+    );
+    assert_eq!(req.header("Authorization"), None, "{req:?}");
+    assert_eq!(
+        req.header("Content-Length"),
+        Some(req.body.len().to_string().as_str())
+    );
+    assert!(!req.head.contains(SECRET) && !req.body.contains(SECRET));
+    let a = sent_assertion(&req.body);
+    assert_eq!(a.header, serde_json::json!({"alg": "HS256", "typ": "JWT"}));
+    assert_claims(&a, &url);
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
+    mac.update(a.signing_input.as_bytes());
+    mac.verify_slice(&a.signature)
+        .expect("HS256 signature verifies with the client secret");
+}
+
+/// `--assertion-aud` sets `aud`; the secret may come from `CLIENT_SECRET`;
+/// two runs use different `jti` prefixes (random per run), so a restarted
+/// tool never replays a `jti`.
+#[cfg(feature = "client-secret-jwt")]
+#[test]
+fn auth_jwt_assertion_aud_and_fresh_jti_per_run() {
+    let issuer = "https://issuer.example";
+    let run_once = || {
+        let server = Server::start(json_ok(FULL_TOKEN_RESPONSE));
+        let out = fetch(
+            &server,
+            &["--auth=jwt", "--assertion-aud", issuer],
+            &[("CLIENT_SECRET", SECRET)],
+        );
+        let req = server.request().expect("connected");
+        out.assert_clean(SECRETS);
+        assert_eq!(out.code, Some(0), "{out:#?}");
+        assert_claims(&sent_assertion(&req.body), issuer)
+    };
+    let (first, second) = (run_once(), run_once());
+    assert_ne!(first[..8], second[..8], "the jti prefix is random per run");
+}
+
+/// A PKCS#8 PEM P-256 key in a fresh file; returns its path and the signer's
+/// public key.
+#[cfg(feature = "p256")]
+fn key_file(name: &str) -> (std::path::PathBuf, p256::ecdsa::VerifyingKey) {
+    use p256::pkcs8::{EncodePrivateKey, LineEnding};
+    let key = p256::SecretKey::from_bytes(&[0x17; 32].into()).expect("valid scalar");
+    let pem = key.to_pkcs8_pem(LineEnding::LF).expect("PKCS#8 PEM");
+    let dir = std::env::temp_dir().join(format!("fetch-token-cli-key-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, pem.as_bytes()).expect("write key");
+    (path, p256::ecdsa::VerifyingKey::from(key.public_key()))
+}
+
+/// `--auth private-key-jwt --key FILE --key-id KID`: an ES256 assertion
+/// (with `kid`) that verifies with the key's public half; no secret needed,
+/// no Authorization header.
+#[cfg(feature = "p256")]
+#[test]
+fn auth_private_key_jwt_signs_with_the_key_file() {
+    use p256::ecdsa::Signature;
+    use p256::ecdsa::signature::Verifier;
+    let (path, public) = key_file("device.pem");
+    let server = Server::start(json_ok(FULL_TOKEN_RESPONSE));
+    let url = server.url();
+    let out = fetch(
+        &server,
+        &[
+            "--auth",
+            "private-key-jwt",
+            "--key",
+            path.to_str().expect("UTF-8 path"),
+            "--key-id",
+            "device-key-1",
+        ],
+        &[],
+    );
+    let req = server.request().expect("connected");
+    out.assert_clean(&["PRIVATE KEY"]);
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_eq!(req.header("Authorization"), None, "{req:?}");
+    let a = sent_assertion(&req.body);
+    assert_eq!(
+        a.header,
+        serde_json::json!({"alg": "ES256", "typ": "JWT", "kid": "device-key-1"})
+    );
+    assert_claims(&a, &url);
+    let sig = Signature::from_slice(&a.signature).expect("64-byte r || s");
+    public
+        .verify(a.signing_input.as_bytes(), &sig)
+        .expect("ES256 signature verifies with the public key");
+    let _ = std::fs::remove_file(path);
+}
+
+/// `--key` that is not a PKCS#8 P-256 key: exit 1, one line naming the
+/// flag, no connection.
+#[cfg(feature = "p256")]
+#[test]
+fn auth_private_key_jwt_with_a_bad_key_file() {
+    let (path, _) = key_file("not-a-key.pem");
+    std::fs::write(
+        &path,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .expect("write");
+    let file = path.to_str().expect("UTF-8 path").to_owned();
+    let out = assert_no_connection(|port| {
+        let url = format!("http://127.0.0.1:{port}/token");
+        run(
+            &[
+                "--token-url",
+                &url,
+                "--allow-http",
+                "--client-id",
+                ID,
+                "--auth",
+                "private-key-jwt",
+                "--key",
+                &file,
+            ],
+            &[],
+        )
+    });
+    let line = out.assert_one_error_line();
+    assert!(
+        line.starts_with(&format!(
+            "error: --key {file}: not a PKCS#8 PEM P-256 private key"
+        )),
+        "{out:#?}"
+    );
+    let _ = std::fs::remove_file(path);
+}
+
+/// `--auth private-key-jwt` without `--key`: exit 1 before connecting (a
+/// usage error; or, built without the `p256` feature, the line naming it).
+#[test]
+fn auth_private_key_jwt_without_key_fails() {
+    let out = assert_no_connection(|port| {
+        let url = format!("http://127.0.0.1:{port}/token");
+        run(
+            &[
+                "--token-url",
+                &url,
+                "--allow-http",
+                "--client-id",
+                ID,
+                "--auth",
+                "private-key-jwt",
+            ],
+            &[],
+        )
+    });
+    out.assert_clean(SECRETS);
+    if cfg!(feature = "p256") {
+        assert_eq!(
+            out.assert_usage_error(),
+            "error: --auth private-key-jwt needs --key FILE (a PKCS#8 PEM P-256 private key)"
+        );
+    } else {
+        assert_eq!(
+            out.assert_one_error_line(),
+            "error: --auth private-key-jwt needs the crate feature \"p256\" (the software ES256 \
+             signer): cargo run --example fetch_token --features p256 -- ..."
+        );
+    }
+}
+
+/// Built without `client-secret-jwt`, `--auth jwt` exits 1 naming the
+/// feature, without connecting.
+#[cfg(not(feature = "client-secret-jwt"))]
+#[test]
+fn auth_jwt_without_the_feature_names_it() {
+    let out = assert_no_connection(|port| {
+        let url = format!("http://127.0.0.1:{port}/token");
+        run(
+            &[
+                "--token-url",
+                &url,
+                "--allow-http",
+                "--client-id",
+                ID,
+                "--client-secret",
+                SECRET,
+                "--auth",
+                "jwt",
+            ],
+            &[],
+        )
+    });
+    out.assert_clean(SECRETS);
+    assert_eq!(
+        out.assert_one_error_line(),
+        "error: --auth jwt needs the crate feature \"client-secret-jwt\": \
+         cargo run --example fetch_token --features client-secret-jwt -- ..."
+    );
+}
+
+/// `--key`, `--key-id` and `--assertion-aud` with a method that sends no
+/// assertion are usage errors, not silently ignored.
+#[test]
+fn assertion_flags_need_a_signed_method() {
+    let url = "https://as.example/token";
+    let base = [
+        "--token-url",
+        url,
+        "--client-id",
+        ID,
+        "--client-secret",
+        SECRET,
+    ];
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--key", "k.pem"],
+            "error: --key and --key-id apply to --auth private-key-jwt only",
+        ),
+        (
+            &["--auth", "post", "--key-id", "k1"],
+            "error: --key and --key-id apply to --auth private-key-jwt only",
+        ),
+        (
+            &["--assertion-aud", "https://as.example"],
+            "error: --assertion-aud applies to --auth jwt and private-key-jwt only",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        let out = run(&args, &[]);
+        out.assert_clean(SECRETS);
+        assert_eq!(out.assert_usage_error(), *expected, "{args:?}");
+    }
+    if cfg!(feature = "client-secret-jwt") {
+        let mut args = base.to_vec();
+        args.extend_from_slice(&["--auth", "jwt", "--key", "k.pem"]);
+        let out = run(&args, &[]);
+        assert_eq!(
+            out.assert_usage_error(),
+            "error: --key and --key-id apply to --auth private-key-jwt only"
+        );
+    }
+}
+
 // ---- OAuth errors (exit 2) ------------------------------------------------
 
 /// 401 `invalid_client` with a description: exit 2, `error=` and
@@ -712,7 +1038,8 @@ fn usage_errors_do_not_echo_values() {
                 "--auth",
                 "digest",
             ],
-            "error: --auth must be basic, basic-unencoded, post or none, not digest",
+            "error: --auth must be basic, basic-unencoded, post, none, jwt or private-key-jwt, \
+             not digest",
         ),
         (
             &[

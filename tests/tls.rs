@@ -611,6 +611,135 @@ fn fetch_token_with_other_ca_fails() {
     assert!(line.contains("InvalidCertificate"), "{out:#?}");
 }
 
+// ---- fetch_token with signed client assertions over https -----------------
+
+/// Runs `fetch_token` against the real server's TLS listener with
+/// `--ca-cert`, as client `id`, plus `extra`; `secrets` must not show.
+#[cfg(any(feature = "client-secret-jwt", feature = "p256"))]
+fn fetch_token_as(id: &str, extra: &[&str], secrets: &[&str]) -> cli_support::Outcome {
+    let url = https_url(port("https_port"));
+    let ca = server().ca_pem();
+    let mut args = vec![
+        "--token-url",
+        &url,
+        "--client-id",
+        id,
+        "--ca-cert",
+        ca.to_str().expect("UTF-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    let out = cli_support::run(&args, &[]);
+    out.assert_clean(secrets);
+    out
+}
+
+#[cfg(any(feature = "client-secret-jwt", feature = "p256"))]
+fn assert_fetch_token_ok(out: &cli_support::Outcome, scope: Option<&str>) {
+    assert_eq!(
+        out.code,
+        Some(0),
+        "{out:#?}\n--- server stderr ---\n{}",
+        server().stderr_log()
+    );
+    assert!(out.stdout.starts_with("access_token="), "{out:#?}");
+    assert!(out.stdout.contains("\ntoken_type=Bearer\n"), "{out:#?}");
+    if let Some(scope) = scope {
+        assert!(
+            out.stdout.ends_with(&format!("\nscope={scope}\n")),
+            "{out:#?}"
+        );
+    }
+    assert_eq!(out.stderr, "", "{out:#?}");
+}
+
+/// `fetch_token --auth jwt` (client_secret_jwt) over verified TLS 1.3: the
+/// server accepts the assertion with the default `aud` (the token URL) and
+/// with `--assertion-aud <issuer>`; a wrong secret is the server's
+/// `invalid_client` (exit 2).
+#[cfg(feature = "client-secret-jwt")]
+#[test]
+fn fetch_token_client_secret_jwt_over_https() {
+    let (id, secret) = server().client("jwt");
+    let issuer = server().get("issuer");
+    let out = fetch_token_as(
+        id,
+        &[
+            "--client-secret",
+            secret,
+            "--auth",
+            "jwt",
+            "--scope",
+            "telemetry:write",
+        ],
+        &[secret],
+    );
+    assert_fetch_token_ok(&out, Some("telemetry:write"));
+
+    let out = fetch_token_as(
+        id,
+        &[
+            "--client-secret",
+            secret,
+            "--auth",
+            "jwt",
+            "--assertion-aud",
+            issuer,
+        ],
+        &[secret],
+    );
+    assert_fetch_token_ok(&out, None);
+
+    let wrong = "not-the-jwt-client-secret-0123456789abcdefgh";
+    let out = fetch_token_as(
+        id,
+        &["--client-secret", wrong, "--auth", "jwt"],
+        &[wrong, secret],
+    );
+    assert_eq!(out.code, Some(2), "{out:#?}");
+    assert_eq!(out.stdout, "", "{out:#?}");
+    assert!(out.stderr.starts_with("error=invalid_client\n"), "{out:#?}");
+}
+
+/// `fetch_token --auth private-key-jwt --key <pkjwt-key.pem>` over verified
+/// TLS 1.3: accepted with `--key-id` and the default `aud`, and without a
+/// `kid` but with `--assertion-aud <issuer>`.
+#[cfg(feature = "p256")]
+#[test]
+fn fetch_token_private_key_jwt_over_https() {
+    let c = &server().ready["clients"]["pkjwt"];
+    let field = |k: &str| c[k].as_str().unwrap_or_else(|| panic!("clients.pkjwt.{k}"));
+    let (id, key, kid) = (field("client_id"), field("private_key_pem"), field("kid"));
+    let out = fetch_token_as(
+        id,
+        &[
+            "--auth",
+            "private-key-jwt",
+            "--key",
+            key,
+            "--key-id",
+            kid,
+            "--scope",
+            "receipts:read",
+        ],
+        &["PRIVATE KEY"],
+    );
+    assert_fetch_token_ok(&out, Some("receipts:read"));
+
+    let out = fetch_token_as(
+        id,
+        &[
+            "--auth",
+            "private-key-jwt",
+            "--key",
+            key,
+            "--assertion-aud",
+            server().get("issuer"),
+        ],
+        &["PRIVATE KEY"],
+    );
+    assert_fetch_token_ok(&out, None);
+}
+
 // ---- The basicConstraints gap and what pinning does about it --------------
 
 /// A chain in which the `wrong.example` leaf (CA:FALSE, from the good CA)

@@ -342,11 +342,29 @@ impl<CS: TlsCipherSuite, V: TlsVerifier<CS>> TlsVerifier<CS> for RequireServerAu
     }
 }
 
-/// The crypto provider: the OS random generator and a verifier. No client
-/// certificate.
-struct Provider<V> {
+/// The crypto provider: the OS random generator and a verifier behind
+/// [`RequireServerAuth`]. No client certificate. embedded-tls's blocking and
+/// async connections share the `CryptoProvider` trait, so the async tests
+/// use this provider too.
+pub struct Provider<V> {
     rng: OsRng,
     verifier: RequireServerAuth<V>,
+}
+
+impl<V> Provider<V> {
+    /// `verifier` (e.g. [`RustPki`]) behind [`RequireServerAuth`].
+    pub fn new(verifier: V) -> Self {
+        Self {
+            rng: OsRng,
+            verifier: RequireServerAuth::new(verifier),
+        }
+    }
+
+    /// Whether the handshake verified the server's certificate and its
+    /// CertificateVerify signature (check after `open`).
+    pub fn authenticated(&self) -> bool {
+        self.verifier.authenticated()
+    }
 }
 
 impl<V: TlsVerifier<Suite>> CryptoProvider for Provider<V> {
@@ -604,7 +622,7 @@ impl TlsConnector {
 /// A name `CertVerifier` can match: a DNS name of at most 64 bytes, not an
 /// IP address (it matches DNS names only; connect by IP with the
 /// certificate's DNS name as server name).
-fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), String> {
     let bare = name.trim_start_matches('[').trim_end_matches(']');
     if bare.parse::<IpAddr>().is_ok() {
         return Err(format!(
@@ -627,12 +645,9 @@ fn handshake<V: TlsVerifier<Suite>>(
     config: &TlsConfig<'_>,
     verifier: V,
 ) -> Result<(), TlsError> {
-    let mut provider = Provider {
-        rng: OsRng,
-        verifier: RequireServerAuth::new(verifier),
-    };
+    let mut provider = Provider::new(verifier);
     conn.open(TlsContext::new(config, &mut provider))?;
-    if !provider.verifier.authenticated() {
+    if !provider.authenticated() {
         // Finished arrived without a verified Certificate + CertificateVerify.
         return Err(TlsError::InvalidHandshake);
     }

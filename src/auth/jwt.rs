@@ -258,19 +258,34 @@ impl Key<'_> {
     }
 }
 
-/// Writes a JSON string literal (the values are validated to hold no
-/// control characters; quotes and backslashes are escaped).
+/// Writes a JSON string literal: quotes, backslashes and control characters
+/// escaped (RFC 8259 §7), everything else as is.
 fn json_str(out: &mut impl Out, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.put(b"\"");
-    for part in s.split_inclusive(['"', '\\']) {
-        match part.as_bytes().split_last() {
-            Some((&last, rest)) if last == b'"' || last == b'\\' => {
-                out.put(rest);
-                out.put(&[b'\\', last]);
-            }
-            _ => out.put_str(part),
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escaped: Option<[u8; 6]> = match b {
+            b'"' | b'\\' => Some([b'\\', b, 0, 0, 0, 0]),
+            0..=0x1f | 0x7f => Some([
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'),
+                HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0'),
+            ]),
+            _ => None,
+        };
+        if let Some(e) = escaped {
+            out.put(bytes.get(start..i).unwrap_or_default());
+            let len = if e.get(2) == Some(&0) { 2 } else { 6 };
+            out.put(e.get(..len).unwrap_or_default());
+            start = i + 1;
         }
     }
+    out.put(bytes.get(start..).unwrap_or_default());
     out.put(b"\"");
 }
 
@@ -404,9 +419,12 @@ mod tests {
     fn json_strings_are_escaped() {
         let mut b = [0u8; 64];
         let mut s = Sink::new(&mut b);
-        json_str(&mut s, r#"a"b\c"#);
+        json_str(&mut s, "a\"b\\c\n\u{7}\u{7f}é");
         let n = s.len();
-        assert_eq!(core::str::from_utf8(&b[..n]).unwrap(), r#""a\"b\\c""#);
+        assert_eq!(
+            core::str::from_utf8(&b[..n]).unwrap(),
+            r#""a\"b\\c\u000a\u0007\u007fé""#
+        );
     }
 
     #[test]

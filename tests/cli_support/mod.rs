@@ -15,8 +15,10 @@ const SERVER_WAIT: Duration = Duration::from_secs(30);
 /// The `fetch_token` example binary: `target/<profile>/examples/fetch_token`.
 ///
 /// `cargo test` builds examples, but `cargo test --test cli` does not, so it
-/// is (re)built once per test run with the profile of this test binary: a
-/// no-op when it is up to date.
+/// is (re)built once per test run with the profile and the crate features of
+/// this test binary ([`features`]): a no-op when it is up to date, and the
+/// tool then has the features the tests expect (`--auth jwt` needs
+/// `client-secret-jwt`, ...).
 pub fn bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -33,11 +35,16 @@ pub fn bin() -> &'static Path {
             Some(other) => other,
         };
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let built = Command::new(cargo)
+        let mut build = Command::new(cargo);
+        build
             .args(["build", "--quiet", "--example", "fetch_token", "--profile"])
             .arg(profile)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output();
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        let features = features();
+        if !features.is_empty() {
+            build.args(["--features", &features.join(",")]);
+        }
+        let built = build.output();
         match built {
             Ok(out) if out.status.success() => {}
             Ok(out) if !path.exists() => panic!(
@@ -50,6 +57,23 @@ pub fn bin() -> &'static Path {
         assert!(path.exists(), "{path:?} missing");
         path
     })
+}
+
+/// The crate features this test binary was built with, so that the example
+/// is built with the same ones (and cargo reuses the library it already
+/// built).
+pub fn features() -> Vec<&'static str> {
+    [
+        ("async", cfg!(feature = "async")),
+        ("client-secret-jwt", cfg!(feature = "client-secret-jwt")),
+        ("private-key-jwt", cfg!(feature = "private-key-jwt")),
+        ("p256", cfg!(feature = "p256")),
+        ("log", cfg!(feature = "log")),
+        ("defmt", cfg!(feature = "defmt")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect()
 }
 
 /// What the tool sent.

@@ -1,0 +1,729 @@
+//! The async driver ([`embedded_oauth2::asynch`]) against the real
+//! authorization server (`tests/authz-server/`) over verified TLS 1.3.
+//!
+//! The connector is what async firmware would write: it opens a TCP socket
+//! and runs embedded-tls 0.19's **async** `TlsConnection` over it, verified
+//! with the same provider as the blocking connector of the examples
+//! (`examples/support/tls.rs`: rustpki's `CertVerifier` against the test CA
+//! and the name `localhost`, behind `RequireServerAuth`). On a device the
+//! socket is an embassy-net `TcpSocket`; here it is a `std::net::TcpStream`
+//! behind a tiny adapter whose `async fn`s call the blocking methods, which
+//! is fine for a host test driven by `embassy_futures::block_on`.
+//!
+//! Scenarios: `token_async` for the basic, `client_secret_jwt` and
+//! `private_key_jwt` clients; the cache (no connection for a fresh token);
+//! `call_async` with a receipt GET over async TLS, then the token revoked
+//! behind the client's back → 401 → one renewal → one retry; and a wrong CA
+//! (or certificate) as a handshake error before anything is sent. Ports are
+//! the server's (random); one server per test binary.
+#![cfg(feature = "async")]
+// `embedded_oauth2::Error` carries the server's OAuth error by value.
+#![allow(clippy::result_large_err)]
+
+mod support {
+    pub mod authz;
+}
+
+/// The verified TLS provider of the examples (shared through `#[path]`).
+#[path = "../examples/support/tls.rs"]
+mod tls;
+
+use std::io;
+use std::net::TcpStream;
+use std::time::{Duration, Instant as StdInstant};
+
+use base64ct::{Base64, Encoding};
+use embassy_futures::block_on;
+use embedded_io_async::{ErrorType, Read, Write};
+use embedded_oauth2::asynch::Connect;
+use embedded_oauth2::{
+    Attempt, CallError, Client, ClientAuth, ClientId, ClientSecret, Clock, Config, Error,
+    Freshness, Instant, Token, TokenEndpoint, TokenType,
+};
+use embedded_tls::{Certificate, TlsConfig, TlsConnection, TlsContext, TlsError};
+use support::authz::AuthzServer;
+use tls::{Provider, RECORD_BUFFER, RustPki, Suite};
+
+/// Device-sized memory: secret, token, scope and work buffer capacities.
+const N: usize = 64;
+const T: usize = 2048;
+const S: usize = 128;
+const WORK: usize = 4096;
+
+/// Read/write timeout on every socket: a hung server fails the test.
+const IO_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn server() -> &'static AuthzServer {
+    AuthzServer::shared()
+}
+
+fn port(key: &str) -> u16 {
+    server().ready[key]
+        .as_u64()
+        .and_then(|p| u16::try_from(p).ok())
+        .unwrap_or_else(|| panic!("ready file has no port {key:?}"))
+}
+
+/// `https://localhost:<port>/token` on the listener with the good certificate.
+fn token_url() -> String {
+    server().https_url(server().get("token_path"))
+}
+
+fn cert(name: &str) -> Vec<u8> {
+    let path = server().certs.join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"))
+}
+
+fn clock() -> impl Clock {
+    let boot = StdInstant::now();
+    move || Instant::from_millis(u64::try_from(boot.elapsed().as_millis()).unwrap_or(u64::MAX))
+}
+
+fn basic_config<'a>(url: &'a str, name: &str) -> Config<'a, N> {
+    let (id, secret) = server().client(name);
+    Config::new(
+        TokenEndpoint::parse(url).expect("https token URL"),
+        ClientId::new(id).expect("client id"),
+        ClientAuth::Basic(ClientSecret::new(secret).expect("secret fits")),
+    )
+}
+
+// ---------------------------------------------------------------------------
+// The async connector
+// ---------------------------------------------------------------------------
+
+/// A `std::net::TcpStream` as an `embedded_io_async` stream: every call
+/// blocks until the socket is ready (on a device: embassy-net's
+/// `TcpSocket`, which yields instead).
+struct BlockingTcp(TcpStream);
+
+impl ErrorType for BlockingTcp {
+    type Error = io::Error;
+}
+
+impl Read for BlockingTcp {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, io::Error> {
+        io::Read::read(&mut self.0, buf)
+    }
+}
+
+impl Write for BlockingTcp {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, io::Error> {
+        io::Write::write(&mut self.0, buf)
+    }
+
+    async fn flush(&mut self) -> Result<(), io::Error> {
+        io::Write::flush(&mut self.0)
+    }
+}
+
+/// embedded-tls's async TLS 1.3 connection over the adapter.
+type AsyncTls<'c> = TlsConnection<'c, BlockingTcp, Suite>;
+
+/// Opens verified async TLS 1.3 connections (one at a time: the
+/// connection borrows the connector's record buffers) and counts them.
+struct AsyncTlsConnector {
+    /// The trusted CA certificate (DER).
+    ca: Vec<u8>,
+    read_buf: Vec<u8>,
+    write_buf: Vec<u8>,
+    /// TCP connections opened.
+    connections: usize,
+    /// Handshakes that verified the server (certificate and
+    /// CertificateVerify).
+    verified: usize,
+}
+
+impl AsyncTlsConnector {
+    /// Trusts `ca` (PEM or DER) only.
+    fn new(ca: &[u8]) -> Self {
+        Self {
+            ca: tls::certificate_der(ca).unwrap_or_else(|e| panic!("CA certificate: {e}")),
+            read_buf: vec![0; RECORD_BUFFER],
+            write_buf: vec![0; RECORD_BUFFER],
+            connections: 0,
+            verified: 0,
+        }
+    }
+
+    /// Trusts the test CA that signed the server's certificates.
+    fn trusting_test_ca() -> Self {
+        Self::new(&cert("ca.pem"))
+    }
+
+    /// TCP to `host:port`, then the async TLS handshake verifying the chain
+    /// to the CA, the name `host` and the server's CertificateVerify.
+    async fn open(&mut self, host: &str, port: u16) -> Result<AsyncTls<'_>, TlsError> {
+        tls::check_name(host).unwrap_or_else(|e| panic!("server name {host}: {e}"));
+        self.connections += 1;
+        let io_error = |e: io::Error| TlsError::Io(e.kind().into());
+        let tcp = TcpStream::connect((host, port)).map_err(io_error)?;
+        tcp.set_read_timeout(Some(IO_TIMEOUT)).map_err(io_error)?;
+        tcp.set_write_timeout(Some(IO_TIMEOUT)).map_err(io_error)?;
+        tcp.set_nodelay(true).map_err(io_error)?;
+        let mut conn =
+            TlsConnection::new(BlockingTcp(tcp), &mut self.read_buf, &mut self.write_buf);
+        let config = TlsConfig::new().with_server_name(host);
+        let mut provider = Provider::new(RustPki::new(Certificate::X509(&self.ca)));
+        conn.open(TlsContext::new(&config, &mut provider)).await?;
+        if !provider.authenticated() {
+            // Finished without a verified Certificate + CertificateVerify.
+            return Err(TlsError::InvalidHandshake);
+        }
+        self.verified += 1;
+        Ok(conn)
+    }
+}
+
+impl Connect for AsyncTlsConnector {
+    type Error = TlsError;
+    type Connection<'c> = AsyncTls<'c>;
+
+    async fn connect(&mut self, ep: &TokenEndpoint<'_>) -> Result<AsyncTls<'_>, TlsError> {
+        self.open(ep.host(), ep.port()).await
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The test's own HTTP/1.1 over async TLS (receipts, revocation)
+// ---------------------------------------------------------------------------
+
+#[derive(Debug)]
+struct Response {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.split("\r\n").skip(1).find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "HTTP {} body is not JSON ({e}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+}
+
+/// Reads one response framed by `Content-Length` (what both servers send
+/// here), or ended by the connection.
+async fn read_response<R: Read>(s: &mut R) -> Result<Response, String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = s
+            .read(&mut chunk)
+            .await
+            .map_err(|e| format!("reading the response head: {e:?}"))?;
+        if n == 0 {
+            return Err(format!(
+                "EOF in the head: {:?}",
+                String::from_utf8_lossy(&buf)
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end - 4]).into_owned();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad status line: {head:?}"))?;
+    let mut resp = Response {
+        status,
+        head,
+        body: buf.split_off(head_end),
+    };
+    let length = resp
+        .header("content-length")
+        .map(|v| {
+            v.parse::<usize>()
+                .map_err(|e| format!("Content-Length: {e}"))
+        })
+        .transpose()?;
+    assert!(
+        resp.header("transfer-encoding").is_none(),
+        "chunked responses are not expected here: {resp:?}"
+    );
+    while length.is_none_or(|len| resp.body.len() < len) {
+        let n = match s.read(&mut chunk).await {
+            Ok(n) => n,
+            Err(_) if length.is_none() => 0,
+            Err(e) => return Err(format!("reading the body: {e:?}")),
+        };
+        if n == 0 {
+            if let Some(len) = length {
+                return Err(format!("EOF after {} of {len} body bytes", resp.body.len()));
+            }
+            break;
+        }
+        resp.body.extend_from_slice(&chunk[..n]);
+    }
+    Ok(resp)
+}
+
+/// Sends `request` over a new verified connection to `localhost:port` and
+/// reads the response.
+async fn exchange(
+    tls: &mut AsyncTlsConnector,
+    port: u16,
+    request: &[u8],
+) -> Result<Response, String> {
+    let mut s = tls
+        .open("localhost", port)
+        .await
+        .map_err(|e| format!("TLS to port {port}: {e:?}"))?;
+    s.write_all(request)
+        .await
+        .map_err(|e| format!("writing the request: {e:?}"))?;
+    s.flush()
+        .await
+        .map_err(|e| format!("flushing the request: {e:?}"))?;
+    read_response(&mut s).await
+}
+
+/// `GET /receipts/<id>` with `Authorization: Bearer …` from the token.
+async fn get_receipt<const TT: usize, const SS: usize>(
+    tls: &mut AsyncTlsConnector,
+    id: &str,
+    token: &Token<TT, SS>,
+) -> Result<Response, String> {
+    let port = port("receipts_https_port");
+    let mut value = [0u8; T + 16];
+    let value = token
+        .authorization_value(&mut value)
+        .map_err(|e| e.to_string())?;
+    let request = format!(
+        "GET /receipts/{id} HTTP/1.1\r\nHost: localhost:{port}\r\nAuthorization: {value}\r\n\
+         Accept: application/json\r\nConnection: close\r\n\r\n"
+    );
+    exchange(tls, port, request.as_bytes()).await
+}
+
+/// Revokes `token` (RFC 7009) as its owner, the `basic` client.
+async fn revoke(tls: &mut AsyncTlsConnector, token: &str) {
+    let (id, secret) = server().client("basic");
+    let port = port("https_port");
+    let body = format!(
+        "token={}&token_type_hint=access_token",
+        token
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D")
+    );
+    let request = format!(
+        "POST {} HTTP/1.1\r\nHost: localhost:{port}\r\nAuthorization: Basic {}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        server().get("revocation_path"),
+        Base64::encode_string(format!("{id}:{secret}").as_bytes()),
+        body.len()
+    );
+    let resp = exchange(tls, port, request.as_bytes())
+        .await
+        .unwrap_or_else(|e| panic!("revocation: {e}"));
+    assert_eq!(resp.status, 200, "revocation: {resp:?}");
+}
+
+/// The receipt service's answer for `call_async`: 401 rejects the token.
+fn classify(resp: Response) -> Attempt<Response> {
+    if Attempt::<()>::rejects_token(resp.status) {
+        assert_eq!(
+            resp.header("www-authenticate"),
+            Some(r#"Bearer error="invalid_token""#),
+            "{resp:?}"
+        );
+        Attempt::TokenRejected
+    } else {
+        Attempt::Done(resp)
+    }
+}
+
+fn assert_receipt(resp: &Response, id: &str, client_id: &str) {
+    assert_eq!(resp.status, 200, "{resp:?}");
+    let json = resp.json();
+    assert_eq!(json["receipt"], id, "{json}");
+    assert_eq!(json["format"], "pdf", "{json}");
+    assert_eq!(json["client_id"], client_id, "{json}");
+}
+
+/// The claims of a receipts JWT access token.
+#[cfg(feature = "client-secret-jwt")]
+fn jwt_claims(token: &str) -> serde_json::Value {
+    let payload = token.split('.').nth(1).expect("a JWT access token");
+    serde_json::from_slice(&base64ct::Base64UrlUnpadded::decode_vec(payload).expect("base64url"))
+        .expect("JSON claims")
+}
+
+/// What a test keeps of a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Issued {
+    access: String,
+    scope: Option<String>,
+    expires_in: Option<u64>,
+}
+
+fn issued<const TT: usize, const SS: usize>(t: &Token<TT, SS>) -> Issued {
+    assert_eq!(t.token_type(), TokenType::Bearer);
+    Issued {
+        access: t.secret().to_owned(),
+        scope: t.scope().map(str::to_owned),
+        expires_in: t.expires_in(),
+    }
+}
+
+fn assert_wiped(work: &[u8]) {
+    assert!(work.iter().all(|&b| b == 0), "work buffer not wiped");
+}
+
+// ---------------------------------------------------------------------------
+// Scenarios
+// ---------------------------------------------------------------------------
+
+/// `token_async` for `basic-client` (`client_secret_basic`) over async TLS
+/// 1.3 verified against the test CA: one connection, one verified
+/// handshake, the token the server announced.
+#[test]
+fn basic_client_token_async_over_verified_tls13() {
+    block_on(async {
+        let url = token_url();
+        let config = basic_config(&url, "basic")
+            .with_scope("telemetry:write")
+            .unwrap();
+        let mut client: Client<_, N, T, S> = Client::new(config, clock());
+        let mut tls = AsyncTlsConnector::trusting_test_ca();
+        let mut work = [0u8; WORK];
+        let started = StdInstant::now();
+        let tok = client
+            .token_async(&mut tls, &mut work)
+            .await
+            .map(issued)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "token_async: {e:?}\n--- server stderr ---\n{}",
+                    server().stderr_log()
+                )
+            });
+        eprintln!(
+            "async TLS 1.3 handshake + token request: {} ms",
+            started.elapsed().as_millis()
+        );
+        assert_wiped(&work);
+        assert!(!tok.access.is_empty());
+        assert_eq!(tok.scope.as_deref(), Some("telemetry:write"));
+        assert_eq!(tok.expires_in, Some(300));
+        assert_eq!((tls.connections, tls.verified), (1, 1));
+    });
+}
+
+/// `token_async` for `jwt-client` (`client_secret_jwt`, HS256 assertion
+/// with `aud` = the token URL, `jti` from a `CounterJti` with a random
+/// prefix): a receipts JWT issued to `jwt-client`, then a second fetch
+/// (next `jti`) is accepted too, and the receipt service takes the token.
+#[cfg(feature = "client-secret-jwt")]
+#[test]
+fn jwt_client_token_async_over_verified_tls13() {
+    use embedded_oauth2::{Assertion, CounterJti};
+    use rand_core::{OsRng, RngCore};
+    block_on(async {
+        let url = token_url();
+        let (id, secret) = server().client("jwt");
+        let wall = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_secs())
+        };
+        let mut prefix = [0u8; 8];
+        OsRng.fill_bytes(&mut prefix);
+        let jti = CounterJti::new(prefix);
+        let config = Config::new(
+            TokenEndpoint::parse(&url).unwrap(),
+            ClientId::new(id).unwrap(),
+            ClientAuth::SecretJwt(ClientSecret::<N>::new(secret).unwrap()),
+        )
+        .with_assertion(Assertion::new(&wall, &jti))
+        .with_resources(&["https://receipts.example/"])
+        .unwrap()
+        .with_scope("receipts:read")
+        .unwrap();
+        let mut client: Client<_, N, T, S> = Client::new(config, clock());
+        let mut tls = AsyncTlsConnector::trusting_test_ca();
+        let mut work = [0u8; WORK];
+
+        let first = client
+            .token_async(&mut tls, &mut work)
+            .await
+            .map(issued)
+            .unwrap_or_else(|e| panic!("token_async: {e:?}"));
+        assert_wiped(&work);
+        assert_eq!(first.scope.as_deref(), Some("receipts:read"));
+        assert_eq!(jwt_claims(&first.access)["client_id"], id);
+
+        let second = client
+            .fetch_async(&mut tls, &mut work)
+            .await
+            .map(issued)
+            .unwrap_or_else(|e| panic!("fetch_async with the next jti: {e:?}"));
+        assert_ne!(second.access, first.access);
+        assert_eq!((tls.connections, tls.verified), (2, 2));
+
+        let mut rs = AsyncTlsConnector::trusting_test_ca();
+        let receipt = client
+            .call_async(&mut tls, &mut work, async |token: &Token<T, S>| {
+                get_receipt(&mut rs, "7", token).await.map(classify)
+            })
+            .await
+            .unwrap_or_else(|e| panic!("call_async: {e:?}"));
+        assert_receipt(&receipt, "7", id);
+        assert_eq!(tls.connections, 2, "the cached token was used");
+    });
+}
+
+/// `token_async` for `pkjwt-client` (`private_key_jwt`, ES256 with the key
+/// the server generated, loaded from its PKCS#8 PEM, and its `kid`).
+#[cfg(feature = "p256")]
+#[test]
+fn private_key_jwt_client_token_async_over_verified_tls13() {
+    use embedded_oauth2::{Assertion, CounterJti, P256Signer};
+    use p256::pkcs8::DecodePrivateKey;
+    use rand_core::{OsRng, RngCore};
+    block_on(async {
+        let c = &server().ready["clients"]["pkjwt"];
+        let field = |k: &str| c[k].as_str().unwrap_or_else(|| panic!("clients.pkjwt.{k}"));
+        let pem = std::fs::read_to_string(field("private_key_pem")).expect("pkjwt key");
+        let key = p256::SecretKey::from_pkcs8_pem(&pem).expect("PKCS#8 P-256 key");
+        let signer = P256Signer::from_bytes(&key.to_bytes().into()).expect("scalar");
+        let wall = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_secs())
+        };
+        let mut prefix = [0u8; 8];
+        OsRng.fill_bytes(&mut prefix);
+        let jti = CounterJti::new(prefix);
+        let url = token_url();
+        let config = Config::<N>::new(
+            TokenEndpoint::parse(&url).unwrap(),
+            ClientId::new(field("client_id")).unwrap(),
+            ClientAuth::PrivateKeyJwt,
+        )
+        .with_assertion(
+            Assertion::new(&wall, &jti)
+                .with_signer(&signer)
+                .with_key_id(field("kid")),
+        )
+        .with_scope("opaque:read")
+        .unwrap();
+        let mut client: Client<_, N, T, S> = Client::new(config, clock());
+        let mut tls = AsyncTlsConnector::trusting_test_ca();
+        let mut work = [0u8; WORK];
+        let tok = client
+            .token_async(&mut tls, &mut work)
+            .await
+            .map(issued)
+            .unwrap_or_else(|e| panic!("token_async: {e:?}"));
+        assert_wiped(&work);
+        assert_eq!(tok.scope.as_deref(), Some("opaque:read"));
+        assert_eq!((tls.connections, tls.verified), (1, 1));
+    });
+}
+
+/// The cache through the async driver: a fresh token is handed out without
+/// a connection; `fetch_async` always asks; after `invalidate` the next
+/// `token_async` fetches.
+#[test]
+fn cache_is_reused_by_token_async() {
+    block_on(async {
+        let url = token_url();
+        let config = basic_config(&url, "basic")
+            .with_scope("opaque:read")
+            .unwrap();
+        let mut client: Client<_, N, T, S> = Client::new(config, clock());
+        let mut tls = AsyncTlsConnector::trusting_test_ca();
+        let mut work = [0u8; WORK];
+        assert_eq!(client.freshness(), Freshness::Expired);
+
+        let first = issued(client.token_async(&mut tls, &mut work).await.unwrap());
+        assert_eq!(tls.connections, 1);
+        assert_eq!(client.freshness(), Freshness::Fresh);
+        for _ in 0..3 {
+            let again = issued(client.token_async(&mut tls, &mut work).await.unwrap());
+            assert_eq!(again, first);
+        }
+        assert_eq!(tls.connections, 1, "the cached token was not used");
+
+        let fetched = issued(client.fetch_async(&mut tls, &mut work).await.unwrap());
+        assert_eq!(tls.connections, 2);
+        assert_ne!(fetched.access, first.access);
+        assert_eq!(client.cached().map(issued), Some(fetched.clone()));
+
+        client.invalidate();
+        assert!(client.cached().is_none());
+        let renewed = issued(client.token_async(&mut tls, &mut work).await.unwrap());
+        assert_eq!(tls.connections, 3);
+        assert_ne!(renewed.access, fetched.access);
+        assert_eq!(tls.verified, 3);
+        assert_wiped(&work);
+    });
+}
+
+/// `call_async` to the receipt service over async TLS: the receipt comes
+/// back with the cached token; after the token is revoked at the
+/// authorization server, the next call sees 401, renews once, retries once
+/// and succeeds with the new token, which is cached again.
+#[test]
+fn call_async_receipt_then_revoke_renew_retry() {
+    block_on(async {
+        let url = token_url();
+        let config = basic_config(&url, "basic")
+            .with_resources(&["https://receipts.example/"])
+            .unwrap()
+            .with_scope("receipts:read")
+            .unwrap();
+        let basic_id = server().client("basic").0;
+        let mut client: Client<_, N, T, S> = Client::new(config, clock());
+        let mut tls = AsyncTlsConnector::trusting_test_ca();
+        let mut rs = AsyncTlsConnector::trusting_test_ca();
+        let mut work = [0u8; WORK];
+        let mut seen: Vec<(String, u16)> = Vec::new();
+
+        macro_rules! call {
+            ($id:expr) => {
+                client
+                    .call_async(&mut tls, &mut work, async |token: &Token<T, S>| {
+                        let resp = get_receipt(&mut rs, $id, token).await?;
+                        seen.push((token.secret().to_owned(), resp.status));
+                        Ok::<_, String>(classify(resp))
+                    })
+                    .await
+            };
+        }
+
+        let receipt = call!("42").unwrap_or_else(|e| panic!("first call: {e:?}"));
+        assert_receipt(&receipt, "42", basic_id);
+        assert_eq!((tls.connections, seen.len()), (1, 1));
+        let first = seen[0].0.clone();
+
+        let receipt = call!("43").unwrap_or_else(|e| panic!("second call: {e:?}"));
+        assert_receipt(&receipt, "43", basic_id);
+        assert_eq!((tls.connections, seen.len()), (1, 2), "cached token");
+        assert_eq!(seen[1].0, first);
+
+        // Revoked behind the client's back: still fresh to the client.
+        revoke(&mut rs, &first).await;
+        assert_eq!(client.freshness(), Freshness::Fresh);
+        let receipt = call!("44").unwrap_or_else(|e| panic!("call after revocation: {e:?}"));
+        assert_receipt(&receipt, "44", basic_id);
+        assert_eq!(tls.connections, 2, "exactly one renewal");
+        assert_eq!(seen.len(), 4, "one refused attempt, one retry");
+        assert_eq!(seen[2], (first.clone(), 401));
+        assert_eq!(seen[3].1, 200);
+        assert_ne!(seen[3].0, first, "the retry used the new token");
+        let renewed = seen[3].0.clone();
+        assert_eq!(
+            client.cached().map(|t| t.secret().to_owned()),
+            Some(renewed.clone())
+        );
+
+        let receipt = call!("45").unwrap_or_else(|e| panic!("call after renewal: {e:?}"));
+        assert_receipt(&receipt, "45", basic_id);
+        assert_eq!((tls.connections, seen.len()), (2, 5));
+        assert_eq!(seen[4].0, renewed);
+        assert_eq!(tls.verified, 2);
+        assert_wiped(&work);
+    });
+}
+
+/// Asserts a failed handshake with `InvalidCertificate`: no token, one
+/// connection, no verified handshake, work buffer wiped.
+fn assert_certificate_refused<C: Clock>(
+    result: Result<Issued, Error<TlsError>>,
+    client: &Client<'_, C, N, T, S>,
+    tls: &AsyncTlsConnector,
+    work: &[u8],
+) {
+    match result {
+        Err(Error::Transport(TlsError::InvalidCertificate)) => {}
+        other => panic!(
+            "expected the handshake to fail with InvalidCertificate, got {other:?}\n\
+             --- server stderr ---\n{}",
+            server().stderr_log()
+        ),
+    }
+    assert!(client.cached().is_none());
+    assert_eq!((tls.connections, tls.verified), (1, 0));
+    assert_wiped(work);
+}
+
+/// A wrong CA is a handshake error through the async driver, before the
+/// request (and the secret) is sent: trusting an unrelated CA against the
+/// good listener, and the test CA against the listeners whose certificate
+/// comes from another CA or names another host. `call_async` never runs
+/// its attempt then.
+#[test]
+fn wrong_ca_is_a_handshake_error() {
+    block_on(async {
+        let url = token_url();
+        let cases = [
+            ("other CA trusted", url.clone(), cert("other-ca.pem")),
+            (
+                "listener with another CA's certificate",
+                format!("{}/token", server().get("https_other_ca")),
+                cert("ca.pem"),
+            ),
+            (
+                "listener with a certificate for wrong.example",
+                format!("{}/token", server().get("https_wrong_name")),
+                cert("ca.pem"),
+            ),
+        ];
+        for (what, url, ca) in &cases {
+            eprintln!("case: {what}");
+            let config = basic_config(url, "basic");
+            let mut client: Client<_, N, T, S> = Client::new(config, clock());
+            let mut tls = AsyncTlsConnector::new(ca);
+            let mut work = [0u8; WORK];
+            let result = client.token_async(&mut tls, &mut work).await.map(issued);
+            assert_certificate_refused(result, &client, &tls, &work);
+        }
+
+        let config = basic_config(&url, "basic")
+            .with_resources(&["https://receipts.example/"])
+            .unwrap();
+        let mut client: Client<_, N, T, S> = Client::new(config, clock());
+        let mut tls = AsyncTlsConnector::new(&cert("other-ca.pem"));
+        let mut work = [0u8; WORK];
+        let mut attempts = 0;
+        let result = client
+            .call_async(&mut tls, &mut work, async |_: &Token<T, S>| {
+                attempts += 1;
+                Ok::<_, String>(Attempt::Done(()))
+            })
+            .await;
+        assert!(
+            matches!(
+                result,
+                Err(CallError::Token(Error::Transport(
+                    TlsError::InvalidCertificate
+                )))
+            ),
+            "{result:?}"
+        );
+        assert_eq!(attempts, 0, "no request without a verified server");
+        assert_eq!((tls.connections, tls.verified), (1, 0));
+    });
+}
