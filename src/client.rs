@@ -103,8 +103,8 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
     }
 
     /// When the client will next go to the network on its own: `None` when it
-    /// would now, `Some(t)` while backing off. After a permanent failure it
-    /// never will: see [`Client::blocked`].
+    /// would now (unless [`Client::blocked`]: then it never will), `Some(t)`
+    /// while backing off.
     pub fn next_attempt(&self) -> Option<Instant> {
         self.retry_at.filter(|&t| t > self.clock.now())
     }
@@ -138,28 +138,6 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
             (None, _) => Gate::Fetch,
             (Some(_), Freshness::RefreshDue) => Gate::UseCached,
             (Some(e), _) => Gate::Refuse(e),
-        }
-    }
-
-    /// Records the outcome of an attempt started at `started`.
-    pub(crate) fn record<E>(&mut self, outcome: Result<(), &Error<E>>, started: Instant) {
-        match outcome {
-            Ok(()) => self.reset_backoff(),
-            Err(e) => match e.retry() {
-                Retry::Permanent => {
-                    crate::fmt::debug!("permanent failure: no automatic retry");
-                    // (Transport errors are transient, so nothing is lost.)
-                    self.blocked = e.without_transport();
-                }
-                Retry::Transient => {
-                    self.failures = self.failures.saturating_add(1);
-                    let sample = self.random.map_or(u32::MAX, |r| r.next_u32());
-                    let unix = self.wall_clock.and_then(|w| w.unix_time());
-                    let asked = e.retry_after().and_then(|ra| ra.delay(unix));
-                    let delay = self.backoff.delay(self.failures, sample, asked);
-                    self.retry_at = Some(started.saturating_add(delay));
-                }
-            },
         }
     }
 
@@ -210,23 +188,34 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
         self.token.clear();
     }
 
-    /// Starts an exchange in `buf`; returns it with the time the request
-    /// was started (the token's lifetime counts from there).
-    pub fn begin<'w>(&self, buf: &'w mut [u8]) -> Result<(Exchange<'w>, Instant), Error> {
+    /// Starts an attempt: encodes the request into `buf` and returns the
+    /// [`Exchange`] with the time the request was started (the token's
+    /// lifetime counts from there).
+    ///
+    /// The attempt counts as a failure for the backoff until
+    /// [`Client::complete`] says otherwise, so an attempt that is abandoned
+    /// (a dropped future, a timeout around it) still backs off. For firmware
+    /// that drives the [`Exchange`] itself: after `begin`, call either
+    /// `complete` with the response or [`Client::fail`] with the error.
+    pub fn begin<'w>(&mut self, buf: &'w mut [u8]) -> Result<(Exchange<'w>, Instant), Error> {
         let started = self.clock.now();
+        self.failures = self.failures.saturating_add(1);
+        self.schedule(None);
         Ok((Exchange::new(&self.config, buf, self.limits)?, started))
     }
 
-    /// Stores the result of an exchange started at `started`.
+    /// Stores the response of an attempt started at `started` and clears
+    /// the backoff.
     ///
-    /// On failure the previous token is kept: it is still handed out by
-    /// [`Client::cached`] until it expires.
+    /// On failure (a capacity too small) the previous token is kept: it is
+    /// still handed out by [`Client::cached`] until it expires.
     pub fn complete(
         &mut self,
         response: &TokenResponse<'_>,
         started: Instant,
     ) -> Result<&Token<T, S>, Error> {
         self.token.set(response, started, &self.policy)?;
+        self.reset_backoff();
         // Renew at a random point of the jitter window, so devices that
         // booted together do not renew together.
         let window = self.policy.jitter_window(self.token.lifetime());
@@ -237,6 +226,47 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
         self.token.set_refresh_early(early);
         crate::fmt::debug!("token stored, expires_in={:?}", response.expires_in);
         Ok(&self.token)
+    }
+
+    /// Records that the attempt begun with [`Client::begin`] failed with
+    /// `error`: a transient failure schedules the next attempt (backoff,
+    /// `Retry-After` counted from now, i.e. from the response); a permanent
+    /// one stops automatic attempts until [`Client::reset_backoff`].
+    pub fn fail<E>(&mut self, error: &Error<E>) {
+        match (error, error.retry()) {
+            // A capacity error depends on the buffer the caller passes,
+            // which can change: back off rather than block.
+            (Error::Capacity(_), _) | (_, Retry::Transient) => {
+                let unix = self.wall_clock.and_then(|w| w.unix_time());
+                self.schedule(error.retry_after().and_then(|ra| ra.delay(unix)));
+            }
+            (_, Retry::Permanent) => {
+                crate::fmt::debug!("permanent failure: no automatic retry");
+                // (Transport errors are transient, so nothing is lost.)
+                self.blocked = error.without_transport();
+                self.retry_at = None;
+            }
+        }
+    }
+
+    /// Sets when the next automatic attempt may be made, after
+    /// `self.failures` consecutive failures.
+    fn schedule(&mut self, asked: Option<core::time::Duration>) {
+        let now = self.clock.now();
+        let sample = self.random.map_or(u32::MAX, |r| r.next_u32());
+        let mut at = now.saturating_add(self.backoff.delay(self.failures, sample, asked));
+        // Never sleep past the expiry of a token that is still valid: one
+        // more attempt just before it expires.
+        if !self.token.is_empty() {
+            let last = self
+                .token
+                .expires_at()
+                .saturating_sub(core::time::Duration::from_secs(1));
+            if at > last && last > now {
+                at = last;
+            }
+        }
+        self.retry_at = Some(at);
     }
 
     /// The token, for drivers that just checked it is fresh.

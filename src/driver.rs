@@ -68,8 +68,8 @@ macro_rules! driver {
             /// returns the old token without touching the network. With no
             /// valid token and no attempt allowed yet it returns
             /// [`Error::Backoff`] (or, after a permanent failure, that
-            /// failure again: see [`Client::reset_backoff`]). `buf` is
-            /// zeroized before this returns.
+            /// failure again: see [`Client::reset_backoff`]). Whenever `buf`
+            /// was used it is zeroized before this returns.
             pub $($async)? fn $token<K: Connect>(
                 &mut self,
                 connector: &mut K,
@@ -91,10 +91,11 @@ macro_rules! driver {
                 connector: &mut K,
                 buf: &mut [u8],
             ) -> Result<&Token<T, S>, Error<K::Error>> {
-                let started = self.clock().now();
                 let result = self.$fetch_into(connector, buf) $($await)*;
                 wipe(buf);
-                self.record(result.as_ref().map(|_| ()), started);
+                if let Err(e) = &result {
+                    self.fail(e);
+                }
                 result?;
                 Ok(self.current())
             }

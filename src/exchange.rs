@@ -83,8 +83,20 @@ impl<'w> Exchange<'w> {
     }
 
     /// Where the next read of the response goes.
+    ///
+    /// An error page that does not fit is reported as the HTTP status it
+    /// came with, not as a capacity problem of a token response.
     pub fn recv_buf(&mut self) -> Result<&mut [u8], Error> {
-        self.reader.spare(self.buf)
+        let head = self.reader.head().copied();
+        self.reader.spare(self.buf).map_err(|e| match (e, head) {
+            (Error::Capacity(_), Some(h)) if !(200..300).contains(&h.status) => {
+                Error::Http(HttpError::UnexpectedStatus {
+                    status: h.status,
+                    retry_after: h.retry_after,
+                })
+            }
+            (e, _) => e,
+        })
     }
 
     /// Reports `n` bytes read into [`Exchange::recv_buf`] (`0`: the peer
@@ -145,11 +157,10 @@ impl<'w> Exchange<'w> {
 }
 
 impl Drop for Exchange<'_> {
-    /// An exchange abandoned before its request was fully sent (a write
-    /// error, a dropped future) wipes the request: it holds credentials.
+    /// An exchange abandoned before [`Exchange::finish`] (a write error, a
+    /// timeout, a dropped future) wipes the work buffer: it holds the
+    /// credentials or part of a token.
     fn drop(&mut self) {
-        if self.sent < self.request_len {
-            self.buf.get_mut(..self.request_len).map(Zeroize::zeroize);
-        }
+        self.buf.zeroize();
     }
 }
