@@ -48,13 +48,15 @@ pub struct Client<'a, C, const N: usize = 64, const T: usize = 2048, const S: us
 }
 
 /// What the cache decides before touching the network.
-pub(crate) enum Gate {
+pub(crate) enum Gate<'c> {
     /// The cached token is fresh, or due but a retry is not allowed yet.
     UseCached,
     /// Fetch now.
     Fetch,
-    /// No usable token and no attempt allowed: this error.
-    Refuse(Error),
+    /// No usable token; a permanent failure stopped automatic attempts.
+    Blocked(&'c Error),
+    /// No usable token; no attempt before this instant.
+    Wait(Instant),
 }
 
 impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C, N, T, S> {
@@ -123,21 +125,21 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
     }
 
     /// Decides what [`Client::token`] does now.
-    pub(crate) fn gate(&self) -> Gate {
+    pub(crate) fn gate(&self) -> Gate<'_> {
         let now = self.clock.now();
         let fresh = self.token.freshness(now, &self.policy);
         if fresh == Freshness::Fresh {
             return Gate::UseCached;
         }
-        let wait = match (&self.blocked, self.retry_at) {
-            (Some(e), _) => Some(e.clone()),
-            (None, Some(t)) if t > now => Some(Error::Backoff(t)),
-            _ => None,
+        let refuse = match (&self.blocked, self.retry_at) {
+            (Some(e), _) => Gate::Blocked(e),
+            (None, Some(t)) if t > now => Gate::Wait(t),
+            _ => return Gate::Fetch,
         };
-        match (wait, fresh) {
-            (None, _) => Gate::Fetch,
-            (Some(_), Freshness::RefreshDue) => Gate::UseCached,
-            (Some(e), _) => Gate::Refuse(e),
+        if fresh == Freshness::RefreshDue {
+            Gate::UseCached
+        } else {
+            refuse
         }
     }
 

@@ -232,7 +232,9 @@ impl<'a> TokenEndpoint<'a> {
             return Err(ConfigError::UrlFragment);
         }
         let split = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, path) = rest.split_at(split);
+        let (authority, path) = rest
+            .split_at_checked(split)
+            .ok_or(ConfigError::InvalidUrl)?;
         if authority.contains('@') {
             return Err(ConfigError::UrlUserinfo);
         }

@@ -77,7 +77,8 @@ macro_rules! driver {
             ) -> Result<&Token<T, S>, Error<K::Error>> {
                 match self.gate() {
                     Gate::UseCached => Ok(self.current()),
-                    Gate::Refuse(e) => Err(e.widen()),
+                    Gate::Blocked(e) => Err(e.clone().widen()),
+                    Gate::Wait(t) => Err(Error::Backoff(t)),
                     Gate::Fetch => self.$fetch(connector, buf) $($await)*,
                 }
             }
