@@ -146,6 +146,11 @@ pub enum ClientAuth<const N: usize = 64> {
 }
 
 impl<const N: usize> ClientAuth<N> {
+    /// Whether the method sends an `Authorization: Basic` header.
+    pub fn uses_basic(&self) -> bool {
+        matches!(self, Self::Basic(_) | Self::BasicUnencoded(_))
+    }
+
     /// The registered name of the method (`token_endpoint_auth_method`).
     pub fn method_name(&self) -> &'static str {
         match self {

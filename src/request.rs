@@ -118,8 +118,7 @@ pub fn encode_request<const N: usize>(
         s.put_decimal(u64::from(ep.port()));
     }
     s.put(b"\r\n");
-    let mut probe = Sink::counter();
-    if auth::write_authorization(&mut probe, config) {
+    if config.auth.uses_basic() {
         s.put(b"Authorization: ");
         auth::write_authorization(&mut s, config);
         s.put(b"\r\n");

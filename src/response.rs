@@ -50,6 +50,8 @@ struct Scan {
     /// Whether a `\uD8xx`-`\uDBxx` escape occurs (a UTF-16 surrogate pair,
     /// which serde-json-core 0.7 cannot decode).
     surrogates: bool,
+    /// Raw value spans of the first top-level members.
+    spans: [(usize, usize); 16],
 }
 
 fn is_json_ws(b: u8) -> bool {
@@ -60,35 +62,61 @@ fn is_json_ws(b: u8) -> bool {
 /// for every byte outside string literals and `on_str(start, end, escaped)`
 /// for every string literal. Fails on unbalanced nesting, an unterminated
 /// string, or nesting deeper than [`MAX_JSON_DEPTH`].
+/// Index of the first `"` or `\\` in `s` (or `s.len()`), eight bytes at a time.
+fn skip_plain(s: &[u8]) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let q = LO * u64::from(b'"');
+    let bs = LO * u64::from(b'\\');
+    let mut i = 0;
+    let mut chunks = s.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(w);
+        let x = w ^ q;
+        let y = w ^ bs;
+        let t = ((x.wrapping_sub(LO) & !x) | (y.wrapping_sub(LO) & !y)) & HI;
+        if t != 0 {
+            return i + (t.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i + chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\')
+        .unwrap_or(s.len() - i)
+}
+
 fn walk(
     body: &[u8],
     mut at: impl FnMut(usize, u8, usize),
     mut on_str: impl FnMut(usize, usize, bool),
 ) -> Result<(), ResponseError> {
     let mut depth = 0usize;
-    let mut in_str = false;
-    let mut escaped = false;
-    let mut has_escape = false;
-    let mut str_start = 0usize;
-    for (i, &b) in body.iter().enumerate() {
-        if in_str {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-                has_escape = true;
-            } else if b == b'"' {
-                in_str = false;
-                on_str(str_start, i, has_escape);
+    let mut i = 0usize;
+    while let Some(&b) = body.get(i) {
+        if b == b'"' {
+            let start = i + 1;
+            let mut j = start;
+            let mut has_escape = false;
+            loop {
+                j += skip_plain(body.get(j..).unwrap_or_default());
+                match body.get(j) {
+                    Some(b'\\') => {
+                        has_escape = true;
+                        j += 2;
+                    }
+                    Some(_) => break,
+                    None => return Err(ResponseError::Json),
+                }
             }
+            on_str(start, j, has_escape);
+            i = j + 1;
             continue;
         }
         match b {
-            b'"' => {
-                in_str = true;
-                has_escape = false;
-                str_start = i + 1;
-            }
             b'{' | b'[' => {
                 depth += 1;
                 if depth > MAX_JSON_DEPTH {
@@ -100,15 +128,15 @@ fn walk(
             }
             _ => {}
         }
-        // Closing brackets are reported at the depth they close.
         let d = if matches!(b, b'}' | b']') {
             depth + 1
         } else {
             depth
         };
         at(i, b, d);
+        i += 1;
     }
-    if in_str || depth != 0 {
+    if depth != 0 {
         return Err(ResponseError::Json);
     }
     Ok(())
@@ -121,9 +149,30 @@ fn scan(body: &[u8]) -> Result<Scan, ResponseError> {
     }
     let mut max_escaped = 0usize;
     let mut surrogates = false;
+    let mut spans = [(0usize, 0usize); 16];
+    let mut members = 0usize;
+    let mut pending: Option<usize> = None;
     walk(
         body,
-        |_, _, _| {},
+        |i, b, depth| {
+            if depth != 1 {
+                return;
+            }
+            match b {
+                b':' => {
+                    pending = Some(i + 1);
+                    members += 1;
+                }
+                b',' | b'}' => {
+                    if let Some(st) = pending.take()
+                        && let Some(slot) = spans.get_mut(members.wrapping_sub(1))
+                    {
+                        *slot = (st, i);
+                    }
+                }
+                _ => {}
+            }
+        },
         |start, end, esc| {
             if esc {
                 max_escaped = max_escaped.max(end - start);
@@ -145,6 +194,7 @@ fn scan(body: &[u8]) -> Result<Scan, ResponseError> {
     Ok(Scan {
         max_escaped,
         surrogates,
+        spans,
     })
 }
 
@@ -574,7 +624,13 @@ pub fn parse_token_response<'w>(
         .into());
     }
     let expires_in = match c.expires_in_member {
-        Some(index) => parse_expires_in(member_value(body, index).ok_or(ResponseError::Json)?)?,
+        Some(index) => {
+            let raw = match scan.spans.get(index) {
+                Some(&(st, en)) if !scan.surrogates && en > st => body.get(st..en),
+                _ => member_value(body, index),
+            };
+            parse_expires_in(raw.ok_or(ResponseError::Json)?)?
+        }
         None => None,
     };
     let staging: &'w [u8] = c.staging;
@@ -588,7 +644,10 @@ pub fn parse_token_response<'w>(
     if access_token.is_empty() {
         return Err(ResponseError::EmptyAccessToken.into());
     }
-    if !access_token.bytes().all(|b| b.is_ascii_graphic()) {
+    if !access_token
+        .bytes()
+        .fold(true, |ok, b| ok & b.is_ascii_graphic())
+    {
         return Err(ResponseError::InvalidAccessToken.into());
     }
     let token_type = c
