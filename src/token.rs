@@ -122,9 +122,11 @@ impl<const T: usize, const S: usize> Token<T, S> {
 
     /// Wipes the token.
     pub fn clear(&mut self) {
-        self.access.zeroize();
+        // Bytes past the lengths are always zero (they start zero and only
+        // a prefix is ever written), so wiping the prefixes wipes it all.
+        self.access.get_mut(..self.access_len).map(Zeroize::zeroize);
         self.access_len = 0;
-        self.scope.zeroize();
+        self.scope.get_mut(..self.scope_len.unwrap_or(0)).map(Zeroize::zeroize);
         self.scope_len = None;
         self.expires_in = None;
         self.lifetime = Duration::ZERO;
