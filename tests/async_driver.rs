@@ -226,7 +226,9 @@ fn token_async_reuses_refreshes_and_keeps_the_old_token_when_renewal_fails() {
     block_on(client.token_async(&mut conn, &mut buf)).expect("fresh again");
     assert_eq!(conn.connections(), 2);
 
-    // Due again, and every renewal fails: the error, and tok-2 kept.
+    // Due again, and every renewal fails: the error, and tok-2 kept. In
+    // between the client backs off (no random source: just under the 2 s,
+    // then 4 s ceiling) and hands out tok-2 without a connection.
     let due = refresh_at + secs(3600 - 60);
     let expiry = refresh_at + secs(3600);
     now.set(due);
@@ -239,14 +241,29 @@ fn token_async_reuses_refreshes_and_keeps_the_old_token_when_renewal_fails() {
     assert_wiped(&buf, "refused");
     assert_eq!(client.cached().expect("old token kept").secret(), "tok-2");
     assert_eq!(client.freshness(), Freshness::RefreshDue);
+    assert_eq!(conn.connections(), 3);
+    assert_eq!(client.failures(), 1);
+    let retry_1 = due + 1_999;
+    assert_eq!(client.next_attempt(), Some(Instant::from_millis(retry_1)));
+    for t in [due, retry_1 - 1] {
+        now.set(t);
+        let mut buf = [0u8; BUF];
+        let tok = block_on(client.token_async(&mut conn, &mut buf)).expect("old token");
+        assert_eq!(tok.secret(), "tok-2", "at {t} ms");
+        assert_eq!(conn.connections(), 3, "no connection while backing off");
+    }
 
+    now.set(retry_1);
     conn.push(Script::Respond(json(
         "HTTP/1.1 503 Service Unavailable",
         "<html>down</html>",
     )));
     let mut buf = dirty_buf();
     match block_on(client.token_async(&mut conn, &mut buf)) {
-        Err(Error::Http(HttpError::UnexpectedStatus { status: 503, .. })) => {}
+        Err(Error::Http(HttpError::UnexpectedStatus {
+            status: 503,
+            retry_after: None,
+        })) => {}
         other => panic!("{other:?}"),
     }
     assert_wiped(&buf, "503");
@@ -256,6 +273,14 @@ fn token_async_reuses_refreshes_and_keeps_the_old_token_when_renewal_fails() {
         ("tok-2", Instant::from_millis(refresh_at))
     );
     assert_eq!(conn.connections(), 4);
+    assert_eq!(client.failures(), 2);
+    let retry_2 = retry_1 + 3_999;
+    assert_eq!(client.next_attempt(), Some(Instant::from_millis(retry_2)));
+    now.set(retry_2 - 1);
+    let mut buf = [0u8; BUF];
+    let tok = block_on(client.token_async(&mut conn, &mut buf)).expect("old token");
+    assert_eq!(tok.secret(), "tok-2");
+    assert_eq!(conn.connections(), 4);
 
     // Until it expires.
     now.set(expiry - 1);
@@ -263,6 +288,18 @@ fn token_async_reuses_refreshes_and_keeps_the_old_token_when_renewal_fails() {
     now.set(expiry);
     assert!(client.cached().is_none());
     assert_eq!(conn.server.borrow().pending(), 0);
+
+    // Past the backoff the next call renews, and a success resets it.
+    conn.push(Script::Respond(token_response("tok-3", Some(3600))));
+    let mut buf = dirty_buf();
+    let t = block_on(client.token_async(&mut conn, &mut buf)).expect("renewal");
+    assert_eq!(
+        (t.secret(), t.obtained_at()),
+        ("tok-3", Instant::from_millis(expiry))
+    );
+    assert_wiped(&buf, "renewal");
+    assert_eq!(conn.connections(), 5);
+    assert_eq!((client.failures(), client.next_attempt()), (0, None));
 }
 
 #[test]
@@ -435,7 +472,7 @@ fn two_tasks_releasing_the_lock_during_the_fetch_both_fetch() {
             let mut buf = [0u8; BUF];
             // Check under the lock...
             let begun = {
-                let c = client.lock().await;
+                let mut c = client.lock().await;
                 match c.freshness() {
                     Freshness::Fresh => None,
                     _ => Some(c.begin(&mut buf).expect("request fits")),

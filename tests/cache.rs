@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{BASIC_ID_S, FakeServer, Script, StreamError, json, token_response};
 use embedded_oauth2::{
     Buffer, CapacityError, Client, Error, ErrorCode, Freshness, HttpError, Instant, RefreshPolicy,
-    TokenEndpoint,
+    RetryAfter, TokenEndpoint,
 };
 
 const BUF: usize = 2048;
@@ -114,10 +114,14 @@ fn fetch_reuse_refresh_fail_keep_expire() {
     assert_eq!(client.freshness(), Freshness::Fresh);
 
     // 4. Refresh due again; every renewal fails and the old token stays.
+    //    Between attempts the client backs off (no random source: the full
+    //    ceiling, 2 s then 4 s, just under) and hands out the old token
+    //    without touching the network.
     let due = refresh_at + secs(3600 - 60);
     let expiry = refresh_at + secs(3600);
     now.set(due);
     assert_eq!(client.freshness(), Freshness::RefreshDue);
+    assert_eq!(client.next_attempt(), None);
 
     server
         .borrow_mut()
@@ -130,50 +134,116 @@ fn fetch_reuse_refresh_fail_keep_expire() {
     assert_wiped(&buf, "connector error");
     assert_eq!(server.borrow().connections, 3);
     assert_old_token_kept(&client, "tok-2", refresh_at);
+    assert_eq!(client.failures(), 1);
+    // Ceiling 2 s without jitter: 1999 ms (the sample is u32::MAX / 2^32).
+    let retry_1 = due + 1_999;
+    assert_eq!(client.next_attempt(), Some(Instant::from_millis(retry_1)));
+    assert!(client.blocked().is_none());
+    // Within the backoff: the old token, no connection.
+    for t in [due, due + 1_000, retry_1 - 1] {
+        now.set(t);
+        let tok = client
+            .token(&mut connect, &mut [0u8; BUF])
+            .expect("old token while backing off");
+        assert_eq!(tok.secret(), "tok-2", "at {t} ms");
+        assert_eq!(server.borrow().connections, 3, "at {t} ms");
+    }
 
-    now.set(due + 1_000);
+    now.set(retry_1);
+    assert_eq!(client.next_attempt(), None);
     server.borrow_mut().push(Script::Respond(json(
         "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30",
         "<html>down</html>",
     )));
     let mut buf = dirty_buf();
     match client.token(&mut connect, &mut buf) {
-        Err(Error::Http(HttpError::UnexpectedStatus { status: 503, .. })) => {}
+        Err(Error::Http(HttpError::UnexpectedStatus {
+            status: 503,
+            retry_after: Some(RetryAfter::Seconds(30)),
+        })) => {}
         other => panic!("{other:?}"),
     }
     assert_wiped(&buf, "503");
     assert_eq!(server.borrow().connections, 4);
     assert_old_token_kept(&client, "tok-2", refresh_at);
+    assert_eq!(client.failures(), 2);
+    // Retry-After: 30 outweighs the 4 s ceiling.
+    let retry_2 = retry_1 + secs(30);
+    assert_eq!(client.next_attempt(), Some(Instant::from_millis(retry_2)));
+    now.set(retry_2 - 1);
+    assert_eq!(
+        client
+            .token(&mut connect, &mut [0u8; BUF])
+            .unwrap()
+            .secret(),
+        "tok-2"
+    );
+    assert_eq!(server.borrow().connections, 4);
 
-    now.set(due + 2_000);
+    now.set(retry_2);
     server.borrow_mut().push(Script::Respond(
         common::wire(
             "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\nContent-Length: {len}\r\n\r\n",
             r#"{"error":"invalid_client","error_description":"secret rotated"}"#,
         ),
     ));
+    let check_invalid_client = |e: &embedded_oauth2::OAuthError| {
+        assert_eq!((e.status, e.code), (401, ErrorCode::InvalidClient));
+        assert_eq!(e.description.unwrap().as_str(), "secret rotated");
+        assert_eq!(e.www_authenticate.unwrap().as_str(), "Basic realm=\"x\"");
+    };
     let mut buf = dirty_buf();
     match client.token(&mut connect, &mut buf) {
-        Err(Error::OAuth(e)) => {
-            assert_eq!((e.status, e.code), (401, ErrorCode::InvalidClient));
-            assert_eq!(e.description.unwrap().as_str(), "secret rotated");
-            assert_eq!(e.www_authenticate.unwrap().as_str(), "Basic realm=\"x\"");
-        }
+        Err(Error::OAuth(e)) => check_invalid_client(&e),
         other => panic!("{other:?}"),
     }
     assert_wiped(&buf, "invalid_client");
     assert_eq!(server.borrow().connections, 5);
     assert_old_token_kept(&client, "tok-2", refresh_at);
+    // A permanent failure: no automatic attempt any more, the old token is
+    // handed out while it is valid.
+    match client.blocked() {
+        Some(Error::OAuth(e)) => check_invalid_client(e),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(client.next_attempt(), None);
+    for t in [retry_2, retry_2 + 500] {
+        now.set(t);
+        let tok = client.token(&mut connect, &mut [0u8; BUF]).unwrap();
+        assert_eq!(tok.secret(), "tok-2", "at {t} ms");
+        assert_eq!(server.borrow().connections, 5, "at {t} ms");
+    }
 
-    now.set(due + 3_000);
+    // An explicit `fetch` still goes to the network (and fails here).
+    now.set(retry_2 + 1_000);
     server.borrow_mut().push(Script::ResetAfterRequest);
     let mut buf = dirty_buf();
-    match client.token(&mut connect, &mut buf) {
+    match client.fetch(&mut connect, &mut buf) {
         Err(Error::Transport(StreamError::Reset)) => {}
         other => panic!("{other:?}"),
     }
     assert_wiped(&buf, "reset while reading");
+    assert_eq!(server.borrow().connections, 6);
     assert_old_token_kept(&client, "tok-2", refresh_at);
+    assert!(
+        client.blocked().is_some(),
+        "a transient failure does not unblock"
+    );
+    // The failure counts (the fourth failed attempt in a row: the permanent
+    // one counted too), but the block stands: past its backoff (16 s
+    // ceiling, 15999 ms) `token()` still makes no attempt.
+    assert_eq!(client.failures(), 4);
+    for t in [
+        retry_2 + secs(10),
+        retry_2 + 1_000 + 15_999,
+        retry_2 + secs(20),
+        expiry - 1,
+    ] {
+        now.set(t);
+        let tok = client.token(&mut connect, &mut [0u8; BUF]).unwrap();
+        assert_eq!(tok.secret(), "tok-2", "at {t} ms");
+        assert_eq!(server.borrow().connections, 6, "at {t} ms");
+    }
 
     // 5. One millisecond before expiry it is still handed out; at expiry not.
     now.set(expiry - 1);
@@ -185,7 +255,19 @@ fn fetch_reuse_refresh_fail_keep_expire() {
     assert!(client.cached().is_none());
     assert_eq!(client.freshness(), Freshness::Expired);
 
-    // 6. The next call fetches again.
+    // 6. Still blocked: with no valid token, `token()` returns the permanent
+    //    failure again, without a connection, however long it has been.
+    let mut buf = dirty_buf();
+    match client.token(&mut connect, &mut buf) {
+        Err(Error::OAuth(e)) => check_invalid_client(&e),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(server.borrow().connections, 6);
+
+    // 7. After re-provisioning (`reset_backoff`) the next call fetches again.
+    client.reset_backoff();
+    assert!(client.blocked().is_none());
+    assert_eq!((client.failures(), client.next_attempt()), (0, None));
     server
         .borrow_mut()
         .push(Script::Respond(token_response("tok-3", Some(3600))));
@@ -196,6 +278,7 @@ fn fetch_reuse_refresh_fail_keep_expire() {
     assert_wiped(&buf, "after expiry");
     assert_eq!(server.borrow().connections, 7);
     assert_eq!(server.borrow().pending(), 0);
+    assert_eq!(client.failures(), 0);
 }
 
 fn assert_old_token_kept<C: embedded_oauth2::Clock>(
@@ -471,7 +554,23 @@ fn token_larger_than_its_capacity_keeps_the_old_one() {
     let t = client.cached().unwrap();
     assert_eq!((t.secret(), t.scope()), ("sixteen-bytes-ok", Some("r w")));
     assert_eq!(t.obtained_at(), Instant::ZERO);
+    // A capacity error does not block the client (the next response may
+    // fit): it backs off like a transient failure (no random source: 1999
+    // ms), and `token()` hands out the old token meanwhile.
+    assert!(client.blocked().is_none());
+    assert_eq!(client.failures(), 1);
+    let retry_1 = secs(3600 - 60) + 1_999;
+    assert_eq!(client.next_attempt(), Some(Instant::from_millis(retry_1)));
+    for t in [secs(3600 - 60), secs(3600 - 60) + 1_000, retry_1 - 1] {
+        now.set(t);
+        let tok = client.token(&mut connect, &mut [0u8; BUF]).unwrap();
+        assert_eq!(tok.secret(), "sixteen-bytes-ok");
+        assert_eq!(server.borrow().connections, 2, "at {t} ms");
+    }
 
+    // Past the backoff `token()` asks again on its own: now the scope does
+    // not fit.
+    now.set(retry_1);
     server.borrow_mut().push(Script::Respond(json(
         "HTTP/1.1 200 OK",
         r#"{"access_token":"ok","token_type":"Bearer","scope":"read write"}"#,
@@ -492,6 +591,35 @@ fn token_larger_than_its_capacity_keeps_the_old_one() {
     assert_wiped(&buf, "scope capacity");
     assert_eq!(client.cached().unwrap().secret(), "sixteen-bytes-ok");
     assert_eq!(server.borrow().connections, 3);
+    assert!(client.blocked().is_none());
+    assert_eq!(client.failures(), 2);
+    let retry_2 = retry_1 + 3_999;
+    assert_eq!(client.next_attempt(), Some(Instant::from_millis(retry_2)));
+    now.set(retry_2 - 1);
+    assert_eq!(
+        client
+            .token(&mut connect, &mut [0u8; BUF])
+            .unwrap()
+            .secret(),
+        "sixteen-bytes-ok"
+    );
+    assert_eq!(server.borrow().connections, 3);
+
+    // A token that fits is taken, and clears the backoff.
+    now.set(retry_2);
+    server.borrow_mut().push(Script::Respond(json(
+        "HTTP/1.1 200 OK",
+        r#"{"access_token":"fits","token_type":"Bearer","expires_in":3600,"scope":"r"}"#,
+    )));
+    let mut buf = dirty_buf();
+    {
+        let t = client.token(&mut connect, &mut buf).unwrap();
+        assert_eq!((t.secret(), t.scope()), ("fits", Some("r")));
+        assert_eq!(t.obtained_at(), Instant::from_millis(retry_2));
+    }
+    assert_wiped(&buf, "fitting token");
+    assert_eq!(server.borrow().connections, 4);
+    assert_eq!((client.failures(), client.next_attempt()), (0, None));
 }
 
 #[test]
@@ -516,6 +644,28 @@ fn request_that_does_not_fit_makes_no_connection() {
     assert_wiped(&buf, "request capacity");
     assert_eq!(server.borrow().connections, 0);
     assert!(client.cached().is_none());
+    // Not a block: the caller may pass a bigger buffer. The client backs
+    // off (no random source: 1999 ms), then a big enough buffer works.
+    assert!(client.blocked().is_none());
+    assert_eq!(client.failures(), 1);
+    assert_eq!(client.next_attempt(), Some(Instant::from_millis(1_999)));
+    let mut big = dirty_buf();
+    assert_eq!(
+        client.token(&mut connect, &mut big).unwrap_err(),
+        Error::Backoff(Instant::from_millis(1_999))
+    );
+    assert_eq!(server.borrow().connections, 0);
+    now.set(1_999);
+    server
+        .borrow_mut()
+        .push(Script::Respond(token_response("fits", Some(3600))));
+    assert_eq!(
+        client.token(&mut connect, &mut big).unwrap().secret(),
+        "fits"
+    );
+    assert_wiped(&big, "bigger buffer");
+    assert_eq!(server.borrow().connections, 1);
+    assert_eq!((client.failures(), client.next_attempt()), (0, None));
 }
 
 #[test]

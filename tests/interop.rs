@@ -931,7 +931,12 @@ fn short_token_is_renewed_when_due<X: Net>(net: &mut X) {
 
 /// A renewal that fails while the token is only due (not expired) returns
 /// the error, and the old token stays available through `cached()` (and is
-/// still valid at the server); the next `token()` renews.
+/// still valid at the server). The default backoff (no random source: just
+/// under 2 s) from the failure at 2 s into the 4 s token would end within
+/// the token's last second: the next attempt is instead set to
+/// `expires_at - 1 s`, the latest the client schedules one for a valid token.
+/// Until then `token()` hands out the old token without opening a
+/// connection; at it, the next `token()` renews before the token lapses.
 fn failed_renewal_keeps_the_old_token<X: Net>(net: &mut X) {
     let url = X::TRANSPORT.token_url();
     let c = config(X::TRANSPORT, &url, "basic", ClientAuth::Basic)
@@ -942,14 +947,16 @@ fn failed_renewal_keeps_the_old_token<X: Net>(net: &mut X) {
     let mut client = device(c);
     let mut conn = Counting::new(net.connector());
     let mut work = [0u8; WORK];
-    let (first, obtained) = {
+    let (first, obtained, expires) = {
         let t = client.token(&mut conn, &mut work).unwrap();
-        (issued(t), t.obtained_at())
+        (issued(t), t.obtained_at(), t.expires_at())
     };
+    assert_eq!(expires, obtained + Duration::from_secs(4));
     sleep_until(&client, obtained + Duration::from_secs(2));
     assert_eq!(client.freshness(), Freshness::RefreshDue);
 
     conn.down = true;
+    let before = client.clock().now();
     match client.token(&mut conn, &mut work) {
         Err(Error::Transport(e)) => assert_eq!(
             embedded_io::Error::kind(&e),
@@ -960,15 +967,36 @@ fn failed_renewal_keeps_the_old_token<X: Net>(net: &mut X) {
     }
     assert!(work.iter().all(|&b| b == 0), "work buffer not wiped");
     assert_eq!(conn.count, 2);
+    assert_eq!(client.failures(), 1);
+    // The full 2 s ceiling from the failure would end after `last_chance`.
+    let last_chance = expires.saturating_sub(Duration::from_secs(1));
+    assert!(before + Duration::from_millis(1_999) > last_chance);
+    assert!(before < last_chance, "the renewal ran too late to check");
+    let retry_at = client.next_attempt().expect("backing off");
+    assert_eq!(retry_at, last_chance);
+    // Within the backoff (still refused, were it asked): the old token and
+    // no connection.
+    let again = issued(client.token(&mut conn, &mut work).unwrap());
+    assert!(client.clock().now() < retry_at, "the check ran too late");
+    assert_eq!(again, first);
+    assert_eq!(conn.count, 2, "no connection while backing off");
     assert_eq!(client.freshness(), Freshness::RefreshDue);
     assert_eq!(client.cached().map(issued), Some(first.clone()));
     assert!(active(net, "basic", &first.access));
 
     conn.down = false;
+    sleep_until(&client, retry_at);
+    assert_eq!(client.next_attempt(), None);
+    assert_eq!(
+        client.freshness(),
+        Freshness::RefreshDue,
+        "the retry fell after expiry"
+    );
     let second = issued(client.token(&mut conn, &mut work).unwrap());
     assert_eq!(conn.count, 3);
     assert_ne!(second.access, first.access);
     assert_eq!(client.freshness(), Freshness::Fresh);
+    assert_eq!((client.failures(), client.next_attempt()), (0, None));
 }
 
 /// `Client::call` to the receipt service: the receipt comes back; after the
@@ -1162,8 +1190,7 @@ mod signed {
 
     use base64ct::{Base64UrlUnpadded, Encoding};
     use embedded_oauth2::{
-        Assertion, Audience, ClientAuth, ClientId, Config, CounterJti, Error, ErrorCode,
-        P256Signer, TokenEndpoint,
+        Assertion, Audience, ClientAuth, ClientId, Config, CounterJti, Error, ErrorCode, P256Signer,
     };
     use p256::pkcs8::DecodePrivateKey;
     use rand_core::{OsRng, RngCore};
@@ -1311,12 +1338,6 @@ mod signed {
         assert_eq!(e.www_authenticate, None, "{e}");
     }
 
-    /// The endpoint as `t` parses it, for type inference in closures.
-    #[allow(dead_code)]
-    fn _endpoint(t: Transport, url: &str) -> TokenEndpoint<'_> {
-        t.endpoint(url)
-    }
-
     // ---- Scenarios --------------------------------------------------------
 
     /// `client_secret_jwt` with `aud` = the token endpoint URL of the
@@ -1458,10 +1479,7 @@ mod signed {
         let wall = now_unix;
         let wrong = "not-the-jwt-client-secret-0123456789abcdefgh";
         assert_ne!(wrong, jwt_secret());
-        assert_invalid_client(
-            net,
-            jwt_config(t, &url, wrong, Assertion::new(&wall, &jti)),
-        );
+        assert_invalid_client(net, jwt_config(t, &url, wrong, Assertion::new(&wall, &jti)));
         // The right secret with the same jti source works: the key was at fault.
         fetch_ok(
             net,
@@ -1626,13 +1644,14 @@ mod signed {
         );
 
         let key = pkjwt();
-        let signed = |clock| {
-            Assertion::new(clock, &jti)
-                .with_signer(&key.signer)
-                .with_key_id(key.kid)
-        };
-        assert_invalid_client(net, pkjwt_config(t, &url, key.id, signed(&slow)));
-        fetch_ok(net, pkjwt_config(t, &url, key.id, signed(&wall)));
+        let stale = Assertion::new(&slow, &jti)
+            .with_signer(&key.signer)
+            .with_key_id(key.kid);
+        assert_invalid_client(net, pkjwt_config(t, &url, key.id, stale));
+        let current = Assertion::new(&wall, &jti)
+            .with_signer(&key.signer)
+            .with_key_id(key.kid);
+        fetch_ok(net, pkjwt_config(t, &url, key.id, current));
     }
 }
 

@@ -12,8 +12,8 @@ use common::{
     token_response,
 };
 use embedded_oauth2::{
-    ClientAuth, ClientSecret, Config, Error, Exchange, Instant, Limits, TokenEndpoint, blocking,
-    encode_request,
+    ClientAuth, ClientSecret, Config, Error, ErrorCode, Exchange, Instant, Limits, TokenEndpoint,
+    blocking, encode_request,
 };
 
 const ID: &str = "device-7";
@@ -312,14 +312,53 @@ fn client_errors_never_contain_the_secret() {
         r#"{"error":"invalid_request"}"#,
     )));
     server.borrow_mut().push(Script::ResetAfterRequest);
-    for _ in 0..3 {
-        let mut buf = [0u8; 2048];
-        let e = client.token(&mut connect, &mut buf).unwrap_err();
-        assert_no_secret(&format!("{e} {e:?}"), "client error");
-        assert!(buf.iter().all(|&b| b == 0));
-    }
+    let mut errors = Vec::new();
+
+    // 1. Refused (transient): an attempt, then backoff.
+    let mut buf = [0u8; 2048];
+    let e = client.token(&mut connect, &mut buf).unwrap_err();
+    assert!(matches!(e, Error::Transport(StreamError::Refused)), "{e:?}");
+    assert!(buf.iter().all(|&b| b == 0));
+    errors.push(format!("{e} {e:?} {e:#?}"));
+    // While backing off: `Error::Backoff`, no connection.
+    let retry_at = client.next_attempt().expect("backing off");
+    let e = client.token(&mut connect, &mut buf).unwrap_err();
+    assert_eq!(e, Error::Backoff(retry_at));
+    errors.push(format!("{e} {e:?} {e:#?}"));
+    assert_eq!(server.borrow().connections, 1);
+
+    // 2. `invalid_request` (permanent), then the same error again without a
+    //    connection.
+    now.set(retry_at.as_millis());
+    let e = client.token(&mut connect, &mut buf).unwrap_err();
+    assert!(
+        matches!(&e, Error::OAuth(o) if o.code == ErrorCode::InvalidRequest),
+        "{e:?}"
+    );
+    assert!(buf.iter().all(|&b| b == 0));
+    errors.push(format!("{e} {e:?} {e:#?}"));
+    let again = client.token(&mut connect, &mut buf).unwrap_err();
+    assert_eq!(again.oauth(), e.oauth());
+    errors.push(format!("{again} {again:?} {again:#?}"));
+    errors.push(format!("{:?}", client.blocked()));
+    assert_eq!(server.borrow().connections, 2);
+
+    // 3. An explicit fetch: reset while reading.
+    let e = client.fetch(&mut connect, &mut buf).unwrap_err();
+    assert!(matches!(e, Error::Transport(StreamError::Reset)), "{e:?}");
+    assert!(buf.iter().all(|&b| b == 0));
+    errors.push(format!("{e} {e:?} {e:#?}"));
+
     assert_eq!(server.borrow().connections, 3);
+    for (i, text) in errors.iter().enumerate() {
+        assert_no_secret(text, &format!("client error {i}"));
+    }
     // The server really received the credential each time it was asked.
+    assert_eq!(
+        server.borrow().logs.len(),
+        2,
+        "the refused one had no stream"
+    );
     for log in &server.borrow().logs {
         assert!(common::contains(
             &log.borrow().written,
@@ -488,7 +527,21 @@ fn client_wipes_the_buffer_whatever_happens() {
         let r = client
             .token(&mut connect, &mut buf)
             .map(|t| t.secret().to_owned());
-        assert_eq!(r.is_ok(), expect_ok);
+        assert_eq!(r.is_ok(), expect_ok, "{r:?}");
         assert!(buf.iter().all(|&b| b == 0));
+        if !expect_ok {
+            // While backing off no request is built: the buffer is not
+            // touched at all (nothing to wipe).
+            let mut untouched = [b'.'; 2048];
+            let retry_at = client.next_attempt().expect("backing off");
+            assert_eq!(
+                client.token(&mut connect, &mut untouched).unwrap_err(),
+                Error::Backoff(retry_at)
+            );
+            assert!(untouched.iter().all(|&b| b == b'.'));
+            assert_eq!(server.borrow().connections, 1);
+            now.set(retry_at.as_millis());
+        }
     }
+    assert_eq!(server.borrow().connections, 2);
 }

@@ -1,0 +1,335 @@
+//! The fuzz harnesses (`fuzz/src/lib.rs`) under plain `cargo test`: every
+//! recorded response of `tests/common/table.rs` through each of them, the
+//! committed seed corpus and every crash reproducer (`fuzz/regressions/`)
+//! replayed, and one named test per bug the fuzzers found.
+//!
+//! `cargo test --test fuzz_replay -- --ignored write_fuzz_seeds` rewrites
+//! the seed corpus (`fuzz/corpus/<target>/`) from the table.
+
+mod common;
+
+#[path = "../fuzz/src/lib.rs"]
+#[allow(dead_code, unused_imports)]
+mod harness;
+
+use std::path::{Path, PathBuf};
+
+use common::table::cases;
+
+const TARGETS: [(&str, fn(&[u8])); 4] = [
+    ("http_reader", harness::http_reader),
+    ("token_json", harness::token_json),
+    ("exchange", harness::exchange),
+    ("request", harness::request),
+];
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
+}
+
+/// The body and status of a recorded response, when it has a complete one.
+fn status_and_body(wire: &[u8]) -> Option<(u16, Vec<u8>)> {
+    let mut buf = vec![0u8; wire.len() + 1];
+    let mut r = embedded_oauth2::ResponseReader::new(embedded_oauth2::Limits::new());
+    let mut pos = 0;
+    loop {
+        let spare = r.spare(&mut buf).ok()?;
+        let n = spare.len().min(wire.len() - pos);
+        spare[..n].copy_from_slice(&wire[pos..pos + n]);
+        pos += n;
+        if r.advance(&mut buf, n).ok()? {
+            return Some((r.head()?.status, r.body(&buf).to_vec()));
+        }
+    }
+}
+
+fn token_json_input(status: u16, work: u16, body: &[u8]) -> Vec<u8> {
+    let mut v = status.to_le_bytes().to_vec();
+    v.extend_from_slice(&work.to_le_bytes());
+    v.extend_from_slice(body);
+    v
+}
+
+/// Hand-written `request` inputs (fields separated by 0xFF, see the harness).
+fn request_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let join = |meta: &[u8], fields: &[&[u8]]| {
+        let mut v = meta.to_vec();
+        for f in fields {
+            v.push(0xff);
+            v.extend_from_slice(f);
+        }
+        v
+    };
+    vec![
+        (
+            "basic",
+            join(
+                &[0, 0, 2, 0, 60],
+                &[b"https://as.example/token", b"s6BhdRkqt3", b"gX1fBat3bV"],
+            ),
+        ),
+        (
+            "basic-odd-chars",
+            join(
+                &[0, 0, 2, 0b0000_0111, 60],
+                &[
+                    b"http://[::1]:8080/t?x=1",
+                    b"dev ice:1/\xc3\xa9",
+                    b"p@ss w&rd=%+",
+                    b"read write:x",
+                    b"https://api.example",
+                ],
+            ),
+        ),
+        (
+            "unencoded",
+            join(&[1, 0, 2, 0, 60], &[b"https://h:8443/", b"a:b", b"c:d"]),
+        ),
+        (
+            "post-everything",
+            join(
+                &[2, 0, 4, 0b0110_0110, 60],
+                &[
+                    b"https://as.example/oauth2/token",
+                    b"device-2",
+                    b"a+b%c",
+                    b"a b",
+                    b"aud",
+                    b"https://r1/\xfeurn:r2",
+                    b"tenant\xfda&b=c d\xfek\xc3\xa9\xfd\xf0\x9f\x8c\xa1",
+                ],
+            ),
+        ),
+        (
+            "client-id-only",
+            join(&[3, 0, 1, 0, 60], &[b"https://h/", b"mtls", b""]),
+        ),
+        (
+            "secret-jwt",
+            join(
+                &[4, 0, 4, 0b0001_1000, 60],
+                &[
+                    b"https://as.example/token",
+                    b"jwt \"device\"\\",
+                    b"0123456789abcdef0123456789abcdef",
+                    b"",
+                    b"",
+                    b"",
+                    b"",
+                    b"k\"1\\",
+                    b"https://issuer.example",
+                ],
+            ),
+        ),
+        (
+            "private-key-jwt",
+            join(
+                &[5, 0, 4, 0, 30],
+                &[b"https://as.example/token", b"es-device", b""],
+            ),
+        ),
+        (
+            "control-characters",
+            join(
+                &[2, 0, 2, 0b0110_0110, 60],
+                &[
+                    b"https://h/t",
+                    b"id",
+                    b"s\r\n",
+                    b"a\nb",
+                    b"x\0",
+                    b"",
+                    b"k\xfdv\r\n",
+                ],
+            ),
+        ),
+        (
+            "small-buffer",
+            join(&[0, 20, 0, 0, 60], &[b"https://h/t", b"id", b"s"]),
+        ),
+    ]
+}
+
+/// Every seed: `(target, file name, input)`.
+fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (i, c) in cases().iter().enumerate() {
+        let buf = u16::try_from(c.buf).expect("table buffers fit u16");
+        for (variant, reads) in [
+            ("whole", &[][..]),
+            ("bytewise", &[1u8][..]),
+            ("by7", &[7u8][..]),
+        ] {
+            let input = harness::encode_wire_plan(0, buf, reads, &c.wire);
+            out.push((
+                "http_reader",
+                format!("table-{i:03}-{variant}"),
+                input.clone(),
+            ));
+            out.push(("exchange", format!("table-{i:03}-{variant}"), input));
+        }
+        if let Some((status, body)) = status_and_body(&c.wire) {
+            out.push((
+                "token_json",
+                format!("table-{i:03}"),
+                token_json_input(status, buf, &body),
+            ));
+        }
+    }
+    // Every configuration once, with a token response.
+    let ok = common::token_response("tok", Some(60));
+    for sel in 1u8..6 {
+        out.push((
+            "exchange",
+            format!("config-{sel}"),
+            harness::encode_wire_plan(sel << 4, 2048, &[5, 0], &ok),
+        ));
+    }
+    for (name, input) in request_seeds() {
+        out.push(("request", name.to_owned(), input));
+    }
+    out
+}
+
+#[test]
+fn table_responses_through_every_harness() {
+    // What the seeds hold, without the file system (so Miri runs it too).
+    let all = seeds();
+    let step = if cfg!(miri) { 9 } else { 1 };
+    for (target, name, input) in all.iter().step_by(step) {
+        let run = TARGETS.iter().find(|(t, _)| t == target).unwrap().1;
+        let r = std::panic::catch_unwind(|| run(input));
+        assert!(r.is_ok(), "{target}: seed {name} broke an invariant");
+    }
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort();
+    v
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "reads the corpus from the file system")]
+fn committed_corpus_and_reproducers_replay() {
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for (target, run) in TARGETS {
+        for sub in ["corpus", "regressions"] {
+            for path in files(&fuzz_dir().join(sub).join(target)) {
+                let data = std::fs::read(&path).unwrap();
+                count += 1;
+                if std::panic::catch_unwind(|| run(&data)).is_err() {
+                    failures.push(path.display().to_string());
+                }
+            }
+        }
+    }
+    assert!(count > 0, "no corpus found under {}", fuzz_dir().display());
+    assert!(
+        failures.is_empty(),
+        "inputs that break an invariant:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+#[ignore = "writes fuzz/corpus/: run by hand after changing the table"]
+fn write_fuzz_seeds() {
+    for (target, name, input) in seeds() {
+        let dir = fuzz_dir().join("corpus").join(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), input).unwrap();
+    }
+}
+
+// ---- bugs the fuzzers found ------------------------------------------------------
+//
+// Each has its reproducer in fuzz/regressions/<target>/ (replayed above
+// through the harness, which tolerates a bug still open through a
+// `KNOWN_BUG_*` switch) and a test here that asserts the correct behaviour.
+
+/// Found by `token_json` (`fuzz/regressions/token_json/work-bound-surrogates`):
+/// `parse_token_response` documents that `body.len() * 2` bytes of work
+/// always suffice (and the README sizes the work buffer as about
+/// `head + 2 × body`), but a body with an escaped UTF-16 surrogate pair is
+/// first rewritten into the work buffer, so it can need about 3 × body.
+#[test]
+#[ignore = "bug: a body with a \\uD83D\\uDE00 escape needs more than body.len() * 2 work bytes"]
+fn work_bound_holds_with_surrogate_pairs() {
+    let token = format!("{}\\/{}", "x".repeat(500), "y".repeat(500));
+    let body = format!(
+        r#"{{"access_token":"{token}","token_type":"Bearer","name":"sensor \ud83c\udf21"}}"#
+    );
+    let mut work = vec![0u8; body.len() * 2];
+    let r = embedded_oauth2::parse_token_response(200, None, body.as_bytes(), &mut work);
+    match r {
+        Ok(t) => assert_eq!(t.access_token, token.replace("\\/", "/")),
+        Err(e) => panic!(
+            "{} work bytes for a {}-byte body: {e:?}",
+            body.len() * 2,
+            body.len()
+        ),
+    }
+}
+
+/// Found by `token_json` (`fuzz/regressions/token_json/invalid-json-unknown-member`):
+/// serde-json-core skips the scalar value of an unknown member up to the
+/// next `,`, `}` or `]` without looking at it, so bodies that are not JSON
+/// are accepted (`"x":Retry-After: Sun Nov  6 …`). Worse, the flat pre-scan
+/// that finds `expires_in` by position counts a `:` inside such a value as
+/// a member, so `expires_in` is read from the wrong member: below, 2 instead
+/// of 60. A body that is not JSON must be refused.
+#[test]
+#[ignore = "bug: invalid JSON in an unknown member is accepted, and shifts expires_in"]
+fn invalid_json_in_an_unknown_member_is_refused() {
+    use embedded_oauth2::{Error, ResponseError, parse_token_response};
+    let bodies = [
+        r#"{"x":1:2,"expires_in":60,"y":7,"access_token":"t","token_type":"bearer"}"#,
+        r#"{"access_token":"t","token_type":"bearer","x":nonsense}"#,
+        r#"{"access_token":"t","token_type":"bearer","x":1 2 3}"#,
+        r#"{"access_token":"deep","token_type":"Bearer","x":{"a":Retry-After: Sun Nov  6 08:49:37 19941}}"#,
+    ];
+    let mut failures = Vec::new();
+    for body in bodies {
+        let mut work = [0u8; 512];
+        let r = parse_token_response(200, None, body.as_bytes(), &mut work);
+        if !matches!(r, Err(Error::Response(ResponseError::Json))) {
+            failures.push(format!("{body}\n  -> {r:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "accepted:\n{}", failures.join("\n"));
+}
+
+/// Found by `tests/properties.rs` (`a_token_that_fits_comes_back_byte_identical`):
+/// the README sizes the work buffer as "response head + body + longest
+/// escaped JSON string + token + scope" and then says "About
+/// `head + 2 × body` always suffices". The second is false as soon as the
+/// token has an escape (`\/`, as PHP's `json_encode` writes every `/`):
+/// the escaped literal is staged for unescaping *and* the token is copied
+/// out, so the need is about `head + 3 × body`. Either the README's rule or
+/// the parser's staging should change; this asserts the README as written.
+#[test]
+#[ignore = "bug: README's \"head + 2 × body always suffices\" fails for a token with JSON escapes"]
+fn readme_sizing_suffices_for_an_escaped_token() {
+    use embedded_oauth2::{Exchange, Limits, blocking};
+    let token = "ab/".repeat(100);
+    let literal = token.replace('/', "\\/");
+    let body = format!(r#"{{"access_token":"{literal}","token_type":"Bearer"}}"#);
+    let wire = common::json("HTTP/1.1 200 OK", &body);
+    let head = wire.len() - body.len();
+    let mut buf = vec![0u8; head + 2 * body.len()];
+    let config = common::config();
+    let ex = Exchange::new(&config, &mut buf, Limits::new()).unwrap();
+    let mut stream = common::Scripted::new(wire, common::Delivery::Whole);
+    match blocking::run(&mut stream, ex) {
+        Ok(t) => assert_eq!(t.access_token, token),
+        Err(e) => panic!("head {head} + 2 × body {}: {e:?}", body.len()),
+    }
+}
