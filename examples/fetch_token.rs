@@ -264,7 +264,7 @@ impl<E: embedded_io::Error + 'static> From<Error<E>> for Failure {
         match e {
             Error::OAuth(o) => Failure::OAuth {
                 code: o.code.as_str().to_owned(),
-                description: o.description.map(|d| d.to_string()),
+                description: None,
             },
             Error::Transport(t) if timed_out(&t) => Failure::Other(format!(
                 "transport error: timed out after {} s waiting for the server",
@@ -524,8 +524,24 @@ where
     K::Error: 'static,
 {
     let mut buf = vec![0u8; WORK_BUF];
-    let token = client.fetch(connector, &mut buf)?;
-    print_token(token)
+    let result = client.fetch(connector, &mut buf).map(|_| ());
+    if let Err(e) = result {
+        let mut failure = Failure::from(e);
+        // The server's own words, kept by the client next to the error.
+        if let (Failure::OAuth { code, description }, Some(d)) =
+            (&mut failure, client.error_details())
+        {
+            if let Some(full) = d.code {
+                *code = full.to_string();
+            }
+            *description = d.description.map(|t| t.to_string());
+        }
+        return Err(failure);
+    }
+    match client.cached() {
+        Some(token) => print_token(token),
+        None => Err(Failure::Other("the token expired at once".into())),
+    }
 }
 
 fn print_token(token: &Token<TOKEN_CAP, SCOPE_CAP>) -> Result<(), Failure> {

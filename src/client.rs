@@ -45,6 +45,8 @@ pub struct Client<'a, C, const N: usize = 64, const T: usize = 2048, const S: us
     retry_at: Option<Instant>,
     /// A permanent failure: no automatic attempt until `reset_backoff`.
     blocked: Option<Error>,
+    /// The free text of the last OAuth error response.
+    details: crate::error::ErrorDetails,
 }
 
 /// What the cache decides before touching the network.
@@ -74,7 +76,19 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
             failures: 0,
             retry_at: None,
             blocked: None,
+            details: crate::error::ErrorDetails::default(),
         }
+    }
+
+    /// The free text (description, URI, `WWW-Authenticate`) of the last
+    /// error response, when the last attempt got one: what to log next to
+    /// an [`Error::OAuth`].
+    pub fn error_details(&self) -> Option<&crate::error::ErrorDetails> {
+        (!self.details.is_empty()).then_some(&self.details)
+    }
+
+    pub(crate) fn details_mut(&mut self) -> &mut crate::error::ErrorDetails {
+        &mut self.details
     }
 
     /// Sets the backoff after failures (default [`Backoff::new`]).
@@ -99,7 +113,8 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
         self
     }
 
-    /// Consecutive transient failures so far.
+    /// Consecutive failed attempts so far (an attempt counts as failed from
+    /// [`Client::begin`] until it completes).
     pub fn failures(&self) -> u32 {
         self.failures
     }
@@ -108,6 +123,9 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
     /// would now (unless [`Client::blocked`]: then it never will), `Some(t)`
     /// while backing off.
     pub fn next_attempt(&self) -> Option<Instant> {
+        if self.blocked.is_some() {
+            return None;
+        }
         self.retry_at.filter(|&t| t > self.clock.now())
     }
 
@@ -201,6 +219,7 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
     /// `complete` with the response or [`Client::fail`] with the error.
     pub fn begin<'w>(&mut self, buf: &'w mut [u8]) -> Result<(Exchange<'w>, Instant), Error> {
         let started = self.clock.now();
+        self.details = crate::error::ErrorDetails::default();
         self.failures = self.failures.saturating_add(1);
         self.schedule(None);
         Ok((Exchange::new(&self.config, buf, self.limits)?, started))

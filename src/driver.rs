@@ -31,7 +31,25 @@ macro_rules! driver {
         /// `std::io::Error` is still inside [`Error::Transport`].
         pub $($async)? fn run<'w, S: Read + Write>(
             stream: &mut S,
+            ex: Exchange<'w>,
+        ) -> Result<TokenResponse<'w>, Error<S::Error>> {
+            run_with(stream, ex, None) $($await)*
+        }
+
+        /// [`run`], keeping the free text of an error response
+        /// (description, URI, `WWW-Authenticate`) in `details`.
+        pub $($async)? fn run_with_details<'w, S: Read + Write>(
+            stream: &mut S,
+            ex: Exchange<'w>,
+            details: &mut crate::error::ErrorDetails,
+        ) -> Result<TokenResponse<'w>, Error<S::Error>> {
+            run_with(stream, ex, Some(details)) $($await)*
+        }
+
+        $($async)? fn run_with<'w, S: Read + Write>(
+            stream: &mut S,
             mut ex: Exchange<'w>,
+            details: Option<&mut crate::error::ErrorDetails>,
         ) -> Result<TokenResponse<'w>, Error<S::Error>> {
             while !ex.to_send().is_empty() {
                 match stream.write(ex.to_send()) $($await)* {
@@ -53,7 +71,11 @@ macro_rules! driver {
                     break;
                 }
             }
-            ex.finish().map_err(Error::widen)
+            match details {
+                Some(d) => ex.finish_with_details(d),
+                None => ex.finish(),
+            }
+            .map_err(Error::widen)
         }
 
         impl<C: Clock, const N: usize, const T: usize, const S: usize> Client<'_, C, N, T, S> {
@@ -155,7 +177,7 @@ macro_rules! driver {
                 let mut conn = connector
                     .connect(self.config().endpoint()) $($await)*
                     .map_err(Error::Transport)?;
-                let resp = run(&mut conn, ex) $($await)*?;
+                let resp = run_with(&mut conn, ex, Some(self.details_mut())) $($await)*?;
                 self.complete(&resp, started).map_err(Error::widen)?;
                 Ok(())
             }

@@ -448,8 +448,9 @@ pub enum ErrorCode {
     TemporarilyUnavailable,
     /// `server_error`
     ServerError,
-    /// Any other code (kept, truncated to 32 bytes).
-    Extension(Text<32>),
+    /// Any other code (kept, truncated to 24 bytes; the whole code is in
+    /// [`ErrorDetails`]).
+    Extension(Text<24>),
 }
 
 impl ErrorCode {
@@ -493,10 +494,11 @@ impl fmt::Display for ErrorCode {
 }
 
 /// An error response from the authorization server
-/// ([RFC 6749 §5.2](https://www.rfc-editor.org/rfc/rfc6749#section-5.2)).
-///
-/// The free-text members are copied (truncated safely when long, control
-/// characters replaced) so the error outlives the work buffer.
+/// ([RFC 6749 §5.2](https://www.rfc-editor.org/rfc/rfc6749#section-5.2)):
+/// what a program decides on. The free text that goes with it (description,
+/// URI, `WWW-Authenticate`) is in [`ErrorDetails`], kept by the client
+/// ([`Client::error_details`](crate::Client::error_details)) rather than in
+/// every `Result` on the stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct OAuthError {
@@ -505,13 +507,6 @@ pub struct OAuthError {
     pub status: u16,
     /// The `error` member.
     pub code: ErrorCode,
-    /// `error_description`, if sent.
-    pub description: Option<Text<96>>,
-    /// `error_uri`, if sent.
-    pub uri: Option<Text<64>>,
-    /// The `WWW-Authenticate` header, if sent (with 401 `invalid_client`);
-    /// a long one is kept as its scheme and `error` parameter.
-    pub www_authenticate: Option<Text<64>>,
     /// The server's `Retry-After`, if sent (e.g. with 503
     /// `temporarily_unavailable`).
     pub retry_after: Option<crate::retry::RetryAfter>,
@@ -523,9 +518,69 @@ impl fmt::Display for OAuthError {
             f,
             "authorization server refused the request (HTTP {}): {}",
             self.status, self.code
-        )?;
-        if let Some(d) = &self.description {
-            write!(f, ": {d}")?;
+        )
+    }
+}
+
+/// The free-text parts of an OAuth error response, copied (truncated safely
+/// when long, control characters replaced) so they outlive the work buffer.
+///
+/// The client keeps the last one ([`Client::error_details`](crate::Client::error_details));
+/// firmware with its own HTTP client gets it from [`ErrorDetails::parse`].
+///
+/// ```
+/// use embedded_oauth2::ErrorDetails;
+/// let d = ErrorDetails::parse(
+///     Some(b"Basic realm=\"as\""),
+///     br#"{"error":"invalid_client","error_description":"bad secret","error_uri":"https://as/e"}"#,
+/// );
+/// assert_eq!(d.description.unwrap().as_str(), "bad secret");
+/// assert_eq!(d.uri.unwrap().as_str(), "https://as/e");
+/// assert_eq!(d.www_authenticate.unwrap().as_str(), "Basic realm=\"as\"");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ErrorDetails {
+    /// The `error` member as sent (truncated to 48 bytes).
+    pub code: Option<Text<48>>,
+    /// `error_description`, if sent.
+    pub description: Option<Text<96>>,
+    /// `error_uri`, if sent.
+    pub uri: Option<Text<64>>,
+    /// The `WWW-Authenticate` header, if sent (with 401 `invalid_client`);
+    /// a long one is kept as its scheme and `error` parameter.
+    pub www_authenticate: Option<Text<64>>,
+}
+
+impl ErrorDetails {
+    /// Whether nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.code.is_none()
+            && self.description.is_none()
+            && self.uri.is_none()
+            && self.www_authenticate.is_none()
+    }
+}
+
+impl fmt::Display for ErrorDetails {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut sep = "";
+        for (name, value) in [
+            ("error", self.code.as_ref().map(|t| t.as_str())),
+            (
+                "error_description",
+                self.description.as_ref().map(|t| t.as_str()),
+            ),
+            ("error_uri", self.uri.as_ref().map(|t| t.as_str())),
+            (
+                "WWW-Authenticate",
+                self.www_authenticate.as_ref().map(|t| t.as_str()),
+            ),
+        ] {
+            if let Some(v) = value {
+                write!(f, "{sep}{name}: {v}")?;
+                sep = "; ";
+            }
         }
         Ok(())
     }

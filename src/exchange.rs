@@ -3,10 +3,10 @@
 use zeroize::Zeroize;
 
 use crate::credentials::Config;
-use crate::error::{Error, HttpError};
+use crate::error::{Error, ErrorDetails, HttpError};
 use crate::http::{Limits, ResponseReader};
 use crate::request::encode_request;
-use crate::response::{TokenResponse, parse_token_response};
+use crate::response::{TokenResponse, parse_response};
 
 /// One token request/response over a caller-owned work buffer, with no I/O.
 ///
@@ -117,7 +117,24 @@ impl<'w> Exchange<'w> {
 
     /// Parses the complete response. The token borrows the work buffer; the
     /// caller zeroizes it once the token is stored.
-    pub fn finish(mut self) -> Result<TokenResponse<'w>, Error> {
+    pub fn finish(self) -> Result<TokenResponse<'w>, Error> {
+        self.finish_inner(None)
+    }
+
+    /// As [`Exchange::finish`], keeping the free text of an error response
+    /// (description, URI, `WWW-Authenticate`) in `details`.
+    pub fn finish_with_details(
+        self,
+        details: &mut ErrorDetails,
+    ) -> Result<TokenResponse<'w>, Error> {
+        *details = ErrorDetails::default();
+        self.finish_inner(Some(details))
+    }
+
+    fn finish_inner(
+        mut self,
+        details: Option<&mut ErrorDetails>,
+    ) -> Result<TokenResponse<'w>, Error> {
         let buf = core::mem::take(&mut self.buf);
         let head = self
             .reader
@@ -134,7 +151,11 @@ impl<'w> Exchange<'w> {
         let body = front.get(range).unwrap_or_default();
         // Capacity is reported for the whole work buffer, not the part of it
         // left after the response.
-        parse_token_response(head.status, head.www_authenticate, body, work).map_err(|e| match e {
+        let mut details = details;
+        if let Some(d) = details.as_deref_mut() {
+            d.www_authenticate = head.www_authenticate;
+        }
+        parse_response(head.status, body, work, details).map_err(|e| match e {
             Error::Capacity(mut c) => {
                 c.needed = c.needed.saturating_add(offset);
                 c.available = c.available.saturating_add(offset);

@@ -469,7 +469,7 @@ impl ResponseReader {
 /// Keeps a `WWW-Authenticate` value; when it is too long for the error,
 /// keeps what matters: the scheme and its `error` parameter
 /// (`Basic error="invalid_client"`), dropping the realm and the rest.
-fn challenge_text(value: &[u8]) -> Text<64> {
+pub(crate) fn challenge_text(value: &[u8]) -> Text<64> {
     let full = Text::from_bytes_lossy(value);
     if !full.is_truncated() {
         return full;
@@ -515,10 +515,10 @@ fn challenge_text(value: &[u8]) -> Text<64> {
 /// Cortex-M) for them.
 fn move_down(buf: &mut [u8], src: core::ops::Range<usize>, dst: usize) {
     for (k, i) in src.enumerate() {
-        if let Some(&b) = buf.get(i) {
-            if let Some(d) = buf.get_mut(dst + k) {
-                *d = b;
-            }
+        if let Some(&b) = buf.get(i)
+            && let Some(d) = buf.get_mut(dst + k)
+        {
+            *d = b;
         }
     }
 }

@@ -51,10 +51,6 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
-// `Error` carries the server's OAuth error (description, URI,
-// WWW-Authenticate) by value so that it outlives the work buffer without
-// allocating; that makes it larger than clippy's default threshold.
-#![allow(clippy::result_large_err, clippy::large_enum_variant)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(all(feature = "defmt", feature = "log"))]
@@ -95,7 +91,8 @@ pub use crate::auth::jwt::{Assertion, Audience, CounterJti, JtiSource, SignError
 pub use crate::client::{Attempt, CallError, Client};
 pub use crate::credentials::{ClientAuth, ClientId, ClientSecret, Config, TokenEndpoint};
 pub use crate::error::{
-    Buffer, CapacityError, ConfigError, Error, ErrorCode, HttpError, OAuthError, ResponseError,
+    Buffer, CapacityError, ConfigError, Error, ErrorCode, ErrorDetails, HttpError, OAuthError,
+    ResponseError,
 };
 pub use crate::exchange::Exchange;
 pub use crate::http::{Framing, Limits, MAX_HEADERS, ResponseHead, ResponseReader};

@@ -8,7 +8,9 @@ use core::fmt;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
 use crate::credentials::valid_scope;
-use crate::error::{Buffer, CapacityError, Error, ErrorCode, HttpError, OAuthError, ResponseError};
+use crate::error::{
+    Buffer, CapacityError, Error, ErrorCode, ErrorDetails, HttpError, OAuthError, ResponseError,
+};
 use crate::text::Text;
 use crate::token::TokenType;
 
@@ -357,8 +359,9 @@ impl Field {
 
 /// Collects the members the client reads; strings it keeps are copied into
 /// the staging part of the work buffer.
-struct Collector<'w> {
+struct Collector<'w, 'd> {
     staging: &'w mut [u8],
+    details: Option<&'d mut ErrorDetails>,
     used: usize,
     needed: usize,
     seen: u8,
@@ -366,14 +369,12 @@ struct Collector<'w> {
     token_type: Option<Option<TokenType>>,
     scope: Option<(usize, usize)>,
     error: Option<ErrorCode>,
-    description: Option<Text<96>>,
-    uri: Option<Text<64>>,
     fail: Option<ResponseError>,
     members: usize,
     expires_in_member: Option<usize>,
 }
 
-impl Collector<'_> {
+impl Collector<'_, '_> {
     fn stage(&mut self, s: &str) -> (usize, usize) {
         let start = self.used;
         self.needed = self.needed.saturating_add(s.len());
@@ -395,24 +396,37 @@ impl Collector<'_> {
                     None
                 });
             }
-            Field::Error => self.error = Some(ErrorCode::parse(s)),
-            Field::ErrorDescription => self.description = Some(Text::from_str_lossy(s)),
-            Field::ErrorUri => self.uri = Some(Text::from_str_lossy(s)),
+            Field::Error => {
+                self.error = Some(ErrorCode::parse(s));
+                if let Some(d) = self.details.as_deref_mut() {
+                    d.code = Some(Text::from_str_lossy(s));
+                }
+            }
+            Field::ErrorDescription => {
+                if let Some(d) = self.details.as_deref_mut() {
+                    d.description = Some(Text::from_str_lossy(s));
+                }
+            }
+            Field::ErrorUri => {
+                if let Some(d) = self.details.as_deref_mut() {
+                    d.uri = Some(Text::from_str_lossy(s));
+                }
+            }
             Field::ExpiresIn | Field::Other => {}
         }
     }
 }
 
-struct Top<'c, 'w>(&'c mut Collector<'w>);
+struct Top<'c, 'w, 'd>(&'c mut Collector<'w, 'd>);
 
-impl<'de> DeserializeSeed<'de> for Top<'_, '_> {
+impl<'de> DeserializeSeed<'de> for Top<'_, '_, '_> {
     type Value = ();
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for Top<'_, '_> {
+impl<'de> Visitor<'de> for Top<'_, '_, '_> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
@@ -466,12 +480,12 @@ impl Visitor<'_> for KeySeed {
     }
 }
 
-struct StrSeed<'c, 'w> {
-    c: &'c mut Collector<'w>,
+struct StrSeed<'c, 'w, 'd> {
+    c: &'c mut Collector<'w, 'd>,
     field: Field,
 }
 
-impl<'de> DeserializeSeed<'de> for StrSeed<'_, '_> {
+impl<'de> DeserializeSeed<'de> for StrSeed<'_, '_, '_> {
     type Value = ();
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         // `null` counts as absent.
@@ -479,7 +493,7 @@ impl<'de> DeserializeSeed<'de> for StrSeed<'_, '_> {
     }
 }
 
-impl<'de> Visitor<'de> for StrSeed<'_, '_> {
+impl<'de> Visitor<'de> for StrSeed<'_, '_, '_> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a string")
@@ -498,14 +512,15 @@ impl<'de> Visitor<'de> for StrSeed<'_, '_> {
 
 /// Parses a token endpoint response body.
 ///
-/// * `status` is the HTTP status; `www_authenticate` the header, if any.
+/// * `status` is the HTTP status.
 /// * `body` is the complete (de-chunked) body.
 /// * `work` receives the unescaped access token and scope, which the result
 ///   borrows. It needs at most `body.len() * 2` bytes; a smaller one that does
 ///   not suffice gives [`Error::Capacity`] with the exact need.
 ///
 /// An `error` member gives [`Error::OAuth`] whatever the status (some servers
-/// answer 200 with an error object). A non-2xx status without one gives
+/// answer 200 with an error object); its free text is read with
+/// [`ErrorDetails::parse`]. A non-2xx status without one gives
 /// [`HttpError::UnexpectedStatus`].
 ///
 /// The work buffer holds the token afterwards: zeroize it when done.
@@ -514,19 +529,43 @@ impl<'de> Visitor<'de> for StrSeed<'_, '_> {
 /// use embedded_oauth2::{parse_token_response, Error, ErrorCode, TokenType};
 /// let body = br#"{"access_token":"2YotnFZFEjr1zCsicMWpAA","token_type":"bearer","expires_in":"3600"}"#;
 /// let mut work = [0u8; 64];
-/// let t = parse_token_response(200, None, body, &mut work)?;
+/// let t = parse_token_response(200, body, &mut work)?;
 /// assert_eq!(t.access_token, "2YotnFZFEjr1zCsicMWpAA");
 /// assert_eq!((t.token_type, t.expires_in), (TokenType::Bearer, Some(3600)));
 ///
-/// let err = parse_token_response(400, None, br#"{"error":"invalid_scope"}"#, &mut work);
+/// let err = parse_token_response(400, br#"{"error":"invalid_scope"}"#, &mut work);
 /// assert!(matches!(err, Err(Error::OAuth(e)) if e.code == ErrorCode::InvalidScope));
 /// # Ok::<(), Error>(())
 /// ```
 pub fn parse_token_response<'w>(
     status: u16,
-    www_authenticate: Option<Text<64>>,
     body: &[u8],
     work: &'w mut [u8],
+) -> Result<TokenResponse<'w>, Error> {
+    parse_response(status, body, work, None)
+}
+
+impl ErrorDetails {
+    /// Reads the free text of an error response: `WWW-Authenticate` (the
+    /// header's value, if any) and the body's `error`, `error_description`
+    /// and `error_uri`. Best effort: what cannot be read is `None`.
+    pub fn parse(www_authenticate: Option<&[u8]>, body: &[u8]) -> Self {
+        let mut d = ErrorDetails {
+            www_authenticate: www_authenticate.map(crate::http::challenge_text),
+            ..ErrorDetails::default()
+        };
+        let mut work = [0u8; 160];
+        let _ = parse_response(400, body, &mut work, Some(&mut d));
+        d
+    }
+}
+
+/// [`parse_token_response`], also filling `details` from an error response.
+pub(crate) fn parse_response<'w>(
+    status: u16,
+    body: &[u8],
+    work: &'w mut [u8],
+    details: Option<&mut ErrorDetails>,
 ) -> Result<TokenResponse<'w>, Error> {
     let success = (200..300).contains(&status);
     let unexpected = |e: ResponseError| -> Error {
@@ -573,6 +612,7 @@ pub fn parse_token_response<'w>(
     let (scratch, staging) = work.split_at_mut(scan.max_escaped);
     let mut c = Collector {
         staging,
+        details,
         used: 0,
         needed: 0,
         seen: 0,
@@ -580,8 +620,6 @@ pub fn parse_token_response<'w>(
         token_type: None,
         scope: None,
         error: None,
-        description: None,
-        uri: None,
         fail: None,
         members: 0,
         expires_in_member: None,
@@ -600,9 +638,6 @@ pub fn parse_token_response<'w>(
         return Err(OAuthError {
             status,
             code,
-            description: c.description,
-            uri: c.uri,
-            www_authenticate,
             retry_after: None,
         }
         .into());
@@ -683,7 +718,7 @@ mod tests {
         Error,
     > {
         let mut work = [0u8; 512];
-        parse_token_response(status, None, body.as_bytes(), &mut work)
+        parse_token_response(status, body.as_bytes(), &mut work)
             .map(|t| (t.access_token.into(), t.expires_in, t.scope.map(Into::into)))
     }
 
@@ -721,13 +756,11 @@ mod tests {
         let body = r#"{"access_token":"t","token_type":"bearer","name":"sensor \ud83c\udf21 \\ud83c","n":"\uD83D\uDE00"}"#;
         assert_eq!(parse(200, body).unwrap().0, "t");
         let mut work = [0u8; 128];
-        let r = parse_token_response(
-            400,
-            None,
-            r#"{"error":"invalid_request","error_description":"\ud83d\ude00!"}"#.as_bytes(),
-            &mut work,
-        );
-        assert!(matches!(r, Err(Error::OAuth(e)) if e.description.unwrap().as_str() == "😀!"));
+        let body = r#"{"error":"invalid_request","error_description":"\ud83d\ude00!"}"#.as_bytes();
+        let r = parse_token_response(400, body, &mut work);
+        assert!(matches!(r, Err(Error::OAuth(e)) if e.code == ErrorCode::InvalidRequest));
+        let d = ErrorDetails::parse(None, body);
+        assert_eq!(d.description.unwrap().as_str(), "😀!");
         // A lone surrogate stays invalid JSON.
         assert!(matches!(
             parse(
@@ -787,15 +820,17 @@ mod tests {
     #[test]
     fn error_objects() {
         let mut work = [0u8; 64];
-        let r = parse_token_response(401, Some(Text::from_str_lossy("Basic realm=\"x\"")),
-            br#"{"error":"invalid_client","error_description":"bad\nsecret","error_uri":"https://e/x"}"#, &mut work);
+        let body = br#"{"error":"invalid_client","error_description":"bad\nsecret","error_uri":"https://e/x"}"#;
+        let r = parse_token_response(401, body, &mut work);
         let Err(Error::OAuth(e)) = r else {
             panic!("{r:?}")
         };
         assert_eq!(e.code, ErrorCode::InvalidClient);
-        assert_eq!(e.description.unwrap().as_str(), "bad?secret");
-        assert_eq!(e.uri.unwrap().as_str(), "https://e/x");
-        assert_eq!(e.www_authenticate.unwrap().as_str(), "Basic realm=\"x\"");
+        let d = ErrorDetails::parse(Some(b"Basic realm=\"x\""), body);
+        assert_eq!(d.code.unwrap().as_str(), "invalid_client");
+        assert_eq!(d.description.unwrap().as_str(), "bad?secret");
+        assert_eq!(d.uri.unwrap().as_str(), "https://e/x");
+        assert_eq!(d.www_authenticate.unwrap().as_str(), "Basic realm=\"x\"");
         assert!(
             matches!(parse(200, r#"{"error":"slow_down"}"#), Err(Error::OAuth(e)) if e.code.as_str() == "slow_down" && e.status == 200)
         );
@@ -820,7 +855,7 @@ mod tests {
         let body = br#"{"access_token":"abcdefghij","token_type":"bearer","scope":"s\/t"}"#;
         let mut work = [0u8; 64];
         for size in 0..20 {
-            match parse_token_response(200, None, body, &mut work[..size]) {
+            match parse_token_response(200, body, &mut work[..size]) {
                 Err(Error::Capacity(c)) => assert!(c.needed > size),
                 Ok(_) => {
                     // 5 (escaped "s\/t") + 10 (token) + 3 (scope)
@@ -830,7 +865,7 @@ mod tests {
                 Err(e) => panic!("{e:?}"),
             }
         }
-        match parse_token_response(200, None, body, &mut work[..10]) {
+        match parse_token_response(200, body, &mut work[..10]) {
             Err(Error::Capacity(c)) => assert_eq!((c.needed, c.exact), (17, true)),
             other => panic!("{other:?}"),
         }

@@ -31,7 +31,7 @@ pub enum TokenType {
 /// ```
 /// use embedded_oauth2::{parse_token_response, Instant, RefreshPolicy, Token};
 /// let mut work = [0u8; 64];
-/// let resp = parse_token_response(200, None, br#"{"access_token":"mF_9.B5f-4.1JqM","token_type":"Bearer","expires_in":3600}"#, &mut work)?;
+/// let resp = parse_token_response(200, br#"{"access_token":"mF_9.B5f-4.1JqM","token_type":"Bearer","expires_in":3600}"#, &mut work)?;
 /// let mut token = Token::<64, 16>::new();
 /// token.set(&resp, Instant::from_secs(10), &RefreshPolicy::new())?;
 /// let mut out = [0u8; 64];
@@ -126,7 +126,9 @@ impl<const T: usize, const S: usize> Token<T, S> {
         // a prefix is ever written), so wiping the prefixes wipes it all.
         self.access.get_mut(..self.access_len).map(Zeroize::zeroize);
         self.access_len = 0;
-        self.scope.get_mut(..self.scope_len.unwrap_or(0)).map(Zeroize::zeroize);
+        self.scope
+            .get_mut(..self.scope_len.unwrap_or(0))
+            .map(Zeroize::zeroize);
         self.scope_len = None;
         self.expires_in = None;
         self.lifetime = Duration::ZERO;
@@ -265,7 +267,6 @@ mod tests {
         let mut work = [0u8; 128];
         let resp = parse_token_response(
             200,
-            None,
             br#"{"access_token":"first","token_type":"bearer","scope":"a"}"#,
             &mut work,
         )
@@ -275,7 +276,6 @@ mod tests {
         let mut work2 = [0u8; 128];
         let long = parse_token_response(
             200,
-            None,
             br#"{"access_token":"much-too-long","token_type":"bearer"}"#,
             &mut work2,
         )

@@ -24,7 +24,7 @@ use embassy_futures::join::join;
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use embassy_sync::mutex::Mutex;
 
-use common::table::{BUF, Outcome, cases, ok, outcome, run_blocking, run_table};
+use common::table::{BUF, Outcome, cases, ok, outcome_with, run_blocking, run_table};
 use common::{AsyncConnector, Delivery, Log, Script, Scripted, StreamError, json, token_response};
 use embedded_oauth2::asynch::{self, Connect};
 use embedded_oauth2::{
@@ -41,7 +41,9 @@ fn run_async(case: &common::table::Case, delivery: Delivery) -> (Outcome, Rc<Ref
     let mut stream = Scripted::new(case.wire.clone(), delivery).yielding();
     let log = stream.log();
     let ex = Exchange::new(&config, &mut buf, Limits::new()).expect("the request fits");
-    let out = outcome(block_on(asynch::run(&mut stream, ex)));
+    let mut details = embedded_oauth2::ErrorDetails::default();
+    let r = block_on(asynch::run_with_details(&mut stream, ex, &mut details));
+    let out = outcome_with(r, details);
     (out, log)
 }
 

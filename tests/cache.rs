@@ -189,14 +189,20 @@ fn fetch_reuse_refresh_fail_keep_expire() {
     ));
     let check_invalid_client = |e: &embedded_oauth2::OAuthError| {
         assert_eq!((e.status, e.code), (401, ErrorCode::InvalidClient));
-        assert_eq!(e.description.unwrap().as_str(), "secret rotated");
-        assert_eq!(e.www_authenticate.unwrap().as_str(), "Basic realm=\"x\"");
     };
     let mut buf = dirty_buf();
     match client.token(&mut connect, &mut buf) {
         Err(Error::OAuth(e)) => check_invalid_client(&e),
         other => panic!("{other:?}"),
     }
+    let details = client
+        .error_details()
+        .expect("the error's free text is kept");
+    assert_eq!(details.description.unwrap().as_str(), "secret rotated");
+    assert_eq!(
+        details.www_authenticate.unwrap().as_str(),
+        "Basic realm=\"x\""
+    );
     assert_wiped(&buf, "invalid_client");
     assert_eq!(server.borrow().connections, 5);
     assert_old_token_kept(&client, "tok-2", refresh_at);

@@ -339,12 +339,21 @@ fn fetch_ok<X: Net>(net: &X, config: Config<'_, N>) -> Issued {
     token
 }
 
-/// [`fetch`] that must fail with an OAuth error response.
-fn fetch_oauth_error<X: Net>(net: &X, config: Config<'_, N>) -> embedded_oauth2::OAuthError {
-    let (result, count) = fetch(net, config);
-    assert_eq!(count, 1);
+/// Like [`fetch`], but the request must fail with an OAuth error
+/// response: the error and the free text the client kept.
+fn fetch_oauth_error<X: Net>(
+    net: &X,
+    config: Config<'_, N>,
+) -> (embedded_oauth2::OAuthError, embedded_oauth2::ErrorDetails) {
+    let mut client = device(config);
+    let mut conn = Counting::new(net.connector());
+    let mut work = [0u8; WORK];
+    let result = client.token(&mut conn, &mut work).map(issued);
+    assert!(work.iter().all(|&b| b == 0), "work buffer not wiped");
+    assert_eq!(conn.count, 1);
+    assert!(client.cached().is_none());
     match result {
-        Err(Error::OAuth(e)) => e,
+        Err(Error::OAuth(e)) => (e, client.error_details().copied().expect("details kept")),
         other => panic!("expected an OAuth error response, got {other:?}"),
     }
 }
@@ -659,7 +668,7 @@ fn post_auth<X: Net>(net: &mut X) {
 
     // The server enforces the registered method: a post client's secret in
     // a Basic header is refused, so the success above really was the body.
-    let e = fetch_oauth_error(net, config(t, &url, "post", ClientAuth::Basic));
+    let (e, _) = fetch_oauth_error(net, config(t, &url, "post", ClientAuth::Basic));
     assert_eq!((e.code, e.status), (ErrorCode::InvalidClient, 401));
 }
 
@@ -705,9 +714,9 @@ fn reserved_characters_basic<X: Net>(net: &mut X) {
 fn reserved_characters_unencoded_fails<X: Net>(net: &mut X) {
     let url = X::TRANSPORT.token_url();
     let c = config(X::TRANSPORT, &url, "reserved", ClientAuth::BasicUnencoded);
-    let e = fetch_oauth_error(net, c);
+    let (e, details) = fetch_oauth_error(net, c);
     assert_eq!((e.code, e.status), (ErrorCode::InvalidRequest, 400), "{e}");
-    let description = e.description.map(|d| d.as_str().to_owned());
+    let description = details.description.map(|d| d.as_str().to_owned());
     assert!(
         description.as_deref().unwrap_or("").contains("encoded"),
         "{description:?}"
@@ -785,9 +794,15 @@ fn wrong_secret_is_invalid_client<X: Net>(net: &mut X) {
         ClientId::new(id).unwrap(),
         ClientAuth::Basic(secret("not-the-secret")),
     );
-    let e = fetch_oauth_error(net, c);
+    let (e, details) = fetch_oauth_error(net, c);
     assert_eq!((e.code, e.status), (ErrorCode::InvalidClient, 401), "{e}");
-    let challenge = e.www_authenticate.expect("WWW-Authenticate with a 401");
+    assert_eq!(
+        details.code.map(|c| c.as_str().to_owned()).as_deref(),
+        Some("invalid_client")
+    );
+    let challenge = details
+        .www_authenticate
+        .expect("WWW-Authenticate with a 401");
     // The server sends `Basic realm="https://localhost:<port>",
     // error="invalid_client", error_description=…` (about 110 bytes); too
     // long for the error's 64 bytes, it is kept as scheme plus `error`.
@@ -807,9 +822,9 @@ fn wrong_secret_is_invalid_client<X: Net>(net: &mut X) {
         ClientId::new(id).unwrap(),
         ClientAuth::Post(secret("not-the-secret")),
     );
-    let e = fetch_oauth_error(net, c);
+    let (e, details) = fetch_oauth_error(net, c);
     assert_eq!((e.code, e.status), (ErrorCode::InvalidClient, 401), "{e}");
-    assert_eq!(e.www_authenticate, None);
+    assert_eq!(details.www_authenticate, None);
 }
 
 /// A scope the client may not request: `invalid_scope`.
@@ -819,9 +834,9 @@ fn disallowed_scope_is_invalid_scope<X: Net>(net: &mut X) {
     let c = config(t, &url, "limited", ClientAuth::Basic)
         .with_scope("receipts:read")
         .unwrap();
-    let e = fetch_oauth_error(net, c);
+    let (e, details) = fetch_oauth_error(net, c);
     assert_eq!((e.code, e.status), (ErrorCode::InvalidScope, 400), "{e}");
-    assert_eq!(e.www_authenticate, None);
+    assert_eq!(details.www_authenticate, None);
 
     // What it may request, it gets.
     let c = config(t, &url, "limited", ClientAuth::Basic)
@@ -836,7 +851,7 @@ fn unknown_resource_is_invalid_target<X: Net>(net: &mut X) {
     let c = config(X::TRANSPORT, &url, "basic", ClientAuth::Basic)
         .with_resources(&["https://unknown.example/"])
         .unwrap();
-    let e = fetch_oauth_error(net, c);
+    let (e, _) = fetch_oauth_error(net, c);
     assert_eq!((e.code, e.status), (ErrorCode::InvalidTarget, 400), "{e}");
 }
 
@@ -1333,9 +1348,9 @@ mod signed {
     /// `WWW-Authenticate` because no `Authorization` header was sent (an
     /// assertion travels in the body only).
     pub fn assert_invalid_client<X: Net>(net: &X, config: Config<'_, N>) {
-        let e = fetch_oauth_error(net, config);
+        let (e, details) = fetch_oauth_error(net, config);
         assert_eq!((e.code, e.status), (ErrorCode::InvalidClient, 401), "{e}");
-        assert_eq!(e.www_authenticate, None, "{e}");
+        assert_eq!(details.www_authenticate, None, "{e}");
     }
 
     // ---- Scenarios --------------------------------------------------------

@@ -10,7 +10,7 @@ mod common;
 
 use common::table::{
     BUF, Outcome, big_token_response, case, cases, chunk, expected_request, head_len, http, ok,
-    outcome, run_blocking, run_table, tok,
+    run_blocking, run_exchange, run_table, tok,
 };
 use common::{Delivery, Scripted, StreamError, json, wire};
 use embedded_oauth2::{
@@ -107,7 +107,7 @@ fn head_larger_than_a_custom_limit() {
             let mut stream = Scripted::new(w.clone(), delivery);
             let ex = Exchange::new(&config, &mut buf, Limits::new().with_max_head(limit)).unwrap();
             assert_eq!(
-                outcome(blocking::run(&mut stream, ex)),
+                run_exchange(&mut stream, ex),
                 expect,
                 "limit {limit} {delivery:?}"
             );
@@ -127,11 +127,7 @@ fn header_count_limit_is_configurable() {
         let mut buf = [0u8; BUF];
         let mut stream = Scripted::new(w.clone(), Delivery::Whole);
         let ex = Exchange::new(&config, &mut buf, Limits::new().with_max_headers(limit)).unwrap();
-        assert_eq!(
-            outcome(blocking::run(&mut stream, ex)),
-            expect,
-            "limit {limit}"
-        );
+        assert_eq!(run_exchange(&mut stream, ex), expect, "limit {limit}");
     }
 }
 
@@ -162,7 +158,7 @@ fn body_limit_applies_to_close_delimited_and_chunked_bodies() {
                 let ex =
                     Exchange::new(&config, &mut buf, Limits::new().with_max_body(limit)).unwrap();
                 assert_eq!(
-                    outcome(blocking::run(&mut stream, ex)),
+                    run_exchange(&mut stream, ex),
                     expect,
                     "{:?} limit {limit} {delivery:?}",
                     String::from_utf8_lossy(&w[..20])
@@ -270,7 +266,7 @@ fn server_text_is_sanitised_and_truncated_exactly() {
         ),
     );
     for delivery in Delivery::ALL {
-        let Outcome::OAuth(e) = exchange(&w, delivery) else {
+        let Outcome::OAuth(e, details) = exchange(&w, delivery) else {
             panic!("{delivery:?}")
         };
         assert_eq!(e.status, 400);
@@ -279,17 +275,22 @@ fn server_text_is_sanitised_and_truncated_exactly() {
         };
         assert_eq!(
             (code.as_str(), code.is_truncated()),
-            ("e".repeat(32).as_str(), true)
+            ("e".repeat(24).as_str(), true)
         );
-        let d = e.description.unwrap();
+        let full = details.code.unwrap();
+        assert_eq!(
+            (full.as_str(), full.is_truncated()),
+            ("e".repeat(40).as_str(), false)
+        );
+        let d = details.description.unwrap();
         // 5 bytes "café", CR and LF replaced by `?`, then cut at 96 bytes.
         let expected = format!("café??X-Injected: 1 {}", "z".repeat(75));
         assert_eq!(expected.len(), 96);
         assert_eq!((d.as_str(), d.is_truncated()), (expected.as_str(), true));
-        let u = e.uri.unwrap();
+        let u = details.uri.unwrap();
         let expected = format!("https://as.example/{}", "u".repeat(64 - 19));
         assert_eq!((u.as_str(), u.is_truncated()), (expected.as_str(), true));
-        assert_eq!(e.www_authenticate, None);
+        assert_eq!(details.www_authenticate, None);
     }
 }
 
@@ -302,10 +303,10 @@ fn www_authenticate_is_kept_with_controls_replaced_and_truncated() {
         ),
         r#"{"error":"invalid_client"}"#,
     );
-    let Outcome::OAuth(e) = exchange(&w, Delivery::Whole) else {
+    let Outcome::OAuth(_, details) = exchange(&w, Delivery::Whole) else {
         panic!()
     };
-    let h = e.www_authenticate.unwrap();
+    let h = details.www_authenticate.unwrap();
     assert_eq!((h.as_str(), h.is_truncated()), (&long[..64], true));
 }
 

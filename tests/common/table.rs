@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use embedded_oauth2::{
-    Buffer, CapacityError, Error, ErrorCode, Exchange, HttpError, Limits, OAuthError,
+    Buffer, CapacityError, Error, ErrorCode, ErrorDetails, Exchange, HttpError, Limits, OAuthError,
     ResponseError, RetryAfter, Text, TokenType, blocking, encode_request,
 };
 
@@ -24,7 +24,8 @@ pub enum Outcome {
         expires_in: Option<u64>,
         scope: Option<String>,
     },
-    OAuth(OAuthError),
+    /// The error and its free text (`ErrorDetails`).
+    OAuth(OAuthError, ErrorDetails),
     Http(HttpError),
     Response(ResponseError),
     Capacity(CapacityError),
@@ -48,22 +49,27 @@ pub fn oauth(
     uri: Option<&str>,
     www_authenticate: Option<&str>,
 ) -> Outcome {
-    Outcome::OAuth(OAuthError {
-        status,
-        code,
-        description: description.map(Text::from_str_lossy),
-        uri: uri.map(Text::from_str_lossy),
-        www_authenticate: www_authenticate.map(Text::from_str_lossy),
-        retry_after: None,
-    })
+    Outcome::OAuth(
+        OAuthError {
+            status,
+            code,
+            retry_after: None,
+        },
+        ErrorDetails {
+            code: Some(Text::from_str_lossy(code.as_str())),
+            description: description.map(Text::from_str_lossy),
+            uri: uri.map(Text::from_str_lossy),
+            www_authenticate: www_authenticate.map(Text::from_str_lossy),
+        },
+    )
 }
 
 /// An OAuth error that came with `Retry-After`.
 pub fn with_retry_after(outcome: Outcome, retry_after: RetryAfter) -> Outcome {
     match outcome {
-        Outcome::OAuth(mut e) => {
+        Outcome::OAuth(mut e, d) => {
             e.retry_after = Some(retry_after);
-            Outcome::OAuth(e)
+            Outcome::OAuth(e, d)
         }
         other => other,
     }
@@ -950,8 +956,30 @@ fn parser_edge_cases() -> Vec<Case> {
     ]
 }
 
+/// Runs an exchange through the blocking driver, keeping the error details.
+pub fn run_exchange<S: embedded_io::Read + embedded_io::Write>(
+    stream: &mut S,
+    ex: Exchange<'_>,
+) -> Outcome
+where
+    S::Error: core::fmt::Debug,
+{
+    let mut details = ErrorDetails::default();
+    let r = blocking::run_with_details(stream, ex, &mut details);
+    outcome_with(r, details)
+}
+
+/// The outcome, without error details (they are then empty).
 pub fn outcome<E: core::fmt::Debug>(
     r: Result<embedded_oauth2::TokenResponse<'_>, Error<E>>,
+) -> Outcome {
+    outcome_with(r, ErrorDetails::default())
+}
+
+/// The outcome, with the details an exchange kept.
+pub fn outcome_with<E: core::fmt::Debug>(
+    r: Result<embedded_oauth2::TokenResponse<'_>, Error<E>>,
+    details: ErrorDetails,
 ) -> Outcome {
     match r {
         Ok(t) => Outcome::Token {
@@ -960,7 +988,7 @@ pub fn outcome<E: core::fmt::Debug>(
             expires_in: t.expires_in,
             scope: t.scope.map(str::to_owned),
         },
-        Err(Error::OAuth(e)) => Outcome::OAuth(e),
+        Err(Error::OAuth(e)) => Outcome::OAuth(e, details),
         Err(Error::Http(e)) => Outcome::Http(e),
         Err(Error::Response(e)) => Outcome::Response(e),
         Err(Error::Capacity(e)) => Outcome::Capacity(e),
@@ -983,7 +1011,7 @@ pub fn run_blocking(case: &Case, delivery: Delivery) -> (Outcome, Rc<RefCell<Log
     let mut stream = Scripted::new(case.wire.clone(), delivery);
     let log = stream.log();
     let ex = Exchange::new(&config, &mut buf, Limits::new()).expect("the request fits");
-    let out = outcome(blocking::run(&mut stream, ex));
+    let out = run_exchange(&mut stream, ex);
     (out, log)
 }
 
