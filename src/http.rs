@@ -220,6 +220,9 @@ impl ResponseReader {
     }
 
     /// Returns `true` when a final head was parsed (state moves to Body).
+    // Kept out of line: httparse's header array (16 bytes per entry on a
+    // 32-bit target) is then on the stack only while a head is parsed.
+    #[inline(never)]
     fn parse_head(&mut self, buf: &mut [u8], eof: bool) -> Result<bool, Error> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let max = self.limits.max_headers.min(MAX_HEADERS);

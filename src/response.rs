@@ -396,20 +396,21 @@ impl Collector<'_, '_> {
                     None
                 });
             }
+            // The texts are written in place: no Text-sized temporaries.
             Field::Error => {
                 self.error = Some(ErrorCode::parse(s));
                 if let Some(d) = self.details.as_deref_mut() {
-                    d.code = Some(Text::from_str_lossy(s));
+                    d.code.get_or_insert_default().assign_lossy(s);
                 }
             }
             Field::ErrorDescription => {
                 if let Some(d) = self.details.as_deref_mut() {
-                    d.description = Some(Text::from_str_lossy(s));
+                    d.description.get_or_insert_default().assign_lossy(s);
                 }
             }
             Field::ErrorUri => {
                 if let Some(d) = self.details.as_deref_mut() {
-                    d.uri = Some(Text::from_str_lossy(s));
+                    d.uri.get_or_insert_default().assign_lossy(s);
                 }
             }
             Field::ExpiresIn | Field::Other => {}
@@ -561,6 +562,9 @@ impl ErrorDetails {
 }
 
 /// [`parse_token_response`], also filling `details` from an error response.
+// Kept out of line: its locals (serde-json-core's state, the collector) are
+// then on the stack only while the body is parsed, not during the I/O loop.
+#[inline(never)]
 pub(crate) fn parse_response<'w>(
     status: u16,
     body: &[u8],

@@ -37,19 +37,26 @@ impl<const N: usize> Text<N> {
     /// bytes on a character boundary.
     pub fn from_str_lossy(s: &str) -> Self {
         let mut t = Self::new();
+        t.assign_lossy(s);
+        t
+    }
+
+    /// Replaces the text with `s`, as [`Text::from_str_lossy`] does, in
+    /// place (no temporary copy on the stack).
+    pub fn assign_lossy(&mut self, s: &str) {
         let mut len = 0usize;
+        self.truncated = false;
         for c in s.chars() {
             let c = if c.is_control() { '?' } else { c };
             let w = c.len_utf8();
-            let Some(dst) = t.bytes.get_mut(len..len + w) else {
-                t.truncated = true;
+            let Some(dst) = self.bytes.get_mut(len..len + w) else {
+                self.truncated = true;
                 break;
             };
             c.encode_utf8(dst);
             len += w;
         }
-        t.len = u16::try_from(len).unwrap_or(u16::MAX);
-        t
+        self.len = u16::try_from(len).unwrap_or(u16::MAX);
     }
 
     /// Copies bytes that should be text (an HTTP header value); bytes that

@@ -26,7 +26,7 @@ use embedded_oauth2 as eo;
 use eo::embedded_io::{self, ErrorKind};
 use eo::{
     Client, ClientAuth, Config, Error, ErrorCode, Exchange, Instant, Limits, RefreshPolicy, Token,
-    TokenEndpoint, TokenType, encode_request, parse_token_response,
+    TokenEndpoint, TokenType, encode_request, parse_token_response, ErrorDetails,
 };
 use oauth2::TokenResponse as _;
 use oauth2::basic::{BasicClient, BasicErrorResponse, BasicErrorResponseType, BasicTokenResponse};
@@ -161,7 +161,7 @@ fn request_theirs(client: &TheirClient, scope: &Scope) -> usize {
 /// Workload 2, token response body → `Token` (the client's cache slot).
 #[inline(never)]
 fn parse_ours(body: &[u8], work: &mut [u8], token: &mut OurToken, policy: &RefreshPolicy) -> usize {
-    let resp = parse_token_response(200, None, body, work).unwrap();
+    let resp = parse_token_response(200, body, work).unwrap();
     token.set(&resp, now(), policy).unwrap();
     token.secret().len()
 }
@@ -178,8 +178,11 @@ fn parse_theirs(body: &[u8]) -> usize {
 /// Workload 3, error response (400 `invalid_scope`) → `Error::OAuth`.
 #[inline(never)]
 fn error_ours(body: &[u8], work: &mut [u8]) -> usize {
-    match parse_token_response(400, None, body, work) {
-        Err(Error::OAuth(e)) => e.description.map_or(0, |d| d.as_str().len()),
+    // Like oauth2-rs, read the description too.
+    match parse_token_response(400, body, work) {
+        Err(Error::OAuth(_)) => ErrorDetails::parse(None, body)
+            .description
+            .map_or(0, |d| d.as_str().len()),
         other => panic!("{other:?}"),
     }
 }
@@ -454,7 +457,7 @@ fn check() {
     );
 
     // 3. The same error.
-    let err = parse_token_response(400, None, ERROR_BODY.as_bytes(), &mut work);
+    let err = parse_token_response(400, ERROR_BODY.as_bytes(), &mut work);
     let Err(Error::OAuth(e)) = err else {
         panic!("{err:?}")
     };
@@ -465,7 +468,10 @@ fn check() {
     .unwrap();
     assert_eq!(theirs.error(), &BasicErrorResponseType::InvalidScope);
     assert_eq!(
-        e.description.as_ref().map(|d| d.as_str()),
+        ErrorDetails::parse(None, ERROR_BODY.as_bytes())
+            .description
+            .as_ref()
+            .map(|d| d.as_str()),
         theirs.error_description().map(String::as_str)
     );
     // oauth2-rs's own path for a 400 (check_response_status) gives the same.

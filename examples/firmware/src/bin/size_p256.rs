@@ -1,0 +1,63 @@
+//! Size configuration (c): (a) plus private_key_jwt with the software
+//! ES256 signer (`P256Signer`, RustCrypto p256).
+#![no_std]
+#![no_main]
+
+use core::cell::Cell;
+use core::hint::black_box;
+
+use cortex_m_rt::entry;
+use embedded_oauth2::{
+    Assertion, Client, ClientAuth, ClientId, ClientSecret, Config, CounterJti, Instant, P256Signer,
+    TokenEndpoint,
+};
+use oauth2_firmware::{mem, rt};
+use panic_halt as _;
+
+static RESPONSE: &[u8] = include_bytes!("../../responses/private_key_jwt.http");
+static KEY: [u8; 32] = [
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26,
+    27, 28, 29, 30, 31, 32,
+];
+
+#[entry]
+fn main() -> ! {
+    let mut request = [0u8; 1024];
+    let wire = mem::Wire::new(&mut request);
+    wire.serve(black_box(RESPONSE));
+    let (Ok(endpoint), Ok(id), Ok(secret), Ok(signer)) = (
+        TokenEndpoint::parse(black_box("https://auth.example.com/token")),
+        ClientId::new(black_box("pkjwt-client")),
+        ClientSecret::<32>::new(black_box("unused-secret")),
+        P256Signer::from_bytes(black_box(&KEY)),
+    ) else {
+        rt::exit(false)
+    };
+    let auth = match black_box(2u8) {
+        0 => ClientAuth::Basic(secret),
+        1 => ClientAuth::Post(secret),
+        _ => ClientAuth::PrivateKeyJwt,
+    };
+    let wall = || black_box(Some(1_767_225_600u64));
+    let jti = CounterJti::new(*b"fw-boot1");
+    let config = Config::new(endpoint, id, auth)
+        .with_assertion(Assertion::new(&wall, &jti).with_signer(&signer));
+    let now = Cell::new(0u64);
+    let mut client: Client<_, 32, 1024, 64> =
+        Client::new(config, || Instant::from_millis(now.get()));
+    let mut work = [0u8; 2048];
+    let mut connect = mem::connector(&wire);
+    let mut header = [0u8; 1100];
+    let ok = match client.token(&mut connect, &mut work) {
+        Ok(t) => match t.authorization_value(&mut header) {
+            Ok(v) => {
+                rt::print(v);
+                true
+            }
+            Err(_) => false,
+        },
+        Err(_) => false,
+    };
+    rt::print("\n");
+    rt::exit(ok)
+}
