@@ -11,7 +11,7 @@ use crate::text::Text;
 /// The most header fields a response may carry (the array httparse fills
 /// lives on the stack while the head is parsed: 16 bytes per entry on a
 /// 32-bit target).
-pub const MAX_HEADERS: usize = 32;
+pub const MAX_HEADERS: usize = 24;
 
 /// Limits the reader enforces; exceeding one is a typed [`HttpError`].
 ///
@@ -272,7 +272,7 @@ impl ResponseReader {
         }
         let mut content_length: Option<usize> = None;
         let mut chunked = false;
-        let mut www_authenticate = None;
+        let mut www_authenticate: Option<(usize, usize)> = None;
         let mut retry_after = None;
         for h in resp.headers.iter() {
             let name = h.name;
@@ -298,7 +298,10 @@ impl ResponseReader {
                 }
             } else if name.eq_ignore_ascii_case("www-authenticate") {
                 if www_authenticate.is_none() {
-                    www_authenticate = Some(challenge_text(h.value));
+                    // Where the value lies in `buf`: it is copied once the
+                    // header array is no longer needed.
+                    let start = (h.value.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
+                    www_authenticate = Some((start, h.value.len()));
                 }
             } else if name.eq_ignore_ascii_case("retry-after") {
                 let v = trim(h.value);
@@ -333,9 +336,15 @@ impl ResponseReader {
         self.head = Some(ResponseHead {
             status,
             framing,
-            www_authenticate,
+            www_authenticate: None,
             retry_after,
         });
+        if let (Some(head), Some((start, len))) = (self.head.as_mut(), www_authenticate) {
+            let value = buf
+                .get(start..start.saturating_add(len))
+                .unwrap_or_default();
+            head.www_authenticate = Some(challenge_text(value));
+        }
         self.body_start = head_len;
         self.body_end = head_len;
         self.raw = head_len;
@@ -711,7 +720,7 @@ mod tests {
         let e = read_all(&wire, 1000, &mut buf).unwrap_err();
         assert!(matches!(
             e,
-            Error::Http(HttpError::TooManyHeaders { limit: 32 })
+            Error::Http(HttpError::TooManyHeaders { limit: 24 })
         ));
     }
 
