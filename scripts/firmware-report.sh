@@ -340,6 +340,18 @@ fetch_stack=$(report core stack_fetch_basic)
 check() { # NAME OK(0/1) DETAIL
   if [ "$2" = 1 ]; then echo "| $1 | pass | $3 |"; else echo "| $1 | **FAIL** | $3 |"; FAIL+=("$1"); fi
 }
+# The flash budgets are not met yet (see the README): with FLASH_BUDGETS=warn
+# a miss is shown as such but does not fail the run. Every other budget always
+# fails the run.
+flash_check() {
+  if [ "${FLASH_BUDGETS:-enforce}" = warn ] && [ "$2" != 1 ]; then
+    echo "| $1 | **FAIL (not enforced: FLASH_BUDGETS=warn)** | $3 |"
+    SOFT_FAIL+=("$1")
+  else
+    check "$@"
+  fi
+}
+SOFT_FAIL=()
 {
   echo
   echo "### Budgets"
@@ -348,9 +360,9 @@ check() { # NAME OK(0/1) DETAIL
   echo "| --- | --- | --- |"
   check "test firmware: every check passes under QEMU (core, all features)" $((${#QEMU_FAIL[@]} == 0)) \
     "${QEMU_FAIL[*]:-$(grep -h -E '^[0-9]+ passed, 0 failed$' "$WORK"/qemu-*.txt | tr '\n' ' ')}"
-  check "core blocking client ≤ 12 KiB .text (thumbv7em)" $((core_text <= BUDGET_CORE_TEXT)) \
+  flash_check "core blocking client ≤ 12 KiB .text (thumbv7em)" $((core_text <= BUDGET_CORE_TEXT)) \
     "$core_text bytes ($(kib "$core_text"))"
-  check "client_secret_jwt adds ≤ 3 KiB .text (thumbv7em)" $((jwt_text <= BUDGET_JWT_TEXT)) \
+  flash_check "client_secret_jwt adds ≤ 3 KiB .text (thumbv7em)" $((jwt_text <= BUDGET_JWT_TEXT)) \
     "$jwt_text bytes ($(kib "$jwt_text"))"
   check "stack of a full fetch ≤ 2 KiB (core, QEMU)" $((fetch_stack <= BUDGET_FETCH_STACK)) \
     "$fetch_stack bytes"
@@ -362,7 +374,7 @@ check() { # NAME OK(0/1) DETAIL
 
 cat "$WORK/table.md"
 
-if [ "${#FAIL[@]}" -gt 0 ]; then
+if [ "${#FAIL[@]}" -gt 0 ] || [ "${#SOFT_FAIL[@]}" -gt 0 ]; then
   {
     echo
     echo "### Where the bytes and the stack go (for the failing budgets)"
@@ -394,9 +406,14 @@ PY
     cat "$WORK/frames-core.txt"
     echo '```'
   }
+  if [ "${#FAIL[@]}" -gt 0 ]; then
+    say ""
+    say "firmware-report: budget(s) exceeded: ${FAIL[*]}"
+    exit 1
+  fi
   say ""
-  say "firmware-report: budget(s) exceeded: ${FAIL[*]}"
-  exit 1
+  say "firmware-report: enforced budgets met; not met (FLASH_BUDGETS=warn): ${SOFT_FAIL[*]}"
+  exit 0
 fi
 say ""
 say "firmware-report: all budgets met"

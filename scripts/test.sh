@@ -54,4 +54,7 @@ for t in "${NO_STD_TARGETS[@]}"; do
   cargo build --release --no-default-features --features "$ALL_HOST,defmt" --target "$t"
 done
 
+step "firmware under QEMU, flash/stack/heap/panic budgets (scripts/firmware-report.sh)"
+FLASH_BUDGETS=warn scripts/firmware-report.sh
+
 step "all tests passed"

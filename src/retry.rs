@@ -22,6 +22,8 @@ pub enum Retry {
     /// `unauthorized_client`, `invalid_scope`, `unsupported_grant_type`, a
     /// configuration or capacity error): the client does not retry it on
     /// its own until [`Client::reset_backoff`](crate::Client::reset_backoff).
+    /// (A capacity error is the exception: it depends on the buffer the
+    /// caller passes, so the client backs off instead of blocking.)
     Permanent,
 }
 
