@@ -545,3 +545,60 @@ fn client_wipes_the_buffer_whatever_happens() {
     }
     assert_eq!(server.borrow().connections, 2);
 }
+
+/// A signed client assertion is a credential too: once sent, no part of it
+/// (nor the secret that keyed it) stays in the caller's buffer.
+#[cfg(all(feature = "client-secret-jwt", feature = "p256"))]
+#[test]
+fn assertions_are_wiped_from_the_buffer_once_sent() {
+    use embedded_oauth2::{
+        Assertion, ClientAuth, ClientId, ClientSecret, Config, CounterJti, P256Signer,
+        TokenEndpoint,
+    };
+    let wall = || Some(1_767_225_600u64);
+    let jti = CounterJti::new(*b"wipe-jti");
+    let signer = P256Signer::from_bytes(&[0x42; 32]).unwrap();
+    let endpoint = TokenEndpoint::parse_allow_http(common::ENDPOINT).unwrap();
+    let hs = Config::new(
+        endpoint,
+        ClientId::new(ID).unwrap(),
+        ClientAuth::SecretJwt(ClientSecret::<64>::new(SECRET).unwrap()),
+    )
+    .with_assertion(Assertion::new(&wall, &jti));
+    let es = Config::<0>::new(
+        endpoint,
+        ClientId::new(ID).unwrap(),
+        ClientAuth::PrivateKeyJwt,
+    )
+    .with_assertion(Assertion::new(&wall, &jti).with_signer(&signer));
+    fn check<const N: usize>(config: &Config<'_, N>, ctx: &str) {
+        for delivery in Delivery::ALL {
+            let mut stream = Scripted::new(ok_response(), delivery);
+            let log = stream.log();
+            let mut buf = vec![b'.'; 2048];
+            let ex = Exchange::new(config, &mut buf, Limits::new()).unwrap();
+            let ok = blocking::run(&mut stream, ex).is_ok();
+            assert!(ok, "{ctx} {delivery:?}");
+            // The assertion went out: find its signature part on the wire...
+            let written = String::from_utf8_lossy(&log.borrow().written).into_owned();
+            let jws = written
+                .split("client_assertion=")
+                .nth(1)
+                .expect("an assertion")
+                .to_owned();
+            let signature = jws.rsplit('.').next().unwrap().to_owned();
+            assert!(signature.len() >= 43, "{ctx}");
+            // ...and neither it, the claims nor the secret stay behind.
+            let mut forms = secret_forms();
+            forms.push(signature);
+            forms.push(jws.split('.').nth(1).unwrap().to_owned());
+            assert_eq!(leak(&buf, &forms), None, "{ctx} {delivery:?}");
+            assert!(
+                !common::contains(&buf, b"client_assertion"),
+                "{ctx} {delivery:?}"
+            );
+        }
+    }
+    check(&hs, "client_secret_jwt");
+    check(&es, "private_key_jwt");
+}
