@@ -9,7 +9,7 @@
 mod common;
 
 use base64ct::{Base64, Encoding};
-use common::table::{Case, Outcome, cases, outcome};
+use common::table::{Case, Outcome, cases, run_exchange};
 use embedded_io::{ErrorType, Read, Write};
 use embedded_oauth2::{
     Buffer, ClientAuth, ClientId, ClientSecret, Config, ConfigError, Error, Exchange, Instant,
@@ -64,7 +64,9 @@ fn form_decode(s: &str) -> Result<String, String> {
         match b[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = b.get(i + 1..i + 3).ok_or(format!("short escape in {s:?}"))?;
+                let hex = b
+                    .get(i + 1..i + 3)
+                    .ok_or(format!("short escape in {s:?}"))?;
                 let hex = std::str::from_utf8(hex).map_err(|e| e.to_string())?;
                 if !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
                     return Err(format!("bad escape %{hex} in {s:?}"));
@@ -106,8 +108,11 @@ fn any_char() -> impl Strategy<Value = char> {
 
 /// Strings without control characters (what configuration accepts).
 fn text(max: usize) -> impl Strategy<Value = String> {
-    prop::collection::vec(any_char().prop_filter("no controls", |c| !is_control(*c)), 0..max)
-        .prop_map(|v| v.into_iter().collect())
+    prop::collection::vec(
+        any_char().prop_filter("no controls", |c| !is_control(*c)),
+        0..max,
+    )
+    .prop_map(|v| v.into_iter().collect())
 }
 
 /// Strings that may hold control characters (CR, LF, NUL, DEL, …).
@@ -214,11 +219,16 @@ fn refused<C>(r: Result<C, ConfigError>, control: bool) -> Result<bool, TestCase
 fn framing(req: &[u8]) -> Result<(Vec<String>, String), TestCaseError> {
     prop_assert!(!req.contains(&0), "NUL in the request");
     let text = std::str::from_utf8(req).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let (head, body) = text.split_once("\r\n\r\n").ok_or(TestCaseError::fail("no blank line"))?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or(TestCaseError::fail("no blank line"))?;
     prop_assert!(!body.contains(['\r', '\n']), "CR/LF in the body");
     let lines: Vec<String> = head.split("\r\n").map(str::to_owned).collect();
     for l in &lines {
-        prop_assert!(!l.is_empty() && !l.contains(['\r', '\n']), "bad head line {l:?}");
+        prop_assert!(
+            !l.is_empty() && !l.contains(['\r', '\n']),
+            "bad head line {l:?}"
+        );
     }
     Ok((lines, body.to_owned()))
 }
@@ -364,7 +374,7 @@ fn run_cut(case: &Case, cuts: &[usize]) -> Outcome {
         cuts,
         pos: 0,
     };
-    outcome(blocking::run(&mut stream, ex))
+    run_exchange(&mut stream, ex)
 }
 
 /// Every recorded response, split into two reads at every position, gives
