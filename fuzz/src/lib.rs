@@ -40,9 +40,8 @@ use std::{format, vec};
 use base64ct::{Base64, Base64UrlUnpadded, Encoding};
 use embedded_oauth2::{
     Buffer, ClientAuth, ClientId, ClientSecret, Config, ConfigError, Error, ErrorDetails, Exchange,
-    Framing,
-    HttpError, Limits, ResponseHead, ResponseReader, TokenEndpoint, TokenResponse, TokenType,
-    authorization_header, encode_request, form_body, parse_token_response,
+    Framing, HttpError, Limits, ResponseHead, ResponseReader, TokenEndpoint, TokenResponse,
+    TokenType, authorization_header, encode_request, form_body, parse_token_response,
 };
 
 /// The largest work buffer a harness allocates.
@@ -245,7 +244,10 @@ fn check_token(t: &TokenOut) {
 fn check_error_text<E>(e: &Error<E>) {
     if let Error::OAuth(o) = e {
         let code = o.code.as_str();
-        assert!(!has_control(code), "control character kept in error code {code:?}");
+        assert!(
+            !has_control(code),
+            "control character kept in error code {code:?}"
+        );
     }
 }
 
@@ -258,7 +260,10 @@ fn check_details(d: &ErrorDetails) {
         d.www_authenticate.as_ref().map(|t| t.as_str()),
     ];
     for t in texts.into_iter().flatten() {
-        assert!(!has_control(t), "control character kept in error text {t:?}");
+        assert!(
+            !has_control(t),
+            "control character kept in error text {t:?}"
+        );
     }
 }
 
@@ -494,7 +499,10 @@ pub fn token_json(data: &[u8]) {
     }
     // The free text of an error response, with a WWW-Authenticate value
     // taken from the body's first bytes.
-    check_details(&ErrorDetails::parse(Some(&body[..body.len().min(160)]), body));
+    check_details(&ErrorDetails::parse(
+        Some(&body[..body.len().min(160)]),
+        body,
+    ));
     check_details(&ErrorDetails::parse(None, body));
     if let Ok(t) = &full {
         check_token(t);
