@@ -11,7 +11,6 @@ use crate::credentials::valid_scope;
 use crate::error::{
     Buffer, CapacityError, Error, ErrorCode, ErrorDetails, HttpError, OAuthError, ResponseError,
 };
-use crate::text::Text;
 use crate::token::TokenType;
 
 /// The deepest JSON nesting accepted. serde-json-core recurses once per

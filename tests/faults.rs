@@ -24,7 +24,9 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::rc::Rc;
 
-use common::{contains, token_response};
+#[cfg(feature = "async")]
+use common::contains;
+use common::token_response;
 use embedded_io::ErrorKind;
 use embedded_oauth2::{
     Client, Error, Freshness, HttpError, Instant, TokenEndpoint, blocking, encode_request,
@@ -95,6 +97,7 @@ enum Step {
     Fail(NetError),
     /// Async only: the read never completes (the caller's timeout drops the
     /// future).
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     Hang,
 }
 
