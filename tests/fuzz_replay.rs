@@ -5,6 +5,9 @@
 //!
 //! `cargo test --test fuzz_replay -- --ignored write_fuzz_seeds` rewrites
 //! the seed corpus (`fuzz/corpus/<target>/`) from the table.
+//!
+//! Built with the features the fuzz crate enables (client-secret-jwt, p256).
+#![cfg(all(feature = "client-secret-jwt", feature = "p256"))]
 
 mod common;
 
@@ -198,13 +201,17 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
 fn table_responses_through_every_harness() {
     // What the seeds hold, without the file system (so Miri runs it too:
     // there, a sample of the responses read whole, and every request seed).
+    let t0 = std::time::Instant::now();
     let all = seeds();
+    eprintln!("TIMING seeds {:?}", t0.elapsed());
     let sample = |(i, (target, name, _)): &(usize, &(&str, String, Vec<u8>))| {
         !cfg!(miri) || *target == "request" || (name.ends_with("-whole") && i % 7 == 0)
     };
     for (_, (target, name, input)) in all.iter().enumerate().filter(sample) {
         let run = TARGETS.iter().find(|(t, _)| t == target).unwrap().1;
+        let t0 = std::time::Instant::now();
         let r = std::panic::catch_unwind(|| run(input));
+        eprintln!("TIMING {target} {name} {:?}", t0.elapsed());
         assert!(r.is_ok(), "{target}: seed {name} broke an invariant");
     }
 }
