@@ -143,6 +143,131 @@ fn walk(
     Ok(())
 }
 
+/// A JSON scalar other than a string: `true`, `false`, `null` or a number
+/// (RFC 8259 §6 grammar).
+fn valid_scalar(t: &[u8]) -> bool {
+    if matches!(t, b"true" | b"false" | b"null") {
+        return true;
+    }
+    let digits = |s: &[u8]| s.iter().take_while(|b| b.is_ascii_digit()).count();
+    let mut rest = t.strip_prefix(b"-").unwrap_or(t);
+    let int = digits(rest);
+    if int == 0 || (int > 1 && rest.first() == Some(&b'0')) {
+        return false;
+    }
+    rest = rest.get(int..).unwrap_or_default();
+    if let Some(frac) = rest.strip_prefix(b".") {
+        let n = digits(frac);
+        if n == 0 {
+            return false;
+        }
+        rest = frac.get(n..).unwrap_or_default();
+    }
+    if let Some(exp) = rest.strip_prefix(b"e").or_else(|| rest.strip_prefix(b"E")) {
+        let exp = exp
+            .strip_prefix(b"+")
+            .or_else(|| exp.strip_prefix(b"-"))
+            .unwrap_or(exp);
+        let n = digits(exp);
+        if n == 0 {
+            return false;
+        }
+        rest = exp.get(n..).unwrap_or_default();
+    }
+    rest.is_empty()
+}
+
+/// The structure check the flat scan makes, so that what serde-json-core
+/// skips without looking (the values of unknown members) is JSON too: one
+/// value per member or element, one `:` per member, valid scalars.
+struct Grammar {
+    /// Per depth: `{` or `[`.
+    kind: [u8; MAX_JSON_DEPTH + 1],
+    /// Per depth: a value (or, in an object before `:`, a key) was seen.
+    value: [bool; MAX_JSON_DEPTH + 1],
+    /// Per depth: the member's `:` was seen.
+    colon: [bool; MAX_JSON_DEPTH + 1],
+    depth: usize,
+    token: Option<usize>,
+    bad: bool,
+}
+
+impl Grammar {
+    fn new() -> Self {
+        Self {
+            kind: [0; MAX_JSON_DEPTH + 1],
+            value: [false; MAX_JSON_DEPTH + 1],
+            colon: [false; MAX_JSON_DEPTH + 1],
+            depth: 0,
+            token: None,
+            bad: false,
+        }
+    }
+
+    /// A value starts at the current depth.
+    fn value(&mut self) {
+        match self.value.get_mut(self.depth) {
+            Some(v) if !*v => *v = true,
+            _ => self.bad = true,
+        }
+    }
+
+    fn byte(&mut self, body: &[u8], i: usize, b: u8, depth: usize) {
+        let structural = matches!(b, b'{' | b'}' | b'[' | b']' | b',' | b':') || is_json_ws(b);
+        if !structural {
+            if self.token.is_none() {
+                self.value();
+                self.token = Some(i);
+            }
+            return;
+        }
+        if let Some(start) = self.token.take() {
+            self.bad |= !valid_scalar(body.get(start..i).unwrap_or_default());
+        }
+        match b {
+            b'{' | b'[' => {
+                self.value();
+                self.depth = depth;
+                if let (Some(k), Some(v), Some(c)) = (
+                    self.kind.get_mut(depth),
+                    self.value.get_mut(depth),
+                    self.colon.get_mut(depth),
+                ) {
+                    (*k, *v, *c) = (b, false, false);
+                }
+            }
+            b'}' | b']' => {
+                let open = if b == b'}' { b'{' } else { b'[' };
+                let kind = self.kind.get(depth).copied();
+                let colon = self.colon.get(depth).copied().unwrap_or(false);
+                let value = self.value.get(depth).copied().unwrap_or(false);
+                // `{"a":}` and `{"a"}` are not JSON.
+                self.bad |= kind != Some(open) || (b == b'}' && colon != value);
+                self.depth = depth.saturating_sub(1);
+            }
+            b':' => {
+                let ok = self.kind.get(depth) == Some(&b'{')
+                    && self.value.get(depth) == Some(&true)
+                    && self.colon.get(depth) == Some(&false);
+                self.bad |= !ok;
+                if let (Some(v), Some(c)) = (self.value.get_mut(depth), self.colon.get_mut(depth)) {
+                    (*v, *c) = (false, true);
+                }
+            }
+            b',' => {
+                let in_object = self.kind.get(depth) == Some(&b'{');
+                let ok = self.value.get(depth) == Some(&true)
+                    && (!in_object || self.colon.get(depth) == Some(&true));
+                self.bad |= !ok;
+                if let (Some(v), Some(c)) = (self.value.get_mut(depth), self.colon.get_mut(depth)) {
+                    (*v, *c) = (false, false);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 fn scan(body: &[u8]) -> Result<Scan, ResponseError> {
     let first = body.iter().position(|&b| !is_json_ws(b));
     if first.and_then(|i| body.get(i)) != Some(&b'{') {
@@ -153,9 +278,11 @@ fn scan(body: &[u8]) -> Result<Scan, ResponseError> {
     let mut spans = [(0usize, 0usize); 16];
     let mut members = 0usize;
     let mut pending: Option<usize> = None;
+    let grammar = core::cell::RefCell::new(Grammar::new());
     walk(
         body,
         |i, b, depth| {
+            grammar.borrow_mut().byte(body, i, b, depth);
             if depth != 1 {
                 return;
             }
@@ -175,6 +302,7 @@ fn scan(body: &[u8]) -> Result<Scan, ResponseError> {
             }
         },
         |start, end, esc| {
+            grammar.borrow_mut().value();
             if esc {
                 max_escaped = max_escaped.max(end - start);
                 let lit = body.get(start..end).unwrap_or_default();
@@ -192,6 +320,13 @@ fn scan(body: &[u8]) -> Result<Scan, ResponseError> {
             }
         },
     )?;
+    let mut g = grammar.into_inner();
+    if let Some(start) = g.token.take() {
+        g.bad |= !valid_scalar(body.get(start..).unwrap_or_default());
+    }
+    if g.bad {
+        return Err(ResponseError::Json);
+    }
     Ok(Scan {
         max_escaped,
         surrogates,
@@ -515,8 +650,10 @@ impl<'de> Visitor<'de> for StrSeed<'_, '_, '_> {
 /// * `status` is the HTTP status.
 /// * `body` is the complete (de-chunked) body.
 /// * `work` receives the unescaped access token and scope, which the result
-///   borrows. It needs at most `body.len() * 2` bytes; a smaller one that does
-///   not suffice gives [`Error::Capacity`] with the exact need.
+///   borrows. It needs at most `body.len() * 2` bytes (`* 3` when the body
+///   holds escaped UTF-16 surrogate pairs, which are first rewritten); a
+///   smaller one that does not suffice gives [`Error::Capacity`] with the
+///   exact need.
 ///
 /// An `error` member gives [`Error::OAuth`] whatever the status (some servers
 /// answer 200 with an error object); its free text is read with
@@ -775,6 +912,36 @@ mod tests {
         let mut out = [0u8; 64];
         let n = decode_surrogate_pairs(br#"a\ud83c\udf21\\ud83c\udf21"#, &mut out);
         assert_eq!(&out[..n], "a🌡\\\\ud83c\\udf21".as_bytes());
+    }
+
+    #[test]
+    fn the_scan_refuses_what_serde_json_core_would_skip() {
+        for ok in ["1", "-0.5e+3", "0", "true", "null", "12E-1"] {
+            assert!(valid_scalar(ok.as_bytes()), "{ok}");
+        }
+        for bad in ["tru", "01", "1.", "-", "1e", "+1", "nonsense", ".5"] {
+            assert!(!valid_scalar(bad.as_bytes()), "{bad}");
+        }
+        let t = r#""access_token":"t","token_type":"bearer""#;
+        for body in [
+            r#"{"x":1:2,"#,
+            r#"{"x":tru,"#,
+            r#"{"x":1 2,"#,
+            r#"{"x":[1 2],"#,
+            r#"{"x":{"a"},"#,
+            r#"{"x":{"a":},"#,
+            r#"{"x":"a" "b","#,
+            r#"{"x":[1,{]},"#,
+            r#"{"x":1,,"#,
+        ] {
+            let full = std::format!("{body}{t}}}");
+            assert!(
+                matches!(parse(200, &full), Err(Error::Response(ResponseError::Json))),
+                "{full}"
+            );
+        }
+        let fine = std::format!(r#"{{"x":[1,-2.5e3,true,null,"s",{{"a":[]}}],"y":{{}},{t}}}"#);
+        assert_eq!(parse(200, &fine).unwrap().0, "t");
     }
 
     #[test]

@@ -5,9 +5,6 @@
 //!
 //! `cargo test --test fuzz_replay -- --ignored write_fuzz_seeds` rewrites
 //! the seed corpus (`fuzz/corpus/<target>/`) from the table.
-//!
-//! Built with the features the fuzz crate enables (client-secret-jwt, p256).
-#![cfg(all(feature = "client-secret-jwt", feature = "p256"))]
 
 mod common;
 
@@ -201,17 +198,13 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
 fn table_responses_through_every_harness() {
     // What the seeds hold, without the file system (so Miri runs it too:
     // there, a sample of the responses read whole, and every request seed).
-    let t0 = std::time::Instant::now();
     let all = seeds();
-    eprintln!("TIMING seeds {:?}", t0.elapsed());
     let sample = |(i, (target, name, _)): &(usize, &(&str, String, Vec<u8>))| {
         !cfg!(miri) || *target == "request" || (name.ends_with("-whole") && i % 7 == 0)
     };
     for (_, (target, name, input)) in all.iter().enumerate().filter(sample) {
         let run = TARGETS.iter().find(|(t, _)| t == target).unwrap().1;
-        let t0 = std::time::Instant::now();
         let r = std::panic::catch_unwind(|| run(input));
-        eprintln!("TIMING {target} {name} {:?}", t0.elapsed());
         assert!(r.is_ok(), "{target}: seed {name} broke an invariant");
     }
 }
@@ -269,24 +262,22 @@ fn write_fuzz_seeds() {
 // `KNOWN_BUG_*` switch) and a test here that asserts the correct behaviour.
 
 /// Found by `token_json` (`fuzz/regressions/token_json/work-bound-surrogates`):
-/// `parse_token_response` documents that `body.len() * 2` bytes of work
-/// always suffice (and the README sizes the work buffer as about
-/// `head + 2 × body`), but a body with an escaped UTF-16 surrogate pair is
-/// first rewritten into the work buffer, so it can need about 3 × body.
+/// Found by the fuzzers: a body with an escaped UTF-16 surrogate pair is
+/// first rewritten into the work buffer, so it can need more than
+/// `body.len() * 2`; `parse_token_response` documents `* 3` for that case.
 #[test]
-#[ignore = "bug: a body with a \\uD83D\\uDE00 escape needs more than body.len() * 2 work bytes"]
 fn work_bound_holds_with_surrogate_pairs() {
     let token = format!("{}\\/{}", "x".repeat(500), "y".repeat(500));
     let body = format!(
         r#"{{"access_token":"{token}","token_type":"Bearer","name":"sensor \ud83c\udf21"}}"#
     );
-    let mut work = vec![0u8; body.len() * 2];
+    let mut work = vec![0u8; body.len() * 3];
     let r = embedded_oauth2::parse_token_response(200, body.as_bytes(), &mut work);
     match r {
         Ok(t) => assert_eq!(t.access_token, token.replace("\\/", "/")),
         Err(e) => panic!(
             "{} work bytes for a {}-byte body: {e:?}",
-            body.len() * 2,
+            body.len() * 3,
             body.len()
         ),
     }
@@ -300,7 +291,7 @@ fn work_bound_holds_with_surrogate_pairs() {
 /// a member, so `expires_in` is read from the wrong member: below, 2 instead
 /// of 60. A body that is not JSON must be refused.
 #[test]
-#[ignore = "bug: invalid JSON in an unknown member is accepted, and shifts expires_in"]
+
 fn invalid_json_in_an_unknown_member_is_refused() {
     use embedded_oauth2::{Error, ResponseError, parse_token_response};
     let bodies = [
@@ -326,10 +317,9 @@ fn invalid_json_in_an_unknown_member_is_refused() {
 /// `head + 2 × body` always suffices". The second is false as soon as the
 /// token has an escape (`\/`, as PHP's `json_encode` writes every `/`):
 /// the escaped literal is staged for unescaping *and* the token is copied
-/// out, so the need is about `head + 3 × body`. Either the README's rule or
-/// the parser's staging should change; this asserts the README as written.
+/// out, so the need is about `head + 3 × body`: the README now says so, and
+/// this asserts the README as written.
 #[test]
-#[ignore = "bug: README's \"head + 2 × body always suffices\" fails for a token with JSON escapes"]
 fn readme_sizing_suffices_for_an_escaped_token() {
     use embedded_oauth2::{Exchange, Limits, blocking};
     let token = "ab/".repeat(100);
@@ -337,12 +327,12 @@ fn readme_sizing_suffices_for_an_escaped_token() {
     let body = format!(r#"{{"access_token":"{literal}","token_type":"Bearer"}}"#);
     let wire = common::json("HTTP/1.1 200 OK", &body);
     let head = wire.len() - body.len();
-    let mut buf = vec![0u8; head + 2 * body.len()];
+    let mut buf = vec![0u8; head + 3 * body.len()];
     let config = common::config();
     let ex = Exchange::new(&config, &mut buf, Limits::new()).unwrap();
     let mut stream = common::Scripted::new(wire, common::Delivery::Whole);
     match blocking::run(&mut stream, ex) {
         Ok(t) => assert_eq!(t.access_token, token),
-        Err(e) => panic!("head {head} + 2 × body {}: {e:?}", body.len()),
+        Err(e) => panic!("head {head} + 3 × body {}: {e:?}", body.len()),
     }
 }
