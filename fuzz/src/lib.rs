@@ -57,9 +57,9 @@ pub const MISUSE_SHRINKING_BUFFER: bool = true;
 
 /// The signed-assertion wall clock and `jti` the harnesses use (fixed, so
 /// that the same configuration always encodes to the same bytes).
-#[cfg(feature = "client-secret-jwt")]
+#[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
 const WALL: u64 = 1_700_000_000;
-#[cfg(feature = "client-secret-jwt")]
+#[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
 const JTI: [u8; 16] = *b"fuzz-jti-0123456";
 
 /// A cheap stand-in for an ES256 signer (P-256 in software costs a
@@ -527,9 +527,9 @@ pub fn with_config<R>(sel: u8, f: impl FnOnce(&Config<'_, 64>) -> R) -> R {
     let ep = TokenEndpoint::parse_allow_http("http://127.0.0.1:8080/token").expect("endpoint");
     let secret = |s: &str| ClientSecret::<64>::new(s).expect("secret");
     let id = |s: &'static str| ClientId::new(s).expect("id");
-    #[cfg(feature = "client-secret-jwt")]
+    #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
     let wall = || Some(WALL);
-    #[cfg(feature = "client-secret-jwt")]
+    #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
     let jti = || JTI;
     #[cfg(feature = "private-key-jwt")]
     let signer = FakeSigner;
