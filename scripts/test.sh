@@ -57,4 +57,10 @@ done
 step "firmware under QEMU, flash/stack/heap/panic budgets (scripts/firmware-report.sh)"
 FLASH_BUDGETS=warn scripts/firmware-report.sh
 
+step "fuzzing smoke: each cargo-fuzz target for 15 s (scripts/fuzz.sh)"
+scripts/fuzz.sh 15
+
+step "Miri: unit tests and the pure integration tests (scripts/miri.sh)"
+scripts/miri.sh
+
 step "all tests passed"
