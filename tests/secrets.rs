@@ -550,6 +550,7 @@ fn client_wipes_the_buffer_whatever_happens() {
 /// (nor the secret that keyed it) stays in the caller's buffer.
 #[cfg(all(feature = "client-secret-jwt", feature = "p256"))]
 #[test]
+#[cfg_attr(miri, ignore = "ES256 signing takes far too long interpreted")]
 fn assertions_are_wiped_from_the_buffer_once_sent() {
     use embedded_oauth2::{
         Assertion, ClientAuth, ClientId, ClientSecret, Config, CounterJti, P256Signer,
