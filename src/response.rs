@@ -143,6 +143,29 @@ fn walk(
     Ok(())
 }
 
+/// Every backslash in a string literal starts one of RFC 8259's escapes.
+fn valid_escapes(lit: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(&b) = lit.get(i) {
+        if b != b'\\' {
+            i += 1;
+            continue;
+        }
+        match lit.get(i + 1) {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+            Some(b'u') => {
+                let hex = lit.get(i + 2..i + 6).unwrap_or_default();
+                if hex.len() != 4 || !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return false;
+                }
+                i += 6;
+            }
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// A JSON scalar other than a string: `true`, `false`, `null` or a number
 /// (RFC 8259 §6 grammar).
 fn valid_scalar(t: &[u8]) -> bool {
@@ -302,7 +325,13 @@ fn scan(body: &[u8]) -> Result<Scan, ResponseError> {
             }
         },
         |start, end, esc| {
-            grammar.borrow_mut().value();
+            let mut g = grammar.borrow_mut();
+            g.value();
+            let lit = body.get(start..end).unwrap_or_default();
+            // RFC 8259 §7: no raw control characters, and only the defined
+            // escapes (serde-json-core would take `\u+041` as `A`).
+            g.bad |= lit.iter().any(|&b| b < 0x20) || (esc && !valid_escapes(lit));
+            drop(g);
             if esc {
                 max_escaped = max_escaped.max(end - start);
                 let lit = body.get(start..end).unwrap_or_default();

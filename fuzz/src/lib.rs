@@ -47,9 +47,9 @@ use embedded_oauth2::{
 /// The largest work buffer a harness allocates.
 pub const MAX_BUF: usize = 16384;
 
-/// Whether `token_json` holds bodies with escaped surrogate pairs to a
-/// 3 × body work bound instead of the documented 2 × (an open bug).
-pub const KNOWN_BUG_SURROGATE_WORK_BOUND: bool = true;
+/// serde_json's words for the invalid JSON the crate still accepts (open
+/// bugs; empty once they are fixed).
+pub const KNOWN_JSON_LENIENCIES: &[&str] = &[];
 
 /// Whether `http_reader` inputs with flag bit 2 pass the reader a shorter
 /// buffer than before on every other call (caller misuse).
@@ -271,12 +271,28 @@ fn check_details(d: &ErrorDetails) {
 /// same body: the crate must never return a token a correct JSON parser
 /// disagrees with.
 fn check_against_serde_json(body: &[u8], t: &TokenOut) {
-    // Bodies that are not JSON at all are out of scope here: serde-json-core
-    // skips an unknown member's non-string scalar value up to the next `,`,
-    // `}` or `]` without checking it (a known leniency, see
-    // `invalid_json_in_an_unknown_member_is_refused` in tests/fuzz_replay.rs).
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return;
+    // A body that is not JSON is refused (the flat pre-scan checks what
+    // serde-json-core skips: fuzz/regressions/token_json/invalid-json-*).
+    let v: serde_json::Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            let why = e.to_string();
+            // Leniencies found and reported, not fixed yet (each has a
+            // reproducer in fuzz/regressions/token_json/invalid-json-* and a
+            // test in tests/fuzz_replay.rs): skipped so the fuzzer goes on.
+            // serde_json refuses numbers outside f64's range, which JSON's
+            // grammar allows (and the crate rightly skips in unknown members).
+            if why.starts_with("number out of range") {
+                return;
+            }
+            if KNOWN_JSON_LENIENCIES.iter().any(|k| why.contains(k)) {
+                return;
+            }
+            panic!(
+                "token accepted from a body serde_json refuses ({e}): {:?}",
+                String::from_utf8_lossy(body)
+            )
+        }
     };
     let obj = v.as_object().expect("a token response is an object");
     assert_eq!(
@@ -457,16 +473,10 @@ pub fn token_json(data: &[u8]) {
     let body = c.rest();
     let mut work = vec![0u8; work_len];
     let got = token_out(parse_token_response(status, body, &mut work));
-    // The documented bound: `body.len() * 2` bytes of work always suffice.
-    // Not true today when the body has an escaped UTF-16 surrogate pair
-    // (`fuzz/regressions/token_json/work-bound-surrogates`, `work_bound_holds_with_surrogate_pairs`
-    // in tests/fuzz_replay.rs): such bodies are held to 3 × instead, so the
-    // fuzzer goes on finding anything else.
-    let factor = if KNOWN_BUG_SURROGATE_WORK_BOUND && has_surrogate_escape(body) {
-        3
-    } else {
-        2
-    };
+    // The documented bound: `body.len() * 2` bytes of work always suffice,
+    // `* 3` when the body holds escaped UTF-16 surrogate pairs (found here:
+    // fuzz/regressions/token_json/work-bound-surrogates).
+    let factor = if has_surrogate_escape(body) { 3 } else { 2 };
     let mut big = vec![0u8; body.len() * factor];
     let full = token_out(parse_token_response(status, body, &mut big));
     if let Err(e) = &full {
@@ -999,8 +1009,8 @@ pub fn request(data: &[u8]) {
     let jti = || JTI;
     #[cfg(feature = "private-key-jwt")]
     let signer = FakeSigner;
-    let auth = || -> Option<ClientAuth<64>> {
-        let s = make_secret().ok()?;
+    let auth = |secret: &str| -> Option<ClientAuth<64>> {
+        let s = ClientSecret::<64>::new(secret).ok()?;
         Some(match method {
             0 => ClientAuth::Basic(s),
             1 => ClientAuth::BasicUnencoded(s),
@@ -1013,9 +1023,9 @@ pub fn request(data: &[u8]) {
             _ => return None,
         })
     };
-    let Some(_) = auth() else { return };
-    let base = || {
-        let config = Config::new(endpoint, client_id, auth().expect("auth"));
+    let Some(_) = auth(&secret) else { return };
+    let base_with = |secret: &str| {
+        let config = Config::new(endpoint, client_id, auth(secret).expect("auth"));
         #[cfg(feature = "client-secret-jwt")]
         let config = {
             let mut a = embedded_oauth2::Assertion::new(&wall, &jti).with_lifetime_secs(lifetime);
@@ -1033,6 +1043,7 @@ pub fn request(data: &[u8]) {
         };
         config
     };
+    let base = || base_with(&secret);
     let use_scope = flags & 2 != 0 && {
         let r = base().with_scope(&scope);
         if has_control(&scope) {
@@ -1080,19 +1091,23 @@ pub fn request(data: &[u8]) {
         assert_eq!(r.is_err(), bad, "extra parameters {extra:?}");
         r.is_ok()
     };
-    let mut config = base();
-    if use_scope {
-        config = config.with_scope(&scope).expect("checked");
-    }
-    if use_audience {
-        config = config.with_audience(&audience).expect("checked");
-    }
-    if use_resources {
-        config = config.with_resources(&resource_refs).expect("checked");
-    }
-    if use_extra {
-        config = config.with_extra_params(&extra_refs).expect("checked");
-    }
+    let full = |secret: &str| {
+        let mut config = base_with(secret);
+        if use_scope {
+            config = config.with_scope(&scope).expect("checked");
+        }
+        if use_audience {
+            config = config.with_audience(&audience).expect("checked");
+        }
+        if use_resources {
+            config = config.with_resources(&resource_refs).expect("checked");
+        }
+        if use_extra {
+            config = config.with_extra_params(&extra_refs).expect("checked");
+        }
+        config
+    };
+    let config = full(&secret);
 
     // ---- what the request must carry
     let form_enc = |s: &str| -> String {
@@ -1230,16 +1245,12 @@ pub fn request(data: &[u8]) {
         )),
         None => assert!(!contains(req, b"\r\nAuthorization:")),
     }
-    // The secret never shows in Debug output.
-    let elsewhere = [&url, &id, &scope, &audience, &kid, &jwt_aud]
-        .into_iter()
-        .chain(&resources)
-        .chain(extra.iter().flat_map(|(k, v)| [k, v]))
-        .any(|s| s.contains(secret.as_str()));
-    if secret.len() >= 12 && method != 3 && !elsewhere {
-        assert!(
-            !format!("{config:?}").contains(secret.as_str()),
-            "secret in Debug"
-        );
-    }
+    // The secret never shows in Debug output: the same configuration with
+    // another secret of the same length prints the same.
+    let other = "Q".repeat(secret.len());
+    assert_eq!(
+        format!("{config:?}"),
+        format!("{:?}", full(&other)),
+        "Debug output depends on the secret"
+    );
 }
