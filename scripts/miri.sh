@@ -10,16 +10,24 @@
 # What is left out, and why:
 # * tests/interop.rs, tls.rs, cli.rs, async_interop.rs: real servers,
 #   sockets and child processes, which Miri cannot run.
+# * tests/secrets.rs: over 10 minutes interpreted (debug_of_secret_holders_is_redacted
+#   alone runs for minutes); add it back once its slow tests are
+#   #[cfg_attr(miri, ignore)].
 # * tests/responses.rs, async_driver.rs, jwt.rs: the recorded table under
 #   every delivery (one byte per read re-parses the head each time) and
 #   ES256 verification take far too long interpreted; the same responses go
-#   through Miri in tests/fuzz_replay.rs (every ninth seed, each through
-#   its harness) and tests/properties.rs (three split points per response).
+#   through Miri in tests/fuzz_replay.rs (every sixth short response, read
+#   whole, through each harness) and tests/properties.rs (three split
+#   points of every fifth short response).
 # * encode::base64::tests::matches_one_shot_for_all_lengths_and_splits:
 #   2 000 encodings, about 16 minutes under Miri; the property test
 #   basic_credentials_round_trip covers the streaming encoder instead.
 # * Inside the tests kept, what needs the file system is
 #   #[cfg_attr(miri, ignore)], and proptest runs 4 cases per property.
+#
+# Measured on 2 shared cores: about 6 minutes (unit tests 40 s, cache 12 s,
+# fuzz_replay 60 s, properties 145 s, plus building the Miri sysroot and
+# the test crates).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,5 +44,5 @@ cargo +nightly miri test --features "$FEATURES" --lib -- \
   --skip encode::base64::tests::matches_one_shot_for_all_lengths_and_splits
 echo "==> pure integration tests under Miri"
 cargo +nightly miri test --features "$FEATURES" \
-  --test cache --test secrets --test properties --test fuzz_replay
+  --test cache --test properties --test fuzz_replay
 echo "==> Miri found no undefined behaviour ($(( $(date +%s) - start )) s)"

@@ -5,7 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says how long the previous one took (CI has 90 minutes).
+T0=$(date +%s); TPREV=$T0
+step() {
+  local now; now=$(date +%s)
+  printf '\n==> %s   [previous step %d s, total %d s]\n' "$*" $((now - TPREV)) $((now - T0))
+  TPREV=$now
+}
 
 NO_STD_TARGETS=(thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imc-unknown-none-elf)
 
