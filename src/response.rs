@@ -1,11 +1,11 @@
 //! Token and error responses
 //! ([RFC 6749 §5.1](https://www.rfc-editor.org/rfc/rfc6749#section-5.1),
 //! [§5.2](https://www.rfc-editor.org/rfc/rfc6749#section-5.2)), parsed with
-//! serde-json-core into caller-owned memory.
+//! into caller-owned memory: one flat pass checks the whole body and finds the
+//! members, then serde-json-core's unescaper decodes the strings the client
+//! keeps.
 
 use core::fmt;
-
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
 use crate::credentials::valid_scope;
 use crate::error::{
@@ -13,8 +13,8 @@ use crate::error::{
 };
 use crate::token::TokenType;
 
-/// The deepest JSON nesting accepted. serde-json-core recurses once per
-/// level; the bound is checked by a flat scan before parsing starts.
+/// The deepest JSON nesting accepted. The scan does not recurse (its stack
+/// is one bit per level); deeper bodies give [`ResponseError::TooDeep`].
 pub const MAX_JSON_DEPTH: usize = 8;
 
 /// A successful token response, borrowing the caller's work buffer.
@@ -43,127 +43,114 @@ impl fmt::Debug for TokenResponse<'_> {
     }
 }
 
-/// What a flat scan learns before serde-json-core runs.
-struct Scan {
-    /// Longest string literal containing a backslash (its unescaped form is
-    /// never longer, so this sizes the unescape buffer).
-    max_escaped: usize,
-    /// Whether a `\uD8xx`-`\uDBxx` escape occurs (a UTF-16 surrogate pair,
-    /// which serde-json-core 0.7 cannot decode).
-    surrogates: bool,
-    /// Raw value spans of the first top-level members.
-    spans: [(usize, usize); 16],
+/// A string literal of the body: the text between its quotes, and whether it
+/// holds a backslash (an escape).
+#[derive(Clone, Copy)]
+struct Lit<'a> {
+    raw: &'a [u8],
+    escaped: bool,
+}
+
+/// The value of a top-level member.
+#[derive(Clone, Copy)]
+enum Value<'a> {
+    Str(Lit<'a>),
+    /// `null`, a number, `true`, `false`, an object or an array, as raw text.
+    Other(&'a [u8]),
 }
 
 fn is_json_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
-/// Walks the body's structure without recursion, calling `at(i, b, depth)`
-/// for every byte outside string literals and `on_str(start, end, escaped)`
-/// for every string literal. Fails on unbalanced nesting, an unterminated
-/// string, or nesting deeper than [`MAX_JSON_DEPTH`].
-/// Index of the first `"` or `\\` in `s` (or `s.len()`), eight bytes at a time.
+/// Index of the first `"`, `\\`, control character (below 0x20) or
+/// non-ASCII byte in `s` (or `s.len()`), a machine word at a time.
 fn skip_plain(s: &[u8]) -> usize {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let q = LO * u64::from(b'"');
-    let bs = LO * u64::from(b'\\');
+    const W: usize = core::mem::size_of::<usize>();
+    const LO: usize = usize::MAX / 255;
+    const HI: usize = LO << 7;
     let mut i = 0;
-    let mut chunks = s.chunks_exact(8);
+    let mut chunks = s.chunks_exact(W);
     for chunk in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(w);
-        let x = w ^ q;
-        let y = w ^ bs;
-        let t = ((x.wrapping_sub(LO) & !x) | (y.wrapping_sub(LO) & !y)) & HI;
+        let w = usize::from_le_bytes(chunk.try_into().unwrap_or([b'"'; W]));
+        let x = w ^ (LO * usize::from(b'"'));
+        let y = w ^ (LO * usize::from(b'\\'));
+        // A byte of x or y is zero, or a byte of w is below 0x20. The lowest
+        // flagged byte is always a real match (borrows only move upwards).
+        let t = ((x.wrapping_sub(LO) & !x)
+            | (y.wrapping_sub(LO) & !y)
+            | (w.wrapping_sub(LO * 0x20) & !w)
+            | w)
+            & HI;
         if t != 0 {
             return i + (t.trailing_zeros() / 8) as usize;
         }
-        i += 8;
+        i += W;
     }
     i + chunks
         .remainder()
         .iter()
-        .position(|&b| b == b'"' || b == b'\\')
+        .position(|&b| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b))
         .unwrap_or(s.len() - i)
 }
 
-fn walk(
-    body: &[u8],
-    mut at: impl FnMut(usize, u8, usize),
-    mut on_str: impl FnMut(usize, usize, bool),
-) -> Result<(), ResponseError> {
-    let mut depth = 0usize;
-    let mut i = 0usize;
-    while let Some(&b) = body.get(i) {
-        if b == b'"' {
-            let start = i + 1;
-            let mut j = start;
-            let mut has_escape = false;
-            loop {
-                j += skip_plain(body.get(j..).unwrap_or_default());
-                match body.get(j) {
-                    Some(b'\\') => {
-                        has_escape = true;
-                        j += 2;
-                    }
-                    Some(_) => break,
-                    None => return Err(ResponseError::Json),
-                }
-            }
-            on_str(start, j, has_escape);
-            i = j + 1;
-            continue;
-        }
-        match b {
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > MAX_JSON_DEPTH {
-                    return Err(ResponseError::TooDeep);
-                }
-            }
-            b'}' | b']' => {
-                depth = depth.checked_sub(1).ok_or(ResponseError::Json)?;
-            }
-            _ => {}
-        }
-        let d = if matches!(b, b'}' | b']') {
-            depth + 1
-        } else {
-            depth
-        };
-        at(i, b, d);
-        i += 1;
-    }
-    if depth != 0 {
-        return Err(ResponseError::Json);
-    }
-    Ok(())
+fn hex4(b: &[u8]) -> Option<u32> {
+    b.get(..4)?
+        .iter()
+        .try_fold(0u32, |acc, &c| Some(acc << 4 | char::from(c).to_digit(16)?))
 }
 
-/// Every backslash in a string literal starts one of RFC 8259's escapes.
-fn valid_escapes(lit: &[u8]) -> bool {
-    let mut i = 0;
-    while let Some(&b) = lit.get(i) {
-        if b != b'\\' {
-            i += 1;
-            continue;
-        }
-        match lit.get(i + 1) {
-            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
-            Some(b'u') => {
-                let hex = lit.get(i + 2..i + 6).unwrap_or_default();
-                if hex.len() != 4 || !hex.iter().all(u8::is_ascii_hexdigit) {
-                    return false;
-                }
-                i += 6;
+/// The character of the UTF-16 surrogate pair escaped at the start of `s`
+/// (`\ud83c\udf21`), if that is what `s` starts with.
+fn surrogate_pair(s: &[u8]) -> Option<char> {
+    let hi = hex4(s.get(2..)?).filter(|h| (0xD800..0xDC00).contains(h))?;
+    let lo = hex4(s.get(8..)?).filter(|l| (0xDC00..0xE000).contains(l))?;
+    (s.get(..2)? == b"\\u" && s.get(6..8)? == b"\\u")
+        .then(|| char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)))
+        .flatten()
+}
+
+/// The length of the escape at the start of `s`: RFC 8259 §7's escapes,
+/// `\u` with four hex digits, a surrogate only as a complete pair.
+fn escape_len(s: &[u8]) -> Result<usize, ResponseError> {
+    match s.get(1) {
+        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(2),
+        Some(b'u') => match hex4(s.get(2..).unwrap_or_default()) {
+            Some(0xD800..=0xDFFF) if surrogate_pair(s).is_some() => Ok(12),
+            Some(0xD800..=0xDFFF) | None => Err(ResponseError::Json),
+            Some(_) => Ok(6),
+        },
+        _ => Err(ResponseError::Json),
+    }
+}
+
+/// The string literal whose opening quote is at `open`: the index of its
+/// closing quote, and whether it holds an escape.
+fn string_at(b: &[u8], open: usize) -> Result<(usize, bool), ResponseError> {
+    let mut j = open + 1;
+    let mut escaped = false;
+    loop {
+        j += skip_plain(b.get(j..).unwrap_or_default());
+        match b.get(j) {
+            Some(b'"') => return Ok((j, escaped)),
+            Some(b'\\') => {
+                escaped = true;
+                j += escape_len(b.get(j..).unwrap_or_default())?;
             }
-            _ => return false,
+            // RFC 8259 §8.1: UTF-8. ASCII bytes are whole characters, so
+            // each run of non-ASCII bytes must be valid on its own.
+            Some(0x80..) => {
+                let rest = b.get(j..).unwrap_or_default();
+                let run = rest.iter().position(|&c| c < 0x80).unwrap_or(rest.len());
+                if core::str::from_utf8(rest.get(..run).unwrap_or_default()).is_err() {
+                    return Err(ResponseError::Json);
+                }
+                j += run;
+            }
+            // A raw control character, or the end of the body.
+            _ => return Err(ResponseError::Json),
         }
     }
-    true
 }
 
 /// A JSON scalar other than a string: `true`, `false`, `null` or a number
@@ -200,250 +187,232 @@ fn valid_scalar(t: &[u8]) -> bool {
     rest.is_empty()
 }
 
-/// The structure check the flat scan makes, so that what serde-json-core
-/// skips without looking (the values of unknown members) is JSON too: one
-/// value per member or element, one `:` per member, valid scalars.
-struct Grammar {
-    /// Per depth: `{` or `[`.
-    kind: [u8; MAX_JSON_DEPTH + 1],
-    /// Per depth: a value (or, in an object before `:`, a key) was seen.
-    value: [bool; MAX_JSON_DEPTH + 1],
-    /// Per depth: the member's `:` was seen.
-    colon: [bool; MAX_JSON_DEPTH + 1],
-    depth: usize,
-    token: Option<usize>,
-    bad: bool,
-}
-
-impl Grammar {
-    fn new() -> Self {
-        Self {
-            kind: [0; MAX_JSON_DEPTH + 1],
-            value: [false; MAX_JSON_DEPTH + 1],
-            colon: [false; MAX_JSON_DEPTH + 1],
-            depth: 0,
-            token: None,
-            bad: false,
-        }
+/// Walks the body once, without recursion: checks that it is one JSON
+/// object (RFC 8259's grammar, nesting at most [`MAX_JSON_DEPTH`] deep) and
+/// hands each top-level member to `member`, in order.
+///
+/// Strings are skipped a machine word at a time; only the members the
+/// client reads are decoded afterwards, by serde-json-core's unescaper.
+fn scan<'a>(
+    body: &'a [u8],
+    mut member: impl FnMut(Lit<'a>, Value<'a>),
+) -> Result<(), ResponseError> {
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Expect {
+        Value,
+        ValueOrClose,
+        Key,
+        KeyOrClose,
+        Colon,
+        CommaOrClose,
+        End,
     }
-
-    /// A value starts at the current depth.
-    fn value(&mut self) {
-        match self.value.get_mut(self.depth) {
-            Some(v) if !*v => *v = true,
-            _ => self.bad = true,
-        }
-    }
-
-    fn byte(&mut self, body: &[u8], i: usize, b: u8, depth: usize) {
-        let structural = matches!(b, b'{' | b'}' | b'[' | b']' | b',' | b':') || is_json_ws(b);
-        if !structural {
-            if self.token.is_none() {
-                self.value();
-                self.token = Some(i);
-            }
-            return;
-        }
-        if let Some(start) = self.token.take() {
-            self.bad |= !valid_scalar(body.get(start..i).unwrap_or_default());
-        }
-        match b {
-            b'{' | b'[' => {
-                self.value();
-                self.depth = depth;
-                if let (Some(k), Some(v), Some(c)) = (
-                    self.kind.get_mut(depth),
-                    self.value.get_mut(depth),
-                    self.colon.get_mut(depth),
-                ) {
-                    (*k, *v, *c) = (b, false, false);
-                }
-            }
-            b'}' | b']' => {
-                let open = if b == b'}' { b'{' } else { b'[' };
-                let kind = self.kind.get(depth).copied();
-                let colon = self.colon.get(depth).copied().unwrap_or(false);
-                let value = self.value.get(depth).copied().unwrap_or(false);
-                // `{"a":}` and `{"a"}` are not JSON.
-                self.bad |= kind != Some(open) || (b == b'}' && colon != value);
-                self.depth = depth.saturating_sub(1);
-            }
-            b':' => {
-                let ok = self.kind.get(depth) == Some(&b'{')
-                    && self.value.get(depth) == Some(&true)
-                    && self.colon.get(depth) == Some(&false);
-                self.bad |= !ok;
-                if let (Some(v), Some(c)) = (self.value.get_mut(depth), self.colon.get_mut(depth)) {
-                    (*v, *c) = (false, true);
-                }
-            }
-            b',' => {
-                let in_object = self.kind.get(depth) == Some(&b'{');
-                let ok = self.value.get(depth) == Some(&true)
-                    && (!in_object || self.colon.get(depth) == Some(&true));
-                self.bad |= !ok;
-                if let (Some(v), Some(c)) = (self.value.get_mut(depth), self.colon.get_mut(depth)) {
-                    (*v, *c) = (false, false);
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-fn scan(body: &[u8]) -> Result<Scan, ResponseError> {
-    let first = body.iter().position(|&b| !is_json_ws(b));
-    if first.and_then(|i| body.get(i)) != Some(&b'{') {
-        return Err(ResponseError::Json);
-    }
-    let mut max_escaped = 0usize;
-    let mut surrogates = false;
-    let mut spans = [(0usize, 0usize); 16];
-    let mut members = 0usize;
-    let mut pending: Option<usize> = None;
-    let grammar = core::cell::RefCell::new(Grammar::new());
-    walk(
-        body,
-        |i, b, depth| {
-            grammar.borrow_mut().byte(body, i, b, depth);
-            if depth != 1 {
-                return;
-            }
-            match b {
-                b':' => {
-                    pending = Some(i + 1);
-                    members += 1;
-                }
-                b',' | b'}' => {
-                    if let Some(st) = pending.take()
-                        && let Some(slot) = spans.get_mut(members.wrapping_sub(1))
-                    {
-                        *slot = (st, i);
-                    }
-                }
-                _ => {}
-            }
-        },
-        |start, end, esc| {
-            let mut g = grammar.borrow_mut();
-            g.value();
-            let lit = body.get(start..end).unwrap_or_default();
-            // RFC 8259 §7: no raw control characters, and only the defined
-            // escapes (serde-json-core would take `\u+041` as `A`).
-            g.bad |= lit.iter().any(|&b| b < 0x20) || (esc && !valid_escapes(lit));
-            drop(g);
-            if esc {
-                max_escaped = max_escaped.max(end - start);
-                let lit = body.get(start..end).unwrap_or_default();
-                surrogates |= lit.windows(4).any(|w| {
-                    matches!(
-                        w,
-                        [
-                            b'\\',
-                            b'u',
-                            b'd' | b'D',
-                            b'8' | b'9' | b'a' | b'b' | b'A' | b'B'
-                        ]
-                    )
-                });
-            }
-        },
-    )?;
-    let mut g = grammar.into_inner();
-    if let Some(start) = g.token.take() {
-        g.bad |= !valid_scalar(body.get(start..).unwrap_or_default());
-    }
-    if g.bad {
-        return Err(ResponseError::Json);
-    }
-    Ok(Scan {
-        max_escaped,
-        surrogates,
-        spans,
-    })
-}
-
-fn hex4(b: &[u8]) -> Option<u32> {
-    let s = core::str::from_utf8(b.get(..4)?).ok()?;
-    u32::from_str_radix(s, 16)
-        .ok()
-        .filter(|_| s.bytes().all(|c| c.is_ascii_hexdigit()))
-}
-
-/// Copies `src` into `dst`, replacing each escaped UTF-16 surrogate pair
-/// (`\ud83c\udf21`) by the character's raw UTF-8 (always shorter). Returns
-/// the length of the result, which is written only when it fits.
-fn decode_surrogate_pairs(src: &[u8], dst: &mut [u8]) -> usize {
-    let mut out = crate::encode::Sink::new(dst);
-    let mut i = 0;
-    while let Some(&b) = src.get(i) {
-        if b != b'\\' {
-            out.put(&[b]);
+    use ResponseError::Json;
+    let b = body;
+    let text = |s: usize, e: usize| body.get(s..e).unwrap_or_default();
+    let mut expect = Expect::Value;
+    let mut depth = 0usize;
+    // Bit `d`: the container at depth `d + 1` is an object.
+    let mut objects = 0u32;
+    let mut key: Option<Lit<'a>> = None;
+    let mut value_start = 0usize;
+    let mut i = 0usize;
+    loop {
+        while b.get(i).is_some_and(|&c| is_json_ws(c)) {
             i += 1;
-            continue;
         }
-        let pair = (src.get(i + 1) == Some(&b'u'))
-            .then(|| hex4(src.get(i + 2..).unwrap_or_default()))
-            .flatten()
-            .filter(|hi| (0xD800..0xDC00).contains(hi))
-            .and_then(|hi| {
-                let rest = src.get(i + 6..).unwrap_or_default();
-                let lo = rest
-                    .starts_with(b"\\u")
-                    .then(|| hex4(rest.get(2..).unwrap_or_default()))
-                    .flatten()?;
-                (0xDC00..0xE000)
-                    .contains(&lo)
-                    .then(|| 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
-            })
-            .and_then(char::from_u32);
-        match pair {
-            Some(c) => {
-                let mut utf8 = [0u8; 4];
-                out.put(c.encode_utf8(&mut utf8).as_bytes());
-                i += 12;
+        let Some(&c) = b.get(i) else { break };
+        let in_object = depth > 0 && objects >> (depth - 1) & 1 == 1;
+        let closes = match (expect, c) {
+            (Expect::KeyOrClose | Expect::CommaOrClose, b'}') => in_object,
+            (Expect::ValueOrClose | Expect::CommaOrClose, b']') => depth > 0 && !in_object,
+            _ => false,
+        };
+        // The index just past a value that ends here.
+        let ended;
+        if closes {
+            depth -= 1;
+            i += 1;
+            ended = i;
+        } else {
+            match (expect, c) {
+                (Expect::Colon, b':') => {
+                    expect = Expect::Value;
+                    i += 1;
+                    continue;
+                }
+                (Expect::CommaOrClose, b',') => {
+                    expect = if in_object {
+                        Expect::Key
+                    } else {
+                        Expect::Value
+                    };
+                    i += 1;
+                    continue;
+                }
+                (Expect::Key | Expect::KeyOrClose, b'"') => {
+                    let (end, escaped) = string_at(b, i)?;
+                    if depth == 1 {
+                        key = Some(Lit {
+                            raw: text(i + 1, end),
+                            escaped,
+                        });
+                    }
+                    expect = Expect::Colon;
+                    i = end + 1;
+                    continue;
+                }
+                (Expect::Value | Expect::ValueOrClose, _) => {}
+                _ => return Err(Json),
             }
-            None => {
-                // Any other escape (including `\\`) is copied as a unit.
-                out.put(src.get(i..i + 2).unwrap_or_default());
-                i += 2;
+            // A value starts at `i`; the whole body is one object.
+            if depth == 0 && c != b'{' {
+                return Err(Json);
+            }
+            if depth == 1 {
+                value_start = i;
+            }
+            match c {
+                b'{' | b'[' => {
+                    if depth == MAX_JSON_DEPTH {
+                        return Err(ResponseError::TooDeep);
+                    }
+                    if c == b'{' {
+                        objects |= 1 << depth;
+                        expect = Expect::KeyOrClose;
+                    } else {
+                        objects &= !(1 << depth);
+                        expect = Expect::ValueOrClose;
+                    }
+                    depth += 1;
+                    i += 1;
+                    continue;
+                }
+                b'"' => {
+                    let (end, escaped) = string_at(b, i)?;
+                    i = end + 1;
+                    if depth == 1
+                        && let Some(k) = key.take()
+                    {
+                        let raw = text(value_start + 1, end);
+                        member(k, Value::Str(Lit { raw, escaped }));
+                    }
+                    expect = Expect::CommaOrClose;
+                    continue;
+                }
+                _ => {
+                    let len = b
+                        .get(i..)
+                        .unwrap_or_default()
+                        .iter()
+                        .position(|&t| {
+                            matches!(t, b',' | b'}' | b']' | b':' | b'{' | b'[' | b'"')
+                                || is_json_ws(t)
+                        })
+                        .unwrap_or(b.len() - i);
+                    if !valid_scalar(b.get(i..i + len).unwrap_or_default()) {
+                        return Err(Json);
+                    }
+                    i += len;
+                    ended = i;
+                }
             }
         }
+        // A value ended (a scalar, or a container just closed).
+        if depth == 1
+            && let Some(k) = key.take()
+        {
+            member(k, Value::Other(text(value_start, ended)));
+        }
+        expect = if depth == 0 {
+            Expect::End
+        } else {
+            Expect::CommaOrClose
+        };
     }
-    out.len()
+    if expect == Expect::End {
+        Ok(())
+    } else {
+        Err(Json)
+    }
 }
 
-/// The raw text of the value of the `index`-th member (0-based) of the
-/// top-level object.
-fn member_value(body: &[u8], index: usize) -> Option<&[u8]> {
-    let mut members = 0usize;
-    let mut start: Option<usize> = None;
-    let mut span = None;
-    let _ = walk(
-        body,
-        |i, b, depth| {
-            if depth != 1 || span.is_some() {
-                return;
-            }
-            match b {
-                b':' => {
-                    if members == index {
-                        start = Some(i + 1);
-                    }
-                    members += 1;
-                }
-                b',' | b'}' => {
-                    if let Some(s) = start.take() {
-                        span = Some((s, i));
-                    }
-                }
-                _ => {}
-            }
-        },
-        |_, _, _| {},
-    );
-    let (s, e) = span?;
-    body.get(s..e)
+/// Hands `f` the unescaped text of `lit` in pieces (each valid UTF-8):
+/// serde-json-core's unescaper, plus the UTF-16 surrogate pairs it refuses
+/// (a pair decodes to one character; the scan has checked every escape and
+/// the UTF-8).
+fn unescape(lit: Lit<'_>, mut f: impl FnMut(&[u8])) {
+    use serde_json_core::str::{EscapedStr, EscapedStringFragment};
+    if !lit.escaped {
+        f(lit.raw);
+        return;
+    }
+    let Ok(mut rest) = core::str::from_utf8(lit.raw) else {
+        return;
+    };
+    let mut utf8 = [0u8; 4];
+    while !rest.is_empty() {
+        let mut fragments = EscapedStr(rest).fragments();
+        let (piece, skip) = match fragments.next() {
+            Some(Ok(EscapedStringFragment::NotEscaped(s))) => (s, 0),
+            Some(Ok(EscapedStringFragment::Escaped(c))) => (&*c.encode_utf8(&mut utf8), 0),
+            _ => match surrogate_pair(rest.as_bytes()) {
+                Some(c) => (&*c.encode_utf8(&mut utf8), 12),
+                None => return,
+            },
+        };
+        f(piece.as_bytes());
+        rest = if skip == 0 {
+            fragments.as_str().0
+        } else {
+            rest.get(skip..).unwrap_or_default()
+        };
+    }
+}
+
+/// Unescapes `lit` into `dst`, whole characters only, stopping at the first
+/// that does not fit. Returns (bytes written, unescaped length).
+fn unescape_into(lit: Lit<'_>, dst: &mut [u8]) -> (usize, usize) {
+    let (mut written, mut total) = (0usize, 0usize);
+    unescape(lit, |s| {
+        let room = dst.len().saturating_sub(written);
+        let mut n = if total == written {
+            s.len().min(room)
+        } else {
+            0
+        };
+        // Back to a character boundary (never a UTF-8 continuation byte).
+        while s.get(n).is_some_and(|&c| (0x80..0xC0).contains(&c)) {
+            n -= 1;
+        }
+        if let (Some(d), Some(src)) = (dst.get_mut(written..written + n), s.get(..n)) {
+            d.copy_from_slice(src);
+            written += n;
+        }
+        total += s.len();
+    });
+    (written, total)
+}
+
+/// Whether every byte is visible ASCII (`%x21-7E`, RFC 6750's b64token and
+/// more), a machine word at a time.
+fn visible_ascii(s: &[u8]) -> bool {
+    const W: usize = core::mem::size_of::<usize>();
+    const LO: usize = usize::MAX / 255;
+    const HI: usize = LO << 7;
+    let mut chunks = s.chunks_exact(W);
+    let mut bad = 0usize;
+    for chunk in &mut chunks {
+        let w = usize::from_le_bytes(chunk.try_into().unwrap_or([0; W]));
+        let del = w ^ (LO * 0x7F);
+        // A byte >= 0x80, below 0x21, or 0x7F (exact as a yes/no answer).
+        bad |= w | (w.wrapping_sub(LO * 0x21) & !w) | (del.wrapping_sub(LO) & !del);
+    }
+    bad & HI == 0
+        && chunks
+            .remainder()
+            .iter()
+            .all(|&b| (0x21..0x7F).contains(&b))
 }
 
 fn trim_ws(b: &[u8]) -> &[u8] {
@@ -455,14 +424,12 @@ fn trim_ws(b: &[u8]) -> &[u8] {
     b.get(start..end).unwrap_or_default()
 }
 
-fn parse_expires_in(raw: &[u8]) -> Result<Option<u64>, ResponseError> {
-    let t = trim_ws(raw);
-    if t == b"null" {
-        return Ok(None);
-    }
-    let digits = match t {
-        [b'"', inner @ .., b'"'] => trim_ws(inner),
-        _ => t,
+/// `expires_in`: a positive integer, as a number or a numeric string.
+fn parse_expires_in(value: Value<'_>) -> Result<Option<u64>, ResponseError> {
+    let digits = match value {
+        Value::Other(b"null") => return Ok(None),
+        Value::Other(t) => t,
+        Value::Str(lit) => trim_ws(lit.raw),
     };
     if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
         return Err(ResponseError::InvalidExpiresIn);
@@ -493,15 +460,27 @@ enum Field {
 }
 
 impl Field {
-    fn from_key(k: &str) -> Self {
+    fn from_key(k: &[u8]) -> Self {
         match k {
-            "access_token" => Self::AccessToken,
-            "token_type" => Self::TokenType,
-            "expires_in" => Self::ExpiresIn,
-            "scope" => Self::Scope,
-            "error" => Self::Error,
-            "error_description" => Self::ErrorDescription,
-            "error_uri" => Self::ErrorUri,
+            b"access_token" => Self::AccessToken,
+            b"token_type" => Self::TokenType,
+            b"expires_in" => Self::ExpiresIn,
+            b"scope" => Self::Scope,
+            b"error" => Self::Error,
+            b"error_description" => Self::ErrorDescription,
+            b"error_uri" => Self::ErrorUri,
+            _ => Self::Other,
+        }
+    }
+
+    /// The member a (possibly escaped) name means.
+    fn from_lit(k: Lit<'_>) -> Self {
+        if !k.escaped {
+            return Self::from_key(k.raw);
+        }
+        let mut name = [0u8; 20];
+        match unescape_into(k, &mut name) {
+            (n, total) if n == total => Self::from_key(name.get(..n).unwrap_or_default()),
             _ => Self::Other,
         }
     }
@@ -520,9 +499,9 @@ impl Field {
     }
 }
 
-/// Collects the members the client reads; strings it keeps are copied into
-/// the staging part of the work buffer.
-struct Collector<'w, 'd> {
+/// Collects the members the client reads; the strings it keeps are
+/// unescaped into the caller's work buffer.
+struct Collector<'a, 'w, 'd> {
     staging: &'w mut [u8],
     details: Option<&'d mut ErrorDetails>,
     used: usize,
@@ -531,49 +510,78 @@ struct Collector<'w, 'd> {
     access_token: Option<(usize, usize)>,
     token_type: Option<Option<TokenType>>,
     scope: Option<(usize, usize)>,
+    expires_in: Option<Value<'a>>,
     error: Option<ErrorCode>,
     fail: Option<ResponseError>,
-    members: usize,
-    expires_in_member: Option<usize>,
 }
 
-impl Collector<'_, '_> {
-    fn stage(&mut self, s: &str) -> (usize, usize) {
+impl<'a> Collector<'a, '_, '_> {
+    fn stage(&mut self, lit: Lit<'_>) -> (usize, usize) {
         let start = self.used;
-        self.needed = self.needed.saturating_add(s.len());
-        if let Some(dst) = self.staging.get_mut(start..start + s.len()) {
-            dst.copy_from_slice(s.as_bytes());
-            self.used += s.len();
+        let (n, total) = unescape_into(lit, self.staging.get_mut(start..).unwrap_or_default());
+        self.needed = self.needed.saturating_add(total);
+        if n == total {
+            self.used += n;
         }
-        (start, s.len())
+        (start, total)
     }
 
-    fn take_str(&mut self, field: Field, s: &str) {
-        match field {
-            Field::AccessToken => self.access_token = Some(self.stage(s)),
-            Field::Scope => self.scope = Some(self.stage(s)),
-            Field::TokenType => {
-                self.token_type = Some(if s.eq_ignore_ascii_case("bearer") {
-                    Some(TokenType::Bearer)
-                } else {
-                    None
-                });
+    fn member(&mut self, key: Lit<'_>, value: Value<'a>) {
+        if self.fail.is_some() {
+            return;
+        }
+        let field = Field::from_lit(key);
+        let bit = field.bit();
+        if self.seen & bit != 0 {
+            self.fail = Some(ResponseError::DuplicateMember);
+            return;
+        }
+        self.seen |= bit;
+        let lit = match (field, value) {
+            (Field::Other, _) => return,
+            (Field::ExpiresIn, v) => {
+                self.expires_in = Some(v);
+                return;
             }
-            // The texts are written in place: no Text-sized temporaries.
+            // `null` counts as absent.
+            (_, Value::Other(b"null")) => return,
+            (_, Value::Other(_)) => {
+                self.fail = Some(ResponseError::WrongType);
+                return;
+            }
+            (_, Value::Str(lit)) => lit,
+        };
+        let details = self.details.as_deref_mut();
+        match field {
+            Field::AccessToken => self.access_token = Some(self.stage(lit)),
+            Field::Scope => self.scope = Some(self.stage(lit)),
+            Field::TokenType => {
+                let mut t = [0u8; 6];
+                let bearer =
+                    unescape_into(lit, &mut t) == (6, 6) && t.eq_ignore_ascii_case(b"bearer");
+                self.token_type = Some(bearer.then_some(TokenType::Bearer));
+            }
+            // Known codes are at most 23 bytes; a longer one is an
+            // extension code, kept truncated.
             Field::Error => {
-                self.error = Some(ErrorCode::parse(s));
-                if let Some(d) = self.details.as_deref_mut() {
-                    d.code.get_or_insert_default().assign_lossy(s);
+                let mut code = [0u8; 28];
+                let (n, _) = unescape_into(lit, &mut code);
+                let code =
+                    core::str::from_utf8(code.get(..n).unwrap_or_default()).unwrap_or_default();
+                self.error = Some(ErrorCode::parse(code));
+                if let Some(d) = details {
+                    assign(d.code.get_or_insert_default(), lit);
                 }
             }
+            // The texts are written in place: no temporaries on the stack.
             Field::ErrorDescription => {
-                if let Some(d) = self.details.as_deref_mut() {
-                    d.description.get_or_insert_default().assign_lossy(s);
+                if let Some(d) = details {
+                    assign(d.description.get_or_insert_default(), lit);
                 }
             }
             Field::ErrorUri => {
-                if let Some(d) = self.details.as_deref_mut() {
-                    d.uri.get_or_insert_default().assign_lossy(s);
+                if let Some(d) = details {
+                    assign(d.uri.get_or_insert_default(), lit);
                 }
             }
             Field::ExpiresIn | Field::Other => {}
@@ -581,97 +589,11 @@ impl Collector<'_, '_> {
     }
 }
 
-struct Top<'c, 'w, 'd>(&'c mut Collector<'w, 'd>);
-
-impl<'de> DeserializeSeed<'de> for Top<'_, '_, '_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Top<'_, '_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(field) = map.next_key_seed(KeySeed)? {
-            let index = self.0.members;
-            self.0.members += 1;
-            let bit = field.bit();
-            if bit != 0 {
-                if self.0.seen & bit != 0 {
-                    self.0.fail = Some(ResponseError::DuplicateMember);
-                    return Err(de::Error::custom("duplicate"));
-                }
-                self.0.seen |= bit;
-            }
-            match field {
-                // expires_in may be a number or a string, which
-                // serde-json-core cannot tell apart: it is skipped here and
-                // its raw text read afterwards by position.
-                Field::ExpiresIn => {
-                    self.0.expires_in_member = Some(index);
-                    map.next_value::<IgnoredAny>()?;
-                }
-                Field::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-                _ => map.next_value_seed(StrSeed { c: self.0, field })?,
-            }
-        }
-        Ok(())
-    }
-}
-
-struct KeySeed;
-
-impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = Field;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Field, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl Visitor<'_> for KeySeed {
-    type Value = Field;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a member name")
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Field, E> {
-        Ok(Field::from_key(v))
-    }
-}
-
-struct StrSeed<'c, 'w, 'd> {
-    c: &'c mut Collector<'w, 'd>,
-    field: Field,
-}
-
-impl<'de> DeserializeSeed<'de> for StrSeed<'_, '_, '_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        // `null` counts as absent.
-        d.deserialize_option(self)
-    }
-}
-
-impl<'de> Visitor<'de> for StrSeed<'_, '_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string")
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        self.c.take_str(self.field, v);
-        Ok(())
-    }
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_str(self)
-    }
+fn assign<const N: usize>(t: &mut crate::Text<N>, lit: Lit<'_>) {
+    t.clear();
+    unescape(lit, |s| {
+        t.push_lossy(core::str::from_utf8(s).unwrap_or_default())
+    });
 }
 
 /// Parses a token endpoint response body.
@@ -679,10 +601,13 @@ impl<'de> Visitor<'de> for StrSeed<'_, '_, '_> {
 /// * `status` is the HTTP status.
 /// * `body` is the complete (de-chunked) body.
 /// * `work` receives the unescaped access token and scope, which the result
-///   borrows. It needs at most `body.len() * 2` bytes (`* 3` when the body
-///   holds escaped UTF-16 surrogate pairs, which are first rewritten); a
-///   smaller one that does not suffice gives [`Error::Capacity`] with the
-///   exact need.
+///   borrows. It needs at most `body.len()` bytes (their unescaped length
+///   exactly); a smaller one that does not suffice gives
+///   [`Error::Capacity`] with the exact need.
+///
+/// The body must be one JSON object (RFC 8259, UTF-8), nested at most
+/// [`MAX_JSON_DEPTH`] deep; the members it does not know are checked and
+/// skipped, not decoded.
 ///
 /// An `error` member gives [`Error::OAuth`] whatever the status (some servers
 /// answer 200 with an error object); its free text is read with
@@ -720,15 +645,14 @@ impl ErrorDetails {
             www_authenticate: www_authenticate.map(crate::http::challenge_text),
             ..ErrorDetails::default()
         };
-        let mut work = [0u8; 160];
-        let _ = parse_response(400, body, &mut work, Some(&mut d));
+        let _ = parse_response(400, body, &mut [], Some(&mut d));
         d
     }
 }
 
 /// [`parse_token_response`], also filling `details` from an error response.
-// Kept out of line: its locals (serde-json-core's state, the collector) are
-// then on the stack only while the body is parsed, not during the I/O loop.
+// Kept out of line: its locals are then on the stack only while the body is
+// parsed, not during the I/O loop.
 #[inline(never)]
 pub(crate) fn parse_response<'w>(
     status: u16,
@@ -748,39 +672,9 @@ pub(crate) fn parse_response<'w>(
             .into()
         }
     };
-    let scan = scan(body).map_err(unexpected)?;
     let work_len = work.len();
-    // serde-json-core decodes each `\uXXXX` on its own and refuses
-    // surrogates: rewrite the pairs as UTF-8 into the work buffer first.
-    let (body, work): (&[u8], &'w mut [u8]) = if scan.surrogates {
-        let len = decode_surrogate_pairs(body, work);
-        if len > work_len {
-            return Err(CapacityError {
-                buffer: Buffer::Parse,
-                needed: len.saturating_add(scan.max_escaped),
-                available: work_len,
-                exact: false,
-            }
-            .into());
-        }
-        let (copy, rest) = work.split_at_mut(len);
-        (copy, rest)
-    } else {
-        (body, work)
-    };
-    let prefix = work_len - work.len();
-    if scan.max_escaped > work.len() {
-        return Err(CapacityError {
-            buffer: Buffer::Parse,
-            needed: prefix + scan.max_escaped,
-            available: work_len,
-            exact: false,
-        }
-        .into());
-    }
-    let (scratch, staging) = work.split_at_mut(scan.max_escaped);
     let mut c = Collector {
-        staging,
+        staging: work,
         details,
         used: 0,
         needed: 0,
@@ -788,19 +682,12 @@ pub(crate) fn parse_response<'w>(
         access_token: None,
         token_type: None,
         scope: None,
+        expires_in: None,
         error: None,
         fail: None,
-        members: 0,
-        expires_in_member: None,
     };
-    let mut de = serde_json_core::de::Deserializer::new(body, Some(scratch));
-    let parsed = Top(&mut c).deserialize(&mut de).and_then(|()| de.end());
-    if let Err(e) = parsed {
-        let kind = match (c.fail, e) {
-            (Some(f), _) => f,
-            (None, serde_json_core::de::Error::InvalidType) => ResponseError::WrongType,
-            _ => ResponseError::Json,
-        };
+    scan(body, |k, v| c.member(k, v)).map_err(unexpected)?;
+    if let Some(kind) = c.fail {
         return Err(unexpected(kind));
     }
     if let Some(code) = c.error {
@@ -818,23 +705,17 @@ pub(crate) fn parse_response<'w>(
         }
         .into());
     }
-    if c.needed > c.staging.len() {
+    if c.needed > work_len {
         return Err(CapacityError {
             buffer: Buffer::Parse,
-            needed: (prefix + scan.max_escaped).saturating_add(c.needed),
+            needed: c.needed,
             available: work_len,
             exact: true,
         }
         .into());
     }
-    let expires_in = match c.expires_in_member {
-        Some(index) => {
-            let raw = match scan.spans.get(index) {
-                Some(&(st, en)) if !scan.surrogates && en > st => body.get(st..en),
-                _ => member_value(body, index),
-            };
-            parse_expires_in(raw.ok_or(ResponseError::Json)?)?
-        }
+    let expires_in = match c.expires_in {
+        Some(v) => parse_expires_in(v)?,
         None => None,
     };
     let staging: &'w [u8] = c.staging;
@@ -844,16 +725,14 @@ pub(crate) fn parse_response<'w>(
             .and_then(|b| core::str::from_utf8(b).ok())
             .unwrap_or_default()
     };
-    let access_token = get(c.access_token.ok_or(ResponseError::MissingAccessToken)?);
-    if access_token.is_empty() {
+    let (start, len) = c.access_token.ok_or(ResponseError::MissingAccessToken)?;
+    if len == 0 {
         return Err(ResponseError::EmptyAccessToken.into());
     }
-    if !access_token
-        .bytes()
-        .fold(true, |ok, b| ok & b.is_ascii_graphic())
-    {
+    if !visible_ascii(staging.get(start..start + len).unwrap_or_default()) {
         return Err(ResponseError::InvalidAccessToken.into());
     }
+    let access_token = get((start, len));
     let token_type = c
         .token_type
         .ok_or(ResponseError::MissingTokenType)?
@@ -939,8 +818,14 @@ mod tests {
             Err(Error::Response(ResponseError::Json))
         ));
         let mut out = [0u8; 64];
-        let n = decode_surrogate_pairs(br#"a\ud83c\udf21\\ud83c\udf21"#, &mut out);
-        assert_eq!(&out[..n], "a🌡\\\\ud83c\\udf21".as_bytes());
+        let lit = Lit {
+            raw: br#"a\ud83c\udf21\\ud83c-\u00e9"#,
+            escaped: true,
+        };
+        assert_eq!(unescape_into(lit, &mut out), (14, 14));
+        assert_eq!(&out[..14], "a🌡\\ud83c-é".as_bytes());
+        // Whole characters only: what does not fit is counted, not cut.
+        assert_eq!(unescape_into(lit, &mut out[..3]), (1, 14));
     }
 
     #[test]
@@ -971,6 +856,49 @@ mod tests {
         }
         let fine = std::format!(r#"{{"x":[1,-2.5e3,true,null,"s",{{"a":[]}}],"y":{{}},{t}}}"#);
         assert_eq!(parse(200, &fine).unwrap().0, "t");
+    }
+
+    #[test]
+    fn visible_ascii_at_every_position() {
+        for len in 0..40 {
+            let mut v = std::vec![b'a'; len];
+            assert!(visible_ascii(&v));
+            for pos in 0..len {
+                for bad in [0x00, 0x1F, b' ', 0x7F, 0x80, 0xC3, 0xFF] {
+                    v[pos] = bad;
+                    assert!(!visible_ascii(&v), "{len} {pos} {bad:#x}");
+                }
+                for good in [0x21, b'~', b'"', b'\\'] {
+                    v[pos] = good;
+                    assert!(visible_ascii(&v), "{len} {pos} {good:#x}");
+                }
+                v[pos] = b'a';
+            }
+        }
+    }
+
+    #[test]
+    fn strings_must_be_utf8() {
+        let t = br#""access_token":"t","token_type":"bearer""#;
+        let with = |x: &[u8]| {
+            let mut w = [0u8; 64];
+            let body = [&b"{"[..], t, b",\"x\":", x, b"}"].concat();
+            parse_token_response(200, &body, &mut w).map(|r| r.access_token.len())
+        };
+        assert_eq!(with("\"é🌡 ok\"".as_bytes()).unwrap(), 1);
+        for bad in [
+            &b"\"\xff\""[..],
+            b"\"\xc3\"",
+            b"\"\xc0\xaf\"",
+            b"\"\xed\xa0\x80\"",
+            b"\"a\xe2\x82\"",
+            b"\xc3\xa9",
+        ] {
+            assert!(
+                matches!(with(bad), Err(Error::Response(ResponseError::Json))),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]
@@ -1057,15 +985,15 @@ mod tests {
             match parse_token_response(200, body, &mut work[..size]) {
                 Err(Error::Capacity(c)) => assert!(c.needed > size),
                 Ok(_) => {
-                    // 5 (escaped "s\/t") + 10 (token) + 3 (scope)
-                    assert_eq!(size, 17);
+                    // 10 (token) + 3 (unescaped scope)
+                    assert_eq!(size, 13);
                     break;
                 }
                 Err(e) => panic!("{e:?}"),
             }
         }
         match parse_token_response(200, body, &mut work[..10]) {
-            Err(Error::Capacity(c)) => assert_eq!((c.needed, c.exact), (17, true)),
+            Err(Error::Capacity(c)) => assert_eq!((c.needed, c.exact), (13, true)),
             other => panic!("{other:?}"),
         }
     }

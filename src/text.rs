@@ -44,17 +44,33 @@ impl<const N: usize> Text<N> {
     /// Replaces the text with `s`, as [`Text::from_str_lossy`] does, in
     /// place (no temporary copy on the stack).
     pub fn assign_lossy(&mut self, s: &str) {
-        let mut len = 0usize;
+        self.clear();
+        self.push_lossy(s);
+    }
+
+    /// Empties the text.
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
         self.truncated = false;
+    }
+
+    /// Appends `s` as [`Text::assign_lossy`] copies it; once truncated,
+    /// nothing more is appended.
+    pub(crate) fn push_lossy(&mut self, s: &str) {
+        let mut len = usize::from(self.len);
         for c in s.chars() {
+            if self.truncated {
+                break;
+            }
             let c = if c.is_control() { '?' } else { c };
             let w = c.len_utf8();
-            let Some(dst) = self.bytes.get_mut(len..len + w) else {
-                self.truncated = true;
-                break;
-            };
-            c.encode_utf8(dst);
-            len += w;
+            match self.bytes.get_mut(len..len + w) {
+                Some(dst) => {
+                    c.encode_utf8(dst);
+                    len += w;
+                }
+                None => self.truncated = true,
+            }
         }
         self.len = u16::try_from(len).unwrap_or(u16::MAX);
     }
