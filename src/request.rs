@@ -3,7 +3,8 @@
 use crate::auth;
 use crate::credentials::Config;
 use crate::encode::{Out, Sink, form};
-use crate::error::{Buffer, Error};
+use crate::error::{Buffer, CapacityError, Error};
+use zeroize::Zeroize;
 
 const USER_AGENT: &str = concat!("embedded-oauth2/", env!("CARGO_PKG_VERSION"));
 
@@ -12,8 +13,9 @@ fn write_body<const N: usize>(
     config: &Config<'_, N>,
     draw: &auth::Draw,
 ) -> Result<(), Error> {
-    let mut first = true;
-    form::pair(sink, &mut first, "grant_type", "client_credentials");
+    // The grant type is a constant that needs no encoding.
+    sink.put(b"grant_type=client_credentials");
+    let mut first = false;
     auth::write_body_params(sink, &mut first, config, draw)?;
     if let Some(scope) = config.scope {
         form::pair(sink, &mut first, "scope", scope);
@@ -25,7 +27,7 @@ fn write_body<const N: usize>(
         form::pair(sink, &mut first, "resource", r);
     }
     for (k, v) in config.extra {
-        form::pair(sink, &mut first, k, v);
+        form::pair_encoded(sink, &mut first, k, v);
     }
     Ok(())
 }
@@ -73,7 +75,8 @@ pub fn form_body<'b, const N: usize>(
 /// response framing simple and the socket count at one.
 ///
 /// A buffer that is too small gives [`Error::Capacity`] with the exact size
-/// needed. The buffer holds the client's credentials afterwards; the drivers
+/// needed (and the buffer is wiped: nothing of the credentials is left in
+/// it). The buffer holds the client's credentials afterwards; the drivers
 /// zeroize it once the request is sent.
 ///
 /// ```
@@ -94,12 +97,15 @@ pub fn encode_request<const N: usize>(
     config: &Config<'_, N>,
     buf: &mut [u8],
 ) -> Result<usize, Error> {
+    let r = write_request(config, buf);
+    if r.is_err() {
+        buf.zeroize();
+    }
+    r
+}
+
+fn write_request<const N: usize>(config: &Config<'_, N>, buf: &mut [u8]) -> Result<usize, Error> {
     let draw = auth::Draw::new(config)?;
-    let body_len = {
-        let mut c = Sink::counter();
-        write_body(&mut c, config, &draw)?;
-        c.len()
-    };
     let ep = &config.endpoint;
     let mut s = Sink::new(buf);
     s.put(b"POST ");
@@ -126,10 +132,52 @@ pub fn encode_request<const N: usize>(
     s.put(b"Content-Type: application/x-www-form-urlencoded\r\nAccept: application/json\r\nUser-Agent: ");
     s.put_str(USER_AGENT);
     s.put(b"\r\nConnection: close\r\nContent-Length: ");
-    s.put_decimal(body_len as u64);
-    s.put(b"\r\n\r\n");
-    write_body(&mut s, config, &draw)?;
-    Ok(s.finish(Buffer::Request)?)
+    let at = s.len();
+    // The body is written once, GAP bytes further on (room for the longest
+    // length and the blank line), then moved behind the real length.
+    const GAP: usize = 20 + 4;
+    let body_len = match buf.get_mut(at.saturating_add(GAP)..) {
+        Some(rest) => {
+            let mut b = Sink::new(rest);
+            write_body(&mut b, config, &draw)?;
+            b.len()
+        }
+        None => {
+            let mut c = Sink::counter();
+            write_body(&mut c, config, &draw)?;
+            c.len()
+        }
+    };
+    let mut len = [0u8; GAP];
+    let mut l = Sink::new(&mut len);
+    l.put_decimal(body_len as u64);
+    l.put(b"\r\n\r\n");
+    let l = l.len();
+    let total = at.saturating_add(l).saturating_add(body_len);
+    if total > buf.len() {
+        return Err(CapacityError {
+            buffer: Buffer::Request,
+            needed: total,
+            available: buf.len(),
+            exact: true,
+        }
+        .into());
+    }
+    let gap_end = at + GAP + body_len;
+    if gap_end <= buf.len() {
+        buf.copy_within(at + GAP..gap_end, at + l);
+        // What was left behind may hold a secret (client_secret_post).
+        buf.get_mut(total..gap_end).unwrap_or_default().zeroize();
+    } else {
+        // It fits only without the gap: write the body again, in place.
+        let mut b = Sink::new(buf.get_mut(at + l..).unwrap_or_default());
+        write_body(&mut b, config, &draw)?;
+        buf.get_mut(total..).unwrap_or_default().zeroize();
+    }
+    if let (Some(dst), Some(src)) = (buf.get_mut(at..at + l), len.get(..l)) {
+        dst.copy_from_slice(src);
+    }
+    Ok(total)
 }
 
 #[cfg(test)]
@@ -171,6 +219,39 @@ mod tests {
                     assert_eq!((e.needed, e.available, e.exact), (n, small, true))
                 }
                 other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn every_buffer_size_gives_the_request_or_the_exact_need_and_no_secret() {
+        let config = Config::new(
+            TokenEndpoint::parse("https://server.example.com/token").unwrap(),
+            ClientId::new("s6BhdRkqt3").unwrap(),
+            ClientAuth::Post(ClientSecret::<16>::new("gX1fBat3bV").unwrap()),
+        )
+        .with_scope("a b")
+        .unwrap();
+        let mut big = [0u8; 512];
+        let n = encode_request(&config, &mut big).unwrap();
+        let expected = big[..n].to_vec();
+        let has_secret = |b: &[u8]| b.windows(10).any(|w| w == b"gX1fBat3bV");
+        assert!(has_secret(&expected));
+        for size in 0..n + 40 {
+            let mut buf = std::vec![0xA5u8; size];
+            match encode_request(&config, &mut buf) {
+                Ok(len) => {
+                    assert!(size >= n, "{size}");
+                    assert_eq!((len, &buf[..len]), (n, &expected[..]), "{size}");
+                    assert!(!has_secret(&buf[n..]), "{size}");
+                    assert!(buf[n..].iter().all(|&b| b == 0 || b == 0xA5), "{size}");
+                }
+                Err(Error::Capacity(e)) => {
+                    assert!(size < n, "{size}");
+                    assert_eq!((e.needed, e.available, e.exact), (n, size, true));
+                    assert!(buf.iter().all(|&b| b == 0), "{size}: not wiped");
+                }
+                Err(e) => panic!("{size}: {e:?}"),
             }
         }
     }

@@ -63,8 +63,10 @@ fn is_json_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
-/// Index of the first `"`, `\\`, control character (below 0x20) or
-/// non-ASCII byte in `s` (or `s.len()`), a machine word at a time.
+/// Index of the first byte of `s` below 0x23 (control characters, space,
+/// `!` and `"`), `\\` or non-ASCII (or `s.len()`), a machine word at a time.
+/// Space and `!` are stops that need nothing: one test catches both the
+/// quote and the control characters.
 fn skip_plain(s: &[u8]) -> usize {
     const W: usize = core::mem::size_of::<usize>();
     const LO: usize = usize::MAX / 255;
@@ -73,15 +75,10 @@ fn skip_plain(s: &[u8]) -> usize {
     let mut chunks = s.chunks_exact(W);
     for chunk in &mut chunks {
         let w = usize::from_le_bytes(chunk.try_into().unwrap_or([b'"'; W]));
-        let x = w ^ (LO * usize::from(b'"'));
         let y = w ^ (LO * usize::from(b'\\'));
-        // A byte of x or y is zero, or a byte of w is below 0x20. The lowest
-        // flagged byte is always a real match (borrows only move upwards).
-        let t = ((x.wrapping_sub(LO) & !x)
-            | (y.wrapping_sub(LO) & !y)
-            | (w.wrapping_sub(LO * 0x20) & !w)
-            | w)
-            & HI;
+        // A byte of w is below 0x23 or non-ASCII, or a byte of y is zero. The
+        // lowest flagged byte is always a real stop (borrows only move up).
+        let t = ((w.wrapping_sub(LO * 0x23) & !w) | (y.wrapping_sub(LO) & !y) | w) & HI;
         if t != 0 {
             return i + (t.trailing_zeros() / 8) as usize;
         }
@@ -90,7 +87,7 @@ fn skip_plain(s: &[u8]) -> usize {
     i + chunks
         .remainder()
         .iter()
-        .position(|&b| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b))
+        .position(|&b| b == b'\\' || !(0x23..0x80).contains(&b))
         .unwrap_or(s.len() - i)
 }
 
@@ -133,6 +130,7 @@ fn string_at(b: &[u8], open: usize) -> Result<(usize, bool), ResponseError> {
         j += skip_plain(b.get(j..).unwrap_or_default());
         match b.get(j) {
             Some(b'"') => return Ok((j, escaped)),
+            Some(b' ' | b'!') => j += 1,
             Some(b'\\') => {
                 escaped = true;
                 j += escape_len(b.get(j..).unwrap_or_default())?;
@@ -187,6 +185,13 @@ fn valid_scalar(t: &[u8]) -> bool {
     rest.is_empty()
 }
 
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(|&c| is_json_ws(c)) {
+        i += 1;
+    }
+    i
+}
+
 /// Walks the body once, without recursion: checks that it is one JSON
 /// object (RFC 8259's grammar, nesting at most [`MAX_JSON_DEPTH`] deep) and
 /// hands each top-level member to `member`, in order.
@@ -203,7 +208,6 @@ fn scan<'a>(
         ValueOrClose,
         Key,
         KeyOrClose,
-        Colon,
         CommaOrClose,
         End,
     }
@@ -214,109 +218,106 @@ fn scan<'a>(
     let mut depth = 0usize;
     // Bit `d`: the container at depth `d + 1` is an object.
     let mut objects = 0u32;
+    let mut in_object = false;
     let mut key: Option<Lit<'a>> = None;
     let mut value_start = 0usize;
-    let mut i = 0usize;
-    loop {
-        while b.get(i).is_some_and(|&c| is_json_ws(c)) {
-            i += 1;
-        }
-        let Some(&c) = b.get(i) else { break };
-        let in_object = depth > 0 && objects >> (depth - 1) & 1 == 1;
-        let closes = match (expect, c) {
-            (Expect::KeyOrClose | Expect::CommaOrClose, b'}') => in_object,
-            (Expect::ValueOrClose | Expect::CommaOrClose, b']') => depth > 0 && !in_object,
-            _ => false,
-        };
+    let mut i = skip_ws(b, 0);
+    // The whole body is one object.
+    if b.get(i) != Some(&b'{') {
+        return Err(Json);
+    }
+    while let Some(&c) = b.get(i) {
         // The index just past a value that ends here.
         let ended;
-        if closes {
-            depth -= 1;
-            i += 1;
-            ended = i;
-        } else {
-            match (expect, c) {
-                (Expect::Colon, b':') => {
-                    expect = Expect::Value;
-                    i += 1;
-                    continue;
-                }
-                (Expect::CommaOrClose, b',') => {
-                    expect = if in_object {
-                        Expect::Key
-                    } else {
-                        Expect::Value
-                    };
-                    i += 1;
-                    continue;
-                }
-                (Expect::Key | Expect::KeyOrClose, b'"') => {
-                    let (end, escaped) = string_at(b, i)?;
-                    if depth == 1 {
-                        key = Some(Lit {
-                            raw: text(i + 1, end),
-                            escaped,
-                        });
-                    }
-                    expect = Expect::Colon;
-                    i = end + 1;
-                    continue;
-                }
-                (Expect::Value | Expect::ValueOrClose, _) => {}
-                _ => return Err(Json),
+        match (expect, c) {
+            (Expect::KeyOrClose | Expect::CommaOrClose, b'}') if in_object => {
+                depth -= 1;
+                i += 1;
+                ended = i;
+                in_object = depth > 0 && objects >> (depth - 1) & 1 == 1;
             }
-            // A value starts at `i`; the whole body is one object.
-            if depth == 0 && c != b'{' {
-                return Err(Json);
+            (Expect::ValueOrClose | Expect::CommaOrClose, b']') if depth > 0 && !in_object => {
+                depth -= 1;
+                i += 1;
+                ended = i;
+                in_object = depth > 0 && objects >> (depth - 1) & 1 == 1;
             }
-            if depth == 1 {
-                value_start = i;
+            (Expect::CommaOrClose, b',') => {
+                expect = if in_object {
+                    Expect::Key
+                } else {
+                    Expect::Value
+                };
+                i = skip_ws(b, i + 1);
+                continue;
             }
-            match c {
-                b'{' | b'[' => {
-                    if depth == MAX_JSON_DEPTH {
-                        return Err(ResponseError::TooDeep);
-                    }
-                    if c == b'{' {
-                        objects |= 1 << depth;
-                        expect = Expect::KeyOrClose;
-                    } else {
-                        objects &= !(1 << depth);
-                        expect = Expect::ValueOrClose;
-                    }
-                    depth += 1;
-                    i += 1;
-                    continue;
+            // A member name and its colon.
+            (Expect::Key | Expect::KeyOrClose, b'"') => {
+                let (end, escaped) = string_at(b, i)?;
+                if depth == 1 {
+                    key = Some(Lit {
+                        raw: text(i + 1, end),
+                        escaped,
+                    });
                 }
-                b'"' => {
-                    let (end, escaped) = string_at(b, i)?;
-                    i = end + 1;
-                    if depth == 1
-                        && let Some(k) = key.take()
-                    {
-                        let raw = text(value_start + 1, end);
-                        member(k, Value::Str(Lit { raw, escaped }));
-                    }
-                    expect = Expect::CommaOrClose;
-                    continue;
+                i = skip_ws(b, end + 1);
+                if b.get(i) != Some(&b':') {
+                    return Err(Json);
                 }
-                _ => {
-                    let len = b
-                        .get(i..)
-                        .unwrap_or_default()
-                        .iter()
-                        .position(|&t| {
-                            matches!(t, b',' | b'}' | b']' | b':' | b'{' | b'[' | b'"')
-                                || is_json_ws(t)
-                        })
-                        .unwrap_or(b.len() - i);
-                    if !valid_scalar(b.get(i..i + len).unwrap_or_default()) {
-                        return Err(Json);
-                    }
-                    i += len;
-                    ended = i;
-                }
+                expect = Expect::Value;
+                i = skip_ws(b, i + 1);
+                continue;
             }
+            (Expect::Value | Expect::ValueOrClose, b'{' | b'[') => {
+                if depth == MAX_JSON_DEPTH {
+                    return Err(ResponseError::TooDeep);
+                }
+                if depth == 1 {
+                    value_start = i;
+                }
+                in_object = c == b'{';
+                if in_object {
+                    objects |= 1 << depth;
+                    expect = Expect::KeyOrClose;
+                } else {
+                    objects &= !(1 << depth);
+                    expect = Expect::ValueOrClose;
+                }
+                depth += 1;
+                i = skip_ws(b, i + 1);
+                continue;
+            }
+            (Expect::Value | Expect::ValueOrClose, b'"') if depth > 0 => {
+                let (end, escaped) = string_at(b, i)?;
+                if depth == 1
+                    && let Some(k) = key.take()
+                {
+                    let raw = text(i + 1, end);
+                    member(k, Value::Str(Lit { raw, escaped }));
+                }
+                expect = Expect::CommaOrClose;
+                i = skip_ws(b, end + 1);
+                continue;
+            }
+            (Expect::Value | Expect::ValueOrClose, _) if depth > 0 => {
+                let len = b
+                    .get(i..)
+                    .unwrap_or_default()
+                    .iter()
+                    .position(|&t| {
+                        matches!(t, b',' | b'}' | b']' | b':' | b'{' | b'[' | b'"') || is_json_ws(t)
+                    })
+                    .unwrap_or(b.len() - i);
+                if !valid_scalar(b.get(i..i + len).unwrap_or_default()) {
+                    return Err(Json);
+                }
+                if depth == 1 {
+                    value_start = i;
+                }
+                i += len;
+                ended = i;
+            }
+            _ => return Err(Json),
         }
         // A value ended (a scalar, or a container just closed).
         if depth == 1
@@ -329,6 +330,7 @@ fn scan<'a>(
         } else {
             Expect::CommaOrClose
         };
+        i = skip_ws(b, i);
     }
     if expect == Expect::End {
         Ok(())
@@ -859,6 +861,32 @@ mod tests {
     }
 
     #[test]
+    fn skip_plain_matches_a_byte_loop() {
+        let naive = |s: &[u8]| {
+            s.iter()
+                .position(|&b| b == b'\\' || !(0x23..0x80).contains(&b))
+                .unwrap_or(s.len())
+        };
+        for len in 0..24 {
+            let mut v = std::vec![b'a'; len];
+            assert_eq!(skip_plain(&v), len);
+            for pos in 0..len {
+                for x in 0..=255u8 {
+                    v[pos] = x;
+                    assert_eq!(skip_plain(&v), naive(&v), "{len} {pos} {x:#x}");
+                    // A stop before another: the first wins.
+                    if pos + 1 < len {
+                        v[pos + 1] = b'"';
+                        assert_eq!(skip_plain(&v), naive(&v), "{len} {pos} {x:#x} then quote");
+                        v[pos + 1] = b'a';
+                    }
+                }
+                v[pos] = b'a';
+            }
+        }
+    }
+
+    #[test]
     fn visible_ascii_at_every_position() {
         for len in 0..40 {
             let mut v = std::vec![b'a'; len];
@@ -897,6 +925,53 @@ mod tests {
             assert!(
                 matches!(with(bad), Err(Error::Response(ResponseError::Json))),
                 "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn member_values_are_whole() {
+        let body = br#" { "a" : [1, {"b": null}] , "c":"d\"e" ,"f":-1.5e3,"g":{},"h" :true } "#;
+        let mut seen = std::vec::Vec::new();
+        scan(body, |k, v| {
+            let v = match v {
+                Value::Str(l) => {
+                    std::format!("str {} {}", std::str::from_utf8(l.raw).unwrap(), l.escaped)
+                }
+                Value::Other(t) => std::format!("raw {}", std::str::from_utf8(t).unwrap()),
+            };
+            seen.push(std::format!("{}={v}", std::str::from_utf8(k.raw).unwrap()));
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            [
+                r#"a=raw [1, {"b": null}]"#,
+                r#"c=str d\"e true"#,
+                "f=raw -1.5e3",
+                "g=raw {}",
+                "h=raw true"
+            ]
+        );
+        for bad in [
+            &b""[..],
+            b" ",
+            b"[]",
+            b"\"x\"",
+            b"{} {}",
+            b"{}x",
+            b"{,}",
+            b"{\"a\":1,}",
+            b"[1,]",
+            b"{\"a\"::1}",
+            b"{\"a\":[1}",
+            b"{\"a\":{]}",
+        ] {
+            assert_eq!(
+                scan(bad, |_, _| {}),
+                Err(ResponseError::Json),
+                "{:?}",
+                std::str::from_utf8(bad)
             );
         }
     }

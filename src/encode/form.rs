@@ -31,8 +31,21 @@ pub(crate) fn encoded_len(value: &str) -> usize {
     c.len()
 }
 
-/// Writes `&name=value` (without the `&` for the first pair).
-pub(crate) fn pair(sink: &mut Sink<'_>, first: &mut bool, name: &str, value: &str) {
+/// Writes `&name=value` (without the `&` for the first pair). `name` is one
+/// of this crate's parameter names (unreserved characters only) and is
+/// written as is; `value` is encoded.
+pub(crate) fn pair(sink: &mut Sink<'_>, first: &mut bool, name: &'static str, value: &str) {
+    debug_assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    if !core::mem::replace(first, false) {
+        sink.put(b"&");
+    }
+    sink.put_str(name);
+    sink.put(b"=");
+    encode(sink, value);
+}
+
+/// [`pair`] with a caller's parameter name, which is encoded too.
+pub(crate) fn pair_encoded(sink: &mut Sink<'_>, first: &mut bool, name: &str, value: &str) {
     if !core::mem::replace(first, false) {
         sink.put(b"&");
     }
