@@ -349,12 +349,22 @@ fn split_host_port(authority: &str, default: u16) -> Result<(&str, u16), ConfigE
 /// ([RFC 6749 §3.3](https://www.rfc-editor.org/rfc/rfc6749#section-3.3)):
 /// `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
 pub(crate) fn valid_scope(s: &str) -> bool {
-    !s.is_empty()
-        && s.split(' ').all(|t| {
-            !t.is_empty()
-                && t.bytes()
-                    .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
-        })
+    // One pass: a space must follow a token (so none leads, none doubles),
+    // and the list must end with a token.
+    let mut after_space = true;
+    for &b in s.as_bytes() {
+        if b == b' ' {
+            if after_space {
+                return false;
+            }
+            after_space = true;
+        } else if b > 0x20 && b < 0x7f && b != b'"' && b != b'\\' {
+            after_space = false;
+        } else {
+            return false;
+        }
+    }
+    !after_space
 }
 
 /// Parameter names the client sets itself; extra parameters may not use them.
@@ -568,6 +578,25 @@ mod tests {
         assert!(!valid_scope(""));
         assert!(!valid_scope("a\"b"));
         assert!(!valid_scope("a\\b"));
+        // The same answers as the RFC's grammar read literally.
+        let reference = |s: &str| {
+            s.split(' ').all(|t| {
+                !t.is_empty()
+                    && t.bytes().all(|b| {
+                        b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)
+                    })
+            })
+        };
+        let alphabet = [" ", "a", "!", "\"", "~", "\u{7f}", "é", "\t"];
+        for a in alphabet {
+            for b in alphabet {
+                for c in alphabet {
+                    let s = std::format!("{a}{b}{c}");
+                    assert_eq!(valid_scope(&s), reference(&s), "{s:?}");
+                    assert_eq!(valid_scope(&s[..a.len()]), reference(a), "{a:?}");
+                }
+            }
+        }
     }
 
     #[test]
