@@ -165,7 +165,7 @@ fn write_request<const N: usize>(config: &Config<'_, N>, buf: &mut [u8]) -> Resu
     }
     let gap_end = at + GAP + body_len;
     if gap_end <= buf.len() {
-        buf.copy_within(at + GAP..gap_end, at + l);
+        shift_left(buf.get_mut(at + l..gap_end).unwrap_or_default(), GAP - l);
         // What was left behind may hold a secret (client_secret_post).
         buf.get_mut(total..gap_end).unwrap_or_default().zeroize();
     } else {
@@ -178,6 +178,25 @@ fn write_request<const N: usize>(config: &Config<'_, N>, buf: &mut [u8]) -> Resu
         dst.copy_from_slice(src);
     }
     Ok(total)
+}
+
+/// Moves `w[by..]` to the front of `w`, a chunk of `by` bytes at a time
+/// (a `copy_within` that cannot panic).
+fn shift_left(w: &mut [u8], by: usize) {
+    if by == 0 {
+        return;
+    }
+    let mut k = 0;
+    while let Some((front, back)) = w.split_at_mut_checked(k + by) {
+        let n = back.len().min(by);
+        if n == 0 {
+            break;
+        }
+        if let (Some(dst), Some(src)) = (front.get_mut(k..k + n), back.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        k += n;
+    }
 }
 
 #[cfg(test)]
@@ -252,6 +271,19 @@ mod tests {
                     assert!(buf.iter().all(|&b| b == 0), "{size}: not wiped");
                 }
                 Err(e) => panic!("{size}: {e:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn shift_left_is_copy_within() {
+        for len in 0..30 {
+            for by in 0..=len {
+                let mut a: std::vec::Vec<u8> = (0..len as u8).collect();
+                let mut b = a.clone();
+                shift_left(&mut a, by);
+                b.copy_within(by.., 0);
+                assert_eq!(a[..len - by], b[..len - by], "{len} {by}");
             }
         }
     }

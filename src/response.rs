@@ -463,16 +463,21 @@ enum Field {
 
 impl Field {
     fn from_key(k: &[u8]) -> Self {
-        match k {
-            b"access_token" => Self::AccessToken,
-            b"token_type" => Self::TokenType,
-            b"expires_in" => Self::ExpiresIn,
-            b"scope" => Self::Scope,
-            b"error" => Self::Error,
-            b"error_description" => Self::ErrorDescription,
-            b"error_uri" => Self::ErrorUri,
-            _ => Self::Other,
-        }
+        // A table and slice equality (length first, then memcmp): smaller
+        // code than a `match` on byte-string patterns.
+        const NAMES: [(&[u8], Field); 7] = [
+            (b"access_token", Field::AccessToken),
+            (b"token_type", Field::TokenType),
+            (b"expires_in", Field::ExpiresIn),
+            (b"scope", Field::Scope),
+            (b"error", Field::Error),
+            (b"error_description", Field::ErrorDescription),
+            (b"error_uri", Field::ErrorUri),
+        ];
+        NAMES
+            .iter()
+            .find(|(name, _)| *name == k)
+            .map_or(Self::Other, |&(_, f)| f)
     }
 
     /// The member a (possibly escaped) name means.
