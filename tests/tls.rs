@@ -799,3 +799,75 @@ fn pin_refuses_a_chain_through_another_leaf() {
     let _ = std::fs::remove_dir_all(&dir);
     assert_rejected(r);
 }
+
+/// A TLS 1.3 KeyUpdate from the server (OpenSSL's `s_server`, command `k`):
+/// embedded-tls 0.19 does not implement it and refuses it with
+/// `TlsError::Unimplemented` (the README says so); the connection fails
+/// cleanly, nothing panics, and later calls fail too.
+#[test]
+fn key_update_from_the_server_is_an_error_not_a_panic() {
+    let certs = &server().certs;
+    let mut child = Command::new("openssl")
+        .args([
+            "s_server",
+            "-accept",
+            "127.0.0.1:0",
+            "-tls1_3",
+            "-groups",
+            "P-256",
+            "-naccept",
+            "1",
+        ])
+        .arg("-cert")
+        .arg(certs.join("server.pem"))
+        .arg("-key")
+        .arg(certs.join("server-key.pem"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn openssl s_server");
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let child = Kill(child);
+    let port: u16 = loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).expect("s_server output") > 0,
+            "s_server ended"
+        );
+        if let Some(p) = line.trim().strip_prefix("ACCEPT 127.0.0.1:") {
+            break p.parse().expect("port");
+        }
+    };
+    let mut c = connector("ca.pem", None);
+    let mut stream = c.open("localhost", port).expect("handshake with s_server");
+    // Application data first, to show the session works; then the KeyUpdate.
+    std::io::Write::write_all(&mut stdin, b"hello\n").expect("s_server stdin");
+    let mut buf = [0u8; 64];
+    let n = stream.read(&mut buf).expect("data before the KeyUpdate");
+    assert_eq!(&buf[..n], b"hello\n");
+    std::io::Write::write_all(&mut stdin, b"k\n").expect("s_server stdin");
+    // s_server sends the KeyUpdate, then this line as data under the new key.
+    std::io::Write::write_all(&mut stdin, b"after\n").expect("s_server stdin");
+    let e = stream
+        .read(&mut buf)
+        .expect_err("a KeyUpdate is not supported");
+    assert!(
+        matches!(e, TlsConnectError::Tls(TlsError::Unimplemented)),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("KeyUpdate"), "{e}");
+    // The connection is given up: later calls fail too, without panicking.
+    assert!(stream.read(&mut buf).is_err());
+    assert!(stream.write(b"x").is_err());
+    drop(stream);
+    drop(child);
+}
