@@ -57,20 +57,19 @@ impl<const N: usize> Text<N> {
     /// Appends `s` as [`Text::assign_lossy`] copies it; once truncated,
     /// nothing more is appended.
     pub(crate) fn push_lossy(&mut self, s: &str) {
+        if self.truncated {
+            return;
+        }
         let mut len = usize::from(self.len);
         for c in s.chars() {
-            if self.truncated {
-                break;
-            }
             let c = if c.is_control() { '?' } else { c };
             let w = c.len_utf8();
-            match self.bytes.get_mut(len..len + w) {
-                Some(dst) => {
-                    c.encode_utf8(dst);
-                    len += w;
-                }
-                None => self.truncated = true,
-            }
+            let Some(dst) = self.bytes.get_mut(len..len + w) else {
+                self.truncated = true;
+                break;
+            };
+            c.encode_utf8(dst);
+            len += w;
         }
         self.len = u16::try_from(len).unwrap_or(u16::MAX);
     }
