@@ -59,6 +59,7 @@ use embedded_oauth2::{
     Client, ClientAuth, ClientId, ClientSecret, Config, Error, Instant, Limits, Token,
     TokenEndpoint, TokenType,
 };
+use tls::HostTls;
 
 const USAGE: &str = "usage: fetch_token --token-url URL --client-id ID --client-secret SECRET \
 [--auth basic|basic-unencoded|post|none|jwt|private-key-jwt] [--key FILE] [--key-id KID] \
@@ -281,8 +282,8 @@ impl<E: embedded_io::Error + 'static> From<Error<E>> for Failure {
 fn timed_out<E: embedded_io::Error + 'static>(e: &E) -> bool {
     let e = e as &dyn std::error::Error;
     let io = match e.downcast_ref::<tls::TlsConnectError>() {
-        Some(tls::TlsConnectError::Io(io)) => Some(io),
-        Some(tls::TlsConnectError::Tls(_)) => None,
+        Some(tls::TlsConnectError::Transport(io)) => Some(io),
+        Some(_) => None,
         None => e.downcast_ref::<io::Error>(),
     };
     io.is_some_and(|io| io.kind() == io::ErrorKind::WouldBlock)
@@ -506,7 +507,7 @@ fn tls_connector(args: &Args) -> Result<tls::TlsConnector, Failure> {
     let ca = std::fs::read(path).map_err(|e| Failure::Other(format!("--ca-cert {shown}: {e}")))?;
     // Parsed here too so that the message names the flag at fault.
     tls::certificate_der(&ca).map_err(|e| Failure::Other(format!("--ca-cert {shown}: {e}")))?;
-    tls::TlsConnector::new(&ca, args.server_name.as_deref())
+    tls::connector(&ca, args.server_name.as_deref())
         .map(|c| c.with_timeout(TIMEOUT))
         .map_err(|e| {
             let e = e.strip_prefix("server name: ").unwrap_or(&e);

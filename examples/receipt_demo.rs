@@ -19,7 +19,6 @@ use std::time::{Duration, Instant as StdInstant};
 use embedded_oauth2::{
     Attempt, Client, ClientAuth, ClientId, ClientSecret, Config, Freshness, Instant, TokenEndpoint,
 };
-use tls::TlsConnector;
 
 fn main() -> ExitCode {
     match run() {
@@ -75,7 +74,7 @@ fn run() -> Result<(), String> {
     let token_url = format!("https://localhost:{https_port}/token");
     let boot = StdInstant::now();
     let clock = move || Instant::from_millis(boot.elapsed().as_millis() as u64);
-    let mut tls = TlsConnector::new(&ca, None)?;
+    let mut tls = tls::connector(&ca, None)?;
     let mut work = [0u8; 4096];
 
     println!("embedded-oauth2 demo: OAuth 2.0 client credentials, device to service\n");
@@ -229,7 +228,7 @@ fn run() -> Result<(), String> {
 
 /// A minimal HTTPS GET for the demo's resource call.
 fn get_receipt(ca: &[u8], port: u16, id: &str, token: &str) -> Result<(u16, String), String> {
-    let mut tls = TlsConnector::new(ca, None)?;
+    let mut tls = tls::connector(ca, None)?;
     let mut stream = tls.open("localhost", port).map_err(|e| e.to_string())?;
     let request = format!(
         "GET /receipts/{id} HTTP/1.1\r\nHost: localhost:{port}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"

@@ -50,6 +50,18 @@ pub trait Connect {
         &mut self,
         endpoint: &TokenEndpoint<'_>,
     ) -> Result<Self::Connection<'_>, Self::Error>;
+
+    /// Ends a connection once its exchange is done (e.g. sends TLS
+    /// close_notify). The default drops it. The client calls it after
+    /// every exchange, whatever its outcome, and ignores its error: the
+    /// server may already have closed its side.
+    fn close<'c>(connection: Self::Connection<'c>) -> Result<(), Self::Error>
+    where
+        Self: 'c,
+    {
+        drop(connection);
+        Ok(())
+    }
 }
 
 impl<F, S> Connect for F

@@ -177,8 +177,10 @@ macro_rules! driver {
                 let mut conn = connector
                     .connect(self.config().endpoint()) $($await)*
                     .map_err(Error::Transport)?;
-                let resp = run_with(&mut conn, ex, Some(self.details_mut())) $($await)*?;
-                self.complete(&resp, started).map_err(Error::widen)?;
+                let resp = run_with(&mut conn, ex, Some(self.details_mut())) $($await)*;
+                // close_notify for TLS; the outcome is the exchange's.
+                let _ = K::close(conn) $($await)*;
+                self.complete(&resp?, started).map_err(Error::widen)?;
                 Ok(())
             }
         }

@@ -76,6 +76,8 @@ mod response;
 mod retry;
 mod text;
 mod time;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod token;
 
 #[cfg(feature = "async")]

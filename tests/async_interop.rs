@@ -1,11 +1,10 @@
 //! The async driver ([`embedded_oauth2::asynch`]) against the real
 //! authorization server (`tests/authz-server/`) over verified TLS 1.3.
 //!
-//! The connector is what async firmware would write: it opens a TCP socket
-//! and runs embedded-tls 0.19's **async** `TlsConnection` over it, verified
-//! with the same provider as the blocking connector of the examples
-//! (`examples/support/tls.rs`: rustpki's `CertVerifier` against the test CA
-//! and the name `localhost`, behind `RequireServerAuth`). On a device the
+//! The connector is the crate's async TLS connector
+//! (`embedded_oauth2::tls`, embedded-tls 0.19's **async** connection),
+//! verifying the chain to the test CA, the name `localhost` and the
+//! server's CertificateVerify, over an async TCP opener. On a device the
 //! socket is an embassy-net `TcpSocket`; here it is a `std::net::TcpStream`
 //! behind a tiny adapter whose `async fn`s call the blocking methods, which
 //! is fine for a host test driven by `embassy_futures::block_on`.
@@ -24,7 +23,7 @@ mod support {
     pub mod authz;
 }
 
-/// The verified TLS provider of the examples (shared through `#[path]`).
+/// The host side of the connector (PEM reading; shared through `#[path]`).
 #[path = "../examples/support/tls.rs"]
 mod tls;
 
@@ -36,13 +35,13 @@ use base64ct::{Base64, Encoding};
 use embassy_futures::block_on;
 use embedded_io_async::{ErrorType, Read, Write};
 use embedded_oauth2::asynch::Connect;
+use embedded_oauth2::tls::{READ_BUFFER, TlsConnectError, TlsError};
 use embedded_oauth2::{
     Attempt, CallError, Client, ClientAuth, ClientId, ClientSecret, Clock, Config, Error,
     Freshness, Instant, Token, TokenEndpoint, TokenType,
 };
-use embedded_tls::{Certificate, TlsConfig, TlsConnection, TlsContext, TlsError};
+use rand_core::OsRng;
 use support::authz::AuthzServer;
-use tls::{Provider, RECORD_BUFFER, RustPki, Suite};
 
 /// Device-sized memory: secret, token, scope and work buffer capacities.
 const N: usize = 64;
@@ -117,18 +116,46 @@ impl Write for BlockingTcp {
     }
 }
 
-/// embedded-tls's async TLS 1.3 connection over the adapter.
-type AsyncTls<'c> = TlsConnection<'c, BlockingTcp, Suite>;
+/// Opens `std` TCP sockets as async ones, counting them.
+struct AsyncStdTcp {
+    opened: usize,
+}
 
-/// Opens verified async TLS 1.3 connections (one at a time: the
-/// connection borrows the connector's record buffers) and counts them.
+impl ErrorType for AsyncStdTcp {
+    type Error = io::Error;
+}
+
+impl embedded_oauth2::tls::asynch::Open for AsyncStdTcp {
+    type Socket<'s> = BlockingTcp;
+
+    async fn open(&mut self, host: &str, port: u16) -> Result<BlockingTcp, io::Error> {
+        self.opened += 1;
+        let tcp = TcpStream::connect((host, port))?;
+        tcp.set_read_timeout(Some(IO_TIMEOUT))?;
+        tcp.set_write_timeout(Some(IO_TIMEOUT))?;
+        tcp.set_nodelay(true)?;
+        Ok(BlockingTcp(tcp))
+    }
+}
+
+/// The crate's connector over the async opener; certificate dates checked
+/// against the system clock.
+type Inner = embedded_oauth2::tls::TlsConnector<
+    'static,
+    AsyncStdTcp,
+    OsRng,
+    Vec<u8>,
+    std::time::SystemTime,
+    { tls::MAX_CHAIN },
+>;
+
+/// An open connection of [`Inner`].
+type AsyncTls<'c> = embedded_oauth2::tls::asynch::TlsStream<'c, BlockingTcp>;
+
+/// The crate's async connector, counting the handshakes that verified the
+/// server (one connection at a time: it borrows the record buffers).
 struct AsyncTlsConnector {
-    /// The trusted CA certificate (DER).
-    ca: Vec<u8>,
-    read_buf: Vec<u8>,
-    write_buf: Vec<u8>,
-    /// TCP connections opened.
-    connections: usize,
+    inner: Inner,
     /// Handshakes that verified the server (certificate and
     /// CertificateVerify).
     verified: usize,
@@ -137,13 +164,18 @@ struct AsyncTlsConnector {
 impl AsyncTlsConnector {
     /// Trusts `ca` (PEM or DER) only.
     fn new(ca: &[u8]) -> Self {
-        Self {
-            ca: tls::certificate_der(ca).unwrap_or_else(|e| panic!("CA certificate: {e}")),
-            read_buf: vec![0; RECORD_BUFFER],
-            write_buf: vec![0; RECORD_BUFFER],
-            connections: 0,
-            verified: 0,
-        }
+        let ca = tls::certificate_der(ca).unwrap_or_else(|e| panic!("CA certificate: {e}"));
+        let inner = embedded_oauth2::tls::TlsConnector::new(
+            AsyncStdTcp { opened: 0 },
+            OsRng,
+            Box::leak(ca.into_boxed_slice()),
+            vec![0; READ_BUFFER],
+            vec![0; tls::WRITE_BUFFER],
+        )
+        .unwrap_or_else(|e| panic!("connector: {e}"))
+        .with_clock::<std::time::SystemTime>()
+        .with_chain::<{ tls::MAX_CHAIN }>();
+        Self { inner, verified: 0 }
     }
 
     /// Trusts the test CA that signed the server's certificates.
@@ -151,36 +183,37 @@ impl AsyncTlsConnector {
         Self::new(&cert("ca.pem"))
     }
 
+    /// TCP connections opened.
+    fn connections(&mut self) -> usize {
+        self.inner.opener_mut().opened
+    }
+
     /// TCP to `host:port`, then the async TLS handshake verifying the chain
     /// to the CA, the name `host` and the server's CertificateVerify.
-    async fn open(&mut self, host: &str, port: u16) -> Result<AsyncTls<'_>, TlsError> {
-        tls::check_name(host).unwrap_or_else(|e| panic!("server name {host}: {e}"));
-        self.connections += 1;
-        let io_error = |e: io::Error| TlsError::Io(e.kind().into());
-        let tcp = TcpStream::connect((host, port)).map_err(io_error)?;
-        tcp.set_read_timeout(Some(IO_TIMEOUT)).map_err(io_error)?;
-        tcp.set_write_timeout(Some(IO_TIMEOUT)).map_err(io_error)?;
-        tcp.set_nodelay(true).map_err(io_error)?;
-        let mut conn =
-            TlsConnection::new(BlockingTcp(tcp), &mut self.read_buf, &mut self.write_buf);
-        let config = TlsConfig::new().with_server_name(host);
-        let mut provider = Provider::new(RustPki::new(Certificate::X509(&self.ca)));
-        conn.open(TlsContext::new(&config, &mut provider)).await?;
-        if !provider.authenticated() {
-            // Finished without a verified Certificate + CertificateVerify.
-            return Err(TlsError::InvalidHandshake);
-        }
+    async fn open(
+        &mut self,
+        host: &str,
+        port: u16,
+    ) -> Result<AsyncTls<'_>, TlsConnectError<io::Error>> {
+        let stream = self.inner.open_async(host, port).await?;
         self.verified += 1;
-        Ok(conn)
+        Ok(stream)
     }
 }
 
 impl Connect for AsyncTlsConnector {
-    type Error = TlsError;
+    type Error = TlsConnectError<io::Error>;
     type Connection<'c> = AsyncTls<'c>;
 
-    async fn connect(&mut self, ep: &TokenEndpoint<'_>) -> Result<AsyncTls<'_>, TlsError> {
+    async fn connect(&mut self, ep: &TokenEndpoint<'_>) -> Result<AsyncTls<'_>, Self::Error> {
         self.open(ep.host(), ep.port()).await
+    }
+
+    async fn close<'c>(connection: AsyncTls<'c>) -> Result<(), Self::Error>
+    where
+        Self: 'c,
+    {
+        connection.close().await
     }
 }
 
@@ -424,7 +457,7 @@ fn basic_client_token_async_over_verified_tls13() {
         assert!(!tok.access.is_empty());
         assert_eq!(tok.scope.as_deref(), Some("telemetry:write"));
         assert_eq!(tok.expires_in, Some(300));
-        assert_eq!((tls.connections, tls.verified), (1, 1));
+        assert_eq!((tls.connections(), tls.verified), (1, 1));
     });
 }
 
@@ -478,7 +511,7 @@ fn jwt_client_token_async_over_verified_tls13() {
             .map(issued)
             .unwrap_or_else(|e| panic!("fetch_async with the next jti: {e:?}"));
         assert_ne!(second.access, first.access);
-        assert_eq!((tls.connections, tls.verified), (2, 2));
+        assert_eq!((tls.connections(), tls.verified), (2, 2));
 
         let mut rs = AsyncTlsConnector::trusting_test_ca();
         let receipt = client
@@ -488,7 +521,7 @@ fn jwt_client_token_async_over_verified_tls13() {
             .await
             .unwrap_or_else(|e| panic!("call_async: {e:?}"));
         assert_receipt(&receipt, "7", id);
-        assert_eq!(tls.connections, 2, "the cached token was used");
+        assert_eq!(tls.connections(), 2, "the cached token was used");
     });
 }
 
@@ -538,7 +571,7 @@ fn private_key_jwt_client_token_async_over_verified_tls13() {
             .unwrap_or_else(|e| panic!("token_async: {e:?}"));
         assert_wiped(&work);
         assert_eq!(tok.scope.as_deref(), Some("opaque:read"));
-        assert_eq!((tls.connections, tls.verified), (1, 1));
+        assert_eq!((tls.connections(), tls.verified), (1, 1));
     });
 }
 
@@ -558,23 +591,23 @@ fn cache_is_reused_by_token_async() {
         assert_eq!(client.freshness(), Freshness::Expired);
 
         let first = issued(client.token_async(&mut tls, &mut work).await.unwrap());
-        assert_eq!(tls.connections, 1);
+        assert_eq!(tls.connections(), 1);
         assert_eq!(client.freshness(), Freshness::Fresh);
         for _ in 0..3 {
             let again = issued(client.token_async(&mut tls, &mut work).await.unwrap());
             assert_eq!(again, first);
         }
-        assert_eq!(tls.connections, 1, "the cached token was not used");
+        assert_eq!(tls.connections(), 1, "the cached token was not used");
 
         let fetched = issued(client.fetch_async(&mut tls, &mut work).await.unwrap());
-        assert_eq!(tls.connections, 2);
+        assert_eq!(tls.connections(), 2);
         assert_ne!(fetched.access, first.access);
         assert_eq!(client.cached().map(issued), Some(fetched.clone()));
 
         client.invalidate();
         assert!(client.cached().is_none());
         let renewed = issued(client.token_async(&mut tls, &mut work).await.unwrap());
-        assert_eq!(tls.connections, 3);
+        assert_eq!(tls.connections(), 3);
         assert_ne!(renewed.access, fetched.access);
         assert_eq!(tls.verified, 3);
         assert_wiped(&work);
@@ -615,12 +648,12 @@ fn call_async_receipt_then_revoke_renew_retry() {
 
         let receipt = call!("42").unwrap_or_else(|e| panic!("first call: {e:?}"));
         assert_receipt(&receipt, "42", basic_id);
-        assert_eq!((tls.connections, seen.len()), (1, 1));
+        assert_eq!((tls.connections(), seen.len()), (1, 1));
         let first = seen[0].0.clone();
 
         let receipt = call!("43").unwrap_or_else(|e| panic!("second call: {e:?}"));
         assert_receipt(&receipt, "43", basic_id);
-        assert_eq!((tls.connections, seen.len()), (1, 2), "cached token");
+        assert_eq!((tls.connections(), seen.len()), (1, 2), "cached token");
         assert_eq!(seen[1].0, first);
 
         // Revoked behind the client's back: still fresh to the client.
@@ -628,7 +661,7 @@ fn call_async_receipt_then_revoke_renew_retry() {
         assert_eq!(client.freshness(), Freshness::Fresh);
         let receipt = call!("44").unwrap_or_else(|e| panic!("call after revocation: {e:?}"));
         assert_receipt(&receipt, "44", basic_id);
-        assert_eq!(tls.connections, 2, "exactly one renewal");
+        assert_eq!(tls.connections(), 2, "exactly one renewal");
         assert_eq!(seen.len(), 4, "one refused attempt, one retry");
         assert_eq!(seen[2], (first.clone(), 401));
         assert_eq!(seen[3].1, 200);
@@ -641,7 +674,7 @@ fn call_async_receipt_then_revoke_renew_retry() {
 
         let receipt = call!("45").unwrap_or_else(|e| panic!("call after renewal: {e:?}"));
         assert_receipt(&receipt, "45", basic_id);
-        assert_eq!((tls.connections, seen.len()), (2, 5));
+        assert_eq!((tls.connections(), seen.len()), (2, 5));
         assert_eq!(seen[4].0, renewed);
         assert_eq!(tls.verified, 2);
         assert_wiped(&work);
@@ -651,13 +684,13 @@ fn call_async_receipt_then_revoke_renew_retry() {
 /// Asserts a failed handshake with `InvalidCertificate`: no token, one
 /// connection, no verified handshake, work buffer wiped.
 fn assert_certificate_refused<C: Clock>(
-    result: Result<Issued, Error<TlsError>>,
+    result: Result<Issued, Error<TlsConnectError<io::Error>>>,
     client: &Client<'_, C, N, T, S>,
-    tls: &AsyncTlsConnector,
+    tls: &mut AsyncTlsConnector,
     work: &[u8],
 ) {
     match result {
-        Err(Error::Transport(TlsError::InvalidCertificate)) => {}
+        Err(Error::Transport(TlsConnectError::Tls(TlsError::InvalidCertificate))) => {}
         other => panic!(
             "expected the handshake to fail with InvalidCertificate, got {other:?}\n\
              --- server stderr ---\n{}",
@@ -665,7 +698,7 @@ fn assert_certificate_refused<C: Clock>(
         ),
     }
     assert!(client.cached().is_none());
-    assert_eq!((tls.connections, tls.verified), (1, 0));
+    assert_eq!((tls.connections(), tls.verified), (1, 0));
     assert_wiped(work);
 }
 
@@ -698,7 +731,7 @@ fn wrong_ca_is_a_handshake_error() {
             let mut tls = AsyncTlsConnector::new(ca);
             let mut work = [0u8; WORK];
             let result = client.token_async(&mut tls, &mut work).await.map(issued);
-            assert_certificate_refused(result, &client, &tls, &work);
+            assert_certificate_refused(result, &client, &mut tls, &work);
         }
 
         let config = basic_config(&url, "basic")
@@ -717,13 +750,13 @@ fn wrong_ca_is_a_handshake_error() {
         assert!(
             matches!(
                 result,
-                Err(CallError::Token(Error::Transport(
+                Err(CallError::Token(Error::Transport(TlsConnectError::Tls(
                     TlsError::InvalidCertificate
-                )))
+                ))))
             ),
             "{result:?}"
         );
         assert_eq!(attempts, 0, "no request without a verified server");
-        assert_eq!((tls.connections, tls.verified), (1, 0));
+        assert_eq!((tls.connections(), tls.verified), (1, 0));
     });
 }

@@ -35,6 +35,7 @@ use embedded_oauth2::{
     ErrorCode, Freshness, Instant, Token, TokenEndpoint, TokenType,
 };
 use support::authz::AuthzServer;
+use tls::HostTls;
 
 // ---------------------------------------------------------------------------
 // Device-sized memory
@@ -188,7 +189,7 @@ impl TlsNet {
     }
 
     fn make(ca: &[u8]) -> tls::TlsConnector {
-        tls::TlsConnector::new(ca, None)
+        tls::connector(ca, None)
             .unwrap_or_else(|e| panic!("TLS connector: {e}"))
             .with_timeout(IO_TIMEOUT)
     }

@@ -1,4 +1,5 @@
-//! TLS 1.3 with embedded-tls (`examples/support/tls.rs`) against the real
+//! TLS 1.3 through the crate's connector (`embedded_oauth2::tls`, its std
+//! opener in `examples/support/tls.rs`) against the real
 //! authorization server (`tests/authz-server/`, TLS 1.3 only, P-256 only):
 //! verified tokens, every way the server check must fail, pinning, how a
 //! connection ends, and `fetch_token` over `https://`.
@@ -30,7 +31,7 @@ use embedded_oauth2::{
 use embedded_tls::TlsError;
 use sha2::{Digest, Sha256};
 use support::authz::AuthzServer;
-use tls::{Pin, TlsConnectError, TlsConnector};
+use tls::{HostTls, Pin, TlsConnectError, TlsConnector};
 
 /// Device-sized capacities: secret, token, scope, work buffer.
 const N: usize = 64;
@@ -61,7 +62,7 @@ fn port(key: &str) -> u16 {
 }
 
 fn connector(ca: &str, server_name: Option<&str>) -> TlsConnector {
-    TlsConnector::new(&cert_file(ca), server_name)
+    tls::connector(&cert_file(ca), server_name)
         .unwrap_or_else(|e| panic!("connector: {e}"))
         .with_timeout(IO_TIMEOUT)
 }
@@ -189,13 +190,13 @@ fn ip_address_needs_server_name() {
     let mut c = connector("ca.pem", None);
     let url = format!("https://127.0.0.1:{}/token", port("https_port"));
     match fetch(&url, &mut c) {
-        Err(Error::Transport(TlsConnectError::Io(e)))
-            if e.kind() == std::io::ErrorKind::InvalidInput
-                && e.to_string().contains("server name") => {}
+        Err(Error::Transport(e @ TlsConnectError::ServerName)) => {
+            assert!(e.to_string().contains("server name"), "{e}");
+        }
         other => panic!("{other:?}"),
     }
-    let err = TlsConnector::new(&cert_file("ca.pem"), Some("127.0.0.1")).unwrap_err();
-    assert!(err.contains("IP address"), "{err}");
+    let err = tls::connector(&cert_file("ca.pem"), Some("127.0.0.1")).unwrap_err();
+    assert!(err.contains("IP addresses cannot be checked"), "{err}");
 }
 
 // ---- The server check must fail -------------------------------------------
@@ -252,12 +253,12 @@ fn plain_http_listener_is_an_error_not_a_panic() {
 fn silent_server_times_out_with_the_io_error() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let mut c = TlsConnector::new(&cert_file("ca.pem"), Some("localhost"))
+    let mut c = tls::connector(&cert_file("ca.pem"), Some("localhost"))
         .expect("connector")
         .with_timeout(Duration::from_millis(300));
     let started = StdInstant::now();
     match c.open("127.0.0.1", addr.port()) {
-        Err(TlsConnectError::Io(e))
+        Err(TlsConnectError::Transport(e))
             if matches!(
                 e.kind(),
                 std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
@@ -334,27 +335,6 @@ fn pin_does_not_replace_the_chain_check() {
     assert_rejected(fetch(&https_url(port("https_other_ca_port")), &mut c));
 }
 
-// ---- Verifier wrappers without a server -----------------------------------
-
-/// embedded-tls calls the verifier only for the messages the server sends;
-/// `RequireServerAuth` refuses a CertificateVerify that comes without a
-/// verified Certificate (rustpki's `CertVerifier` would panic on it) and
-/// reports the server as not authenticated.
-#[test]
-fn certificate_verify_without_certificate_is_refused() {
-    use embedded_tls::SignatureScheme;
-    use embedded_tls::blocking::{Aes128GcmSha256, Certificate, CertificateVerifyRef, TlsVerifier};
-    let ca = tls::certificate_der(&cert_file("ca.pem")).expect("CA");
-    let mut v = tls::RequireServerAuth::new(tls::RustPki::new(Certificate::X509(&ca)));
-    let verify = CertificateVerifyRef {
-        signature_scheme: SignatureScheme::EcdsaSecp256r1Sha256,
-        signature: &[0x30, 0x00],
-    };
-    let r = TlsVerifier::<Aes128GcmSha256>::verify_signature(&mut v, verify);
-    assert!(matches!(r, Err(TlsError::InvalidHandshake)), "{r:?}");
-    assert!(!v.authenticated());
-}
-
 /// The CA may be PEM or DER (same bytes); anything else is refused, and so
 /// is a PEM file with several certificates (CertVerifier trusts one).
 #[test]
@@ -369,9 +349,9 @@ fn ca_parsing() {
     assert!(tls::certificate_der(b"not a certificate").is_err());
     assert!(tls::certificate_der(&der[..der.len() - 1]).is_err());
     let key = cert_file("ca-key.pem");
-    assert!(TlsConnector::new(&key, None).is_err());
-    assert!(TlsConnector::new(&pem, Some("")).is_err());
-    assert!(TlsConnector::new(&pem, Some(&"a".repeat(65))).is_err());
+    assert!(tls::connector(&key, None).is_err());
+    assert!(tls::connector(&pem, Some("")).is_err());
+    assert!(tls::connector(&pem, Some(&"a".repeat(65))).is_err());
 }
 
 // ---- How a connection ends ------------------------------------------------
@@ -532,13 +512,12 @@ fn close_delimited_body_ended_by_tcp_fin() {
     assert_close_delimited_token(fetch_close_delimited("fin"));
 }
 
-/// A FIN inside a record is a truncation, not an end: an `UnexpectedEof`
-/// error, never a token cut short.
+/// A FIN inside a record is a truncation, not an end: `Truncated`, never
+/// a token cut short.
 #[test]
 fn truncated_record_is_an_error() {
     match fetch_close_delimited("truncate") {
-        Err(Error::Transport(TlsConnectError::Io(e)))
-            if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
+        Err(Error::Transport(TlsConnectError::Truncated)) => {}
         other => panic!("{other:?}"),
     }
 }
@@ -608,7 +587,7 @@ fn fetch_token_with_other_ca_fails() {
         &["--ca-cert", ca.to_str().expect("UTF-8 path")],
     );
     let line = out.assert_one_error_line();
-    assert!(line.contains("InvalidCertificate"), "{out:#?}");
+    assert!(line.contains("certificate refused"), "{out:#?}");
 }
 
 // ---- fetch_token with signed client assertions over https -----------------
@@ -865,6 +844,10 @@ fn key_update_from_the_server_is_an_error_not_a_panic() {
         "{e:?}"
     );
     assert!(e.to_string().contains("KeyUpdate"), "{e}");
+    assert_eq!(
+        TlsConnectError::describe(&TlsError::Unimplemented),
+        "the server sent something embedded-tls 0.19 does not support (e.g. a KeyUpdate)"
+    );
     // The connection is given up: later calls fail too, without panicking.
     assert!(stream.read(&mut buf).is_err());
     assert!(stream.write(b"x").is_err());

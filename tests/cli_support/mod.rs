@@ -68,6 +68,7 @@ pub fn features() -> Vec<&'static str> {
         ("client-secret-jwt", cfg!(feature = "client-secret-jwt")),
         ("private-key-jwt", cfg!(feature = "private-key-jwt")),
         ("p256", cfg!(feature = "p256")),
+        ("tls", cfg!(feature = "tls")),
         ("log", cfg!(feature = "log")),
         ("defmt", cfg!(feature = "defmt")),
     ]

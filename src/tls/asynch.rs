@@ -1,0 +1,13 @@
+//! The async connector: [`TlsConnector::open_async`] and
+//! [`crate::asynch::Connect`] over an async TCP [`Open`]er. Dropping a
+//! [`TlsStream`] cannot send close_notify (a destructor cannot await): call
+//! [`TlsStream::close`]; the client's async driver does.
+
+crate::tls::io::tls_io! {
+    io: embedded_io_async,
+    tls: embedded_tls,
+    connect: crate::asynch::Connect,
+    open: open_async,
+    await: [.await],
+    maybe_async: [async],
+}

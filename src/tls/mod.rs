@@ -1,0 +1,879 @@
+//! A TLS 1.3 connector that can only verify (feature `tls`): [embedded-tls]
+//! 0.19 over a TCP connection you open, checking the server against your CA.
+//!
+//! ```text
+//!   your TCP opener ──▶ TlsConnector ──▶ Client::token / Client::call
+//!   (embassy-net TcpSocket, a modem, std::net)   (blocking::Connect / asynch::Connect)
+//! ```
+//!
+//! # What it checks, always
+//!
+//! * **The chain** from the server's certificate to your CA certificate (DER),
+//!   with embedded-tls's `rustpki` `CertVerifier`: ECDSA P-256 / SHA-256
+//!   signatures (server certificates must be ECDSA P-256; RSA would need an
+//!   allocator).
+//! * **The name**: the endpoint's host, or the name given to
+//!   [`TlsConnector::with_server_name`] (DNS names only; a host that is an IP
+//!   address needs the certificate's DNS name given that way).
+//! * **Proof of possession**: the connection is used only after the server
+//!   sent its Certificate *and* a CertificateVerify that verified. embedded-tls
+//!   0.19 calls its verifier only for the messages the server actually sends,
+//!   so on its own it would accept a handshake that skips both.
+//! * **Optionally a pin** ([`Pin`]): the SHA-256 of the leaf certificate or of
+//!   its `SubjectPublicKeyInfo`, on top of the chain and the name.
+//! * **Dates**, when you give a wall clock ([`TlsConnector::with_clock`]):
+//!   without one, certificate validity dates are not checked (a device that
+//!   just booted often does not know the date).
+//!
+//! There is no constructor that skips verification: the CA is a required
+//! argument, and embedded-tls's `UnsecureProvider`/`NoVerify` are never used.
+//!
+//! What `rustpki` does not check (so what your PKI must not rely on):
+//! basicConstraints, keyUsage and extendedKeyUsage; IP-address names; names
+//! beyond the certificate's first 3 DNS SANs. Trust one CA whose issuance you
+//! control, or pin.
+//!
+//! # Buffers and record sizes
+//!
+//! A connection borrows the connector's two record buffers (so it opens one
+//! connection at a time):
+//!
+//! * **read**: one whole TLS record as the server sends it. A server may send
+//!   records of up to 16 KiB of plaintext: [`READ_BUFFER`] (16,645 bytes) is
+//!   always enough. With [`TlsConnector::with_max_fragment_length`] (RFC 6066)
+//!   a server that honours it (OpenSSL, so Node.js, nginx, ...) sends at most
+//!   that much per record and [`read_buffer_len`] of it suffices — but many
+//!   servers ignore the extension, and then the handshake fails with
+//!   [`TlsError::InsufficientSpace`] on the first large record.
+//! * **The server's certificate must fit in one record**: embedded-tls 0.19
+//!   does not reassemble a handshake message split across records, so with a
+//!   1 KiB fragment length the whole Certificate message (the chain the
+//!   server sends) must be under ~1 KiB; an ECDSA leaf alone usually is.
+//! * **write**: at least [`MIN_WRITE_BUFFER`]; each record we send carries up
+//!   to its size minus 128 bytes, so 1–2 KiB keeps an HTTP request in one or
+//!   two records. The larger of the two buffers also holds the ClientHello.
+//! * `CHAIN` (const generic, default 2048): bytes of the server's certificate
+//!   chain kept between the Certificate and CertificateVerify messages, on
+//!   the stack during the handshake.
+//!
+//! # End of a connection
+//!
+//! A `read` returns `Ok(0)` once the server sent close_notify, or ended the
+//! TCP stream between two records (many HTTP servers close without
+//! close_notify after `Connection: close`); a TCP end inside a record is
+//! [`TlsConnectError::Truncated`]. The client's drivers send close_notify
+//! when an exchange is done (`Connect::close`); the blocking stream also
+//! sends it when dropped. After any failure the stream refuses further I/O.
+//!
+//! # Randomness and time
+//!
+//! The key exchange takes randomness from your `CryptoRng` (rand_core 0.6):
+//! a hardware TRNG, or a CSPRNG such as ChaCha20 seeded from one. Never a
+//! fixed or time-derived seed. Certificate dates are checked against
+//! `D::now()` ([`TlsClock`], Unix seconds) when you choose a clock.
+//!
+//! [embedded-tls]: https://docs.rs/embedded-tls/0.19
+
+use core::cell::Cell;
+use core::fmt;
+use core::marker::PhantomData;
+
+use embedded_io::ErrorType;
+use embedded_tls::blocking::{
+    Aes128GcmSha256, CertificateEntryRef, CertificateRef, CertificateVerifyRef, CryptoProvider,
+    TlsCipherSuite, TlsVerifier,
+};
+use embedded_tls::pki::CertVerifier;
+
+pub use embedded_tls::blocking::{MaxFragmentLength, NoClock, TlsClock};
+pub use embedded_tls::{CryptoRngCore, TlsError};
+
+mod der;
+mod io;
+pub use der::spki;
+
+/// The async connector: [`TlsConnector`] over an async [`asynch::Open`]
+/// (feature `async`).
+#[cfg(feature = "async")]
+pub mod asynch;
+/// The blocking connector: [`TlsConnector`] over a blocking [`blocking::Open`].
+pub mod blocking;
+
+/// A read buffer that holds any TLS record a server may send:
+/// 2^14 bytes of plaintext + 256 bytes of expansion + the 5-byte header.
+pub const READ_BUFFER: usize = read_buffer_len(None);
+
+/// The smallest write buffer the connector accepts (embedded-tls adds up
+/// to 128 bytes of overhead to each record it writes).
+pub const MIN_WRITE_BUFFER: usize = 256;
+
+/// The longest server name the certificate check can hold.
+pub const MAX_SERVER_NAME: usize = 64;
+
+/// The read buffer that holds any record of a server that honours
+/// `max_fragment_length` (`None`: the full 2^14 bytes).
+///
+/// ```
+/// use embedded_oauth2::tls::{MaxFragmentLength, read_buffer_len};
+/// assert_eq!(read_buffer_len(None), 16_645);
+/// assert_eq!(read_buffer_len(Some(MaxFragmentLength::Bits10)), 1_285);
+/// ```
+pub const fn read_buffer_len(max_fragment_length: Option<MaxFragmentLength>) -> usize {
+    let plaintext = match max_fragment_length {
+        None => 1 << 14,
+        Some(MaxFragmentLength::Bits9) => 512,
+        Some(MaxFragmentLength::Bits10) => 1024,
+        Some(MaxFragmentLength::Bits11) => 2048,
+        Some(MaxFragmentLength::Bits12) => 4096,
+    };
+    plaintext + 256 + 5
+}
+
+/// The only cipher suite embedded-tls negotiates here: TLS_AES_128_GCM_SHA256.
+pub type Suite = Aes128GcmSha256;
+
+// ---- Errors -------------------------------------------------------------------
+
+/// A connector that cannot be built: what is wrong with its configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum SetupError {
+    /// The CA is not one DER X.509 certificate.
+    CaCertificate,
+    /// The server name is empty, longer than [`MAX_SERVER_NAME`], or an IP
+    /// address (the check matches DNS names only).
+    ServerName,
+    /// The read buffer is smaller than `needed`: [`read_buffer_len`] of
+    /// the configured fragment length.
+    ReadBuffer {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes given.
+        available: usize,
+    },
+    /// The write buffer is smaller than [`MIN_WRITE_BUFFER`].
+    WriteBuffer {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes given.
+        available: usize,
+    },
+}
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::CaCertificate => f.write_str("the CA is not one DER X.509 certificate"),
+            Self::ServerName => f.write_str(
+                "the server name must be a DNS name of 1 to 64 bytes (IP addresses cannot be \
+                 checked: give the certificate's DNS name)",
+            ),
+            Self::ReadBuffer { needed, available } => write!(
+                f,
+                "TLS read buffer too small: {needed} bytes needed, {available} given"
+            ),
+            Self::WriteBuffer { needed, available } => write!(
+                f,
+                "TLS write buffer too small: {needed} bytes needed, {available} given"
+            ),
+        }
+    }
+}
+
+/// A connection that failed: the opener's (or its socket's) own error, or
+/// the TLS layer's, kept apart and intact.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TlsConnectError<E> {
+    /// The TCP opener or the socket failed: its original error.
+    Transport(E),
+    /// The TLS layer failed: certificate, name or pin refused, an alert from
+    /// the server, a protocol violation, record protection. See
+    /// [`TlsConnectError::describe`].
+    Tls(TlsError),
+    /// The server ended the TCP stream inside a TLS record.
+    Truncated,
+    /// The handshake finished without the server proving its identity (no
+    /// verified Certificate + CertificateVerify).
+    Unauthenticated,
+    /// The host to verify is not a DNS name of 1 to 64 bytes (an IP
+    /// address: give the certificate's DNS name with
+    /// [`TlsConnector::with_server_name`]).
+    ServerName,
+    /// The stream failed or was closed before: no more I/O on it.
+    Closed,
+}
+
+impl<E> TlsConnectError<E> {
+    /// A short explanation of the TLS errors a user is likely to meet.
+    pub fn describe(e: &TlsError) -> &'static str {
+        match e {
+            TlsError::InvalidCertificate => {
+                "certificate refused: not signed by the trusted CA, not for the expected server \
+                 name, outside its validity dates, or not matching the pin"
+            }
+            TlsError::InvalidSignature => "a handshake signature did not verify",
+            TlsError::InvalidSignatureScheme => {
+                "the server's certificate uses an algorithm this client does not support \
+                 (ECDSA P-256 with SHA-256 is)"
+            }
+            TlsError::InvalidHandshake | TlsError::MissingHandshake => {
+                "the server broke the handshake protocol"
+            }
+            TlsError::HandshakeAborted(..) => "the server aborted the handshake with an alert",
+            TlsError::AbortHandshake(..) => "the handshake was aborted",
+            TlsError::IoError | TlsError::Io(_) => "the connection failed or closed",
+            TlsError::ConnectionClosed => "the server closed the TLS connection",
+            TlsError::Unimplemented => {
+                "the server sent something embedded-tls 0.19 does not support (e.g. a KeyUpdate)"
+            }
+            TlsError::InsufficientSpace | TlsError::OutOfMemory => {
+                "a record or the certificate chain is larger than the buffers (see \
+                 max_fragment_length and CHAIN)"
+            }
+            TlsError::InvalidCipherSuite | TlsError::InvalidKeyShare => {
+                "the server chose a cipher suite or group this client does not offer \
+                 (TLS_AES_128_GCM_SHA256 with P-256)"
+            }
+            TlsError::CryptoError | TlsError::InvalidApplicationData => {
+                "a record failed to decrypt or authenticate"
+            }
+            _ => "TLS protocol error",
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for TlsConnectError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Transport(e) => e.fmt(f),
+            Self::Tls(e) => write!(f, "TLS: {}", Self::describe(e)),
+            Self::Truncated => f.write_str("the server closed the connection inside a TLS record"),
+            Self::Unauthenticated => {
+                f.write_str("TLS: the server did not prove its identity (no CertificateVerify)")
+            }
+            Self::ServerName => f.write_str(
+                "TLS: the server name must be a DNS name of 1 to 64 bytes (for an IP address give \
+                 the certificate's DNS name as server name)",
+            ),
+            Self::Closed => f.write_str("TLS: the connection is closed"),
+        }
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl<E: defmt::Format> defmt::Format for TlsConnectError<E> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match self {
+            Self::Transport(e) => defmt::write!(f, "transport: {}", e),
+            Self::Tls(e) => defmt::write!(f, "TLS: {=str}", Self::describe(e)),
+            Self::Truncated => defmt::write!(f, "truncated TLS record"),
+            Self::Unauthenticated => defmt::write!(f, "server not authenticated"),
+            Self::ServerName => defmt::write!(f, "server name not a DNS name"),
+            Self::Closed => defmt::write!(f, "TLS connection closed"),
+        }
+    }
+}
+
+impl<E: embedded_io::Error> embedded_io::Error for TlsConnectError<E> {
+    fn kind(&self) -> embedded_io::ErrorKind {
+        match self {
+            Self::Transport(e) => e.kind(),
+            Self::Tls(TlsError::Io(kind)) => *kind,
+            Self::Truncated => embedded_io::ErrorKind::ConnectionReset,
+            Self::ServerName => embedded_io::ErrorKind::InvalidInput,
+            Self::Closed => embedded_io::ErrorKind::NotConnected,
+            _ => embedded_io::ErrorKind::Other,
+        }
+    }
+}
+
+/// The transport's error stays reachable by matching
+/// [`TlsConnectError::Transport`] (`source` would need `E: 'static`).
+impl<E: fmt::Debug + fmt::Display> core::error::Error for TlsConnectError<E> {}
+
+// ---- Pins and verification ---------------------------------------------------
+
+/// What a pin compares: the SHA-256 of the server's leaf certificate (DER),
+/// or of its `SubjectPublicKeyInfo` (DER; survives re-issuing the
+/// certificate with the same key; HPKP's `pin-sha256`).
+///
+/// ```
+/// use embedded_oauth2::tls::Pin;
+/// let pin = Pin::PublicKey([0u8; 32]);
+/// assert!(!pin.matches(b"not a certificate"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Pin {
+    /// SHA-256 of the leaf certificate's DER.
+    Certificate([u8; 32]),
+    /// SHA-256 of the leaf certificate's SubjectPublicKeyInfo DER.
+    PublicKey([u8; 32]),
+}
+
+impl Pin {
+    /// Whether `leaf` (DER) matches.
+    pub fn matches(&self, leaf: &[u8]) -> bool {
+        use sha2::{Digest, Sha256};
+        match self {
+            Self::Certificate(hash) => Sha256::digest(leaf).as_slice() == hash,
+            Self::PublicKey(hash) => {
+                spki(leaf).is_some_and(|k| Sha256::digest(k).as_slice() == hash)
+            }
+        }
+    }
+}
+
+/// The verifier behind every connection: optionally the pin, then the
+/// chain and the name (`inner`), and it records that exactly one Certificate
+/// and then exactly one CertificateVerify were verified, in that order
+/// (out-of-order messages never reach `inner`, whose CertificateVerify check
+/// panics without a Certificate).
+pub(crate) struct Verifier<V> {
+    inner: V,
+    pin: Option<Pin>,
+    certificate: bool,
+    signature: bool,
+}
+
+impl<V> Verifier<V> {
+    pub(crate) fn new(inner: V, pin: Option<Pin>) -> Self {
+        Self {
+            inner,
+            pin,
+            certificate: false,
+            signature: false,
+        }
+    }
+
+    /// Whether the server's certificate and its CertificateVerify signature
+    /// were both verified.
+    pub(crate) fn authenticated(&self) -> bool {
+        self.certificate && self.signature
+    }
+}
+
+impl<CS: TlsCipherSuite, V: TlsVerifier<CS>> TlsVerifier<CS> for Verifier<V> {
+    fn set_hostname_verification(&mut self, hostname: &str) -> Result<(), TlsError> {
+        self.inner.set_hostname_verification(hostname)
+    }
+
+    fn verify_certificate(
+        &mut self,
+        transcript: &CS::Hash,
+        cert: CertificateRef,
+    ) -> Result<(), TlsError> {
+        if self.certificate {
+            return Err(TlsError::InvalidHandshake);
+        }
+        if let Some(pin) = &self.pin {
+            match cert.entries.first() {
+                Some(CertificateEntryRef::X509(leaf)) if pin.matches(leaf) => {}
+                _ => return Err(TlsError::InvalidCertificate),
+            }
+        }
+        self.inner.verify_certificate(transcript, cert)?;
+        self.certificate = true;
+        Ok(())
+    }
+
+    fn verify_signature(&mut self, verify: CertificateVerifyRef) -> Result<(), TlsError> {
+        if !self.certificate || self.signature {
+            return Err(TlsError::InvalidHandshake);
+        }
+        self.inner.verify_signature(verify)?;
+        self.signature = true;
+        Ok(())
+    }
+}
+
+/// embedded-tls's crypto provider: the caller's RNG and our verifier. No
+/// client certificate.
+pub(crate) struct Provider<'r, R, V> {
+    pub(crate) rng: &'r mut R,
+    pub(crate) verifier: Verifier<V>,
+}
+
+impl<R: CryptoRngCore, V: TlsVerifier<Suite>> CryptoProvider for Provider<'_, R, V> {
+    type CipherSuite = Suite;
+    type Signature = &'static [u8];
+
+    fn rng(&mut self) -> impl CryptoRngCore {
+        &mut *self.rng
+    }
+
+    fn verifier(&mut self) -> Result<&mut impl TlsVerifier<Suite>, TlsError> {
+        Ok(&mut self.verifier)
+    }
+}
+
+/// The rustpki chain-and-name verifier with the connector's clock.
+pub(crate) type RustPki<'a, D, const CHAIN: usize> = CertVerifier<'a, Suite, D, CHAIN>;
+
+/// Checks a name `CertVerifier` can match: a DNS name of 1 to 64 bytes, not
+/// an IP address.
+pub(crate) fn valid_server_name(name: &str) -> bool {
+    if name.is_empty() || name.len() > MAX_SERVER_NAME {
+        return false;
+    }
+    let bare = name.trim_start_matches('[').trim_end_matches(']');
+    let ipv4 = bare.split('.').count() == 4
+        && bare
+            .split('.')
+            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()));
+    let ipv6 = bare.contains(':');
+    !(ipv4 || ipv6)
+}
+
+// ---- The transport under embedded-tls ----------------------------------------
+
+/// How the peer ended the TCP stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Eof {
+    /// Between two TLS records: a clean end (TCP FIN without close_notify).
+    AtRecordBoundary,
+    /// In the middle of a record: truncated.
+    InsideRecord,
+}
+
+/// What the socket saw, kept for the stream to report: embedded-tls keeps
+/// only the `ErrorKind` of an I/O error and says `IoError` for any end of
+/// stream. Lives in the connector; the socket under embedded-tls holds a
+/// shared reference.
+pub(crate) struct Wire<E> {
+    error: Cell<Option<E>>,
+    eof: Cell<Option<Eof>>,
+}
+
+impl<E> Wire<E> {
+    const fn new() -> Self {
+        Self {
+            error: Cell::new(None),
+            eof: Cell::new(None),
+        }
+    }
+
+    fn reset(&self) {
+        self.error.set(None);
+        self.eof.set(None);
+    }
+
+    fn eof(&self) -> Option<Eof> {
+        self.eof.get()
+    }
+
+    /// Turns a TLS-layer error into ours: an I/O failure comes back as the
+    /// socket's original error.
+    pub(crate) fn translate(&self, e: TlsError) -> TlsConnectError<E> {
+        match (e, self.error.take(), self.eof.get()) {
+            (TlsError::Io(_), Some(io), _) => TlsConnectError::Transport(io),
+            (TlsError::IoError, _, Some(Eof::InsideRecord)) => TlsConnectError::Truncated,
+            (e, _, _) => TlsConnectError::Tls(e),
+        }
+    }
+}
+
+/// Follows the TLS record framing (5-byte header with the length in bytes
+/// 3..5, then the body) of the bytes read, to tell a clean end of stream
+/// from a truncated record.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Framing {
+    /// Header bytes seen of the current header (0..5) and the first length byte.
+    header_len: u8,
+    len_hi: u8,
+    body_left: usize,
+}
+
+impl Framing {
+    pub(crate) fn feed(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            if self.body_left > 0 {
+                let n = self.body_left.min(data.len());
+                self.body_left -= n;
+                data = data.get(n..).unwrap_or_default();
+            } else if let Some((&b, rest)) = data.split_first() {
+                match self.header_len {
+                    3 => self.len_hi = b,
+                    4 => self.body_left = usize::from(u16::from_be_bytes([self.len_hi, b])),
+                    _ => {}
+                }
+                self.header_len = if self.header_len == 4 {
+                    0
+                } else {
+                    self.header_len + 1
+                };
+                data = rest;
+            }
+        }
+    }
+
+    pub(crate) fn at_boundary(&self) -> bool {
+        self.header_len == 0 && self.body_left == 0
+    }
+}
+
+/// The caller's socket under embedded-tls, noting its errors and how the
+/// stream ended in the connector's [`Wire`].
+pub(crate) struct Socket<'w, S: ErrorType> {
+    pub(crate) inner: S,
+    pub(crate) wire: &'w Wire<S::Error>,
+    pub(crate) framing: Framing,
+}
+
+impl<S: ErrorType> Socket<'_, S> {
+    /// Keeps `e` and hands embedded-tls an error of the same kind.
+    fn note(&self, e: S::Error) -> embedded_io::ErrorKind {
+        use embedded_io::Error as _;
+        let kind = e.kind();
+        self.wire.error.set(Some(e));
+        kind
+    }
+
+    fn after_read(&mut self, buf_len: usize, n: usize, data: &[u8]) {
+        if n == 0 && buf_len > 0 {
+            self.wire.eof.set(Some(if self.framing.at_boundary() {
+                Eof::AtRecordBoundary
+            } else {
+                Eof::InsideRecord
+            }));
+        } else {
+            self.framing.feed(data);
+        }
+    }
+}
+
+impl<S: ErrorType> ErrorType for Socket<'_, S> {
+    type Error = embedded_io::ErrorKind;
+}
+
+impl<S: ErrorType + embedded_io::Read> embedded_io::Read for Socket<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.after_read(buf.len(), n, buf.get(..n).unwrap_or_default());
+                Ok(n)
+            }
+            Err(e) => Err(self.note(e)),
+        }
+    }
+}
+
+impl<S: ErrorType + embedded_io::Write> embedded_io::Write for Socket<'_, S> {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        self.inner.write(buf).map_err(|e| self.note(e))
+    }
+
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        self.inner.flush().map_err(|e| self.note(e))
+    }
+}
+
+#[cfg(feature = "async")]
+impl<S: ErrorType + embedded_io_async::Read> embedded_io_async::Read for Socket<'_, S> {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        match self.inner.read(buf).await {
+            Ok(n) => {
+                self.after_read(buf.len(), n, buf.get(..n).unwrap_or_default());
+                Ok(n)
+            }
+            Err(e) => Err(self.note(e)),
+        }
+    }
+}
+
+#[cfg(feature = "async")]
+impl<S: ErrorType + embedded_io_async::Write> embedded_io_async::Write for Socket<'_, S> {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        self.inner.write(buf).await.map_err(|e| self.note(e))
+    }
+
+    async fn flush(&mut self) -> Result<(), Self::Error> {
+        self.inner.flush().await.map_err(|e| self.note(e))
+    }
+}
+
+// ---- The connector -------------------------------------------------------------
+
+/// Opens verified TLS 1.3 connections over TCP connections from `opener`.
+///
+/// * `O`: your TCP opener ([`blocking::Open`] or [`asynch::Open`]).
+/// * `R`: your `CryptoRng` (rand_core 0.6).
+/// * `B`: the two record buffers (`&mut [u8]`, `[u8; N]`, `Vec<u8>`, ...).
+/// * `D`: the wall clock for certificate dates ([`NoClock`]: not checked).
+/// * `CHAIN`: bytes of certificate chain kept during the handshake.
+///
+/// It implements the client's `Connect` traits, so it goes straight into
+/// [`Client::token`](crate::Client::token); [`blocking::TlsConnector::open`]
+/// (and the async one) opens connections to other hosts, e.g. the services
+/// you call with the token.
+///
+/// ```no_run
+/// # #[cfg(feature = "tls")] {
+/// use embedded_oauth2::tls::{TlsConnector, READ_BUFFER, blocking::Open};
+/// # struct Tcp;
+/// # impl embedded_io::ErrorType for Tcp { type Error = core::convert::Infallible; }
+/// # impl embedded_io::Read for Tcp { fn read(&mut self, _: &mut [u8]) -> Result<usize, Self::Error> { Ok(0) } }
+/// # impl embedded_io::Write for Tcp {
+/// #     fn write(&mut self, b: &[u8]) -> Result<usize, Self::Error> { Ok(b.len()) }
+/// #     fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+/// # }
+/// # struct Opener;
+/// # impl embedded_io::ErrorType for Opener { type Error = core::convert::Infallible; }
+/// # impl Open for Opener {
+/// #     type Socket<'s> = Tcp;
+/// #     fn open(&mut self, _: &str, _: u16) -> Result<Tcp, Self::Error> { Ok(Tcp) }
+/// # }
+/// # fn rng() -> impl embedded_oauth2::tls::CryptoRngCore { rand_core::OsRng }
+/// static CA: &[u8] = &[/* your CA certificate, DER */];
+/// let mut read = [0u8; READ_BUFFER];
+/// let mut write = [0u8; 1024];
+/// let mut tls = TlsConnector::new(Opener, rng(), CA, &mut read[..], &mut write[..])?;
+/// let stream = tls.open("auth.example.com", 443)?; // verified TLS 1.3
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct TlsConnector<'a, O: ErrorType, R, B, D = NoClock, const CHAIN: usize = 2048> {
+    pub(crate) opener: O,
+    pub(crate) rng: R,
+    pub(crate) ca: &'a [u8],
+    pub(crate) server_name: Option<&'a str>,
+    pub(crate) pin: Option<Pin>,
+    pub(crate) max_fragment_length: Option<MaxFragmentLength>,
+    pub(crate) read_buf: B,
+    pub(crate) write_buf: B,
+    pub(crate) wire: Wire<O::Error>,
+    pub(crate) clock: PhantomData<fn() -> D>,
+}
+
+impl<O: ErrorType, R, B, D, const CHAIN: usize> fmt::Debug for TlsConnector<'_, O, R, B, D, CHAIN> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsConnector")
+            .field("ca_len", &self.ca.len())
+            .field("server_name", &self.server_name)
+            .field("pin", &self.pin)
+            .field(
+                "max_fragment_length",
+                &self.max_fragment_length.map(|m| m as u8),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, O: ErrorType, R: CryptoRngCore, B: AsMut<[u8]>> TlsConnector<'a, O, R, B> {
+    /// A connector that trusts `ca` (one X.509 certificate, DER) and checks
+    /// every server's name against the host it connects to. `read_buf`
+    /// must hold [`READ_BUFFER`] bytes unless you set a fragment length;
+    /// `write_buf` at least [`MIN_WRITE_BUFFER`].
+    pub fn new(
+        opener: O,
+        rng: R,
+        ca: &'a [u8],
+        read_buf: B,
+        mut write_buf: B,
+    ) -> Result<Self, SetupError> {
+        if !der::is_certificate(ca) {
+            return Err(SetupError::CaCertificate);
+        }
+        let write_len = write_buf.as_mut().len();
+        if write_len < MIN_WRITE_BUFFER {
+            return Err(SetupError::WriteBuffer {
+                needed: MIN_WRITE_BUFFER,
+                available: write_len,
+            });
+        }
+        let connector = Self {
+            opener,
+            rng,
+            ca,
+            server_name: None,
+            pin: None,
+            max_fragment_length: None,
+            read_buf,
+            write_buf,
+            wire: Wire::new(),
+            clock: PhantomData,
+        };
+        connector.check_read_buffer()
+    }
+}
+
+impl<'a, O: ErrorType, R: CryptoRngCore, B: AsMut<[u8]>, D: TlsClock, const CHAIN: usize>
+    TlsConnector<'a, O, R, B, D, CHAIN>
+{
+    fn check_read_buffer(mut self) -> Result<Self, SetupError> {
+        let needed = read_buffer_len(self.max_fragment_length);
+        let available = self.read_buf.as_mut().len();
+        if available < needed {
+            return Err(SetupError::ReadBuffer { needed, available });
+        }
+        Ok(self)
+    }
+
+    /// Verifies every server against `name` instead of the host connected
+    /// to (e.g. when connecting by IP address to a server whose certificate
+    /// names `auth.example.com`).
+    pub fn with_server_name(mut self, name: &'a str) -> Result<Self, SetupError> {
+        if !valid_server_name(name) {
+            return Err(SetupError::ServerName);
+        }
+        self.server_name = Some(name);
+        Ok(self)
+    }
+
+    /// Also requires the server's leaf certificate to match `pin` (the
+    /// chain to the CA and the name are still checked).
+    pub fn with_pin(mut self, pin: Pin) -> Self {
+        self.pin = Some(pin);
+        self
+    }
+
+    /// Asks servers for records of at most `length` bytes (RFC 6066), so a
+    /// read buffer of [`read_buffer_len`]`(Some(length))` suffices when the
+    /// server honours it (see the module docs).
+    pub fn with_max_fragment_length(
+        mut self,
+        length: MaxFragmentLength,
+    ) -> Result<Self, SetupError> {
+        self.max_fragment_length = Some(length);
+        self.check_read_buffer()
+    }
+
+    /// Checks certificate validity dates against `C::now()` (Unix seconds).
+    pub fn with_clock<C: TlsClock>(self) -> TlsConnector<'a, O, R, B, C, CHAIN> {
+        TlsConnector {
+            opener: self.opener,
+            rng: self.rng,
+            ca: self.ca,
+            server_name: self.server_name,
+            pin: self.pin,
+            max_fragment_length: self.max_fragment_length,
+            read_buf: self.read_buf,
+            write_buf: self.write_buf,
+            wire: self.wire,
+            clock: PhantomData,
+        }
+    }
+
+    /// Keeps up to `N` bytes of the server's certificate chain during the
+    /// handshake (default 2048; on the stack while it runs).
+    pub fn with_chain<const N: usize>(self) -> TlsConnector<'a, O, R, B, D, N> {
+        TlsConnector {
+            opener: self.opener,
+            rng: self.rng,
+            ca: self.ca,
+            server_name: self.server_name,
+            pin: self.pin,
+            max_fragment_length: self.max_fragment_length,
+            read_buf: self.read_buf,
+            write_buf: self.write_buf,
+            wire: self.wire,
+            clock: PhantomData,
+        }
+    }
+
+    /// The TCP opener, e.g. to count or configure its connections.
+    pub fn opener_mut(&mut self) -> &mut O {
+        &mut self.opener
+    }
+
+    /// The trusted CA certificate (DER).
+    pub fn ca(&self) -> &'a [u8] {
+        self.ca
+    }
+
+    /// The name verified for `host`: the override, or `host` itself.
+    pub(crate) fn name_for<'h>(&self, host: &'h str) -> Result<&'h str, TlsConnectError<O::Error>>
+    where
+        'a: 'h,
+    {
+        let name = self.server_name.unwrap_or(host);
+        if valid_server_name(name) {
+            Ok(name)
+        } else {
+            Err(TlsConnectError::ServerName)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framing_tracks_record_boundaries_in_any_split() {
+        // two records: 3-byte body, then 0-byte body, then a partial header
+        let bytes = [23, 3, 3, 0, 3, 1, 2, 3, 23, 3, 3, 0, 0, 23, 3];
+        for split in 0..=bytes.len() {
+            let mut f = Framing::default();
+            f.feed(&bytes[..split]);
+            f.feed(&bytes[split..]);
+            assert!(!f.at_boundary(), "split {split}");
+        }
+        let mut f = Framing::default();
+        f.feed(&bytes[..13]);
+        assert!(f.at_boundary());
+        for n in 1..13 {
+            let mut f = Framing::default();
+            f.feed(&bytes[..n]);
+            assert_eq!(f.at_boundary(), n == 8, "prefix {n}");
+        }
+        let mut f = Framing::default();
+        for b in &bytes[..13] {
+            f.feed(core::slice::from_ref(b));
+        }
+        assert!(f.at_boundary());
+    }
+
+    #[test]
+    fn server_names() {
+        for ok in ["localhost", "auth.example.com", "a", "1.2.3.example"] {
+            assert!(valid_server_name(ok), "{ok}");
+        }
+        let long = "a".repeat(65);
+        for bad in ["", "127.0.0.1", "::1", "[::1]", "10.0.0.255", long.as_str()] {
+            assert!(!valid_server_name(bad), "{bad}");
+        }
+    }
+
+    /// embedded-tls calls the verifier only for the messages the server
+    /// sends: a CertificateVerify without a verified Certificate is refused
+    /// before it reaches rustpki (which would panic on it), and the server
+    /// is not authenticated.
+    #[test]
+    fn certificate_verify_without_certificate_is_refused() {
+        use embedded_tls::SignatureScheme;
+        struct Unreachable;
+        impl TlsVerifier<Suite> for Unreachable {
+            fn set_hostname_verification(&mut self, _: &str) -> Result<(), TlsError> {
+                Ok(())
+            }
+            fn verify_certificate(
+                &mut self,
+                _: &<Suite as TlsCipherSuite>::Hash,
+                _: CertificateRef,
+            ) -> Result<(), TlsError> {
+                panic!("reached the inner verifier")
+            }
+            fn verify_signature(&mut self, _: CertificateVerifyRef) -> Result<(), TlsError> {
+                panic!("reached the inner verifier")
+            }
+        }
+        let mut v = Verifier::new(Unreachable, None);
+        let verify = CertificateVerifyRef {
+            signature_scheme: SignatureScheme::EcdsaSecp256r1Sha256,
+            signature: &[0x30, 0x00],
+        };
+        let r = TlsVerifier::<Suite>::verify_signature(&mut v, verify);
+        assert!(matches!(r, Err(TlsError::InvalidHandshake)), "{r:?}");
+        assert!(!v.authenticated());
+    }
+
+    #[test]
+    fn read_buffer_rule() {
+        assert_eq!(READ_BUFFER, 16_645);
+        assert_eq!(read_buffer_len(Some(MaxFragmentLength::Bits12)), 4096 + 261);
+        assert_eq!(read_buffer_len(Some(MaxFragmentLength::Bits9)), 512 + 261);
+    }
+}
