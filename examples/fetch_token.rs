@@ -4,7 +4,8 @@
 //! cargo run --example fetch_token -- --token-url URL --client-id ID --client-secret SECRET \
 //!     [--auth basic|basic-unencoded|post|none|jwt|private-key-jwt] [--key FILE] \
 //!     [--key-id KID] [--assertion-aud URL] [--scope "a b"] [--audience A] \
-//!     [--resource URI]... [--ca-cert FILE] [--server-name NAME] [--allow-http]
+//!     [--resource URI]... [--ca-cert FILE] [--server-name NAME] [--allow-http] \
+//!     [--call URL]
 //! ```
 //!
 //! The secret may come from the environment variable `CLIENT_SECRET` instead
@@ -34,6 +35,15 @@
 //! * `1`: anything else, with one `error: …` line on stderr (a usage error
 //!   adds the usage line).
 //!
+//! With `--call URL` the token is then used: `GET URL` with
+//! `Authorization: Bearer …` (through `Client::call`, so a 401 renews the
+//! token once and retries once), printing `call_status=CODE` and
+//! `call_body=…` (the body on one line: `\\`, `\n`, `\r`, `\t` and `\xNN` for
+//! any other byte outside printable ASCII). An `https://` URL is verified
+//! against the same `--ca-cert` (and `--server-name`, when given); an
+//! `http://` one needs `--allow-http`. A service that refuses the renewed
+//! token too is exit 1.
+//!
 //! The client secret is never printed; the access token only as
 //! `access_token=` on success.
 //!
@@ -55,16 +65,18 @@ use embedded_io_adapters::std::FromStd;
 #[path = "support/tls.rs"]
 mod tls;
 use embedded_oauth2::blocking::Connect;
+use embedded_oauth2::{Attempt, CallError, ResponseReader};
 use embedded_oauth2::{
     Client, ClientAuth, ClientId, ClientSecret, Config, Error, Instant, Limits, Token,
     TokenEndpoint, TokenType,
 };
 use tls::HostTls;
+use zeroize::Zeroize;
 
 const USAGE: &str = "usage: fetch_token --token-url URL --client-id ID --client-secret SECRET \
 [--auth basic|basic-unencoded|post|none|jwt|private-key-jwt] [--key FILE] [--key-id KID] \
 [--assertion-aud URL] [--scope \"a b\"] [--audience A] [--resource URI]... \
-[--ca-cert FILE] [--server-name NAME] [--allow-http]";
+[--ca-cert FILE] [--server-name NAME] [--allow-http] [--call URL]";
 
 const HELP: &str = "\
 Fetches an OAuth 2.0 access token with the Client Credentials Grant (RFC 6749 §4.4).
@@ -89,6 +101,7 @@ Fetches an OAuth 2.0 access token with the Client Credentials Grant (RFC 6749 §
   --server-name NAME     DNS name to verify instead of the URL's host, e.g. when
                          the URL names an IP address
   --allow-http           accept an http:// token endpoint (loopback tests only)
+  --call URL             then GET URL with the token; prints call_status= and call_body=
   --help                 print this help
 
 Exit status: 0 token printed on stdout as key=value lines; 2 the server sent an
@@ -165,6 +178,8 @@ struct Args {
     key: Option<String>,
     key_id: Option<String>,
     assertion_aud: Option<String>,
+    /// `--call`: a URL to GET with the token.
+    call: Option<String>,
 }
 
 enum Command {
@@ -221,6 +236,7 @@ fn parse_args(raw: impl IntoIterator<Item = OsString>) -> Result<Command, String
             "--key" => set_once(&mut args.key, &name, value()?)?,
             "--key-id" => set_once(&mut args.key_id, &name, value()?)?,
             "--assertion-aud" => set_once(&mut args.assertion_aud, &name, value()?)?,
+            "--call" => set_once(&mut args.call, &name, value()?)?,
             "--auth" => {
                 let v = value()?;
                 let method = AuthMethod::parse(&v).ok_or_else(|| {
@@ -655,16 +671,171 @@ fn run() -> Result<(), Failure> {
     };
     let mut client: Client<_, SECRET_CAP, TOKEN_CAP, SCOPE_CAP> = Client::new(config, clock);
 
-    if endpoint.is_https() {
-        let mut connector = tls_connector(&args)?;
-        return fetch_with(&mut client, &mut connector);
-    }
-    if args.ca_cert.is_some() || args.server_name.is_some() {
+    let call = match &args.call {
+        Some(url) => Some(call_target(url, &args)?),
+        None => None,
+    };
+    let https_anywhere = endpoint.is_https() || call.as_ref().is_some_and(|c| c.is_https());
+    if !https_anywhere && (args.ca_cert.is_some() || args.server_name.is_some()) {
         return Err(Failure::Usage(
-            "--ca-cert and --server-name apply to an https:// token URL only".into(),
+            "--ca-cert and --server-name apply to https:// URLs only".into(),
         ));
     }
-    fetch_with(&mut client, &mut connect_tcp)
+    if endpoint.is_https() {
+        let mut connector = tls_connector(&args)?;
+        fetch_with(&mut client, &mut connector)?;
+        return match call {
+            Some(target) => call_with(&mut client, &mut connector, &target, &args),
+            None => Ok(()),
+        };
+    }
+    fetch_with(&mut client, &mut connect_tcp)?;
+    match call {
+        Some(target) => call_with(&mut client, &mut connect_tcp, &target, &args),
+        None => Ok(()),
+    }
+}
+
+// ---- --call ---------------------------------------------------------------
+
+/// `--call URL`, checked like the token URL (https, or http with
+/// `--allow-http`).
+fn call_target<'u>(url: &'u str, args: &Args) -> Result<TokenEndpoint<'u>, Failure> {
+    if args.allow_http {
+        TokenEndpoint::parse_allow_http(url)
+    } else {
+        TokenEndpoint::parse(url)
+    }
+    .map_err(|e| Failure::Other(format!("--call: {e}")))
+}
+
+/// Uses the token at `target` through `Client::call` and prints the
+/// outcome. The service's connection comes from a connector of its own
+/// (plain TCP, or TLS verified against `--ca-cert`): `call` holds the token
+/// endpoint's.
+fn call_with<K: Connect>(
+    client: &mut Client<'_, impl embedded_oauth2::Clock, SECRET_CAP, TOKEN_CAP, SCOPE_CAP>,
+    connector: &mut K,
+    target: &TokenEndpoint<'_>,
+    args: &Args,
+) -> Result<(), Failure>
+where
+    K::Error: 'static,
+{
+    let mut tls = if target.is_https() {
+        Some(tls_connector(args)?)
+    } else {
+        None
+    };
+    let mut buf = vec![0u8; WORK_BUF];
+    let result = client.call(connector, &mut buf, |token| {
+        let mut auth = vec![0u8; TOKEN_CAP + 16];
+        let value = token
+            .authorization_value(&mut auth)
+            .map_err(|e| e.to_string())?;
+        let (host, port) = (target.host(), target.port());
+        let response = match &mut tls {
+            Some(tls) => {
+                let mut stream = tls.open(host, port).map_err(|e| e.to_string())?;
+                get(&mut stream, target, value)
+            }
+            None => {
+                let mut stream = connect_tcp(target).map_err(|e| e.to_string())?;
+                get(&mut stream, target, value)
+            }
+        };
+        auth.zeroize();
+        let (status, body) = response?;
+        Ok::<_, String>(if Attempt::<()>::rejects_token(status) {
+            Attempt::TokenRejected
+        } else {
+            Attempt::Done((status, body))
+        })
+    });
+    let (status, body) = result.map_err(|e| match e {
+        CallError::Token(e) => Failure::from(e),
+        CallError::Resource(e) => Failure::Other(format!("--call: {e}")),
+        CallError::Rejected => {
+            Failure::Other("--call: the service refused the renewed token too (401)".into())
+        }
+    })?;
+    let line = format!("call_status={status}\ncall_body={}\n", escape_body(&body));
+    let mut stdout = io::stdout().lock();
+    stdout
+        .write_all(line.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::Other(format!("writing to stdout: {e}")))
+}
+
+/// `GET` the target's path with `Authorization: <value>`, reading the
+/// response with the crate's own HTTP/1.1 reader (any framing).
+fn get<S: embedded_io::Read + embedded_io::Write>(
+    stream: &mut S,
+    target: &TokenEndpoint<'_>,
+    authorization: &str,
+) -> Result<(u16, Vec<u8>), String>
+where
+    S::Error: std::fmt::Display,
+{
+    let head = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nAuthorization: {authorization}\r\nAccept: */*\r\n\
+         Connection: close\r\n\r\n",
+        target.path(),
+        host_header(target),
+    );
+    let mut head = head.into_bytes();
+    let sent = stream
+        .write_all(&head)
+        .and_then(|()| stream.flush())
+        .map_err(|e| format!("sending the request: {e}"));
+    head.zeroize();
+    sent?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut reader = ResponseReader::new(Limits::new());
+    loop {
+        let spare = reader.spare(&mut buf).map_err(|e| e.to_string())?;
+        let n = stream
+            .read(spare)
+            .map_err(|e| format!("reading the response: {e}"))?;
+        if reader.advance(&mut buf, n).map_err(|e| e.to_string())? {
+            break;
+        }
+    }
+    let status = reader.head().map_or(0, |h| h.status);
+    Ok((status, reader.body(&buf).to_vec()))
+}
+
+/// `host[:port]` as the Host header wants it (the port only when not the
+/// scheme's default).
+fn host_header(target: &TokenEndpoint<'_>) -> String {
+    let host = if target.host().contains(':') {
+        format!("[{}]", target.host())
+    } else {
+        target.host().to_owned()
+    };
+    let default = if target.is_https() { 443 } else { 80 };
+    if target.port() == default {
+        host
+    } else {
+        format!("{host}:{}", target.port())
+    }
+}
+
+/// The body on one line: printable ASCII as is, `\\`, `\n`, `\r`, `\t`,
+/// and `\xNN` for every other byte (so the device prints the same).
+fn escape_body(body: &[u8]) -> String {
+    let mut out = String::with_capacity(body.len());
+    for &b in body {
+        match b {
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x20..=0x7e => out.push(char::from(b)),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out
 }
 
 fn main() -> ExitCode {

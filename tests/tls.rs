@@ -559,6 +559,70 @@ fn fetch_token_over_https() {
     assert_eq!(out.stderr, "", "{out:#?}");
 }
 
+/// The seed story through the CLI: a receipts token over verified TLS,
+/// then `--call` GETs the receipt with it (also over verified TLS) and
+/// prints the service's answer on one line.
+#[test]
+fn fetch_token_call_gets_the_receipt() {
+    let ca = server().ca_pem();
+    let receipt = format!(
+        "https://localhost:{}/receipts/r-42",
+        port("receipts_https_port")
+    );
+    let out = fetch_token(
+        &https_url(port("https_port")),
+        &[
+            "--ca-cert",
+            ca.to_str().expect("UTF-8 path"),
+            "--scope",
+            "receipts:read",
+            "--resource",
+            "https://receipts.example/",
+            "--call",
+            &receipt,
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].starts_with("access_token="), "{out:#?}");
+    assert!(lines.contains(&"call_status=200"), "{out:#?}");
+    let body = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("call_body="))
+        .expect("call_body line");
+    let json: serde_json::Value = serde_json::from_str(body).expect("the receipt as JSON");
+    assert_eq!(json["receipt"], "r-42", "{json}");
+    assert_eq!(json["client_id"], server().client("basic").0, "{json}");
+    assert_eq!(out.stderr, "", "{out:#?}");
+}
+
+/// `--call` with a token for another audience: the service answers 401,
+/// the client renews once and retries once, then gives up (exit 1): never
+/// a loop.
+#[test]
+fn fetch_token_call_with_a_refused_token_gives_up_after_one_retry() {
+    let ca = server().ca_pem();
+    let receipt = format!(
+        "https://localhost:{}/receipts/r-42",
+        port("receipts_https_port")
+    );
+    let out = fetch_token(
+        &https_url(port("https_port")),
+        &[
+            "--ca-cert",
+            ca.to_str().expect("UTF-8 path"),
+            "--scope",
+            "telemetry:write",
+            "--call",
+            &receipt,
+        ],
+    );
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(out.stdout.starts_with("access_token="), "{out:#?}");
+    let line = out.stderr.trim_end();
+    assert!(line.contains("refused the renewed token"), "{out:#?}");
+}
+
 /// `fetch_token` to 127.0.0.1 with `--server-name localhost` and the CA as DER.
 #[test]
 fn fetch_token_by_ip_with_server_name() {
