@@ -63,13 +63,7 @@ if [ "${1:-}" != "--no-install" ]; then
   command -v qemu-system-arm >/dev/null 2>&1 || need+=(qemu-system-arm)
   command -v arm-none-eabi-addr2line >/dev/null 2>&1 || need+=(binutils-arm-none-eabi)
   command -v python3 >/dev/null 2>&1 || need+=(python3)
-  if [ "${#need[@]}" -gt 0 ]; then
-    if [ "$(id -u)" = 0 ]; then
-      apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2
-    else
-      die "missing: ${need[*]} (install them, or run as root to let this script do it)"
-    fi
-  fi
+  [ "${#need[@]}" -eq 0 ] || "$ROOT/scripts/apt-install.sh" "${need[@]}" || die "could not install ${need[*]}"
 fi
 LLVM_BIN="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin"
 for t in qemu-system-arm arm-none-eabi-objdump arm-none-eabi-addr2line python3 timeout; do

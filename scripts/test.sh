@@ -23,14 +23,7 @@ step "installing the test authorization server (oidc-provider, from the lockfile
 need_pkgs=()
 command -v node >/dev/null 2>&1 || need_pkgs+=(nodejs npm)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
-if [ "${#need_pkgs[@]}" -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && apt-get install -y -qq "${need_pkgs[@]}"
-  else
-    echo "missing: ${need_pkgs[*]} (install them, or run as root to let this script do it)" >&2
-    exit 1
-  fi
-fi
+scripts/apt-install.sh "${need_pkgs[@]}"
 npm ci --prefix tests/authz-server --no-audit --no-fund --loglevel=error
 
 step "cargo fmt --check"
