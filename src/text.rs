@@ -7,8 +7,11 @@ use core::fmt;
 /// Used for the parts of an OAuth error response that are worth keeping
 /// (`error_description`, `error_uri`, an extension error code, the
 /// `WWW-Authenticate` header). Longer input is cut at a character boundary and
-/// [`Text::is_truncated`] says so; control characters are replaced by `?` so a
-/// hostile server cannot inject into a log line.
+/// [`Text::is_truncated`] says so. Characters that could forge or reorder a
+/// log line are replaced by `?`: control characters (C0, DEL, C1), the line
+/// and paragraph separators U+2028/U+2029, and the invisible format
+/// characters (bidi embeddings, overrides and isolates such as U+202E,
+/// zero-width characters, U+FEFF, tags).
 ///
 /// ```
 /// use embedded_oauth2::Text;
@@ -62,7 +65,7 @@ impl<const N: usize> Text<N> {
         }
         let mut len = usize::from(self.len);
         for c in s.chars() {
-            let c = if c.is_control() { '?' } else { c };
+            let c = if unsafe_in_logs(c) { '?' } else { c };
             let w = c.len_utf8();
             let Some(dst) = self.bytes.get_mut(len..len + w) else {
                 self.truncated = true;
@@ -74,29 +77,18 @@ impl<const N: usize> Text<N> {
         self.len = u16::try_from(len).unwrap_or(u16::MAX);
     }
 
-    /// Copies bytes that should be text (an HTTP header value); bytes that
-    /// are not valid UTF-8 become `?`.
+    /// Copies bytes that should be text (an HTTP header value); each
+    /// sequence that is not valid UTF-8 becomes one `?`, and the text after
+    /// it is kept.
     pub fn from_bytes_lossy(b: &[u8]) -> Self {
-        match core::str::from_utf8(b) {
-            Ok(s) => Self::from_str_lossy(s),
-            Err(e) => {
-                let good = b.get(..e.valid_up_to()).unwrap_or_default();
-                let mut t = Self::from_str_lossy(core::str::from_utf8(good).unwrap_or_default());
-                t.push_replacement();
-                t
+        let mut t = Self::new();
+        for chunk in b.utf8_chunks() {
+            t.push_lossy(chunk.valid());
+            if !chunk.invalid().is_empty() {
+                t.push_lossy("?");
             }
         }
-    }
-
-    fn push_replacement(&mut self) {
-        let len = usize::from(self.len);
-        match self.bytes.get_mut(len) {
-            Some(b) => {
-                *b = b'?';
-                self.len += 1;
-            }
-            None => self.truncated = true,
-        }
+        t
     }
 
     /// The kept text.
@@ -114,6 +106,37 @@ impl<const N: usize> Text<N> {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+}
+
+/// Whether `c` could forge, hide or reorder text in a log line: Unicode's
+/// control (Cc), line and paragraph separator (Zl, Zp) and format (Cf)
+/// characters.
+pub(crate) fn unsafe_in_logs(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            u32::from(c),
+            0x00AD
+                | 0x0600..=0x0605
+                | 0x061C
+                | 0x06DD
+                | 0x070F
+                | 0x0890..=0x0891
+                | 0x08E2
+                | 0x180E
+                | 0x200B..=0x200F
+                | 0x2028..=0x202E
+                | 0x2060..=0x2064
+                | 0x2066..=0x206F
+                | 0xFEFF
+                | 0xFFF9..=0xFFFB
+                | 0x110BD
+                | 0x110CD
+                | 0x13430..=0x1343F
+                | 0x1BCA0..=0x1BCA3
+                | 0x1D173..=0x1D17A
+                | 0xE0001
+                | 0xE0020..=0xE007F
+        )
 }
 
 impl<const N: usize> Default for Text<N> {
@@ -169,6 +192,43 @@ mod tests {
     #[test]
     fn replaces_controls_and_invalid_utf8() {
         let t = Text::<16>::from_bytes_lossy(b"ab\r\ncd\xff\xfe");
-        assert_eq!(t.as_str(), "ab??cd?");
+        assert_eq!(t.as_str(), "ab??cd??");
+        assert!(!t.is_truncated());
+    }
+
+    /// The text after an invalid byte is kept, not silently dropped.
+    #[test]
+    fn keeps_text_after_invalid_utf8() {
+        let t = Text::<32>::from_bytes_lossy(b"invalid \xc3( client \xe2\x82 id");
+        assert_eq!(t.as_str(), "invalid ?( client ? id");
+        assert!(!t.is_truncated());
+        let t = Text::<6>::from_bytes_lossy(b"ab\xffcdefgh");
+        assert_eq!(t.as_str(), "ab?cde");
+        assert!(t.is_truncated());
+    }
+
+    /// Line separators and bidi overrides would let a server forge or
+    /// reorder a log line: each becomes `?`; ordinary non-ASCII stays.
+    #[test]
+    fn line_separators_and_bidi_controls_are_replaced() {
+        let evil = "ok\u{2028}FAKE\u{2029}x\u{202E}gnp.exe\u{2066}\u{200B}\u{FEFF}\u{85}é";
+        let t = Text::<64>::from_str_lossy(evil);
+        assert_eq!(t.as_str(), "ok?FAKE?x?gnp.exe????é");
+        for c in [
+            '\u{2028}',
+            '\u{2029}',
+            '\u{202A}',
+            '\u{202E}',
+            '\u{2066}',
+            '\u{2069}',
+            '\u{200E}',
+            '\u{061C}',
+            '\u{E0041}',
+        ] {
+            assert!(unsafe_in_logs(c), "{c:?}");
+        }
+        for c in ['a', 'é', 'ß', '€', '日', ' ', '\u{1F600}'] {
+            assert!(!unsafe_in_logs(c), "{c:?}");
+        }
     }
 }
