@@ -202,36 +202,98 @@ impl Default for Backoff {
     }
 }
 
-/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) into UNIX seconds.
-pub(crate) fn parse_http_date(b: &[u8]) -> Option<u64> {
-    let s = core::str::from_utf8(b).ok()?;
-    let mut it = s.split(' ').filter(|p| !p.is_empty());
-    let _weekday = it.next()?.strip_suffix(',')?;
-    let day: u64 = it.next()?.parse().ok()?;
-    let month = match it.next()? {
-        "Jan" => 1,
-        "Feb" => 2,
-        "Mar" => 3,
-        "Apr" => 4,
-        "May" => 5,
-        "Jun" => 6,
-        "Jul" => 7,
-        "Aug" => 8,
-        "Sep" => 9,
-        "Oct" => 10,
-        "Nov" => 11,
-        "Dec" => 12,
-        _ => return None,
-    };
-    let year: u64 = it.next()?.parse().ok()?;
-    let mut hms = it.next()?.split(':');
-    let h: u64 = hms.next()?.parse().ok()?;
-    let m: u64 = hms.next()?.parse().ok()?;
-    let sec: u64 = hms.next()?.parse().ok()?;
-    if it.next()? != "GMT" || it.next().is_some() || !(1970..=9999).contains(&year) {
+/// Short month names, in order (HTTP dates are case-sensitive).
+const MONTHS: &[u8; 36] = b"JanFebMarAprMayJunJulAugSepOctNovDec";
+/// Short and long day names, Monday first.
+const DAYS: [&[u8]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
+const LONG_DAYS: [&[u8]; 7] = [
+    b"Monday",
+    b"Tuesday",
+    b"Wednesday",
+    b"Thursday",
+    b"Friday",
+    b"Saturday",
+    b"Sunday",
+];
+
+/// Exactly `n` ASCII digits (no sign, no space).
+fn digits(b: &[u8], n: usize) -> Option<u32> {
+    if b.len() != n {
         return None;
     }
-    if day == 0 || day > 31 || h > 23 || m > 59 || sec > 60 {
+    b.iter().try_fold(0u32, |acc, &c| {
+        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+    })
+}
+
+fn month(b: &[u8]) -> Option<u32> {
+    let i = MONTHS.chunks_exact(3).position(|m| m == b)?;
+    u32::try_from(i).ok().map(|i| i + 1)
+}
+
+/// `HH:MM:SS` as seconds of the day (a leap second, :60, is allowed).
+fn time_of_day(b: &[u8]) -> Option<u32> {
+    let [h1, h2, b':', m1, m2, b':', s1, s2] = *b else {
+        return None;
+    };
+    let (h, m, s) = (
+        digits(&[h1, h2], 2)?,
+        digits(&[m1, m2], 2)?,
+        digits(&[s1, s2], 2)?,
+    );
+    (h < 24 && m < 60 && s <= 60).then_some(h * 3600 + m * 60 + s)
+}
+
+/// Parses an HTTP-date (RFC 9110 §5.6.7) into UNIX seconds, in the three
+/// formats a recipient must accept:
+///
+/// * IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`
+/// * obsolete RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT` (a two-digit year
+///   is 19yy from 70 and 20yy below, the RFC's "no more than 50 years in
+///   the future" for dates up to 2069)
+/// * ANSI C `asctime()`: `Sun Nov  6 08:49:37 1994`
+///
+/// Fields have exactly their digits (no sign), the day must exist in its
+/// month (leap years counted), hours < 24, minutes < 60, seconds ≤ 60, and
+/// nothing may follow. Dates before 1970 are refused.
+pub(crate) fn parse_http_date(b: &[u8]) -> Option<u64> {
+    let mut parts: [&[u8]; 6] = [&[]; 6];
+    let mut n = 0;
+    for part in b.split(|&c| c == b' ') {
+        *parts.get_mut(n)? = part;
+        n += 1;
+    }
+    let weekday = |d: &[u8], names: &[&[u8]; 7]| names.contains(&d);
+    // `Sun,` with a short (IMF) or long (RFC 850) day name.
+    let named =
+        |d: &[u8], names: &[&[u8]; 7]| d.strip_suffix(b",").is_some_and(|w| weekday(w, names));
+    let (day, month, year, time) = match parts.get(..n)? {
+        [wd, d, mon, y, t, b"GMT"] if named(wd, &DAYS) => {
+            (digits(d, 2)?, month(mon)?, digits(y, 4)?, t)
+        }
+        [wd, dmy, t, b"GMT"] if named(wd, &LONG_DAYS) => {
+            let [d1, d2, b'-', m1, m2, m3, b'-', y1, y2] = **dmy else {
+                return None;
+            };
+            let yy = digits(&[y1, y2], 2)?;
+            let year = if yy >= 70 { 1900 + yy } else { 2000 + yy };
+            (digits(&[d1, d2], 2)?, month(&[m1, m2, m3])?, year, t)
+        }
+        [wd, mon, d, t, y] if weekday(wd, &DAYS) => (digits(d, 2)?, month(mon)?, digits(y, 4)?, t),
+        [wd, mon, b"", d, t, y] if weekday(wd, &DAYS) => {
+            (digits(d, 1)?, month(mon)?, digits(y, 4)?, t)
+        }
+        _ => return None,
+    };
+    let seconds = time_of_day(time)?;
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if year < 1970 || day == 0 || day > month_days {
         return None;
     }
     // Days from civil (Howard Hinnant's algorithm), for years >= 1970.
@@ -245,7 +307,7 @@ pub(crate) fn parse_http_date(b: &[u8]) -> Option<u64> {
     let doy = (153 * mo + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = (era * 146_097 + doe).checked_sub(719_468)?;
-    Some(days * 86_400 + h * 3600 + m * 60 + sec)
+    Some(u64::from(days) * 86_400 + u64::from(seconds))
 }
 
 #[cfg(test)]
@@ -253,20 +315,96 @@ mod tests {
     use super::*;
 
     #[test]
-    fn http_dates() {
-        assert_eq!(
-            parse_http_date(b"Sun, 06 Nov 1994 08:49:37 GMT"),
-            Some(784_111_777)
-        );
+    fn http_dates_in_the_three_formats() {
+        for date in [
+            &b"Sun, 06 Nov 1994 08:49:37 GMT"[..],
+            b"Sunday, 06-Nov-94 08:49:37 GMT",
+            b"Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(parse_http_date(date), Some(784_111_777), "{date:?}");
+        }
         assert_eq!(parse_http_date(b"Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
         assert_eq!(
             parse_http_date(b"Thu, 26 Nov 2026 19:00:00 GMT"),
             Some(1_795_719_600)
         );
-        assert_eq!(parse_http_date(b"Sunday, 06-Nov-94 08:49:37 GMT"), None);
-        assert_eq!(parse_http_date(b"Sun, 06 Nov 1994 08:49:37 UTC"), None);
-        assert_eq!(parse_http_date(b"Sun, 06 Foo 1994 08:49:37 GMT"), None);
-        assert_eq!(parse_http_date(b"120"), None);
+        assert_eq!(
+            parse_http_date(b"Thursday, 26-Nov-26 19:00:00 GMT"),
+            Some(1_795_719_600)
+        );
+        assert_eq!(
+            parse_http_date(b"Thu Nov 26 19:00:00 2026"),
+            Some(1_795_719_600)
+        );
+    }
+
+    /// Every month is recognised (expected values from Python's
+    /// `calendar.timegm`), including a leap day and a leap second.
+    #[test]
+    fn http_dates_every_month() {
+        let cases: [(&[u8], u64); 13] = [
+            (b"Mon, 31 Jan 2022 01:02:03 GMT", 1_643_590_923),
+            (b"Tue, 15 Feb 2022 00:00:00 GMT", 1_644_883_200),
+            (b"Thu, 29 Feb 2024 12:00:00 GMT", 1_709_208_000),
+            (b"Wed, 01 Mar 2023 00:00:00 GMT", 1_677_628_800),
+            (b"Sun, 30 Apr 2023 23:59:59 GMT", 1_682_899_199),
+            (b"Fri, 05 May 2023 05:05:05 GMT", 1_683_263_105),
+            (b"Fri, 30 Jun 2023 06:06:06 GMT", 1_688_105_166),
+            (b"Tue, 04 Jul 2023 07:07:07 GMT", 1_688_454_427),
+            (b"Thu, 31 Aug 2023 08:08:08 GMT", 1_693_469_288),
+            (b"Sat, 30 Sep 2023 09:09:09 GMT", 1_696_064_949),
+            (b"Tue, 31 Oct 2023 10:10:10 GMT", 1_698_747_010),
+            (b"Thu, 30 Nov 2023 11:11:11 GMT", 1_701_342_671),
+            (b"Sun, 31 Dec 2023 23:59:60 GMT", 1_704_067_200),
+        ];
+        for (date, unix) in cases {
+            assert_eq!(parse_http_date(date), Some(unix), "{date:?}");
+        }
+    }
+
+    #[test]
+    fn http_dates_out_of_range_or_malformed_are_refused() {
+        for bad in [
+            &b"Sun, 00 Nov 1994 08:49:37 GMT"[..],
+            b"Sun, 32 Jan 1994 08:49:37 GMT",
+            b"Sun, 31 Apr 1994 08:49:37 GMT",
+            b"Sun, 29 Feb 2023 08:49:37 GMT",
+            b"Sun, 29 Feb 1900 08:49:37 GMT",
+            b"Sun, 06 Nov 1994 24:00:00 GMT",
+            b"Sun, 06 Nov 1994 08:60:37 GMT",
+            b"Sun, 06 Nov 1994 08:49:61 GMT",
+            b"Sun, +6 Nov 1994 08:49:37 GMT",
+            b"Sun, 06 Nov +994 08:49:37 GMT",
+            b"Sun, 06 Nov 1994 +8:49:37 GMT",
+            b"Sun, 6 Nov 1994 08:49:37 GMT",
+            b"Sun, 06 Nov 1994 08:49:37 GMT ",
+            b"Sun, 06 Nov 1994 08:49:37 GMT+1",
+            b"Sun, 06 Nov 1994 08:49:37 GMTx",
+            b"Sun, 06 Nov 1994 08:49:37 UTC",
+            b"Sun, 06 nov 1994 08:49:37 GMT",
+            b"Sun, 06 Foo 1994 08:49:37 GMT",
+            b"Sun 06 Nov 1994 08:49:37 GMT",
+            b"Xyz, 06 Nov 1994 08:49:37 GMT",
+            b"Sun, 06 Nov 1969 08:49:37 GMT",
+            b"Sun,  06 Nov 1994 08:49:37 GMT",
+            b"Sunday, 06-Nov-1994 08:49:37 GMT",
+            b"Sun, 06-Nov-94 08:49:37 GMT",
+            b"Sunday, 06-Nov-94 08:49:37",
+            b"Sun Nov 6 08:49:37 1994",
+            b"Sun Nov  06 08:49:37 1994",
+            b"Sun Nov 31 08:49:37 1994",
+            b"Sun Nov  6 08:49:37 1994 GMT",
+            b"Sun Nov  6 08:49 1994",
+            b"120",
+            b"",
+        ] {
+            assert_eq!(
+                parse_http_date(bad),
+                None,
+                "{:?}",
+                core::str::from_utf8(bad)
+            );
+        }
     }
 
     #[test]
