@@ -239,14 +239,15 @@ impl Key<'_> {
         match self {
             #[cfg(feature = "client-secret-jwt")]
             Key::Hs256(secret) => {
-                use hmac::{Hmac, Mac};
-                let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret)
-                    .map_err(|_| crate::error::ConfigError::InvalidKey)?;
-                mac.update(input);
-                let tag = mac.finalize().into_bytes();
-                if let Some(dst) = out.get_mut(..32) {
-                    dst.copy_from_slice(&tag);
+                // The HMAC state is as good as the secret: it lives in
+                // `scratch` and is wiped (see auth/hmac.rs).
+                let mut scratch = super::hmac::Scratch::default();
+                let mut tag = [0u8; 32];
+                super::hmac::hmac_sha256(secret, input, &mut scratch, &mut tag);
+                for (dst, src) in out.iter_mut().zip(tag) {
+                    *dst = src;
                 }
+                zeroize::Zeroize::zeroize(&mut tag);
                 Ok(())
             }
             #[cfg(feature = "private-key-jwt")]
@@ -377,6 +378,28 @@ mod tests {
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
             .collect()
+    }
+
+    /// The HMAC state (padded key, chaining state, inner hash) is wiped
+    /// once the tag is computed, and the tag is still right; checked for a
+    /// short key, a block-sized one and one that is hashed first.
+    #[test]
+    fn hmac_state_is_wiped_after_signing() {
+        for key_len in [4usize, 64, 131] {
+            let key = vec![0xa5u8; key_len];
+            for msg_len in [0usize, 55, 56, 64, 200] {
+                let msg = vec![0x3cu8; msg_len];
+                let mut scratch = super::super::hmac::Scratch::default();
+                let mut tag = [0u8; 32];
+                super::super::hmac::hmac_sha256(&key, &msg, &mut scratch, &mut tag);
+                assert_eq!(
+                    tag.to_vec(),
+                    hmac(&key, &msg),
+                    "key {key_len}, msg {msg_len}"
+                );
+                assert!(scratch.is_wiped(), "key {key_len}, msg {msg_len}");
+            }
+        }
     }
 
     #[test]

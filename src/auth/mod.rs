@@ -1,5 +1,7 @@
 //! Client authentication: what each method adds to the header and the body.
 
+#[cfg(feature = "client-secret-jwt")]
+mod hmac;
 #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
 pub(crate) mod jwt;
 

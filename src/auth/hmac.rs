@@ -1,0 +1,163 @@
+//! HMAC-SHA-256 (RFC 2104) on sha2 0.10's block function, with every
+//! key-equivalent byte in one [`Scratch`] that is wiped before returning.
+//!
+//! hmac 0.12 (and the digest 0.10 cores under it) cannot be zeroized: its
+//! inner and outer states — each as good as the key for forging
+//! `client_secret_jwt` assertions — would stay on the stack after signing.
+//! Here they live in `Scratch`, owned by the caller of [`hmac_sha256`], and
+//! are zeroized whatever happens. (What the compiler may spill to the stack
+//! inside `compress256` itself is outside any safe Rust code's reach.)
+
+use sha2::compress256;
+use sha2::digest::generic_array::GenericArray;
+use sha2::digest::typenum::U64;
+use zeroize::Zeroize;
+
+/// SHA-256's initial hash value (FIPS 180-4 §5.3.3).
+const IV: [u32; 8] = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
+const BLOCK: usize = 64;
+
+/// Everything HMAC holds that could reveal the key: the padded key, the
+/// block being hashed, the chaining state and the inner hash.
+pub(crate) struct Scratch {
+    key: [u8; BLOCK],
+    block: [u8; BLOCK],
+    state: [u32; 8],
+    inner: [u8; 32],
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Self {
+            key: [0; BLOCK],
+            block: [0; BLOCK],
+            state: [0; 8],
+            inner: [0; 32],
+        }
+    }
+}
+
+impl Zeroize for Scratch {
+    fn zeroize(&mut self) {
+        self.key.zeroize();
+        self.block.zeroize();
+        self.state.zeroize();
+        self.inner.zeroize();
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+#[cfg(test)]
+impl Scratch {
+    /// Whether every byte is zero.
+    pub(crate) fn is_wiped(&self) -> bool {
+        self.key
+            .iter()
+            .chain(&self.block)
+            .chain(&self.inner)
+            .all(|&b| b == 0)
+            && self.state.iter().all(|&w| w == 0)
+    }
+}
+
+fn compress(state: &mut [u32; 8], block: &[u8; BLOCK]) {
+    let block: &GenericArray<u8, U64> = block.into();
+    compress256(state, core::slice::from_ref(block));
+}
+
+/// SHA-256 of `prefix` (one whole block already absorbed into `s.state`)
+/// followed by `data`, into `out`.
+fn finish(s: &mut Scratch, data: &[u8], out: &mut [u8; 32]) {
+    let mut blocks = data.chunks_exact(BLOCK);
+    for chunk in &mut blocks {
+        if let Ok(block) = <&[u8; BLOCK]>::try_from(chunk) {
+            compress(&mut s.state, block);
+        }
+    }
+    let rest = blocks.remainder();
+    // Padding: 0x80, zeros, the message length in bits (one block of
+    // prefix plus `data`) as a 64-bit big-endian number.
+    let bits = ((BLOCK as u64) + data.len() as u64).wrapping_mul(8);
+    s.block.zeroize();
+    for (dst, src) in s.block.iter_mut().zip(rest) {
+        *dst = *src;
+    }
+    if let Some(b) = s.block.get_mut(rest.len()) {
+        *b = 0x80;
+    }
+    if rest.len() >= BLOCK - 8 {
+        compress(&mut s.state, &s.block.clone());
+        s.block.zeroize();
+    }
+    for (dst, src) in s.block.iter_mut().skip(BLOCK - 8).zip(bits.to_be_bytes()) {
+        *dst = src;
+    }
+    let block = s.block;
+    compress(&mut s.state, &block);
+    for (dst, src) in out
+        .iter_mut()
+        .zip(s.state.iter().flat_map(|w| w.to_be_bytes()))
+    {
+        *dst = src;
+    }
+}
+
+/// HMAC-SHA-256 of `msg` under `key` into `out`; `s` is wiped before
+/// returning.
+pub(crate) fn hmac_sha256(key: &[u8], msg: &[u8], s: &mut Scratch, out: &mut [u8; 32]) {
+    s.zeroize();
+    if key.len() > BLOCK {
+        // A longer key is hashed first (RFC 2104 §2).
+        s.state = IV;
+        let mut digest = [0u8; 32];
+        let (first, rest) = key.split_at(BLOCK);
+        if let Ok(block) = <&[u8; BLOCK]>::try_from(first) {
+            compress(&mut s.state, block);
+        }
+        finish(s, rest, &mut digest);
+        s.key = [0; BLOCK];
+        for (dst, src) in s.key.iter_mut().zip(digest) {
+            *dst = src;
+        }
+        digest.zeroize();
+    } else {
+        for (dst, src) in s.key.iter_mut().zip(key) {
+            *dst = *src;
+        }
+    }
+    // Inner: H((K ^ ipad) || msg).
+    for (dst, k) in s.block.iter_mut().zip(s.key) {
+        *dst = k ^ 0x36;
+    }
+    s.state = IV;
+    let block = s.block;
+    compress(&mut s.state, &block);
+    let mut inner = [0u8; 32];
+    finish(s, msg, &mut inner);
+    s.inner = inner;
+    inner.zeroize();
+    // Outer: H((K ^ opad) || inner).
+    for (dst, k) in s.block.iter_mut().zip(s.key) {
+        *dst = k ^ 0x5c;
+    }
+    s.state = IV;
+    let block = s.block;
+    compress(&mut s.state, &block);
+    let inner = s.inner;
+    finish(s, &inner, out);
+    s.zeroize();
+}
