@@ -1,4 +1,5 @@
-//! Logging shims: `log` or `defmt` when enabled, nothing otherwise.
+//! Logging shims: `log` and/or `defmt` when enabled (both may be), nothing
+//! otherwise.
 //! Never pass a secret (client secret, token, assertion) to these macros.
 
 #![allow(unused_macros)]

@@ -53,9 +53,6 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(all(feature = "defmt", feature = "log"))]
-compile_error!("the `defmt` and `log` features are mutually exclusive: enable one of them");
-
 #[cfg(test)]
 extern crate std;
 
@@ -77,10 +74,12 @@ mod retry;
 mod text;
 mod time;
 #[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
 mod token;
 
 #[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 pub mod asynch;
 pub mod blocking;
 
