@@ -1,6 +1,6 @@
-//! The blocking connector: [`TlsConnector::open`] and
-//! [`crate::blocking::Connect`] over a blocking TCP [`Open`]er. A
-//! [`TlsStream`] sends close_notify when dropped while still open.
+//! The blocking connector: [`TlsConnector::open`](crate::tls::TlsConnector::open) and
+//! [`crate::blocking::Connect`] over a blocking TCP [`Open`](crate::tls::blocking::Open)er. A
+//! [`TlsStream`](crate::tls::blocking::TlsStream) sends close_notify when dropped while still open.
 
 crate::tls::io::tls_io! {
     io: embedded_io,

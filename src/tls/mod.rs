@@ -605,8 +605,8 @@ impl<S: ErrorType + embedded_io_async::Write> embedded_io_async::Write for Socke
 /// * `CHAIN`: bytes of certificate chain kept during the handshake.
 ///
 /// It implements the client's `Connect` traits, so it goes straight into
-/// [`Client::token`](crate::Client::token); [`blocking::TlsConnector::open`]
-/// (and the async one) opens connections to other hosts, e.g. the services
+/// [`Client::token`](crate::Client::token); [`TlsConnector::open`]
+/// (and `open_async` with feature `async`) opens connections to other hosts, e.g. the services
 /// you call with the token.
 ///
 /// ```no_run
