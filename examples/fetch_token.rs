@@ -678,7 +678,7 @@ fn run() -> Result<(), Failure> {
     let https_anywhere = endpoint.is_https() || call.as_ref().is_some_and(|c| c.is_https());
     if !https_anywhere && (args.ca_cert.is_some() || args.server_name.is_some()) {
         return Err(Failure::Usage(
-            "--ca-cert and --server-name apply to https:// URLs only".into(),
+            "--ca-cert and --server-name apply to an https:// token URL only".into(),
         ));
     }
     if endpoint.is_https() {
@@ -728,7 +728,7 @@ where
         None
     };
     let mut buf = vec![0u8; WORK_BUF];
-    let result = client.call(connector, &mut buf, |token| {
+    let result = client.call(connector, &mut buf, |_, token| {
         let mut auth = vec![0u8; TOKEN_CAP + 16];
         let value = token
             .authorization_value(&mut auth)

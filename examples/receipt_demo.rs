@@ -126,7 +126,7 @@ fn run() -> Result<(), String> {
 
     // ---- 2. call the service --------------------------------------------
     let receipt = client
-        .call(&mut tls, &mut work, |token| {
+        .call(&mut tls, &mut work, |_, token| {
             say("step 3", &format!("device → receipt service: GET /receipts/2026-0042 with Authorization: Bearer {}", preview(token.secret())));
             let (status, body) = get_receipt(&ca, receipts_port, "2026-0042", token.secret())?;
             if Attempt::<()>::rejects_token(status) {

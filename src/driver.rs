@@ -126,7 +126,10 @@ macro_rules! driver {
             /// Uses the token at a resource server through `attempt`, which
             /// sends the request (e.g. with
             /// [`Token::write_authorization_header`]) and tells whether the
-            /// token was refused ([`Attempt::rejects_token`]). On a refusal
+            /// token was refused ([`Attempt::rejects_token`]). `attempt` gets
+            /// the connector too, so the service's connection can come from
+            /// the same one (e.g. [`TlsConnector::open`](crate::tls::TlsConnector)
+            /// with its record buffers) while the client is not using it. On a refusal
             /// the cached token is invalidated, a new one fetched and the
             /// request retried **once**; a second refusal is
             /// [`CallError::Rejected`] (and that token is dropped too), never
@@ -136,7 +139,7 @@ macro_rules! driver {
                 &mut self,
                 connector: &mut K,
                 buf: &mut [u8],
-                mut attempt: impl $fn_kind(&Token<T, S>) -> Result<Attempt<R>, X>,
+                mut attempt: impl $fn_kind(&mut K, &Token<T, S>) -> Result<Attempt<R>, X>,
             ) -> Result<R, CallError<K::Error, X>> {
                 let mut retried = false;
                 loop {
@@ -152,7 +155,7 @@ macro_rules! driver {
                             return Err(CallError::Token(e));
                         }
                     }
-                    let outcome = attempt(self.current()) $($await)* .map_err(CallError::Resource)?;
+                    let outcome = attempt(connector, self.current()) $($await)* .map_err(CallError::Resource)?;
                     match after_attempt(outcome, retried) {
                         Next::Return(r) => return Ok(r),
                         Next::GiveUp => {

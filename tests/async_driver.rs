@@ -347,7 +347,7 @@ fn call_async_refetches_once_and_retries_after_one_rejection() {
 
     let mut seen = Vec::new();
     let mut buf = dirty_buf();
-    let got = block_on(client.call_async(&mut conn, &mut buf, async |t| {
+    let got = block_on(client.call_async(&mut conn, &mut buf, async |_, t| {
         seen.push(t.secret().to_owned());
         // The resource server "takes a while" to answer.
         embassy_futures::yield_now().await;
@@ -375,7 +375,7 @@ fn call_async_gives_up_after_a_second_rejection() {
 
     let mut seen = Vec::new();
     let mut buf = [0u8; BUF];
-    let got = block_on(client.call_async(&mut conn, &mut buf, async |t| {
+    let got = block_on(client.call_async(&mut conn, &mut buf, async |_, t| {
         seen.push(t.secret().to_owned());
         Ok::<Attempt<()>, Infallible>(Attempt::TokenRejected)
     }));
@@ -393,7 +393,7 @@ fn call_async_returns_the_resource_error() {
     let mut conn = AsyncConnector::new(Rc::clone(&now));
     let mut client = client_with_token(&mut conn, &now);
     let mut buf = [0u8; BUF];
-    let got = block_on(client.call_async(&mut conn, &mut buf, async |_| {
+    let got = block_on(client.call_async(&mut conn, &mut buf, async |_, _| {
         Err::<Attempt<()>, _>(StreamError::Reset)
     }));
     assert!(

@@ -515,7 +515,7 @@ fn jwt_client_token_async_over_verified_tls13() {
 
         let mut rs = AsyncTlsConnector::trusting_test_ca();
         let receipt = client
-            .call_async(&mut tls, &mut work, async |token: &Token<T, S>| {
+            .call_async(&mut tls, &mut work, async |_, token: &Token<T, S>| {
                 get_receipt(&mut rs, "7", token).await.map(classify)
             })
             .await
@@ -637,7 +637,7 @@ fn call_async_receipt_then_revoke_renew_retry() {
         macro_rules! call {
             ($id:expr) => {
                 client
-                    .call_async(&mut tls, &mut work, async |token: &Token<T, S>| {
+                    .call_async(&mut tls, &mut work, async |_, token: &Token<T, S>| {
                         let resp = get_receipt(&mut rs, $id, token).await?;
                         seen.push((token.secret().to_owned(), resp.status));
                         Ok::<_, String>(classify(resp))
@@ -742,7 +742,7 @@ fn wrong_ca_is_a_handshake_error() {
         let mut work = [0u8; WORK];
         let mut attempts = 0;
         let result = client
-            .call_async(&mut tls, &mut work, async |_: &Token<T, S>| {
+            .call_async(&mut tls, &mut work, async |_, _: &Token<T, S>| {
                 attempts += 1;
                 Ok::<_, String>(Attempt::Done(()))
             })

@@ -747,7 +747,7 @@ fn call_uses_the_cached_token_when_a_due_renewal_fails() {
         .borrow_mut()
         .push(Script::Refuse(StreamError::Refused));
     let mut seen = Vec::new();
-    let r = client.call(&mut connect, &mut buf, |t| {
+    let r = client.call(&mut connect, &mut buf, |_, t| {
         seen.push(t.secret().to_owned());
         Ok::<_, ()>(embedded_oauth2::Attempt::Done(7))
     });
@@ -760,7 +760,7 @@ fn call_uses_the_cached_token_when_a_due_renewal_fails() {
     server
         .borrow_mut()
         .push(Script::Refuse(StreamError::Refused));
-    let r = client.call(&mut connect, &mut buf, |_| {
+    let r = client.call(&mut connect, &mut buf, |_, _| {
         Ok::<_, ()>(embedded_oauth2::Attempt::Done(8))
     });
     assert!(matches!(

@@ -1081,7 +1081,7 @@ fn call_receipt<X: Net>(
     seen: &mut Vec<(String, u16)>,
 ) -> Result<Response, CallError<<X::Connector as Connect>::Error, String>> {
     let mut work = [0u8; WORK];
-    let result = client.call(conn, &mut work, |token| {
+    let result = client.call(conn, &mut work, |_, token| {
         let resp = get_receipt(net, id, token)?;
         seen.push((token.secret().to_owned(), resp.status));
         Ok(classify(resp))
@@ -1107,7 +1107,7 @@ fn rejected_twice_is_reported_not_looped<X: Net>(net: &mut X) {
     assert_eq!(conn.count, 1);
 
     let mut seen = Vec::new();
-    let result = client.call(&mut conn, &mut work, |token| {
+    let result = client.call(&mut conn, &mut work, |_, token| {
         let resp = get_receipt_with_value(net, "42", token)?;
         seen.push((token.secret().to_owned(), resp.status));
         Ok::<_, String>(classify(resp))
@@ -1131,7 +1131,7 @@ fn rejected_twice_is_reported_not_looped<X: Net>(net: &mut X) {
         client.cached().is_none(),
         "the twice-refused token is dropped"
     );
-    let again = client.call(&mut conn, &mut work, |token| {
+    let again = client.call(&mut conn, &mut work, |_, token| {
         get_receipt(net, "42", token).map(classify)
     });
     assert!(matches!(again, Err(CallError::Rejected)));
@@ -1151,7 +1151,7 @@ fn revoked_every_time_is_rejected<X: Net>(net: &mut X) {
     let mut conn = Counting::new(net.connector());
     let mut work = [0u8; WORK];
     let mut attempts = 0;
-    let result = client.call(&mut conn, &mut work, |token| {
+    let result = client.call(&mut conn, &mut work, |_, token| {
         attempts += 1;
         revoke(net, "basic", token.secret());
         get_receipt(net, "42", token).map(classify)
@@ -1172,7 +1172,7 @@ fn insufficient_scope_is_not_retried<X: Net>(net: &mut X) {
     let mut work = [0u8; WORK];
     let mut attempts = 0;
     let resp = client
-        .call(&mut conn, &mut work, |token| {
+        .call(&mut conn, &mut work, |_, token| {
             attempts += 1;
             get_receipt(net, "42", token).map(classify)
         })

@@ -9,8 +9,6 @@
 //! inside `compress256` itself is outside any safe Rust code's reach.)
 
 use sha2::compress256;
-use sha2::digest::generic_array::GenericArray;
-use sha2::digest::typenum::U64;
 use zeroize::Zeroize;
 
 /// SHA-256's initial hash value (FIPS 180-4 §5.3.3).
@@ -75,8 +73,8 @@ impl Scratch {
 }
 
 fn compress(state: &mut [u32; 8], block: &[u8; BLOCK]) {
-    let block: &GenericArray<u8, U64> = block.into();
-    compress256(state, core::slice::from_ref(block));
+    // (`into` rather than naming generic-array 0.14's deprecated type.)
+    compress256(state, core::slice::from_ref(block.into()));
 }
 
 /// SHA-256 of `prefix` (one whole block already absorbed into `s.state`)

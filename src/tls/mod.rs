@@ -40,10 +40,12 @@
 //!
 //! * **read**: one whole TLS record as the server sends it. A server may send
 //!   records of up to 16 KiB of plaintext: [`READ_BUFFER`] (16,645 bytes) is
-//!   always enough. With [`TlsConnector::with_max_fragment_length`] (RFC 6066)
-//!   a server that honours it (OpenSSL, so Node.js, nginx, ...) sends at most
-//!   that much per record and [`read_buffer_len`] of it suffices — but many
-//!   servers ignore the extension, and then the handshake fails with
+//!   always enough. A smaller buffer makes the connector ask for the
+//!   largest `max_fragment_length` (RFC 6066) whose records fit
+//!   ([`read_buffer_len`]; [`TlsConnector::with_max_fragment_length`] asks
+//!   for less). A server that honours it (OpenSSL, so Node.js, nginx, ...)
+//!   then sends at most that much per record — but many servers ignore the
+//!   extension, and then the handshake fails with
 //!   [`TlsError::InsufficientSpace`] on the first large record.
 //! * **The server's certificate must fit in one record**: embedded-tls 0.19
 //!   does not reassemble a handshake message split across records, so with a
@@ -180,6 +182,8 @@ impl fmt::Display for SetupError {
         }
     }
 }
+
+impl core::error::Error for SetupError {}
 
 /// A connection that failed: the opener's (or its socket's) own error, or
 /// the TLS layer's, kept apart and intact.
@@ -318,9 +322,9 @@ impl Pin {
     pub fn matches(&self, leaf: &[u8]) -> bool {
         use sha2::{Digest, Sha256};
         match self {
-            Self::Certificate(hash) => Sha256::digest(leaf).as_slice() == hash,
+            Self::Certificate(hash) => <[u8; 32]>::from(Sha256::digest(leaf)) == *hash,
             Self::PublicKey(hash) => {
-                spki(leaf).is_some_and(|k| Sha256::digest(k).as_slice() == hash)
+                spki(leaf).is_some_and(|k| <[u8; 32]>::from(Sha256::digest(k)) == *hash)
             }
         }
     }
@@ -663,14 +667,31 @@ impl<O: ErrorType, R, B, D, const CHAIN: usize> fmt::Debug for TlsConnector<'_, 
 
 impl<'a, O: ErrorType, R: CryptoRngCore, B: AsMut<[u8]>> TlsConnector<'a, O, R, B> {
     /// A connector that trusts `ca` (one X.509 certificate, DER) and checks
-    /// every server's name against the host it connects to. `read_buf`
-    /// must hold [`READ_BUFFER`] bytes unless you set a fragment length;
-    /// `write_buf` at least [`MIN_WRITE_BUFFER`].
+    /// every server's name against the host it connects to.
+    ///
+    /// The read buffer decides the record size: with [`READ_BUFFER`] bytes
+    /// or more any server works; a smaller one makes the connector ask for
+    /// the largest `max_fragment_length` whose records it holds (4,357 bytes
+    /// → 4 KiB records, 1,285 → 1 KiB, ...; at least 773 for 512-byte
+    /// records), which only servers that honour the extension grant.
+    /// `write_buf` needs at least [`MIN_WRITE_BUFFER`] bytes.
+    ///
+    /// ```
+    /// # #[cfg(feature = "tls")] {
+    /// use embedded_oauth2::tls::{SetupError, TlsConnector, read_buffer_len, MaxFragmentLength};
+    /// # struct Opener;
+    /// # impl embedded_io::ErrorType for Opener { type Error = core::convert::Infallible; }
+    /// # let ca: &[u8] = &[];
+    /// let (mut read, mut write) = ([0u8; 1285], [0u8; 1024]);
+    /// let tls = TlsConnector::new(Opener, rand_core::OsRng, ca, &mut read[..], &mut write[..]);
+    /// assert!(matches!(tls, Err(SetupError::CaCertificate))); // (no CA in this example)
+    /// # }
+    /// ```
     pub fn new(
         opener: O,
         rng: R,
         ca: &'a [u8],
-        read_buf: B,
+        mut read_buf: B,
         mut write_buf: B,
     ) -> Result<Self, SetupError> {
         if !der::is_certificate(ca) {
@@ -683,19 +704,37 @@ impl<'a, O: ErrorType, R: CryptoRngCore, B: AsMut<[u8]>> TlsConnector<'a, O, R, 
                 available: write_len,
             });
         }
-        let connector = Self {
+        let read_len = read_buf.as_mut().len();
+        let max_fragment_length = [
+            None,
+            Some(MaxFragmentLength::Bits12),
+            Some(MaxFragmentLength::Bits11),
+            Some(MaxFragmentLength::Bits10),
+            Some(MaxFragmentLength::Bits9),
+        ]
+        .into_iter()
+        .find(|&m| read_buffer_len(m) <= read_len)
+        .ok_or(SetupError::ReadBuffer {
+            needed: read_buffer_len(Some(MaxFragmentLength::Bits9)),
+            available: read_len,
+        })?;
+        Ok(Self {
             opener,
             rng,
             ca,
             server_name: None,
             pin: None,
-            max_fragment_length: None,
+            max_fragment_length,
             read_buf,
             write_buf,
             wire: Wire::new(),
             clock: PhantomData,
-        };
-        connector.check_read_buffer()
+        })
+    }
+
+    /// The fragment length asked for (`None`: none, full 16 KiB records).
+    pub fn max_fragment_length(&self) -> Option<MaxFragmentLength> {
+        self.max_fragment_length
     }
 }
 
@@ -731,7 +770,8 @@ impl<'a, O: ErrorType, R: CryptoRngCore, B: AsMut<[u8]>, D: TlsClock, const CHAI
 
     /// Asks servers for records of at most `length` bytes (RFC 6066), so a
     /// read buffer of [`read_buffer_len`]`(Some(length))` suffices when the
-    /// server honours it (see the module docs).
+    /// server honours it (see the module docs). The read buffer must hold
+    /// such records.
     pub fn with_max_fragment_length(
         mut self,
         length: MaxFragmentLength,
@@ -868,6 +908,104 @@ mod tests {
         let r = TlsVerifier::<Suite>::verify_signature(&mut v, verify);
         assert!(matches!(r, Err(TlsError::InvalidHandshake)), "{r:?}");
         assert!(!v.authenticated());
+    }
+
+    /// A minimal DER shape `is_certificate` accepts (no real key: enough
+    /// to build a connector that never connects).
+    fn fake_ca() -> std::vec::Vec<u8> {
+        let mut tbs = std::vec![0xa0, 0x03, 0x02, 0x01, 0x02, 0x02, 0x01, 0x01];
+        for _ in 0..4 {
+            tbs.extend([0x30, 0x00]);
+        }
+        tbs.extend([0x30, 0x03, 0x06, 0x01, 0x2a]);
+        let mut inner = std::vec![0x30, tbs.len() as u8];
+        inner.extend(&tbs);
+        let mut cert = std::vec![0x30, inner.len() as u8];
+        cert.extend(&inner);
+        cert
+    }
+
+    struct NoTcp;
+    impl ErrorType for NoTcp {
+        type Error = core::convert::Infallible;
+    }
+
+    /// The read buffer decides the fragment length asked for; too small a
+    /// buffer, a write buffer under the minimum, a bad CA or server name is
+    /// a setup error naming the need.
+    #[test]
+    fn read_buffer_chooses_the_fragment_length() {
+        let ca = fake_ca();
+        let make = |read: usize, write: usize| {
+            TlsConnector::new(
+                NoTcp,
+                rand_core::OsRng,
+                &ca,
+                std::vec![0u8; read],
+                std::vec![0u8; write],
+            )
+        };
+        let cases = [
+            (READ_BUFFER, None),
+            (READ_BUFFER + 100, None),
+            (READ_BUFFER - 1, Some(MaxFragmentLength::Bits12)),
+            (4096 + 261, Some(MaxFragmentLength::Bits12)),
+            (4096 + 260, Some(MaxFragmentLength::Bits11)),
+            (1024 + 261, Some(MaxFragmentLength::Bits10)),
+            (512 + 261, Some(MaxFragmentLength::Bits9)),
+        ];
+        for (read, mfl) in cases {
+            let tls = make(read, 1024).unwrap();
+            assert_eq!(
+                tls.max_fragment_length().map(|m| m as u8),
+                mfl.map(|m| m as u8),
+                "{read}"
+            );
+        }
+        assert!(matches!(
+            make(772, 1024),
+            Err(SetupError::ReadBuffer {
+                needed: 773,
+                available: 772
+            })
+        ));
+        assert!(matches!(
+            make(READ_BUFFER, 255),
+            Err(SetupError::WriteBuffer {
+                needed: 256,
+                available: 255
+            })
+        ));
+        // Asking for more than the buffer holds is refused; less is fine.
+        let small = make(1285, 1024).unwrap();
+        assert!(matches!(
+            small.with_max_fragment_length(MaxFragmentLength::Bits12),
+            Err(SetupError::ReadBuffer {
+                needed: 4357,
+                available: 1285
+            })
+        ));
+        let tls = make(1285, 1024)
+            .unwrap()
+            .with_max_fragment_length(MaxFragmentLength::Bits9)
+            .unwrap();
+        assert_eq!(tls.max_fragment_length().map(|m| m as u8), Some(1));
+        assert!(matches!(
+            TlsConnector::new(
+                NoTcp,
+                rand_core::OsRng,
+                &ca[1..],
+                std::vec![0u8; READ_BUFFER],
+                std::vec![0u8; 1024]
+            ),
+            Err(SetupError::CaCertificate)
+        ));
+        for bad in ["127.0.0.1", "", "[::1]"] {
+            assert!(matches!(
+                make(READ_BUFFER, 1024).unwrap().with_server_name(bad),
+                Err(SetupError::ServerName)
+            ));
+        }
     }
 
     #[test]

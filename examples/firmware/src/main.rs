@@ -828,7 +828,7 @@ fn call_checks(ck: &mut Checks, wire: &'static Wire<'static>, work: &mut [u8]) {
     wire.serve(OPAQUE);
     let n0 = wire.connects();
     let mut presented = 0;
-    let r = client.call(&mut connect, work, |t: &Token<1024, 64>| {
+    let r = client.call(&mut connect, work, |_, t: &Token<1024, 64>| {
         presented += 1;
         if presented == 1 {
             Ok::<_, ()>(Attempt::TokenRejected)
@@ -841,7 +841,7 @@ fn call_checks(ck: &mut Checks, wire: &'static Wire<'static>, work: &mut [u8]) {
         matches!(r, Ok(43)) && presented == 2 && wire.connects() == n0 + 2,
     );
     let n1 = wire.connects();
-    let r = client.call(&mut connect, work, |_t: &Token<1024, 64>| {
+    let r = client.call(&mut connect, work, |_, _t: &Token<1024, 64>| {
         Ok::<_, ()>(Attempt::<()>::TokenRejected)
     });
     ck.check(
