@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""The emulated device against the real authorization server.
+
+Runs `scripts/qemu-fetch-token` (the networked firmware of
+examples/qemu-device under QEMU, its UART bridged to loopback TCP) against
+tests/authz-server (oidc-provider) over verified TLS 1.3, and checks:
+
+  * the seed story: a receipts token, then the receipt with it (--call);
+  * every client authentication method;
+  * a wrong secret -> exit 2, error=invalid_client;
+  * a certificate from another CA -> exit 1;
+  * a wrong server name -> exit 1;
+  * servers that close early (before the handshake, and after it without
+    an answer) -> exit 1, in seconds, not a hang.
+
+Usage: scripts/device-test.py [--no-build] [--records N]...
+Starts (and stops) its own server on loopback; needs node with
+tests/authz-server/node_modules (`npm ci`), openssl, qemu-system-arm and the
+firmware's Rust target (scripts/test.sh installs them). Prints one line per
+case and ends with "N passed, M failed"; exits 1 if any case failed.
+"""
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+QFT = ROOT / "scripts" / "qemu-fetch-token"
+SERVER_DIR = ROOT / "tests" / "authz-server"
+DEVICE_DIR = ROOT / "examples" / "qemu-device"
+# A case that takes longer than this hangs (a warm run takes under 1 s).
+CASE_TIMEOUT = 40
+
+
+class Server:
+    """tests/authz-server on loopback ports chosen by the OS."""
+
+    def __init__(self, work):
+        self.certs = work / "certs"
+        subprocess.run([str(SERVER_DIR / "gen-certs.sh"), str(self.certs)], check=True,
+                       stdout=subprocess.DEVNULL)
+        ready = work / "ready.json"
+        self.proc = subprocess.Popen(
+            ["node", str(SERVER_DIR / "server.mjs"), "--certs", str(self.certs),
+             "--ready-file", str(ready), "--quiet", "--max-lifetime", "1800"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )
+        line = self.proc.stdout.readline().decode()
+        if not line.startswith("READY"):
+            raise SystemExit(f"device-test: the authorization server did not start: {line!r}")
+        self.ready = json.loads(ready.read_text())
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def client(self, name):
+        return self.ready["clients"][name]
+
+
+class EarlyCloser:
+    """A loopback server that ends connections early: `mode` "tcp" closes
+    at once; "tls" completes the TLS 1.3 handshake with the good
+    certificate, reads the request, then closes without answering."""
+
+    def __init__(self, mode, certs):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.ctx = None
+        if mode == "tls":
+            self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+            self.ctx.load_cert_chain(certs / "server.pem", certs / "server-key.pem")
+        self.stopped = False
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while not self.stopped:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                if self.ctx is not None:
+                    conn.settimeout(20)
+                    tls = self.ctx.wrap_socket(conn, server_side=True)
+                    tls.recv(4096)
+                    tls.close()
+                else:
+                    conn.close()
+            except (OSError, ssl.SSLError):
+                conn.close()
+
+    def stop(self):
+        self.stopped = True
+        self.sock.close()
+
+
+def reports(path):
+    out = {}
+    for line in Path(path).read_text().splitlines():
+        k, _, v = line.partition("=")
+        out[k] = v
+    return out
+
+
+def run(args, env_secret=None):
+    env = dict(os.environ)
+    env.pop("CLIENT_SECRET", None)
+    if env_secret is not None:
+        env["CLIENT_SECRET"] = env_secret
+    started = time.monotonic()
+    try:
+        out = subprocess.run([str(QFT), "--no-build", "--timeout", str(CASE_TIMEOUT), *args],
+                             capture_output=True, text=True, env=env, timeout=CASE_TIMEOUT + 20)
+    except subprocess.TimeoutExpired:
+        return None, "", "hung", CASE_TIMEOUT + 20
+    return out.returncode, out.stdout, out.stderr, time.monotonic() - started
+
+
+def main(argv):
+    build = "--no-build" not in argv
+    records = [a.split("=", 1)[1] for a in argv if a.startswith("--records=")] or ["16384"]
+    work = Path(tempfile.mkdtemp(prefix="device-test-"))
+    results = []
+    server = Server(work)
+    try:
+        r = server.ready
+        token_url = r["https"] + r["token_path"]
+        ca = str(server.certs / "ca.pem")
+        receipts = r["receipts_https"] + r["receipts_path_prefix"] + "2026-0042"
+        basic = server.client("basic")
+        base = ["--token-url", token_url, "--ca-cert", ca]
+
+        def check(name, args, want_code, want_out=(), want_err=(), secrets=(), env_secret=None,
+                  max_seconds=None):
+            code, out, err, secs = run(args, env_secret)
+            problems = []
+            if code != want_code:
+                problems.append(f"exit {code}, want {want_code}")
+            problems += [f"stdout lacks {w!r}" for w in want_out if w not in out]
+            problems += [f"stderr lacks {w!r}" for w in want_err if w not in err]
+            problems += ["a secret shows in the output" for s in secrets if s and (s in out or s in err)]
+            if max_seconds is not None and secs > max_seconds:
+                problems.append(f"took {secs:.1f} s (> {max_seconds} s)")
+            ok = not problems
+            results.append(ok)
+            print(f"{'PASS' if ok else 'FAIL'} {name} ({secs:.2f} s)" +
+                  ("" if ok else ": " + "; ".join(problems) + f"\n  stdout: {out[:400]!r}\n  stderr: {err[:400]!r}"),
+                  flush=True)
+            return out
+
+        for rec in records:
+            env_note = f"records={rec}"
+            if build:
+                b = subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=DEVICE_DIR,
+                                   env={**os.environ, "QEMU_DEVICE_RECORDS": rec})
+                if b.returncode != 0:
+                    raise SystemExit("device-test: building the firmware failed")
+            # The seed story: token, then the receipt with it.
+            report = work / f"report-{rec}.txt"
+            check(f"[{env_note}] seed story: receipts token over verified TLS 1.3, then the receipt",
+                        [*base, "--client-id", basic["client_id"], "--client-secret", basic["client_secret"],
+                         "--scope", r["receipts_scope"], "--resource", r["receipts_resource"],
+                         "--call", receipts, "--report-file", str(report)],
+                        0, want_out=("access_token=", "token_type=Bearer\n", "expires_in=300\n",
+                                     "scope=receipts:read\n", "call_status=200\n",
+                                     '"receipt":"2026-0042"', '"client_id":"basic-client"'),
+                        secrets=(basic["client_secret"],))
+            # The stack must not have reached the statics (it grows down
+            # into them: an overflow would corrupt, not fault).
+            rep = reports(report) if report.exists() else {}
+            peak, size = int(rep.get("stack_peak_bytes", -1)), int(rep.get("stack_size_bytes", 0))
+            ok = 0 <= peak < size - 256
+            results.append(ok)
+            print(f"{'PASS' if ok else 'FAIL'} [{env_note}] peak stack {peak} B within the {size} B "
+                  f"left by {rep.get('static_ram_bytes')} B of statics (256 B to spare at least)", flush=True)
+
+        # Every client authentication method (the image last built).
+        post = server.client("post")
+        jwt = server.client("jwt")
+        pk = server.client("pkjwt")
+        reserved = server.client("reserved")
+        check("client_secret_basic (RFC 6749 §2.3.1 encoding, reserved characters)",
+              [*base, "--client-id", reserved["client_id"], "--client-secret", reserved["client_secret"]],
+              0, want_out=("access_token=",), secrets=(reserved["client_secret"],))
+        check("client_secret_basic without the encoding (basic-unencoded)",
+              [*base, "--auth", "basic-unencoded", "--client-id", basic["client_id"]],
+              0, want_out=("access_token=",), env_secret=basic["client_secret"],
+              secrets=(basic["client_secret"],))
+        check("client_secret_post",
+              [*base, "--auth", "post", "--client-id", post["client_id"], "--client-secret", post["client_secret"]],
+              0, want_out=("access_token=",), secrets=(post["client_secret"],))
+        check("client_secret_jwt (HS256 assertion)",
+              [*base, "--auth", "jwt", "--client-id", jwt["client_id"], "--client-secret", jwt["client_secret"]],
+              0, want_out=("access_token=",), secrets=(jwt["client_secret"],))
+        check("private_key_jwt (ES256 assertion)",
+              [*base, "--auth", "private-key-jwt", "--client-id", pk["client_id"],
+               "--key", pk["private_key_pem"], "--key-id", pk["kid"], "--scope", "receipts:read"],
+              0, want_out=("access_token=", "scope=receipts:read\n"))
+        check("client id only (--auth none): the server wants a secret, error=invalid_client",
+              [*base, "--auth", "none", "--client-id", basic["client_id"]],
+              2, want_err=("error=invalid_client",))
+        # Failures.
+        check("wrong secret: exit 2, error=invalid_client",
+              [*base, "--client-id", basic["client_id"], "--client-secret", "not-the-secret"],
+              2, want_err=("error=invalid_client",), secrets=("not-the-secret",))
+        check("certificate from another CA: exit 1",
+              ["--token-url", r["https_other_ca"] + r["token_path"], "--ca-cert", ca,
+               "--client-id", basic["client_id"], "--client-secret", basic["client_secret"]],
+              1, want_err=("certificate refused",))
+        check("trusting another CA: exit 1",
+              ["--token-url", token_url, "--ca-cert", str(server.certs / "other-ca.pem"),
+               "--client-id", basic["client_id"], "--client-secret", basic["client_secret"]],
+              1, want_err=("certificate refused",))
+        check("wrong server name (--server-name wrong.example): exit 1",
+              [*base, "--server-name", "wrong.example",
+               "--client-id", basic["client_id"], "--client-secret", basic["client_secret"]],
+              1, want_err=("certificate refused",))
+        check("certificate for another name (listener with wrong.example): exit 1",
+              ["--token-url", r["https_wrong_name"] + r["token_path"], "--ca-cert", ca,
+               "--client-id", basic["client_id"], "--client-secret", basic["client_secret"]],
+              1, want_err=("certificate refused",))
+        for mode, what in (("tcp", "closes the TCP connection at once"),
+                           ("tls", "completes the handshake, reads the request, closes without an answer")):
+            closer = EarlyCloser(mode, server.certs)
+            try:
+                check(f"a server that {what}: exit 1, not a hang",
+                      ["--token-url", f"https://localhost:{closer.port}/token", "--ca-cert", ca,
+                       "--client-id", basic["client_id"], "--client-secret", basic["client_secret"]],
+                      1, want_err=("error:",), max_seconds=15)
+            finally:
+                closer.stop()
+        check("a non-loopback host is refused by the bridge: exit 1",
+              ["--token-url", "https://192.0.2.1/token", "--ca-cert", ca, "--server-name", "localhost",
+               "--client-id", basic["client_id"], "--client-secret", basic["client_secret"]],
+              1, want_err=("loopback",), max_seconds=15)
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    passed = sum(results)
+    failed = len(results) - passed
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
