@@ -61,6 +61,13 @@ done
 step "firmware under QEMU, flash/stack/heap/panic budgets (scripts/firmware-report.sh)"
 scripts/firmware-report.sh
 
+step "the emulated device over a network path: verified TLS 1.3 from QEMU (scripts/device-test.py)"
+# firmware-report.sh installed qemu-system-arm, binutils and the target.
+python3 scripts/device-test.py --records=16384 --records=1024
+
+step "the complete device, measured (scripts/device-report.py: flash by crate, RAM, stack, instructions)"
+python3 scripts/device-report.py --runs=1
+
 step "fuzzing smoke: each cargo-fuzz target for 15 s (scripts/fuzz.sh)"
 scripts/fuzz.sh 15
 

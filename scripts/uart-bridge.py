@@ -42,6 +42,7 @@ import selectors
 import socket
 import sys
 import threading
+import time
 
 OPEN, DATA, CLOSE, OPENED, OPEN_FAILED = b"O", b"D", b"C", b"K", b"E"
 # Largest D frame sent to the firmware (what it reads per frame).
@@ -123,7 +124,7 @@ class Stats:
 class Bridge:
     """Listens at construction (port 0 unless given); `serve()` runs it."""
 
-    def __init__(self, port=0, connect_timeout=CONNECT_TIMEOUT, log=None):
+    def __init__(self, port=0, connect_timeout=CONNECT_TIMEOUT, log=None, delay=0.0):
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", port))
@@ -131,6 +132,10 @@ class Bridge:
         self.port = self.listener.getsockname()[1]
         self.connect_timeout = connect_timeout
         self.log = log  # callable(str) or None
+        # Seconds to hold the first data of each connection (measurements:
+        # more waiting, the same work).
+        self.delay = delay
+        self.delayed = False
         self.stats = Stats()
         self.error = None
         # Per-run state.
@@ -293,6 +298,7 @@ class Bridge:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.server = sock
+            self.delayed = False
             self.to_server.clear()
             self.stats.connections += 1
             self._log(f"connected to {host}:{port}")
@@ -318,6 +324,9 @@ class Bridge:
             self._close_server()
             self._send(CLOSE)
             return
+        if self.delay and not self.delayed:
+            self.delayed = True
+            time.sleep(self.delay)
         self.stats.bytes_from_server += len(data)
         self._send(DATA, data)
 
@@ -346,14 +355,14 @@ class Bridge:
         self.to_server.clear()
 
 
-def start_in_thread(log=None, connect_timeout=CONNECT_TIMEOUT, accept_timeout=None):
+def start_in_thread(log=None, connect_timeout=CONNECT_TIMEOUT, accept_timeout=None, delay=0.0):
     """Starts a bridge on an OS-chosen port in a daemon thread.
 
     Returns (bridge, thread): connect QEMU to bridge.port; after QEMU has
     exited, join the thread and read bridge.stats (and bridge.error).
     With accept_timeout (seconds) the thread gives up when nothing connects.
     """
-    bridge = Bridge(connect_timeout=connect_timeout, log=log)
+    bridge = Bridge(connect_timeout=connect_timeout, log=log, delay=delay)
     thread = threading.Thread(
         target=bridge.serve, args=(accept_timeout,), name="uart-bridge", daemon=True
     )

@@ -309,6 +309,8 @@ def crate_of(path):
         return "compiler_builtins"
     if "/examples/firmware/" in path:
         return "firmware"
+    if "/examples/qemu-device/" in path:
+        return "device"
     if re.search(r"/src/[a-z_/]+\.rs$", path):
         return "embedded_oauth2"
     return "?"
@@ -366,11 +368,16 @@ def cmd_attribute(dis, elf, addr2line, only):
         frames_of[cur].append((fn, loc.rsplit(":", 1)[0]))
         i += 2
     by_crate, by_fn, by_oauth = defaultdict(int), defaultdict(int), defaultdict(int)
+    by_user = defaultdict(int)
     for addr, size, sym in sizes:
         fr = frames_of.get(addr) or [(sym, "?")]
         fn, loc = fr[0]
         c = crate_of(loc)
         by_crate[c] += size
+        # core's (and the compiler's) code inlined into a crate counts for
+        # that crate: the innermost frame from any other crate.
+        user = next((crate_of(l) for _, l in fr if crate_of(l) not in ("core", "compiler_builtins", "?")), c)
+        by_user[user] += size
         by_fn[(c, re.sub(r"::h[0-9a-f]{16}$", "", fn))] += size
         # The innermost embedded_oauth2 function on the inline stack: which
         # part of the crate pulled this code in.
@@ -381,6 +388,9 @@ def cmd_attribute(dis, elf, addr2line, only):
     print(f"code bytes attributed: {total}")
     print("by crate of the source (innermost inlined function):")
     for c, s in sorted(by_crate.items(), key=lambda kv: -kv[1]):
+        print(f"  {s:7d}  {c}")
+    print("by crate, with core's inlined code charged to the crate that inlined it:")
+    for c, s in sorted(by_user.items(), key=lambda kv: -kv[1]):
         print(f"  {s:7d}  {c}")
     print("largest source functions (innermost inlined function):")
     for (c, f), s in sorted(by_fn.items(), key=lambda kv: -kv[1])[:40]:

@@ -260,12 +260,6 @@ impl<L: Link> Bridge<L> {
 
     /// One byte from the link, waiting until `deadline`.
     fn read_byte(&self, deadline: u64) -> Result<u8, BridgeError> {
-        self.wait_byte(deadline, u32::MAX)
-    }
-
-    /// One byte, waiting until `deadline` or for `max_polls` idle polls.
-    #[inline(never)]
-    fn wait_byte(&self, deadline: u64, max_polls: u32) -> Result<u8, BridgeError> {
         let mut polls = 0u32;
         loop {
             if let Some(b) = self.link.try_read() {
@@ -274,18 +268,12 @@ impl<L: Link> Bridge<L> {
             idle();
             // The clock costs more than a poll: look at it now and then.
             polls = polls.wrapping_add(1);
-            if polls >= max_polls || (polls.is_multiple_of(64) && (self.now_ms)() >= deadline) {
+            if polls.is_multiple_of(64) && (self.now_ms)() >= deadline {
                 return Err(self.timed_out());
             }
         }
     }
 
-    /// Spins `polls` idle polls of the receive path (nothing may arrive:
-    /// call before the first connection), for the instruction counts to
-    /// learn what a poll costs.
-    pub fn calibrate(&self, polls: u32) {
-        let _ = self.wait_byte(u64::MAX, polls);
-    }
 
     fn write_bytes(&self, bytes: &[u8], deadline: u64) -> Result<(), BridgeError> {
         for &b in bytes {

@@ -60,9 +60,9 @@ pub fn report(key: &str, value: u64) {
     line("REPORT ", format_args!("{key}={value}"));
 }
 
-/// `REPORT insn_<phase>_<part>=value`.
-pub fn report_pair(phase: &str, part: &str, value: u64) {
-    line("REPORT ", format_args!("insn_{phase}_{part}={value}"));
+/// `REPORT <what>_<phase>_<part>=value`.
+pub fn report_pair(what: &str, phase: &str, part: &str, value: u64) {
+    line("REPORT ", format_args!("{what}_{phase}_{part}={value}"));
 }
 
 /// `STATUS …`: progress, for `--verbose`.

@@ -816,9 +816,6 @@ fn main() -> ! {
     };
     let bridge = Bridge::new(uart, clock::now_ms, TIMEOUT_MS);
     let mut timings = Timings::default();
-    // What waiting for the UART costs per poll (for the instruction counts;
-    // nothing arrives before the first connection).
-    let per_poll = meter::calibrate(&bridge);
     let meters = meter::Meters::default();
 
     let result = run(&bridge, bufs, &meters, &mut timings);
@@ -842,7 +839,6 @@ fn main() -> ! {
         console::report("call_ms", ms);
     }
     console::report("run_ms", clock::now_ms().saturating_sub(boot));
-    console::report("insn_per_idle_poll_x1000", per_poll);
     for (phase, spans) in [("fetch", timings.fetch), ("call", timings.call)] {
         if let Some([whole, handshake]) = spans {
             for (part, span) in [
@@ -850,7 +846,8 @@ fn main() -> ! {
                 ("connect", handshake),
                 ("after_connect", whole.sub(handshake)),
             ] {
-                console::report_pair(phase, part, span.insns(per_poll));
+                console::report_pair("insn", phase, part, span.insns());
+                console::report_pair("polls", phase, part, span.polls());
             }
         }
     }

@@ -4,11 +4,10 @@
 //! virtual clock by 1 ns, and SysTick counts that clock: a span of ticks
 //! is a count of instructions ([`clock::INSNS_PER_TICK`] per tick). Waiting
 //! for the UART is instructions too (a polling loop), so each span also
-//! counts the idle polls in it and subtracts what a poll costs, measured at
-//! boot by [`calibrate`] (under `-icount` QEMU 7.2 measures 0: 50,000 idle
-//! polls leave the virtual clock where it was, so waiting does not inflate
-//! the counts either way). Without `-icount` the figures mean nothing (the
-//! clock then runs on host time); the report script runs with it.
+//! counts its idle polls; `scripts/device-report.py` learns what a poll
+//! costs from two runs that differ only in how long the bridge holds the
+//! server's answer, and subtracts it. Without `-icount` the figures mean
+//! nothing (the clock then runs on host time).
 //!
 //! [`Metered`] wraps a connector: `connect` (TCP through the bridge plus the
 //! TLS handshake) counts as handshake; the rest of a token fetch is the
@@ -23,7 +22,7 @@ use core::cell::Cell;
 use embedded_oauth2::TokenEndpoint;
 use embedded_oauth2::blocking::Connect;
 
-use crate::bridge::{self, Bridge, Link};
+use crate::bridge;
 use crate::clock;
 
 /// A point in time: ticks and idle polls so far.
@@ -69,23 +68,15 @@ impl Span {
         }
     }
 
-    /// Instructions, less the waiting (`milli_per_poll` / 1000 each).
-    pub fn insns(self, milli_per_poll: u64) -> u64 {
-        (self.ticks * clock::INSNS_PER_TICK).saturating_sub(self.polls * milli_per_poll / 1000)
+    /// Instructions (under `-icount shift=0`), waiting included.
+    pub fn insns(self) -> u64 {
+        self.ticks * clock::INSNS_PER_TICK
     }
-}
 
-/// Polls of the calibration run.
-const CALIBRATION_POLLS: u32 = 50_000;
-
-/// What one idle poll costs, in thousandths of an instruction.
-pub fn calibrate<L: Link>(bridge: &Bridge<L>) -> u64 {
-    let a = mark();
-    bridge.calibrate(CALIBRATION_POLLS);
-    let span = Span::between(a, mark());
-    crate::console::report("calibration_ticks", span.ticks);
-    crate::console::report("calibration_polls", span.polls);
-    span.ticks * clock::INSNS_PER_TICK * 1000 / u64::from(CALIBRATION_POLLS)
+    /// Idle polls of the link (waiting) in the span.
+    pub fn polls(self) -> u64 {
+        self.polls
+    }
 }
 
 /// Time spent opening connections (TCP through the bridge, then the TLS

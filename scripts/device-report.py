@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""The complete device, measured: regenerates the README's table.
+
+Builds examples/qemu-device (client + TLS connector + crypto, Cortex-M3,
+opt-level "z", LTO) for 16 KiB, 4 KiB and 1 KiB TLS records and reports,
+per image:
+
+  * flash by crate: this crate / embedded-tls with its X.509 parsing (der) /
+    crypto (P-256, AES-GCM, SHA-2, HKDF/HMAC, the ChaCha RNG) / the rest
+    (core, compiler builtins, the firmware itself), from the DWARF inline
+    info (code core inlines into a crate counts for that crate);
+  * static RAM (.data + .bss) and the painted peak stack of a real run;
+  * guest instructions of one token fetch under `qemu-system-arm -icount
+    shift=0` (1 instruction = 1 ns of virtual time; SysTick reads it):
+    the handshake (TCP open through the bridge + TLS 1.3 handshake), the
+    TLS record layer, and this crate's own work (request, response,
+    parsing, cache: the same fetch over plain HTTP, after its TCP open);
+  * the bytes on the wire and the deepest stack path of the handshake.
+
+Usage: scripts/device-report.py [--update-readme] [--runs N]
+Needs what scripts/device-test.py needs (scripts/test.sh installs it) and
+arm-none-eabi-objdump/addr2line (binutils-arm-none-eabi). Starts and stops
+its own authorization server on loopback. Deterministic figures (flash,
+RAM, stack) do not vary between runs; instruction counts vary by ~1 % (the
+server's ECDSA signatures differ), so the median of --runs (default 3) is
+shown.
+"""
+import importlib.util
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.dont_write_bytecode = True
+
+ROOT = Path(__file__).resolve().parent.parent
+DEVICE = ROOT / "examples" / "qemu-device"
+ELF = DEVICE / "target" / "thumbv7m-none-eabi" / "release" / "device"
+ELFCHECK = ROOT / "examples" / "firmware" / "tools" / "elfcheck.py"
+QFT = ROOT / "scripts" / "qemu-fetch-token"
+README = ROOT / "README.md"
+BEGIN = "<!-- device-report:begin -->"
+END = "<!-- device-report:end -->"
+RECORDS = ["16384", "4096", "1024"]
+# How long the bridge holds the server's first answer in the runs that
+# measure the cost of waiting.
+DELAY_MS = 1000
+
+GROUPS = {
+    "embedded-oauth2": {"embedded_oauth2", "httparse", "serde_json_core", "base64ct",
+                        "percent_encoding"},
+    "embedded-tls + der": {"embedded_tls", "der", "const_oid", "heapless"},
+    "crypto": {"p256", "primeorder", "elliptic_curve", "crypto_bigint", "ecdsa", "rfc6979", "sec1",
+               "ff", "group", "sha2", "digest", "block_buffer", "hmac", "hkdf", "aes", "aes_gcm",
+               "ghash", "polyval", "ctr", "cipher", "inout", "universal_hash", "aead", "subtle",
+               "generic_array", "zeroize", "signature", "rand_chacha", "ppv_lite86", "rand_core",
+               "typenum", "cpufeatures", "opaque_debug"},
+}
+
+
+def load(name, file):
+    spec = importlib.util.spec_from_file_location(name, file)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout
+
+
+def build(records):
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=DEVICE, check=True,
+                   env={**os.environ, "QEMU_DEVICE_RECORDS": records})
+
+
+def flash_by_group(work):
+    dis = work / "device.dis"
+    dis.write_text(sh(["arm-none-eabi-objdump", "-dC", "--no-show-raw-insn", str(ELF)]))
+    out = sh(["python3", str(ELFCHECK), "attribute", str(dis), str(ELF), "arm-none-eabi-addr2line"])
+    section = out.split("charged to the crate that inlined it:", 1)[1].split("largest source", 1)[0]
+    groups = {g: 0 for g in GROUPS}
+    groups["the rest"] = 0
+    for line in section.strip().splitlines():
+        size, crate = line.split()
+        for g, crates in GROUPS.items():
+            if crate in crates:
+                groups[g] += int(size)
+                break
+        else:
+            groups["the rest"] += int(size)
+    frames = sh(["python3", str(ELFCHECK), "frames", str(dis), "__cortex_m_rt_main$"])
+    path = frames.split("deepest path", 1)[1].splitlines()[1:8]
+    return groups, [p.strip() for p in path]
+
+
+def sections():
+    out = sh(["arm-none-eabi-size", "-A", str(ELF)])
+    sizes = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].startswith("."):
+            sizes[parts[0]] = int(parts[1])
+    return sizes
+
+
+def run_device(args, report, delay_ms=0):
+    subprocess.run([str(QFT), "--no-build", "--icount", "--timeout", "120", "--report-file", str(report),
+                    "--bridge-delay-ms", str(delay_ms), *args], check=True, capture_output=True, text=True)
+    values = {}
+    for line in report.read_text().splitlines():
+        k, _, v = line.partition("=")
+        values[k] = v
+    return values
+
+
+def main(argv):
+    update = "--update-readme" in argv
+    runs = 3
+    for a in argv:
+        if a.startswith("--runs="):
+            runs = int(a.split("=", 1)[1])
+    dt = load("device_test", ROOT / "scripts" / "device-test.py")
+    work = Path(tempfile.mkdtemp(prefix="device-report-"))
+    server = dt.Server(work)
+    rows = []
+    try:
+        r = server.ready
+        basic = server.client("basic")
+        common = ["--client-id", basic["client_id"], "--client-secret", basic["client_secret"],
+                  "--scope", r["receipts_scope"], "--resource", r["receipts_resource"]]
+        https = ["--token-url", r["https"] + r["token_path"], "--ca-cert", str(server.certs / "ca.pem"),
+                 *common, "--call", r["receipts_https"] + r["receipts_path_prefix"] + "2026-0042"]
+        plain = ["--token-url", r["http"] + r["token_path"], "--allow-http", *common]
+        for rec in RECORDS:
+            build(rec)
+            groups, path = flash_by_group(work)
+            sec = sections()
+            tls_runs = [run_device(https, work / "r.txt") for _ in range(runs)]
+            plain_runs = [run_device(plain, work / "p.txt") for _ in range(runs)]
+            # What one idle poll of the UART costs: the same plain fetch with
+            # the server's answer held DELAY_MS longer differs only in waiting.
+            held = [run_device(plain, work / "h.txt", DELAY_MS) for _ in range(runs)]
+            per_poll = statistics.median(
+                (int(h["insn_fetch_after_connect"]) - int(p["insn_fetch_after_connect"]))
+                / (int(h["polls_fetch_after_connect"]) - int(p["polls_fetch_after_connect"]))
+                for h, p in zip(held, plain_runs)
+            )
+
+            def work_of(rs, phase, part):
+                """Instructions less waiting, the median over the runs."""
+                return int(statistics.median(
+                    int(x[f"insn_{phase}_{part}"]) - per_poll * int(x[f"polls_{phase}_{part}"])
+                    for x in rs
+                ))
+
+            handshake = work_of(tls_runs, "fetch", "connect")
+            after = work_of(tls_runs, "fetch", "after_connect")
+            ours = work_of(plain_runs, "fetch", "after_connect")
+            rows.append({
+                "records": rec,
+                "flash": sec.get(".vector_table", 0) + sec.get(".text", 0) + sec.get(".rodata", 0)
+                + sec.get(".data", 0),
+                "text": sec.get(".text", 0), "rodata": sec.get(".rodata", 0),
+                "groups": groups,
+                "static": sec.get(".data", 0) + sec.get(".bss", 0),
+                "stack": int(tls_runs[0]["stack_peak_bytes"]),
+                "total": handshake + after, "handshake": handshake,
+                "records_insn": max(after - ours, 0), "ours": ours, "per_poll": per_poll,
+                "call_total": work_of(tls_runs, "call", "total"),
+                "bytes_up": tls_runs[0].get("bridge_bytes_to_server"),
+                "bytes_down": tls_runs[0].get("bridge_bytes_from_server"),
+                "path": path,
+            })
+    finally:
+        server.stop()
+
+    kib = lambda n: f"{n / 1024:.1f} KiB"  # noqa: E731
+    mi = lambda n: f"{n / 1e6:.2f} M"  # noqa: E731
+    lines = [
+        "| TLS records | flash | this crate | embedded-tls + der | crypto | the rest | .rodata | static RAM | peak stack | RAM in all | token fetch: handshake | TLS records | client + HTTP (+ bridge framing) | total |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        g = row["groups"]
+        rec = {"16384": "16 KiB (any server)", "4096": "4 KiB (max_fragment_length)",
+               "1024": "1 KiB (max_fragment_length)"}[row["records"]]
+        lines.append(
+            f"| {rec} | {kib(row['flash'])} | {kib(g['embedded-oauth2'])} | {kib(g['embedded-tls + der'])} "
+            f"| {kib(g['crypto'])} | {kib(g['the rest'])} | {kib(row['rodata'])} | {row['static']:,} B "
+            f"| {row['stack']:,} B | {row['static'] + row['stack']:,} B of 65,536 "
+            f"| {mi(row['handshake'])} | {row['records_insn']:,} | {row['ours']:,} | {mi(row['total'])} |"
+        )
+    first = rows[0]
+    lines += [
+        "",
+        f"Bytes on the wire for the token fetch and the receipt call (two TLS connections): "
+        f"{first['bytes_up']} up, {first['bytes_down']} down (16 KiB image). The call to the "
+        f"receipt service (its own handshake) takes {mi(first['call_total'])} instructions. "
+        f"Waiting for the UART is subtracted: one idle poll costs {first['per_poll']:.3f} "
+        f"instructions (measured as the difference of two plain-HTTP fetches whose answer the "
+        f"bridge holds {DELAY_MS} ms apart).",
+        "",
+        "Deepest stack path (16 KiB image, `elfcheck.py frames`, bytes per frame):",
+        "",
+        "```text",
+        *first["path"],
+        "```",
+    ]
+    table = "\n".join(lines)
+    print(table)
+    if update:
+        text = README.read_text()
+        if BEGIN not in text or END not in text:
+            sys.exit(f"device-report: README has no {BEGIN} ... {END} section")
+        head, rest = text.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        README.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}")
+        print("README.md updated", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
