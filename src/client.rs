@@ -10,14 +10,23 @@ use crate::response::TokenResponse;
 use crate::retry::{Backoff, Random, Retry, fraction};
 use crate::time::{Clock, Freshness, Instant, RefreshPolicy, WallClock};
 use crate::token::Token;
+use core::time::Duration;
 
 /// A client-credentials client with its token cache.
 ///
 /// * `C`: the caller's monotonic [`Clock`].
 /// * `N`: client secret capacity; `T`/`S`: access token / scope capacity.
+/// * `R`: randomness for backoff and renewal jitter ([`Client::with_random`];
+///   none by default); `W`: the wall clock for `Retry-After` dates
+///   ([`Client::with_wall_clock`]; none by default). Both are owned, like
+///   the clock: a `Client` is `Send` when they are, so it can live in a
+///   `static` behind an embassy-sync mutex.
 ///
-/// The cache logic lives here, transport-free; the drivers (e.g.
-/// [`Client::token`] in [`blocking`](crate::blocking)) only move bytes.
+/// Every decision lives here, transport-free and deterministic for a given
+/// clock: when to use the cached token, when to fetch, backoff, what a
+/// failed renewal or a refused token means. The drivers
+/// ([`Client::token`] in [`blocking`](crate::blocking), `token_async`) only
+/// move bytes.
 ///
 /// ```
 /// use embedded_oauth2::{Client, ClientAuth, ClientId, Config, Instant, TokenEndpoint};
@@ -30,23 +39,60 @@ use crate::token::Token;
 /// assert!(client.cached().is_none());
 /// # Ok::<(), embedded_oauth2::Error>(())
 /// ```
-pub struct Client<'a, C, const N: usize = 64, const T: usize = 2048, const S: usize = 128> {
+pub struct Client<
+    'a,
+    C,
+    const N: usize = 64,
+    const T: usize = 2048,
+    const S: usize = 128,
+    R = NoRandom,
+    W = NoWallClock,
+> {
     config: Config<'a, N>,
     clock: C,
     policy: RefreshPolicy,
     limits: Limits,
     token: Token<T, S>,
     backoff: Backoff,
-    random: Option<&'a dyn Random>,
-    wall_clock: Option<&'a dyn WallClock>,
+    random: Option<R>,
+    wall_clock: Option<W>,
     /// Consecutive transient failures.
     failures: u32,
     /// No automatic attempt before this instant.
     retry_at: Option<Instant>,
     /// A permanent failure: no automatic attempt until `reset_backoff`.
     blocked: Option<Error>,
+    /// Tokens refused by resource servers since one was last accepted.
+    rejections: u32,
+    /// No automatic fetch before this instant: the last one was too
+    /// recent ([`RefreshPolicy::min_interval`]); lifted by `invalidate`.
+    min_until: Option<Instant>,
+    /// The longest one exchange may take once connected.
+    fetch_timeout: Duration,
     /// The free text of the last OAuth error response.
     details: crate::error::ErrorDetails,
+}
+
+/// No randomness: backoff waits its full ceiling and renewals are not
+/// jittered. (It has no values: `Option<NoRandom>` is always `None`.)
+#[derive(Debug, Clone, Copy)]
+pub enum NoRandom {}
+
+impl Random for NoRandom {
+    fn next_u32(&self) -> u32 {
+        match *self {}
+    }
+}
+
+/// No wall clock: a `Retry-After` given as an HTTP-date is not honoured
+/// (delta-seconds are). (It has no values.)
+#[derive(Debug, Clone, Copy)]
+pub enum NoWallClock {}
+
+impl WallClock for NoWallClock {
+    fn unix_time(&self) -> Option<u64> {
+        match *self {}
+    }
 }
 
 /// What the cache decides before touching the network.
@@ -61,8 +107,36 @@ pub(crate) enum Gate<'c> {
     Wait(Instant),
 }
 
+/// How `call` renews before its next attempt.
+pub(crate) enum Renewal {
+    /// As [`Client::token`]: the cache, and the backoff, decide.
+    IfDue,
+    /// A new token now: the last one was just refused.
+    Now,
+}
+
+/// Where one `call` stands.
+#[derive(Default)]
+pub(crate) struct CallPlan {
+    retried: bool,
+}
+
+/// The fetch deadline, checked by the drivers between reads and writes.
+pub(crate) struct Deadline<'c, C> {
+    clock: &'c C,
+    at: Instant,
+}
+
+impl<C: Clock> Deadline<'_, C> {
+    /// Whether the exchange must stop.
+    pub(crate) fn passed(&self) -> bool {
+        self.clock.now() >= self.at
+    }
+}
+
 impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C, N, T, S> {
-    /// A client with the default [`RefreshPolicy`] and [`Limits`].
+    /// A client with the default [`RefreshPolicy`], [`Limits`] and
+    /// [`Backoff`], no randomness and no wall clock.
     pub fn new(config: Config<'a, N>, clock: C) -> Self {
         Self {
             config,
@@ -76,19 +150,25 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
             failures: 0,
             retry_at: None,
             blocked: None,
+            rejections: 0,
+            min_until: None,
+            fetch_timeout: DEFAULT_FETCH_TIMEOUT,
             details: crate::error::ErrorDetails::default(),
         }
     }
+}
 
+/// [`Client::with_fetch_timeout`]'s default.
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W: WallClock>
+    Client<'a, C, N, T, S, R, W>
+{
     /// The free text (description, URI, `WWW-Authenticate`) of the last
     /// error response, when the last attempt got one: what to log next to
     /// an [`Error::OAuth`].
     pub fn error_details(&self) -> Option<&crate::error::ErrorDetails> {
         (!self.details.is_empty()).then_some(&self.details)
-    }
-
-    pub(crate) fn details_mut(&mut self) -> &mut crate::error::ErrorDetails {
-        &mut self.details
     }
 
     /// Sets the backoff after failures (default [`Backoff::new`]).
@@ -97,19 +177,61 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
         self
     }
 
-    /// Gives the client randomness for backoff jitter and for renewing at a
-    /// random point of the [`RefreshPolicy::jitter`] window. Without it,
-    /// backoff waits the full ceiling and there is no renewal jitter — a
-    /// fleet would then renew in step.
-    pub fn with_random(mut self, random: &'a dyn Random) -> Self {
-        self.random = Some(random);
-        self
+    /// Gives the client randomness (owned: a TRNG handle, or a small PRNG
+    /// seeded from one) for backoff jitter and for renewing at a random
+    /// point of the [`RefreshPolicy::jitter`] window. Without it, backoff
+    /// waits the full ceiling and there is no renewal jitter — a fleet
+    /// would then renew in step.
+    pub fn with_random<R2: Random>(self, random: R2) -> Client<'a, C, N, T, S, R2, W> {
+        Client {
+            config: self.config,
+            clock: self.clock,
+            policy: self.policy,
+            limits: self.limits,
+            token: self.token,
+            backoff: self.backoff,
+            random: Some(random),
+            wall_clock: self.wall_clock,
+            failures: self.failures,
+            retry_at: self.retry_at,
+            blocked: self.blocked,
+            rejections: self.rejections,
+            min_until: self.min_until,
+            fetch_timeout: self.fetch_timeout,
+            details: self.details,
+        }
     }
 
-    /// Gives the client the wall-clock time, used to honour a
+    /// Gives the client the wall-clock time (owned), used to honour a
     /// `Retry-After` given as an HTTP-date.
-    pub fn with_wall_clock(mut self, wall_clock: &'a dyn WallClock) -> Self {
-        self.wall_clock = Some(wall_clock);
+    pub fn with_wall_clock<W2: WallClock>(self, wall_clock: W2) -> Client<'a, C, N, T, S, R, W2> {
+        Client {
+            config: self.config,
+            clock: self.clock,
+            policy: self.policy,
+            limits: self.limits,
+            token: self.token,
+            backoff: self.backoff,
+            random: self.random,
+            wall_clock: Some(wall_clock),
+            failures: self.failures,
+            retry_at: self.retry_at,
+            blocked: self.blocked,
+            rejections: self.rejections,
+            min_until: self.min_until,
+            fetch_timeout: self.fetch_timeout,
+            details: self.details,
+        }
+    }
+
+    /// The longest one exchange may take once its connection is open
+    /// (default 60 s): the drivers check it between reads and writes, so a
+    /// server that drips a byte per read timeout fails with
+    /// [`Error::Timeout`] instead of holding the device. (A read that never
+    /// returns is the transport's to time out; with the async driver,
+    /// `embassy_time::with_timeout` around the call cancels it cleanly.)
+    pub fn with_fetch_timeout(mut self, timeout: Duration) -> Self {
+        self.fetch_timeout = timeout;
         self
     }
 
@@ -121,12 +243,34 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
 
     /// When the client will next go to the network on its own: `None` when it
     /// would now (unless [`Client::blocked`]: then it never will), `Some(t)`
-    /// while backing off.
+    /// while backing off, or while a due renewal waits for
+    /// [`RefreshPolicy::min_interval`] since the last fetch.
     pub fn next_attempt(&self) -> Option<Instant> {
         if self.blocked.is_some() {
             return None;
         }
-        self.retry_at.filter(|&t| t > self.clock.now())
+        let now = self.clock.now();
+        // `min_interval` holds back only the renewal of a token that is
+        // due: with a fresh one, the next attempt is the backoff's.
+        let due = self.token.freshness(now, &self.policy) != Freshness::Fresh;
+        self.waiting_until(now, due)
+    }
+
+    /// `retry_at` while it lies ahead of `now` — and no further than any
+    /// wait this client schedules: a later one means the clock went
+    /// backwards or wrapped (a 32-bit millisecond tick after 49.7 days),
+    /// and waiting for it could lock the client out for weeks.
+    fn waiting_until(&self, now: Instant, with_min_interval: bool) -> Option<Instant> {
+        let longest = self
+            .backoff
+            .max
+            .max(self.backoff.max_retry_after)
+            .max(self.policy.min_interval)
+            .saturating_add(Duration::from_secs(1));
+        let ahead = |t: &Instant| *t > now && t.saturating_duration_since(now) <= longest;
+        let backoff = self.retry_at.filter(ahead);
+        let min = self.min_until.filter(ahead).filter(|_| with_min_interval);
+        backoff.max(min)
     }
 
     /// The permanent failure that stopped automatic attempts, if any.
@@ -134,12 +278,13 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
         self.blocked.as_ref()
     }
 
-    /// Forgets failures: backoff and a permanent block (call it after
-    /// re-provisioning credentials or changing the configuration).
+    /// Forgets failures: backoff, refused tokens and a permanent block (call
+    /// it after re-provisioning credentials or changing the configuration).
     pub fn reset_backoff(&mut self) {
         self.failures = 0;
         self.retry_at = None;
         self.blocked = None;
+        self.rejections = 0;
     }
 
     /// Decides what [`Client::token`] does now.
@@ -149,15 +294,110 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
         if fresh == Freshness::Fresh {
             return Gate::UseCached;
         }
-        let refuse = match (&self.blocked, self.retry_at) {
+        let refuse = match (&self.blocked, self.waiting_until(now, true)) {
             (Some(e), _) => Gate::Blocked(e),
-            (None, Some(t)) if t > now => Gate::Wait(t),
-            _ => return Gate::Fetch,
+            (None, Some(t)) => Gate::Wait(t),
+            (None, None) => return Gate::Fetch,
         };
         if fresh == Freshness::RefreshDue {
             Gate::UseCached
         } else {
             refuse
+        }
+    }
+
+    /// [`Client::token`]'s decision: `Ok(true)` hand out the cached token,
+    /// `Ok(false)` fetch, `Err` neither (a permanent failure, or backing
+    /// off with no valid token).
+    pub(crate) fn use_cached(&self) -> Result<bool, Error> {
+        match self.gate() {
+            Gate::UseCached => Ok(true),
+            Gate::Fetch => Ok(false),
+            Gate::Blocked(e) => Err(e.clone()),
+            Gate::Wait(t) => Err(Error::Backoff(t)),
+        }
+    }
+
+    /// Ends a fetch the driver ran: the work buffer is wiped whatever
+    /// happened, a failure counts for the backoff, and a success hands out
+    /// the new token.
+    pub(crate) fn settle<E>(
+        &mut self,
+        result: Result<(), Error<E>>,
+        buf: &mut [u8],
+    ) -> Result<&Token<T, S>, Error<E>> {
+        wipe(buf);
+        if let Err(e) = &result {
+            self.fail(e);
+        }
+        result?;
+        Ok(&self.token)
+    }
+
+    /// The error details to fill and the deadline of the exchange begun at
+    /// `started`.
+    pub(crate) fn exchange_parts(
+        &mut self,
+        started: Instant,
+    ) -> (&mut crate::error::ErrorDetails, Deadline<'_, C>) {
+        let at = started.saturating_add(self.fetch_timeout);
+        (
+            &mut self.details,
+            Deadline {
+                clock: &self.clock,
+                at,
+            },
+        )
+    }
+
+    /// How `call` gets its token before the next attempt.
+    pub(crate) fn call_renewal(&self, plan: &CallPlan) -> Renewal {
+        if plan.retried {
+            Renewal::Now
+        } else {
+            Renewal::IfDue
+        }
+    }
+
+    /// Whether `call` goes ahead after its renewal: yes when it worked, and
+    /// when a due renewal failed while the cached token is still valid (the
+    /// first time round); otherwise the renewal's error.
+    pub(crate) fn call_proceeds<E>(
+        &self,
+        plan: &CallPlan,
+        renewed: Result<(), Error<E>>,
+    ) -> Result<(), Error<E>> {
+        match renewed {
+            Err(_) if !plan.retried && self.cached().is_some() => Ok(()),
+            other => other,
+        }
+    }
+
+    /// What `call` does after an attempt at the resource server. A refused
+    /// token is dropped. The first refusal after a token was accepted (or
+    /// ever) is worth one new token and one retry, at once; a second one
+    /// gives up and backs off like a failed fetch, and so does every
+    /// refusal until a token is accepted again — a resource server that
+    /// refuses everything costs a few fetches, not two per call.
+    pub(crate) fn call_after<X>(&mut self, plan: &mut CallPlan, attempt: Attempt<X>) -> Next<X> {
+        match attempt {
+            Attempt::Done(r) => {
+                self.rejections = 0;
+                Next::Return(r)
+            }
+            Attempt::TokenRejected => {
+                self.invalidate();
+                self.rejections = self.rejections.saturating_add(1);
+                if !plan.retried && self.rejections == 1 {
+                    plan.retried = true;
+                    return Next::RenewAndRetry;
+                }
+                let now = self.clock.now();
+                let sample = self.random().map_or(u32::MAX, |r| r.next_u32());
+                let wait = self.backoff.delay(self.rejections - 1, sample, None);
+                self.retry_at = Some(now.saturating_add(wait));
+                Next::GiveUp
+            }
         }
     }
 
@@ -206,6 +446,9 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
     /// The next call fetches a new one.
     pub fn invalidate(&mut self) {
         self.token.clear();
+        // The caller says the token is no good: the next fetch is not held
+        // back by `min_interval` (backoff after failures still applies).
+        self.min_until = None;
     }
 
     /// Starts an attempt: encodes the request into `buf` and returns the
@@ -236,13 +479,20 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
         started: Instant,
     ) -> Result<&Token<T, S>, Error> {
         self.token.set(response, started, &self.policy)?;
-        self.reset_backoff();
+        self.failures = 0;
+        self.blocked = None;
+        self.retry_at = None;
+        // At most one automatic fetch per `min_interval`, whatever the
+        // server says of the lifetime (`expires_in: 1` must not mean a
+        // fetch every half second).
+        self.min_until = (self.policy.min_interval > Duration::ZERO)
+            .then(|| started.saturating_add(self.policy.min_interval));
         // Renew at a random point of the jitter window, so devices that
         // booted together do not renew together.
         let window = self.policy.jitter_window(self.token.lifetime());
-        let early = match self.random {
+        let early = match self.random() {
             Some(r) => fraction(window, r.next_u32()),
-            None => core::time::Duration::ZERO,
+            None => Duration::ZERO,
         };
         self.token.set_refresh_early(early);
         crate::fmt::debug!("token stored, expires_in={:?}", response.expires_in);
@@ -258,7 +508,7 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
             // A capacity error depends on the buffer the caller passes,
             // which can change: back off rather than block.
             (Error::Capacity(_), _) | (_, Retry::Transient) => {
-                let unix = self.wall_clock.and_then(|w| w.unix_time());
+                let unix = self.wall_clock.as_ref().and_then(|w| w.unix_time());
                 self.schedule(error.retry_after().and_then(|ra| ra.delay(unix)));
             }
             (_, Retry::Permanent) => {
@@ -274,7 +524,7 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
     /// `self.failures` consecutive failures.
     fn schedule(&mut self, asked: Option<core::time::Duration>) {
         let now = self.clock.now();
-        let sample = self.random.map_or(u32::MAX, |r| r.next_u32());
+        let sample = self.random().map_or(u32::MAX, |r| r.next_u32());
         let mut at = now.saturating_add(self.backoff.delay(self.failures, sample, asked));
         // Never sleep past the expiry of a token that is still valid: one
         // more attempt just before it expires.
@@ -288,6 +538,11 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
             }
         }
         self.retry_at = Some(at);
+    }
+
+    /// The random source, when there is one and it is enabled.
+    fn random(&self) -> Option<&R> {
+        self.random.as_ref().filter(|r| r.enabled())
     }
 
     /// The token, for drivers that just checked it is fresh.
@@ -359,18 +614,9 @@ impl<E: core::fmt::Debug + core::fmt::Display, X: core::fmt::Debug + core::fmt::
 {
 }
 
-/// The decision after an attempt: the one place the retry rule lives, shared
-/// by every driver.
+/// The decision after an attempt at a resource server.
 pub(crate) enum Next<R> {
     Return(R),
     RenewAndRetry,
     GiveUp,
-}
-
-pub(crate) fn after_attempt<R>(attempt: Attempt<R>, retried: bool) -> Next<R> {
-    match attempt {
-        Attempt::Done(r) => Next::Return(r),
-        Attempt::TokenRejected if !retried => Next::RenewAndRetry,
-        Attempt::TokenRejected => Next::GiveUp,
-    }
 }

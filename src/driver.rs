@@ -13,12 +13,13 @@ macro_rules! driver {
     ) => {
         use $io::{Error as _, ErrorKind, ErrorType, Read, Write};
 
-        use crate::client::{Attempt, CallError, Client, Gate, Next, after_attempt, wipe};
+        use crate::client::{Attempt, CallError, CallPlan, Client, Deadline, Next, Renewal};
         use crate::credentials::TokenEndpoint;
         use crate::error::Error;
         use crate::exchange::Exchange;
         use crate::response::TokenResponse;
-        use crate::time::Clock;
+        use crate::retry::Random;
+        use crate::time::{Clock, WallClock};
         use crate::token::Token;
 
         /// Runs one exchange over an open stream: writes the request, reads
@@ -33,7 +34,7 @@ macro_rules! driver {
             stream: &mut S,
             ex: Exchange<'w>,
         ) -> Result<TokenResponse<'w>, Error<S::Error>> {
-            run_with(stream, ex, None) $($await)*
+            run_with::<S, fn() -> crate::time::Instant>(stream, ex, None, None) $($await)*
         }
 
         /// [`run`], keeping the free text of an error response
@@ -43,20 +44,25 @@ macro_rules! driver {
             ex: Exchange<'w>,
             details: &mut crate::error::ErrorDetails,
         ) -> Result<TokenResponse<'w>, Error<S::Error>> {
-            run_with(stream, ex, Some(details)) $($await)*
+            run_with::<S, fn() -> crate::time::Instant>(stream, ex, Some(details), None) $($await)*
         }
 
-        $($async)? fn run_with<'w, S: Read + Write>(
+        $($async)? fn run_with<'w, S: Read + Write, C: Clock>(
             stream: &mut S,
             mut ex: Exchange<'w>,
             details: Option<&mut crate::error::ErrorDetails>,
+            deadline: Option<&Deadline<'_, C>>,
         ) -> Result<TokenResponse<'w>, Error<S::Error>> {
+            let late = || deadline.is_some_and(Deadline::passed);
             while !ex.to_send().is_empty() {
                 match stream.write(ex.to_send()) $($await)* {
                     Ok(0) => return Err(Error::WriteZero),
                     Ok(n) => ex.sent(n),
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
                     Err(e) => return Err(Error::Transport(e)),
+                }
+                if late() {
+                    return Err(Error::Timeout);
                 }
             }
             stream.flush() $($await)* .map_err(Error::Transport)?;
@@ -70,6 +76,9 @@ macro_rules! driver {
                 if ex.received(n).map_err(Error::widen)? {
                     break;
                 }
+                if late() {
+                    return Err(Error::Timeout);
+                }
             }
             match details {
                 Some(d) => ex.finish_with_details(d),
@@ -78,7 +87,9 @@ macro_rules! driver {
             .map_err(Error::widen)
         }
 
-        impl<C: Clock, const N: usize, const T: usize, const S: usize> Client<'_, C, N, T, S> {
+        impl<C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W: WallClock>
+            Client<'_, C, N, T, S, R, W>
+        {
             /// The cached token while it is fresh; otherwise fetches a new
             /// one over a connection from `connector`, using `buf` as work
             /// space (request, response and parsing; see the README for
@@ -97,12 +108,10 @@ macro_rules! driver {
                 connector: &mut K,
                 buf: &mut [u8],
             ) -> Result<&Token<T, S>, Error<K::Error>> {
-                match self.gate() {
-                    Gate::UseCached => Ok(self.current()),
-                    Gate::Blocked(e) => Err(e.clone().widen()),
-                    Gate::Wait(t) => Err(Error::Backoff(t)),
-                    Gate::Fetch => self.$fetch(connector, buf) $($await)*,
+                if self.use_cached().map_err(Error::widen)? {
+                    return Ok(self.current());
                 }
+                self.$fetch(connector, buf) $($await)*
             }
 
             /// Fetches a new token now, whatever the cache holds and whatever
@@ -115,12 +124,7 @@ macro_rules! driver {
                 buf: &mut [u8],
             ) -> Result<&Token<T, S>, Error<K::Error>> {
                 let result = self.$fetch_into(connector, buf) $($await)*;
-                wipe(buf);
-                if let Err(e) = &result {
-                    self.fail(e);
-                }
-                result?;
-                Ok(self.current())
+                self.settle(result, buf)
             }
 
             /// Uses the token at a resource server through `attempt`, which
@@ -129,44 +133,33 @@ macro_rules! driver {
             /// token was refused ([`Attempt::rejects_token`]). `attempt` gets
             /// the connector too, so the service's connection can come from
             /// the same one (e.g. [`TlsConnector::open`](crate::tls::TlsConnector)
-            /// with its record buffers) while the client is not using it. On a refusal
-            /// the cached token is invalidated, a new one fetched and the
-            /// request retried **once**; a second refusal is
-            /// [`CallError::Rejected`] (and that token is dropped too), never
-            /// a loop. When a due renewal fails but the cached token is still
-            /// valid, the call goes ahead with the cached token.
-            pub $($async)? fn $call<K: Connect, R, X>(
+            /// with its record buffers) while the client is not using it.
+            ///
+            /// On a refusal the cached token is dropped, a new one fetched and
+            /// the request retried **once**; a second refusal is
+            /// [`CallError::Rejected`], never a loop, and refusals back off
+            /// like failed fetches until a token is accepted again. When a
+            /// due renewal fails but the cached token is still valid, the
+            /// call goes ahead with the cached token.
+            pub $($async)? fn $call<K: Connect, Rv, X>(
                 &mut self,
                 connector: &mut K,
                 buf: &mut [u8],
-                mut attempt: impl $fn_kind(&mut K, &Token<T, S>) -> Result<Attempt<R>, X>,
-            ) -> Result<R, CallError<K::Error, X>> {
-                let mut retried = false;
+                mut attempt: impl $fn_kind(&mut K, &Token<T, S>) -> Result<Attempt<Rv>, X>,
+            ) -> Result<Rv, CallError<K::Error, X>> {
+                let mut plan = CallPlan::default();
                 loop {
-                    let renewed = if retried {
-                        self.$fetch(connector, buf) $($await)* .map(|_| ())
-                    } else {
-                        self.$token(connector, buf) $($await)* .map(|_| ())
+                    let renewed = match self.call_renewal(&plan) {
+                        Renewal::IfDue => self.$token(connector, buf) $($await)* .map(drop),
+                        Renewal::Now => self.$fetch(connector, buf) $($await)* .map(drop),
                     };
-                    if let Err(e) = renewed {
-                        // A renewal that failed while the old token is still
-                        // valid does not stop the call: use the old token.
-                        if retried || self.cached().is_none() {
-                            return Err(CallError::Token(e));
-                        }
-                    }
-                    let outcome = attempt(connector, self.current()) $($await)* .map_err(CallError::Resource)?;
-                    match after_attempt(outcome, retried) {
+                    self.call_proceeds(&plan, renewed).map_err(CallError::Token)?;
+                    let outcome = attempt(connector, self.current()) $($await)*
+                        .map_err(CallError::Resource)?;
+                    match self.call_after(&mut plan, outcome) {
                         Next::Return(r) => return Ok(r),
-                        Next::GiveUp => {
-                            // A token refused twice is not presented again.
-                            self.invalidate();
-                            return Err(CallError::Rejected);
-                        }
-                        Next::RenewAndRetry => {
-                            self.invalidate();
-                            retried = true;
-                        }
+                        Next::GiveUp => return Err(CallError::Rejected),
+                        Next::RenewAndRetry => {}
                     }
                 }
             }
@@ -180,7 +173,8 @@ macro_rules! driver {
                 let mut conn = connector
                     .connect(self.config().endpoint()) $($await)*
                     .map_err(Error::Transport)?;
-                let resp = run_with(&mut conn, ex, Some(self.details_mut())) $($await)*;
+                let (details, deadline) = self.exchange_parts(started);
+                let resp = run_with(&mut conn, ex, Some(details), Some(&deadline)) $($await)*;
                 // close_notify for TLS; the outcome is the exchange's.
                 let _ = K::close(conn) $($await)*;
                 self.complete(&resp?, started).map_err(Error::widen)?;

@@ -48,6 +48,11 @@ pub enum Error<E = core::convert::Infallible> {
     /// this instant (exponential backoff, `Retry-After`). See
     /// [`Client::next_attempt`](crate::Client::next_attempt).
     Backoff(crate::time::Instant),
+    /// The exchange (request and response, after the connection was opened)
+    /// ran past the client's fetch deadline
+    /// ([`Client::with_fetch_timeout`](crate::Client::with_fetch_timeout)):
+    /// a server that sends a byte now and then cannot hold the device.
+    Timeout,
 }
 
 impl Error {
@@ -64,6 +69,7 @@ impl Error {
             Error::NoWallClock => Error::NoWallClock,
             Error::Sign => Error::Sign,
             Error::Backoff(t) => Error::Backoff(t),
+            Error::Timeout => Error::Timeout,
         }
     }
 }
@@ -82,6 +88,7 @@ impl<E> Error<E> {
             Error::NoWallClock => Error::NoWallClock,
             Error::Sign => Error::Sign,
             Error::Backoff(t) => Error::Backoff(*t),
+            Error::Timeout => Error::Timeout,
         })
     }
 
@@ -113,6 +120,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
                 "backing off after failures: next attempt at {} ms",
                 t.as_millis()
             ),
+            Error::Timeout => f.write_str("the exchange ran past the fetch deadline"),
         }
     }
 }

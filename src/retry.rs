@@ -65,7 +65,8 @@ impl<E> Error<E> {
             | Error::WriteZero
             | Error::NoWallClock
             | Error::Sign
-            | Error::Backoff(_) => Retry::Transient,
+            | Error::Backoff(_)
+            | Error::Timeout => Retry::Transient,
             Error::Response(_) => Retry::Transient,
             Error::Http(h) => match h {
                 HttpError::UnexpectedStatus { status, .. } => {
@@ -110,11 +111,29 @@ impl<E> Error<E> {
 pub trait Random {
     /// A uniformly distributed `u32`.
     fn next_u32(&self) -> u32;
+
+    /// Whether this source is to be used (default `true`): a source that
+    /// answers `false` counts as none (backoff waits its full ceiling,
+    /// renewals are not jittered), e.g. to switch jitter off at run time.
+    fn enabled(&self) -> bool {
+        true
+    }
 }
 
 impl<F: Fn() -> u32> Random for F {
     fn next_u32(&self) -> u32 {
         self()
+    }
+}
+
+/// A borrowed source, e.g. one the caller also inspects.
+impl Random for &dyn Random {
+    fn next_u32(&self) -> u32 {
+        (**self).next_u32()
+    }
+
+    fn enabled(&self) -> bool {
+        (**self).enabled()
     }
 }
 

@@ -121,6 +121,13 @@ impl<F: Fn() -> Option<u64>> WallClock for F {
     }
 }
 
+/// A borrowed wall clock.
+impl WallClock for &dyn WallClock {
+    fn unix_time(&self) -> Option<u64> {
+        (**self).unix_time()
+    }
+}
+
 /// Where a token stands on the caller's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -163,17 +170,33 @@ pub struct RefreshPolicy {
     /// thousand devices booted together then spread their renewals over the
     /// window instead of hitting the server in the same second.
     pub jitter: Duration,
+    /// The shortest time between two automatic fetches (default 10 s),
+    /// whatever lifetime the server announces: `expires_in: 1` (broken or
+    /// hostile) then costs one fetch per 10 s, not two per second. Between
+    /// them [`Client::token`](crate::Client::token) hands out a token that is
+    /// due but valid, or [`Error::Backoff`](crate::Error::Backoff) when none
+    /// is. An explicit `fetch`, and the one renewal after a refused token,
+    /// are not held back.
+    pub min_interval: Duration,
 }
 
 impl RefreshPolicy {
-    /// The defaults: 60 s margin, 300 s default lifetime, 1 day maximum.
+    /// The defaults: 60 s margin, 300 s default lifetime, 1 day maximum, 5 min
+    /// jitter window, at least 10 s between automatic fetches.
     pub const fn new() -> Self {
         Self {
             margin: Duration::from_secs(60),
             default_lifetime: Duration::from_secs(300),
             max_lifetime: Duration::from_secs(86_400),
             jitter: Duration::from_secs(300),
+            min_interval: Duration::from_secs(10),
         }
+    }
+
+    /// Sets [`RefreshPolicy::min_interval`].
+    pub const fn with_min_interval(mut self, interval: Duration) -> Self {
+        self.min_interval = interval;
+        self
     }
 
     /// Sets [`RefreshPolicy::jitter`].
@@ -232,6 +255,12 @@ impl RefreshPolicy {
         early: Duration,
         now: Instant,
     ) -> Freshness {
+        // A token from "the future": the clock went backwards or wrapped
+        // (a 32-bit millisecond tick does after 49.7 days). Its age is
+        // unknown, so it is not presented.
+        if now < obtained {
+            return Freshness::Expired;
+        }
         let expires = obtained.saturating_add(lifetime);
         let early = early.min(self.jitter_window(lifetime));
         let refresh_at = expires

@@ -32,7 +32,7 @@ use embedded_io_adapters::std::FromStd;
 use embedded_oauth2::blocking::Connect;
 use embedded_oauth2::{
     Attempt, CallError, Client, ClientAuth, ClientId, ClientSecret, Clock, Config, Error,
-    ErrorCode, Freshness, Instant, Token, TokenEndpoint, TokenType,
+    ErrorCode, Freshness, Instant, RefreshPolicy, Token, TokenEndpoint, TokenType,
 };
 use support::authz::AuthzServer;
 use tls::HostTls;
@@ -293,6 +293,13 @@ fn config<'a>(
 
 fn device(config: Config<'_, N>) -> Client<'_, impl Clock, N, T, S> {
     Client::new(config, real_clock())
+}
+
+/// A device for the 4-second tokens of `https://short.example/`: renewals
+/// 2 s apart are what that resource is for, so the policy's 10 s floor
+/// between automatic fetches comes down to 1 s.
+fn short_lived_device(config: Config<'_, N>) -> Client<'_, impl Clock, N, T, S> {
+    device(config).with_policy(RefreshPolicy::new().with_min_interval(Duration::from_secs(1)))
 }
 
 /// What a test wants to know of a token, owned.
@@ -907,7 +914,7 @@ fn short_token_is_renewed_when_due<X: Net>(net: &mut X) {
         .unwrap()
         .with_scope("short:read")
         .unwrap();
-    let mut client = device(c);
+    let mut client = short_lived_device(c);
     let mut conn = Counting::new(net.connector());
     let mut work = [0u8; WORK];
 
@@ -960,7 +967,7 @@ fn failed_renewal_keeps_the_old_token<X: Net>(net: &mut X) {
         .unwrap()
         .with_scope("short:read")
         .unwrap();
-    let mut client = device(c);
+    let mut client = short_lived_device(c);
     let mut conn = Counting::new(net.connector());
     let mut work = [0u8; WORK];
     let (first, obtained, expires) = {
@@ -1125,8 +1132,10 @@ fn rejected_twice_is_reported_not_looped<X: Net>(net: &mut X) {
         seen[1].0, before.access,
         "the retry used the refetched token"
     );
-    // A token refused twice is not presented again: the cache is empty and
-    // the next call starts with a fetch (and is refused twice again).
+    // A token refused twice is not presented again, and refusals back off
+    // like failed fetches: the next call makes no request at all until the
+    // backoff has passed (a service that refuses every token costs a few
+    // fetches, not two per call).
     assert!(
         client.cached().is_none(),
         "the twice-refused token is dropped"
@@ -1134,8 +1143,12 @@ fn rejected_twice_is_reported_not_looped<X: Net>(net: &mut X) {
     let again = client.call(&mut conn, &mut work, |_, token| {
         get_receipt(net, "42", token).map(classify)
     });
-    assert!(matches!(again, Err(CallError::Rejected)));
-    assert_eq!(conn.count, 4, "a fetch and one refetch");
+    assert!(
+        matches!(again, Err(CallError::Token(Error::Backoff(_)))),
+        "{:?}",
+        again.map(|r| r.status)
+    );
+    assert_eq!(conn.count, 2, "no fetch while backing off");
 }
 
 /// Every token revoked right before it is used: also exactly two attempts

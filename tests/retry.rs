@@ -51,6 +51,28 @@ impl Seeded {
     }
 }
 
+/// A random source or none, chosen at run time.
+struct Maybe<'a>(Option<&'a dyn Random>);
+
+impl Random for Maybe<'_> {
+    fn next_u32(&self) -> u32 {
+        self.0.map_or(u32::MAX, |r| r.next_u32())
+    }
+
+    fn enabled(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+/// A wall clock or none, chosen at run time.
+struct MaybeWall<'a>(Option<&'a dyn WallClock>);
+
+impl WallClock for MaybeWall<'_> {
+    fn unix_time(&self) -> Option<u64> {
+        self.0.and_then(|w| w.unix_time())
+    }
+}
+
 impl Random for Seeded {
     fn next_u32(&self) -> u32 {
         let mut z = self.state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -602,7 +624,8 @@ fn consecutive_failures_grow_the_jittered_ceiling() {
     let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
     let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
     let rng = Seeded::new(0x5EED_0001);
-    let mut client: Client<_> = Client::new(common::config(), clock(&now)).with_random(&rng);
+    let mut client: Client<_, 64, 2048, 128, _> =
+        Client::new(common::config(), clock(&now)).with_random(&rng as &dyn Random);
 
     let mut delays = Vec::new();
     for n in 1..=14u32 {
@@ -739,7 +762,8 @@ fn first_delays_spread_over_the_whole_ceiling() {
         let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
         let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
         let rng = Seeded::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
-        let mut client: Client<_> = Client::new(common::config(), clock(&now)).with_random(&rng);
+        let mut client: Client<_, 64, 2048, 128, _> =
+            Client::new(common::config(), clock(&now)).with_random(&rng as &dyn Random);
         server
             .borrow_mut()
             .push(Script::Refuse(StreamError::Refused));
@@ -820,7 +844,7 @@ fn retry_after_seconds_is_honoured_and_capped() {
         let now = clock_at(5_000);
         let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
         let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
-        let mut client: Client<_> = Client::new(common::config(), clock(&now))
+        let mut client: Client<_, 64, 2048, 128, _> = Client::new(common::config(), clock(&now))
             .with_random(zero)
             .with_backoff(backoff);
         server.borrow_mut().push(Script::Respond(html(
@@ -923,13 +947,9 @@ fn retry_after_http_date_needs_a_wall_clock() {
         let now = clock_at(7_000);
         let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
         let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
-        let mut client: Client<_> = Client::new(common::config(), clock(&now));
-        if let Some(w) = wall {
-            client = client.with_wall_clock(w);
-        }
-        if let Some(r) = random {
-            client = client.with_random(r);
-        }
+        let mut client: Client<_, 64, 2048, 128, _, _> = Client::new(common::config(), clock(&now))
+            .with_wall_clock(MaybeWall(wall))
+            .with_random(Maybe(random));
         server.borrow_mut().push(Script::Respond(html(
             "HTTP/1.1 503 Service Unavailable",
             &format!("Retry-After: {date}\r\n"),
@@ -964,7 +984,8 @@ fn retry_after_counts_from_the_response() {
     let now = clock_at(0);
     let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
     let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
-    let mut client: Client<_> = Client::new(common::config(), clock(&now)).with_random(&zero);
+    let mut client: Client<_, 64, 2048, 128, _> =
+        Client::new(common::config(), clock(&now)).with_random(&zero as &dyn Random);
     server.borrow_mut().push(Script::RespondAfter {
         response: html("HTTP/1.1 503 Service Unavailable", "Retry-After: 120\r\n"),
         latency_ms: 7_000,
@@ -1033,7 +1054,8 @@ fn permanent_failures_are_not_retried_until_reset() {
         let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
         let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
         let rng = Seeded::new(7);
-        let mut client: Client<_> = Client::new(common::config(), clock(&now)).with_random(&rng);
+        let mut client: Client<_, 64, 2048, 128, _> =
+            Client::new(common::config(), clock(&now)).with_random(&rng as &dyn Random);
         server
             .borrow_mut()
             .push(Script::Respond(oauth_body(status_line, "", error)));
@@ -1145,8 +1167,8 @@ fn backing_off_with_a_valid_token_returns_it() {
     let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
     let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
     let rng = Seeded::new(99);
-    let mut client: Client<_> = Client::new(common::config(), clock(&now))
-        .with_random(&rng)
+    let mut client: Client<_, 64, 2048, 128, _> = Client::new(common::config(), clock(&now))
+        .with_random(&rng as &dyn Random)
         .with_policy(RefreshPolicy::new().with_jitter(Duration::ZERO));
     server
         .borrow_mut()
@@ -1224,8 +1246,8 @@ fn backing_off_with_a_valid_token_returns_it() {
 /// instant at which it becomes due, checked to the millisecond: `Fresh` one
 /// millisecond before (and `token()` makes no connection), `RefreshDue` at
 /// it (and `token()` renews).
-fn renewal_point<C: Clock>(
-    client: &mut Client<'_, C>,
+fn renewal_point<C: Clock, R: Random>(
+    client: &mut Client<'_, C, 64, 2048, 128, R>,
     now: &Rc<Cell<u64>>,
     server: &RefCell<FakeServer>,
     expected_ms: u64,
@@ -1271,8 +1293,8 @@ fn with_random_renewal_lands_in_the_jitter_window() {
             let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
             let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
             let rng = Seeded::new(seed ^ 0xF1EE7);
-            let mut client: Client<_> =
-                Client::new(common::config(), clock(&now)).with_random(&rng);
+            let mut client: Client<_, 64, 2048, 128, _> =
+                Client::new(common::config(), clock(&now)).with_random(&rng as &dyn Random);
             let policy = *client.policy();
             assert_eq!(
                 policy.jitter_window(Duration::from_secs(lifetime)),
@@ -1308,11 +1330,11 @@ fn without_random_renewal_is_at_expiry_minus_margin() {
         let now = clock_at(0);
         let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
         let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
-        let mut client: Client<_> = Client::new(common::config(), clock(&now));
+        let random: Option<&dyn Random> = with_random.then_some(&rng);
+        let mut client: Client<_, 64, 2048, 128, _> =
+            Client::new(common::config(), clock(&now)).with_random(Maybe(random));
         if with_random {
-            client = client
-                .with_random(&rng)
-                .with_policy(RefreshPolicy::new().with_jitter(Duration::ZERO));
+            client = client.with_policy(RefreshPolicy::new().with_jitter(Duration::ZERO));
         }
         server
             .borrow_mut()

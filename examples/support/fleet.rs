@@ -63,6 +63,22 @@ impl DeviceRng {
     }
 }
 
+/// A device's random source, switched on or off for the whole simulation.
+pub struct Jitter<'r> {
+    rng: &'r DeviceRng,
+    on: bool,
+}
+
+impl Random for Jitter<'_> {
+    fn next_u32(&self) -> u32 {
+        self.rng.next_u32()
+    }
+
+    fn enabled(&self) -> bool {
+        self.on
+    }
+}
+
 impl Random for DeviceRng {
     fn next_u32(&self) -> u32 {
         let mut s = SplitMix(self.0.get());
@@ -298,7 +314,7 @@ pub fn run(s: &Scenario) -> Report {
             hit_by_outage: false,
         })
         .collect();
-    let mut clients: Vec<Client<'_, SimClock<'_>, 0, 64, 0>> = rngs
+    let mut clients: Vec<Client<'_, SimClock<'_>, 0, 64, 0, Jitter<'_>>> = rngs
         .iter()
         .map(|rng| {
             let config = Config::<0>::new(
@@ -306,14 +322,10 @@ pub fn run(s: &Scenario) -> Report {
                 ClientId::new("device").expect("client id"),
                 ClientAuth::ClientIdOnly,
             );
-            let client = Client::new(config, SimClock(&clock))
+            Client::new(config, SimClock(&clock))
                 .with_policy(s.policy)
-                .with_backoff(s.backoff);
-            if s.random {
-                client.with_random(rng)
-            } else {
-                client
-            }
+                .with_backoff(s.backoff)
+                .with_random(Jitter { rng, on: s.random })
         })
         .collect();
 

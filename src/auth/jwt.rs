@@ -7,8 +7,8 @@
 //! are base64url-encoded as they are produced, the signature is computed over
 //! the bytes just written, so no second copy of anything exists.
 
-use core::cell::Cell;
 use core::fmt;
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use base64ct::Base64UrlUnpadded;
 
@@ -48,7 +48,12 @@ impl<F: Fn() -> [u8; 16]> JtiSource for F {
 #[derive(Debug)]
 pub struct CounterJti {
     prefix: [u8; 8],
-    next: Cell<u64>,
+    // Two halves of a u64 counter: atomic loads and stores exist on every
+    // target (thumbv6m has no read-modify-write), and make the source
+    // `Sync`, so a `Config` holding it can live in a `static`. The client
+    // draws from it under `&mut` (one fetch at a time).
+    high: AtomicU32,
+    low: AtomicU32,
 }
 
 impl CounterJti {
@@ -56,15 +61,18 @@ impl CounterJti {
     pub const fn new(prefix: [u8; 8]) -> Self {
         Self {
             prefix,
-            next: Cell::new(0),
+            high: AtomicU32::new(0),
+            low: AtomicU32::new(0),
         }
     }
 }
 
 impl JtiSource for CounterJti {
     fn next_jti(&self) -> [u8; 16] {
-        let n = self.next.get();
-        self.next.set(n.wrapping_add(1));
+        let n = (u64::from(self.high.load(Relaxed)) << 32) | u64::from(self.low.load(Relaxed));
+        let next = n.wrapping_add(1);
+        self.high.store((next >> 32) as u32, Relaxed);
+        self.low.store(next as u32, Relaxed);
         let mut out = [0u8; 16];
         let (p, c) = out.split_at_mut(8);
         p.copy_from_slice(&self.prefix);
@@ -131,18 +139,18 @@ pub enum Audience<'a> {
 /// ```
 #[derive(Clone, Copy)]
 pub struct Assertion<'a> {
-    pub(crate) wall_clock: &'a dyn WallClock,
-    pub(crate) jti: &'a dyn JtiSource,
+    pub(crate) wall_clock: &'a (dyn WallClock + Sync),
+    pub(crate) jti: &'a (dyn JtiSource + Sync),
     pub(crate) audience: Audience<'a>,
     pub(crate) lifetime_secs: u32,
     pub(crate) key_id: Option<&'a str>,
     #[cfg(feature = "private-key-jwt")]
-    pub(crate) signer: Option<&'a dyn Es256Signer>,
+    pub(crate) signer: Option<&'a (dyn Es256Signer + Sync)>,
 }
 
 impl<'a> Assertion<'a> {
     /// Audience = token endpoint, lifetime 60 s, no `kid`.
-    pub fn new(wall_clock: &'a dyn WallClock, jti: &'a dyn JtiSource) -> Self {
+    pub fn new(wall_clock: &'a (dyn WallClock + Sync), jti: &'a (dyn JtiSource + Sync)) -> Self {
         Self {
             wall_clock,
             jti,
@@ -174,7 +182,7 @@ impl<'a> Assertion<'a> {
 
     /// Sets the ES256 signer for `private_key_jwt`.
     #[cfg(feature = "private-key-jwt")]
-    pub fn with_signer(mut self, signer: &'a dyn Es256Signer) -> Self {
+    pub fn with_signer(mut self, signer: &'a (dyn Es256Signer + Sync)) -> Self {
         self.signer = Some(signer);
         self
     }
@@ -213,7 +221,7 @@ pub(crate) enum Key<'k> {
     #[cfg(feature = "client-secret-jwt")]
     Hs256(&'k [u8]),
     #[cfg(feature = "private-key-jwt")]
-    Es256(&'k dyn Es256Signer),
+    Es256(&'k (dyn Es256Signer + Sync)),
 }
 
 impl Key<'_> {

@@ -350,6 +350,12 @@ impl FakeServer {
         self.scripts.push_back(script);
     }
 
+    /// Forgets the scripts no connection took.
+    #[allow(dead_code)]
+    pub fn clear_scripts(&mut self) {
+        self.scripts.clear();
+    }
+
     /// Scripts not used yet.
     pub fn pending(&self) -> usize {
         self.scripts.len()

@@ -1,0 +1,324 @@
+//! The client's policy at its edges, each test written against a defect a
+//! review found (and failing before its fix): a clock that wraps, a server
+//! that announces `expires_in: 1`, a resource server that refuses every
+//! token, a server that drips its answer, and a `Client` that must be
+//! `Send` to live in an embassy `static`.
+
+mod common;
+
+use std::cell::{Cell, RefCell};
+use std::convert::Infallible;
+use std::rc::Rc;
+use std::time::Duration;
+
+use common::{FakeServer, Script, token_response};
+use embedded_oauth2::{
+    Attempt, CallError, Client, Error, Freshness, Instant, RefreshPolicy, TokenEndpoint,
+};
+
+const BUF: usize = 2048;
+
+fn clock_at(ms: u64) -> Rc<Cell<u64>> {
+    Rc::new(Cell::new(ms))
+}
+
+/// A 32-bit millisecond tick, as many firmware timers count, handed to the
+/// client as is: it wraps to 0 after 2^32 ms (49.7 days).
+fn wrapping_clock(now: &Rc<Cell<u64>>) -> impl Fn() -> Instant + use<> {
+    let now = Rc::clone(now);
+    move || Instant::from_millis(now.get() & 0xFFFF_FFFF)
+}
+
+fn clock(now: &Rc<Cell<u64>>) -> impl Fn() -> Instant + use<> {
+    let now = Rc::clone(now);
+    move || Instant::from_millis(now.get())
+}
+
+const WRAP: u64 = 1 << 32;
+
+/// A token obtained 1 s before a 32-bit tick wraps must not read as fresh
+/// (for days) after the wrap: its age is unknown, so it is not presented,
+/// and the next `token()` fetches.
+#[test]
+fn token_obtained_before_a_tick_wrap_is_not_presented_after_it() {
+    let now = clock_at(WRAP - 1_000);
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let mut client: Client<_> = Client::new(common::config(), wrapping_clock(&now));
+    server
+        .borrow_mut()
+        .push(Script::Respond(token_response("before", Some(3600))));
+    client.token(&mut connect, &mut [0u8; BUF]).unwrap();
+    assert_eq!(client.freshness(), Freshness::Fresh);
+
+    now.set(WRAP + 500); // the tick reads 500
+    assert_eq!(client.freshness(), Freshness::Expired);
+    assert!(client.cached().is_none());
+    server
+        .borrow_mut()
+        .push(Script::Respond(token_response("after", Some(3600))));
+    let t = client.token(&mut connect, &mut [0u8; BUF]).unwrap();
+    assert_eq!(t.secret(), "after");
+    assert_eq!(server.borrow().connections, 2);
+}
+
+/// A failure 1 s before the wrap schedules the next attempt ~2 s later, on
+/// the far side of the wrap: read naively that is 49.7 days away. The
+/// client ignores a wait longer than any it schedules and tries again.
+#[test]
+fn failure_before_a_tick_wrap_does_not_lock_the_client_out() {
+    let now = clock_at(WRAP - 1_000);
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let mut client: Client<_> = Client::new(common::config(), wrapping_clock(&now));
+    server
+        .borrow_mut()
+        .push(Script::Refuse(common::StreamError::Refused));
+    client.token(&mut connect, &mut [0u8; BUF]).unwrap_err();
+    assert!(client.next_attempt().is_some(), "backing off");
+
+    now.set(WRAP + 5_000); // the tick reads 5,000; the backoff (< 2 s) is over
+    assert_eq!(client.next_attempt(), None);
+    server
+        .borrow_mut()
+        .push(Script::Respond(token_response("back", Some(3600))));
+    assert_eq!(
+        client
+            .token(&mut connect, &mut [0u8; BUF])
+            .unwrap()
+            .secret(),
+        "back"
+    );
+}
+
+/// `expires_in: 1` from a broken (or hostile) server: asked every 0.5 s for
+/// a minute, the client fetches once per `min_interval` (10 s), not 120
+/// times; in between it says when it will try again.
+#[test]
+fn expires_in_one_second_is_fetched_at_most_once_per_min_interval() {
+    let now = clock_at(0);
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let mut client: Client<_> = Client::new(common::config(), clock(&now));
+    let mut backoffs = 0;
+    for step in 0..120u64 {
+        now.set(step * 500);
+        server
+            .borrow_mut()
+            .push(Script::Respond(token_response("blink", Some(1))));
+        match client.token(&mut connect, &mut [0u8; BUF]) {
+            Ok(_) => {}
+            Err(Error::Backoff(t)) => {
+                backoffs += 1;
+                assert!(
+                    t.as_millis() > step * 500 && t.as_millis() % 10_000 == 0,
+                    "{t:?}"
+                );
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+        // An unused script would answer the next connection: drop it.
+        server.borrow_mut().clear_scripts();
+    }
+    assert_eq!(server.borrow().connections, 6, "one fetch per 10 s");
+    assert!(backoffs > 100);
+    // The floor is the policy's: without it, every expired check fetches.
+    let now = clock_at(0);
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let mut client: Client<_> = Client::new(common::config(), clock(&now))
+        .with_policy(RefreshPolicy::new().with_min_interval(Duration::ZERO));
+    for step in 0..20u64 {
+        now.set(step * 500);
+        server
+            .borrow_mut()
+            .push(Script::Respond(token_response("blink", Some(1))));
+        client.token(&mut connect, &mut [0u8; BUF]).unwrap();
+    }
+    assert_eq!(server.borrow().connections, 20);
+}
+
+/// A resource server that answers 401 to every token, called ten times in
+/// a row: the first call renews once and retries once (2 fetches), then
+/// refusals back off like failed fetches — no fetch at all while backing
+/// off. (Before: two fetches per call, 20 in all, with no backoff.)
+#[test]
+fn resource_server_that_always_refuses_costs_two_fetches_over_ten_calls() {
+    let now = clock_at(0);
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let mut client: Client<_> = Client::new(common::config(), clock(&now));
+    let mut attempts = 0;
+    let mut outcomes = Vec::new();
+    for call in 0..10u64 {
+        now.set(call * 100);
+        for i in 0..2 {
+            server.borrow_mut().push(Script::Respond(token_response(
+                &format!("t{call}-{i}"),
+                Some(3600),
+            )));
+        }
+        let r = client.call(&mut connect, &mut [0u8; BUF], |_, _| {
+            attempts += 1;
+            Ok::<_, Infallible>(Attempt::<()>::TokenRejected)
+        });
+        outcomes.push(match r {
+            Err(CallError::Rejected) => "rejected",
+            Err(CallError::Token(Error::Backoff(_))) => "backoff",
+            other => panic!("{other:?}"),
+        });
+        server.borrow_mut().clear_scripts();
+    }
+    assert_eq!(server.borrow().connections, 2, "{outcomes:?}");
+    assert_eq!(attempts, 2);
+    assert_eq!(outcomes[0], "rejected");
+    assert!(
+        outcomes[1..].iter().all(|o| *o == "backoff"),
+        "{outcomes:?}"
+    );
+
+    // Past the backoff: one fetch, refused, and a longer backoff — no
+    // immediate second fetch until a token is accepted again.
+    now.set(60_000);
+    server
+        .borrow_mut()
+        .push(Script::Respond(token_response("later", Some(3600))));
+    let r = client.call(&mut connect, &mut [0u8; BUF], |_, _| {
+        Ok::<_, Infallible>(Attempt::<()>::TokenRejected)
+    });
+    assert!(matches!(r, Err(CallError::Rejected)));
+    assert_eq!(server.borrow().connections, 3);
+    let wait = client.next_attempt().expect("backing off").as_millis() - 60_000;
+    assert!(wait > 2_000, "the backoff grows: {wait} ms");
+
+    // Once a token is accepted again, a refusal is worth one renewal again.
+    now.set(10 * 60_000);
+    for name in ["ok", "revoked", "renewed"] {
+        server
+            .borrow_mut()
+            .push(Script::Respond(token_response(name, Some(3600))));
+    }
+    let r = client.call(&mut connect, &mut [0u8; BUF], |_, _| {
+        Ok::<_, Infallible>(Attempt::Done(()))
+    });
+    assert!(r.is_ok());
+    let mut seen = Vec::new();
+    let r = client.call(&mut connect, &mut [0u8; BUF], |_, t| {
+        seen.push(t.secret().to_owned());
+        Ok::<_, Infallible>(if seen.len() == 1 {
+            Attempt::TokenRejected
+        } else {
+            Attempt::Done(())
+        })
+    });
+    assert!(r.is_ok());
+    assert_eq!(seen, ["ok", "revoked"]);
+}
+
+/// A server that drips its answer a byte per read, each read taking a
+/// second: the exchange stops at the fetch deadline with `Error::Timeout`
+/// (a transient failure: the client backs off), instead of holding the
+/// device for as long as the server likes.
+#[test]
+fn a_dripping_server_hits_the_fetch_deadline() {
+    struct Drip {
+        now: Rc<Cell<u64>>,
+        reads: Rc<Cell<usize>>,
+    }
+    impl embedded_io::ErrorType for Drip {
+        type Error = Infallible;
+    }
+    impl embedded_io::Read for Drip {
+        fn read(&mut self, buf: &mut [u8]) -> Result<usize, Infallible> {
+            self.now.set(self.now.get() + 1_000);
+            self.reads.set(self.reads.get() + 1);
+            let n = usize::from(!buf.is_empty());
+            if let Some(b) = buf.first_mut() {
+                *b = b"HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n"
+                    .get(self.reads.get() - 1)
+                    .copied()
+                    .unwrap_or(b' ');
+            }
+            Ok(n)
+        }
+    }
+    impl embedded_io::Write for Drip {
+        fn write(&mut self, buf: &[u8]) -> Result<usize, Infallible> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> Result<(), Infallible> {
+            Ok(())
+        }
+    }
+    let now = clock_at(0);
+    let reads = Rc::new(Cell::new(0));
+    let mut connect = |_: &TokenEndpoint<'_>| {
+        Ok::<_, Infallible>(Drip {
+            now: Rc::clone(&now),
+            reads: Rc::clone(&reads),
+        })
+    };
+    let mut client: Client<_> = Client::new(common::config(), clock(&now));
+    let e = client.fetch(&mut connect, &mut [0u8; 4096]).unwrap_err();
+    assert!(matches!(e, Error::Timeout), "{e:?}");
+    assert_eq!(reads.get(), 60, "stopped at the 60 s default");
+    assert_eq!(e.retry(), embedded_oauth2::Retry::Transient);
+    assert!(client.next_attempt().is_some(), "a failure: backing off");
+
+    let reads = Rc::new(Cell::new(0));
+    let mut connect = |_: &TokenEndpoint<'_>| {
+        Ok::<_, Infallible>(Drip {
+            now: Rc::clone(&now),
+            reads: Rc::clone(&reads),
+        })
+    };
+    let mut client: Client<_> =
+        Client::new(common::config(), clock(&now)).with_fetch_timeout(Duration::from_secs(5));
+    let e = client.fetch(&mut connect, &mut [0u8; 4096]).unwrap_err();
+    assert!(matches!(e, Error::Timeout), "{e:?}");
+    assert_eq!(reads.get(), 5);
+}
+
+/// `Client` owns its clock, randomness and wall clock (no `dyn`
+/// references), so it is `Send` when they are and can live in a `static`
+/// behind an embassy-sync mutex, as embassy firmware keeps shared state.
+#[test]
+fn client_is_send_and_lives_in_an_embassy_static() {
+    use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+    use embassy_sync::mutex::Mutex;
+    use embedded_oauth2::{ClientAuth, ClientId, ClientSecret, Config};
+
+    type Clock = fn() -> Instant;
+    type Random = fn() -> u32;
+    type Wall = fn() -> Option<u64>;
+    type DeviceClient = Client<'static, Clock, 32, 1024, 64, Random, Wall>;
+    fn assert_send<T: Send>() {}
+    fn assert_sync<T: Sync>() {}
+    assert_send::<DeviceClient>();
+    assert_sync::<DeviceClient>();
+    assert_send::<Client<'static, Clock, 32, 1024, 64>>();
+
+    static CLIENT: Mutex<CriticalSectionRawMutex, Option<DeviceClient>> = Mutex::new(None);
+    fn now() -> Instant {
+        Instant::from_millis(0)
+    }
+    fn random() -> u32 {
+        4
+    }
+    fn wall() -> Option<u64> {
+        None
+    }
+    let config = Config::new(
+        TokenEndpoint::parse("https://as.example/token").unwrap(),
+        ClientId::new("device").unwrap(),
+        ClientAuth::Basic(ClientSecret::new("s").unwrap()),
+    );
+    let client = Client::new(config, now as Clock)
+        .with_random(random as Random)
+        .with_wall_clock(wall as Wall);
+    embassy_futures::block_on(async {
+        *CLIENT.lock().await = Some(client);
+        let guard = CLIENT.lock().await;
+        assert!(guard.as_ref().is_some_and(|c| c.cached().is_none()));
+    });
+}
