@@ -66,6 +66,7 @@ mod encode;
 mod error;
 mod exchange;
 mod http;
+mod json;
 #[cfg(feature = "p256")]
 mod p256_signer;
 mod request;
@@ -100,11 +101,19 @@ pub use crate::http::{Framing, Limits, MAX_HEADERS, ResponseHead, ResponseReader
 #[cfg(feature = "p256")]
 pub use crate::p256_signer::P256Signer;
 pub use crate::request::{encode_request, form_body};
-pub use crate::response::{MAX_JSON_DEPTH, TokenResponse, parse_token_response};
+pub use crate::json::MAX_JSON_DEPTH;
+pub use crate::response::{TokenResponse, parse_token_response};
 pub use crate::retry::{Backoff, Random, Retry, RetryAfter};
 pub use crate::text::Text;
 pub use crate::time::{Clock, Freshness, Instant, RefreshPolicy, WallClock};
 pub use crate::token::{Token, TokenType};
+
+/// Not public API: the JSON scan alone, for the fuzz target `json_scan`
+/// (a differential check against serde_json).
+#[doc(hidden)]
+pub fn __fuzz_json_object(body: &[u8]) -> bool {
+    crate::json::scan(body, |_, _| {}).is_ok()
+}
 
 /// The version of `embedded-io` this crate's traits come from.
 pub use embedded_io;

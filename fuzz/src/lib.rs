@@ -466,6 +466,32 @@ pub fn http_reader(data: &[u8]) {
 // ---- token_json -------------------------------------------------------------
 
 /// `parse_token_response` over an arbitrary status, body and work size.
+/// The crate's JSON scan against serde_json: a body is one object within
+/// the nesting limit by one exactly when it is by the other (serde_json
+/// refuses numbers it cannot represent, which the grammar allows).
+pub fn json_scan(data: &[u8]) {
+    let ours = embedded_oauth2::__fuzz_json_object(data);
+    let theirs = serde_json::from_slice::<serde_json::Value>(data);
+    match &theirs {
+        Ok(v) if v.is_object() && depth(v) <= embedded_oauth2::MAX_JSON_DEPTH => {
+            assert!(ours, "refused a JSON object serde_json reads: {data:?}")
+        }
+        Ok(_) => assert!(!ours, "accepted JSON that is not an object within the depth: {data:?}"),
+        Err(e) => assert!(
+            !ours || e.to_string().contains("number out of range"),
+            "accepted what serde_json refuses ({e}): {data:?}"
+        ),
+    }
+}
+
+fn depth(v: &serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+        serde_json::Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 pub fn token_json(data: &[u8]) {
     let mut c = Cursor::new(data);
     let status = c.u16() % 1000;

@@ -1,0 +1,400 @@
+//! One flat pass over a JSON body (RFC 8259): checks that it is one object
+//! (grammar, UTF-8, escapes and surrogate pairs, nesting at most
+//! [`MAX_JSON_DEPTH`] deep) and hands each top-level member over, without
+//! recursion and without copying; and the decoding of the strings that are
+//! kept (serde-json-core's unescaper). No OAuth here: the rules of token
+//! and error responses are `response.rs`'s.
+
+use crate::error::ResponseError;
+
+/// The deepest JSON nesting accepted. The scan does not recurse (its stack
+/// is one bit per level); deeper bodies give [`ResponseError::TooDeep`].
+pub const MAX_JSON_DEPTH: usize = 8;
+
+/// A string literal of the body: the text between its quotes, and whether it
+/// holds a backslash (an escape).
+#[derive(Clone, Copy)]
+pub(crate) struct Lit<'a> {
+    pub(crate) raw: &'a [u8],
+    pub(crate) escaped: bool,
+}
+
+/// The value of a top-level member.
+#[derive(Clone, Copy)]
+pub(crate) enum Value<'a> {
+    Str(Lit<'a>),
+    /// `null`, a number, `true`, `false`, an object or an array, as raw text.
+    Other(&'a [u8]),
+}
+
+pub(crate) fn is_json_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+// Word-at-a-time byte tests (SWAR): W bytes per machine word, LO has 0x01
+// in every byte, HI has 0x80 in every byte.
+pub(crate) const W: usize = core::mem::size_of::<usize>();
+pub(crate) const LO: usize = usize::MAX / 255;
+pub(crate) const HI: usize = LO << 7;
+
+/// A chunk of exactly `W` bytes as a little-endian word.
+pub(crate) fn word(chunk: &[u8]) -> usize {
+    usize::from_le_bytes(chunk.try_into().unwrap_or([0; W]))
+}
+
+/// Index of the first byte of `s` below 0x23 (control characters, space,
+/// `!` and `"`), `\\` or non-ASCII (or `s.len()`), a machine word at a time.
+/// Space and `!` are stops that need nothing: one test catches both the
+/// quote and the control characters.
+pub(crate) fn skip_plain(s: &[u8]) -> usize {
+    let mut i = 0;
+    let mut chunks = s.chunks_exact(W);
+    for chunk in &mut chunks {
+        let w = word(chunk);
+        let y = w ^ (LO * usize::from(b'\\'));
+        // A byte of w is below 0x23 or non-ASCII, or a byte of y is zero. The
+        // lowest flagged byte is always a real stop (borrows only move up).
+        let t = ((w.wrapping_sub(LO * 0x23) & !w) | (y.wrapping_sub(LO) & !y) | w) & HI;
+        if t != 0 {
+            return i + (t.trailing_zeros() / 8) as usize;
+        }
+        i += W;
+    }
+    i + chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'\\' || !(0x23..0x80).contains(&b))
+        .unwrap_or(s.len() - i)
+}
+
+pub(crate) fn hex4(b: &[u8]) -> Option<u32> {
+    b.get(..4)?
+        .iter()
+        .try_fold(0u32, |acc, &c| Some(acc << 4 | char::from(c).to_digit(16)?))
+}
+
+/// The character of the UTF-16 surrogate pair escaped at the start of `s`
+/// (`\ud83c\udf21`), if that is what `s` starts with.
+pub(crate) fn surrogate_pair(s: &[u8]) -> Option<char> {
+    let hi = hex4(s.get(2..)?).filter(|h| (0xD800..0xDC00).contains(h))?;
+    let lo = hex4(s.get(8..)?).filter(|l| (0xDC00..0xE000).contains(l))?;
+    (s.get(..2)? == b"\\u" && s.get(6..8)? == b"\\u")
+        .then(|| char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)))
+        .flatten()
+}
+
+/// The length of the escape at the start of `s`: RFC 8259 §7's escapes,
+/// `\u` with four hex digits, a surrogate only as a complete pair.
+pub(crate) fn escape_len(s: &[u8]) -> Result<usize, ResponseError> {
+    match s.get(1) {
+        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(2),
+        Some(b'u') => match hex4(s.get(2..).unwrap_or_default()) {
+            Some(0xD800..=0xDFFF) if surrogate_pair(s).is_some() => Ok(12),
+            Some(0xD800..=0xDFFF) | None => Err(ResponseError::Json),
+            Some(_) => Ok(6),
+        },
+        _ => Err(ResponseError::Json),
+    }
+}
+
+/// The string literal whose opening quote is at `open`: the index of its
+/// closing quote, and whether it holds an escape.
+pub(crate) fn string_at(b: &[u8], open: usize) -> Result<(usize, bool), ResponseError> {
+    let mut j = open + 1;
+    let mut escaped = false;
+    loop {
+        j += skip_plain(b.get(j..).unwrap_or_default());
+        match b.get(j) {
+            Some(b'"') => return Ok((j, escaped)),
+            Some(b' ' | b'!') => j += 1,
+            Some(b'\\') => {
+                escaped = true;
+                j += escape_len(b.get(j..).unwrap_or_default())?;
+            }
+            // RFC 8259 §8.1: UTF-8. ASCII bytes are whole characters, so
+            // each run of non-ASCII bytes must be valid on its own.
+            Some(0x80..) => {
+                let rest = b.get(j..).unwrap_or_default();
+                let run = rest.iter().position(|&c| c < 0x80).unwrap_or(rest.len());
+                if core::str::from_utf8(rest.get(..run).unwrap_or_default()).is_err() {
+                    return Err(ResponseError::Json);
+                }
+                j += run;
+            }
+            // A raw control character, or the end of the body.
+            _ => return Err(ResponseError::Json),
+        }
+    }
+}
+
+/// A JSON scalar other than a string: `true`, `false`, `null` or a number
+/// (RFC 8259 §6 grammar).
+pub(crate) fn valid_scalar(t: &[u8]) -> bool {
+    if matches!(t, b"true" | b"false" | b"null") {
+        return true;
+    }
+    let digits = |s: &[u8]| s.iter().take_while(|b| b.is_ascii_digit()).count();
+    let mut rest = t.strip_prefix(b"-").unwrap_or(t);
+    let int = digits(rest);
+    if int == 0 || (int > 1 && rest.first() == Some(&b'0')) {
+        return false;
+    }
+    rest = rest.get(int..).unwrap_or_default();
+    if let Some(frac) = rest.strip_prefix(b".") {
+        let n = digits(frac);
+        if n == 0 {
+            return false;
+        }
+        rest = frac.get(n..).unwrap_or_default();
+    }
+    if let Some(exp) = rest.strip_prefix(b"e").or_else(|| rest.strip_prefix(b"E")) {
+        let exp = exp
+            .strip_prefix(b"+")
+            .or_else(|| exp.strip_prefix(b"-"))
+            .unwrap_or(exp);
+        let n = digits(exp);
+        if n == 0 {
+            return false;
+        }
+        rest = exp.get(n..).unwrap_or_default();
+    }
+    rest.is_empty()
+}
+
+pub(crate) fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(|&c| is_json_ws(c)) {
+        i += 1;
+    }
+    i
+}
+
+/// Walks the body once, without recursion: checks that it is one JSON
+/// object (RFC 8259's grammar, nesting at most [`MAX_JSON_DEPTH`] deep) and
+/// hands each top-level member to `member`, in order.
+///
+/// Strings are skipped a machine word at a time; only the members the
+/// client reads are decoded afterwards, by serde-json-core's unescaper.
+pub(crate) fn scan<'a>(
+    body: &'a [u8],
+    mut member: impl FnMut(Lit<'a>, Value<'a>),
+) -> Result<(), ResponseError> {
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Expect {
+        Value,
+        ValueOrClose,
+        Key,
+        KeyOrClose,
+        CommaOrClose,
+        End,
+    }
+    use ResponseError::Json;
+    let b = body;
+    let text = |s: usize, e: usize| body.get(s..e).unwrap_or_default();
+    let mut expect = Expect::Value;
+    let mut depth = 0usize;
+    // Bit `d`: the container at depth `d + 1` is an object.
+    let mut objects = 0u32;
+    let mut in_object = false;
+    let mut key: Option<Lit<'a>> = None;
+    let mut value_start = 0usize;
+    let mut i = skip_ws(b, 0);
+    // The whole body is one object.
+    if b.get(i) != Some(&b'{') {
+        return Err(Json);
+    }
+    while let Some(&c) = b.get(i) {
+        // The index just past a value that ends here.
+        let ended;
+        match (expect, c) {
+            (Expect::KeyOrClose | Expect::CommaOrClose, b'}') if in_object => {
+                depth -= 1;
+                i += 1;
+                ended = i;
+                in_object = depth > 0 && objects >> (depth - 1) & 1 == 1;
+            }
+            (Expect::ValueOrClose | Expect::CommaOrClose, b']') if depth > 0 && !in_object => {
+                depth -= 1;
+                i += 1;
+                ended = i;
+                in_object = depth > 0 && objects >> (depth - 1) & 1 == 1;
+            }
+            (Expect::CommaOrClose, b',') => {
+                expect = if in_object {
+                    Expect::Key
+                } else {
+                    Expect::Value
+                };
+                i = skip_ws(b, i + 1);
+                continue;
+            }
+            // A member name and its colon.
+            (Expect::Key | Expect::KeyOrClose, b'"') => {
+                let (end, escaped) = string_at(b, i)?;
+                if depth == 1 {
+                    key = Some(Lit {
+                        raw: text(i + 1, end),
+                        escaped,
+                    });
+                }
+                i = skip_ws(b, end + 1);
+                if b.get(i) != Some(&b':') {
+                    return Err(Json);
+                }
+                expect = Expect::Value;
+                i = skip_ws(b, i + 1);
+                continue;
+            }
+            (Expect::Value | Expect::ValueOrClose, b'{' | b'[') => {
+                if depth == MAX_JSON_DEPTH {
+                    return Err(ResponseError::TooDeep);
+                }
+                if depth == 1 {
+                    value_start = i;
+                }
+                in_object = c == b'{';
+                if in_object {
+                    objects |= 1 << depth;
+                    expect = Expect::KeyOrClose;
+                } else {
+                    objects &= !(1 << depth);
+                    expect = Expect::ValueOrClose;
+                }
+                depth += 1;
+                i = skip_ws(b, i + 1);
+                continue;
+            }
+            (Expect::Value | Expect::ValueOrClose, b'"') if depth > 0 => {
+                let (end, escaped) = string_at(b, i)?;
+                if depth == 1
+                    && let Some(k) = key.take()
+                {
+                    let raw = text(i + 1, end);
+                    member(k, Value::Str(Lit { raw, escaped }));
+                }
+                expect = Expect::CommaOrClose;
+                i = skip_ws(b, end + 1);
+                continue;
+            }
+            (Expect::Value | Expect::ValueOrClose, _) if depth > 0 => {
+                let len = b
+                    .get(i..)
+                    .unwrap_or_default()
+                    .iter()
+                    .position(|&t| {
+                        matches!(t, b',' | b'}' | b']' | b':' | b'{' | b'[' | b'"') || is_json_ws(t)
+                    })
+                    .unwrap_or(b.len() - i);
+                if !valid_scalar(b.get(i..i + len).unwrap_or_default()) {
+                    return Err(Json);
+                }
+                if depth == 1 {
+                    value_start = i;
+                }
+                i += len;
+                ended = i;
+            }
+            _ => return Err(Json),
+        }
+        // A value ended (a scalar, or a container just closed).
+        if depth == 1
+            && let Some(k) = key.take()
+        {
+            member(k, Value::Other(text(value_start, ended)));
+        }
+        expect = if depth == 0 {
+            Expect::End
+        } else {
+            Expect::CommaOrClose
+        };
+        i = skip_ws(b, i);
+    }
+    if expect == Expect::End {
+        Ok(())
+    } else {
+        Err(Json)
+    }
+}
+
+/// Hands `f` the unescaped text of `lit` in pieces (each valid UTF-8):
+/// serde-json-core's unescaper, plus the UTF-16 surrogate pairs it refuses
+/// (a pair decodes to one character; the scan has checked every escape and
+/// the UTF-8).
+pub(crate) fn unescape(lit: Lit<'_>, mut f: impl FnMut(&[u8])) {
+    use serde_json_core::str::{EscapedStr, EscapedStringFragment};
+    if !lit.escaped {
+        f(lit.raw);
+        return;
+    }
+    let Ok(mut rest) = core::str::from_utf8(lit.raw) else {
+        return;
+    };
+    let mut utf8 = [0u8; 4];
+    while !rest.is_empty() {
+        let mut fragments = EscapedStr(rest).fragments();
+        let (piece, skip) = match fragments.next() {
+            Some(Ok(EscapedStringFragment::NotEscaped(s))) => (s, 0),
+            Some(Ok(EscapedStringFragment::Escaped(c))) => (&*c.encode_utf8(&mut utf8), 0),
+            _ => match surrogate_pair(rest.as_bytes()) {
+                Some(c) => (&*c.encode_utf8(&mut utf8), 12),
+                None => return,
+            },
+        };
+        f(piece.as_bytes());
+        rest = if skip == 0 {
+            fragments.as_str().0
+        } else {
+            rest.get(skip..).unwrap_or_default()
+        };
+    }
+}
+
+/// Unescapes `lit` into `dst`, whole characters only, stopping at the first
+/// that does not fit. Returns (bytes written, unescaped length).
+pub(crate) fn unescape_into(lit: Lit<'_>, dst: &mut [u8]) -> (usize, usize) {
+    let (mut written, mut total) = (0usize, 0usize);
+    unescape(lit, |s| {
+        let room = dst.len().saturating_sub(written);
+        let mut n = if total == written {
+            s.len().min(room)
+        } else {
+            0
+        };
+        // Back to a character boundary (never a UTF-8 continuation byte).
+        while s.get(n).is_some_and(|&c| (0x80..0xC0).contains(&c)) {
+            n -= 1;
+        }
+        if let (Some(d), Some(src)) = (dst.get_mut(written..written + n), s.get(..n)) {
+            d.copy_from_slice(src);
+            written += n;
+        }
+        total += s.len();
+    });
+    (written, total)
+}
+
+/// Whether every byte is visible ASCII (`%x21-7E`, RFC 6750's b64token and
+/// more), a machine word at a time.
+pub(crate) fn visible_ascii(s: &[u8]) -> bool {
+    let mut chunks = s.chunks_exact(W);
+    let mut bad = 0usize;
+    for chunk in &mut chunks {
+        let w = word(chunk);
+        let del = w ^ (LO * 0x7F);
+        // A byte >= 0x80, below 0x21, or 0x7F (exact as a yes/no answer).
+        bad |= w | (w.wrapping_sub(LO * 0x21) & !w) | (del.wrapping_sub(LO) & !del);
+    }
+    bad & HI == 0
+        && chunks
+            .remainder()
+            .iter()
+            .all(|&b| (0x21..0x7F).contains(&b))
+}
+
+pub(crate) fn trim_ws(b: &[u8]) -> &[u8] {
+    let start = b.iter().position(|&c| !is_json_ws(c)).unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|&c| !is_json_ws(c))
+        .map_or(start, |e| e + 1);
+    b.get(start..end).unwrap_or_default()
+}
