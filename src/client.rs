@@ -4,10 +4,11 @@ use zeroize::Zeroize;
 
 use crate::credentials::Config;
 use crate::error::Error;
+use crate::error::Retry;
 use crate::exchange::Exchange;
 use crate::http::Limits;
 use crate::response::TokenResponse;
-use crate::retry::{Backoff, Random, Retry, fraction};
+use crate::retry::{Backoff, Random, fraction};
 use crate::time::{Clock, Freshness, Instant, RefreshPolicy, WallClock};
 use crate::token::Token;
 use core::time::Duration;

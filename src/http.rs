@@ -5,6 +5,7 @@
 //! [`ResponseReader::advance`]. Partial input is not an error. Chunked bodies
 //! are decoded in place, so the body always ends up contiguous in the buffer.
 
+use crate::bytes::move_down;
 use crate::error::{Buffer, CapacityError, Error, HttpError};
 use crate::text::Text;
 
@@ -90,7 +91,7 @@ pub struct ResponseHead {
     /// `WWW-Authenticate`, when present (first field, truncated).
     pub www_authenticate: Option<Text<64>>,
     /// `Retry-After`, as delta-seconds or an HTTP-date.
-    pub retry_after: Option<crate::retry::RetryAfter>,
+    pub retry_after: Option<crate::error::RetryAfter>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,10 +307,10 @@ impl ResponseReader {
             } else if name.eq_ignore_ascii_case("retry-after") {
                 let v = trim(h.value);
                 retry_after = match parse_decimal(v) {
-                    Some(secs) => Some(crate::retry::RetryAfter::Seconds(
+                    Some(secs) => Some(crate::error::RetryAfter::Seconds(
                         u32::try_from(secs).unwrap_or(u32::MAX),
                     )),
-                    None => crate::retry::parse_http_date(v).map(crate::retry::RetryAfter::At),
+                    None => crate::retry::parse_http_date(v).map(crate::error::RetryAfter::At),
                 };
             }
         }
@@ -522,48 +523,17 @@ pub(crate) fn challenge_text(value: &[u8]) -> Text<64> {
     }
 }
 
-/// Moves `src` down to `dst` (`dst <= src.start`), byte by byte: the only
-/// moves the reader needs, without linking a general `memmove` (1.5 KiB on
-/// Cortex-M) for them.
-fn move_down(buf: &mut [u8], src: core::ops::Range<usize>, dst: usize) {
-    for (k, i) in src.enumerate() {
-        if let Some(&b) = buf.get(i)
-            && let Some(d) = buf.get_mut(dst + k)
-        {
-            *d = b;
-        }
-    }
-}
-
 fn find_crlf(b: &[u8]) -> Option<usize> {
     b.windows(2).position(|w| w == b"\r\n")
 }
 
 fn trim(b: &[u8]) -> &[u8] {
-    let start = b
-        .iter()
-        .position(|c| !matches!(c, b' ' | b'\t'))
-        .unwrap_or(b.len());
-    let end = b
-        .iter()
-        .rposition(|c| !matches!(c, b' ' | b'\t'))
-        .map_or(start, |e| e + 1);
-    b.get(start..end).unwrap_or_default()
+    crate::bytes::trim(b, |c| matches!(c, b' ' | b'\t'))
 }
 
 /// A non-empty run of ASCII digits that fits in `usize`.
 pub(crate) fn parse_decimal(b: &[u8]) -> Option<usize> {
-    if b.is_empty() || b.len() > 19 {
-        return None;
-    }
-    let mut v: usize = 0;
-    for &c in b {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(usize::from(c - b'0'))?;
-    }
-    Some(v)
+    crate::bytes::parse_u64(b).and_then(|v| usize::try_from(v).ok())
 }
 
 #[cfg(test)]

@@ -391,10 +391,5 @@ pub(crate) fn visible_ascii(s: &[u8]) -> bool {
 }
 
 pub(crate) fn trim_ws(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|&c| !is_json_ws(c)).unwrap_or(b.len());
-    let end = b
-        .iter()
-        .rposition(|&c| !is_json_ws(c))
-        .map_or(start, |e| e + 1);
-    b.get(start..end).unwrap_or_default()
+    crate::bytes::trim(b, is_json_ws)
 }

@@ -60,6 +60,8 @@ mod driver;
 mod fmt;
 
 mod auth;
+mod authn;
+mod bytes;
 mod client;
 mod credentials;
 mod encode;
@@ -85,28 +87,28 @@ pub mod asynch;
 pub mod blocking;
 
 // ---- Public API -----------------------------------------------------------
-pub use crate::auth::authorization_header;
 #[cfg(feature = "private-key-jwt")]
 pub use crate::auth::jwt::Es256Signer;
 #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
 pub use crate::auth::jwt::{Assertion, Audience, CounterJti, JtiSource, SignError};
+pub use crate::authn::authorization_header;
 pub use crate::client::{Attempt, CallError, Client};
 pub use crate::credentials::{ClientAuth, ClientId, ClientSecret, Config, TokenEndpoint};
 pub use crate::error::{
     Buffer, CapacityError, ConfigError, Error, ErrorCode, ErrorDetails, HttpError, OAuthError,
-    ResponseError,
+    ResponseError, Retry, RetryAfter,
 };
 pub use crate::exchange::Exchange;
 pub use crate::http::{Framing, Limits, MAX_HEADERS, ResponseHead, ResponseReader};
+pub use crate::json::MAX_JSON_DEPTH;
 #[cfg(feature = "p256")]
 pub use crate::p256_signer::P256Signer;
 pub use crate::request::{encode_request, form_body};
-pub use crate::json::MAX_JSON_DEPTH;
-pub use crate::response::{TokenResponse, parse_token_response};
-pub use crate::retry::{Backoff, Random, Retry, RetryAfter};
+pub use crate::response::{TokenResponse, TokenType, parse_token_response};
+pub use crate::retry::{Backoff, Random};
 pub use crate::text::Text;
 pub use crate::time::{Clock, Freshness, Instant, RefreshPolicy, WallClock};
-pub use crate::token::{Token, TokenType};
+pub use crate::token::Token;
 
 /// Not public API: the JSON scan alone, for the fuzz target `json_scan`
 /// (a differential check against serde_json).

@@ -1,6 +1,7 @@
 //! The token request ([RFC 6749 §4.4.2](https://www.rfc-editor.org/rfc/rfc6749#section-4.4.2)).
 
-use crate::auth;
+use crate::authn as auth;
+use crate::bytes::shift_left;
 use crate::credentials::Config;
 use crate::encode::{Out, Sink, form};
 use crate::error::{Buffer, CapacityError, Error};
@@ -180,25 +181,6 @@ fn write_request<const N: usize>(config: &Config<'_, N>, buf: &mut [u8]) -> Resu
     Ok(total)
 }
 
-/// Moves `w[by..]` to the front of `w`, a chunk of `by` bytes at a time
-/// (a `copy_within` that cannot panic).
-fn shift_left(w: &mut [u8], by: usize) {
-    if by == 0 {
-        return;
-    }
-    let mut k = 0;
-    while let Some((front, back)) = w.split_at_mut_checked(k + by) {
-        let n = back.len().min(by);
-        if n == 0 {
-            break;
-        }
-        if let (Some(dst), Some(src)) = (front.get_mut(k..k + n), back.get(..n)) {
-            dst.copy_from_slice(src);
-        }
-        k += n;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,19 +253,6 @@ mod tests {
                     assert!(buf.iter().all(|&b| b == 0), "{size}: not wiped");
                 }
                 Err(e) => panic!("{size}: {e:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn shift_left_is_copy_within() {
-        for len in 0..30 {
-            for by in 0..=len {
-                let mut a: std::vec::Vec<u8> = (0..len as u8).collect();
-                let mut b = a.clone();
-                shift_left(&mut a, by);
-                b.copy_within(by.., 0);
-                assert_eq!(a[..len - by], b[..len - by], "{len} {by}");
             }
         }
     }

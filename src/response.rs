@@ -8,11 +8,21 @@
 use core::fmt;
 
 use crate::credentials::valid_scope;
-use crate::json::{Lit, Value, scan, trim_ws, unescape, unescape_into, visible_ascii};
 use crate::error::{
     Buffer, CapacityError, Error, ErrorCode, ErrorDetails, HttpError, OAuthError, ResponseError,
 };
-use crate::token::TokenType;
+use crate::json::{Lit, Value, scan, trim_ws, unescape, unescape_into, visible_ascii};
+
+/// The token types this client can present
+/// ([RFC 6749 §7.1](https://www.rfc-editor.org/rfc/rfc6749#section-7.1)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum TokenType {
+    /// `Bearer` ([RFC 6750](https://www.rfc-editor.org/rfc/rfc6750)), matched
+    /// case-insensitively.
+    Bearer,
+}
 
 /// A successful token response, borrowing the caller's work buffer.
 ///
@@ -47,16 +57,7 @@ fn parse_expires_in(value: Value<'_>) -> Result<Option<u64>, ResponseError> {
         Value::Other(t) => t,
         Value::Str(lit) => trim_ws(lit.raw),
     };
-    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(ResponseError::InvalidExpiresIn);
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(c - b'0')))
-            .ok_or(ResponseError::InvalidExpiresIn)?;
-    }
+    let v = crate::bytes::parse_u64(digits).ok_or(ResponseError::InvalidExpiresIn)?;
     if v == 0 {
         return Err(ResponseError::InvalidExpiresIn);
     }

@@ -4,99 +4,10 @@
 //!
 //! The client has no timer: it records when the next attempt is allowed and
 //! tells the caller ([`Client::next_attempt`](crate::Client::next_attempt),
-//! [`Error::Backoff`]).
+//! [`Error::Backoff`](crate::Error::Backoff)). Which failures are transient
+//! is the error's own knowledge ([`Error::retry`](crate::Error::retry)).
 
 use core::time::Duration;
-
-use crate::error::{Error, ErrorCode, HttpError};
-
-/// Whether a failure can go away by itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Retry {
-    /// Worth another attempt later: I/O, 5xx, 429, `temporarily_unavailable`,
-    /// a garbled response (a captive portal, a broken proxy), a wall clock
-    /// not yet set.
-    Transient,
-    /// Retrying the same request cannot help (`invalid_client`,
-    /// `unauthorized_client`, `invalid_scope`, `unsupported_grant_type`, a
-    /// configuration or capacity error): the client does not retry it on
-    /// its own until [`Client::reset_backoff`](crate::Client::reset_backoff).
-    /// (A capacity error is the exception: it depends on the buffer the
-    /// caller passes, so the client backs off instead of blocking.)
-    Permanent,
-}
-
-/// A server's `Retry-After`
-/// ([RFC 9110 §10.2.3](https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum RetryAfter {
-    /// `Retry-After: 120`.
-    Seconds(u32),
-    /// `Retry-After: Wed, 21 Oct 2026 07:28:00 GMT`, as UNIX seconds; turned
-    /// into a delay only when a [`WallClock`](crate::WallClock) is known.
-    At(u64),
-}
-
-impl RetryAfter {
-    /// The delay it asks for, given the wall-clock time (needed for dates).
-    pub fn delay(&self, unix_now: Option<u64>) -> Option<Duration> {
-        match *self {
-            RetryAfter::Seconds(s) => Some(Duration::from_secs(u64::from(s))),
-            RetryAfter::At(at) => unix_now.map(|now| Duration::from_secs(at.saturating_sub(now))),
-        }
-    }
-}
-
-impl<E> Error<E> {
-    /// Whether retrying later can help.
-    ///
-    /// ```
-    /// use embedded_oauth2::{Error, HttpError, Retry};
-    /// let e: Error = HttpError::UnexpectedStatus { status: 503, retry_after: None }.into();
-    /// assert_eq!(e.retry(), Retry::Transient);
-    /// let e: Error = HttpError::UnexpectedStatus { status: 404, retry_after: None }.into();
-    /// assert_eq!(e.retry(), Retry::Permanent);
-    /// ```
-    pub fn retry(&self) -> Retry {
-        match self {
-            Error::Transport(_)
-            | Error::WriteZero
-            | Error::NoWallClock
-            | Error::Sign
-            | Error::Backoff(_)
-            | Error::Timeout => Retry::Transient,
-            Error::Response(_) => Retry::Transient,
-            Error::Http(h) => match h {
-                HttpError::UnexpectedStatus { status, .. } => {
-                    if *status >= 500 || *status == 429 || *status == 408 {
-                        Retry::Transient
-                    } else {
-                        Retry::Permanent
-                    }
-                }
-                // A redirect is how captive portals answer.
-                _ => Retry::Transient,
-            },
-            Error::OAuth(o) => match o.code {
-                ErrorCode::TemporarilyUnavailable | ErrorCode::ServerError => Retry::Transient,
-                _ if o.status >= 500 || o.status == 429 => Retry::Transient,
-                _ => Retry::Permanent,
-            },
-            Error::Config(_) | Error::Capacity(_) => Retry::Permanent,
-        }
-    }
-
-    /// The server's `Retry-After`, when the failure carried one.
-    pub fn retry_after(&self) -> Option<RetryAfter> {
-        match self {
-            Error::Http(HttpError::UnexpectedStatus { retry_after, .. }) => *retry_after,
-            Error::OAuth(o) => o.retry_after,
-            _ => None,
-        }
-    }
-}
 
 /// A caller-supplied random source (the hardware RNG, or a PRNG seeded from
 /// it). Only used for timing jitter, never for secrets.
@@ -332,6 +243,7 @@ pub(crate) fn parse_http_date(b: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::RetryAfter;
 
     #[test]
     fn http_dates_in_the_three_formats() {

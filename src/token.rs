@@ -8,19 +8,8 @@ use zeroize::Zeroize;
 
 use crate::encode::Sink;
 use crate::error::{Buffer, CapacityError, Error};
-use crate::response::TokenResponse;
+use crate::response::{TokenResponse, TokenType};
 use crate::time::{Freshness, Instant, RefreshPolicy};
-
-/// The token types this client can present
-/// ([RFC 6749 §7.1](https://www.rfc-editor.org/rfc/rfc6749#section-7.1)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[non_exhaustive]
-pub enum TokenType {
-    /// `Bearer` ([RFC 6750](https://www.rfc-editor.org/rfc/rfc6750)), matched
-    /// case-insensitively.
-    Bearer,
-}
 
 /// An access token in storage the caller sized: `T` bytes for the token,
 /// `S` bytes for the granted scope.
