@@ -65,7 +65,8 @@ use embedded_io_adapters::std::FromStd;
 #[path = "support/tls.rs"]
 mod tls;
 use embedded_oauth2::blocking::Connect;
-use embedded_oauth2::{Attempt, CallError, ResponseReader};
+use embedded_oauth2::http::ResponseReader;
+use embedded_oauth2::{Attempt, CallError};
 use embedded_oauth2::{
     Client, ClientAuth, ClientId, ClientSecret, Config, Error, Instant, Limits, Token,
     TokenEndpoint, TokenType,
@@ -451,18 +452,18 @@ fn wall_clock() -> Option<u64> {
 /// `jti` = 8 random bytes for this run, then a counter: unique across runs
 /// without keeping state.
 #[cfg(any(feature = "client-secret-jwt", feature = "p256"))]
-fn random_jti() -> Result<embedded_oauth2::CounterJti, Failure> {
+fn random_jti() -> Result<embedded_oauth2::assertion::CounterJti, Failure> {
     use rand_core::{OsRng, RngCore};
     let mut prefix = [0u8; 8];
     OsRng
         .try_fill_bytes(&mut prefix)
         .map_err(|e| Failure::Other(format!("no random numbers for the jti: {e}")))?;
-    Ok(embedded_oauth2::CounterJti::new(prefix))
+    Ok(embedded_oauth2::assertion::CounterJti::new(prefix))
 }
 
 /// The ES256 signer from `--key FILE`: a PKCS#8 PEM P-256 private key.
 #[cfg(feature = "p256")]
-fn load_signer(path: &str) -> Result<embedded_oauth2::P256Signer, Failure> {
+fn load_signer(path: &str) -> Result<embedded_oauth2::assertion::P256Signer, Failure> {
     use p256::pkcs8::DecodePrivateKey;
     use zeroize::Zeroize;
     let shown = path.escape_debug();
@@ -476,7 +477,7 @@ fn load_signer(path: &str) -> Result<embedded_oauth2::P256Signer, Failure> {
         ))
     })?;
     let mut scalar: [u8; 32] = key.to_bytes().into();
-    let signer = embedded_oauth2::P256Signer::from_bytes(&scalar);
+    let signer = embedded_oauth2::assertion::P256Signer::from_bytes(&scalar);
     scalar.zeroize();
     signer.map_err(|e| Failure::Other(format!("--key {shown}: {e}")))
 }
@@ -566,7 +567,10 @@ fn print_token(token: &Token<TOKEN_CAP, SCOPE_CAP>) -> Result<(), Failure> {
         TokenType::Bearer => "Bearer",
         _ => "unknown",
     };
-    let mut out = format!("access_token={}\ntoken_type={token_type}\n", token.secret());
+    let mut out = format!(
+        "access_token={}\ntoken_type={token_type}\n",
+        token.expose_secret()
+    );
     if let Some(e) = token.expires_in() {
         out.push_str(&format!("expires_in={e}\n"));
     }
@@ -606,7 +610,7 @@ fn run() -> Result<(), Failure> {
         TokenEndpoint::parse(token_url)
     }
     .map_err(|e| {
-        let hint = if e == embedded_oauth2::ConfigError::InsecureScheme {
+        let hint = if e == embedded_oauth2::error::ConfigError::InsecureScheme {
             " (pass --allow-http for a loopback test server)"
         } else {
             ""
@@ -633,7 +637,7 @@ fn run() -> Result<(), Failure> {
     let mut config = Config::new(endpoint, client_id, auth);
     #[cfg(any(feature = "client-secret-jwt", feature = "p256"))]
     if let Some(jti) = &jti {
-        use embedded_oauth2::{Assertion, Audience};
+        use embedded_oauth2::assertion::{Assertion, Audience};
         let mut assertion = Assertion::new(&wall_clock, jti);
         if let Some(aud) = &args.assertion_aud {
             assertion = assertion.with_audience(Audience::Other(aud));
@@ -758,6 +762,7 @@ where
         CallError::Rejected => {
             Failure::Other("--call: the service refused the renewed token too (401)".into())
         }
+        other => Failure::Other(format!("--call: {other}")),
     })?;
     let line = format!("call_status={status}\ncall_body={}\n", escape_body(&body));
     let mut stdout = io::stdout().lock();

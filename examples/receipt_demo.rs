@@ -113,12 +113,12 @@ fn run() -> Result<(), String> {
         "step 2",
         &format!(
             "authorization server verified the client and issued a {} token {} for https://receipts.example/, scope \"{}\", expires in {} s  [{} ms]",
-            if token.secret().matches('.').count() == 2 {
+            if token.expose_secret().matches('.').count() == 2 {
                 "JWT"
             } else {
                 "opaque"
             },
-            preview(token.secret()),
+            preview(token.expose_secret()),
             token.scope().unwrap_or("-"),
             token.expires_in().unwrap_or(0),
             t0.elapsed().as_millis(),
@@ -128,8 +128,8 @@ fn run() -> Result<(), String> {
     // ---- 2. call the service --------------------------------------------
     let receipt = client
         .call(&mut tls, &mut work, |_, token| {
-            say("step 3", &format!("device → receipt service: GET /receipts/2026-0042 with Authorization: Bearer {}", preview(token.secret())));
-            let (status, body) = get_receipt(&ca, receipts_port, "2026-0042", token.secret())?;
+            say("step 3", &format!("device → receipt service: GET /receipts/2026-0042 with Authorization: Bearer {}", preview(token.expose_secret())));
+            let (status, body) = get_receipt(&ca, receipts_port, "2026-0042", token.expose_secret())?;
             if Attempt::<()>::rejects_token(status) {
                 say("", &format!("receipt service answered {status}: token refused; renewing once"));
                 Ok::<_, String>(Attempt::TokenRejected)
@@ -173,7 +173,7 @@ fn run() -> Result<(), String> {
     let first = short
         .token(&mut tls, &mut work)
         .map_err(|e| e.to_string())?
-        .secret()
+        .expose_secret()
         .to_owned();
     say(
         "",
@@ -193,7 +193,7 @@ fn run() -> Result<(), String> {
         let state = match fresh {
             Freshness::Fresh => "fresh",
             Freshness::RefreshDue => "refresh due",
-            Freshness::Expired => "expired",
+            _ => "expired",
         };
         say(
             "",
@@ -207,7 +207,7 @@ fn run() -> Result<(), String> {
             let new = short
                 .token(&mut tls, &mut work)
                 .map_err(|e| e.to_string())?
-                .secret()
+                .expose_secret()
                 .to_owned();
             if new != first {
                 say(

@@ -21,8 +21,8 @@ pub(crate) fn write_authorization<const N: usize>(
 ) -> bool {
     let id = config.client_id.as_str();
     let (secret, encoded) = match &config.auth {
-        ClientAuth::Basic(s) => (s.expose(), true),
-        ClientAuth::BasicUnencoded(s) => (s.expose(), false),
+        ClientAuth::Basic(s) => (s.expose_secret(), true),
+        ClientAuth::BasicUnencoded(s) => (s.expose_secret(), false),
         _ => return false,
     };
     sink.put(b"Basic ");
@@ -48,7 +48,8 @@ pub(crate) fn write_authorization<const N: usize>(
 /// Returns `Ok(None)` for methods that authenticate in the body.
 ///
 /// ```
-/// use embedded_oauth2::{authorization_header, ClientAuth, ClientId, ClientSecret, Config, TokenEndpoint};
+/// use embedded_oauth2::{ClientAuth, ClientId, ClientSecret, Config, TokenEndpoint};
+/// use embedded_oauth2::http::authorization_header;
 /// let config = Config::new(
 ///     TokenEndpoint::parse("https://server.example.com/token")?,
 ///     ClientId::new("s6BhdRkqt3")?,
@@ -121,7 +122,7 @@ pub(crate) fn write_body_params<const N: usize>(
         ClientAuth::Basic(_) | ClientAuth::BasicUnencoded(_) => {}
         ClientAuth::Post(secret) => {
             form::pair(sink, first, "client_id", id);
-            form::pair(sink, first, "client_secret", secret.expose());
+            form::pair(sink, first, "client_secret", secret.expose_secret());
         }
         ClientAuth::ClientIdOnly => form::pair(sink, first, "client_id", id),
         #[cfg(feature = "client-secret-jwt")]
@@ -131,7 +132,7 @@ pub(crate) fn write_body_params<const N: usize>(
                 first,
                 config,
                 draw,
-                &jwt::Key::Hs256(secret.expose().as_bytes()),
+                &jwt::Key::Hs256(secret.expose_secret().as_bytes()),
             )?;
         }
         #[cfg(feature = "private-key-jwt")]

@@ -6,7 +6,7 @@ use crate::credentials::Config;
 use crate::error::Error;
 use crate::error::Retry;
 use crate::exchange::Exchange;
-use crate::http::Limits;
+use crate::reader::Limits;
 use crate::response::TokenResponse;
 use crate::retry::{Backoff, Random, fraction};
 use crate::time::{Clock, Freshness, Instant, RefreshPolicy, WallClock};
@@ -569,6 +569,7 @@ pub(crate) fn wipe(buf: &mut [u8]) {
 /// assert!(matches!(classify(200, "ok"), Attempt::Done(_)));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Attempt<R> {
     /// The resource server answered; the token was not the problem.
     Done(R),
@@ -590,6 +591,7 @@ impl<R> Attempt<R> {
 /// Failure of [`Client::call`](crate::Client::call).
 #[derive(Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum CallError<E, X> {
     /// Obtaining a token failed.
     Token(Error<E>),

@@ -26,7 +26,7 @@ pub(crate) fn check_no_controls(s: &str) -> Result<(), ConfigError> {
 /// assert_eq!(ClientId::new("s6BhdRkqt3")?.as_str(), "s6BhdRkqt3");
 /// assert!(ClientId::new("").is_err());
 /// assert!(ClientId::new("a\r\nb").is_err());
-/// # Ok::<(), embedded_oauth2::ConfigError>(())
+/// # Ok::<(), embedded_oauth2::error::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -59,9 +59,9 @@ impl<'a> ClientId<'a> {
 /// use embedded_oauth2::ClientSecret;
 /// let s = ClientSecret::<32>::new("gX1fBat3bV")?;
 /// assert_eq!(format!("{s:?}"), "ClientSecret(<redacted>)");
-/// assert_eq!(s.expose(), "gX1fBat3bV");
+/// assert_eq!(s.expose_secret(), "gX1fBat3bV");
 /// assert!(ClientSecret::<4>::new("too long").is_err());
-/// # Ok::<(), embedded_oauth2::ConfigError>(())
+/// # Ok::<(), embedded_oauth2::error::ConfigError>(())
 /// ```
 pub struct ClientSecret<const N: usize = 64> {
     bytes: [u8; N],
@@ -88,7 +88,7 @@ impl<const N: usize> ClientSecret<N> {
     }
 
     /// The secret itself. Named so that every use stands out in review.
-    pub fn expose(&self) -> &str {
+    pub fn expose_secret(&self) -> &str {
         let b = self.bytes.get(..self.len).unwrap_or_default();
         core::str::from_utf8(b).unwrap_or_default()
     }
@@ -114,7 +114,7 @@ impl<const N: usize> fmt::Debug for ClientSecret<N> {
 /// let auth = ClientAuth::Basic(ClientSecret::<32>::new("s3cr3t")?);
 /// assert_eq!(auth.method_name(), "client_secret_basic");
 /// assert!(!format!("{auth:?}").contains("s3cr3t"));
-/// # Ok::<(), embedded_oauth2::ConfigError>(())
+/// # Ok::<(), embedded_oauth2::error::ConfigError>(())
 /// ```
 #[non_exhaustive]
 pub enum ClientAuth<const N: usize = 64> {
@@ -139,7 +139,7 @@ pub enum ClientAuth<const N: usize = 64> {
     #[cfg(feature = "client-secret-jwt")]
     SecretJwt(ClientSecret<N>),
     /// `private_key_jwt`: an ES256 assertion signed by the
-    /// [`Es256Signer`](crate::Es256Signer) given with
+    /// [`Es256Signer`](crate::assertion::Es256Signer) given with
     /// [`Config::with_assertion`]. Feature `private-key-jwt`.
     #[cfg(feature = "private-key-jwt")]
     PrivateKeyJwt,
@@ -188,7 +188,8 @@ impl<const N: usize> fmt::Debug for ClientAuth<N> {
 /// it needs TLS.
 ///
 /// ```
-/// use embedded_oauth2::{ConfigError, TokenEndpoint};
+/// use embedded_oauth2::{TokenEndpoint};
+/// use embedded_oauth2::error::ConfigError;
 /// let e = TokenEndpoint::parse("https://auth.example.com:8443/realms/x/token")?;
 /// assert_eq!((e.host(), e.port(), e.path()), ("auth.example.com", 8443, "/realms/x/token"));
 /// assert!(e.is_https());
@@ -397,7 +398,7 @@ const RESERVED: &[&str] = &[
 /// .with_resources(&["https://receipts.example/"])?
 /// .with_extra_params(&[("tenant", "acme")])?;
 /// assert_eq!(config.scope(), Some("read write"));
-/// # Ok::<(), embedded_oauth2::ConfigError>(())
+/// # Ok::<(), embedded_oauth2::error::ConfigError>(())
 /// ```
 #[derive(Debug)]
 pub struct Config<'a, const N: usize = 64> {

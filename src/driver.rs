@@ -1,7 +1,7 @@
 //! The one driver, written once and instantiated twice: blocking (over
 //! `embedded_io`) and async (over `embedded_io_async`). Only `.await` and the
 //! trait paths differ; every decision is made by the sans-IO core
-//! ([`Exchange`](crate::Exchange), [`Client`](crate::Client)).
+//! ([`Exchange`](crate::http::Exchange), [`Client`](crate::Client)).
 
 macro_rules! driver {
     (

@@ -4,7 +4,7 @@ use core::fmt;
 
 use core::time::Duration;
 
-use crate::text::Text;
+pub use crate::text::Text;
 
 /// Everything that can go wrong while obtaining a token.
 ///
@@ -44,7 +44,7 @@ pub enum Error<E = core::convert::Infallible> {
     /// A signed client assertion needs the wall-clock time, and the
     /// [`WallClock`](crate::WallClock) does not know it yet.
     NoWallClock,
-    /// The [`Es256Signer`](crate::Es256Signer) failed.
+    /// The [`Es256Signer`](crate::assertion::Es256Signer) failed.
     Sign,
     /// No attempt was made: after earlier failures the client waits until
     /// this instant (exponential backoff, `Retry-After`). See
@@ -263,7 +263,8 @@ pub enum Buffer {
 /// `needed` is a lower bound (`exact == false`).
 ///
 /// ```
-/// use embedded_oauth2::{encode_request, ClientAuth, ClientId, Config, Error, TokenEndpoint};
+/// use embedded_oauth2::{ClientAuth, ClientId, Config, Error, TokenEndpoint};
+/// use embedded_oauth2::http::encode_request;
 /// let config = Config::<0>::new(
 ///     TokenEndpoint::parse("https://as.example/token")?,
 ///     ClientId::new("device-1")?,
@@ -277,6 +278,7 @@ pub enum Buffer {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct CapacityError {
     /// What ran out.
     pub buffer: Buffer,
@@ -286,6 +288,25 @@ pub struct CapacityError {
     pub available: usize,
     /// Whether `needed` is exact.
     pub exact: bool,
+}
+
+impl CapacityError {
+    /// `buffer` held `available` bytes and `needed` (exactly, or at least)
+    /// were needed: for glue code that reports capacity the crate's way.
+    ///
+    /// ```
+    /// use embedded_oauth2::error::{Buffer, CapacityError};
+    /// let e = CapacityError::new(Buffer::Response, 900, 512, true);
+    /// assert_eq!((e.needed, e.available), (900, 512));
+    /// ```
+    pub const fn new(buffer: Buffer, needed: usize, available: usize, exact: bool) -> Self {
+        Self {
+            buffer,
+            needed,
+            available,
+            exact,
+        }
+    }
 }
 
 impl fmt::Display for CapacityError {
@@ -387,7 +408,7 @@ impl core::error::Error for HttpError {}
 pub enum ResponseError {
     /// Not a JSON object, or malformed JSON.
     Json,
-    /// JSON nested deeper than [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH).
+    /// JSON nested deeper than [`MAX_JSON_DEPTH`](crate::http::MAX_JSON_DEPTH).
     TooDeep,
     /// A member the client reads appears twice.
     DuplicateMember,
@@ -511,6 +532,7 @@ impl fmt::Display for ErrorCode {
 /// every `Result` on the stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct OAuthError {
     /// The HTTP status (400 or 401 normally; 200 when a server puts an error
     /// object in a success response).
@@ -520,6 +542,25 @@ pub struct OAuthError {
     /// The server's `Retry-After`, if sent (e.g. with 503
     /// `temporarily_unavailable`).
     pub retry_after: Option<RetryAfter>,
+}
+
+impl OAuthError {
+    /// An error response with this status and code, and the server's
+    /// `Retry-After` when it sent one.
+    ///
+    /// ```
+    /// use embedded_oauth2::{ErrorCode};
+    /// use embedded_oauth2::error::OAuthError;
+    /// let e = OAuthError::new(401, ErrorCode::InvalidClient, None);
+    /// assert_eq!(e.code, ErrorCode::InvalidClient);
+    /// ```
+    pub const fn new(status: u16, code: ErrorCode, retry_after: Option<RetryAfter>) -> Self {
+        Self {
+            status,
+            code,
+            retry_after,
+        }
+    }
 }
 
 impl fmt::Display for OAuthError {
@@ -539,7 +580,7 @@ impl fmt::Display for OAuthError {
 /// firmware with its own HTTP client gets it from [`ErrorDetails::parse`].
 ///
 /// ```
-/// use embedded_oauth2::ErrorDetails;
+/// use embedded_oauth2::error::ErrorDetails;
 /// let d = ErrorDetails::parse(
 ///     Some(b"Basic realm=\"as\""),
 ///     br#"{"error":"invalid_client","error_description":"bad secret","error_uri":"https://as/e"}"#,
@@ -603,6 +644,7 @@ impl core::error::Error for OAuthError {}
 /// Whether a failure can go away by itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum Retry {
     /// Worth another attempt later: I/O, 5xx, 429, `temporarily_unavailable`,
     /// a garbled response (a captive portal, a broken proxy), a wall clock
@@ -621,6 +663,7 @@ pub enum Retry {
 /// ([RFC 9110 §10.2.3](https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum RetryAfter {
     /// `Retry-After: 120`.
     Seconds(u32),
@@ -643,7 +686,8 @@ impl<E> Error<E> {
     /// Whether retrying later can help.
     ///
     /// ```
-    /// use embedded_oauth2::{Error, HttpError, Retry};
+    /// use embedded_oauth2::{Error};
+    /// use embedded_oauth2::error::{HttpError, Retry};
     /// let e: Error = HttpError::UnexpectedStatus { status: 503, retry_after: None }.into();
     /// assert_eq!(e.retry(), Retry::Transient);
     /// let e: Error = HttpError::UnexpectedStatus { status: 404, retry_after: None }.into();

@@ -4,7 +4,7 @@ use zeroize::Zeroize;
 
 use crate::credentials::Config;
 use crate::error::{Error, ErrorDetails, HttpError};
-use crate::http::{Limits, ResponseReader};
+use crate::reader::{Limits, ResponseReader};
 use crate::request::encode_request;
 use crate::response::{TokenResponse, parse_response};
 
@@ -20,7 +20,8 @@ use crate::response::{TokenResponse, parse_response};
 /// soon as they have all been sent.
 ///
 /// ```
-/// use embedded_oauth2::{ClientAuth, ClientId, ClientSecret, Config, Exchange, Limits, TokenEndpoint};
+/// use embedded_oauth2::{ClientAuth, ClientId, ClientSecret, Config, Limits, TokenEndpoint};
+/// use embedded_oauth2::http::Exchange;
 /// let config = Config::new(
 ///     TokenEndpoint::parse("https://as.example/token")?,
 ///     ClientId::new("dev")?,

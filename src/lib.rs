@@ -18,13 +18,13 @@
 //! * **Secrets stay secret**: [`ClientSecret`] and [`Token`] have redacted
 //!   `Debug`, no `Display`, no `defmt::Format`, are zeroized on drop, and the
 //!   request and response bytes are wiped from the caller's buffer once used.
-//! * **One sans-IO core**: request encoding ([`encode_request`]), response
-//!   framing ([`ResponseReader`]), token parsing ([`parse_token_response`]),
-//!   expiry ([`RefreshPolicy`]) and the exchange state machine ([`Exchange`])
+//! * **One sans-IO core**: request encoding ([`encode_request`](http::encode_request)), response
+//!   framing ([`ResponseReader`](http::ResponseReader)), token parsing ([`parse_token_response`](http::parse_token_response)),
+//!   expiry ([`RefreshPolicy`]) and the exchange state machine ([`Exchange`](http::Exchange))
 //!   do no I/O. The [`blocking`] driver is a thin loop over
 //!   [`embedded_io::Read`]/[`embedded_io::Write`]; firmware that already has
-//!   an HTTP client uses the core directly (see [`form_body`],
-//!   [`authorization_header`] and [`parse_token_response`]).
+//!   an HTTP client uses the core directly (see [`form_body`](http::form_body),
+//!   [`authorization_header`](http::authorization_header) and [`parse_token_response`](http::parse_token_response)).
 //!
 //! ## Example
 //!
@@ -41,7 +41,7 @@
 //!
 //! // The whole HTTP request, written into a buffer the caller sized.
 //! let mut buf = [0u8; 512];
-//! let n = embedded_oauth2::encode_request(&config, &mut buf)?;
+//! let n = embedded_oauth2::http::encode_request(&config, &mut buf)?;
 //! let request = core::str::from_utf8(&buf[..n]).unwrap();
 //! assert!(request.starts_with("POST /oauth2/token HTTP/1.1\r\nHost: auth.example.com\r\n"));
 //! assert!(request.contains("Authorization: Basic czZCaGRSa3F0MzpnWDFmQmF0M2JW\r\n"));
@@ -65,12 +65,12 @@ mod bytes;
 mod client;
 mod credentials;
 mod encode;
-mod error;
+pub mod error;
 mod exchange;
-mod http;
 mod json;
 #[cfg(feature = "p256")]
 mod p256_signer;
+mod reader;
 mod request;
 mod response;
 mod retry;
@@ -87,28 +87,59 @@ pub mod asynch;
 pub mod blocking;
 
 // ---- Public API -----------------------------------------------------------
-#[cfg(feature = "private-key-jwt")]
-pub use crate::auth::jwt::Es256Signer;
-#[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
-pub use crate::auth::jwt::{Assertion, Audience, CounterJti, JtiSource, SignError};
-pub use crate::authn::authorization_header;
-pub use crate::client::{Attempt, CallError, Client};
+// The common path: configure, fetch, cache, present.
+pub use crate::client::{Attempt, CallError, Client, DEFAULT_FETCH_TIMEOUT, NoRandom, NoWallClock};
 pub use crate::credentials::{ClientAuth, ClientId, ClientSecret, Config, TokenEndpoint};
-pub use crate::error::{
-    Buffer, CapacityError, ConfigError, Error, ErrorCode, ErrorDetails, HttpError, OAuthError,
-    ResponseError, Retry, RetryAfter,
-};
-pub use crate::exchange::Exchange;
-pub use crate::http::{Framing, Limits, MAX_HEADERS, ResponseHead, ResponseReader};
-pub use crate::json::MAX_JSON_DEPTH;
-#[cfg(feature = "p256")]
-pub use crate::p256_signer::P256Signer;
-pub use crate::request::{encode_request, form_body};
-pub use crate::response::{TokenResponse, TokenType, parse_token_response};
+pub use crate::error::{Error, ErrorCode};
+pub use crate::reader::Limits;
+pub use crate::response::TokenType;
 pub use crate::retry::{Backoff, Random};
-pub use crate::text::Text;
 pub use crate::time::{Clock, Freshness, Instant, RefreshPolicy, WallClock};
 pub use crate::token::Token;
+
+/// Bring your own HTTP client: the sans-IO pieces the drivers are made of,
+/// for firmware that already has an HTTP stack (or drives the exchange
+/// itself).
+///
+/// * the request: [`encode_request`](http::encode_request) (whole), or [`form_body`](http::form_body) and
+///   [`authorization_header`](http::authorization_header) for your client to send;
+/// * the response: [`ResponseReader`](http::ResponseReader) (incremental HTTP/1.1) and
+///   [`parse_token_response`](http::parse_token_response) (status and body → [`TokenResponse`](http::TokenResponse)), or
+///   [`Exchange`](http::Exchange), the request/response state machine;
+/// * then [`Client::complete`](crate::Client::complete) or
+///   [`Token::set`](crate::Token::set) stores the token.
+///
+/// ```
+/// use embedded_oauth2::http::parse_token_response;
+/// let mut work = [0u8; 128];
+/// let t = parse_token_response(200, br#"{"access_token":"a","token_type":"bearer"}"#, &mut work)?;
+/// assert_eq!(t.access_token, "a");
+/// # Ok::<(), embedded_oauth2::Error>(())
+/// ```
+pub mod http {
+    pub use crate::authn::authorization_header;
+    pub use crate::exchange::Exchange;
+    pub use crate::json::MAX_JSON_DEPTH;
+    pub use crate::reader::{Framing, Limits, MAX_HEADERS, ResponseHead, ResponseReader};
+    pub use crate::request::{encode_request, form_body};
+    pub use crate::response::{TokenResponse, parse_token_response};
+}
+
+/// Signed client assertions (RFC 7523): `client_secret_jwt` (feature
+/// `client-secret-jwt`) and `private_key_jwt` (feature `private-key-jwt`,
+/// with the software signer `P256Signer` under `p256`).
+#[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt")))
+)]
+pub mod assertion {
+    #[cfg(feature = "private-key-jwt")]
+    pub use crate::auth::jwt::Es256Signer;
+    pub use crate::auth::jwt::{Assertion, Audience, CounterJti, JtiSource, SignError};
+    #[cfg(feature = "p256")]
+    pub use crate::p256_signer::P256Signer;
+}
 
 /// Not public API: the JSON scan alone, for the fuzz target `json_scan`
 /// (a differential check against serde_json).

@@ -17,11 +17,11 @@ use crate::error::ConfigError;
 /// memory.
 ///
 /// ```
-/// use embedded_oauth2::{Es256Signer, P256Signer};
+/// use embedded_oauth2::assertion::{Es256Signer, P256Signer};
 /// let signer = P256Signer::from_bytes(&[7u8; 32])?;
 /// let sig = signer.sign(b"header.claims").unwrap();
 /// assert_eq!(sig.len(), 64);
-/// # Ok::<(), embedded_oauth2::ConfigError>(())
+/// # Ok::<(), embedded_oauth2::error::ConfigError>(())
 /// ```
 pub struct P256Signer {
     key: SigningKey,

@@ -36,13 +36,14 @@ fn write_body<const N: usize>(
 /// Writes the form body (`grant_type=client_credentials&…`) into `buf`, for
 /// firmware that sends the request with its own HTTP client. Send it with
 /// `Content-Type: application/x-www-form-urlencoded` and the header from
-/// [`authorization_header`](crate::authorization_header).
+/// [`authorization_header`](crate::http::authorization_header).
 ///
 /// With `client_secret_post` the body holds the secret: zeroize `buf` when
 /// the request has been sent.
 ///
 /// ```
-/// use embedded_oauth2::{form_body, ClientAuth, ClientId, ClientSecret, Config, TokenEndpoint};
+/// use embedded_oauth2::{ClientAuth, ClientId, ClientSecret, Config, TokenEndpoint};
+/// use embedded_oauth2::http::form_body;
 /// let config = Config::new(
 ///     TokenEndpoint::parse("https://as.example/token")?,
 ///     ClientId::new("dev 1")?,
@@ -81,7 +82,8 @@ pub fn form_body<'b, const N: usize>(
 /// zeroize it once the request is sent.
 ///
 /// ```
-/// use embedded_oauth2::{encode_request, ClientAuth, ClientId, Config, TokenEndpoint};
+/// use embedded_oauth2::{ClientAuth, ClientId, Config, TokenEndpoint};
+/// use embedded_oauth2::http::encode_request;
 /// let config = Config::<0>::new(
 ///     TokenEndpoint::parse("https://as.example:8443/token")?,
 ///     ClientId::new("dev")?,

@@ -27,7 +27,8 @@ pub enum TokenType {
 /// A successful token response, borrowing the caller's work buffer.
 ///
 /// `Debug` does not show the access token.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone)]
+#[non_exhaustive]
 pub struct TokenResponse<'b> {
     /// The access token (validated: non-empty, visible ASCII only).
     pub access_token: &'b str,
@@ -211,7 +212,7 @@ impl<'a> Collector<'a, '_, '_> {
     }
 }
 
-fn assign<const N: usize>(t: &mut crate::Text<N>, lit: Lit<'_>) {
+fn assign<const N: usize>(t: &mut crate::text::Text<N>, lit: Lit<'_>) {
     t.clear();
     unescape(lit, |s| {
         t.push_lossy(core::str::from_utf8(s).unwrap_or_default())
@@ -228,7 +229,7 @@ fn assign<const N: usize>(t: &mut crate::Text<N>, lit: Lit<'_>) {
 ///   [`Error::Capacity`] with the exact need.
 ///
 /// The body must be one JSON object (RFC 8259, UTF-8), nested at most
-/// [`MAX_JSON_DEPTH`] deep; the members it does not know are checked and
+/// [`MAX_JSON_DEPTH`](crate::http::MAX_JSON_DEPTH) deep; the members it does not know are checked and
 /// skipped, not decoded.
 ///
 /// An `error` member gives [`Error::OAuth`] whatever the status (some servers
@@ -239,7 +240,8 @@ fn assign<const N: usize>(t: &mut crate::Text<N>, lit: Lit<'_>) {
 /// The work buffer holds the token afterwards: zeroize it when done.
 ///
 /// ```
-/// use embedded_oauth2::{parse_token_response, Error, ErrorCode, TokenType};
+/// use embedded_oauth2::{Error, ErrorCode, TokenType};
+/// use embedded_oauth2::http::parse_token_response;
 /// let body = br#"{"access_token":"2YotnFZFEjr1zCsicMWpAA","token_type":"bearer","expires_in":"3600"}"#;
 /// let mut work = [0u8; 64];
 /// let t = parse_token_response(200, body, &mut work)?;
@@ -264,7 +266,7 @@ impl ErrorDetails {
     /// and `error_uri`. Best effort: what cannot be read is `None`.
     pub fn parse(www_authenticate: Option<&[u8]>, body: &[u8]) -> Self {
         let mut d = ErrorDetails {
-            www_authenticate: www_authenticate.map(crate::http::challenge_text),
+            www_authenticate: www_authenticate.map(crate::reader::challenge_text),
             ..ErrorDetails::default()
         };
         let _ = parse_response(400, body, &mut [], Some(&mut d));

@@ -71,6 +71,7 @@ pub(crate) fn fraction(d: Duration, sample: u32) -> Duration {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct Backoff {
     /// The ceiling after the first failure (default 2 s).
     pub initial: Duration,

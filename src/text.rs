@@ -14,7 +14,7 @@ use core::fmt;
 /// zero-width characters, U+FEFF, tags).
 ///
 /// ```
-/// use embedded_oauth2::Text;
+/// use embedded_oauth2::error::Text;
 /// let t = Text::<8>::from_str_lossy("client\nauth failed");
 /// assert_eq!(t.as_str(), "client?a");
 /// assert!(t.is_truncated());

@@ -131,6 +131,7 @@ impl WallClock for &dyn WallClock {
 /// Where a token stands on the caller's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum Freshness {
     /// Valid and not yet within the refresh margin: use it.
     Fresh,
@@ -154,6 +155,7 @@ pub enum Freshness {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct RefreshPolicy {
     /// Renew this long before expiry (default 60 s). When the token lives
     /// shorter than twice the margin, half its lifetime is used instead, so a

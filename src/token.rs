@@ -18,7 +18,8 @@ use crate::time::{Freshness, Instant, RefreshPolicy};
 /// `defmt::Format`; the bytes are zeroized on drop and when replaced.
 ///
 /// ```
-/// use embedded_oauth2::{parse_token_response, Instant, RefreshPolicy, Token};
+/// use embedded_oauth2::{Instant, RefreshPolicy, Token};
+/// use embedded_oauth2::http::parse_token_response;
 /// let mut work = [0u8; 64];
 /// let resp = parse_token_response(200, br#"{"access_token":"mF_9.B5f-4.1JqM","token_type":"Bearer","expires_in":3600}"#, &mut work)?;
 /// let mut token = Token::<64, 16>::new();
@@ -129,7 +130,7 @@ impl<const T: usize, const S: usize> Token<T, S> {
     }
 
     /// The access token itself. Named so every use stands out in review.
-    pub fn secret(&self) -> &str {
+    pub fn expose_secret(&self) -> &str {
         let b = self.access.get(..self.access_len).unwrap_or_default();
         core::str::from_utf8(b).unwrap_or_default()
     }
@@ -186,7 +187,7 @@ impl<const T: usize, const S: usize> Token<T, S> {
 
     fn write_value(&self, sink: &mut Sink<'_>) {
         sink.put(b"Bearer ");
-        sink.put_str(self.secret());
+        sink.put_str(self.expose_secret());
     }
 
     /// Writes the `Authorization` header value, `Bearer <token>`, into `buf`.
@@ -216,7 +217,7 @@ impl<const T: usize, const S: usize> Token<T, S> {
         w: &mut W,
     ) -> Result<(), W::Error> {
         w.write_all(b"Authorization: Bearer ")?;
-        w.write_all(self.secret().as_bytes())?;
+        w.write_all(self.expose_secret().as_bytes())?;
         w.write_all(b"\r\n")
     }
 }
@@ -249,7 +250,7 @@ impl<const T: usize, const S: usize> fmt::Debug for Token<T, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse_token_response;
+    use crate::http::parse_token_response;
 
     #[test]
     fn set_is_all_or_nothing() {
@@ -277,7 +278,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(
-            (t.secret(), t.scope(), t.obtained_at()),
+            (t.expose_secret(), t.scope(), t.obtained_at()),
             ("first", Some("a"), Instant::ZERO)
         );
         let mut small = [0u8; 10];

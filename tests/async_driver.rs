@@ -27,9 +27,10 @@ use embassy_sync::mutex::Mutex;
 use common::table::{BUF, Outcome, cases, ok, outcome_with, run_blocking, run_table};
 use common::{AsyncConnector, Delivery, Log, Script, Scripted, StreamError, json, token_response};
 use embedded_oauth2::asynch::{self, Connect};
+use embedded_oauth2::error::HttpError;
+use embedded_oauth2::http::Exchange;
 use embedded_oauth2::{
-    Attempt, CallError, Client, Error, Exchange, Freshness, HttpError, Instant, Limits,
-    TokenEndpoint,
+    Attempt, CallError, Client, Error, Freshness, Instant, Limits, TokenEndpoint,
 };
 
 // ---- helpers --------------------------------------------------------------
@@ -41,7 +42,7 @@ fn run_async(case: &common::table::Case, delivery: Delivery) -> (Outcome, Rc<Ref
     let mut stream = Scripted::new(case.wire.clone(), delivery).yielding();
     let log = stream.log();
     let ex = Exchange::new(&config, &mut buf, Limits::new()).expect("the request fits");
-    let mut details = embedded_oauth2::ErrorDetails::default();
+    let mut details = embedded_oauth2::error::ErrorDetails::default();
     let r = block_on(asynch::run_with_details(&mut stream, ex, &mut details));
     let out = outcome_with(r, details);
     (out, log)
@@ -190,7 +191,7 @@ fn token_async_reuses_refreshes_and_keeps_the_old_token_when_renewal_fails() {
     let mut buf = dirty_buf();
     let t = block_on(client.token_async(&mut conn, &mut buf)).expect("first fetch");
     assert_eq!(
-        (t.secret(), t.obtained_at()),
+        (t.expose_secret(), t.obtained_at()),
         ("tok-1", Instant::from_millis(1_000))
     );
     assert_wiped(&buf, "first fetch");
@@ -208,7 +209,7 @@ fn token_async_reuses_refreshes_and_keeps_the_old_token_when_renewal_fails() {
         now.set(t);
         let mut buf = [0u8; BUF];
         let tok = block_on(client.token_async(&mut conn, &mut buf)).expect("cached");
-        assert_eq!(tok.secret(), "tok-1", "at {t} ms");
+        assert_eq!(tok.expose_secret(), "tok-1", "at {t} ms");
         assert_eq!(conn.connections(), 1, "at {t} ms");
     }
 
@@ -219,7 +220,7 @@ fn token_async_reuses_refreshes_and_keeps_the_old_token_when_renewal_fails() {
     let mut buf = dirty_buf();
     let t = block_on(client.token_async(&mut conn, &mut buf)).expect("refresh");
     assert_eq!(
-        (t.secret(), t.obtained_at()),
+        (t.expose_secret(), t.obtained_at()),
         ("tok-2", Instant::from_millis(refresh_at))
     );
     assert_wiped(&buf, "refresh");
@@ -241,7 +242,10 @@ fn token_async_reuses_refreshes_and_keeps_the_old_token_when_renewal_fails() {
         other => panic!("{other:?}"),
     }
     assert_wiped(&buf, "refused");
-    assert_eq!(client.cached().expect("old token kept").secret(), "tok-2");
+    assert_eq!(
+        client.cached().expect("old token kept").expose_secret(),
+        "tok-2"
+    );
     assert_eq!(client.freshness(), Freshness::RefreshDue);
     assert_eq!(conn.connections(), 3);
     assert_eq!(client.failures(), 1);
@@ -251,7 +255,7 @@ fn token_async_reuses_refreshes_and_keeps_the_old_token_when_renewal_fails() {
         now.set(t);
         let mut buf = [0u8; BUF];
         let tok = block_on(client.token_async(&mut conn, &mut buf)).expect("old token");
-        assert_eq!(tok.secret(), "tok-2", "at {t} ms");
+        assert_eq!(tok.expose_secret(), "tok-2", "at {t} ms");
         assert_eq!(conn.connections(), 3, "no connection while backing off");
     }
 
@@ -271,7 +275,7 @@ fn token_async_reuses_refreshes_and_keeps_the_old_token_when_renewal_fails() {
     assert_wiped(&buf, "503");
     let t = client.cached().expect("old token kept");
     assert_eq!(
-        (t.secret(), t.obtained_at()),
+        (t.expose_secret(), t.obtained_at()),
         ("tok-2", Instant::from_millis(refresh_at))
     );
     assert_eq!(conn.connections(), 4);
@@ -281,12 +285,15 @@ fn token_async_reuses_refreshes_and_keeps_the_old_token_when_renewal_fails() {
     now.set(retry_2 - 1);
     let mut buf = [0u8; BUF];
     let tok = block_on(client.token_async(&mut conn, &mut buf)).expect("old token");
-    assert_eq!(tok.secret(), "tok-2");
+    assert_eq!(tok.expose_secret(), "tok-2");
     assert_eq!(conn.connections(), 4);
 
     // Until it expires.
     now.set(expiry - 1);
-    assert_eq!(client.cached().expect("still valid").secret(), "tok-2");
+    assert_eq!(
+        client.cached().expect("still valid").expose_secret(),
+        "tok-2"
+    );
     now.set(expiry);
     assert!(client.cached().is_none());
     assert_eq!(conn.server.borrow().pending(), 0);
@@ -296,7 +303,7 @@ fn token_async_reuses_refreshes_and_keeps_the_old_token_when_renewal_fails() {
     let mut buf = dirty_buf();
     let t = block_on(client.token_async(&mut conn, &mut buf)).expect("renewal");
     assert_eq!(
-        (t.secret(), t.obtained_at()),
+        (t.expose_secret(), t.obtained_at()),
         ("tok-3", Instant::from_millis(expiry))
     );
     assert_wiped(&buf, "renewal");
@@ -316,7 +323,7 @@ fn fetch_async_ignores_a_fresh_cache() {
     assert_eq!(client.freshness(), Freshness::Fresh);
     let mut buf = dirty_buf();
     let t = block_on(client.fetch_async(&mut conn, &mut buf)).unwrap();
-    assert_eq!(t.secret(), "two");
+    assert_eq!(t.expose_secret(), "two");
     assert_wiped(&buf, "fetch_async");
     assert_eq!(conn.connections(), 2);
 }
@@ -348,7 +355,7 @@ fn call_async_refetches_once_and_retries_after_one_rejection() {
     let mut seen = Vec::new();
     let mut buf = dirty_buf();
     let got = block_on(client.call_async(&mut conn, &mut buf, async |_, t| {
-        seen.push(t.secret().to_owned());
+        seen.push(t.expose_secret().to_owned());
         // The resource server "takes a while" to answer.
         embassy_futures::yield_now().await;
         Ok::<_, Infallible>(if seen.len() == 1 {
@@ -361,7 +368,7 @@ fn call_async_refetches_once_and_retries_after_one_rejection() {
     assert_eq!(seen, ["tok-1", "tok-2"], "retried once, with the new token");
     assert_eq!(conn.connections(), 2, "exactly one refetch");
     assert_wiped(&buf, "call_async");
-    assert_eq!(client.cached().unwrap().secret(), "tok-2");
+    assert_eq!(client.cached().unwrap().expose_secret(), "tok-2");
 }
 
 /// Rejected twice: `CallError::Rejected` after exactly one refetch and two
@@ -376,7 +383,7 @@ fn call_async_gives_up_after_a_second_rejection() {
     let mut seen = Vec::new();
     let mut buf = [0u8; BUF];
     let got = block_on(client.call_async(&mut conn, &mut buf, async |_, t| {
-        seen.push(t.secret().to_owned());
+        seen.push(t.expose_secret().to_owned());
         Ok::<Attempt<()>, Infallible>(Attempt::TokenRejected)
     }));
     assert!(matches!(got, Err(CallError::Rejected)), "{got:?}");
@@ -430,7 +437,7 @@ fn two_tasks_holding_the_lock_across_token_async_fetch_once() {
                 .token_async(&mut conn, &mut buf)
                 .await
                 .expect("token")
-                .secret()
+                .expose_secret()
                 .to_owned();
             let how = if conn.connections() > before {
                 "fetched"
@@ -492,7 +499,10 @@ fn two_tasks_releasing_the_lock_during_the_fetch_both_fetch() {
                     .expect("stored");
             }
             let c = client.lock().await;
-            (name, c.cached().expect("a token").secret().to_owned())
+            (
+                name,
+                c.cached().expect("a token").expose_secret().to_owned(),
+            )
         }
     };
     let (a, b) = block_on(join(task("A"), task("B")));
@@ -503,5 +513,8 @@ fn two_tasks_releasing_the_lock_during_the_fetch_both_fetch() {
     // overwrote the first in the cache.
     assert_eq!(a, ("A", "first".to_owned()));
     assert_eq!(b, ("B", "second".to_owned()));
-    assert_eq!(block_on(client.lock()).cached().unwrap().secret(), "second");
+    assert_eq!(
+        block_on(client.lock()).cached().unwrap().expose_secret(),
+        "second"
+    );
 }

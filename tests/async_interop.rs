@@ -411,7 +411,7 @@ struct Issued {
 fn issued<const TT: usize, const SS: usize>(t: &Token<TT, SS>) -> Issued {
     assert_eq!(t.token_type(), TokenType::Bearer);
     Issued {
-        access: t.secret().to_owned(),
+        access: t.expose_secret().to_owned(),
         scope: t.scope().map(str::to_owned),
         expires_in: t.expires_in(),
     }
@@ -468,7 +468,7 @@ fn basic_client_token_async_over_verified_tls13() {
 #[cfg(feature = "client-secret-jwt")]
 #[test]
 fn jwt_client_token_async_over_verified_tls13() {
-    use embedded_oauth2::{Assertion, CounterJti};
+    use embedded_oauth2::assertion::{Assertion, CounterJti};
     use rand_core::{OsRng, RngCore};
     block_on(async {
         let url = token_url();
@@ -530,7 +530,7 @@ fn jwt_client_token_async_over_verified_tls13() {
 #[cfg(feature = "p256")]
 #[test]
 fn private_key_jwt_client_token_async_over_verified_tls13() {
-    use embedded_oauth2::{Assertion, CounterJti, P256Signer};
+    use embedded_oauth2::assertion::{Assertion, CounterJti, P256Signer};
     use p256::pkcs8::DecodePrivateKey;
     use rand_core::{OsRng, RngCore};
     block_on(async {
@@ -639,7 +639,7 @@ fn call_async_receipt_then_revoke_renew_retry() {
                 client
                     .call_async(&mut tls, &mut work, async |_, token: &Token<T, S>| {
                         let resp = get_receipt(&mut rs, $id, token).await?;
-                        seen.push((token.secret().to_owned(), resp.status));
+                        seen.push((token.expose_secret().to_owned(), resp.status));
                         Ok::<_, String>(classify(resp))
                     })
                     .await
@@ -668,7 +668,7 @@ fn call_async_receipt_then_revoke_renew_retry() {
         assert_ne!(seen[3].0, first, "the retry used the new token");
         let renewed = seen[3].0.clone();
         assert_eq!(
-            client.cached().map(|t| t.secret().to_owned()),
+            client.cached().map(|t| t.expose_secret().to_owned()),
             Some(renewed.clone())
         );
 

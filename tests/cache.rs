@@ -8,10 +8,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use common::{BASIC_ID_S, FakeServer, Script, StreamError, json, token_response};
-use embedded_oauth2::{
-    Buffer, CapacityError, Client, Error, ErrorCode, Freshness, HttpError, Instant, RefreshPolicy,
-    RetryAfter, TokenEndpoint,
-};
+use embedded_oauth2::error::{Buffer, CapacityError, HttpError, RetryAfter};
+use embedded_oauth2::{Client, Error, ErrorCode, Freshness, Instant, RefreshPolicy, TokenEndpoint};
 
 const BUF: usize = 2048;
 
@@ -60,7 +58,7 @@ fn fetch_reuse_refresh_fail_keep_expire() {
     let mut buf = dirty_buf();
     {
         let t = client.token(&mut connect, &mut buf).expect("first fetch");
-        assert_eq!(t.secret(), "tok-1");
+        assert_eq!(t.expose_secret(), "tok-1");
         assert_eq!(t.obtained_at(), Instant::from_millis(1_000));
         assert_eq!(t.expires_in(), Some(3600));
         assert_eq!(t.lifetime(), Duration::from_secs(3600));
@@ -87,7 +85,7 @@ fn fetch_reuse_refresh_fail_keep_expire() {
         now.set(t);
         let mut buf = [0u8; BUF];
         let tok = client.token(&mut connect, &mut buf).expect("cached");
-        assert_eq!(tok.secret(), "tok-1", "at {t} ms");
+        assert_eq!(tok.expose_secret(), "tok-1", "at {t} ms");
         assert_eq!(tok.obtained_at(), Instant::from_millis(1_000));
         assert_eq!(server.borrow().connections, 1, "at {t} ms");
     }
@@ -95,14 +93,14 @@ fn fetch_reuse_refresh_fail_keep_expire() {
     // 3. Into the refresh margin: a new token is fetched.
     now.set(refresh_at);
     assert_eq!(client.freshness(), Freshness::RefreshDue);
-    assert_eq!(client.cached().unwrap().secret(), "tok-1");
+    assert_eq!(client.cached().unwrap().expose_secret(), "tok-1");
     server
         .borrow_mut()
         .push(Script::Respond(token_response("tok-2", Some(3600))));
     let mut buf = dirty_buf();
     {
         let t = client.token(&mut connect, &mut buf).expect("refresh");
-        assert_eq!(t.secret(), "tok-2");
+        assert_eq!(t.expose_secret(), "tok-2");
         assert_eq!(t.obtained_at(), Instant::from_millis(refresh_at));
         assert_eq!(
             t.expires_at(),
@@ -145,7 +143,7 @@ fn fetch_reuse_refresh_fail_keep_expire() {
         let tok = client
             .token(&mut connect, &mut [0u8; BUF])
             .expect("old token while backing off");
-        assert_eq!(tok.secret(), "tok-2", "at {t} ms");
+        assert_eq!(tok.expose_secret(), "tok-2", "at {t} ms");
         assert_eq!(server.borrow().connections, 3, "at {t} ms");
     }
 
@@ -175,7 +173,7 @@ fn fetch_reuse_refresh_fail_keep_expire() {
         client
             .token(&mut connect, &mut [0u8; BUF])
             .unwrap()
-            .secret(),
+            .expose_secret(),
         "tok-2"
     );
     assert_eq!(server.borrow().connections, 4);
@@ -187,7 +185,7 @@ fn fetch_reuse_refresh_fail_keep_expire() {
             r#"{"error":"invalid_client","error_description":"secret rotated"}"#,
         ),
     ));
-    let check_invalid_client = |e: &embedded_oauth2::OAuthError| {
+    let check_invalid_client = |e: &embedded_oauth2::error::OAuthError| {
         assert_eq!((e.status, e.code), (401, ErrorCode::InvalidClient));
     };
     let mut buf = dirty_buf();
@@ -216,7 +214,7 @@ fn fetch_reuse_refresh_fail_keep_expire() {
     for t in [retry_2, retry_2 + 500] {
         now.set(t);
         let tok = client.token(&mut connect, &mut [0u8; BUF]).unwrap();
-        assert_eq!(tok.secret(), "tok-2", "at {t} ms");
+        assert_eq!(tok.expose_secret(), "tok-2", "at {t} ms");
         assert_eq!(server.borrow().connections, 5, "at {t} ms");
     }
 
@@ -247,7 +245,7 @@ fn fetch_reuse_refresh_fail_keep_expire() {
     ] {
         now.set(t);
         let tok = client.token(&mut connect, &mut [0u8; BUF]).unwrap();
-        assert_eq!(tok.secret(), "tok-2", "at {t} ms");
+        assert_eq!(tok.expose_secret(), "tok-2", "at {t} ms");
         assert_eq!(server.borrow().connections, 6, "at {t} ms");
     }
 
@@ -279,7 +277,7 @@ fn fetch_reuse_refresh_fail_keep_expire() {
         .push(Script::Respond(token_response("tok-3", Some(3600))));
     let mut buf = dirty_buf();
     let t = client.token(&mut connect, &mut buf).expect("after expiry");
-    assert_eq!(t.secret(), "tok-3");
+    assert_eq!(t.expose_secret(), "tok-3");
     assert_eq!(t.obtained_at(), Instant::from_millis(expiry + secs(86_400)));
     assert_wiped(&buf, "after expiry");
     assert_eq!(server.borrow().connections, 7);
@@ -293,7 +291,7 @@ fn assert_old_token_kept<C: embedded_oauth2::Clock>(
     obtained_ms: u64,
 ) {
     let t = client.cached().expect("old token still valid");
-    assert_eq!(t.secret(), secret);
+    assert_eq!(t.expose_secret(), secret);
     assert_eq!(t.obtained_at(), Instant::from_millis(obtained_ms));
     assert_eq!(t.lifetime(), Duration::from_secs(3600));
     assert_eq!(client.freshness(), Freshness::RefreshDue);
@@ -338,7 +336,13 @@ fn custom_margin() {
 
     now.set(secs(3300) - 1);
     assert_eq!(client.freshness(), Freshness::Fresh);
-    assert_eq!(client.token(&mut connect, &mut buf).unwrap().secret(), "m1");
+    assert_eq!(
+        client
+            .token(&mut connect, &mut buf)
+            .unwrap()
+            .expose_secret(),
+        "m1"
+    );
     assert_eq!(server.borrow().connections, 1);
 
     now.set(secs(3300));
@@ -348,7 +352,7 @@ fn custom_margin() {
         .push(Script::Respond(token_response("m2", Some(3600))));
     let t = client.token(&mut connect, &mut buf).unwrap();
     assert_eq!(
-        (t.secret(), t.obtained_at()),
+        (t.expose_secret(), t.obtained_at()),
         ("m2", Instant::from_secs(3300))
     );
     assert_eq!(server.borrow().connections, 2);
@@ -399,7 +403,7 @@ fn invalidate_forces_a_fetch() {
     let mut buf = dirty_buf();
     let t = client.token(&mut connect, &mut buf).unwrap();
     assert_eq!(
-        (t.secret(), t.obtained_at()),
+        (t.expose_secret(), t.obtained_at()),
         ("after", Instant::from_millis(5_000))
     );
     assert_wiped(&buf, "after invalidate");
@@ -423,7 +427,10 @@ fn fetch_ignores_a_fresh_cache() {
     now.set(1);
     let mut buf = dirty_buf();
     assert_eq!(
-        client.fetch(&mut connect, &mut buf).unwrap().secret(),
+        client
+            .fetch(&mut connect, &mut buf)
+            .unwrap()
+            .expose_secret(),
         "two"
     );
     assert_wiped(&buf, "fetch");
@@ -535,7 +542,10 @@ fn token_larger_than_its_capacity_keeps_the_old_one() {
     let mut buf = [0u8; BUF];
     {
         let t = client.token(&mut connect, &mut buf).unwrap();
-        assert_eq!((t.secret(), t.scope()), ("sixteen-bytes-ok", Some("r w")));
+        assert_eq!(
+            (t.expose_secret(), t.scope()),
+            ("sixteen-bytes-ok", Some("r w"))
+        );
     }
 
     now.set(secs(3600 - 60));
@@ -545,20 +555,17 @@ fn token_larger_than_its_capacity_keeps_the_old_one() {
     )));
     let mut buf = dirty_buf();
     match client.token(&mut connect, &mut buf) {
-        Err(Error::Capacity(c)) => assert_eq!(
-            c,
-            CapacityError {
-                buffer: Buffer::AccessToken,
-                needed: 17,
-                available: 16,
-                exact: true
-            }
-        ),
+        Err(Error::Capacity(c)) => {
+            assert_eq!(c, CapacityError::new(Buffer::AccessToken, 17, 16, true))
+        }
         other => panic!("{other:?}"),
     }
     assert_wiped(&buf, "token capacity");
     let t = client.cached().unwrap();
-    assert_eq!((t.secret(), t.scope()), ("sixteen-bytes-ok", Some("r w")));
+    assert_eq!(
+        (t.expose_secret(), t.scope()),
+        ("sixteen-bytes-ok", Some("r w"))
+    );
     assert_eq!(t.obtained_at(), Instant::ZERO);
     // A capacity error does not block the client (the next response may
     // fit): it backs off like a transient failure (no random source: 1999
@@ -570,7 +577,7 @@ fn token_larger_than_its_capacity_keeps_the_old_one() {
     for t in [secs(3600 - 60), secs(3600 - 60) + 1_000, retry_1 - 1] {
         now.set(t);
         let tok = client.token(&mut connect, &mut [0u8; BUF]).unwrap();
-        assert_eq!(tok.secret(), "sixteen-bytes-ok");
+        assert_eq!(tok.expose_secret(), "sixteen-bytes-ok");
         assert_eq!(server.borrow().connections, 2, "at {t} ms");
     }
 
@@ -583,19 +590,11 @@ fn token_larger_than_its_capacity_keeps_the_old_one() {
     )));
     let mut buf = dirty_buf();
     match client.token(&mut connect, &mut buf) {
-        Err(Error::Capacity(c)) => assert_eq!(
-            c,
-            CapacityError {
-                buffer: Buffer::Scope,
-                needed: 10,
-                available: 8,
-                exact: true
-            }
-        ),
+        Err(Error::Capacity(c)) => assert_eq!(c, CapacityError::new(Buffer::Scope, 10, 8, true)),
         other => panic!("{other:?}"),
     }
     assert_wiped(&buf, "scope capacity");
-    assert_eq!(client.cached().unwrap().secret(), "sixteen-bytes-ok");
+    assert_eq!(client.cached().unwrap().expose_secret(), "sixteen-bytes-ok");
     assert_eq!(server.borrow().connections, 3);
     assert!(client.blocked().is_none());
     assert_eq!(client.failures(), 2);
@@ -606,7 +605,7 @@ fn token_larger_than_its_capacity_keeps_the_old_one() {
         client
             .token(&mut connect, &mut [0u8; BUF])
             .unwrap()
-            .secret(),
+            .expose_secret(),
         "sixteen-bytes-ok"
     );
     assert_eq!(server.borrow().connections, 3);
@@ -620,7 +619,7 @@ fn token_larger_than_its_capacity_keeps_the_old_one() {
     let mut buf = dirty_buf();
     {
         let t = client.token(&mut connect, &mut buf).unwrap();
-        assert_eq!((t.secret(), t.scope()), ("fits", Some("r")));
+        assert_eq!((t.expose_secret(), t.scope()), ("fits", Some("r")));
         assert_eq!(t.obtained_at(), Instant::from_millis(retry_2));
     }
     assert_wiped(&buf, "fitting token");
@@ -642,7 +641,7 @@ fn request_that_does_not_fit_makes_no_connection() {
                 (Buffer::Request, 64, true)
             );
             let mut big = [0u8; 1024];
-            let n = embedded_oauth2::encode_request(client.config(), &mut big).unwrap();
+            let n = embedded_oauth2::http::encode_request(client.config(), &mut big).unwrap();
             assert_eq!(c.needed, n);
         }
         other => panic!("{other:?}"),
@@ -666,7 +665,10 @@ fn request_that_does_not_fit_makes_no_connection() {
         .borrow_mut()
         .push(Script::Respond(token_response("fits", Some(3600))));
     assert_eq!(
-        client.token(&mut connect, &mut big).unwrap().secret(),
+        client
+            .token(&mut connect, &mut big)
+            .unwrap()
+            .expose_secret(),
         "fits"
     );
     assert_wiped(&big, "bigger buffer");
@@ -748,7 +750,7 @@ fn call_uses_the_cached_token_when_a_due_renewal_fails() {
         .push(Script::Refuse(StreamError::Refused));
     let mut seen = Vec::new();
     let r = client.call(&mut connect, &mut buf, |_, t| {
-        seen.push(t.secret().to_owned());
+        seen.push(t.expose_secret().to_owned());
         Ok::<_, ()>(embedded_oauth2::Attempt::Done(7))
     });
     assert_eq!(r.ok(), Some(7));

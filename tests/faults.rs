@@ -28,9 +28,9 @@ use std::rc::Rc;
 use common::contains;
 use common::token_response;
 use embedded_io::ErrorKind;
-use embedded_oauth2::{
-    Client, Error, Freshness, HttpError, Instant, TokenEndpoint, blocking, encode_request,
-};
+use embedded_oauth2::error::HttpError;
+use embedded_oauth2::http::encode_request;
+use embedded_oauth2::{Client, Error, Freshness, Instant, TokenEndpoint, blocking};
 
 // ---- a transport with its own error -----------------------------------------
 
@@ -619,7 +619,7 @@ impl Driver for Blocking {
         let mut connect = |_: &TokenEndpoint<'_>| server.borrow_mut().connect();
         client
             .token(&mut connect, buf)
-            .map(|t| t.secret().to_owned())
+            .map(|t| t.expose_secret().to_owned())
     }
 }
 
@@ -634,7 +634,8 @@ impl Driver for Async {
         buf: &mut [u8],
     ) -> Result<String, Error<NetError>> {
         let mut conn = AsyncServer(server);
-        embassy_futures::block_on(client.token_async(&mut conn, buf)).map(|t| t.secret().to_owned())
+        embassy_futures::block_on(client.token_async(&mut conn, buf))
+            .map(|t| t.expose_secret().to_owned())
     }
 }
 
@@ -801,7 +802,7 @@ fn every_fault_is_transient() {
         if let Expect::Fails(e) = case.expect {
             assert_eq!(
                 e.retry(),
-                embedded_oauth2::Retry::Transient,
+                embedded_oauth2::error::Retry::Transient,
                 "{}",
                 case.name
             );
@@ -821,7 +822,8 @@ fn stalled_read_error_is_returned_by_run_intact() {
     ]);
     let trace = Rc::clone(&stream.trace);
     let ex =
-        embedded_oauth2::Exchange::new(&config, &mut buf, embedded_oauth2::Limits::new()).unwrap();
+        embedded_oauth2::http::Exchange::new(&config, &mut buf, embedded_oauth2::Limits::new())
+            .unwrap();
     match blocking::run(&mut stream, ex) {
         Err(Error::Transport(e)) => {
             assert_eq!(e, STALL);
@@ -869,7 +871,10 @@ fn cancelled_attempt_leaves_the_client_usable() {
     }
     assert_eq!(server.borrow().connections, 2);
     assert_eq!(
-        client.cached().map(|t| t.secret().to_owned()).as_deref(),
+        client
+            .cached()
+            .map(|t| t.expose_secret().to_owned())
+            .as_deref(),
         Some(OLD)
     );
     assert_eq!(client.freshness(), Freshness::RefreshDue);
@@ -960,7 +965,10 @@ fn cancelled_fetch_leaves_no_token_in_the_buffer() {
     assert!(!contains(&buf, NEW.as_bytes()));
     assert_wiped(&buf, "cancelled fetch");
     assert_eq!(
-        client.cached().map(|t| t.secret().to_owned()).as_deref(),
+        client
+            .cached()
+            .map(|t| t.expose_secret().to_owned())
+            .as_deref(),
         Some(OLD)
     );
 }
@@ -986,7 +994,7 @@ fn cancelled_attempt_counts_for_the_backoff() {
         let mut conn = AsyncServer(&server);
         match embassy_futures::poll_once(client.token_async(&mut conn, &mut buf)) {
             core::task::Poll::Pending => None,
-            core::task::Poll::Ready(r) => Some(r.map(|t| t.secret().to_owned())),
+            core::task::Poll::Ready(r) => Some(r.map(|t| t.expose_secret().to_owned())),
         }
     };
     // Cancelled at 0, then three more tries within 200 ms: refused at once.

@@ -36,7 +36,7 @@ fn fuzz_dir() -> PathBuf {
 /// The body and status of a recorded response, when it has a complete one.
 fn status_and_body(wire: &[u8]) -> Option<(u16, Vec<u8>)> {
     let mut buf = vec![0u8; wire.len() + 1];
-    let mut r = embedded_oauth2::ResponseReader::new(embedded_oauth2::Limits::new());
+    let mut r = embedded_oauth2::http::ResponseReader::new(embedded_oauth2::Limits::new());
     let mut pos = 0;
     loop {
         let spare = r.spare(&mut buf).ok()?;
@@ -275,7 +275,7 @@ fn work_bound_holds_with_surrogate_pairs() {
         r#"{{"access_token":"{token}","token_type":"Bearer","name":"sensor \ud83c\udf21"}}"#
     );
     let mut work = vec![0u8; body.len() * 3];
-    let r = embedded_oauth2::parse_token_response(200, body.as_bytes(), &mut work);
+    let r = embedded_oauth2::http::parse_token_response(200, body.as_bytes(), &mut work);
     match r {
         Ok(t) => assert_eq!(t.access_token, token.replace("\\/", "/")),
         Err(e) => panic!(
@@ -295,7 +295,9 @@ fn work_bound_holds_with_surrogate_pairs() {
 /// of 60. A body that is not JSON must be refused.
 #[test]
 fn invalid_json_in_an_unknown_member_is_refused() {
-    use embedded_oauth2::{Error, ResponseError, parse_token_response};
+    use embedded_oauth2::Error;
+    use embedded_oauth2::error::ResponseError;
+    use embedded_oauth2::http::parse_token_response;
     let bodies = [
         r#"{"x":1:2,"expires_in":60,"y":7,"access_token":"t","token_type":"bearer"}"#,
         r#"{"access_token":"t","token_type":"bearer","x":nonsense}"#,
@@ -323,7 +325,8 @@ fn invalid_json_in_an_unknown_member_is_refused() {
 /// this asserts the README as written.
 #[test]
 fn readme_sizing_suffices_for_an_escaped_token() {
-    use embedded_oauth2::{Exchange, Limits, blocking};
+    use embedded_oauth2::http::Exchange;
+    use embedded_oauth2::{Limits, blocking};
     let token = "ab/".repeat(100);
     let literal = token.replace('/', "\\/");
     let body = format!(r#"{{"access_token":"{literal}","token_type":"Bearer"}}"#);
@@ -348,7 +351,9 @@ fn readme_sizing_suffices_for_an_escaped_token() {
 /// body. (The harness skips this class through `KNOWN_JSON_LENIENCIES`.)
 #[test]
 fn unicode_escape_with_a_sign_is_refused() {
-    use embedded_oauth2::{Error, ResponseError, parse_token_response};
+    use embedded_oauth2::Error;
+    use embedded_oauth2::error::ResponseError;
+    use embedded_oauth2::http::parse_token_response;
     let bodies = [
         r#"{"access_token":"t\u+041","token_type":"Bearer"}"#,
         r#"{"access_token":"t","token_type":"Bearer","xx_me":"7ine\u+d41"}"#,
@@ -375,7 +380,9 @@ fn unicode_escape_with_a_sign_is_refused() {
 /// through `KNOWN_JSON_LENIENCIES`.)
 #[test]
 fn raw_control_characters_in_strings_are_refused() {
-    use embedded_oauth2::{Error, ResponseError, parse_token_response};
+    use embedded_oauth2::Error;
+    use embedded_oauth2::error::ResponseError;
+    use embedded_oauth2::http::parse_token_response;
     let mut failures = Vec::new();
     for c in ['\0', '\t', '\n', '\u{1f}'] {
         let body = format!(r#"{{"access_token":"t","token_type":"Bearer","dme":"a{c}b"}}"#);

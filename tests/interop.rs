@@ -314,7 +314,7 @@ struct Issued {
 fn issued<const TT: usize, const SS: usize>(t: &Token<TT, SS>) -> Issued {
     assert_eq!(t.token_type(), TokenType::Bearer);
     Issued {
-        access: t.secret().to_owned(),
+        access: t.expose_secret().to_owned(),
         scope: t.scope().map(str::to_owned),
         expires_in: t.expires_in(),
         lifetime: t.lifetime(),
@@ -352,7 +352,10 @@ fn fetch_ok<X: Net>(net: &X, config: Config<'_, N>) -> Issued {
 fn fetch_oauth_error<X: Net>(
     net: &X,
     config: Config<'_, N>,
-) -> (embedded_oauth2::OAuthError, embedded_oauth2::ErrorDetails) {
+) -> (
+    embedded_oauth2::error::OAuthError,
+    embedded_oauth2::error::ErrorDetails,
+) {
     let mut client = device(config);
     let mut conn = Counting::new(net.connector());
     let mut work = [0u8; WORK];
@@ -1063,7 +1066,7 @@ fn receipt_call_renews_after_revocation<X: Net>(net: &mut X) {
     assert_ne!(seen[3].0, first, "the retry used a new token");
     let renewed = seen[3].0.clone();
     assert_eq!(
-        client.cached().map(|t| t.secret().to_owned()),
+        client.cached().map(|t| t.expose_secret().to_owned()),
         Some(renewed.clone())
     );
 
@@ -1090,7 +1093,7 @@ fn call_receipt<X: Net>(
     let mut work = [0u8; WORK];
     let result = client.call(conn, &mut work, |_, token| {
         let resp = get_receipt(net, id, token)?;
-        seen.push((token.secret().to_owned(), resp.status));
+        seen.push((token.expose_secret().to_owned(), resp.status));
         Ok(classify(resp))
     });
     assert!(work.iter().all(|&b| b == 0), "work buffer not wiped");
@@ -1116,7 +1119,7 @@ fn rejected_twice_is_reported_not_looped<X: Net>(net: &mut X) {
     let mut seen = Vec::new();
     let result = client.call(&mut conn, &mut work, |_, token| {
         let resp = get_receipt_with_value(net, "42", token)?;
-        seen.push((token.secret().to_owned(), resp.status));
+        seen.push((token.expose_secret().to_owned(), resp.status));
         Ok::<_, String>(classify(resp))
     });
     assert!(
@@ -1166,7 +1169,7 @@ fn revoked_every_time_is_rejected<X: Net>(net: &mut X) {
     let mut attempts = 0;
     let result = client.call(&mut conn, &mut work, |_, token| {
         attempts += 1;
-        revoke(net, "basic", token.secret());
+        revoke(net, "basic", token.expose_secret());
         get_receipt(net, "42", token).map(classify)
     });
     assert!(matches!(result, Err(CallError::Rejected)));
@@ -1218,9 +1221,8 @@ mod signed {
     use std::time::{SystemTime, UNIX_EPOCH};
 
     use base64ct::{Base64UrlUnpadded, Encoding};
-    use embedded_oauth2::{
-        Assertion, Audience, ClientAuth, ClientId, Config, CounterJti, Error, ErrorCode, P256Signer,
-    };
+    use embedded_oauth2::assertion::{Assertion, Audience, CounterJti, P256Signer};
+    use embedded_oauth2::{ClientAuth, ClientId, Config, Error, ErrorCode};
     use p256::pkcs8::DecodePrivateKey;
     use rand_core::{OsRng, RngCore};
 

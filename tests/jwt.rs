@@ -4,10 +4,10 @@
 use std::collections::HashSet;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use embedded_oauth2::{
-    Assertion, Audience, ClientAuth, ClientId, ClientSecret, Config, ConfigError, CounterJti,
-    Error, Es256Signer, P256Signer, TokenEndpoint, encode_request, form_body,
-};
+use embedded_oauth2::assertion::{Assertion, Audience, CounterJti, Es256Signer, P256Signer};
+use embedded_oauth2::error::ConfigError;
+use embedded_oauth2::http::{encode_request, form_body};
+use embedded_oauth2::{ClientAuth, ClientId, ClientSecret, Config, Error, TokenEndpoint};
 use hmac::{Hmac, Mac};
 use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{Signature, VerifyingKey};
@@ -238,8 +238,8 @@ fn missing_assertion_or_signer_is_a_config_error() {
 fn failing_signer_is_reported() {
     struct Broken;
     impl Es256Signer for Broken {
-        fn sign(&self, _: &[u8]) -> Result<[u8; 64], embedded_oauth2::SignError> {
-            Err(embedded_oauth2::SignError)
+        fn sign(&self, _: &[u8]) -> Result<[u8; 64], embedded_oauth2::assertion::SignError> {
+            Err(embedded_oauth2::assertion::SignError)
         }
     }
     let wall = || Some(1u64);

@@ -58,7 +58,7 @@ fn token_obtained_before_a_tick_wrap_is_not_presented_after_it() {
         .borrow_mut()
         .push(Script::Respond(token_response("after", Some(3600))));
     let t = client.token(&mut connect, &mut [0u8; BUF]).unwrap();
-    assert_eq!(t.secret(), "after");
+    assert_eq!(t.expose_secret(), "after");
     assert_eq!(server.borrow().connections, 2);
 }
 
@@ -86,7 +86,7 @@ fn failure_before_a_tick_wrap_does_not_lock_the_client_out() {
         client
             .token(&mut connect, &mut [0u8; BUF])
             .unwrap()
-            .secret(),
+            .expose_secret(),
         "back"
     );
 }
@@ -204,7 +204,7 @@ fn resource_server_that_always_refuses_costs_two_fetches_over_ten_calls() {
     assert!(r.is_ok());
     let mut seen = Vec::new();
     let r = client.call(&mut connect, &mut [0u8; BUF], |_, t| {
-        seen.push(t.secret().to_owned());
+        seen.push(t.expose_secret().to_owned());
         Ok::<_, Infallible>(if seen.len() == 1 {
             Attempt::TokenRejected
         } else {
@@ -262,7 +262,7 @@ fn a_dripping_server_hits_the_fetch_deadline() {
     let e = client.fetch(&mut connect, &mut [0u8; 4096]).unwrap_err();
     assert!(matches!(e, Error::Timeout), "{e:?}");
     assert_eq!(reads.get(), 60, "stopped at the 60 s default");
-    assert_eq!(e.retry(), embedded_oauth2::Retry::Transient);
+    assert_eq!(e.retry(), embedded_oauth2::error::Retry::Transient);
     assert!(client.next_attempt().is_some(), "a failure: backing off");
 
     let reads = Rc::new(Cell::new(0));

@@ -11,10 +11,11 @@ mod common;
 use base64ct::{Base64, Encoding};
 use common::table::{Case, Outcome, cases, run_exchange};
 use embedded_io::{ErrorType, Read, Write};
+use embedded_oauth2::error::{Buffer, ConfigError};
+use embedded_oauth2::http::{Exchange, authorization_header, encode_request, form_body};
 use embedded_oauth2::{
-    Buffer, ClientAuth, ClientId, ClientSecret, Config, ConfigError, Error, Exchange, Instant,
-    Limits, RefreshPolicy, Token, TokenEndpoint, authorization_header, blocking, encode_request,
-    form_body,
+    ClientAuth, ClientId, ClientSecret, Config, Error, Instant, Limits, RefreshPolicy, Token,
+    TokenEndpoint, blocking,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError};
@@ -537,7 +538,7 @@ proptest! {
         prop_assert_eq!(resp.expires_in, expires);
         let mut stored = Token::<T, 16>::new();
         stored.set(&resp, Instant::from_secs(1), &RefreshPolicy::new()).unwrap();
-        prop_assert_eq!(stored.secret(), token.as_str());
+        prop_assert_eq!(stored.expose_secret(), token.as_str());
         let mut header = vec![0u8; T + 16];
         prop_assert_eq!(stored.authorization_value(&mut header).unwrap(), format!("Bearer {token}"));
     }

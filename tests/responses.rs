@@ -13,9 +13,9 @@ use common::table::{
     run_blocking, run_exchange, run_table, tok,
 };
 use common::{Delivery, Scripted, StreamError, json, wire};
-use embedded_oauth2::{
-    Buffer, CapacityError, Error, ErrorCode, Exchange, HttpError, Limits, blocking,
-};
+use embedded_oauth2::error::{Buffer, CapacityError, HttpError};
+use embedded_oauth2::http::Exchange;
+use embedded_oauth2::{Error, ErrorCode, Limits, blocking};
 
 #[test]
 fn table_has_enough_cases() {
@@ -51,12 +51,7 @@ fn minimal_buffer_for_a_large_token_is_response_plus_token() {
         match run_blocking(&short, delivery).0 {
             Outcome::Capacity(c) => assert_eq!(
                 c,
-                CapacityError {
-                    buffer: Buffer::Parse,
-                    needed: exact,
-                    available: exact - 1,
-                    exact: true
-                },
+                CapacityError::new(Buffer::Parse, exact, exact - 1, true),
                 "{delivery:?}"
             ),
             other => panic!("{delivery:?}: {other:?}"),
@@ -78,12 +73,7 @@ fn response_capacity_need_is_exact_at_every_size() {
         match run_blocking(&c, Delivery::Chunks(64)).0 {
             Outcome::Capacity(e) => assert_eq!(
                 e,
-                CapacityError {
-                    buffer: Buffer::Response,
-                    needed: total,
-                    available: size,
-                    exact: true,
-                },
+                CapacityError::new(Buffer::Response, total, size, true),
                 "size {size}"
             ),
             other => panic!("size {size}: {other:?}"),
@@ -231,7 +221,7 @@ fn a_transport_that_accepts_nothing_is_write_zero() {
 #[test]
 fn retry_after_is_parsed_from_the_head() {
     // The sans-IO reader exposes Retry-After for callers that back off.
-    use embedded_oauth2::ResponseReader;
+    use embedded_oauth2::http::ResponseReader;
     let w = wire(
         "HTTP/1.1 503 Service Unavailable\r\nretry-after:  120 \r\nContent-Length: {len}\r\n\r\n",
         "busy",
@@ -243,7 +233,7 @@ fn retry_after_is_parsed_from_the_head() {
     let head = r.head().unwrap();
     assert_eq!(
         (head.status, head.retry_after),
-        (503, Some(embedded_oauth2::RetryAfter::Seconds(120)))
+        (503, Some(embedded_oauth2::error::RetryAfter::Seconds(120)))
     );
     assert_eq!(r.body(&buf), b"busy");
 }

@@ -17,9 +17,10 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use common::{FakeServer, Script, StreamError, token_response, wire};
+use embedded_oauth2::error::{Buffer, HttpError, Retry, RetryAfter};
 use embedded_oauth2::{
-    Backoff, Buffer, Client, Clock, Error, ErrorCode, Freshness, HttpError, Instant, Random,
-    RefreshPolicy, Retry, RetryAfter, TokenEndpoint, WallClock,
+    Backoff, Client, Clock, Error, ErrorCode, Freshness, Instant, Random, RefreshPolicy,
+    TokenEndpoint, WallClock,
 };
 
 const BUF: usize = 2048;
@@ -184,6 +185,7 @@ fn row(
         then: match retry {
             Retry::Transient => Then::BackOff,
             Retry::Permanent => Then::Block,
+            other => panic!("a kind of retry this table does not know: {other:?}"),
         },
     }
 }
@@ -506,7 +508,7 @@ fn classification_table_drives_the_client() {
                 assert_eq!(
                     client
                         .token(&mut connect, &mut buf)
-                        .map(|t| t.secret().to_owned()),
+                        .map(|t| t.expose_secret().to_owned()),
                     Ok("again".to_owned()),
                     "{ctx}"
                 );
@@ -699,7 +701,7 @@ fn consecutive_failures_grow_the_jittered_ceiling() {
         client
             .token(&mut connect, &mut [0u8; BUF])
             .unwrap()
-            .secret(),
+            .expose_secret(),
         "ok"
     );
     assert_eq!(rng.count(), drawn + 2);
@@ -811,7 +813,7 @@ fn fetch_ignores_the_backoff_but_counts() {
         client
             .fetch(&mut connect, &mut [0u8; BUF])
             .unwrap()
-            .secret(),
+            .expose_secret(),
         "explicit"
     );
     assert_eq!((client.failures(), client.next_attempt()), (0, None));
@@ -877,7 +879,7 @@ fn retry_after_seconds_is_honoured_and_capped() {
             client
                 .token(&mut connect, &mut [0u8; BUF])
                 .unwrap()
-                .secret(),
+                .expose_secret(),
             "after",
             "{ctx}"
         );
@@ -1016,7 +1018,7 @@ fn retry_after_counts_from_the_response() {
         client
             .token(&mut connect, &mut [0u8; BUF])
             .unwrap()
-            .secret(),
+            .expose_secret(),
         "after"
     );
     assert_eq!(server.borrow().connections, 2);
@@ -1095,7 +1097,7 @@ fn permanent_failures_are_not_retried_until_reset() {
             client
                 .token(&mut connect, &mut [0u8; BUF])
                 .unwrap()
-                .secret(),
+                .expose_secret(),
             "re-provisioned"
         );
         assert_eq!(server.borrow().connections, 2, "{error}");
@@ -1130,7 +1132,7 @@ fn permanent_failure_during_renewal_keeps_the_token_then_refuses() {
             client
                 .token(&mut connect, &mut [0u8; BUF])
                 .unwrap()
-                .secret(),
+                .expose_secret(),
             "old",
             "at {t}"
         );
@@ -1146,7 +1148,7 @@ fn permanent_failure_during_renewal_keeps_the_token_then_refuses() {
         client
             .fetch(&mut connect, &mut [0u8; BUF])
             .unwrap()
-            .secret(),
+            .expose_secret(),
         "explicit"
     );
     assert!(client.blocked().is_none());
@@ -1191,7 +1193,7 @@ fn backing_off_with_a_valid_token_returns_it() {
         let before = server.borrow().connections;
         let tok = client
             .token(&mut connect, &mut [0u8; BUF])
-            .map(|t| t.secret().to_owned());
+            .map(|t| t.expose_secret().to_owned());
         let connected = server.borrow().connections > before;
         assert_eq!(connected, t >= allowed_at, "at {t}");
         if connected {
@@ -1267,7 +1269,7 @@ fn renewal_point<C: Clock, R: Random>(
         client
             .token(&mut connect, &mut [0u8; BUF])
             .unwrap()
-            .secret(),
+            .expose_secret(),
         "renewed"
     );
     assert_eq!(server.borrow().connections, before + 1);
@@ -1422,6 +1424,7 @@ fn oversized_error_page_is_not_permanent() {
                     "{ctx}"
                 );
             }
+            other => panic!("{ctx}: unknown {other:?}"),
         }
         assert_eq!(server.borrow().connections, 1, "{ctx}");
     }
@@ -1468,7 +1471,7 @@ fn backoff_never_sleeps_past_the_valid_tokens_expiry() {
                 client
                     .token(&mut connect, &mut [0u8; BUF])
                     .unwrap()
-                    .secret(),
+                    .expose_secret(),
                 "old"
             );
             now.set(next.as_millis());
@@ -1490,7 +1493,7 @@ fn backoff_never_sleeps_past_the_valid_tokens_expiry() {
                 .borrow_mut()
                 .push(Script::Respond(token_response("new", Some(3600))));
             let t = client.token(&mut connect, &mut [0u8; BUF]).unwrap();
-            assert_eq!(t.secret(), "new", "{ctx}");
+            assert_eq!(t.expose_secret(), "new", "{ctx}");
             assert_eq!(t.obtained_at(), at(last_chance), "{ctx}");
             assert_eq!((client.failures(), client.next_attempt()), (0, None));
         } else {

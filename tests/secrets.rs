@@ -11,9 +11,9 @@ use common::{
     AtEnd, Delivery, FakeServer, Script, Scripted, StreamError, config_with, json, secret,
     token_response,
 };
+use embedded_oauth2::http::{Exchange, encode_request};
 use embedded_oauth2::{
-    ClientAuth, ClientSecret, Config, Error, ErrorCode, Exchange, Instant, Limits, TokenEndpoint,
-    blocking, encode_request,
+    ClientAuth, ClientSecret, Config, Error, ErrorCode, Instant, Limits, TokenEndpoint, blocking,
 };
 
 const ID: &str = "device-7";
@@ -123,7 +123,7 @@ fn debug_of_secret_holders_is_redacted() {
     let s = ClientSecret::<64>::new(SECRET).unwrap();
     assert_eq!(format!("{s:?}"), "ClientSecret(<redacted>)");
     assert_eq!(format!("{s:#?}"), "ClientSecret(<redacted>)");
-    assert_eq!(s.expose(), SECRET);
+    assert_eq!(s.expose_secret(), SECRET);
 
     for (m, expected) in [
         (Method::Basic, "Basic(<redacted>)"),
@@ -166,7 +166,7 @@ fn debug_of_tokens_is_redacted() {
     server.borrow_mut().push(Script::Respond(ok_response()));
     let mut buf = [0u8; 2048];
     let t = client.token(&mut connect, &mut buf).unwrap();
-    assert_eq!(t.secret(), TOKEN);
+    assert_eq!(t.expose_secret(), TOKEN);
     for text in [format!("{t:?}"), format!("{t:#?}")] {
         assert_no_token(&text, "Token");
         assert_no_secret(&text, "Token");
@@ -526,7 +526,7 @@ fn client_wipes_the_buffer_whatever_happens() {
         let mut buf = [b'.'; 2048];
         let r = client
             .token(&mut connect, &mut buf)
-            .map(|t| t.secret().to_owned());
+            .map(|t| t.expose_secret().to_owned());
         assert_eq!(r.is_ok(), expect_ok, "{r:?}");
         assert!(buf.iter().all(|&b| b == 0));
         if !expect_ok {
@@ -552,10 +552,8 @@ fn client_wipes_the_buffer_whatever_happens() {
 #[test]
 #[cfg_attr(miri, ignore = "ES256 signing takes far too long interpreted")]
 fn assertions_are_wiped_from_the_buffer_once_sent() {
-    use embedded_oauth2::{
-        Assertion, ClientAuth, ClientId, ClientSecret, Config, CounterJti, P256Signer,
-        TokenEndpoint,
-    };
+    use embedded_oauth2::assertion::{Assertion, CounterJti, P256Signer};
+    use embedded_oauth2::{ClientAuth, ClientId, ClientSecret, Config, TokenEndpoint};
     let wall = || Some(1_767_225_600u64);
     let jti = CounterJti::new(*b"wipe-jti");
     let signer = P256Signer::from_bytes(&[0x42; 32]).unwrap();

@@ -96,7 +96,7 @@ fn fetch(url: &str, connector: &mut TlsConnector) -> Result<Fetched, Error<TlsCo
     let mut work = [0u8; WORK];
     let token = client.fetch(connector, &mut work)?;
     Ok(Fetched {
-        token: token.secret().to_owned(),
+        token: token.expose_secret().to_owned(),
         token_type: token.token_type(),
         expires_in: token.expires_in(),
         scope: token.scope().map(str::to_owned),

@@ -24,9 +24,11 @@ use std::hint::black_box;
 
 use embedded_oauth2 as eo;
 use eo::embedded_io::{self, ErrorKind};
+use eo::error::ErrorDetails;
+use eo::http::{Exchange, encode_request, parse_token_response};
 use eo::{
-    Client, ClientAuth, Config, Error, ErrorCode, Exchange, Instant, Limits, RefreshPolicy, Token,
-    TokenEndpoint, TokenType, encode_request, parse_token_response, ErrorDetails,
+    Client, ClientAuth, Config, Error, ErrorCode, Instant, Limits, RefreshPolicy, Token,
+    TokenEndpoint, TokenType,
 };
 use oauth2::TokenResponse as _;
 use oauth2::basic::{BasicClient, BasicErrorResponse, BasicErrorResponseType, BasicTokenResponse};
@@ -163,7 +165,7 @@ fn request_theirs(client: &TheirClient, scope: &Scope) -> usize {
 fn parse_ours(body: &[u8], work: &mut [u8], token: &mut OurToken, policy: &RefreshPolicy) -> usize {
     let resp = parse_token_response(200, body, work).unwrap();
     token.set(&resp, now(), policy).unwrap();
-    token.secret().len()
+    token.expose_secret().len()
 }
 
 /// Workload 2, token response body → `BasicTokenResponse`, exactly as oauth2-rs's
@@ -214,7 +216,7 @@ fn exchange_ours(
     assert!(ex.received(response.len()).unwrap());
     let resp = ex.finish().unwrap();
     token.set(&resp, now(), policy).unwrap();
-    token.secret().len()
+    token.expose_secret().len()
 }
 
 /// Workload 4, request + response through oauth2-rs: build the request, the HTTP
@@ -244,7 +246,7 @@ fn fetch_ours(client: &mut OurClient, response: &[u8], buf: &mut [u8]) -> usize 
     let mut connect = |_: &TokenEndpoint<'_>| -> Result<Canned<'_>, ErrorKind> {
         Ok(Canned { response, pos: 0 })
     };
-    client.fetch(&mut connect, buf).unwrap().secret().len()
+    client.fetch(&mut connect, buf).unwrap().expose_secret().len()
 }
 
 /// Workload 6, cache hit: `Client::token` with a fresh token. The connector panics if
@@ -433,7 +435,7 @@ fn check() {
         &mut serde_json::Deserializer::from_slice(TOKEN_BODY.as_bytes()),
     )
     .unwrap();
-    assert_eq!(token.secret(), JWT);
+    assert_eq!(token.expose_secret(), JWT);
     assert_eq!(theirs.access_token().secret(), JWT);
     assert_eq!(token.token_type(), TokenType::Bearer);
     assert_eq!(theirs.token_type(), &oauth2::basic::BasicTokenType::Bearer);
@@ -495,7 +497,7 @@ fn check() {
     let response = token_response_bytes();
     let mut token = OurToken::new();
     exchange_ours(&config, &response, &mut work, &mut token, &policy);
-    assert_eq!(token.secret(), JWT);
+    assert_eq!(token.expose_secret(), JWT);
     assert_eq!(
         exchange_theirs(&client, &scope, TOKEN_BODY.as_bytes()),
         JWT.len()
@@ -511,7 +513,7 @@ fn check() {
     assert_eq!(fetch_ours(&mut c, &response, &mut work), JWT.len());
     assert!(work.iter().all(|&b| b == 0), "fetch wipes the work buffer");
     assert_eq!(cache_ours(&mut c, &mut work), 300);
-    assert_eq!(c.cached().unwrap().secret(), JWT);
+    assert_eq!(c.cached().unwrap().expose_secret(), JWT);
     println!("fetch:    Client::fetch over a canned stream stores the JWT and wipes the buffer");
     println!(
         "cache:    Client::token returns the cached JWT; the connector (panics if called) was not called"

@@ -38,10 +38,13 @@ use std::vec::Vec;
 use std::{format, vec};
 
 use base64ct::{Base64, Base64UrlUnpadded, Encoding};
+use embedded_oauth2::error::{Buffer, ConfigError, ErrorDetails, HttpError};
+use embedded_oauth2::http::{
+    Exchange, Framing, ResponseHead, ResponseReader, TokenResponse, authorization_header,
+    encode_request, form_body, parse_token_response,
+};
 use embedded_oauth2::{
-    Buffer, ClientAuth, ClientId, ClientSecret, Config, ConfigError, Error, ErrorDetails, Exchange,
-    Framing, HttpError, Limits, ResponseHead, ResponseReader, TokenEndpoint, TokenResponse,
-    TokenType, authorization_header, encode_request, form_body, parse_token_response,
+    ClientAuth, ClientId, ClientSecret, Config, Error, Limits, TokenEndpoint, TokenType,
 };
 
 /// The largest work buffer a harness allocates.
@@ -69,8 +72,8 @@ const JTI: [u8; 16] = *b"fuzz-jti-0123456";
 struct FakeSigner;
 
 #[cfg(feature = "private-key-jwt")]
-impl embedded_oauth2::Es256Signer for FakeSigner {
-    fn sign(&self, message: &[u8]) -> Result<[u8; 64], embedded_oauth2::SignError> {
+impl embedded_oauth2::assertion::Es256Signer for FakeSigner {
+    fn sign(&self, message: &[u8]) -> Result<[u8; 64], embedded_oauth2::assertion::SignError> {
         let mut sig = [0u8; 64];
         for (i, b) in message.iter().enumerate() {
             sig[i % 64] = sig[i % 64].rotate_left(3) ^ b;
@@ -473,10 +476,13 @@ pub fn json_scan(data: &[u8]) {
     let ours = embedded_oauth2::__fuzz_json_object(data);
     let theirs = serde_json::from_slice::<serde_json::Value>(data);
     match &theirs {
-        Ok(v) if v.is_object() && depth(v) <= embedded_oauth2::MAX_JSON_DEPTH => {
+        Ok(v) if v.is_object() && depth(v) <= embedded_oauth2::http::MAX_JSON_DEPTH => {
             assert!(ours, "refused a JSON object serde_json reads: {data:?}")
         }
-        Ok(_) => assert!(!ours, "accepted JSON that is not an object within the depth: {data:?}"),
+        Ok(_) => assert!(
+            !ours,
+            "accepted JSON that is not an object within the depth: {data:?}"
+        ),
         Err(e) => assert!(
             !ours || e.to_string().contains("number out of range"),
             "accepted what serde_json refuses ({e}): {data:?}"
@@ -597,10 +603,13 @@ pub fn with_config<R>(sel: u8, f: impl FnOnce(&Config<'_, 64>) -> R) -> R {
             id("jwt-device"),
             ClientAuth::SecretJwt(secret("0123456789abcdef0123456789abcdef")),
         )
-        .with_assertion(embedded_oauth2::Assertion::new(&wall, &jti).with_key_id("k1"))),
+        .with_assertion(embedded_oauth2::assertion::Assertion::new(&wall, &jti).with_key_id("k1"))),
         #[cfg(feature = "private-key-jwt")]
-        5 => f(&Config::new(ep, id("es-device"), ClientAuth::PrivateKeyJwt)
-            .with_assertion(embedded_oauth2::Assertion::new(&wall, &jti).with_signer(&signer))),
+        5 => f(
+            &Config::new(ep, id("es-device"), ClientAuth::PrivateKeyJwt).with_assertion(
+                embedded_oauth2::assertion::Assertion::new(&wall, &jti).with_signer(&signer),
+            ),
+        ),
         _ => f(&Config::new(ep, id("id"), ClientAuth::Basic(secret("s")))),
     }
 }
@@ -1023,7 +1032,7 @@ pub fn request(data: &[u8]) {
         ),
         Ok(s) => {
             assert!(!has_control(&secret) && secret.len() <= 64);
-            assert_eq!(s.expose(), secret);
+            assert_eq!(s.expose_secret(), secret);
         }
     }
     if make_secret().is_err() {
@@ -1054,12 +1063,13 @@ pub fn request(data: &[u8]) {
         let config = Config::new(endpoint, client_id, auth(secret).expect("auth"));
         #[cfg(feature = "client-secret-jwt")]
         let config = {
-            let mut a = embedded_oauth2::Assertion::new(&wall, &jti).with_lifetime_secs(lifetime);
+            let mut a = embedded_oauth2::assertion::Assertion::new(&wall, &jti)
+                .with_lifetime_secs(lifetime);
             if flags & 8 != 0 {
                 a = a.with_key_id(&kid);
             }
             if flags & 16 != 0 {
-                a = a.with_audience(embedded_oauth2::Audience::Other(&jwt_aud));
+                a = a.with_audience(embedded_oauth2::assertion::Audience::Other(&jwt_aud));
             }
             #[cfg(feature = "private-key-jwt")]
             {

@@ -39,7 +39,7 @@ impl<F: Fn() -> [u8; 16]> JtiSource for F {
 /// the counter starts again.
 ///
 /// ```
-/// use embedded_oauth2::{CounterJti, JtiSource};
+/// use embedded_oauth2::assertion::{CounterJti, JtiSource};
 /// let jti = CounterJti::new(*b"boot-042");
 /// let (a, b) = (jti.next_jti(), jti.next_jti());
 /// assert_ne!(a, b);
@@ -96,7 +96,7 @@ impl core::error::Error for SignError {}
 
 /// Signs `private_key_jwt` assertions with ES256 (ECDSA P-256, SHA-256)
 /// where the key lives: a secure element (ATECC608, SE050), a TPM, or
-/// [`P256Signer`](crate::P256Signer) in software (feature `p256`).
+/// [`P256Signer`](crate::assertion::P256Signer) in software (feature `p256`).
 ///
 /// `message` is the JWS signing input; hash it with SHA-256 (a secure
 /// element usually takes the 32-byte digest) and return the signature as
@@ -124,7 +124,8 @@ pub enum Audience<'a> {
 ///
 /// ```
 /// # #[cfg(feature = "client-secret-jwt")] {
-/// use embedded_oauth2::{Assertion, Audience, ClientAuth, ClientId, ClientSecret, Config, CounterJti, TokenEndpoint};
+/// use embedded_oauth2::{ClientAuth, ClientId, ClientSecret, Config, TokenEndpoint};
+/// use embedded_oauth2::assertion::{Assertion, Audience, CounterJti};
 /// let wall = || Some(1_767_225_600u64);
 /// let jti = CounterJti::new(*b"boot-001");
 /// let config = Config::new(
@@ -135,7 +136,7 @@ pub enum Audience<'a> {
 /// .with_assertion(Assertion::new(&wall, &jti).with_audience(Audience::Other("https://as.example")));
 /// # let _ = config;
 /// # }
-/// # Ok::<(), embedded_oauth2::ConfigError>(())
+/// # Ok::<(), embedded_oauth2::error::ConfigError>(())
 /// ```
 #[derive(Clone, Copy)]
 pub struct Assertion<'a> {

@@ -6,10 +6,11 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use embedded_oauth2::{
-    Buffer, CapacityError, Error, ErrorCode, ErrorDetails, Exchange, HttpError, Limits, OAuthError,
-    ResponseError, RetryAfter, Text, TokenType, blocking, encode_request,
+use embedded_oauth2::error::{
+    Buffer, CapacityError, ErrorDetails, HttpError, OAuthError, ResponseError, RetryAfter, Text,
 };
+use embedded_oauth2::http::{Exchange, encode_request};
+use embedded_oauth2::{Error, ErrorCode, Limits, TokenType, blocking};
 
 use super::{BASIC_ID_S, Delivery, Log, Scripted, json, wire};
 
@@ -50,11 +51,7 @@ pub fn oauth(
     www_authenticate: Option<&str>,
 ) -> Outcome {
     Outcome::OAuth(
-        OAuthError {
-            status,
-            code,
-            retry_after: None,
-        },
+        OAuthError::new(status, code, None),
         ErrorDetails {
             code: Some(Text::from_str_lossy(code.as_str())),
             description: description.map(Text::from_str_lossy),
@@ -662,8 +659,8 @@ pub fn cases() -> Vec<Case> {
             "nesting one level beyond MAX_JSON_DEPTH",
             ok(&format!(
                 r#"{{"access_token":"t","token_type":"Bearer","x":{}{}}}"#,
-                r#"{"a":"#.repeat(embedded_oauth2::MAX_JSON_DEPTH),
-                "}".repeat(embedded_oauth2::MAX_JSON_DEPTH)
+                r#"{"a":"#.repeat(embedded_oauth2::http::MAX_JSON_DEPTH),
+                "}".repeat(embedded_oauth2::http::MAX_JSON_DEPTH)
             )),
             resp(ResponseError::TooDeep),
         ),
@@ -671,8 +668,8 @@ pub fn cases() -> Vec<Case> {
             "nesting exactly at MAX_JSON_DEPTH is accepted",
             ok(&format!(
                 r#"{{"access_token":"deep","token_type":"Bearer","x":{}1{}}}"#,
-                r#"{"a":"#.repeat(embedded_oauth2::MAX_JSON_DEPTH - 1),
-                "}".repeat(embedded_oauth2::MAX_JSON_DEPTH - 1)
+                r#"{"a":"#.repeat(embedded_oauth2::http::MAX_JSON_DEPTH - 1),
+                "}".repeat(embedded_oauth2::http::MAX_JSON_DEPTH - 1)
             )),
             tok("deep", None, None),
         ),
@@ -911,22 +908,12 @@ fn capacity_cases() -> Vec<Case> {
         case(
             "access token larger than the work buffer",
             w,
-            Outcome::Capacity(CapacityError {
-                buffer: Buffer::Response,
-                needed: total,
-                available: BUF,
-                exact: true,
-            }),
+            Outcome::Capacity(CapacityError::new(Buffer::Response, total, BUF, true)),
         ),
         case(
             "access token fits the response but not the staging area",
             staged,
-            Outcome::Capacity(CapacityError {
-                buffer: Buffer::Parse,
-                needed: staged_need,
-                available: 1024,
-                exact: true,
-            }),
+            Outcome::Capacity(CapacityError::new(Buffer::Parse, staged_need, 1024, true)),
         )
         .buf(1024),
     ]
@@ -971,14 +958,14 @@ where
 
 /// The outcome, without error details (they are then empty).
 pub fn outcome<E: core::fmt::Debug>(
-    r: Result<embedded_oauth2::TokenResponse<'_>, Error<E>>,
+    r: Result<embedded_oauth2::http::TokenResponse<'_>, Error<E>>,
 ) -> Outcome {
     outcome_with(r, ErrorDetails::default())
 }
 
 /// The outcome, with the details an exchange kept.
 pub fn outcome_with<E: core::fmt::Debug>(
-    r: Result<embedded_oauth2::TokenResponse<'_>, Error<E>>,
+    r: Result<embedded_oauth2::http::TokenResponse<'_>, Error<E>>,
     details: ErrorDetails,
 ) -> Outcome {
     match r {

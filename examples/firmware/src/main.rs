@@ -19,10 +19,8 @@ use core::cell::Cell;
 
 use cortex_m_rt::entry;
 use cortex_m_semihosting::hprintln;
-use embedded_oauth2::{
-    Attempt, Buffer, CallError, Client, ClientAuth, ClientId, ClientSecret, Config, Error,
-    ErrorCode, ErrorDetails, Freshness, HttpError, Instant, Token, TokenEndpoint,
-};
+use embedded_oauth2::{Attempt, CallError, Client, ClientAuth, ClientId, ClientSecret, Config, Error, ErrorCode, Freshness, Instant, Token, TokenEndpoint};
+use embedded_oauth2::error::{Buffer, ErrorDetails, HttpError};
 use oauth2_firmware::mem::{self, MemError, Wire};
 use oauth2_firmware::{rt, stack};
 
@@ -166,7 +164,7 @@ fn fetch_case<const N: usize>(
     let mut result = None;
     let used = stack::measure(&mut || {
         result = Some(client.token(&mut connect, work).map(|t| {
-            t.secret() == expect.token
+            t.expose_secret() == expect.token
                 && t.expires_in() == expect.expires_in
                 && t.scope() == expect.scope
         }));
@@ -398,7 +396,7 @@ fn main() -> ! {
     );
     #[cfg(feature = "secret-jwt")]
     let secret_jwt_stack = {
-        use embedded_oauth2::{Assertion, CounterJti};
+        use embedded_oauth2::assertion::{Assertion, CounterJti};
         let wall = || Some(WALL);
         let jti = CounterJti::new(*b"fw-boot1");
         fetch_case(
@@ -425,7 +423,7 @@ fn main() -> ! {
     };
     #[cfg(feature = "pkjwt")]
     let private_key_jwt_stack = {
-        use embedded_oauth2::{Assertion, Audience, CounterJti, P256Signer};
+        use embedded_oauth2::assertion::{Assertion, Audience, CounterJti, P256Signer};
         let signer = P256Signer::from_bytes(&P256_SCALAR).expect("key");
         let wall = || Some(WALL);
         let jti = CounterJti::new(*b"fw-boot1");
@@ -632,7 +630,7 @@ fn main() -> ! {
     );
     #[cfg(feature = "secret-jwt")]
     {
-        use embedded_oauth2::{Assertion, CounterJti};
+        use embedded_oauth2::assertion::{Assertion, CounterJti};
         let wall = || None::<u64>;
         let jti = CounterJti::new(*b"fw-boot1");
         wire.serve(SECRET_JWT);
@@ -718,14 +716,14 @@ fn cache_checks(ck: &mut Checks, wire: &'static Wire<'static>, work: &mut [u8]) 
     );
     wire.serve(OPAQUE);
     let n0 = wire.connects();
-    let got = client.token(&mut connect, work).map(|t| t.secret() == a);
+    let got = client.token(&mut connect, work).map(|t| t.expose_secret() == a);
     ck.check(
         "t=0: first token() fetches",
         matches!(got, Ok(true)) && wire.connects() == n0 + 1,
     );
     now.set(100_000);
     wire.serve(POST);
-    let got = client.token(&mut connect, work).map(|t| t.secret() == a);
+    let got = client.token(&mut connect, work).map(|t| t.expose_secret() == a);
     ck.check(
         "t=100s: fresh, same token, no connection",
         matches!(got, Ok(true)) && wire.connects() == n0 + 1,
@@ -740,7 +738,7 @@ fn cache_checks(ck: &mut Checks, wire: &'static Wire<'static>, work: &mut [u8]) 
         "t=240s: RefreshDue",
         client.freshness() == Freshness::RefreshDue,
     );
-    let got = client.token(&mut connect, work).map(|t| t.secret() == b);
+    let got = client.token(&mut connect, work).map(|t| t.expose_secret() == b);
     ck.check(
         "t=240s: token() renews (new connection, new token)",
         matches!(got, Ok(true)) && wire.connects() == n0 + 2,
@@ -759,10 +757,10 @@ fn cache_checks(ck: &mut Checks, wire: &'static Wire<'static>, work: &mut [u8]) 
     );
     ck.check(
         "  ... and the old token is still cached",
-        client.cached().map(|t| t.secret() == b) == Some(true),
+        client.cached().map(|t| t.expose_secret() == b) == Some(true),
     );
     wire.serve(OPAQUE);
-    let got = client.token(&mut connect, work).map(|t| t.secret() == b);
+    let got = client.token(&mut connect, work).map(|t| t.expose_secret() == b);
     ck.check(
         "  backing off: token() hands out the old token, no connection",
         matches!(got, Ok(true)) && wire.connects() == n2 + 1 && client.next_attempt().is_some(),
@@ -772,7 +770,7 @@ fn cache_checks(ck: &mut Checks, wire: &'static Wire<'static>, work: &mut [u8]) 
     ck.check(
         "t=490s: explicit fetch() refused (401 invalid_client), old token kept",
         matches!(e, Some(Error::OAuth(_)))
-            && client.cached().map(|t| t.secret() == b) == Some(true),
+            && client.cached().map(|t| t.expose_secret() == b) == Some(true),
     );
     now.set(540_000);
     ck.check(
@@ -787,7 +785,7 @@ fn cache_checks(ck: &mut Checks, wire: &'static Wire<'static>, work: &mut [u8]) 
     );
     client.reset_backoff();
     wire.serve(CONTINUE);
-    let got = client.token(&mut connect, work).map(|t| t.secret() == c);
+    let got = client.token(&mut connect, work).map(|t| t.expose_secret() == c);
     ck.check(
         "  reset_backoff(): token() fetches again",
         matches!(got, Ok(true)) && wire.connects() == n3 + 1,
@@ -796,7 +794,7 @@ fn cache_checks(ck: &mut Checks, wire: &'static Wire<'static>, work: &mut [u8]) 
     client.invalidate();
     ck.check("invalidate(): nothing cached", client.cached().is_none());
     wire.serve(OPAQUE);
-    let got = client.token(&mut connect, work).map(|t| t.secret() == a);
+    let got = client.token(&mut connect, work).map(|t| t.expose_secret() == a);
     ck.check(
         "after invalidate(): token() fetches",
         matches!(got, Ok(true)) && wire.connects() == n1 + 1,
@@ -833,7 +831,7 @@ fn call_checks(ck: &mut Checks, wire: &'static Wire<'static>, work: &mut [u8]) {
         if presented == 1 {
             Ok::<_, ()>(Attempt::TokenRejected)
         } else {
-            Ok(Attempt::Done(t.secret().len()))
+            Ok(Attempt::Done(t.expose_secret().len()))
         }
     });
     ck.check(
@@ -862,7 +860,7 @@ fn async_checks(ck: &mut Checks, wire: &'static Wire<'static>, work: &mut [u8]) 
     let used = stack::measure(&mut || {
         result = Some(
             embassy_futures::block_on(client.token_async(&mut connect, work))
-                .map(|t| t.secret() == naive_token(JWT_469)),
+                .map(|t| t.expose_secret() == naive_token(JWT_469)),
         );
     });
     ck.check(
@@ -900,9 +898,8 @@ fn async_checks(ck: &mut Checks, wire: &'static Wire<'static>, work: &mut [u8]) 
 /// stack: every `Result<_, Error>` temporary is at least `Error`-sized.
 fn type_sizes() {
     use core::mem::size_of;
-    use embedded_oauth2::{
-        CapacityError, Exchange, OAuthError, ResponseHead, ResponseReader, Text, TokenResponse,
-    };
+    use embedded_oauth2::error::{CapacityError, OAuthError, Text};
+    use embedded_oauth2::http::{Exchange, ResponseHead, ResponseReader, TokenResponse};
     macro_rules! sizes {
         ($($name:literal => $t:ty),* $(,)?) => {
             $( hprintln!("REPORT size_{}={}", $name, size_of::<$t>()); )*

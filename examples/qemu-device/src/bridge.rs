@@ -33,7 +33,7 @@ use core::cell::Cell;
 use core::fmt;
 
 use embedded_io::{ErrorKind, ErrorType, Read, Write};
-use embedded_oauth2::Text;
+use embedded_oauth2::error::Text;
 
 /// Polls of the link that found nothing to read (or no room to write):
 /// waiting, which the instruction counts of `main.rs` subtract.

@@ -37,11 +37,10 @@ use cortex_m_rt::{ExceptionFrame, entry, exception};
 use embedded_io::{Error as _, ErrorKind};
 use embedded_oauth2::blocking::Connect;
 use embedded_oauth2::tls::{MaxFragmentLength, TlsClock, TlsConnector, read_buffer_len};
-use embedded_oauth2::{
-    Assertion, Attempt, Audience, CallError, Client, ClientAuth, ClientId, ClientSecret, Clock,
-    Config, ConfigError, CounterJti, Error, Instant, Limits, P256Signer, ResponseReader, Token,
-    TokenEndpoint, TokenType,
-};
+use embedded_oauth2::{Attempt, CallError, Client, ClientAuth, ClientId, ClientSecret, Clock, Config, Error, Instant, Limits, Token, TokenEndpoint, TokenType};
+use embedded_oauth2::assertion::{Assertion, Audience, CounterJti, P256Signer};
+use embedded_oauth2::error::ConfigError;
+use embedded_oauth2::http::ResponseReader;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use zeroize::Zeroize;
@@ -632,7 +631,7 @@ fn print_token(token: &Token<TOKEN_CAP, SCOPE_CAP>) {
         TokenType::Bearer => "Bearer",
         _ => "unknown",
     };
-    console::out(format_args!("access_token={}", token.secret()));
+    console::out(format_args!("access_token={}", token.expose_secret()));
     console::out(format_args!("token_type={token_type}"));
     if let Some(e) = token.expires_in() {
         console::out(format_args!("expires_in={e}"));

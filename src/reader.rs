@@ -23,6 +23,7 @@ pub const MAX_HEADERS: usize = 24;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct Limits {
     /// Bytes of status line and header fields, including 1xx interim heads
     /// (default 4096).
@@ -83,6 +84,7 @@ pub enum Framing {
 /// What the client keeps of a final response head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct ResponseHead {
     /// The status code.
     pub status: u16,
@@ -115,7 +117,8 @@ const MAX_CHUNK_LINE: usize = 256;
 /// An incremental HTTP/1.x response reader.
 ///
 /// ```
-/// use embedded_oauth2::{Framing, Limits, ResponseReader};
+/// use embedded_oauth2::{Limits};
+/// use embedded_oauth2::http::{Framing, ResponseReader};
 /// let wire = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
 /// let mut buf = [0u8; 128];
 /// let mut r = ResponseReader::new(Limits::new());
