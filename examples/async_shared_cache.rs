@@ -6,7 +6,7 @@
 //! ```
 //!
 //! The pattern: put the `Client` behind an async `Mutex` and hold the lock
-//! across `token_async`. The first task to find the token due fetches a new
+//! across `asynch().token`. The first task to find the token due fetches a new
 //! one; the others wait on the lock and then get it from the cache.
 //!
 //! On a device the tasks are `#[embassy_executor::task]`s, the mutex is a
@@ -45,7 +45,7 @@ async fn telemetry_task(name: &str, shared: &SharedClient, mut connector: Connec
     let before = CONNECTIONS.load(Ordering::Relaxed);
     // Holding `client` across this call is the whole point: while this task
     // fetches, the other one waits on `lock()` above.
-    let token = match client.token_async(&mut connector, &mut work).await {
+    let token = match client.asynch().token(&mut connector, &mut work).await {
         Ok(token) => token,
         Err(e) => return println!("[{name}] no token: {e}"),
     };

@@ -2,16 +2,16 @@
 //! embedded-tls 0.19, reqwless 0.14 use it). Enabled by the `async` feature.
 //!
 //! It is the blocking driver's code with `.await` (both come from one macro
-//! in `src/driver.rs`), so the two cannot drift apart. The methods carry an
-//! `_async` suffix: [`Client::token_async`](crate::Client::token_async),
-//! [`Client::fetch_async`](crate::Client::fetch_async),
-//! [`Client::call_async`](crate::Client::call_async).
+//! in `src/driver.rs`), so the two cannot drift apart. The methods have the
+//! blocking ones' names on the client's async side, [`Asynch`]:
+//! `client.asynch().token(&mut connector, &mut buf).await`, and likewise
+//! `fetch` and `call`.
 //!
 //! ## Sharing one cache between tasks
 //!
 //! Put the [`Client`] behind an async mutex (e.g.
 //! `embassy_sync::mutex::Mutex<NoopRawMutex, Client<..>>`) and hold the lock
-//! across `token_async`: the first task to find the token due fetches; the
+//! across `asynch().token`: the first task to find the token due fetches; the
 //! others wait on the lock and then get the fresh token from the cache, so
 //! there are never two refreshes in flight. The crate itself depends on no
 //! executor and no mutex implementation.
@@ -73,4 +73,60 @@ crate::driver::driver! {
     names: { token: token_async, fetch: fetch_async, call: call_async, fetch_into: fetch_into_async },
     await: [.await],
     maybe_async: [async],
+    vis: pub(crate),
+}
+
+/// The async side of a value: [`Client::asynch`](crate::Client::asynch)
+/// (and, with feature `tls`, `TlsConnector::asynch`) hands it out; its
+/// methods have the blocking ones' names (`token`, `fetch`, `call`,
+/// `open`) and take it by value, so `client.asynch().token(..).await`
+/// returns a token that borrows the client.
+pub struct Asynch<'c, T>(pub(crate) &'c mut T);
+
+impl<'a, C, const N: usize, const T: usize, const S: usize, R, W>
+    crate::Client<'a, C, N, T, S, R, W>
+{
+    /// The async driver of this client (feature `async`): the same
+    /// decisions as [`Client::token`](crate::Client::token) and friends,
+    /// over an async [`Connect`].
+    pub fn asynch(&mut self) -> Asynch<'_, Self> {
+        Asynch(self)
+    }
+}
+
+impl<'c, 'a, C, const N: usize, const T: usize, const S: usize, R, W>
+    Asynch<'c, crate::Client<'a, C, N, T, S, R, W>>
+where
+    C: crate::Clock,
+    R: crate::Random,
+    W: crate::WallClock,
+{
+    /// [`Client::token`](crate::Client::token), asynchronously.
+    pub async fn token<K: Connect>(
+        self,
+        connector: &mut K,
+        buf: &mut [u8],
+    ) -> Result<&'c crate::Token<T, S>, crate::Error<K::Error>> {
+        self.0.token_async(connector, buf).await
+    }
+
+    /// [`Client::fetch`](crate::Client::fetch), asynchronously.
+    pub async fn fetch<K: Connect>(
+        self,
+        connector: &mut K,
+        buf: &mut [u8],
+    ) -> Result<&'c crate::Token<T, S>, crate::Error<K::Error>> {
+        self.0.fetch_async(connector, buf).await
+    }
+
+    /// [`Client::call`](crate::Client::call), asynchronously: `attempt` is
+    /// an async closure.
+    pub async fn call<K: Connect, Rv, X>(
+        self,
+        connector: &mut K,
+        buf: &mut [u8],
+        attempt: impl AsyncFnMut(&mut K, &crate::Token<T, S>) -> Result<crate::Attempt<Rv>, X>,
+    ) -> Result<Rv, crate::CallError<K::Error, X>> {
+        self.0.call_async(connector, buf, attempt).await
+    }
 }

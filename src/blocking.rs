@@ -85,4 +85,5 @@ crate::driver::driver! {
     names: { token: token, fetch: fetch, call: call, fetch_into: fetch_into },
     await: [],
     maybe_async: [],
+    vis: pub,
 }

@@ -26,7 +26,7 @@ use core::time::Duration;
 /// Every decision lives here, transport-free and deterministic for a given
 /// clock: when to use the cached token, when to fetch, backoff, what a
 /// failed renewal or a refused token means. The drivers
-/// ([`Client::token`] in [`blocking`](crate::blocking), `token_async`) only
+/// ([`Client::token`] in [`blocking`](crate::blocking), `client.asynch().token`) only
 /// move bytes.
 ///
 /// ```

@@ -10,6 +10,7 @@ macro_rules! driver {
         names: { token: $token:ident, fetch: $fetch:ident, call: $call:ident, fetch_into: $fetch_into:ident },
         await: [$($await:tt)*],
         maybe_async: [$($async:ident)?],
+        vis: $vis:vis,
     ) => {
         use $io::{Error as _, ErrorKind, ErrorType, Read, Write};
 
@@ -103,7 +104,7 @@ macro_rules! driver {
             /// [`Error::Backoff`] (or, after a permanent failure, that
             /// failure again: see [`Client::reset_backoff`]). Whenever `buf`
             /// was used it is zeroized before this returns.
-            pub $($async)? fn $token<K: Connect>(
+            $vis $($async)? fn $token<K: Connect>(
                 &mut self,
                 connector: &mut K,
                 buf: &mut [u8],
@@ -118,7 +119,7 @@ macro_rules! driver {
             /// the backoff says (an explicit request of the caller). The
             /// outcome still counts for the backoff. `buf` is zeroized
             /// before this returns.
-            pub $($async)? fn $fetch<K: Connect>(
+            $vis $($async)? fn $fetch<K: Connect>(
                 &mut self,
                 connector: &mut K,
                 buf: &mut [u8],
@@ -141,7 +142,7 @@ macro_rules! driver {
             /// like failed fetches until a token is accepted again. When a
             /// due renewal fails but the cached token is still valid, the
             /// call goes ahead with the cached token.
-            pub $($async)? fn $call<K: Connect, Rv, X>(
+            $vis $($async)? fn $call<K: Connect, Rv, X>(
                 &mut self,
                 connector: &mut K,
                 buf: &mut [u8],

@@ -189,7 +189,7 @@ fn token_async_reuses_refreshes_and_keeps_the_old_token_when_renewal_fails() {
     // First call: one connection, buffer wiped.
     conn.push(Script::Respond(token_response("tok-1", Some(3600))));
     let mut buf = dirty_buf();
-    let t = block_on(client.token_async(&mut conn, &mut buf)).expect("first fetch");
+    let t = block_on(client.asynch().token(&mut conn, &mut buf)).expect("first fetch");
     assert_eq!(
         (t.expose_secret(), t.obtained_at()),
         ("tok-1", Instant::from_millis(1_000))
@@ -208,7 +208,7 @@ fn token_async_reuses_refreshes_and_keeps_the_old_token_when_renewal_fails() {
     for t in [1_001, secs(1800), refresh_at - 1] {
         now.set(t);
         let mut buf = [0u8; BUF];
-        let tok = block_on(client.token_async(&mut conn, &mut buf)).expect("cached");
+        let tok = block_on(client.asynch().token(&mut conn, &mut buf)).expect("cached");
         assert_eq!(tok.expose_secret(), "tok-1", "at {t} ms");
         assert_eq!(conn.connections(), 1, "at {t} ms");
     }
@@ -218,7 +218,7 @@ fn token_async_reuses_refreshes_and_keeps_the_old_token_when_renewal_fails() {
     assert_eq!(client.freshness(), Freshness::RefreshDue);
     conn.push(Script::Respond(token_response("tok-2", Some(3600))));
     let mut buf = dirty_buf();
-    let t = block_on(client.token_async(&mut conn, &mut buf)).expect("refresh");
+    let t = block_on(client.asynch().token(&mut conn, &mut buf)).expect("refresh");
     assert_eq!(
         (t.expose_secret(), t.obtained_at()),
         ("tok-2", Instant::from_millis(refresh_at))
@@ -226,7 +226,7 @@ fn token_async_reuses_refreshes_and_keeps_the_old_token_when_renewal_fails() {
     assert_wiped(&buf, "refresh");
     assert_eq!(conn.connections(), 2);
     let mut buf = [0u8; BUF];
-    block_on(client.token_async(&mut conn, &mut buf)).expect("fresh again");
+    block_on(client.asynch().token(&mut conn, &mut buf)).expect("fresh again");
     assert_eq!(conn.connections(), 2);
 
     // Due again, and every renewal fails: the error, and tok-2 kept. In
@@ -237,7 +237,7 @@ fn token_async_reuses_refreshes_and_keeps_the_old_token_when_renewal_fails() {
     now.set(due);
     conn.push(Script::Refuse(StreamError::Refused));
     let mut buf = dirty_buf();
-    match block_on(client.token_async(&mut conn, &mut buf)) {
+    match block_on(client.asynch().token(&mut conn, &mut buf)) {
         Err(Error::Transport(StreamError::Refused)) => {}
         other => panic!("{other:?}"),
     }
@@ -254,7 +254,7 @@ fn token_async_reuses_refreshes_and_keeps_the_old_token_when_renewal_fails() {
     for t in [due, retry_1 - 1] {
         now.set(t);
         let mut buf = [0u8; BUF];
-        let tok = block_on(client.token_async(&mut conn, &mut buf)).expect("old token");
+        let tok = block_on(client.asynch().token(&mut conn, &mut buf)).expect("old token");
         assert_eq!(tok.expose_secret(), "tok-2", "at {t} ms");
         assert_eq!(conn.connections(), 3, "no connection while backing off");
     }
@@ -265,7 +265,7 @@ fn token_async_reuses_refreshes_and_keeps_the_old_token_when_renewal_fails() {
         "<html>down</html>",
     )));
     let mut buf = dirty_buf();
-    match block_on(client.token_async(&mut conn, &mut buf)) {
+    match block_on(client.asynch().token(&mut conn, &mut buf)) {
         Err(Error::Http(HttpError::UnexpectedStatus {
             status: 503,
             retry_after: None,
@@ -284,7 +284,7 @@ fn token_async_reuses_refreshes_and_keeps_the_old_token_when_renewal_fails() {
     assert_eq!(client.next_attempt(), Some(Instant::from_millis(retry_2)));
     now.set(retry_2 - 1);
     let mut buf = [0u8; BUF];
-    let tok = block_on(client.token_async(&mut conn, &mut buf)).expect("old token");
+    let tok = block_on(client.asynch().token(&mut conn, &mut buf)).expect("old token");
     assert_eq!(tok.expose_secret(), "tok-2");
     assert_eq!(conn.connections(), 4);
 
@@ -301,7 +301,7 @@ fn token_async_reuses_refreshes_and_keeps_the_old_token_when_renewal_fails() {
     // Past the backoff the next call renews, and a success resets it.
     conn.push(Script::Respond(token_response("tok-3", Some(3600))));
     let mut buf = dirty_buf();
-    let t = block_on(client.token_async(&mut conn, &mut buf)).expect("renewal");
+    let t = block_on(client.asynch().token(&mut conn, &mut buf)).expect("renewal");
     assert_eq!(
         (t.expose_secret(), t.obtained_at()),
         ("tok-3", Instant::from_millis(expiry))
@@ -319,10 +319,10 @@ fn fetch_async_ignores_a_fresh_cache() {
     conn.push(Script::Respond(token_response("one", Some(3600))));
     conn.push(Script::Respond(token_response("two", Some(3600))));
     let mut buf = [0u8; BUF];
-    block_on(client.token_async(&mut conn, &mut buf)).unwrap();
+    block_on(client.asynch().token(&mut conn, &mut buf)).unwrap();
     assert_eq!(client.freshness(), Freshness::Fresh);
     let mut buf = dirty_buf();
-    let t = block_on(client.fetch_async(&mut conn, &mut buf)).unwrap();
+    let t = block_on(client.asynch().fetch(&mut conn, &mut buf)).unwrap();
     assert_eq!(t.expose_secret(), "two");
     assert_wiped(&buf, "fetch_async");
     assert_eq!(conn.connections(), 2);
@@ -338,7 +338,7 @@ fn client_with_token(
     let mut client: Client<_> = Client::new(common::config(), clock(now));
     conn.push(Script::Respond(token_response("tok-1", Some(3600))));
     let mut buf = [0u8; BUF];
-    block_on(client.token_async(conn, &mut buf)).expect("first token");
+    block_on(client.asynch().token(conn, &mut buf)).expect("first token");
     assert_eq!(conn.connections(), 1);
     client
 }
@@ -354,7 +354,7 @@ fn call_async_refetches_once_and_retries_after_one_rejection() {
 
     let mut seen = Vec::new();
     let mut buf = dirty_buf();
-    let got = block_on(client.call_async(&mut conn, &mut buf, async |_, t| {
+    let got = block_on(client.asynch().call(&mut conn, &mut buf, async |_, t| {
         seen.push(t.expose_secret().to_owned());
         // The resource server "takes a while" to answer.
         embassy_futures::yield_now().await;
@@ -382,7 +382,7 @@ fn call_async_gives_up_after_a_second_rejection() {
 
     let mut seen = Vec::new();
     let mut buf = [0u8; BUF];
-    let got = block_on(client.call_async(&mut conn, &mut buf, async |_, t| {
+    let got = block_on(client.asynch().call(&mut conn, &mut buf, async |_, t| {
         seen.push(t.expose_secret().to_owned());
         Ok::<Attempt<()>, Infallible>(Attempt::TokenRejected)
     }));
@@ -400,7 +400,7 @@ fn call_async_returns_the_resource_error() {
     let mut conn = AsyncConnector::new(Rc::clone(&now));
     let mut client = client_with_token(&mut conn, &now);
     let mut buf = [0u8; BUF];
-    let got = block_on(client.call_async(&mut conn, &mut buf, async |_, _| {
+    let got = block_on(client.asynch().call(&mut conn, &mut buf, async |_, _| {
         Err::<Attempt<()>, _>(StreamError::Reset)
     }));
     assert!(
@@ -434,7 +434,8 @@ fn two_tasks_holding_the_lock_across_token_async_fetch_once() {
             let mut c = client.lock().await;
             let before = conn.connections();
             let token = c
-                .token_async(&mut conn, &mut buf)
+                .asynch()
+                .token(&mut conn, &mut buf)
                 .await
                 .expect("token")
                 .expose_secret()

@@ -195,7 +195,7 @@ impl AsyncTlsConnector {
         host: &str,
         port: u16,
     ) -> Result<AsyncTls<'_>, TlsConnectError<io::Error>> {
-        let stream = self.inner.open_async(host, port).await?;
+        let stream = self.inner.asynch().open(host, port).await?;
         self.verified += 1;
         Ok(stream)
     }
@@ -440,7 +440,8 @@ fn basic_client_token_async_over_verified_tls13() {
         let mut work = [0u8; WORK];
         let started = StdInstant::now();
         let tok = client
-            .token_async(&mut tls, &mut work)
+            .asynch()
+            .token(&mut tls, &mut work)
             .await
             .map(issued)
             .unwrap_or_else(|e| {
@@ -497,7 +498,8 @@ fn jwt_client_token_async_over_verified_tls13() {
         let mut work = [0u8; WORK];
 
         let first = client
-            .token_async(&mut tls, &mut work)
+            .asynch()
+            .token(&mut tls, &mut work)
             .await
             .map(issued)
             .unwrap_or_else(|e| panic!("token_async: {e:?}"));
@@ -506,7 +508,8 @@ fn jwt_client_token_async_over_verified_tls13() {
         assert_eq!(jwt_claims(&first.access)["client_id"], id);
 
         let second = client
-            .fetch_async(&mut tls, &mut work)
+            .asynch()
+            .fetch(&mut tls, &mut work)
             .await
             .map(issued)
             .unwrap_or_else(|e| panic!("fetch_async with the next jti: {e:?}"));
@@ -515,7 +518,8 @@ fn jwt_client_token_async_over_verified_tls13() {
 
         let mut rs = AsyncTlsConnector::trusting_test_ca();
         let receipt = client
-            .call_async(&mut tls, &mut work, async |_, token: &Token<T, S>| {
+            .asynch()
+            .call(&mut tls, &mut work, async |_, token: &Token<T, S>| {
                 get_receipt(&mut rs, "7", token).await.map(classify)
             })
             .await
@@ -565,7 +569,8 @@ fn private_key_jwt_client_token_async_over_verified_tls13() {
         let mut tls = AsyncTlsConnector::trusting_test_ca();
         let mut work = [0u8; WORK];
         let tok = client
-            .token_async(&mut tls, &mut work)
+            .asynch()
+            .token(&mut tls, &mut work)
             .await
             .map(issued)
             .unwrap_or_else(|e| panic!("token_async: {e:?}"));
@@ -590,23 +595,23 @@ fn cache_is_reused_by_token_async() {
         let mut work = [0u8; WORK];
         assert_eq!(client.freshness(), Freshness::Expired);
 
-        let first = issued(client.token_async(&mut tls, &mut work).await.unwrap());
+        let first = issued(client.asynch().token(&mut tls, &mut work).await.unwrap());
         assert_eq!(tls.connections(), 1);
         assert_eq!(client.freshness(), Freshness::Fresh);
         for _ in 0..3 {
-            let again = issued(client.token_async(&mut tls, &mut work).await.unwrap());
+            let again = issued(client.asynch().token(&mut tls, &mut work).await.unwrap());
             assert_eq!(again, first);
         }
         assert_eq!(tls.connections(), 1, "the cached token was not used");
 
-        let fetched = issued(client.fetch_async(&mut tls, &mut work).await.unwrap());
+        let fetched = issued(client.asynch().fetch(&mut tls, &mut work).await.unwrap());
         assert_eq!(tls.connections(), 2);
         assert_ne!(fetched.access, first.access);
         assert_eq!(client.cached().map(issued), Some(fetched.clone()));
 
         client.invalidate();
         assert!(client.cached().is_none());
-        let renewed = issued(client.token_async(&mut tls, &mut work).await.unwrap());
+        let renewed = issued(client.asynch().token(&mut tls, &mut work).await.unwrap());
         assert_eq!(tls.connections(), 3);
         assert_ne!(renewed.access, fetched.access);
         assert_eq!(tls.verified, 3);
@@ -637,7 +642,8 @@ fn call_async_receipt_then_revoke_renew_retry() {
         macro_rules! call {
             ($id:expr) => {
                 client
-                    .call_async(&mut tls, &mut work, async |_, token: &Token<T, S>| {
+                    .asynch()
+                    .call(&mut tls, &mut work, async |_, token: &Token<T, S>| {
                         let resp = get_receipt(&mut rs, $id, token).await?;
                         seen.push((token.expose_secret().to_owned(), resp.status));
                         Ok::<_, String>(classify(resp))
@@ -730,7 +736,7 @@ fn wrong_ca_is_a_handshake_error() {
             let mut client: Client<_, N, T, S> = Client::new(config, clock());
             let mut tls = AsyncTlsConnector::new(ca);
             let mut work = [0u8; WORK];
-            let result = client.token_async(&mut tls, &mut work).await.map(issued);
+            let result = client.asynch().token(&mut tls, &mut work).await.map(issued);
             assert_certificate_refused(result, &client, &mut tls, &work);
         }
 
@@ -742,7 +748,8 @@ fn wrong_ca_is_a_handshake_error() {
         let mut work = [0u8; WORK];
         let mut attempts = 0;
         let result = client
-            .call_async(&mut tls, &mut work, async |_, _: &Token<T, S>| {
+            .asynch()
+            .call(&mut tls, &mut work, async |_, _: &Token<T, S>| {
                 attempts += 1;
                 Ok::<_, String>(Attempt::Done(()))
             })

@@ -634,7 +634,7 @@ impl Driver for Async {
         buf: &mut [u8],
     ) -> Result<String, Error<NetError>> {
         let mut conn = AsyncServer(server);
-        embassy_futures::block_on(client.token_async(&mut conn, buf))
+        embassy_futures::block_on(client.asynch().token(&mut conn, buf))
             .map(|t| t.expose_secret().to_owned())
     }
 }
@@ -839,7 +839,7 @@ fn stalled_read_error_is_returned_by_run_intact() {
 
 // ---- cancellation (async) -------------------------------------------------------------
 
-/// A stall handled the embassy way: `with_timeout(…, client.token_async(…))`
+/// A stall handled the embassy way: `with_timeout(…, client.asynch().token(…))`
 /// drops the future while a read hangs. The client stays usable and keeps
 /// its still-valid token.
 #[cfg(feature = "async")]
@@ -866,7 +866,7 @@ fn cancelled_attempt_leaves_the_client_usable() {
     {
         let mut conn = AsyncServer(&server);
         // The timeout fires: the future is polled, hangs, and is dropped.
-        let poll = embassy_futures::poll_once(client.token_async(&mut conn, &mut buf));
+        let poll = embassy_futures::poll_once(client.asynch().token(&mut conn, &mut buf));
         assert!(poll.is_pending());
     }
     assert_eq!(server.borrow().connections, 2);
@@ -923,7 +923,7 @@ fn cancelled_attempt_leaves_no_token_in_the_buffer() {
     let mut buf = vec![0xA5u8; BUF];
     {
         let mut conn = AsyncServer(&server);
-        let poll = embassy_futures::poll_once(client.token_async(&mut conn, &mut buf));
+        let poll = embassy_futures::poll_once(client.asynch().token(&mut conn, &mut buf));
         assert!(poll.is_pending());
     }
     // The token had arrived in the buffer before the read hung.
@@ -958,7 +958,7 @@ fn cancelled_fetch_leaves_no_token_in_the_buffer() {
     let mut buf = vec![0xA5u8; BUF];
     {
         let mut conn = AsyncServer(&server);
-        let poll = embassy_futures::poll_once(client.fetch_async(&mut conn, &mut buf));
+        let poll = embassy_futures::poll_once(client.asynch().fetch(&mut conn, &mut buf));
         assert!(poll.is_pending());
     }
     assert_eq!(server.borrow().traces[1].borrow().left, [Step::Hang]);
@@ -992,7 +992,7 @@ fn cancelled_attempt_counts_for_the_backoff() {
     let mut buf = vec![0u8; BUF];
     let mut attempt = |client: &mut Client<'static, Clk>| {
         let mut conn = AsyncServer(&server);
-        match embassy_futures::poll_once(client.token_async(&mut conn, &mut buf)) {
+        match embassy_futures::poll_once(client.asynch().token(&mut conn, &mut buf)) {
             core::task::Poll::Pending => None,
             core::task::Poll::Ready(r) => Some(r.map(|t| t.expose_secret().to_owned())),
         }

@@ -9,6 +9,7 @@ crate::tls::io::tls_io! {
     open: open,
     await: [],
     maybe_async: [],
+    vis: pub,
 }
 
 impl<S: Read + Write> Drop for TlsStream<'_, S> {

@@ -11,6 +11,7 @@ macro_rules! tls_io {
         open: $open:ident,
         await: [$($await:tt)*],
         maybe_async: [$($async:ident)?],
+        vis: $vis:vis,
     ) => {
         use embedded_io::ErrorType;
         use $io::{Read, Write};
@@ -69,7 +70,7 @@ macro_rules! tls_io {
             /// the CA, the name — `host` unless overridden —, the
             /// CertificateVerify, the pin). Use it for the services you call
             /// with the token too.
-            pub $($async)? fn $open(
+            $vis $($async)? fn $open(
                 &mut self,
                 host: &str,
                 port: u16,

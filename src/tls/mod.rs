@@ -610,7 +610,7 @@ impl<S: ErrorType + embedded_io_async::Write> embedded_io_async::Write for Socke
 ///
 /// It implements the client's `Connect` traits, so it goes straight into
 /// [`Client::token`](crate::Client::token); [`TlsConnector::open`]
-/// (and `open_async` with feature `async`) opens connections to other hosts, e.g. the services
+/// (and `asynch().open` with feature `async`) opens connections to other hosts, e.g. the services
 /// you call with the token.
 ///
 /// ```no_run

@@ -19,8 +19,11 @@ use core::cell::Cell;
 
 use cortex_m_rt::entry;
 use cortex_m_semihosting::hprintln;
-use embedded_oauth2::{Attempt, CallError, Client, ClientAuth, ClientId, ClientSecret, Config, Error, ErrorCode, Freshness, Instant, Token, TokenEndpoint};
 use embedded_oauth2::error::{Buffer, ErrorDetails, HttpError};
+use embedded_oauth2::{
+    Attempt, CallError, Client, ClientAuth, ClientId, ClientSecret, Config, Error, ErrorCode,
+    Freshness, Instant, Token, TokenEndpoint,
+};
 use oauth2_firmware::mem::{self, MemError, Wire};
 use oauth2_firmware::{rt, stack};
 
@@ -716,14 +719,18 @@ fn cache_checks(ck: &mut Checks, wire: &'static Wire<'static>, work: &mut [u8]) 
     );
     wire.serve(OPAQUE);
     let n0 = wire.connects();
-    let got = client.token(&mut connect, work).map(|t| t.expose_secret() == a);
+    let got = client
+        .token(&mut connect, work)
+        .map(|t| t.expose_secret() == a);
     ck.check(
         "t=0: first token() fetches",
         matches!(got, Ok(true)) && wire.connects() == n0 + 1,
     );
     now.set(100_000);
     wire.serve(POST);
-    let got = client.token(&mut connect, work).map(|t| t.expose_secret() == a);
+    let got = client
+        .token(&mut connect, work)
+        .map(|t| t.expose_secret() == a);
     ck.check(
         "t=100s: fresh, same token, no connection",
         matches!(got, Ok(true)) && wire.connects() == n0 + 1,
@@ -738,7 +745,9 @@ fn cache_checks(ck: &mut Checks, wire: &'static Wire<'static>, work: &mut [u8]) 
         "t=240s: RefreshDue",
         client.freshness() == Freshness::RefreshDue,
     );
-    let got = client.token(&mut connect, work).map(|t| t.expose_secret() == b);
+    let got = client
+        .token(&mut connect, work)
+        .map(|t| t.expose_secret() == b);
     ck.check(
         "t=240s: token() renews (new connection, new token)",
         matches!(got, Ok(true)) && wire.connects() == n0 + 2,
@@ -760,7 +769,9 @@ fn cache_checks(ck: &mut Checks, wire: &'static Wire<'static>, work: &mut [u8]) 
         client.cached().map(|t| t.expose_secret() == b) == Some(true),
     );
     wire.serve(OPAQUE);
-    let got = client.token(&mut connect, work).map(|t| t.expose_secret() == b);
+    let got = client
+        .token(&mut connect, work)
+        .map(|t| t.expose_secret() == b);
     ck.check(
         "  backing off: token() hands out the old token, no connection",
         matches!(got, Ok(true)) && wire.connects() == n2 + 1 && client.next_attempt().is_some(),
@@ -785,7 +796,9 @@ fn cache_checks(ck: &mut Checks, wire: &'static Wire<'static>, work: &mut [u8]) 
     );
     client.reset_backoff();
     wire.serve(CONTINUE);
-    let got = client.token(&mut connect, work).map(|t| t.expose_secret() == c);
+    let got = client
+        .token(&mut connect, work)
+        .map(|t| t.expose_secret() == c);
     ck.check(
         "  reset_backoff(): token() fetches again",
         matches!(got, Ok(true)) && wire.connects() == n3 + 1,
@@ -794,7 +807,9 @@ fn cache_checks(ck: &mut Checks, wire: &'static Wire<'static>, work: &mut [u8]) 
     client.invalidate();
     ck.check("invalidate(): nothing cached", client.cached().is_none());
     wire.serve(OPAQUE);
-    let got = client.token(&mut connect, work).map(|t| t.expose_secret() == a);
+    let got = client
+        .token(&mut connect, work)
+        .map(|t| t.expose_secret() == a);
     ck.check(
         "after invalidate(): token() fetches",
         matches!(got, Ok(true)) && wire.connects() == n1 + 1,
@@ -859,12 +874,12 @@ fn async_checks(ck: &mut Checks, wire: &'static Wire<'static>, work: &mut [u8]) 
     let mut result = None;
     let used = stack::measure(&mut || {
         result = Some(
-            embassy_futures::block_on(client.token_async(&mut connect, work))
+            embassy_futures::block_on(client.asynch().token(&mut connect, work))
                 .map(|t| t.expose_secret() == naive_token(JWT_469)),
         );
     });
     ck.check(
-        "token_async: 469-byte JWT",
+        "asynch().token: 469-byte JWT",
         matches!(result, Some(Ok(true))) && wire.connects() == n0 + 1,
     );
     let mut sent = [0u8; 1024];
@@ -879,16 +894,16 @@ fn async_checks(ck: &mut Checks, wire: &'static Wire<'static>, work: &mut [u8]) 
         used
     );
     now.set(10_000);
-    let again = embassy_futures::block_on(client.token_async(&mut connect, work)).is_ok();
+    let again = embassy_futures::block_on(client.asynch().token(&mut connect, work)).is_ok();
     ck.check(
-        "token_async while fresh: no connection",
+        "asynch().token while fresh: no connection",
         again && wire.connects() == n0 + 1,
     );
     wire.refuse();
     now.set(250_000);
-    let e = embassy_futures::block_on(client.token_async(&mut connect, work)).err();
+    let e = embassy_futures::block_on(client.asynch().token(&mut connect, work)).err();
     ck.check(
-        "token_async renewal refused: error, old token kept",
+        "asynch().token renewal refused: error, old token kept",
         matches!(e, Some(Error::Transport(MemError::Refused))) && client.cached().is_some(),
     );
     used

@@ -1,5 +1,5 @@
 //! Size configuration (d): (a) through the async driver instead of the
-//! blocking one: `embassy_futures::block_on(client.token_async(..))` over
+//! blocking one: `embassy_futures::block_on(client.asynch().token(..))` over
 //! the in-memory `embedded_io_async` transport.
 #![no_std]
 #![no_main]
@@ -39,7 +39,7 @@ fn main() -> ! {
     let mut work = [0u8; 2048];
     let mut connect = AsyncConnector(&wire);
     let mut header = [0u8; 1100];
-    let ok = match embassy_futures::block_on(client.token_async(&mut connect, &mut work)) {
+    let ok = match embassy_futures::block_on(client.asynch().token(&mut connect, &mut work)) {
         Ok(t) => match t.authorization_value(&mut header) {
             Ok(v) => {
                 rt::print(v);

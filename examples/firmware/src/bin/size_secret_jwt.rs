@@ -6,8 +6,8 @@ use core::cell::Cell;
 use core::hint::black_box;
 
 use cortex_m_rt::entry;
-use embedded_oauth2::{Client, ClientAuth, ClientId, ClientSecret, Config, Instant, TokenEndpoint};
 use embedded_oauth2::assertion::{Assertion, CounterJti};
+use embedded_oauth2::{Client, ClientAuth, ClientId, ClientSecret, Config, Instant, TokenEndpoint};
 use oauth2_firmware::{mem, rt};
 use panic_halt as _;
 
