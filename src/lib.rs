@@ -122,7 +122,9 @@ pub mod http {
     pub use crate::json::MAX_JSON_DEPTH;
     pub use crate::reader::{Framing, Limits, MAX_HEADERS, ResponseHead, ResponseReader};
     pub use crate::request::{encode_request, form_body};
-    pub use crate::response::{TokenResponse, parse_token_response};
+    pub use crate::response::{
+        TokenResponse, parse_token_response, parse_token_response_with_details,
+    };
 }
 
 /// Signed client assertions (RFC 7523): `client_secret_jwt` (feature

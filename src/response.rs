@@ -260,6 +260,28 @@ pub fn parse_token_response<'w>(
     parse_response(status, body, work, None)
 }
 
+/// [`parse_token_response`] that also keeps, in the same pass, the free text
+/// of an error response (description, URI, the full code) in `details`:
+/// what firmware with its own HTTP client logs next to the error.
+///
+/// ```
+/// use embedded_oauth2::error::ErrorDetails;
+/// use embedded_oauth2::http::parse_token_response_with_details;
+/// let body = br#"{"error":"invalid_scope","error_description":"no such scope"}"#;
+/// let (mut work, mut details) = ([0u8; 64], ErrorDetails::default());
+/// let r = parse_token_response_with_details(400, body, &mut work, &mut details);
+/// assert!(r.is_err());
+/// assert_eq!(details.description.unwrap().as_str(), "no such scope");
+/// ```
+pub fn parse_token_response_with_details<'w>(
+    status: u16,
+    body: &[u8],
+    work: &'w mut [u8],
+    details: &mut ErrorDetails,
+) -> Result<TokenResponse<'w>, Error> {
+    parse_response(status, body, work, Some(details))
+}
+
 impl ErrorDetails {
     /// Reads the free text of an error response: `WWW-Authenticate` (the
     /// header's value, if any) and the body's `error`, `error_description`

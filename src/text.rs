@@ -64,7 +64,30 @@ impl<const N: usize> Text<N> {
             return;
         }
         let mut len = usize::from(self.len);
-        for c in s.chars() {
+        let mut rest = s;
+        while !rest.is_empty() {
+            // Printable ASCII, the common case, is copied as it is.
+            let plain = rest
+                .bytes()
+                .position(|b| !(0x20..0x7F).contains(&b))
+                .unwrap_or(rest.len());
+            let (run, tail) = rest.split_at(plain);
+            let Some(dst) = self.bytes.get_mut(len..len + run.len()) else {
+                // Cut on a character boundary (ASCII: any byte).
+                let room = N.saturating_sub(len);
+                if let (Some(d), Some(src)) =
+                    (self.bytes.get_mut(len..N), run.as_bytes().get(..room))
+                {
+                    d.copy_from_slice(src);
+                    len = N;
+                }
+                self.truncated = true;
+                break;
+            };
+            dst.copy_from_slice(run.as_bytes());
+            len += run.len();
+            let mut chars = tail.chars();
+            let Some(c) = chars.next() else { break };
             let c = if unsafe_in_logs(c) { '?' } else { c };
             let w = c.len_utf8();
             let Some(dst) = self.bytes.get_mut(len..len + w) else {
@@ -73,6 +96,7 @@ impl<const N: usize> Text<N> {
             };
             c.encode_utf8(dst);
             len += w;
+            rest = chars.as_str();
         }
         self.len = u16::try_from(len).unwrap_or(u16::MAX);
     }
@@ -112,8 +136,10 @@ impl<const N: usize> Text<N> {
 /// control (Cc), line and paragraph separator (Zl, Zp) and format (Cf)
 /// characters.
 pub(crate) fn unsafe_in_logs(c: char) -> bool {
-    c.is_control()
-        || matches!(
+    if u32::from(c) < 0xA0 {
+        return c.is_control();
+    }
+    matches!(
             u32::from(c),
             0x00AD
                 | 0x0600..=0x0605
@@ -136,7 +162,34 @@ pub(crate) fn unsafe_in_logs(c: char) -> bool {
                 | 0x1D173..=0x1D17A
                 | 0xE0001
                 | 0xE0020..=0xE007F
-        )
+    )
+}
+
+/// The kept text as a `&str`: `Text` reads like one (`len`, `starts_with`,
+/// comparisons, `format!`), as heapless's `String` does.
+impl<const N: usize> core::ops::Deref for Text<N> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl<const N: usize> AsRef<str> for Text<N> {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl<const N: usize> PartialEq<str> for Text<N> {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl<const N: usize> PartialEq<&str> for Text<N> {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 impl<const N: usize> Default for Text<N> {

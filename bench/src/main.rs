@@ -25,7 +25,9 @@ use std::hint::black_box;
 use embedded_oauth2 as eo;
 use eo::embedded_io::{self, ErrorKind};
 use eo::error::ErrorDetails;
-use eo::http::{Exchange, encode_request, parse_token_response};
+use eo::http::{
+    Exchange, encode_request, parse_token_response, parse_token_response_with_details,
+};
 use eo::{
     Client, ClientAuth, Config, Error, ErrorCode, Instant, Limits, RefreshPolicy, Token,
     TokenEndpoint, TokenType,
@@ -181,10 +183,9 @@ fn parse_theirs(body: &[u8]) -> usize {
 #[inline(never)]
 fn error_ours(body: &[u8], work: &mut [u8]) -> usize {
     // Like oauth2-rs, read the description too.
-    match parse_token_response(400, body, work) {
-        Err(Error::OAuth(_)) => ErrorDetails::parse(None, body)
-            .description
-            .map_or(0, |d| d.as_str().len()),
+    let mut details = ErrorDetails::default();
+    match parse_token_response_with_details(400, body, work, &mut details) {
+        Err(Error::OAuth(_)) => details.description.map_or(0, |d| d.as_str().len()),
         other => panic!("{other:?}"),
     }
 }
