@@ -71,7 +71,9 @@ impl<const N: usize> Text<N> {
                 .bytes()
                 .position(|b| !(0x20..0x7F).contains(&b))
                 .unwrap_or(rest.len());
-            let (run, tail) = rest.split_at(plain);
+            let Some((run, tail)) = rest.split_at_checked(plain) else {
+                break;
+            };
             let Some(dst) = self.bytes.get_mut(len..len + run.len()) else {
                 // Cut on a character boundary (ASCII: any byte).
                 let room = N.saturating_sub(len);
