@@ -94,6 +94,8 @@ pub use crate::error::{Error, ErrorCode};
 pub use crate::reader::Limits;
 pub use crate::response::TokenType;
 pub use crate::retry::{Backoff, Random};
+#[cfg(feature = "embassy-time")]
+pub use crate::time::EmbassyClock;
 pub use crate::time::{Clock, Freshness, Instant, RefreshPolicy, WallClock};
 pub use crate::token::Token;
 

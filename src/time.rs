@@ -95,6 +95,35 @@ impl<F: Fn() -> Instant> Clock for F {
     }
 }
 
+/// The embassy time driver as the client's clock (feature `embassy-time`):
+/// `Client::new(config, EmbassyClock)`.
+///
+/// ```
+/// # #[cfg(feature = "embassy-time")] {
+/// use embedded_oauth2::{Clock, EmbassyClock, Instant};
+/// let now: Instant = EmbassyClock.now();
+/// assert_eq!(Instant::from(embassy_time::Instant::from_millis(1500)), Instant::from_millis(1500));
+/// # let _ = now; }
+/// ```
+#[cfg(feature = "embassy-time")]
+#[cfg_attr(docsrs, doc(cfg(feature = "embassy-time")))]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EmbassyClock;
+
+#[cfg(feature = "embassy-time")]
+impl Clock for EmbassyClock {
+    fn now(&self) -> Instant {
+        embassy_time::Instant::now().into()
+    }
+}
+
+#[cfg(feature = "embassy-time")]
+impl From<embassy_time::Instant> for Instant {
+    fn from(t: embassy_time::Instant) -> Self {
+        Instant::from_millis(t.as_millis())
+    }
+}
+
 /// A wall clock: UNIX time in seconds, once the device knows it (after NTP,
 /// GNSS, a cellular network time or an RTC with a backup battery).
 ///

@@ -69,6 +69,7 @@ pub fn features() -> Vec<&'static str> {
         ("private-key-jwt", cfg!(feature = "private-key-jwt")),
         ("p256", cfg!(feature = "p256")),
         ("tls", cfg!(feature = "tls")),
+        ("embassy-time", cfg!(feature = "embassy-time")),
         ("log", cfg!(feature = "log")),
         ("defmt", cfg!(feature = "defmt")),
     ]
