@@ -552,6 +552,17 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
     }
 }
 
+/// The work buffer of one fetch, zeroized when dropped: also when an async
+/// fetch is cancelled at an await point (a dropped future runs no code
+/// after its await, but it drops this).
+pub(crate) struct WipeOnDrop<'b>(pub(crate) &'b mut [u8]);
+
+impl Drop for WipeOnDrop<'_> {
+    fn drop(&mut self) {
+        wipe(self.0);
+    }
+}
+
 /// Zeroizes the whole work buffer (request, response and staging all held
 /// secrets) whatever the outcome.
 pub(crate) fn wipe(buf: &mut [u8]) {

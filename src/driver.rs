@@ -14,7 +14,9 @@ macro_rules! driver {
     ) => {
         use $io::{Error as _, ErrorKind, ErrorType, Read, Write};
 
-        use crate::client::{Attempt, CallError, CallPlan, Client, Deadline, Next, Renewal};
+        use crate::client::{
+            Attempt, CallError, CallPlan, Client, Deadline, Next, Renewal, WipeOnDrop,
+        };
         use crate::credentials::TokenEndpoint;
         use crate::error::Error;
         use crate::exchange::Exchange;
@@ -124,8 +126,11 @@ macro_rules! driver {
                 connector: &mut K,
                 buf: &mut [u8],
             ) -> Result<&Token<T, S>, Error<K::Error>> {
-                let result = self.$fetch_into(connector, buf) $($await)*;
-                self.settle(result, buf)
+                // Wiped however this ends: returned, failed, or (async)
+                // dropped at any await point by a timeout.
+                let mut buf = WipeOnDrop(buf);
+                let result = self.$fetch_into(connector, &mut buf.0) $($await)*;
+                self.settle(result, &mut buf.0)
             }
 
             /// Uses the token at a resource server through `attempt`, which
@@ -176,10 +181,15 @@ macro_rules! driver {
                     .map_err(Error::Transport)?;
                 let (details, deadline) = self.exchange_parts(started);
                 let resp = run_with(&mut conn, ex, Some(details), Some(&deadline)) $($await)*;
+                // The token is stored before the connection is closed, so a
+                // close that hangs (and is cancelled) loses nothing.
+                let stored = match resp {
+                    Ok(r) => self.complete(&r, started).map(drop).map_err(Error::widen),
+                    Err(e) => Err(e),
+                };
                 // close_notify for TLS; the outcome is the exchange's.
                 let _ = K::close(conn) $($await)*;
-                self.complete(&resp?, started).map_err(Error::widen)?;
-                Ok(())
+                stored
             }
         }
     };
