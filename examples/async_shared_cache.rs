@@ -1,69 +1,98 @@
-//! Two tasks, one token cache: how embassy tasks share an
-//! `embedded_oauth2::Client` without ever running two refreshes at once.
+//! Several tasks, one token: the token-task pattern for embassy firmware.
 //!
 //! ```text
 //! cargo run --example async_shared_cache --features async
 //! ```
 //!
-//! The pattern: put the `Client` behind an async `Mutex` and hold the lock
-//! across `asynch().token`. The first task to find the token due fetches a new
-//! one; the others wait on the lock and then get it from the cache.
+//! One task owns the `Client` and renews the token before it expires; it
+//! publishes a copy of the `Authorization` value (`BearerHeader`, wiped when
+//! dropped or replaced) in a blocking mutex that is locked only to copy —
+//! never across I/O. The other tasks read that copy: they never wait for a
+//! TLS handshake, and they never refresh, so two refreshes can never run
+//! at once. (Holding an async mutex across `token()` instead, as this
+//! example once did, makes every task wait for a still-valid token while
+//! one of them renews.)
 //!
-//! On a device the tasks are `#[embassy_executor::task]`s, the mutex is a
-//! `static` (e.g. in a `StaticCell`) and the connector opens an `embassy-net`
-//! TCP socket with `embedded-tls` on top. Here `block_on(join(..))` plays the
-//! executor and the token endpoint is an in-memory stream replaying a canned
-//! response, so the example runs on a host without a network.
+//! On a device the tasks are `#[embassy_executor::task]`s, the snapshot is
+//! a `static` (`CriticalSectionRawMutex`), the clock is `EmbassyClock`
+//! (feature `embassy-time`) and the connector is the crate's TLS connector
+//! over embassy-net. Here `block_on(join(..))` plays the executor and the
+//! token endpoint is an in-memory stream replaying a canned response.
 
+use core::cell::RefCell;
 use core::convert::Infallible;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use embassy_futures::join::join;
+use embassy_futures::join::join3;
 use embassy_futures::{block_on, yield_now};
+use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
-use embassy_sync::mutex::Mutex;
 use embedded_io_async::{ErrorType, Read, Write};
 use embedded_oauth2::asynch::Connect;
-use embedded_oauth2::{Client, ClientAuth, ClientId, ClientSecret, Config, Instant, TokenEndpoint};
+use embedded_oauth2::{
+    BearerHeader, Client, ClientAuth, ClientId, ClientSecret, Config, Instant, TokenEndpoint,
+};
 
-/// The client every task shares: secret up to 32 bytes, access token up to
-/// 1024, scope up to 64. `NoopRawMutex`: all tasks run on one executor.
-type SharedClient = Mutex<NoopRawMutex, Client<'static, fn() -> Instant, 32, 1024, 64>>;
+/// Room for `Bearer <token>`.
+const HEADER: usize = 1100;
+
+/// What the token task publishes. `NoopRawMutex`: one executor; on a
+/// multi-core chip or with interrupts, `CriticalSectionRawMutex`.
+type Snapshot = Mutex<NoopRawMutex, RefCell<Option<BearerHeader<HEADER>>>>;
 
 /// Connections opened to the token endpoint (to show who fetched).
 static CONNECTIONS: AtomicUsize = AtomicUsize::new(0);
 
-/// A task that needs a token to talk to a resource server.
-async fn telemetry_task(name: &str, shared: &SharedClient, mut connector: Connector) {
+/// The token task: the only owner of the client, the only one to fetch.
+async fn token_task(snapshot: &Snapshot, rounds: usize) {
+    let config = Config::new(
+        TokenEndpoint::parse("https://auth.example.com/oauth2/token").expect("URL"),
+        ClientId::new("sensor-17").expect("id"),
+        ClientAuth::Basic(ClientSecret::<32>::new("gX1fBat3bV").expect("secret")),
+    )
+    .with_scope("telemetry:write")
+    .expect("scope");
+    let mut client: Client<_, 32, 1024, 64> = Client::new(config, now as fn() -> Instant);
+    let mut connector = Connector;
     // Work space for one token request/response; wiped after every fetch.
     let mut work = [0u8; 2048];
-    // Room for `Bearer <token>`, copied out so the lock can be released.
-    let mut auth = [0u8; 1100];
+    for _ in 0..rounds {
+        match client.asynch().token(&mut connector, &mut work).await {
+            Ok(token) => {
+                let header = token.bearer::<HEADER>().expect("fits");
+                // Replaced inside the lock, without an await: the old copy
+                // is wiped as it is dropped.
+                snapshot.lock(|s| s.replace(Some(header)));
+                println!("[token] published a token");
+            }
+            // On a device: `Timer::at(t).await` for `Error::Backoff(t)`.
+            Err(e) => println!("[token] no token yet: {e}"),
+        }
+        // On a device: sleep until the renewal is due (`client.freshness()`,
+        // `Token::expires_at`, `client.next_attempt()`); here, yield.
+        yield_now().await;
+    }
+}
 
-    println!("[{name}] waiting for the token cache");
-    let mut client = shared.lock().await;
-    let before = CONNECTIONS.load(Ordering::Relaxed);
-    // Holding `client` across this call is the whole point: while this task
-    // fetches, the other one waits on `lock()` above.
-    let token = match client.asynch().token(&mut connector, &mut work).await {
-        Ok(token) => token,
-        Err(e) => return println!("[{name}] no token: {e}"),
-    };
-    let auth = token.authorization_value(&mut auth).expect("fits");
-    let fetched = CONNECTIONS.load(Ordering::Relaxed) != before;
-    drop(client); // Release the cache before the (slow) resource request.
-
-    println!(
-        "[{name}] {}: Authorization: {}… ({} bytes)",
-        if fetched {
-            "fetched a new token"
-        } else {
-            "reused the cached token"
-        },
-        &auth[..13], // `Bearer ` + a few characters; never log whole tokens.
-        auth.len(),
-    );
-    // ... send the telemetry with `auth` here ...
+/// A task that presents the token: copies the snapshot, uses it, drops
+/// (wipes) its copy. It never fetches and never waits for a handshake.
+async fn telemetry_task(name: &str, snapshot: &Snapshot) {
+    for _ in 0..20 {
+        let copy = snapshot.lock(|s| s.borrow().clone());
+        match copy {
+            Some(h) if h.is_valid(now()) => {
+                // ... send the telemetry with `Authorization: {h.as_str()}` ...
+                println!(
+                    "[{name}] Authorization: {}… ({} bytes)",
+                    &h.as_str()[..13], // never log whole tokens
+                    h.as_str().len()
+                );
+                return;
+            }
+            _ => yield_now().await, // not published yet
+        }
+    }
+    println!("[{name}] no token");
 }
 
 /// Opens connections to the token endpoint.
@@ -132,24 +161,14 @@ fn now() -> Instant {
     Instant::from_millis(start.elapsed().as_millis() as u64)
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let config = Config::new(
-        TokenEndpoint::parse("https://auth.example.com/oauth2/token")?,
-        ClientId::new("sensor-17")?,
-        ClientAuth::Basic(ClientSecret::new("gX1fBat3bV")?),
-    )
-    .with_scope("telemetry:write")?;
-    // One client, one cache, for every task.
-    let shared: SharedClient = Mutex::new(Client::new(config, now as fn() -> Instant));
-
-    // Two tasks want a token at the same time; the cache is empty.
-    block_on(join(
-        telemetry_task("sensor", &shared, Connector),
-        telemetry_task("uplink", &shared, Connector),
+fn main() {
+    let snapshot: Snapshot = Mutex::new(RefCell::new(None));
+    block_on(join3(
+        token_task(&snapshot, 1),
+        telemetry_task("sensor", &snapshot),
+        telemetry_task("uplink", &snapshot),
     ));
-
     let n = CONNECTIONS.load(Ordering::Relaxed);
-    println!("{n} connection to the token endpoint for 2 tasks");
+    println!("{n} connection to the token endpoint for 3 tasks");
     assert_eq!(n, 1);
-    Ok(())
 }

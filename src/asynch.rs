@@ -7,14 +7,30 @@
 //! `client.asynch().token(&mut connector, &mut buf).await`, and likewise
 //! `fetch` and `call`.
 //!
-//! ## Sharing one cache between tasks
+//! ## One token task
 //!
-//! Put the [`Client`] behind an async mutex (e.g.
-//! `embassy_sync::mutex::Mutex<NoopRawMutex, Client<..>>`) and hold the lock
-//! across `asynch().token`: the first task to find the token due fetches; the
-//! others wait on the lock and then get the fresh token from the cache, so
-//! there are never two refreshes in flight. The crate itself depends on no
-//! executor and no mutex implementation.
+//! Several tasks need the token; one of them owns the `Client`:
+//!
+//! * the **token task** calls `client.asynch().token(..)`, publishes
+//!   `token.bearer::<N>()` (a `BearerHeader`: the
+//!   `Authorization` value with its expiry, wiped when dropped) in an
+//!   `embassy_sync::blocking_mutex::Mutex<_, RefCell<Option<BearerHeader<N>>>>`,
+//!   and sleeps until the renewal is due (or `Error::Backoff(t)` says how
+//!   long to wait);
+//! * every **other task** copies the snapshot inside `lock(|s| ..)` —
+//!   never across an await — checks `is_valid(now)`, uses it and drops
+//!   (wipes) its copy. It never waits for a TLS handshake: while the token
+//!   task renews, the still-valid token is what it reads.
+//!
+//! Only the token task fetches, so two refreshes never run at once. A task
+//! whose request is refused (401) tells the token task (an
+//! `embassy_sync::signal::Signal`), which calls `client.invalidate()`.
+//! `examples/async_shared_cache.rs` runs the pattern; `tests/token_task.rs`
+//! shows a reader served while a slow renewal is in flight. (Holding an
+//! async mutex across `token()` instead makes every task wait for the
+//! handshake of a renewal it does not need.)
+//!
+//! The crate itself depends on no executor and no mutex implementation.
 //!
 //! ```
 //! # use embedded_oauth2::{asynch::Connect, TokenEndpoint};

@@ -97,7 +97,7 @@ pub use crate::retry::{Backoff, Random};
 #[cfg(feature = "embassy-time")]
 pub use crate::time::EmbassyClock;
 pub use crate::time::{Clock, Freshness, Instant, RefreshPolicy, WallClock};
-pub use crate::token::Token;
+pub use crate::token::{BearerHeader, Token};
 
 /// Bring your own HTTP client: the sans-IO pieces the drivers are made of,
 /// for firmware that already has an HTTP stack (or drives the exchange

@@ -228,6 +228,83 @@ impl<const T: usize, const S: usize> Default for Token<T, S> {
     }
 }
 
+impl<const T: usize, const S: usize> Token<T, S> {
+    /// A copy of the `Authorization` header value (`Bearer <token>`) with
+    /// the token's expiry, for tasks that present the token while another
+    /// task owns the [`Client`](crate::Client): the copy is wiped when it is
+    /// dropped or replaced, and reading it needs no lock held across I/O
+    /// (see "One token task" in the [`asynch`](crate::asynch) docs).
+    ///
+    /// ```
+    /// use embedded_oauth2::http::parse_token_response;
+    /// use embedded_oauth2::{Instant, RefreshPolicy, Token};
+    /// let mut work = [0u8; 96];
+    /// let r = parse_token_response(200, br#"{"access_token":"abc","token_type":"Bearer","expires_in":60}"#, &mut work)?;
+    /// let mut token = Token::<64, 0>::new();
+    /// token.set(&r, Instant::from_secs(0), &RefreshPolicy::new())?;
+    /// let header = token.bearer::<80>()?;
+    /// assert_eq!(header.as_str(), "Bearer abc");
+    /// assert!(header.is_valid(Instant::from_secs(59)) && !header.is_valid(Instant::from_secs(60)));
+    /// assert!(!format!("{header:?}").contains("abc"));
+    /// # Ok::<(), embedded_oauth2::Error>(())
+    /// ```
+    pub fn bearer<const N: usize>(&self) -> Result<BearerHeader<N>, Error> {
+        let mut h = BearerHeader::<N> {
+            value: [0; N],
+            len: 0,
+            expires_at: self.expires_at(),
+        };
+        let mut sink = Sink::new(&mut h.value);
+        self.write_value(&mut sink);
+        h.len = sink.finish(Buffer::Output)?;
+        Ok(h)
+    }
+}
+
+/// `Bearer <token>` with the token's expiry, in `N` bytes: what
+/// [`Token::bearer`] hands to the tasks that present the token. Zeroized on
+/// drop (so also when a newer one replaces it); `Debug` shows no token.
+#[derive(Clone)]
+pub struct BearerHeader<const N: usize> {
+    value: [u8; N],
+    len: usize,
+    expires_at: Instant,
+}
+
+impl<const N: usize> BearerHeader<N> {
+    /// The header value, `Bearer <token>`.
+    pub fn as_str(&self) -> &str {
+        let b = self.value.get(..self.len).unwrap_or_default();
+        core::str::from_utf8(b).unwrap_or_default()
+    }
+
+    /// When the token stops being valid.
+    pub fn expires_at(&self) -> Instant {
+        self.expires_at
+    }
+
+    /// Whether the token is still valid at `now` (on the client's clock).
+    pub fn is_valid(&self, now: Instant) -> bool {
+        self.len > 0 && now < self.expires_at
+    }
+}
+
+impl<const N: usize> Drop for BearerHeader<N> {
+    fn drop(&mut self) {
+        self.value.zeroize();
+        self.len = 0;
+    }
+}
+
+impl<const N: usize> fmt::Debug for BearerHeader<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BearerHeader")
+            .field("value", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
 impl<const T: usize, const S: usize> Drop for Token<T, S> {
     fn drop(&mut self) {
         self.clear();
