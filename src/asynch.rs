@@ -90,6 +90,39 @@ crate::driver::driver! {
     await: [.await],
     maybe_async: [async],
     vis: pub(crate),
+    presign: crate::asynch::PresignAsync,
+}
+
+pub use crate::client::NoSigner;
+
+/// An assertion signer the async driver awaits.
+#[cfg_attr(not(feature = "private-key-jwt"), allow(dead_code))]
+pub(crate) trait PresignAsync {
+    fn wanted(&self) -> bool;
+    async fn sign(&self, input: &[u8]) -> Result<[u8; 64], ()>;
+}
+
+impl PresignAsync for crate::client::NoSigner {
+    fn wanted(&self) -> bool {
+        false
+    }
+    async fn sign(&self, _: &[u8]) -> Result<[u8; 64], ()> {
+        Err(())
+    }
+}
+
+/// A secure element's async ES256 signer, for `private_key_jwt`.
+#[cfg(feature = "private-key-jwt")]
+pub struct Signer<'s, S>(&'s S);
+
+#[cfg(feature = "private-key-jwt")]
+impl<S: crate::auth::jwt::Es256SignerAsync> PresignAsync for Signer<'_, S> {
+    fn wanted(&self) -> bool {
+        true
+    }
+    async fn sign(&self, input: &[u8]) -> Result<[u8; 64], ()> {
+        self.0.sign(input).await.map_err(drop)
+    }
 }
 
 /// The async side of a value: [`Client::asynch`](crate::Client::asynch)
@@ -97,7 +130,7 @@ crate::driver::driver! {
 /// methods have the blocking ones' names (`token`, `fetch`, `call`,
 /// `open`) and take it by value, so `client.asynch().token(..).await`
 /// returns a token that borrows the client.
-pub struct Asynch<'c, T>(pub(crate) &'c mut T);
+pub struct Asynch<'c, T, G = crate::client::NoSigner>(pub(crate) &'c mut T, pub(crate) G);
 
 impl<'a, C, const N: usize, const T: usize, const S: usize, R, W>
     crate::Client<'a, C, N, T, S, R, W>
@@ -106,16 +139,49 @@ impl<'a, C, const N: usize, const T: usize, const S: usize, R, W>
     /// decisions as [`Client::token`](crate::Client::token) and friends,
     /// over an async [`Connect`].
     pub fn asynch(&mut self) -> Asynch<'_, Self> {
-        Asynch(self)
+        Asynch(self, crate::client::NoSigner)
     }
 }
 
+#[cfg(feature = "private-key-jwt")]
 impl<'c, 'a, C, const N: usize, const T: usize, const S: usize, R, W>
     Asynch<'c, crate::Client<'a, C, N, T, S, R, W>>
+{
+    /// Signs `private_key_jwt` assertions with `signer`, awaited: a secure
+    /// element on an async bus signs while the executor runs other tasks
+    /// (the configuration's `Assertion` needs no signer then).
+    ///
+    /// ```no_run
+    /// # use embedded_oauth2::assertion::{Es256SignerAsync, SignError};
+    /// # struct Se;
+    /// # impl Es256SignerAsync for Se {
+    /// #     async fn sign(&self, _: &[u8]) -> Result<[u8; 64], SignError> { Ok([0; 64]) }
+    /// # }
+    /// # async fn f(
+    /// #     client: &mut embedded_oauth2::Client<'_, fn() -> embedded_oauth2::Instant>,
+    /// #     tls: &mut impl embedded_oauth2::asynch::Connect,
+    /// #     se: &Se,
+    /// # ) {
+    /// let mut work = [0u8; 2048];
+    /// let token = client.asynch().signed_by(se).token(tls, &mut work).await;
+    /// # }
+    /// ```
+    pub fn signed_by<'s, G: crate::auth::jwt::Es256SignerAsync>(
+        self,
+        signer: &'s G,
+    ) -> Asynch<'c, crate::Client<'a, C, N, T, S, R, W>, Signer<'s, G>> {
+        Asynch(self.0, Signer(signer))
+    }
+}
+
+#[allow(private_bounds)]
+impl<'c, 'a, C, const N: usize, const T: usize, const S: usize, R, W, G>
+    Asynch<'c, crate::Client<'a, C, N, T, S, R, W>, G>
 where
     C: crate::Clock,
     R: crate::Random,
     W: crate::WallClock,
+    G: PresignAsync,
 {
     /// [`Client::token`](crate::Client::token), asynchronously.
     pub async fn token<K: Connect>(
@@ -123,7 +189,7 @@ where
         connector: &mut K,
         buf: &mut [u8],
     ) -> Result<&'c crate::Token<T, S>, crate::Error<K::Error>> {
-        self.0.token_async(connector, buf).await
+        self.0.token_async(connector, buf, &self.1).await
     }
 
     /// [`Client::fetch`](crate::Client::fetch), asynchronously.
@@ -132,7 +198,7 @@ where
         connector: &mut K,
         buf: &mut [u8],
     ) -> Result<&'c crate::Token<T, S>, crate::Error<K::Error>> {
-        self.0.fetch_async(connector, buf).await
+        self.0.fetch_async(connector, buf, &self.1).await
     }
 
     /// [`Client::call`](crate::Client::call), asynchronously: `attempt` is
@@ -143,6 +209,6 @@ where
         buf: &mut [u8],
         attempt: impl AsyncFnMut(&mut K, &crate::Token<T, S>) -> Result<crate::Attempt<Rv>, X>,
     ) -> Result<Rv, crate::CallError<K::Error, X>> {
-        self.0.call_async(connector, buf, attempt).await
+        self.0.call_async(connector, buf, &self.1, attempt).await
     }
 }

@@ -81,6 +81,9 @@ pub fn authorization_header<'b, const N: usize>(
 pub(crate) struct Draw {
     #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
     pub(crate) claims: Option<jwt::Claims>,
+    /// The assertion's signature, when an async signer made it beforehand.
+    #[cfg(feature = "private-key-jwt")]
+    pub(crate) signature: Option<[u8; 64]>,
 }
 
 impl Draw {
@@ -99,9 +102,9 @@ impl Draw {
                     .assertion
                     .as_ref()
                     .ok_or(crate::error::ConfigError::MissingAssertion)?;
-                return Ok(Self {
-                    claims: Some(jwt::Claims::draw(a)?),
-                });
+                let mut draw = Self::default();
+                draw.claims = Some(jwt::Claims::draw(a)?);
+                return Ok(draw);
             }
         }
         let _ = config;
@@ -137,15 +140,50 @@ pub(crate) fn write_body_params<const N: usize>(
         }
         #[cfg(feature = "private-key-jwt")]
         ClientAuth::PrivateKeyJwt => {
-            let signer = config
-                .assertion
-                .as_ref()
-                .and_then(|a| a.signer)
-                .ok_or(crate::error::ConfigError::MissingAssertion)?;
-            write_assertion(sink, first, config, draw, &jwt::Key::Es256(signer))?;
+            let key = match draw.signature {
+                Some(sig) => jwt::Key::Presigned(sig),
+                None => jwt::Key::Es256(
+                    config
+                        .assertion
+                        .as_ref()
+                        .and_then(|a| a.signer)
+                        .ok_or(crate::error::ConfigError::MissingAssertion)?,
+                ),
+            };
+            write_assertion(sink, first, config, draw, &key)?;
         }
     }
     Ok(())
+}
+
+/// Writes the JWS signing input of the `private_key_jwt` assertion `draw`
+/// will carry into `buf` (for an async signer); its length.
+#[cfg(feature = "private-key-jwt")]
+pub(crate) fn signing_input<const N: usize>(
+    config: &Config<'_, N>,
+    draw: &Draw,
+    buf: &mut [u8],
+) -> Result<usize, Error> {
+    use crate::error::ConfigError;
+    let a = config
+        .assertion
+        .as_ref()
+        .ok_or(ConfigError::MissingAssertion)?;
+    let claims = draw.claims.as_ref().ok_or(ConfigError::MissingAssertion)?;
+    let aud = match a.audience {
+        jwt::Audience::TokenEndpoint => config.endpoint.url(),
+        jwt::Audience::Other(s) => s,
+    };
+    let mut sink = Sink::new(buf);
+    jwt::write_signing_input(
+        &mut sink,
+        "ES256",
+        config.client_id.as_str(),
+        aud,
+        a,
+        claims,
+    );
+    Ok(sink.finish(Buffer::Request)?)
 }
 
 #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]

@@ -82,8 +82,77 @@ where
 crate::driver::driver! {
     io: embedded_io,
     fn_kind: FnMut,
-    names: { token: token, fetch: fetch, call: call, fetch_into: fetch_into },
+    names: { token: token_with, fetch: fetch_with, call: call_with, fetch_into: fetch_into },
     await: [],
     maybe_async: [],
-    vis: pub,
+    vis: pub(crate),
+    presign: crate::client::Presign,
+}
+
+use crate::client::NoSigner;
+
+impl<
+    C: Clock,
+    const N: usize,
+    const T: usize,
+    const S: usize,
+    R: crate::Random,
+    W: crate::WallClock,
+> Client<'_, C, N, T, S, R, W>
+{
+    /// The cached token while it is fresh; otherwise fetches a new
+    /// one over a connection from `connector`, using `buf` as work
+    /// space (request, response and parsing; see the README for
+    /// sizing).
+    ///
+    /// When the renewal of a still-valid token fails, the error is
+    /// returned and the old token stays available through
+    /// [`Client::cached`]; while the client then backs off, this
+    /// returns the old token without touching the network. With no
+    /// valid token and no attempt allowed yet it returns
+    /// [`Error::Backoff`] (or, after a permanent failure, that
+    /// failure again: see [`Client::reset_backoff`]). Whenever `buf`
+    /// was used it is zeroized before this returns.
+    pub fn token<K: Connect>(
+        &mut self,
+        connector: &mut K,
+        buf: &mut [u8],
+    ) -> Result<&Token<T, S>, Error<K::Error>> {
+        self.token_with(connector, buf, &NoSigner)
+    }
+
+    /// Fetches a new token now, whatever the cache holds and whatever
+    /// the backoff says (an explicit request of the caller). The
+    /// outcome still counts for the backoff. `buf` is zeroized
+    /// before this returns.
+    pub fn fetch<K: Connect>(
+        &mut self,
+        connector: &mut K,
+        buf: &mut [u8],
+    ) -> Result<&Token<T, S>, Error<K::Error>> {
+        self.fetch_with(connector, buf, &NoSigner)
+    }
+
+    /// Uses the token at a resource server through `attempt`, which
+    /// sends the request (e.g. with
+    /// [`Token::write_authorization_header`]) and tells whether the
+    /// token was refused ([`Attempt::rejects_token`]). `attempt` gets
+    /// the connector too, so the service's connection can come from
+    /// the same one (e.g. [`TlsConnector::open`](crate::tls::TlsConnector)
+    /// with its record buffers) while the client is not using it.
+    ///
+    /// On a refusal the cached token is dropped, a new one fetched and
+    /// the request retried **once**; a second refusal is
+    /// [`CallError::Rejected`], never a loop, and refusals back off
+    /// like failed fetches until a token is accepted again. When a
+    /// due renewal fails but the cached token is still valid, the
+    /// call goes ahead with the cached token.
+    pub fn call<K: Connect, Rv, X>(
+        &mut self,
+        connector: &mut K,
+        buf: &mut [u8],
+        attempt: impl FnMut(&mut K, &Token<T, S>) -> Result<Attempt<Rv>, X>,
+    ) -> Result<Rv, CallError<K::Error, X>> {
+        self.call_with(connector, buf, &NoSigner, attempt)
+    }
 }

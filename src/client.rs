@@ -70,6 +70,9 @@ pub struct Client<
     min_until: Option<Instant>,
     /// The longest one exchange may take once connected.
     fetch_timeout: Duration,
+    /// The next request's assertion, drawn and signed beforehand by an
+    /// async signer.
+    presigned: Option<crate::authn::Draw>,
     /// The free text of the last OAuth error response.
     details: crate::error::ErrorDetails,
 }
@@ -154,6 +157,7 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
             rejections: 0,
             min_until: None,
             fetch_timeout: DEFAULT_FETCH_TIMEOUT,
+            presigned: None,
             details: crate::error::ErrorDetails::default(),
         }
     }
@@ -199,6 +203,7 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
             rejections: self.rejections,
             min_until: self.min_until,
             fetch_timeout: self.fetch_timeout,
+            presigned: self.presigned,
             details: self.details,
         }
     }
@@ -221,6 +226,7 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
             rejections: self.rejections,
             min_until: self.min_until,
             fetch_timeout: self.fetch_timeout,
+            presigned: self.presigned,
             details: self.details,
         }
     }
@@ -466,7 +472,11 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
         self.details = crate::error::ErrorDetails::default();
         self.failures = self.failures.saturating_add(1);
         self.schedule(None);
-        Ok((Exchange::new(&self.config, buf, self.limits)?, started))
+        let draw = self.presigned.take();
+        Ok((
+            Exchange::with_draw(&self.config, buf, self.limits, draw)?,
+            started,
+        ))
     }
 
     /// Stores the response of an attempt started at `started` and clears
@@ -541,6 +551,35 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
         self.retry_at = Some(at);
     }
 
+    /// Draws the next request's assertion claims and writes their JWS
+    /// signing input into `buf` for an async signer; its length. The
+    /// signature goes to [`Client::attach_signature`], and the next
+    /// [`Client::begin`] sends that assertion.
+    #[cfg(feature = "private-key-jwt")]
+    pub(crate) fn prepare_signature(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        let draw = crate::authn::Draw::new(&self.config)?;
+        let n = crate::authn::signing_input(&self.config, &draw, buf)?;
+        self.presigned = Some(draw);
+        Ok(n)
+    }
+
+    /// The async signer's signature for the prepared assertion.
+    #[cfg(feature = "private-key-jwt")]
+    pub(crate) fn attach_signature(&mut self, signature: [u8; 64]) {
+        if let Some(d) = &mut self.presigned {
+            d.signature = Some(signature);
+        }
+    }
+
+    /// Whether this configuration signs its assertions (`private_key_jwt`).
+    #[cfg(feature = "private-key-jwt")]
+    pub(crate) fn signs_assertions(&self) -> bool {
+        matches!(
+            self.config.auth,
+            crate::credentials::ClientAuth::PrivateKeyJwt
+        )
+    }
+
     /// The random source, when there is one and it is enabled.
     fn random(&self) -> Option<&R> {
         self.random.as_ref().filter(|r| r.enabled())
@@ -549,6 +588,28 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
     /// The token, for drivers that just checked it is fresh.
     pub(crate) fn current(&self) -> &Token<T, S> {
         &self.token
+    }
+}
+
+/// No signer passed to the driver: the configuration's own (if any) signs
+/// the assertion. (The default of [`Asynch`](crate::asynch::Asynch).)
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSigner;
+
+/// An assertion signer the blocking driver calls (none today: blocking
+/// signers live in the configuration).
+#[cfg_attr(not(feature = "private-key-jwt"), allow(dead_code))]
+pub(crate) trait Presign {
+    fn wanted(&self) -> bool;
+    fn sign(&self, input: &[u8]) -> Result<[u8; 64], ()>;
+}
+
+impl Presign for NoSigner {
+    fn wanted(&self) -> bool {
+        false
+    }
+    fn sign(&self, _: &[u8]) -> Result<[u8; 64], ()> {
+        Err(())
     }
 }
 

@@ -11,6 +11,7 @@ macro_rules! driver {
         await: [$($await:tt)*],
         maybe_async: [$($async:ident)?],
         vis: $vis:vis,
+        presign: $presign:path,
     ) => {
         use $io::{Error as _, ErrorKind, ErrorType, Read, Write};
 
@@ -93,71 +94,46 @@ macro_rules! driver {
         impl<C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W: WallClock>
             Client<'_, C, N, T, S, R, W>
         {
-            /// The cached token while it is fresh; otherwise fetches a new
-            /// one over a connection from `connector`, using `buf` as work
-            /// space (request, response and parsing; see the README for
-            /// sizing).
-            ///
-            /// When the renewal of a still-valid token fails, the error is
-            /// returned and the old token stays available through
-            /// [`Client::cached`]; while the client then backs off, this
-            /// returns the old token without touching the network. With no
-            /// valid token and no attempt allowed yet it returns
-            /// [`Error::Backoff`] (or, after a permanent failure, that
-            /// failure again: see [`Client::reset_backoff`]). Whenever `buf`
-            /// was used it is zeroized before this returns.
-            $vis $($async)? fn $token<K: Connect>(
+            /// [`Client::token`], with an assertion signer.
+            $vis $($async)? fn $token<K: Connect, G: $presign>(
                 &mut self,
                 connector: &mut K,
                 buf: &mut [u8],
+                signer: &G,
             ) -> Result<&Token<T, S>, Error<K::Error>> {
                 if self.use_cached().map_err(Error::widen)? {
                     return Ok(self.current());
                 }
-                self.$fetch(connector, buf) $($await)*
+                self.$fetch(connector, buf, signer) $($await)*
             }
 
-            /// Fetches a new token now, whatever the cache holds and whatever
-            /// the backoff says (an explicit request of the caller). The
-            /// outcome still counts for the backoff. `buf` is zeroized
-            /// before this returns.
-            $vis $($async)? fn $fetch<K: Connect>(
+            /// [`Client::fetch`], with an assertion signer.
+            $vis $($async)? fn $fetch<K: Connect, G: $presign>(
                 &mut self,
                 connector: &mut K,
                 buf: &mut [u8],
+                signer: &G,
             ) -> Result<&Token<T, S>, Error<K::Error>> {
                 // Wiped however this ends: returned, failed, or (async)
                 // dropped at any await point by a timeout.
                 let mut buf = WipeOnDrop(buf);
-                let result = self.$fetch_into(connector, &mut buf.0) $($await)*;
+                let result = self.$fetch_into(connector, &mut buf.0, signer) $($await)*;
                 self.settle(result, &mut buf.0)
             }
 
-            /// Uses the token at a resource server through `attempt`, which
-            /// sends the request (e.g. with
-            /// [`Token::write_authorization_header`]) and tells whether the
-            /// token was refused ([`Attempt::rejects_token`]). `attempt` gets
-            /// the connector too, so the service's connection can come from
-            /// the same one (e.g. [`TlsConnector::open`](crate::tls::TlsConnector)
-            /// with its record buffers) while the client is not using it.
-            ///
-            /// On a refusal the cached token is dropped, a new one fetched and
-            /// the request retried **once**; a second refusal is
-            /// [`CallError::Rejected`], never a loop, and refusals back off
-            /// like failed fetches until a token is accepted again. When a
-            /// due renewal fails but the cached token is still valid, the
-            /// call goes ahead with the cached token.
-            $vis $($async)? fn $call<K: Connect, Rv, X>(
+            /// [`Client::call`], with an assertion signer.
+            $vis $($async)? fn $call<K: Connect, G: $presign, Rv, X>(
                 &mut self,
                 connector: &mut K,
                 buf: &mut [u8],
+                signer: &G,
                 mut attempt: impl $fn_kind(&mut K, &Token<T, S>) -> Result<Attempt<Rv>, X>,
             ) -> Result<Rv, CallError<K::Error, X>> {
                 let mut plan = CallPlan::default();
                 loop {
                     let renewed = match self.call_renewal(&plan) {
-                        Renewal::IfDue => self.$token(connector, buf) $($await)* .map(drop),
-                        Renewal::Now => self.$fetch(connector, buf) $($await)* .map(drop),
+                        Renewal::IfDue => self.$token(connector, buf, signer) $($await)* .map(drop),
+                        Renewal::Now => self.$fetch(connector, buf, signer) $($await)* .map(drop),
                     };
                     self.call_proceeds(&plan, renewed).map_err(CallError::Token)?;
                     let outcome = attempt(connector, self.current()) $($await)*
@@ -170,11 +146,23 @@ macro_rules! driver {
                 }
             }
 
-            $($async)? fn $fetch_into<K: Connect>(
+            $($async)? fn $fetch_into<K: Connect, G: $presign>(
                 &mut self,
                 connector: &mut K,
                 buf: &mut [u8],
+                signer: &G,
             ) -> Result<(), Error<K::Error>> {
+                // An async signer signs the assertion before the request is
+                // written: the executor runs other tasks meanwhile.
+                #[cfg(feature = "private-key-jwt")]
+                if signer.wanted() && self.signs_assertions() {
+                    let n = self.prepare_signature(buf).map_err(Error::widen)?;
+                    let input = buf.get(..n).unwrap_or_default();
+                    let signature = signer.sign(input) $($await)* .map_err(|()| Error::Sign)?;
+                    self.attach_signature(signature);
+                }
+                #[cfg(not(feature = "private-key-jwt"))]
+                let _ = signer;
                 let (ex, started) = self.begin(buf).map_err(Error::widen)?;
                 let mut conn = connector
                     .connect(self.config().endpoint()) $($await)*

@@ -5,7 +5,6 @@ use zeroize::Zeroize;
 use crate::credentials::Config;
 use crate::error::{Error, ErrorDetails, HttpError};
 use crate::reader::{Limits, ResponseReader};
-use crate::request::encode_request;
 use crate::response::{TokenResponse, parse_response};
 
 /// One token request/response over a caller-owned work buffer, with no I/O.
@@ -53,7 +52,17 @@ impl<'w> Exchange<'w> {
         buf: &'w mut [u8],
         limits: Limits,
     ) -> Result<Self, Error> {
-        let request_len = match encode_request(config, buf) {
+        Self::with_draw(config, buf, limits, None)
+    }
+
+    /// [`Exchange::new`] with the per-request values drawn beforehand.
+    pub(crate) fn with_draw<const N: usize>(
+        config: &Config<'_, N>,
+        buf: &'w mut [u8],
+        limits: Limits,
+        draw: Option<crate::authn::Draw>,
+    ) -> Result<Self, Error> {
+        let request_len = match crate::request::encode_request_with(config, buf, draw) {
             Ok(n) => n,
             Err(e) => {
                 buf.zeroize();

@@ -140,6 +140,8 @@ pub mod http {
 pub mod assertion {
     #[cfg(feature = "private-key-jwt")]
     pub use crate::auth::jwt::Es256Signer;
+    #[cfg(all(feature = "private-key-jwt", feature = "async"))]
+    pub use crate::auth::jwt::Es256SignerAsync;
     pub use crate::auth::jwt::{Assertion, Audience, CounterJti, JtiSource, SignError};
     #[cfg(feature = "p256")]
     pub use crate::p256_signer::P256Signer;

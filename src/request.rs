@@ -100,15 +100,32 @@ pub fn encode_request<const N: usize>(
     config: &Config<'_, N>,
     buf: &mut [u8],
 ) -> Result<usize, Error> {
-    let r = write_request(config, buf);
+    encode_request_with(config, buf, None)
+}
+
+/// [`encode_request`] with the per-request values drawn beforehand (an
+/// assertion signed by an async signer); `None`: drawn now.
+pub(crate) fn encode_request_with<const N: usize>(
+    config: &Config<'_, N>,
+    buf: &mut [u8],
+    draw: Option<auth::Draw>,
+) -> Result<usize, Error> {
+    let r = write_request(config, buf, draw);
     if r.is_err() {
         buf.zeroize();
     }
     r
 }
 
-fn write_request<const N: usize>(config: &Config<'_, N>, buf: &mut [u8]) -> Result<usize, Error> {
-    let draw = auth::Draw::new(config)?;
+fn write_request<const N: usize>(
+    config: &Config<'_, N>,
+    buf: &mut [u8],
+    draw: Option<auth::Draw>,
+) -> Result<usize, Error> {
+    let draw = match draw {
+        Some(d) => d,
+        None => auth::Draw::new(config)?,
+    };
     let ep = &config.endpoint;
     let mut s = Sink::new(buf);
     s.put(b"POST ");

@@ -94,6 +94,29 @@ impl fmt::Display for SignError {
 
 impl core::error::Error for SignError {}
 
+/// An ES256 signer the async driver awaits: a secure element on an async
+/// bus (I2C, SPI) signs while the executor runs other tasks (feature
+/// `async`). Give it to `client.asynch().signed_by(&signer)`; the
+/// signature is made over exactly the signing input the request then
+/// carries.
+///
+/// ```
+/// use embedded_oauth2::assertion::{Es256SignerAsync, SignError};
+/// struct SecureElement; // e.g. an ATECC608 driver over embassy's async I2C
+/// impl Es256SignerAsync for SecureElement {
+///     async fn sign(&self, input: &[u8]) -> Result<[u8; 64], SignError> {
+///         let _ = input; // the SHA-256 digest of `input`, signed on the chip
+///         Ok([0; 64])
+///     }
+/// }
+/// ```
+#[cfg(all(feature = "private-key-jwt", feature = "async"))]
+#[allow(async_fn_in_trait)]
+pub trait Es256SignerAsync {
+    /// The raw `r || s` signature (64 bytes) of SHA-256(`input`).
+    async fn sign(&self, input: &[u8]) -> Result<[u8; 64], SignError>;
+}
+
 /// Signs `private_key_jwt` assertions with ES256 (ECDSA P-256, SHA-256)
 /// where the key lives: a secure element (ATECC608, SE050), a TPM, or
 /// [`P256Signer`](crate::assertion::P256Signer) in software (feature `p256`).
@@ -223,6 +246,10 @@ pub(crate) enum Key<'k> {
     Hs256(&'k [u8]),
     #[cfg(feature = "private-key-jwt")]
     Es256(&'k (dyn Es256Signer + Sync)),
+    /// An ES256 signature made beforehand (by an async signer) over the
+    /// very signing input this assertion writes.
+    #[cfg(feature = "private-key-jwt")]
+    Presigned([u8; 64]),
 }
 
 impl Key<'_> {
@@ -231,7 +258,7 @@ impl Key<'_> {
             #[cfg(feature = "client-secret-jwt")]
             Key::Hs256(_) => "HS256",
             #[cfg(feature = "private-key-jwt")]
-            Key::Es256(_) => "ES256",
+            Key::Es256(_) | Key::Presigned(_) => "ES256",
         }
     }
 
@@ -240,7 +267,7 @@ impl Key<'_> {
             #[cfg(feature = "client-secret-jwt")]
             Key::Hs256(_) => 32,
             #[cfg(feature = "private-key-jwt")]
-            Key::Es256(_) => 64,
+            Key::Es256(_) | Key::Presigned(_) => 64,
         }
     }
 
@@ -264,7 +291,63 @@ impl Key<'_> {
                 *out = signer.sign(input).map_err(|_| Error::Sign)?;
                 Ok(())
             }
+            #[cfg(feature = "private-key-jwt")]
+            Key::Presigned(sig) => {
+                let _ = input;
+                *out = *sig;
+                Ok(())
+            }
         }
+    }
+}
+
+/// The JWS signing input, `base64url(header) "." base64url(claims)`, as
+/// [`write_jws`] writes it before the signature.
+pub(crate) fn write_signing_input(
+    sink: &mut Sink<'_>,
+    alg: &str,
+    client_id: &str,
+    audience: &str,
+    assertion: &Assertion<'_>,
+    claims: &Claims,
+) {
+    {
+        let mut h = B64::<_, Base64UrlUnpadded>::new(&mut *sink);
+        h.put(b"{\"alg\":\"");
+        h.put_str(alg);
+        h.put(b"\",\"typ\":\"JWT\"");
+        if let Some(kid) = assertion.key_id {
+            h.put(b",\"kid\":");
+            json_str(&mut h, kid);
+        }
+        h.put(b"}");
+        h.finish();
+    }
+    sink.put(b".");
+    {
+        let mut c = B64::<_, Base64UrlUnpadded>::new(&mut *sink);
+        c.put(b"{\"iss\":");
+        json_str(&mut c, client_id);
+        c.put(b",\"sub\":");
+        json_str(&mut c, client_id);
+        c.put(b",\"aud\":");
+        json_str(&mut c, audience);
+        c.put(b",\"iat\":");
+        c.put_decimal(claims.iat);
+        c.put(b",\"exp\":");
+        c.put_decimal(
+            claims
+                .iat
+                .saturating_add(u64::from(assertion.lifetime_secs)),
+        );
+        c.put(b",\"jti\":\"");
+        {
+            let mut j = B64::<_, Base64UrlUnpadded>::new(&mut c);
+            j.put(&claims.jti);
+            j.finish();
+        }
+        c.put(b"\"}");
+        c.finish();
     }
 }
 
@@ -309,44 +392,7 @@ pub(crate) fn write_jws(
     claims: &Claims,
 ) -> Result<(), Error> {
     let start = sink.len();
-    {
-        let mut h = B64::<_, Base64UrlUnpadded>::new(&mut *sink);
-        h.put(b"{\"alg\":\"");
-        h.put_str(key.alg());
-        h.put(b"\",\"typ\":\"JWT\"");
-        if let Some(kid) = assertion.key_id {
-            h.put(b",\"kid\":");
-            json_str(&mut h, kid);
-        }
-        h.put(b"}");
-        h.finish();
-    }
-    sink.put(b".");
-    {
-        let mut c = B64::<_, Base64UrlUnpadded>::new(&mut *sink);
-        c.put(b"{\"iss\":");
-        json_str(&mut c, client_id);
-        c.put(b",\"sub\":");
-        json_str(&mut c, client_id);
-        c.put(b",\"aud\":");
-        json_str(&mut c, audience);
-        c.put(b",\"iat\":");
-        c.put_decimal(claims.iat);
-        c.put(b",\"exp\":");
-        c.put_decimal(
-            claims
-                .iat
-                .saturating_add(u64::from(assertion.lifetime_secs)),
-        );
-        c.put(b",\"jti\":\"");
-        {
-            let mut j = B64::<_, Base64UrlUnpadded>::new(&mut c);
-            j.put(&claims.jti);
-            j.finish();
-        }
-        c.put(b"\"}");
-        c.finish();
-    }
+    write_signing_input(sink, key.alg(), client_id, audience, assertion, claims);
     let mut sig = [0u8; 64];
     let signed = match sink.written_since(start) {
         Some(input) => {

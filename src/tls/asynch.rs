@@ -16,7 +16,7 @@ crate::tls::io::tls_io! {
 impl<'a, O: ErrorType, R, B, D, const CHAIN: usize> TlsConnector<'a, O, R, B, D, CHAIN> {
     /// The async side of this connector (feature `async`).
     pub fn asynch(&mut self) -> crate::asynch::Asynch<'_, Self> {
-        crate::asynch::Asynch(self)
+        crate::asynch::Asynch(self, crate::client::NoSigner)
     }
 }
 

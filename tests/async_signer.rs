@@ -1,0 +1,111 @@
+//! `private_key_jwt` with an async ES256 signer (a secure element on an
+//! async bus): the signature is awaited while the executor runs other
+//! tasks, it is made over exactly the signing input the request carries,
+//! and it verifies with the public key.
+#![cfg(all(feature = "async", feature = "p256"))]
+
+mod common;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use common::{AsyncConnector, Script, token_response};
+use embassy_futures::join::join;
+use embassy_futures::yield_now;
+use embedded_oauth2::assertion::{Assertion, CounterJti, Es256SignerAsync, SignError};
+use embedded_oauth2::{Client, ClientAuth, Instant};
+use p256::ecdsa::signature::{Signer as _, Verifier as _};
+use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+
+/// A "secure element": signs after 20 bus transactions, each an await.
+struct SecureElement {
+    key: SigningKey,
+    busy: Cell<bool>,
+    inputs: RefCell<Vec<Vec<u8>>>,
+}
+
+impl Es256SignerAsync for SecureElement {
+    async fn sign(&self, input: &[u8]) -> Result<[u8; 64], SignError> {
+        self.busy.set(true);
+        for _ in 0..20 {
+            yield_now().await; // the I2C transfer is in flight
+        }
+        self.busy.set(false);
+        self.inputs.borrow_mut().push(input.to_vec());
+        let sig: Signature = self.key.sign(input);
+        Ok(sig.to_bytes().into())
+    }
+}
+
+#[test]
+fn an_async_signer_signs_while_other_tasks_run() {
+    let now = Rc::new(Cell::new(0u64));
+    let clock = {
+        let now = Rc::clone(&now);
+        move || Instant::from_millis(now.get())
+    };
+    let se = SecureElement {
+        key: SigningKey::from_slice(&[7u8; 32]).unwrap(),
+        busy: Cell::new(false),
+        inputs: RefCell::new(Vec::new()),
+    };
+    let wall = || Some(1_795_719_600u64);
+    let jti = CounterJti::new(*b"boot-001");
+    // No signer in the configuration: the driver's async one signs.
+    let config = common::config_with("pkjwt-device", ClientAuth::PrivateKeyJwt)
+        .with_assertion(Assertion::new(&wall, &jti).with_key_id("se-1"));
+    let mut client: Client<_> = Client::new(config, clock);
+    let mut conn = AsyncConnector::new(Rc::clone(&now));
+    conn.push(Script::Respond(token_response("signed-ok", Some(3600))));
+
+    let ticks_while_signing = Cell::new(0);
+    let done = Cell::new(false);
+    let fetch = async {
+        let mut work = [0u8; 2048];
+        let t = client
+            .asynch()
+            .signed_by(&se)
+            .token(&mut conn, &mut work)
+            .await
+            .unwrap();
+        assert_eq!(t.expose_secret(), "signed-ok");
+        done.set(true);
+    };
+    let other = async {
+        while !done.get() {
+            if se.busy.get() {
+                ticks_while_signing.set(ticks_while_signing.get() + 1);
+            }
+            yield_now().await;
+        }
+    };
+    embassy_futures::block_on(join(fetch, other));
+    assert!(
+        ticks_while_signing.get() >= 19,
+        "the other task ran {} times while the signer worked",
+        ticks_while_signing.get()
+    );
+
+    // The request carries the assertion the secure element signed.
+    let written = conn.server.borrow().logs[0].borrow().written.clone();
+    let text = String::from_utf8(written).unwrap();
+    let jws = text
+        .split("client_assertion=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let (input, sig) = jws.rsplit_once('.').unwrap();
+    assert_eq!(se.inputs.borrow().as_slice(), [input.as_bytes().to_vec()]);
+    let sig = Signature::from_slice(&Base64UrlUnpadded::decode_vec(sig).unwrap()).unwrap();
+    VerifyingKey::from(&se.key)
+        .verify(input.as_bytes(), &sig)
+        .expect("the signature verifies with the public key");
+    let header = Base64UrlUnpadded::decode_vec(input.split('.').next().unwrap()).unwrap();
+    assert_eq!(
+        String::from_utf8(header).unwrap(),
+        r#"{"alg":"ES256","typ":"JWT","kid":"se-1"}"#
+    );
+}
