@@ -8,7 +8,8 @@ use crate::error::Retry;
 use crate::exchange::Exchange;
 use crate::reader::Limits;
 use crate::response::TokenResponse;
-use crate::retry::{Backoff, Random, fraction};
+use crate::retry::{Backoff, Random, fraction_ms};
+use crate::time::duration_millis;
 use crate::time::{Clock, Freshness, Instant, RefreshPolicy, WallClock};
 use crate::token::Token;
 use core::time::Duration;
@@ -268,13 +269,14 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
     /// backwards or wrapped (a 32-bit millisecond tick after 49.7 days),
     /// and waiting for it could lock the client out for weeks.
     fn waiting_until(&self, now: Instant, with_min_interval: bool) -> Option<Instant> {
-        let longest = self
-            .backoff
-            .max
-            .max(self.backoff.max_retry_after)
-            .max(self.policy.min_interval)
-            .saturating_add(Duration::from_secs(1));
-        let ahead = |t: &Instant| *t > now && t.saturating_duration_since(now) <= longest;
+        let longest = duration_millis(
+            self.backoff
+                .max
+                .max(self.backoff.max_retry_after)
+                .max(self.policy.min_interval),
+        )
+        .saturating_add(1_000);
+        let ahead = |t: &Instant| *t > now && t.ms_since(now) <= longest;
         let backoff = self.retry_at.filter(ahead);
         let min = self.min_until.filter(ahead).filter(|_| with_min_interval);
         backoff.max(min)
@@ -401,8 +403,8 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
                 }
                 let now = self.clock.now();
                 let sample = self.random().map_or(u32::MAX, |r| r.next_u32());
-                let wait = self.backoff.delay(self.rejections - 1, sample, None);
-                self.retry_at = Some(now.saturating_add(wait));
+                let wait = self.backoff.delay_ms(self.rejections - 1, sample, None);
+                self.retry_at = Some(now.add_ms(wait));
                 Next::GiveUp
             }
         }
@@ -500,12 +502,14 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
             .then(|| started.saturating_add(self.policy.min_interval));
         // Renew at a random point of the jitter window, so devices that
         // booted together do not renew together.
-        let window = self.policy.jitter_window(self.token.lifetime());
+        let window = self
+            .policy
+            .jitter_window_ms(duration_millis(self.token.lifetime()));
         let early = match self.random() {
-            Some(r) => fraction(window, r.next_u32()),
-            None => Duration::ZERO,
+            Some(r) => fraction_ms(window, r.next_u32()),
+            None => 0,
         };
-        self.token.set_refresh_early(early);
+        self.token.set_refresh_early_ms(early);
         crate::fmt::debug!("token stored, expires_in={:?}", response.expires_in);
         Ok(&self.token)
     }
@@ -520,7 +524,12 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
             // which can change: back off rather than block.
             (Error::Capacity(_), _) | (_, Retry::Transient) => {
                 let unix = self.wall_clock.as_ref().and_then(|w| w.unix_time());
-                self.schedule(error.retry_after().and_then(|ra| ra.delay(unix)));
+                self.schedule(
+                    error
+                        .retry_after()
+                        .and_then(|ra| ra.delay(unix))
+                        .map(duration_millis),
+                );
             }
             (_, Retry::Permanent) => {
                 crate::fmt::debug!("permanent failure: no automatic retry");
@@ -533,17 +542,15 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
 
     /// Sets when the next automatic attempt may be made, after
     /// `self.failures` consecutive failures.
-    fn schedule(&mut self, asked: Option<core::time::Duration>) {
+    fn schedule(&mut self, asked_ms: Option<u64>) {
         let now = self.clock.now();
         let sample = self.random().map_or(u32::MAX, |r| r.next_u32());
-        let mut at = now.saturating_add(self.backoff.delay(self.failures, sample, asked));
+        let mut at = now.add_ms(self.backoff.delay_ms(self.failures, sample, asked_ms));
         // Never sleep past the expiry of a token that is still valid: one
         // more attempt just before it expires.
         if !self.token.is_empty() {
-            let last = self
-                .token
-                .expires_at()
-                .saturating_sub(core::time::Duration::from_secs(1));
+            let last =
+                Instant::from_millis(self.token.expires_at().as_millis().saturating_sub(1_000));
             if at > last && last > now {
                 at = last;
             }

@@ -48,10 +48,13 @@ impl Random for &dyn Random {
     }
 }
 
-/// `sample / 2^32` of `d`: a uniform point in `[0, d)`.
-pub(crate) fn fraction(d: Duration, sample: u32) -> Duration {
-    let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    Duration::from_millis(((u128::from(ms) * u128::from(sample)) >> 32) as u64)
+/// `sample / 2^32` of `ms`: a uniform point in `[0, ms)`, exactly, without a
+/// 128-bit product:
+/// `(hi·2^32 + lo)·s >> 32 = hi·s + (lo·s >> 32)`.
+pub(crate) fn fraction_ms(ms: u64, sample: u32) -> u64 {
+    let (hi, lo) = (ms >> 32, ms & 0xFFFF_FFFF);
+    let s = u64::from(sample);
+    hi.saturating_mul(s).saturating_add((lo * s) >> 32)
 }
 
 /// Exponential backoff with full jitter
@@ -119,9 +122,23 @@ impl Backoff {
     /// The wait after `failures` consecutive failures, given a random
     /// `sample` and the server's `Retry-After` as a delay.
     pub fn delay(&self, failures: u32, sample: u32, retry_after: Option<Duration>) -> Duration {
-        let jittered = fraction(self.ceiling(failures), sample);
-        match retry_after {
-            Some(ra) => jittered.max(ra.min(self.max_retry_after)),
+        Duration::from_millis(self.delay_ms(
+            failures,
+            sample,
+            retry_after.map(crate::time::duration_millis),
+        ))
+    }
+
+    /// [`Backoff::delay`] in milliseconds (the client's own arithmetic).
+    pub(crate) fn delay_ms(&self, failures: u32, sample: u32, retry_after_ms: Option<u64>) -> u64 {
+        use crate::time::duration_millis as ms;
+        let shift = failures.saturating_sub(1).min(31);
+        let ceiling = ms(self.initial)
+            .saturating_mul(1u64 << shift)
+            .min(ms(self.max));
+        let jittered = fraction_ms(ceiling, sample);
+        match retry_after_ms {
+            Some(ra) => jittered.max(ra.min(ms(self.max_retry_after))),
             None => jittered,
         }
     }
@@ -336,6 +353,29 @@ mod tests {
                 "{:?}",
                 core::str::from_utf8(bad)
             );
+        }
+    }
+
+    /// The 128-bit-free product equals the exact one.
+    #[test]
+    fn fraction_ms_is_exact() {
+        let exact = |ms: u64, s: u32| ((u128::from(ms) * u128::from(s)) >> 32) as u64;
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let ms = x >> (x % 64);
+            let s = (x >> 11) as u32;
+            assert_eq!(fraction_ms(ms, s), exact(ms, s), "{ms} {s}");
+        }
+        for (ms, s) in [
+            (0, 0),
+            (u64::MAX, u32::MAX),
+            (1 << 32, 1),
+            ((1 << 32) - 1, u32::MAX),
+        ] {
+            assert_eq!(fraction_ms(ms, s), exact(ms, s), "{ms} {s}");
         }
     }
 

@@ -48,6 +48,18 @@ impl Instant {
         }
     }
 
+    /// `self + ms` milliseconds, saturating.
+    pub(crate) const fn add_ms(self, ms: u64) -> Self {
+        Self {
+            millis: self.millis.saturating_add(ms),
+        }
+    }
+
+    /// Milliseconds from `earlier` to `self`, zero when `earlier` is later.
+    pub(crate) const fn ms_since(self, earlier: Instant) -> u64 {
+        self.millis.saturating_sub(earlier.millis)
+    }
+
     /// `self - d`, saturating at the origin.
     pub fn saturating_sub(self, d: Duration) -> Self {
         Self {
@@ -68,7 +80,10 @@ impl core::ops::Add<Duration> for Instant {
     }
 }
 
-fn duration_millis(d: Duration) -> u64 {
+/// `d` in whole milliseconds, saturating. (The client's own arithmetic is
+/// in `u64` milliseconds: on a 32-bit core, building `Duration`s from
+/// milliseconds or dividing them links a 64-bit division.)
+pub(crate) fn duration_millis(d: Duration) -> u64 {
     d.as_secs()
         .saturating_mul(1000)
         .saturating_add(u64::from(d.subsec_millis()))
@@ -238,7 +253,17 @@ impl RefreshPolicy {
 
     /// The jitter window used for a token of `lifetime`.
     pub fn jitter_window(&self, lifetime: Duration) -> Duration {
-        self.jitter.min(lifetime / 4)
+        Duration::from_millis(self.jitter_window_ms(duration_millis(lifetime)))
+    }
+
+    /// [`RefreshPolicy::jitter_window`] in milliseconds.
+    pub(crate) fn jitter_window_ms(&self, lifetime_ms: u64) -> u64 {
+        duration_millis(self.jitter).min(lifetime_ms >> 2)
+    }
+
+    /// [`RefreshPolicy::effective_margin`] in milliseconds.
+    pub(crate) fn effective_margin_ms(&self, lifetime_ms: u64) -> u64 {
+        duration_millis(self.margin).min(lifetime_ms >> 1)
     }
 
     /// Sets [`RefreshPolicy::margin`].
@@ -269,7 +294,7 @@ impl RefreshPolicy {
 
     /// The margin to use for a token of the given lifetime.
     pub fn effective_margin(&self, lifetime: Duration) -> Duration {
-        self.margin.min(lifetime / 2)
+        Duration::from_millis(self.effective_margin_ms(duration_millis(lifetime)))
     }
 
     /// Classifies a token obtained at `obtained` with `lifetime` at `now`.
@@ -286,17 +311,36 @@ impl RefreshPolicy {
         early: Duration,
         now: Instant,
     ) -> Freshness {
+        self.freshness_ms(
+            obtained,
+            duration_millis(lifetime),
+            duration_millis(early),
+            now,
+        )
+    }
+
+    /// [`RefreshPolicy::freshness_jittered`] in milliseconds.
+    pub(crate) fn freshness_ms(
+        &self,
+        obtained: Instant,
+        lifetime_ms: u64,
+        early_ms: u64,
+        now: Instant,
+    ) -> Freshness {
         // A token from "the future": the clock went backwards or wrapped
         // (a 32-bit millisecond tick does after 49.7 days). Its age is
         // unknown, so it is not presented.
         if now < obtained {
             return Freshness::Expired;
         }
-        let expires = obtained.saturating_add(lifetime);
-        let early = early.min(self.jitter_window(lifetime));
-        let refresh_at = expires
-            .saturating_sub(self.effective_margin(lifetime))
-            .saturating_sub(early);
+        let expires = obtained.add_ms(lifetime_ms);
+        let early = early_ms.min(self.jitter_window_ms(lifetime_ms));
+        let refresh_at = Instant::from_millis(
+            expires
+                .as_millis()
+                .saturating_sub(self.effective_margin_ms(lifetime_ms))
+                .saturating_sub(early),
+        );
         if now >= expires {
             Freshness::Expired
         } else if now >= refresh_at {

@@ -39,7 +39,8 @@ pub struct Token<const T: usize = 2048, const S: usize = 128> {
     expires_in: Option<u64>,
     obtained_at: Instant,
     lifetime: Duration,
-    refresh_early: Duration,
+    /// Renew this many milliseconds before the policy's margin.
+    refresh_early_ms: u64,
 }
 
 impl<const T: usize, const S: usize> Token<T, S> {
@@ -54,7 +55,7 @@ impl<const T: usize, const S: usize> Token<T, S> {
             expires_in: None,
             obtained_at: Instant::ZERO,
             lifetime: Duration::ZERO,
-            refresh_early: Duration::ZERO,
+            refresh_early_ms: 0,
         }
     }
 
@@ -106,7 +107,7 @@ impl<const T: usize, const S: usize> Token<T, S> {
         self.expires_in = resp.expires_in;
         self.obtained_at = obtained_at;
         self.lifetime = policy.lifetime(resp.expires_in);
-        self.refresh_early = Duration::ZERO;
+        self.refresh_early_ms = 0;
         Ok(())
     }
 
@@ -163,7 +164,8 @@ impl<const T: usize, const S: usize> Token<T, S> {
 
     /// When it stops being valid.
     pub fn expires_at(&self) -> Instant {
-        self.obtained_at.saturating_add(self.lifetime)
+        self.obtained_at
+            .add_ms(crate::time::duration_millis(self.lifetime))
     }
 
     /// Where it stands at `now`. An empty token is [`Freshness::Expired`].
@@ -171,13 +173,23 @@ impl<const T: usize, const S: usize> Token<T, S> {
         if self.is_empty() {
             return Freshness::Expired;
         }
-        policy.freshness_jittered(self.obtained_at, self.lifetime, self.refresh_early, now)
+        policy.freshness_ms(
+            self.obtained_at,
+            crate::time::duration_millis(self.lifetime),
+            self.refresh_early_ms,
+            now,
+        )
     }
 
     /// Makes renewal due `early` before the policy's margin (the client's
     /// fleet jitter; see [`RefreshPolicy::jitter`]).
     pub fn set_refresh_early(&mut self, early: Duration) {
-        self.refresh_early = early;
+        self.refresh_early_ms = crate::time::duration_millis(early);
+    }
+
+    /// [`Token::set_refresh_early`] in milliseconds.
+    pub(crate) fn set_refresh_early_ms(&mut self, early_ms: u64) {
+        self.refresh_early_ms = early_ms;
     }
 
     /// Time left until expiry at `now` (zero once expired).

@@ -11,22 +11,38 @@ pub(crate) trait Out {
     }
     /// Writes `n` in decimal.
     fn put_decimal(&mut self, n: u64) {
+        // Digit by digit from the top, by subtraction: no 64-bit division
+        // (a library call on 32-bit cores).
         let mut digits = [0u8; 20];
-        let mut i = digits.len();
+        let mut len = 0;
         let mut n = n;
-        loop {
-            i -= 1;
-            if let Some(d) = digits.get_mut(i) {
-                *d = b'0' + (n % 10) as u8;
+        for (k, &p) in POWERS_OF_TEN.iter().enumerate() {
+            let mut d = 0u8;
+            while n >= p {
+                n -= p;
+                d += 1;
             }
-            n /= 10;
-            if n == 0 || i == 0 {
-                break;
+            if d > 0 || len > 0 || k + 1 == POWERS_OF_TEN.len() {
+                if let Some(slot) = digits.get_mut(len) {
+                    *slot = b'0' + d;
+                    len += 1;
+                }
             }
         }
-        self.put(digits.get(i..).unwrap_or_default());
+        self.put(digits.get(..len).unwrap_or_default());
     }
 }
+
+/// 10^19 down to 1.
+const POWERS_OF_TEN: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut i = 19;
+    while i > 0 {
+        t[i - 1] = t[i] * 10;
+        i -= 1;
+    }
+    t
+};
 
 impl Out for Sink<'_> {
     fn put(&mut self, bytes: &[u8]) {
@@ -102,6 +118,35 @@ impl<'b> Sink<'b> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_match_format() {
+        for n in [
+            0u64,
+            1,
+            9,
+            10,
+            99,
+            100,
+            4_294_967_295,
+            4_294_967_296,
+            1_795_719_600,
+            u64::MAX,
+        ]
+        .into_iter()
+        .chain((0..64).map(|s| 1u64 << s))
+        .chain((0..64).map(|s| (1u64 << s) - 1))
+        {
+            let mut buf = [0u8; 24];
+            let mut sink = Sink::new(&mut buf);
+            sink.put_decimal(n);
+            let len = sink.finish(crate::error::Buffer::Output).unwrap();
+            assert_eq!(
+                core::str::from_utf8(&buf[..len]).unwrap(),
+                std::format!("{n}")
+            );
+        }
+    }
 
     #[test]
     fn sink_counts_past_the_end() {
