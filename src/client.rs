@@ -327,15 +327,13 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
         }
     }
 
-    /// Ends a fetch the driver ran: the work buffer is wiped whatever
-    /// happened, a failure counts for the backoff, and a success hands out
-    /// the new token.
+    /// Ends a fetch the driver ran: a failure counts for the backoff, and
+    /// a success hands out the new token. (The work buffer is wiped by the
+    /// driver's `WipeOnDrop`, however the fetch ends.)
     pub(crate) fn settle<E>(
         &mut self,
         result: Result<(), Error<E>>,
-        buf: &mut [u8],
     ) -> Result<&Token<T, S>, Error<E>> {
-        wipe(buf);
         if let Err(e) = &result {
             self.fail(e);
         }

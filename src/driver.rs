@@ -118,7 +118,7 @@ macro_rules! driver {
                 // dropped at any await point by a timeout.
                 let mut buf = WipeOnDrop(buf);
                 let result = self.$fetch_into(connector, &mut buf.0, signer) $($await)*;
-                self.settle(result, &mut buf.0)
+                self.settle(result)
             }
 
             /// [`Client::call`], with an assertion signer.

@@ -11,25 +11,44 @@ pub(crate) trait Out {
     }
     /// Writes `n` in decimal.
     fn put_decimal(&mut self, n: u64) {
-        // Digit by digit from the top, by subtraction: no 64-bit division
-        // (a library call on 32-bit cores).
         let mut digits = [0u8; 20];
-        let mut len = 0;
-        let mut n = n;
-        for (k, &p) in POWERS_OF_TEN.iter().enumerate() {
-            let mut d = 0u8;
-            while n >= p {
-                n -= p;
-                d += 1;
-            }
-            if d > 0 || len > 0 || k + 1 == POWERS_OF_TEN.len() {
-                if let Some(slot) = digits.get_mut(len) {
-                    *slot = b'0' + d;
-                    len += 1;
+        let mut i = digits.len();
+        match u32::try_from(n) {
+            // Every length and time the client writes: 32-bit arithmetic
+            // (a division by the constant 10 is a multiplication).
+            Ok(mut v) => loop {
+                i -= 1;
+                if let Some(d) = digits.get_mut(i) {
+                    *d = b'0' + (v % 10) as u8;
                 }
+                v /= 10;
+                if v == 0 || i == 0 {
+                    break;
+                }
+            },
+            // Beyond: digit by digit from the top, by subtraction (no
+            // 64-bit division routine linked on 32-bit cores).
+            Err(_) => {
+                let mut n = n;
+                let mut len = 0;
+                for &p in &POWERS_OF_TEN {
+                    let mut d = 0u8;
+                    while n >= p {
+                        n -= p;
+                        d += 1;
+                    }
+                    if d > 0 || len > 0 {
+                        if let Some(slot) = digits.get_mut(len) {
+                            *slot = b'0' + d;
+                            len += 1;
+                        }
+                    }
+                }
+                self.put(digits.get(..len).unwrap_or_default());
+                return;
             }
         }
-        self.put(digits.get(..len).unwrap_or_default());
+        self.put(digits.get(i..).unwrap_or_default());
     }
 }
 
