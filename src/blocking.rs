@@ -62,6 +62,11 @@ pub trait Connect {
         drop(connection);
         Ok(())
     }
+
+    /// Called once the connection is closed, with the connector free again:
+    /// e.g. the TLS connector wipes its record buffers (they held the
+    /// decrypted response, the token). The default does nothing.
+    fn release(&mut self) {}
 }
 
 impl<F, S> Connect for F

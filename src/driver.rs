@@ -177,6 +177,7 @@ macro_rules! driver {
                 };
                 // close_notify for TLS; the outcome is the exchange's.
                 let _ = K::close(conn) $($await)*;
+                connector.release();
                 stored
             }
         }

@@ -83,7 +83,10 @@ struct Fetched {
 
 /// Fetches a `telemetry:write` token for `basic-client`
 /// (`client_secret_basic`) from `url` through `connector`.
-fn fetch(url: &str, connector: &mut TlsConnector) -> Result<Fetched, Error<TlsConnectError>> {
+fn fetch<K: embedded_oauth2::blocking::Connect<Error = TlsConnectError>>(
+    url: &str,
+    connector: &mut K,
+) -> Result<Fetched, Error<TlsConnectError>> {
     let (id, secret) = server().client("basic");
     let config = Config::new(
         TokenEndpoint::parse(url).expect("https URL"),
@@ -917,4 +920,55 @@ fn key_update_from_the_server_is_an_error_not_a_panic() {
     assert!(stream.write(b"x").is_err());
     drop(stream);
     drop(child);
+}
+
+// ---- Record buffers after a connection -------------------------------------
+
+/// The read buffer holds the decrypted records of a connection (the token
+/// response): the client has the connector wipe both record buffers after
+/// every exchange, and `wipe_buffers` does it after the caller's own
+/// connections.
+#[test]
+fn record_buffers_are_wiped_after_each_exchange() {
+    use embedded_oauth2::tls::{READ_BUFFER, TlsConnector as Crate};
+    let ca = tls::certificate_der(&cert_file("ca.pem")).expect("CA");
+    let mut read = vec![0xA5u8; READ_BUFFER];
+    let mut write = vec![0xA5u8; 2048];
+    {
+        let mut c = Crate::new(
+            tls::StdTcp::new(IO_TIMEOUT),
+            rand_core::OsRng,
+            &ca,
+            &mut read[..],
+            &mut write[..],
+        )
+        .expect("connector");
+        let f = fetch(&https_url(port("https_port")), &mut c).expect("token");
+        assert_token(&f);
+    }
+    assert!(read.iter().all(|&b| b == 0), "read buffer not wiped");
+    assert!(write.iter().all(|&b| b == 0), "write buffer not wiped");
+
+    // The caller's own connection: data until `wipe_buffers`.
+    let mut c = Crate::new(
+        tls::StdTcp::new(IO_TIMEOUT),
+        rand_core::OsRng,
+        &ca,
+        &mut read[..],
+        &mut write[..],
+    )
+    .expect("connector");
+    let p = port("receipts_https_port");
+    {
+        let mut s = c.open("localhost", p).expect("handshake");
+        let req =
+            format!("GET /health HTTP/1.1\r\nHost: localhost:{p}\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).expect("write");
+        s.flush().expect("flush");
+        let mut buf = [0u8; 256];
+        while s.read(&mut buf).expect("read") > 0 {}
+    }
+    c.wipe_buffers();
+    drop(c);
+    assert!(read.iter().all(|&b| b == 0) && write.iter().all(|&b| b == 0));
 }

@@ -216,6 +216,10 @@ macro_rules! tls_io {
             {
                 connection.close() $($await)*
             }
+
+            fn release(&mut self) {
+                self.wipe_buffers();
+            }
         }
     };
 }

@@ -813,6 +813,16 @@ impl<'a, O: ErrorType, R: CryptoRngCore, B: AsMut<[u8]>, D: TlsClock, const CHAI
         }
     }
 
+    /// Zeroizes both record buffers: after a connection, the read buffer
+    /// holds the last decrypted records (a token response, a service's
+    /// answer). The client does it after each exchange (`Connect::release`);
+    /// call it after your own connections (`open`) too.
+    pub fn wipe_buffers(&mut self) {
+        use zeroize::Zeroize;
+        self.read_buf.as_mut().zeroize();
+        self.write_buf.as_mut().zeroize();
+    }
+
     /// The TCP opener, e.g. to count or configure its connections.
     pub fn opener_mut(&mut self) -> &mut O {
         &mut self.opener

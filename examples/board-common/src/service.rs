@@ -1,0 +1,250 @@
+//! The service task: calls `SERVICE_URL` with the published token every
+//! `SERVICE_INTERVAL_SECS`, over its own verified TLS connection (its own
+//! connector, TCP socket and buffers: it never waits for the token task's
+//! connection), and reads the answer with the crate's `ResponseReader`.
+//!
+//! It never fetches a token itself: it copies the current one out of the
+//! [`TokenCell`] (waiting for one if there is none), uses the copy, and
+//! wipes it. A 401 is reported to the token task, which renews.
+
+use core::fmt;
+
+use embassy_net::Stack;
+use embassy_time::{Duration, Timer, with_timeout};
+use embedded_io_async::{Read, Write};
+use embedded_oauth2::http::ResponseReader;
+use embedded_oauth2::tls::{CryptoRngCore, SetupError, TlsConnectError, TlsConnector};
+use embedded_oauth2::{Attempt, Limits, TokenEndpoint};
+use zeroize::Zeroize;
+
+use crate::config::{CA_DER, SETTINGS};
+use crate::net::{NetError, NetOpener, TcpBuffers};
+use crate::publish::{HeaderValue, TokenCell};
+use crate::token_task::{TlsBuffers, park};
+use crate::{HEADER_CAP, RESPONSE_CAP, TCP_RX, TCP_TX};
+
+/// One whole call (connect, handshake, request, response) at most.
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// A TCP connection idle this long is reset.
+const TCP_IDLE: Duration = Duration::from_secs(30);
+
+/// The service task's static memory (≈25 KiB with `READ_BUFFER` records).
+pub struct ServiceResources {
+    tcp: TcpBuffers<TCP_RX, TCP_TX>,
+    tls: TlsBuffers,
+    /// The response (head and body).
+    response: [u8; RESPONSE_CAP],
+    /// This task's copy of the `Authorization` value.
+    header: HeaderValue<HEADER_CAP>,
+}
+
+impl ServiceResources {
+    /// Zeroed (for a `ConstStaticCell`: no stack copy).
+    pub const fn new() -> Self {
+        Self {
+            tcp: TcpBuffers::new(),
+            tls: TlsBuffers::new(),
+            response: [0; RESPONSE_CAP],
+            header: HeaderValue::new(),
+        }
+    }
+}
+
+impl Default for ServiceResources {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Why a call failed.
+#[derive(Debug)]
+pub enum CallFailure {
+    /// The connector could not be built (the CA).
+    Setup(SetupError),
+    /// TCP or TLS (the transport's error kept inside).
+    Transport(TlsConnectError<NetError>),
+    /// The response was not HTTP/1.1, or larger than the buffer.
+    Http(embedded_oauth2::Error),
+    /// Over [`CALL_TIMEOUT`].
+    Timeout,
+}
+
+impl fmt::Display for CallFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Setup(e) => write!(f, "TLS connector: {e}"),
+            Self::Transport(e) => e.fmt(f),
+            Self::Http(e) => e.fmt(f),
+            Self::Timeout => f.write_str("timed out"),
+        }
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for CallFailure {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match self {
+            Self::Setup(e) => defmt::write!(f, "TLS connector: {}", e),
+            Self::Transport(e) => defmt::write!(f, "{}", e),
+            Self::Http(e) => defmt::write!(f, "{}", e),
+            Self::Timeout => defmt::write!(f, "timed out"),
+        }
+    }
+}
+
+/// Runs the service task for ever. `tls_rng` keys its TLS handshakes.
+pub async fn run<R: CryptoRngCore>(
+    stack: Stack<'static>,
+    resources: &'static mut ServiceResources,
+    cell: &'static TokenCell<HEADER_CAP>,
+    mut tls_rng: R,
+) -> ! {
+    let service = match SETTINGS.service() {
+        Ok(s) => s,
+        Err(e) => {
+            error!("configuration: {}", e);
+            park().await
+        }
+    };
+    let Some(mut reader) = cell.reader() else {
+        error!("too many token readers");
+        park().await
+    };
+    let interval = Duration::from_secs(SETTINGS.service_interval_secs);
+    let ServiceResources {
+        tcp,
+        tls,
+        response,
+        header,
+    } = resources;
+    let mut opener = NetOpener::new(stack, tcp, TCP_IDLE);
+
+    loop {
+        // Our own copy of the token; the cell is not locked while we use it.
+        let generation = reader.copy_into(header).await;
+        let outcome = match with_timeout(
+            CALL_TIMEOUT,
+            call(&mut opener, &mut tls_rng, &service, header, tls, response),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(CallFailure::Timeout),
+        };
+        // Wipe every copy of the token and of the exchange.
+        header.clear();
+        opener.shutdown().await;
+        tls.wipe();
+
+        match outcome {
+            Ok((status, _)) if Attempt::<()>::rejects_token(status) => {
+                warn!("service answered {}: token {} refused", status, generation);
+                cell.refuse(generation);
+            }
+            Ok((status, body_len)) => {
+                cell.accept(generation);
+                info!("service answered {} ({} bytes)", status, body_len);
+            }
+            Err(CallFailure::Setup(e)) => {
+                error!("TLS connector: {} (check OAUTH_CA_CERT)", e);
+                response.zeroize();
+                park().await;
+            }
+            Err(e) => warn!("service call failed: {}", e),
+        }
+        response.zeroize();
+        Timer::after(interval).await;
+    }
+}
+
+/// One `GET` with `Authorization: <header>`; the status and body length.
+async fn call<R: CryptoRngCore>(
+    opener: &mut NetOpener,
+    rng: &mut R,
+    service: &TokenEndpoint<'_>,
+    header: &HeaderValue<HEADER_CAP>,
+    tls: &mut TlsBuffers,
+    response: &mut [u8],
+) -> Result<(u16, usize), CallFailure> {
+    let (read, write) = tls.split();
+    let mut connector =
+        TlsConnector::new(opener, rng, CA_DER, read, write).map_err(CallFailure::Setup)?;
+    let mut stream = connector
+        .asynch()
+        .open(service.host(), service.port())
+        .await
+        .map_err(CallFailure::Transport)?;
+
+    let sent = send_get(&mut stream, service, header).await;
+    let got = match sent {
+        Ok(()) => read_response(&mut stream, response).await,
+        Err(e) => Err(CallFailure::Transport(e)),
+    };
+    // close_notify (the server may have closed already: ignore its error).
+    let _ = stream.close().await;
+    got
+}
+
+async fn send_get<W: Write>(
+    w: &mut W,
+    service: &TokenEndpoint<'_>,
+    header: &HeaderValue<HEADER_CAP>,
+) -> Result<(), W::Error> {
+    w.write_all(b"GET ").await?;
+    w.write_all(service.path().as_bytes()).await?;
+    w.write_all(b" HTTP/1.1\r\nHost: ").await?;
+    let host = service.host();
+    if host.contains(':') {
+        w.write_all(b"[").await?;
+        w.write_all(host.as_bytes()).await?;
+        w.write_all(b"]").await?;
+    } else {
+        w.write_all(host.as_bytes()).await?;
+    }
+    if service.port() != 443 {
+        let mut digits = [0u8; 6];
+        w.write_all(port_suffix(service.port(), &mut digits))
+            .await?;
+    }
+    w.write_all(b"\r\nAuthorization: ").await?;
+    w.write_all(header.expose_secret().as_bytes()).await?;
+    w.write_all(
+        b"\r\nAccept: application/json\r\nUser-Agent: embedded-oauth2-board\r\n\
+          Connection: close\r\n\r\n",
+    )
+    .await?;
+    w.flush().await
+}
+
+/// `:port` in `buf`.
+fn port_suffix(port: u16, buf: &mut [u8; 6]) -> &[u8] {
+    let mut n = port;
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    i -= 1;
+    buf[i] = b':';
+    &buf[i..]
+}
+
+async fn read_response<S: Read<Error = TlsConnectError<NetError>>>(
+    stream: &mut S,
+    buf: &mut [u8],
+) -> Result<(u16, usize), CallFailure> {
+    let mut reader = ResponseReader::new(Limits::new().with_max_body(buf.len()));
+    loop {
+        let spare = reader.spare(buf).map_err(CallFailure::Http)?;
+        let n = stream.read(spare).await.map_err(CallFailure::Transport)?;
+        if reader.advance(buf, n).map_err(CallFailure::Http)? {
+            break;
+        }
+    }
+    let status = reader.head().map_or(0, |h| h.status);
+    Ok((status, reader.body_range().len()))
+}

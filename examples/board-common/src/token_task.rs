@@ -1,0 +1,323 @@
+//! The token task: the one owner of the [`Client`]. It fetches a token over
+//! verified TLS 1.3, publishes it ([`TokenCell`]), sleeps until renewal is
+//! due (or the backoff says when to try again), and renews early when a
+//! service refuses the token.
+
+use core::cell::RefCell;
+
+use embassy_futures::select::{Either, select};
+use embassy_net::Stack;
+use embassy_time::{Duration, Timer, with_timeout};
+use embedded_oauth2::tls::{CryptoRngCore, TlsConnector};
+use embedded_oauth2::{
+    Backoff, Client, Clock, EmbassyClock, Error, Freshness, Instant, Random, RefreshPolicy, Token,
+};
+use rand_core::RngCore;
+use zeroize::Zeroize;
+
+use crate::config::{CA_DER, CA_PLACEHOLDER, SECRET_CAP, SETTINGS};
+use crate::net::{NetOpener, TcpBuffers};
+use crate::publish::TokenCell;
+use crate::{HEADER_CAP, SCOPE_CAP, TCP_RX, TCP_TX, TLS_READ, TLS_WRITE, TOKEN_CAP, WORK_CAP};
+
+/// One whole token exchange (DNS, TCP, TLS handshake, request, response) at
+/// most; past it the attempt is dropped and counts as a failure. The
+/// client's own deadline (60 s) covers the exchange once connected.
+const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(90);
+/// A TCP connection idle this long is reset.
+const TCP_IDLE: Duration = Duration::from_secs(30);
+/// After a permanent failure (e.g. `invalid_client`) the client stops
+/// trying on its own; the device tries again this much later, in case the
+/// server side was fixed.
+const BLOCKED_RETRY: Duration = Duration::from_secs(3600);
+/// Never loop faster than this.
+const MIN_PAUSE: Duration = Duration::from_secs(1);
+
+/// The client as the token task holds it.
+pub type TokenClient<J> =
+    Client<'static, EmbassyClock, SECRET_CAP, TOKEN_CAP, SCOPE_CAP, Jitter<J>>;
+
+/// A TLS connection's record buffers (see `embedded_oauth2::tls`): the read
+/// buffer holds one whole record, so [`TLS_READ`] bytes take any server.
+pub struct TlsBuffers {
+    read: [u8; TLS_READ],
+    write: [u8; TLS_WRITE],
+}
+
+impl TlsBuffers {
+    /// Zeroed (for a `static`).
+    pub const fn new() -> Self {
+        Self {
+            read: [0; TLS_READ],
+            write: [0; TLS_WRITE],
+        }
+    }
+
+    /// The read and the write buffer, for `TlsConnector::new`.
+    pub fn split(&mut self) -> (&mut [u8], &mut [u8]) {
+        (&mut self.read[..], &mut self.write[..])
+    }
+
+    /// Zeroizes both: after an exchange the read buffer holds decrypted
+    /// response records (the token response!), the write buffer request
+    /// plaintext (the client's credentials, or a bearer token).
+    pub fn wipe(&mut self) {
+        self.read.zeroize();
+        self.write.zeroize();
+    }
+}
+
+impl Default for TlsBuffers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Everything the token task needs in static memory (≈29 KiB with
+/// `READ_BUFFER` TLS records).
+pub struct TokenResources {
+    tcp: TcpBuffers<TCP_RX, TCP_TX>,
+    tls: TlsBuffers,
+    /// The client's work buffer: request, response, parsing.
+    work: [u8; WORK_CAP],
+}
+
+impl TokenResources {
+    /// Zeroed (for a `ConstStaticCell`: no stack copy).
+    pub const fn new() -> Self {
+        Self {
+            tcp: TcpBuffers::new(),
+            tls: TlsBuffers::new(),
+            work: [0; WORK_CAP],
+        }
+    }
+}
+
+impl Default for TokenResources {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Randomness for the client's renewal and backoff jitter (the `Random`
+/// trait takes `&self`).
+pub struct Jitter<J>(RefCell<J>);
+
+impl<J: RngCore> Jitter<J> {
+    /// Wraps a random source.
+    pub fn new(rng: J) -> Self {
+        Self(RefCell::new(rng))
+    }
+}
+
+impl<J: RngCore> Random for Jitter<J> {
+    fn next_u32(&self) -> u32 {
+        // Never re-entered; if it were, no jitter rather than a panic.
+        self.0
+            .try_borrow_mut()
+            .map_or(u32::MAX, |mut rng| rng.next_u32())
+    }
+}
+
+/// Runs the token task: waits for the network, then keeps a fresh token
+/// in `cell` for ever. `tls_rng` keys the TLS handshakes (a CSPRNG);
+/// `jitter` spreads renewals and backoff.
+pub async fn run<R: CryptoRngCore, J: RngCore>(
+    stack: Stack<'static>,
+    resources: &'static mut TokenResources,
+    cell: &'static TokenCell<HEADER_CAP>,
+    mut tls_rng: R,
+    jitter: J,
+) -> ! {
+    if SETTINGS.placeholder {
+        warn!("built with placeholder settings: set WIFI_*, OAUTH_* and SERVICE_URL (README.md)");
+    }
+    if CA_PLACEHOLDER {
+        error!("no CA certificate was built in (OAUTH_CA_CERT): TLS cannot work");
+    }
+    let config = match SETTINGS.oauth() {
+        Ok(c) => c,
+        Err(e) => {
+            error!("configuration: {}", e);
+            park().await
+        }
+    };
+    let mut client: TokenClient<J> =
+        Client::new(config, EmbassyClock).with_random(Jitter::new(jitter));
+    let TokenResources { tcp, tls, work } = resources;
+    let mut opener = NetOpener::new(stack, tcp, TCP_IDLE);
+
+    stack.wait_config_up().await;
+    info!("token task: network up, fetching a token");
+
+    // The token in the cell: when it was obtained (to publish each token once).
+    let mut published: Option<Instant> = None;
+    loop {
+        // The exchange, on a connector built for it: its buffers are wiped
+        // as soon as it is done, whatever happened.
+        let outcome = {
+            let (read, write) = tls.split();
+            let connector = TlsConnector::new(&mut opener, &mut tls_rng, CA_DER, read, write);
+            match connector {
+                Err(e) => Err(Some(e)),
+                Ok(mut connector) => {
+                    match with_timeout(
+                        EXCHANGE_TIMEOUT,
+                        client.asynch().token(&mut connector, &mut work[..]),
+                    )
+                    .await
+                    {
+                        Ok(Ok(token)) => {
+                            if published != Some(token.obtained_at()) {
+                                match cell.publish(token) {
+                                    Ok(generation) => {
+                                        published = Some(token.obtained_at());
+                                        info!(
+                                            "token {} published, valid {} s",
+                                            generation,
+                                            token.lifetime().as_secs()
+                                        );
+                                    }
+                                    Err(e) => error!("publishing the token: {}", e),
+                                }
+                            }
+                            Ok(None)
+                        }
+                        // No attempt was made: the backoff says until when.
+                        Ok(Err(Error::Backoff(until))) => {
+                            info!("backing off until t={} ms", until.as_millis());
+                            Ok(Some(until))
+                        }
+                        Ok(Err(e)) => {
+                            warn!("token request failed: {}", e);
+                            Err(None)
+                        }
+                        Err(_) => {
+                            warn!("token request timed out");
+                            Err(None)
+                        }
+                    }
+                }
+            }
+        };
+        opener.shutdown().await;
+        tls.wipe();
+        if let Err(Some(setup)) = outcome {
+            error!("TLS connector: {} (check OAUTH_CA_CERT)", setup);
+            park().await;
+        }
+
+        // Withdraw a token that can no longer be presented.
+        if client.cached().is_none() && published.take().is_some() {
+            cell.withdraw();
+        }
+
+        let planned = match outcome {
+            Ok(Some(until)) => Some(until),
+            _ => next_wake(&client),
+        };
+        let wake = match planned {
+            Some(at) => at,
+            None => {
+                warn!(
+                    "the server refused the client permanently; trying again in {} s",
+                    BLOCKED_RETRY.as_secs()
+                );
+                Timer::after(BLOCKED_RETRY).await;
+                client.reset_backoff();
+                continue;
+            }
+        };
+        let now = embassy_time::Instant::now();
+        let wake = to_embassy(wake).max(now + MIN_PAUSE);
+
+        match select(Timer::at(wake), cell.refused()).await {
+            Either::First(()) => {}
+            Either::Second(generation) if generation == cell.generation() => {
+                // The token in force was refused by a service: drop it and
+                // fetch a new one now — unless the last ones were refused
+                // too, then back off as after failed fetches.
+                client.invalidate();
+                cell.withdraw();
+                published = None;
+                let refusals = cell.refusals();
+                if refusals > 1 {
+                    let pause = Backoff::new().delay(refusals - 1, tls_rng.next_u32(), None);
+                    warn!(
+                        "token refused {} times in a row; next one in {} s",
+                        refusals,
+                        pause.as_secs()
+                    );
+                    Timer::after(Duration::from_millis(pause.as_millis() as u64)).await;
+                } else {
+                    info!("token {} refused by the service: renewing", generation);
+                }
+            }
+            Either::Second(_) => {} // a token already replaced
+        }
+    }
+}
+
+/// When to run the client again: at renewal time while the token is
+/// fresh, when the client's backoff or `min_interval` allows otherwise,
+/// never past the expiry of the token in hand (to withdraw it). `None`:
+/// blocked by a permanent failure, with no token left.
+fn next_wake<J: RngCore>(client: &TokenClient<J>) -> Option<Instant> {
+    let now = client.clock().now();
+    let cached = client.cached();
+    let wake = match cached {
+        Some(token) if client.freshness() == Freshness::Fresh => {
+            renewal_due_at(token, client.policy(), now)
+        }
+        _ => match client.next_attempt() {
+            Some(at) => at,
+            // Blocked: keep (and withdraw at expiry) a token still in
+            // hand; without one, the caller waits and resets.
+            None if client.blocked().is_some() => match cached {
+                Some(token) => token.expires_at(),
+                None => return None,
+            },
+            None => now,
+        },
+    };
+    Some(match cached {
+        Some(token) => wake.min(token.expires_at()),
+        None => wake,
+    })
+}
+
+/// The first instant at which `token` stops being fresh (renewal due,
+/// including the client's random early renewal), found by bisection over
+/// `Token::freshness`, which takes any instant.
+pub fn renewal_due_at<const T: usize, const S: usize>(
+    token: &Token<T, S>,
+    policy: &RefreshPolicy,
+    now: Instant,
+) -> Instant {
+    let fresh = |ms| token.freshness(Instant::from_millis(ms), policy) == Freshness::Fresh;
+    let (mut lo, mut hi) = (now.as_millis(), token.expires_at().as_millis());
+    if !fresh(lo) || hi <= lo {
+        return now;
+    }
+    // fresh at lo, not fresh at hi (expired there)
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if fresh(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Instant::from_millis(hi)
+}
+
+fn to_embassy(t: Instant) -> embassy_time::Instant {
+    embassy_time::Instant::from_millis(t.as_millis())
+}
+
+/// A configuration error: nothing to do until the image is rebuilt.
+pub(crate) async fn park() -> ! {
+    loop {
+        Timer::after(Duration::from_secs(3600)).await;
+    }
+}
