@@ -37,11 +37,11 @@ pub(crate) trait Out {
                         n -= p;
                         d += 1;
                     }
-                    if d > 0 || len > 0 {
-                        if let Some(slot) = digits.get_mut(len) {
-                            *slot = b'0' + d;
-                            len += 1;
-                        }
+                    if (d > 0 || len > 0)
+                        && let Some(slot) = digits.get_mut(len)
+                    {
+                        *slot = b'0' + d;
+                        len += 1;
                     }
                 }
                 self.put(digits.get(..len).unwrap_or_default());
