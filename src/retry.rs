@@ -291,7 +291,7 @@ mod tests {
     /// `calendar.timegm`), including a leap day and a leap second.
     #[test]
     fn http_dates_every_month() {
-        let cases: [(&[u8], u64); 13] = [
+        let cases: [(&[u8], u64); 14] = [
             (b"Mon, 31 Jan 2022 01:02:03 GMT", 1_643_590_923),
             (b"Tue, 15 Feb 2022 00:00:00 GMT", 1_644_883_200),
             (b"Thu, 29 Feb 2024 12:00:00 GMT", 1_709_208_000),
@@ -305,6 +305,8 @@ mod tests {
             (b"Tue, 31 Oct 2023 10:10:10 GMT", 1_698_747_010),
             (b"Thu, 30 Nov 2023 11:11:11 GMT", 1_701_342_671),
             (b"Sun, 31 Dec 2023 23:59:60 GMT", 1_704_067_200),
+            // Divisible by 400: a leap year although divisible by 100.
+            (b"Tue, 29 Feb 2000 00:00:00 GMT", 951_782_400),
         ];
         for (date, unix) in cases {
             assert_eq!(parse_http_date(date), Some(unix), "{date:?}");
@@ -319,6 +321,10 @@ mod tests {
             b"Sun, 31 Apr 1994 08:49:37 GMT",
             b"Sun, 29 Feb 2023 08:49:37 GMT",
             b"Sun, 29 Feb 1900 08:49:37 GMT",
+            // Divisible by 100 and not by 400: not a leap year.
+            b"Mon, 29 Feb 2100 08:49:37 GMT",
+            b"Xyz Nov  6 08:49:37 1994",
+            b"Xyz Nov 16 08:49:37 1994",
             b"Sun, 06 Nov 1994 24:00:00 GMT",
             b"Sun, 06 Nov 1994 08:60:37 GMT",
             b"Sun, 06 Nov 1994 08:49:61 GMT",
@@ -401,6 +407,31 @@ mod tests {
             b.delay(1, 0, Some(Duration::from_secs(86_400))),
             Duration::from_secs(3600)
         );
+    }
+
+    /// A closure is a source that yields what it returns; a borrowed source
+    /// forwards both the samples and whether it is enabled (a source
+    /// switched off at run time stays off behind `&dyn`).
+    #[test]
+    fn random_sources_forward() {
+        struct Off;
+        impl Random for Off {
+            fn next_u32(&self) -> u32 {
+                0xDEAD_BEEF
+            }
+            fn enabled(&self) -> bool {
+                false
+            }
+        }
+        let seven = || 7u32;
+        assert_eq!(Random::next_u32(&seven), 7);
+        assert!(Random::enabled(&seven));
+        let off: &dyn Random = &Off;
+        assert_eq!(Random::next_u32(&off), 0xDEAD_BEEF);
+        assert!(!Random::enabled(&off));
+        let on: &dyn Random = &seven;
+        assert_eq!(Random::next_u32(&on), 7);
+        assert!(Random::enabled(&on));
     }
 
     #[test]

@@ -138,33 +138,31 @@ impl<const N: usize> Text<N> {
 /// control (Cc), line and paragraph separator (Zl, Zp) and format (Cf)
 /// characters.
 pub(crate) fn unsafe_in_logs(c: char) -> bool {
-    if u32::from(c) < 0xA0 {
-        return c.is_control();
-    }
-    matches!(
-            u32::from(c),
-            0x00AD
-                | 0x0600..=0x0605
-                | 0x061C
-                | 0x06DD
-                | 0x070F
-                | 0x0890..=0x0891
-                | 0x08E2
-                | 0x180E
-                | 0x200B..=0x200F
-                | 0x2028..=0x202E
-                | 0x2060..=0x2064
-                | 0x2066..=0x206F
-                | 0xFEFF
-                | 0xFFF9..=0xFFFB
-                | 0x110BD
-                | 0x110CD
-                | 0x13430..=0x1343F
-                | 0x1BCA0..=0x1BCA3
-                | 0x1D173..=0x1D17A
-                | 0xE0001
-                | 0xE0020..=0xE007F
-    )
+    c.is_control()
+        || matches!(
+                u32::from(c),
+                0x00AD
+                    | 0x0600..=0x0605
+                    | 0x061C
+                    | 0x06DD
+                    | 0x070F
+                    | 0x0890..=0x0891
+                    | 0x08E2
+                    | 0x180E
+                    | 0x200B..=0x200F
+                    | 0x2028..=0x202E
+                    | 0x2060..=0x2064
+                    | 0x2066..=0x206F
+                    | 0xFEFF
+                    | 0xFFF9..=0xFFFB
+                    | 0x110BD
+                    | 0x110CD
+                    | 0x13430..=0x1343F
+                    | 0x1BCA0..=0x1BCA3
+                    | 0x1D173..=0x1D17A
+                    | 0xE0001
+                    | 0xE0020..=0xE007F
+        )
 }
 
 /// The kept text as a `&str`: `Text` reads like one (`len`, `starts_with`,
@@ -282,8 +280,43 @@ mod tests {
         ] {
             assert!(unsafe_in_logs(c), "{c:?}");
         }
-        for c in ['a', 'é', 'ß', '€', '日', ' ', '\u{1F600}'] {
+        for c in ['a', 'é', 'ß', '€', '日', ' ', '\u{A0}', '\u{1F600}'] {
             assert!(!unsafe_in_logs(c), "{c:?}");
         }
+    }
+
+    /// Reassigning starts afresh: the old text and its truncation mark go.
+    #[test]
+    fn assign_replaces_text_and_truncation() {
+        let mut t = Text::<4>::from_str_lossy("too long");
+        assert!(t.is_truncated());
+        assert!(!t.is_empty());
+        t.assign_lossy("ok");
+        assert_eq!(t.as_str(), "ok");
+        assert!(!t.is_truncated());
+        t.assign_lossy("");
+        assert!(t.is_empty());
+        assert!(Text::<4>::new().is_empty());
+    }
+
+    /// `Text` reads as its kept `&str` everywhere a caller looks: deref,
+    /// `AsRef`, comparisons, `Display` and `Debug` (which mark a cut).
+    #[test]
+    fn reads_as_its_str() {
+        extern crate std;
+        use std::format;
+        let t = Text::<8>::from_str_lossy("invalid");
+        assert_eq!(t.len(), 7);
+        assert!(t.starts_with("inv"));
+        assert_eq!(AsRef::<str>::as_ref(&t), "invalid");
+        assert!(t == *"invalid");
+        assert!(t == "invalid");
+        assert!(t != *"other");
+        assert!(t != "other");
+        assert_eq!(format!("{t}"), "invalid");
+        assert_eq!(format!("{t:?}"), "\"invalid\"");
+        let cut = Text::<4>::from_str_lossy("invalid");
+        assert_eq!(format!("{cut}"), "inva...");
+        assert_eq!(format!("{cut:?}"), "\"inva\"…");
     }
 }

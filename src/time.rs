@@ -421,5 +421,44 @@ mod tests {
             Instant::ZERO.saturating_sub(Duration::from_secs(1)),
             Instant::ZERO
         );
+        assert_eq!(
+            Instant::from_secs(5).saturating_sub(Duration::from_millis(1_500)),
+            Instant::from_millis(3_500)
+        );
+    }
+
+    /// The margin a caller reads is the one freshness uses: the configured
+    /// one for long lifetimes, half the lifetime for short ones.
+    #[test]
+    fn effective_margin_is_the_one_applied() {
+        let p = RefreshPolicy::new().with_margin(Duration::from_secs(60));
+        assert_eq!(
+            p.effective_margin(Duration::from_secs(3600)),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            p.effective_margin(Duration::from_secs(10)),
+            Duration::from_secs(5)
+        );
+    }
+
+    /// A borrowed wall clock answers what the clock it borrows answers.
+    #[test]
+    fn borrowed_wall_clock_forwards() {
+        let synced = || Some(1_767_225_600u64);
+        let booting = || None::<u64>;
+        let a: &dyn WallClock = &synced;
+        let b: &dyn WallClock = &booting;
+        assert_eq!(WallClock::unix_time(&a), Some(1_767_225_600));
+        assert_eq!(WallClock::unix_time(&b), None);
+    }
+
+    #[cfg(feature = "embassy-time")]
+    #[test]
+    fn embassy_instants_convert_in_milliseconds() {
+        assert_eq!(
+            Instant::from(embassy_time::Instant::from_millis(1_500)),
+            Instant::from_millis(1_500)
+        );
     }
 }
