@@ -131,36 +131,9 @@ const EXIT_OAUTH: u8 = 2;
 
 // ---- Arguments ------------------------------------------------------------
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AuthMethod {
-    Basic,
-    BasicUnencoded,
-    Post,
-    None,
-    /// `client_secret_jwt` (HS256).
-    Jwt,
-    /// `private_key_jwt` (ES256).
-    PrivateKeyJwt,
-}
-
-impl AuthMethod {
-    fn parse(s: &str) -> Option<Self> {
-        match s {
-            "basic" => Some(Self::Basic),
-            "basic-unencoded" => Some(Self::BasicUnencoded),
-            "post" => Some(Self::Post),
-            "none" => Some(Self::None),
-            "jwt" => Some(Self::Jwt),
-            "private-key-jwt" => Some(Self::PrivateKeyJwt),
-            _ => None,
-        }
-    }
-
-    /// Whether the method sends a signed assertion.
-    fn signed(self) -> bool {
-        matches!(self, Self::Jwt | Self::PrivateKeyJwt)
-    }
-}
+#[path = "support/auth_method.rs"]
+mod auth_method;
+use auth_method::AuthMethod;
 
 /// The parsed command line. No `Debug`: it holds the secret.
 #[derive(Default)]

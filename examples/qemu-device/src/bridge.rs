@@ -274,7 +274,6 @@ impl<L: Link> Bridge<L> {
         }
     }
 
-
     fn write_bytes(&self, bytes: &[u8], deadline: u64) -> Result<(), BridgeError> {
         for &b in bytes {
             let mut polls = 0u32;

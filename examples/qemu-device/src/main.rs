@@ -25,6 +25,10 @@ mod clock;
 mod config;
 mod console;
 mod meter;
+// Stack painting, shared with the in-memory firmware (its `measure` is
+// not used here).
+#[path = "../../firmware/src/stack.rs"]
+#[allow(dead_code)]
 mod stack;
 mod uart;
 
@@ -35,12 +39,15 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use cortex_m_rt::{ExceptionFrame, entry, exception};
 use embedded_io::{Error as _, ErrorKind};
-use embedded_oauth2::blocking::Connect;
-use embedded_oauth2::tls::{MaxFragmentLength, TlsClock, TlsConnector, read_buffer_len};
-use embedded_oauth2::{Attempt, CallError, Client, ClientAuth, ClientId, ClientSecret, Clock, Config, Error, Instant, Limits, Token, TokenEndpoint, TokenType};
 use embedded_oauth2::assertion::{Assertion, Audience, CounterJti, P256Signer};
+use embedded_oauth2::blocking::Connect;
 use embedded_oauth2::error::ConfigError;
 use embedded_oauth2::http::ResponseReader;
+use embedded_oauth2::tls::{MaxFragmentLength, TlsClock, TlsConnector, read_buffer_len};
+use embedded_oauth2::{
+    Attempt, CallError, Client, ClientAuth, ClientId, ClientSecret, Clock, Config, Error, Instant,
+    Limits, Token, TokenEndpoint, TokenType,
+};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use zeroize::Zeroize;
@@ -192,35 +199,9 @@ fn token_failure<C: Clock, E: fmt::Display>(client: &Cl<'_, C>, e: Error<E>) -> 
 
 // ---- configuration ------------------------------------------------------------
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AuthMethod {
-    Basic,
-    BasicUnencoded,
-    Post,
-    None,
-    /// `client_secret_jwt` (HS256).
-    Jwt,
-    /// `private_key_jwt` (ES256).
-    PrivateKeyJwt,
-}
-
-impl AuthMethod {
-    fn parse(s: &str) -> Option<Self> {
-        match s {
-            "basic" => Some(Self::Basic),
-            "basic-unencoded" => Some(Self::BasicUnencoded),
-            "post" => Some(Self::Post),
-            "none" => Some(Self::None),
-            "jwt" => Some(Self::Jwt),
-            "private-key-jwt" => Some(Self::PrivateKeyJwt),
-            _ => None,
-        }
-    }
-
-    fn signed(self) -> bool {
-        matches!(self, Self::Jwt | Self::PrivateKeyJwt)
-    }
-}
+#[path = "../../support/auth_method.rs"]
+mod auth_method;
+use auth_method::AuthMethod;
 
 /// `key_hex`/`key_id`/`assertion_aud` only where they mean something, as
 /// `fetch_token` checks `--key`, `--key-id` and `--assertion-aud`.
