@@ -17,7 +17,7 @@ if ! command -v cargo-mutants >/dev/null 2>&1; then
 fi
 TESTS=(--lib --test cache --test responses --test retry --test faults --test async_driver
        --test fleet --test secrets --test jwt --test fuzz_replay --test policy --test cancel
-       --test token_task --test async_signer)
+       --test token_task --test async_signer --test wipe)
 set +e
 cargo mutants --features async,client-secret-jwt,p256 --timeout 120 "$@" -- "${TESTS[@]}"
 rc=$?
