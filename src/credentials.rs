@@ -334,7 +334,9 @@ fn split_host_port(authority: &str, default: u16) -> Result<(&str, u16), ConfigE
     let port = match port {
         None => default,
         Some(p) => {
-            if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+            // Digits only (`u16::from_str` would take a `+`), at most five
+            // (it would take leading zeros); empty fails the parse.
+            if p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(ConfigError::InvalidPort);
             }
             match p.parse::<u16>() {
@@ -359,7 +361,7 @@ pub(crate) fn valid_scope(s: &str) -> bool {
                 return false;
             }
             after_space = true;
-        } else if b > 0x20 && b < 0x7f && b != b'"' && b != b'\\' {
+        } else if matches!(b, 0x21..=0x7e) && b != b'"' && b != b'\\' {
             after_space = false;
         } else {
             return false;
@@ -516,6 +518,93 @@ impl<'a, const N: usize> Config<'a, N> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the URL's authority and port may be: IPv6 literals with or
+    /// without a port (IPv4-mapped too), nothing after `]` but a port, and
+    /// a port of at most five digits without sign.
+    #[test]
+    fn endpoint_hosts_and_ports() {
+        let e = TokenEndpoint::parse("https://[::1]/t").unwrap();
+        assert_eq!((e.host(), e.port()), ("::1", 443));
+        let e = TokenEndpoint::parse("https://[::ffff:127.0.0.1]:8443/t").unwrap();
+        assert_eq!((e.host(), e.port()), ("::ffff:127.0.0.1", 8443));
+        assert_eq!(
+            TokenEndpoint::parse("https://[::1]x/t"),
+            Err(ConfigError::InvalidUrl)
+        );
+        assert_eq!(
+            TokenEndpoint::parse("https://h:65535/").unwrap().port(),
+            65535
+        );
+        for bad in ["https://h:+80/", "https://h:000080/", "https://h:8a/"] {
+            assert_eq!(
+                TokenEndpoint::parse(bad),
+                Err(ConfigError::InvalidPort),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn method_names_are_the_registered_ones() {
+        let s = || ClientSecret::<8>::new("s").unwrap();
+        assert_eq!(ClientAuth::Basic(s()).method_name(), "client_secret_basic");
+        assert_eq!(
+            ClientAuth::BasicUnencoded(s()).method_name(),
+            "client_secret_basic"
+        );
+        assert_eq!(ClientAuth::Post(s()).method_name(), "client_secret_post");
+        assert_eq!(
+            ClientAuth::<8>::ClientIdOnly.method_name(),
+            "tls_client_auth"
+        );
+        #[cfg(feature = "client-secret-jwt")]
+        assert_eq!(
+            ClientAuth::SecretJwt(s()).method_name(),
+            "client_secret_jwt"
+        );
+        #[cfg(feature = "private-key-jwt")]
+        assert_eq!(
+            ClientAuth::<8>::PrivateKeyJwt.method_name(),
+            "private_key_jwt"
+        );
+    }
+
+    /// A resource is an absolute URI: a scheme (a letter, then letters,
+    /// digits, `+ - .`), a colon and something after it, no fragment.
+    #[test]
+    fn resources_need_a_scheme_and_a_rest() {
+        let config = || {
+            Config::new(
+                TokenEndpoint::parse("https://h/").unwrap(),
+                ClientId::new("c").unwrap(),
+                ClientAuth::<8>::ClientIdOnly,
+            )
+        };
+        for good in [&["https://api.example"][..], &["urn:x", "a+b-c.d:e"]] {
+            assert!(config().with_resources(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "1http:x",
+            ":x",
+            "h_t:x",
+            "urn:",
+            "nocolon",
+            "https://a#f",
+            "a b:c",
+        ] {
+            assert!(
+                matches!(
+                    config().with_resources(&[bad]),
+                    Err(ConfigError::InvalidResource)
+                ),
+                "{bad}"
+            );
+        }
+        let c = config().with_scope("read write").unwrap();
+        assert_eq!(c.scope(), Some("read write"));
+        assert_eq!(config().scope(), None);
+    }
 
     #[test]
     fn endpoint_parsing() {

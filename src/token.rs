@@ -297,7 +297,9 @@ impl<const N: usize> BearerHeader<N> {
 
     /// Whether the token is still valid at `now` (on the client's clock).
     pub fn is_valid(&self, now: Instant) -> bool {
-        self.len > 0 && now < self.expires_at
+        // A header is only made from a token (never empty: at least
+        // `Bearer `); an empty or cleared token's expiry is its start.
+        now < self.expires_at
     }
 }
 
@@ -374,5 +376,81 @@ mod tests {
         assert!(
             matches!(t.authorization_value(&mut small), Err(Error::Capacity(c)) if c.needed == 12)
         );
+    }
+
+    /// A token and a scope of exactly the capacity are stored.
+    #[test]
+    fn exact_capacities_are_enough() {
+        let mut work = [0u8; 128];
+        let resp = parse_token_response(
+            200,
+            br#"{"access_token":"12345678","token_type":"bearer","scope":"abcd"}"#,
+            &mut work,
+        )
+        .unwrap();
+        let mut t = Token::<8, 4>::new();
+        t.set(&resp, Instant::ZERO, &RefreshPolicy::new()).unwrap();
+        assert_eq!((t.expose_secret(), t.scope()), ("12345678", Some("abcd")));
+    }
+
+    fn hour_token() -> Token<32, 8> {
+        let mut work = [0u8; 128];
+        let resp = parse_token_response(
+            200,
+            br#"{"access_token":"abc","token_type":"bearer","expires_in":3600}"#,
+            &mut work,
+        )
+        .unwrap();
+        let mut t = Token::new();
+        t.set(&resp, Instant::from_secs(100), &RefreshPolicy::new())
+            .unwrap();
+        t
+    }
+
+    /// Renewing early moves the due point by exactly that much.
+    #[test]
+    fn refresh_early_moves_the_due_point() {
+        let p = RefreshPolicy::new().with_margin(Duration::from_secs(60));
+        let mut t = hour_token();
+        assert_eq!(t.freshness(Instant::from_secs(3_639), &p), Freshness::Fresh);
+        t.set_refresh_early(Duration::from_secs(100));
+        assert_eq!(
+            t.freshness(Instant::from_millis(3_539_999), &p),
+            Freshness::Fresh
+        );
+        assert_eq!(
+            t.freshness(Instant::from_secs(3_540), &p),
+            Freshness::RefreshDue
+        );
+        assert_eq!(
+            t.freshness(Instant::from_secs(3_700), &p),
+            Freshness::Expired
+        );
+    }
+
+    /// The header copy carries the token's expiry and is valid strictly
+    /// before it; its `Debug` shows the expiry, never the value.
+    #[test]
+    fn bearer_header_validity_and_debug() {
+        extern crate std;
+        let t = hour_token();
+        let h = t.bearer::<16>().unwrap();
+        assert_eq!(h.as_str(), "Bearer abc");
+        assert_eq!(h.expires_at(), Instant::from_secs(3_700));
+        assert_eq!(h.expires_at(), t.expires_at());
+        assert!(h.is_valid(Instant::from_secs(100)));
+        assert!(h.is_valid(Instant::from_millis(3_699_999)));
+        assert!(!h.is_valid(Instant::from_secs(3_700)));
+        let debug = std::format!("{h:?}");
+        assert!(debug.starts_with("BearerHeader"), "{debug}");
+        assert!(
+            debug.contains("<redacted>") && debug.contains("3700"),
+            "{debug}"
+        );
+        assert!(!debug.contains("abc"), "{debug}");
+        let empty = Token::<8, 4>::new().bearer::<16>();
+        if let Ok(h) = empty {
+            assert!(!h.is_valid(Instant::ZERO));
+        }
     }
 }
