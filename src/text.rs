@@ -303,7 +303,6 @@ mod tests {
     /// `AsRef`, comparisons, `Display` and `Debug` (which mark a cut).
     #[test]
     fn reads_as_its_str() {
-        extern crate std;
         use std::format;
         let t = Text::<8>::from_str_lossy("invalid");
         assert_eq!(t.len(), 7);

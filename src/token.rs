@@ -432,7 +432,6 @@ mod tests {
     /// before it; its `Debug` shows the expiry, never the value.
     #[test]
     fn bearer_header_validity_and_debug() {
-        extern crate std;
         let t = hour_token();
         let h = t.bearer::<16>().unwrap();
         assert_eq!(h.as_str(), "Bearer abc");
