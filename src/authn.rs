@@ -164,16 +164,7 @@ pub(crate) fn signing_input<const N: usize>(
     draw: &Draw,
     buf: &mut [u8],
 ) -> Result<usize, Error> {
-    use crate::error::ConfigError;
-    let a = config
-        .assertion
-        .as_ref()
-        .ok_or(ConfigError::MissingAssertion)?;
-    let claims = draw.claims.as_ref().ok_or(ConfigError::MissingAssertion)?;
-    let aud = match a.audience {
-        jwt::Audience::TokenEndpoint => config.endpoint.url(),
-        jwt::Audience::Other(s) => s,
-    };
+    let (a, claims, aud) = assertion_parts(config, draw)?;
     let mut sink = Sink::new(buf);
     jwt::write_signing_input(
         &mut sink,
@@ -186,14 +177,14 @@ pub(crate) fn signing_input<const N: usize>(
     Ok(sink.finish(Buffer::Request)?)
 }
 
+/// The configured assertion, the claims drawn for this request and the
+/// audience they are for: what both the signing input and the sent
+/// assertion are made of.
 #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
-fn write_assertion<const N: usize>(
-    sink: &mut Sink<'_>,
-    first: &mut bool,
-    config: &Config<'_, N>,
-    draw: &Draw,
-    key: &jwt::Key<'_>,
-) -> Result<(), Error> {
+fn assertion_parts<'c, 'a, 'd, const N: usize>(
+    config: &'c Config<'a, N>,
+    draw: &'d Draw,
+) -> Result<(&'c jwt::Assertion<'a>, &'d jwt::Claims, &'c str), Error> {
     use crate::error::ConfigError;
     let a = config
         .assertion
@@ -204,6 +195,18 @@ fn write_assertion<const N: usize>(
         jwt::Audience::TokenEndpoint => config.endpoint.url(),
         jwt::Audience::Other(s) => s,
     };
+    Ok((a, claims, aud))
+}
+
+#[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+fn write_assertion<const N: usize>(
+    sink: &mut Sink<'_>,
+    first: &mut bool,
+    config: &Config<'_, N>,
+    draw: &Draw,
+    key: &jwt::Key<'_>,
+) -> Result<(), Error> {
+    let (a, claims, aud) = assertion_parts(config, draw)?;
     form::pair(
         sink,
         first,
