@@ -1,29 +1,134 @@
 #!/usr/bin/env bash
-# Mutation testing (cargo-mutants) of src/ with the host tests that need no
-# server: the unit tests and the in-memory integration tests.
+# Mutation testing (cargo-mutants 27.1) of src/.
 #
-#   scripts/mutants.sh                       the whole crate (hours on 2 cores)
+# Two runs, because the TLS connector cannot be exercised without a TLS
+# server:
+#   * the crate without src/tls/ (features async,client-secret-jwt,p256),
+#     with the host tests that need no server: the unit tests and the
+#     in-memory integration tests;
+#   * --tls: src/tls/ (feature tls added), with the unit tests and
+#     tests/tls.rs, which starts the test authorization server
+#     (tests/authz-server, node; `npm ci` done by scripts/test.sh).
+#
+#   scripts/mutants.sh [ARGS]                the crate without src/tls/
+#   scripts/mutants.sh --tls [ARGS]          src/tls/ against the TLS server
 #   scripts/mutants.sh -f src/retry.rs       one file
-#   scripts/mutants.sh --in-diff FILE.diff   only what a diff touches (CI)
+#   scripts/mutants.sh --changed [BASE [ARGS]]   what a change touches (CI):
+#       every mutant of each src/ file changed since BASE (default HEAD~1),
+#       and of the src/ files a changed test file covers (`covers` below),
+#       so that a weakened test fails too; only the changed lines
+#       (--in-diff) when that would be more than 400 mutants
 #
-# Exit status as cargo-mutants': 0 every viable mutant caught (a test that
-# hangs on a mutant, a timeout, counts as caught: exit 3 is turned into 0),
-# 2 a mutant was missed, 4 the tests fail without any mutation. Exclusions,
-# each with its reason, are in .cargo/mutants.toml. Output: mutants.out/.
+# ARGS go to cargo-mutants (e.g. -j2, -f FILE, -o DIR). Exit status as
+# cargo-mutants': 0 every viable mutant caught (a test that hangs on a
+# mutant, a timeout, counts as caught: exit 3 is turned into 0), 2 a mutant
+# was missed, 4 the tests fail without any mutation. Exclusions, each with
+# its reason, are in .cargo/mutants.toml. Output: mutants.out/ (with
+# --changed: mutants.out/ and, when src/tls/ changed, mutants.out.tls/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v cargo-mutants >/dev/null 2>&1; then
   cargo install cargo-mutants --locked --version 27.1.0
 fi
+FEATURES=async,client-secret-jwt,p256
 TESTS=(--lib --test cache --test responses --test retry --test faults --test async_driver
        --test fleet --test secrets --test jwt --test fuzz_replay --test policy --test cancel
        --test token_task --test async_signer --test wipe)
-set +e
-cargo mutants --features async,client-secret-jwt,p256 --timeout 120 "$@" -- "${TESTS[@]}"
-rc=$?
-set -e
-if [ "$rc" = 3 ]; then
-  echo "mutants: only timeouts besides caught mutants (a hang is a catch)" >&2
-  rc=0
+TLS_TESTS=(--lib --test tls)
+
+# run MODE ARGS...: one cargo-mutants run; exit 3 (timeouts only) is 0.
+run() {
+  local mode=$1 rc
+  shift
+  set +e
+  if [ "$mode" = tls ]; then
+    cargo mutants --features "$FEATURES,tls" --timeout 120 -f 'src/tls/**' \
+      "$@" -- "${TLS_TESTS[@]}"
+  else
+    cargo mutants --features "$FEATURES" --timeout 120 --exclude 'src/tls/**' \
+      "$@" -- "${TESTS[@]}"
+  fi
+  rc=$?
+  set -e
+  if [ "$rc" = 3 ]; then
+    echo "mutants: only timeouts besides caught mutants (a hang is a catch)" >&2
+    rc=0
+  fi
+  return "$rc"
+}
+
+# Which src/ files a test file exercises (for --changed): a test that is
+# weakened lets mutants of these files live.
+covers() {
+  case "$1" in
+    tests/wipe.rs|tests/secrets.rs) echo src/token.rs src/credentials.rs src/text.rs ;;
+    tests/policy.rs|tests/cache.rs|tests/cancel.rs|tests/token_task.rs|tests/fleet.rs)
+      echo src/client.rs src/token.rs src/time.rs src/retry.rs ;;
+    tests/retry.rs) echo src/retry.rs ;;
+    tests/responses.rs|tests/fuzz_replay.rs|tests/common/*|fuzz/src/*)
+      echo src/response.rs src/reader.rs src/json.rs ;;
+    tests/faults.rs) echo src/reader.rs src/exchange.rs src/blocking.rs ;;
+    tests/async_driver.rs) echo src/asynch.rs src/driver.rs ;;
+    tests/jwt.rs|tests/async_signer.rs) echo src/auth/jwt.rs src/auth/hmac.rs src/authn.rs ;;
+    tests/tls.rs|examples/support/tls.rs) echo src/tls/mod.rs src/tls/io.rs src/tls/der.rs ;;
+  esac
+}
+
+case "${1:-}" in
+  --tls)
+    shift
+    run tls "$@"
+    exit
+    ;;
+  --changed) ;;
+  *)
+    run crate "$@"
+    exit
+    ;;
+esac
+
+base=${2:-HEAD~1}
+shift $(($# < 2 ? $# : 2))
+if ! git rev-parse -q --verify "$base^{commit}" >/dev/null; then
+  # A shallow clone: the secret-handling files, rather than hours of all.
+  echo "mutants: no commit $base (shallow clone?): src/token.rs and src/credentials.rs" >&2
+  base=HEAD
+  files=(src/token.rs src/credentials.rs)
+else
+  files=()
+fi
+while read -r f; do
+  case "$f" in
+    src/*.rs) files+=("$f") ;;
+    *) for c in $(covers "$f"); do files+=("$c"); done ;;
+  esac
+done < <(git diff --name-only --diff-filter=d "$base" -- src tests fuzz/src examples/support/tls.rs)
+mapfile -t files < <(printf '%s\n' "${files[@]}" | sed '/^$/d' | sort -u)
+crate=() tls=()
+for f in "${files[@]}"; do
+  case "$f" in
+    src/tls/*) tls+=(-f "$f") ;;
+    *) crate+=(-f "$f") ;;
+  esac
+done
+short=$(git rev-parse --short "$base")
+if [ "${#crate[@]}" -eq 0 ] && [ "${#tls[@]}" -eq 0 ]; then
+  echo "mutants: nothing in src/ or its tests changed since $short" >&2
+  exit 0
+fi
+rc=0
+if [ "${#crate[@]}" -gt 0 ]; then
+  n=$(cargo mutants --features "$FEATURES" --exclude 'src/tls/**' --list "${crate[@]}" | wc -l)
+  echo "mutants: $n mutants in ${crate[*]} (changed since $short)" >&2
+  if [ "$n" -gt 400 ]; then
+    git diff "$base" -- src >"${TMPDIR:-/tmp}/mutants-change.diff"
+    crate=(--in-diff "${TMPDIR:-/tmp}/mutants-change.diff")
+    echo "mutants: more than 400, so only the changed lines" >&2
+  fi
+  run crate "${crate[@]}" "$@" || rc=$?
+fi
+if [ "${#tls[@]}" -gt 0 ]; then
+  echo "mutants: ${tls[*]} (changed since $short) against the TLS server" >&2
+  run tls "${tls[@]}" -o mutants.out.tls "$@" || rc=$?
 fi
 exit "$rc"

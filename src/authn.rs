@@ -38,7 +38,7 @@ pub(crate) fn write_authorization<const N: usize>(
         enc.put(b":");
         enc.put(secret.as_bytes());
     }
-    enc.finish();
+    drop(enc);
     true
 }
 

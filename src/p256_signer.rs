@@ -60,3 +60,17 @@ impl fmt::Debug for P256Signer {
         f.write_str("P256Signer(<redacted>)")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::format;
+
+    #[test]
+    fn debug_names_the_signer_and_hides_the_key() {
+        let s = P256Signer::from_bytes(&[0x5a; 32]).unwrap();
+        let d = format!("{s:?}");
+        assert_eq!(d, "P256Signer(<redacted>)");
+        assert!(!d.contains("5a") && !d.contains("90"));
+    }
+}

@@ -109,3 +109,44 @@ fn an_async_signer_signs_while_other_tasks_run() {
         r#"{"alg":"ES256","typ":"JWT","kid":"se-1"}"#
     );
 }
+
+/// Without an async signer, the async driver signs with the assertion's own
+/// (blocking) signer: it neither asks the driver's placeholder to sign nor
+/// fails for want of one.
+#[test]
+fn the_async_driver_uses_the_assertions_own_signer_when_given_none() {
+    let now = Rc::new(Cell::new(0u64));
+    let clock = {
+        let now = Rc::clone(&now);
+        move || Instant::from_millis(now.get())
+    };
+    let key = embedded_oauth2::assertion::P256Signer::from_bytes(&[9u8; 32]).unwrap();
+    let wall = || Some(1_795_719_600u64);
+    let jti = CounterJti::new(*b"boot-002");
+    let config = common::config_with("pkjwt-device", ClientAuth::PrivateKeyJwt)
+        .with_assertion(Assertion::new(&wall, &jti).with_signer(&key));
+    let mut client: Client<_> = Client::new(config, clock);
+    let mut conn = AsyncConnector::new(Rc::clone(&now));
+    conn.push(Script::Respond(token_response(
+        "blocking-signed",
+        Some(3600),
+    )));
+    let mut work = [0u8; 2048];
+    let t = embassy_futures::block_on(client.asynch().token(&mut conn, &mut work)).unwrap();
+    assert_eq!(t.expose_secret(), "blocking-signed");
+
+    let written = conn.server.borrow().logs[0].borrow().written.clone();
+    let text = String::from_utf8(written).unwrap();
+    let jws = text
+        .split("client_assertion=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let (input, sig) = jws.rsplit_once('.').unwrap();
+    let sig = Signature::from_slice(&Base64UrlUnpadded::decode_vec(sig).unwrap()).unwrap();
+    VerifyingKey::from(&SigningKey::from_slice(&[9u8; 32]).unwrap())
+        .verify(input.as_bytes(), &sig)
+        .expect("signed by the assertion's own key");
+}

@@ -22,8 +22,9 @@ use common::table::cases;
 /// A harness: panics when an invariant breaks.
 type Harness = fn(&[u8]);
 
-const TARGETS: [(&str, Harness); 4] = [
+const TARGETS: [(&str, Harness); 5] = [
     ("http_reader", harness::http_reader),
+    ("json_scan", harness::json_scan),
     ("token_json", harness::token_json),
     ("exchange", harness::exchange),
     ("request", harness::request),

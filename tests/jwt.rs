@@ -256,3 +256,33 @@ fn failing_signer_is_reported() {
         Err(Error::Sign)
     ));
 }
+
+/// A counter resumed from a stored count carries on across the 32-bit
+/// halves it is kept in, and wraps at the end of 64 bits.
+#[test]
+fn counter_jti_resumes_and_carries_across_32_bits() {
+    use embedded_oauth2::assertion::JtiSource;
+    let jti = CounterJti::starting_at(*b"device-7", u64::from(u32::MAX));
+    assert_eq!(jti.next_count(), u64::from(u32::MAX));
+    let first = jti.next_jti();
+    assert_eq!(&first[..8], b"device-7");
+    assert_eq!(&first[8..], &u64::from(u32::MAX).to_be_bytes());
+    assert_eq!(jti.next_count(), 1 << 32);
+    assert_eq!(&jti.next_jti()[8..], &(1u64 << 32).to_be_bytes());
+    assert_eq!(&jti.next_jti()[8..], &((1u64 << 32) + 1).to_be_bytes());
+    let last = CounterJti::starting_at(*b"device-7", u64::MAX);
+    assert_eq!(&last.next_jti()[8..], &u64::MAX.to_be_bytes());
+    assert_eq!(last.next_count(), 0);
+}
+
+#[test]
+fn sign_error_and_assertion_say_what_they_are() {
+    use embedded_oauth2::assertion::SignError;
+    assert_eq!(SignError.to_string(), "the signer failed");
+    let wall = || Some(1_795_719_600u64);
+    let jti = CounterJti::new(*b"boot-001");
+    let a = Assertion::new(&wall, &jti).with_key_id("se-1");
+    let d = format!("{a:?}");
+    assert!(d.starts_with("Assertion {"), "{d}");
+    assert!(d.contains("se-1") && d.contains("lifetime_secs"), "{d}");
+}

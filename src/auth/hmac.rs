@@ -26,6 +26,10 @@ const BLOCK: usize = 64;
 
 /// Everything HMAC holds that could reveal the key: the padded key, the
 /// block being hashed, the chaining state and the inner hash.
+///
+/// No `Drop`: [`hmac_sha256`], which has no early return and cannot panic,
+/// zeroizes it before it returns (tested), so it never holds key material
+/// outside that call.
 pub(crate) struct Scratch {
     key: [u8; BLOCK],
     block: [u8; BLOCK],
@@ -50,12 +54,6 @@ impl Zeroize for Scratch {
         self.block.zeroize();
         self.state.zeroize();
         self.inner.zeroize();
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        self.zeroize();
     }
 }
 

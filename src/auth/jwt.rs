@@ -59,20 +59,42 @@ pub struct CounterJti {
 impl CounterJti {
     /// Starts counting at 0 behind `prefix`.
     pub const fn new(prefix: [u8; 8]) -> Self {
+        Self::starting_at(prefix, 0)
+    }
+
+    /// Starts counting at `next` behind `prefix`: a firmware that keeps
+    /// one prefix across resets resumes from a count it stored (ahead of
+    /// any it used), so that no `jti` repeats.
+    ///
+    /// ```
+    /// use embedded_oauth2::assertion::{CounterJti, JtiSource};
+    /// let jti = CounterJti::starting_at(*b"device-7", 0x1_0000_0000);
+    /// assert_eq!(&jti.next_jti()[8..], &[0, 0, 0, 1, 0, 0, 0, 0]);
+    /// assert_eq!(jti.next_count(), 0x1_0000_0001);
+    /// ```
+    pub const fn starting_at(prefix: [u8; 8], next: u64) -> Self {
+        let [a, b, c, d, e, f, g, h] = next.to_be_bytes();
         Self {
             prefix,
-            high: AtomicU32::new(0),
-            low: AtomicU32::new(0),
+            high: AtomicU32::new(u32::from_be_bytes([a, b, c, d])),
+            low: AtomicU32::new(u32::from_be_bytes([e, f, g, h])),
         }
+    }
+
+    /// The count the next `jti` carries (what to store before a reset).
+    pub fn next_count(&self) -> u64 {
+        let [a, b, c, d] = self.high.load(Relaxed).to_be_bytes();
+        let [e, f, g, h] = self.low.load(Relaxed).to_be_bytes();
+        u64::from_be_bytes([a, b, c, d, e, f, g, h])
     }
 }
 
 impl JtiSource for CounterJti {
     fn next_jti(&self) -> [u8; 16] {
-        let n = (u64::from(self.high.load(Relaxed)) << 32) | u64::from(self.low.load(Relaxed));
-        let next = n.wrapping_add(1);
-        self.high.store((next >> 32) as u32, Relaxed);
-        self.low.store(next as u32, Relaxed);
+        let n = self.next_count();
+        let [a, b, c, d, e, f, g, h] = n.wrapping_add(1).to_be_bytes();
+        self.high.store(u32::from_be_bytes([a, b, c, d]), Relaxed);
+        self.low.store(u32::from_be_bytes([e, f, g, h]), Relaxed);
         let mut out = [0u8; 16];
         let (p, c) = out.split_at_mut(8);
         p.copy_from_slice(&self.prefix);
@@ -321,7 +343,7 @@ pub(crate) fn write_signing_input(
             json_str(&mut h, kid);
         }
         h.put(b"}");
-        h.finish();
+        drop(h);
     }
     sink.put(b".");
     {
@@ -344,10 +366,10 @@ pub(crate) fn write_signing_input(
         {
             let mut j = B64::<_, Base64UrlUnpadded>::new(&mut c);
             j.put(&claims.jti);
-            j.finish();
+            drop(j);
         }
         c.put(b"\"}");
-        c.finish();
+        drop(c);
     }
 }
 
@@ -406,7 +428,7 @@ pub(crate) fn write_jws(
     if signed {
         let mut s = B64::<_, Base64UrlUnpadded>::new(&mut *sink);
         s.put(sig.get(..sig_len).unwrap_or_default());
-        s.finish();
+        drop(s);
     } else {
         // Counting pass, or the buffer is already too small: only the length matters.
         sink.skip((sig_len * 4).div_ceil(3));

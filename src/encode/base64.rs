@@ -1,5 +1,7 @@
 //! Streaming base64 in front of any [`Out`]: input arrives in pieces, output
 //! goes straight to the sink, so no temporary copy of a secret is made.
+//! Dropping the encoder writes the last group (as a `BufWriter` flushes)
+//! and wipes what it carried.
 
 use core::marker::PhantomData;
 
@@ -25,6 +27,7 @@ impl<'o, O: Out, E: Encoding> B64<'o, O, E> {
         }
     }
 
+    /// Writes the carried group (nothing when none is carried) and wipes it.
     fn flush(&mut self) {
         let mut quad = [0u8; 4];
         let input = self.carry.get(..self.carried).unwrap_or_default();
@@ -32,31 +35,31 @@ impl<'o, O: Out, E: Encoding> B64<'o, O, E> {
             self.out.put(s.as_bytes());
         }
         self.carried = 0;
+        self.carry.zeroize();
         quad.zeroize();
-    }
-
-    pub(crate) fn finish(mut self) {
-        if self.carried > 0 {
-            self.flush();
-        }
     }
 }
 
 impl<O: Out, E: Encoding> Out for B64<'_, O, E> {
-    fn put(&mut self, mut bytes: &[u8]) {
-        // Complete a carried group first.
-        while self.carried > 0 {
-            let Some((&b, rest)) = bytes.split_first() else {
-                return;
-            };
+    fn put(&mut self, bytes: &[u8]) {
+        // Complete a carried group first (`carried` is 0..=2; none is
+        // needed when none is carried).
+        let need = 3usize.saturating_sub(self.carried) % 3;
+        let Some((fill, bytes)) = bytes.split_at_checked(need.min(bytes.len())) else {
+            return;
+        };
+        for &b in fill {
             if let Some(slot) = self.carry.get_mut(self.carried) {
                 *slot = b;
             }
             self.carried += 1;
-            bytes = rest;
-            if self.carried == 3 {
-                self.flush();
-            }
+        }
+        if self.carried == 3 {
+            self.flush();
+        }
+        if bytes.is_empty() {
+            // Whatever is carried waits for more input.
+            return;
         }
         // Whole groups in bulk, through a small stack buffer (wiped after).
         let mut quads = [0u8; 32];
@@ -81,8 +84,9 @@ impl<O: Out, E: Encoding> Out for B64<'_, O, E> {
 }
 
 impl<O: Out, E: Encoding> Drop for B64<'_, O, E> {
+    /// The end of the input: the last group is written.
     fn drop(&mut self) {
-        self.carry.zeroize();
+        self.flush();
     }
 }
 
@@ -103,7 +107,7 @@ mod tests {
                 for c in data[..len].chunks(piece) {
                     enc.put(c);
                 }
-                enc.finish();
+                drop(enc);
                 let n = sink.len();
                 assert_eq!(&out[..n], Base64::encode_string(&data[..len]).as_bytes());
                 let mut out = [0u8; 400];
@@ -112,7 +116,7 @@ mod tests {
                 for c in data[..len].chunks(piece) {
                     enc.put(c);
                 }
-                enc.finish();
+                drop(enc);
                 let n = sink.len();
                 assert_eq!(
                     &out[..n],
