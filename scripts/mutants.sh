@@ -42,10 +42,10 @@ run() {
   shift
   set +e
   if [ "$mode" = tls ]; then
-    cargo mutants --features "$FEATURES,tls" --timeout 120 -f 'src/tls/**' \
+    cargo mutants --features "$FEATURES,tls" --timeout 30 -f 'src/tls/**' \
       "$@" -- "${TLS_TESTS[@]}"
   else
-    cargo mutants --features "$FEATURES" --timeout 120 --exclude 'src/tls/**' \
+    cargo mutants --features "$FEATURES" --timeout 30 --exclude 'src/tls/**' \
       "$@" -- "${TESTS[@]}"
   fi
   rc=$?

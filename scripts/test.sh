@@ -74,6 +74,12 @@ scripts/boards.sh
 step "fuzzing smoke: each cargo-fuzz target for 15 s (scripts/fuzz.sh)"
 scripts/fuzz.sh 15
 
+step "mutation testing of what the last commit changed (scripts/mutants.sh --changed)"
+# Every mutant of the src/ files the last commit touched, and of those its
+# changed tests cover; fails on a missed mutant. The whole crate:
+# scripts/mutants.sh and scripts/mutants.sh --tls (README).
+scripts/mutants.sh --changed HEAD~1 -j2
+
 step "Miri: unit tests and the pure integration tests (scripts/miri.sh)"
 scripts/miri.sh
 

@@ -731,3 +731,151 @@ impl<E> Error<E> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+    use std::string::{String, ToString};
+    use std::vec::Vec;
+
+    /// Every message is non-empty and says something different.
+    fn distinct(messages: Vec<String>) {
+        let n = messages.len();
+        assert!(messages.iter().all(|m| !m.is_empty()), "{messages:?}");
+        let set: BTreeSet<_> = messages.into_iter().collect();
+        assert_eq!(set.len(), n, "{set:?}");
+    }
+
+    #[test]
+    fn config_errors_each_say_what_is_wrong() {
+        use ConfigError::*;
+        let all = [
+            EmptyClientId,
+            ControlCharacter,
+            InvalidUrl,
+            InsecureScheme,
+            UrlUserinfo,
+            UrlFragment,
+            InvalidPort,
+            InvalidScope,
+            InvalidResource,
+            ReservedParameter,
+            MissingAssertion,
+            InvalidKey,
+            SecretTooLong {
+                needed: 70,
+                capacity: 64,
+            },
+        ];
+        distinct(all.iter().map(ToString::to_string).collect());
+        assert!(
+            SecretTooLong {
+                needed: 70,
+                capacity: 64
+            }
+            .to_string()
+            .contains("70")
+        );
+    }
+
+    #[test]
+    fn http_errors_each_say_what_is_wrong() {
+        use HttpError::*;
+        let all = [
+            Malformed,
+            TooManyHeaders { limit: 16 },
+            HeadTooLarge { limit: 1024 },
+            BodyTooLarge { limit: 4096 },
+            InvalidContentLength,
+            UnsupportedTransferEncoding,
+            InvalidChunk,
+            UnexpectedEof,
+            Redirect { status: 302 },
+            UnexpectedStatus {
+                status: 503,
+                retry_after: None,
+            },
+        ];
+        distinct(all.iter().map(ToString::to_string).collect());
+        assert_eq!(
+            TooManyHeaders { limit: 16 }.to_string(),
+            "more than 16 header fields"
+        );
+        assert!(Redirect { status: 302 }.to_string().contains("302"));
+    }
+
+    #[test]
+    fn response_errors_and_codes_each_say_what_is_wrong() {
+        use ResponseError::*;
+        let all = [
+            Json,
+            TooDeep,
+            DuplicateMember,
+            WrongType,
+            MissingAccessToken,
+            EmptyAccessToken,
+            InvalidAccessToken,
+            MissingTokenType,
+            UnsupportedTokenType,
+            InvalidExpiresIn,
+            InvalidScope,
+        ];
+        distinct(all.iter().map(ToString::to_string).collect());
+        assert_eq!(Json.to_string(), "body is not a valid JSON object");
+        for code in [
+            "invalid_request",
+            "invalid_client",
+            "invalid_grant",
+            "unauthorized_client",
+            "unsupported_grant_type",
+            "invalid_scope",
+            "invalid_target",
+            "temporarily_unavailable",
+            "server_error",
+            "device_locked",
+        ] {
+            assert_eq!(ErrorCode::parse(code).to_string(), code);
+        }
+    }
+
+    #[test]
+    fn error_details_are_empty_only_without_any_part() {
+        let none = ErrorDetails::default();
+        assert!(none.is_empty());
+        assert_eq!(none.to_string(), "");
+        let parts = [
+            ErrorDetails {
+                code: Some(Text::from_str_lossy("invalid_client")),
+                ..none
+            },
+            ErrorDetails {
+                description: Some(Text::from_str_lossy("bad secret")),
+                ..none
+            },
+            ErrorDetails {
+                uri: Some(Text::from_str_lossy("https://as/e")),
+                ..none
+            },
+            ErrorDetails {
+                www_authenticate: Some(Text::from_str_lossy("Basic")),
+                ..none
+            },
+        ];
+        for d in &parts {
+            assert!(!d.is_empty(), "{d:?}");
+        }
+        let all = ErrorDetails {
+            code: parts[0].code,
+            description: parts[1].description,
+            uri: parts[2].uri,
+            www_authenticate: parts[3].www_authenticate,
+        };
+        assert_eq!(
+            all.to_string(),
+            "error: invalid_client; error_description: bad secret; \
+             error_uri: https://as/e; WWW-Authenticate: Basic"
+        );
+        assert_eq!(parts[1].to_string(), "error_description: bad secret");
+    }
+}

@@ -52,9 +52,12 @@ pub(crate) fn skip_plain(s: &[u8]) -> usize {
     for chunk in &mut chunks {
         let w = word(chunk);
         let y = w ^ (LO * usize::from(b'\\'));
-        // A byte of w is below 0x23 or non-ASCII, or a byte of y is zero. The
-        // lowest flagged byte is always a real stop (borrows only move up).
-        let t = ((w.wrapping_sub(LO * 0x23) & !w) | (y.wrapping_sub(LO) & !y) | w) & HI;
+        // Flags (high bits) every byte below 0x23 (w - 0x23 borrows), every
+        // non-ASCII byte (w), every backslash (y - 1 borrows), and more
+        // non-ASCII bytes twice over (w - 0x23 and y - 1 of a byte above
+        // 0xA2, most of them): the lowest flag is always a real stop
+        // (borrows only move up).
+        let t = (w.wrapping_sub(LO * 0x23) | w | y.wrapping_sub(LO)) & HI;
         if t != 0 {
             return i + (t.trailing_zeros() / 8) as usize;
         }
@@ -68,9 +71,9 @@ pub(crate) fn skip_plain(s: &[u8]) -> usize {
 }
 
 pub(crate) fn hex4(b: &[u8]) -> Option<u32> {
-    b.get(..4)?
-        .iter()
-        .try_fold(0u32, |acc, &c| Some(acc << 4 | char::from(c).to_digit(16)?))
+    b.get(..4)?.iter().try_fold(0u32, |acc, &c| {
+        Some((acc << 4) + char::from(c).to_digit(16)?)
+    })
 }
 
 /// The character of the UTF-16 surrogate pair escaped at the start of `s`
@@ -392,4 +395,65 @@ pub(crate) fn visible_ascii(s: &[u8]) -> bool {
 
 pub(crate) fn trim_ws(b: &[u8]) -> &[u8] {
     crate::bytes::trim(b, is_json_ws)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    /// The stop rule one byte at a time: what the word-at-a-time scan must
+    /// agree with.
+    fn reference(s: &[u8]) -> usize {
+        s.iter()
+            .position(|&b| b == b'\\' || !(0x23..0x80).contains(&b))
+            .unwrap_or(s.len())
+    }
+
+    #[test]
+    fn skip_plain_stops_where_the_byte_rule_stops() {
+        // Every byte value at every offset of the first words, behind plain
+        // text and followed by plain text and then by a second stop.
+        // (Under Miri, every 7th byte value.)
+        for b in (0..=255u8).step_by(if cfg!(miri) { 7 } else { 1 }) {
+            for at in 0..3 * W {
+                let mut s: Vec<u8> = (0..at).map(|i| b'#' + (i % 90) as u8).collect();
+                s.push(b);
+                s.extend(core::iter::repeat_n(b'a', 2 * W));
+                s.push(b'"');
+                assert_eq!(skip_plain(&s), reference(&s), "byte {b:#04x} at {at}");
+                assert_eq!(skip_plain(&s[..at]), at, "plain prefix of {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn hex4_reads_four_hex_digits() {
+        assert_eq!(hex4(b"0000"), Some(0));
+        assert_eq!(hex4(b"00e9"), Some(0xE9));
+        assert_eq!(hex4(b"D83C"), Some(0xD83C));
+        assert_eq!(hex4(b"ffff"), Some(0xFFFF));
+        assert_eq!(hex4(b"1234rest"), Some(0x1234));
+        assert_eq!(hex4(b"12g4"), None);
+        assert_eq!(hex4(b"123"), None);
+    }
+
+    #[test]
+    fn surrogates_only_as_complete_pairs() {
+        assert_eq!(surrogate_pair(br"\ud83c\udf21"), Some('\u{1F321}'));
+        assert_eq!(surrogate_pair(br"\uD800\uDC00"), Some('\u{10000}'));
+        assert_eq!(surrogate_pair(br"\udbff\udfff"), Some('\u{10FFFF}'));
+        // The second half must be a `\u` escape of a low surrogate.
+        assert_eq!(surrogate_pair(br"\ud83cxxdf21"), None);
+        assert_eq!(surrogate_pair(br"\ud83c\u0041"), None);
+        assert_eq!(surrogate_pair(br"\udf21\ud83c"), None);
+        assert_eq!(surrogate_pair(br"xxd83c\udf21"), None);
+        assert_eq!(escape_len(br"\ud83c\udf21"), Ok(12));
+        assert_eq!(escape_len(br"\ud83cxxdf21"), Err(ResponseError::Json));
+        assert_eq!(escape_len(br"\ud83c\u0041"), Err(ResponseError::Json));
+        assert_eq!(escape_len(br"\udc00"), Err(ResponseError::Json));
+        assert_eq!(escape_len(br"\u00e9"), Ok(6));
+        assert_eq!(escape_len(br"\n"), Ok(2));
+        assert_eq!(escape_len(br"\x"), Err(ResponseError::Json));
+    }
 }

@@ -150,3 +150,55 @@ fn the_async_driver_uses_the_assertions_own_signer_when_given_none() {
         .verify(input.as_bytes(), &sig)
         .expect("signed by the assertion's own key");
 }
+
+/// An async signer handed to a client that does not use `private_key_jwt`
+/// is not asked to sign (the request authenticates as configured).
+#[test]
+fn an_async_signer_is_not_used_without_private_key_jwt() {
+    let now = Rc::new(Cell::new(0u64));
+    let clock = {
+        let now = Rc::clone(&now);
+        move || Instant::from_millis(now.get())
+    };
+    let se = SecureElement {
+        key: SigningKey::from_slice(&[7u8; 32]).unwrap(),
+        busy: Cell::new(false),
+        inputs: RefCell::new(Vec::new()),
+    };
+    let mut client: Client<_> = Client::new(common::config(), clock);
+    let mut conn = AsyncConnector::new(Rc::clone(&now));
+    conn.push(Script::Respond(token_response("basic-ok", Some(3600))));
+    let mut work = [0u8; 2048];
+    let t = embassy_futures::block_on(client.asynch().signed_by(&se).token(&mut conn, &mut work))
+        .unwrap();
+    assert_eq!(t.expose_secret(), "basic-ok");
+    assert!(se.inputs.borrow().is_empty());
+    let written = conn.server.borrow().logs[0].borrow().written.clone();
+    assert!(!common::contains(&written, b"client_assertion"));
+}
+
+/// The blocking driver signs `private_key_jwt` assertions with the
+/// assertion's signer.
+#[test]
+fn the_blocking_driver_signs_with_the_assertions_signer() {
+    let now = Rc::new(Cell::new(0u64));
+    let server = RefCell::new(common::FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &embedded_oauth2::TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let clock = {
+        let now = Rc::clone(&now);
+        move || Instant::from_millis(now.get())
+    };
+    let key = embedded_oauth2::assertion::P256Signer::from_bytes(&[9u8; 32]).unwrap();
+    let wall = || Some(1_795_719_600u64);
+    let jti = CounterJti::new(*b"boot-003");
+    let config = common::config_with("pkjwt-device", ClientAuth::PrivateKeyJwt)
+        .with_assertion(Assertion::new(&wall, &jti).with_signer(&key));
+    let mut client: Client<_> = Client::new(config, clock);
+    server
+        .borrow_mut()
+        .push(Script::Respond(token_response("blocking-ok", Some(3600))));
+    let t = client.token(&mut connect, &mut [0u8; 2048]).unwrap();
+    assert_eq!(t.expose_secret(), "blocking-ok");
+    let written = server.borrow().logs[0].borrow().written.clone();
+    assert!(common::contains(&written, b"client_assertion="));
+}

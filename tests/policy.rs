@@ -171,6 +171,9 @@ fn resource_server_that_always_refuses_costs_two_fetches_over_ten_calls() {
     }
     assert_eq!(server.borrow().connections, 2, "{outcomes:?}");
     assert_eq!(attempts, 2);
+    // Two refusals in a row back off like one failed fetch: the first
+    // backoff step (2 s, no randomness: its ceiling), from the first call.
+    assert_eq!(client.next_attempt().map(|t| t.as_millis()), Some(1_999));
     assert_eq!(outcomes[0], "rejected");
     assert!(
         outcomes[1..].iter().all(|o| *o == "backoff"),
@@ -189,7 +192,7 @@ fn resource_server_that_always_refuses_costs_two_fetches_over_ten_calls() {
     assert!(matches!(r, Err(CallError::Rejected)));
     assert_eq!(server.borrow().connections, 3);
     let wait = client.next_attempt().expect("backing off").as_millis() - 60_000;
-    assert!(wait > 2_000, "the backoff grows: {wait} ms");
+    assert_eq!(wait, 3_999, "the backoff grows by one step");
 
     // Once a token is accepted again, a refusal is worth one renewal again.
     now.set(10 * 60_000);
@@ -321,4 +324,86 @@ fn client_is_send_and_lives_in_an_embassy_static() {
         let guard = CLIENT.lock().await;
         assert!(guard.as_ref().is_some_and(|c| c.cached().is_none()));
     });
+}
+
+/// Without a minimum interval there is no floor at all: a clock that went
+/// back (a token apparently obtained in the future) is fetched again at
+/// once, not held back until the clock reaches the last fetch.
+#[test]
+fn no_min_interval_means_no_floor_even_when_the_clock_goes_back() {
+    let now = clock_at(10_000);
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let mut client: Client<_> = Client::new(common::config(), clock(&now))
+        .with_policy(RefreshPolicy::new().with_min_interval(Duration::ZERO));
+    for name in ["first", "second"] {
+        server
+            .borrow_mut()
+            .push(Script::Respond(token_response(name, Some(3600))));
+    }
+    client.token(&mut connect, &mut [0u8; BUF]).unwrap();
+    now.set(9_000);
+    assert_eq!(client.next_attempt(), None);
+    let t = client.token(&mut connect, &mut [0u8; BUF]).unwrap();
+    assert_eq!(t.expose_secret(), "second");
+    assert_eq!(server.borrow().connections, 2);
+}
+
+/// A renewal that fails exactly one second before the token expires is
+/// retried after the backoff, as any other: the "one more attempt just
+/// before expiry" pull-in applies only while that point is still ahead.
+#[test]
+fn a_failure_at_the_last_second_backs_off_normally() {
+    let now = clock_at(0);
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let mut client: Client<_> = Client::new(common::config(), clock(&now));
+    server
+        .borrow_mut()
+        .push(Script::Respond(token_response("valid", Some(3600))));
+    client.token(&mut connect, &mut [0u8; BUF]).unwrap();
+    now.set(3_599_000);
+    server
+        .borrow_mut()
+        .push(Script::Refuse(common::StreamError::Refused));
+    assert!(client.fetch(&mut connect, &mut [0u8; BUF]).is_err());
+    assert_eq!(
+        client.next_attempt().map(|t| t.as_millis()),
+        Some(3_599_000 + 1_999)
+    );
+    // Earlier, the retry is pulled in to one second before the expiry.
+    now.set(3_598_000);
+    server
+        .borrow_mut()
+        .push(Script::Refuse(common::StreamError::Refused));
+    client.reset_backoff();
+    assert!(client.fetch(&mut connect, &mut [0u8; BUF]).is_err());
+    assert_eq!(
+        client.next_attempt().map(|t| t.as_millis()),
+        Some(3_599_000)
+    );
+}
+
+#[test]
+fn rejects_token_is_401_only() {
+    assert!(Attempt::<()>::rejects_token(401));
+    for status in [200, 400, 403, 404, 407, 500] {
+        assert!(!Attempt::<()>::rejects_token(status), "{status}");
+    }
+}
+
+#[test]
+fn call_errors_say_what_failed() {
+    let e: CallError<Infallible, &str> = CallError::Resource("bus off");
+    assert_eq!(e.to_string(), "resource request failed: bus off");
+    let e: CallError<Infallible, &str> = CallError::Rejected;
+    assert_eq!(
+        e.to_string(),
+        "the resource server rejected a freshly issued token"
+    );
+    let e: CallError<Infallible, &str> = CallError::Token(Error::Timeout);
+    assert_eq!(
+        e.to_string(),
+        format!("obtaining a token failed: {}", Error::<Infallible>::Timeout)
+    );
 }
