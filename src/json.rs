@@ -209,17 +209,19 @@ pub(crate) fn scan<'a>(
         // The index just past a value that ends here.
         let ended;
         match (expect, c) {
+            // (A close, a value or a comma is only expected inside the
+            // top-level object: depth >= 1.)
             (Expect::KeyOrClose | Expect::CommaOrClose, b'}') if in_object => {
-                depth -= 1;
+                depth = depth.saturating_sub(1);
                 i += 1;
                 ended = i;
-                in_object = depth > 0 && objects >> (depth - 1) & 1 == 1;
+                in_object = is_object(objects, depth);
             }
-            (Expect::ValueOrClose | Expect::CommaOrClose, b']') if depth > 0 && !in_object => {
-                depth -= 1;
+            (Expect::ValueOrClose | Expect::CommaOrClose, b']') if !in_object => {
+                depth = depth.saturating_sub(1);
                 i += 1;
                 ended = i;
-                in_object = depth > 0 && objects >> (depth - 1) & 1 == 1;
+                in_object = is_object(objects, depth);
             }
             (Expect::CommaOrClose, b',') => {
                 expect = if in_object {
@@ -266,7 +268,7 @@ pub(crate) fn scan<'a>(
                 i = skip_ws(b, i + 1);
                 continue;
             }
-            (Expect::Value | Expect::ValueOrClose, b'"') if depth > 0 => {
+            (Expect::Value | Expect::ValueOrClose, b'"') => {
                 let (end, escaped) = string_at(b, i)?;
                 if depth == 1
                     && let Some(k) = key.take()
@@ -278,7 +280,7 @@ pub(crate) fn scan<'a>(
                 i = skip_ws(b, end + 1);
                 continue;
             }
-            (Expect::Value | Expect::ValueOrClose, _) if depth > 0 => {
+            (Expect::Value | Expect::ValueOrClose, _) => {
                 let len = b
                     .get(i..)
                     .unwrap_or_default()
@@ -286,7 +288,8 @@ pub(crate) fn scan<'a>(
                     .position(|&t| {
                         matches!(t, b',' | b'}' | b']' | b':' | b'{' | b'[' | b'"') || is_json_ws(t)
                     })
-                    .unwrap_or(b.len() - i);
+                    // (No end: the body is cut short, an empty scalar.)
+                    .unwrap_or(0);
                 if !valid_scalar(b.get(i..i + len).unwrap_or_default()) {
                     return Err(Json);
                 }
@@ -316,6 +319,15 @@ pub(crate) fn scan<'a>(
     } else {
         Err(Json)
     }
+}
+
+/// Whether the container at `depth` (1 = the top-level object) is an
+/// object, from the bit set `objects` (bit `d`: depth `d + 1`).
+fn is_object(objects: u32, depth: usize) -> bool {
+    depth
+        .checked_sub(1)
+        .and_then(|d| objects.checked_shr(u32::try_from(d).ok()?))
+        .is_some_and(|o| o & 1 == 1)
 }
 
 /// Hands `f` the unescaped text of `lit` in pieces (each valid UTF-8):
@@ -400,6 +412,7 @@ pub(crate) fn trim_ws(b: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::string::String;
     use std::vec::Vec;
 
     /// The stop rule one byte at a time: what the word-at-a-time scan must
@@ -455,5 +468,62 @@ mod tests {
         assert_eq!(escape_len(br"\u00e9"), Ok(6));
         assert_eq!(escape_len(br"\n"), Ok(2));
         assert_eq!(escape_len(br"\x"), Err(ResponseError::Json));
+    }
+
+    fn object(body: &[u8]) -> bool {
+        scan(body, |_, _| {}).is_ok()
+    }
+
+    #[test]
+    fn brackets_close_only_what_they_opened() {
+        for ok in [
+            &br#"{"a":[1,{"b":[]}],"c":{}}"#[..],
+            br#"{"a":[[],[{}]]}"#,
+            br#"{}"#,
+        ] {
+            assert!(object(ok), "{}", String::from_utf8_lossy(ok));
+        }
+        for bad in [
+            &br#"{"a":[1}}"#[..],
+            br#"{"a":[1}]}"#,
+            br#"{"a":1]"#,
+            br#"{"a":{"b":1]}"#,
+            br#"{"a":[{]}]}"#,
+            br#"{"a":[}"#,
+            br#"{]"#,
+            br#"{"a":1}}"#,
+        ] {
+            assert!(!object(bad), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn non_ascii_runs_are_checked_as_utf8() {
+        assert!(object(
+            "{\"a\":\"\u{80}\u{7FF}\u{800}\u{FFFF}\u{10000}\"}".as_bytes()
+        ));
+        assert!(object("{\"\u{80}\":\"x\u{80}y\"}".as_bytes()));
+        assert!(!object(b"{\"a\":\"\xC2\"}"));
+        assert!(!object(b"{\"a\":\"\x80\"}"));
+        assert!(!object(b"{\"a\":\"\xC2\xC2\x80\"}"));
+    }
+
+    #[test]
+    fn unescape_into_cuts_on_a_character_boundary() {
+        let lit = |raw: &'static str, escaped| Lit {
+            raw: raw.as_bytes(),
+            escaped,
+        };
+        let mut dst = [0u8; 3];
+        assert_eq!(unescape_into(lit("ééé", false), &mut dst), (2, 6));
+        assert_eq!(&dst[..2], "é".as_bytes());
+        let mut dst = [0u8; 5];
+        assert_eq!(unescape_into(lit(r"ab\néé", true), &mut dst), (5, 7));
+        assert_eq!(&dst, "ab\né".as_bytes());
+        let mut dst = [0u8; 8];
+        assert_eq!(unescape_into(lit(r"\ud83c\udf21!", true), &mut dst), (5, 5));
+        assert_eq!(&dst[..5], "\u{1F321}!".as_bytes());
+        let mut dst = [0u8; 3];
+        assert_eq!(unescape_into(lit(r"\ud83c\udf21!", true), &mut dst), (0, 5));
     }
 }

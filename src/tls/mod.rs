@@ -852,6 +852,78 @@ mod tests {
     use super::*;
 
     #[test]
+    fn errors_each_say_what_is_wrong() {
+        use std::string::{String, ToString};
+        use std::vec::Vec;
+        let setup: Vec<String> = [
+            SetupError::CaCertificate,
+            SetupError::ServerName,
+            SetupError::ReadBuffer {
+                needed: 16_645,
+                available: 4096,
+            },
+            SetupError::WriteBuffer {
+                needed: 1024,
+                available: 100,
+            },
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert!(
+            setup[2].contains("16645") && setup[2].contains("4096"),
+            "{setup:?}"
+        );
+        assert!(
+            setup[3].contains("write") && setup[3].contains("100"),
+            "{setup:?}"
+        );
+        let conn: Vec<String> = [
+            TlsConnectError::Transport("socket reset"),
+            TlsConnectError::Tls(TlsError::InvalidCertificate),
+            TlsConnectError::Truncated,
+            TlsConnectError::Unauthenticated,
+            TlsConnectError::ServerName,
+            TlsConnectError::Closed,
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(conn[0], "socket reset", "the opener's error, as it is");
+        assert!(conn[1].starts_with("TLS: certificate refused"), "{conn:?}");
+        let mut all: Vec<&String> = setup.iter().chain(&conn).collect();
+        assert!(all.iter().all(|m| !m.is_empty()));
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), setup.len() + conn.len(), "distinct messages");
+        let described: Vec<&str> = [
+            TlsError::InvalidCertificate,
+            TlsError::InvalidSignature,
+            TlsError::InvalidSignatureScheme,
+            TlsError::InvalidHandshake,
+            TlsError::IoError,
+            TlsError::ConnectionClosed,
+            TlsError::Unimplemented,
+            TlsError::InsufficientSpace,
+            TlsError::InvalidCipherSuite,
+            TlsError::CryptoError,
+            TlsError::EncodeError,
+        ]
+        .iter()
+        .map(TlsConnectError::<()>::describe)
+        .collect();
+        let mut distinct = described.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), described.len(), "{described:?}");
+        assert_eq!(
+            TlsConnectError::<()>::describe(&TlsError::MissingHandshake),
+            described[3]
+        );
+        assert_eq!(described[10], "TLS protocol error");
+    }
+
+    #[test]
     fn framing_tracks_record_boundaries_in_any_split() {
         // two records: 3-byte body, then 0-byte body, then a partial header
         let bytes = [23, 3, 3, 0, 3, 1, 2, 3, 23, 3, 3, 0, 0, 23, 3];
