@@ -395,8 +395,10 @@ pub(crate) fn visible_ascii(s: &[u8]) -> bool {
     for chunk in &mut chunks {
         let w = word(chunk);
         let del = w ^ (LO * 0x7F);
-        // A byte >= 0x80, below 0x21, or 0x7F (exact as a yes/no answer).
-        bad |= w | (w.wrapping_sub(LO * 0x21) & !w) | (del.wrapping_sub(LO) & !del);
+        // Flags every byte >= 0x80 (w), below 0x21 (w - 0x21 borrows) or
+        // 0x7F (del - 1 borrows), and most bytes above 0xA0 twice over:
+        // a flag only ever follows a bad byte, so the yes/no is exact.
+        bad |= w | w.wrapping_sub(LO * 0x21) | del.wrapping_sub(LO);
     }
     bad & HI == 0
         && chunks
@@ -525,5 +527,20 @@ mod tests {
         assert_eq!(&dst[..5], "\u{1F321}!".as_bytes());
         let mut dst = [0u8; 3];
         assert_eq!(unescape_into(lit(r"\ud83c\udf21!", true), &mut dst), (0, 5));
+    }
+
+    #[test]
+    fn visible_ascii_is_exact_at_every_offset() {
+        let rule = |s: &[u8]| s.iter().all(|&b| (0x21..0x7F).contains(&b));
+        for b in (0..=255u8).step_by(if cfg!(miri) { 7 } else { 1 }) {
+            for at in 0..3 * W {
+                let mut s: Vec<u8> = (0..3 * W).map(|i| b'!' + (i % 94) as u8).collect();
+                s[at] = b;
+                assert_eq!(visible_ascii(&s), rule(&s), "byte {b:#04x} at {at}");
+                // The same bad byte in two words must not cancel out.
+                s[(at + W) % (3 * W)] = b;
+                assert_eq!(visible_ascii(&s), rule(&s), "byte {b:#04x} twice");
+            }
+        }
     }
 }

@@ -460,22 +460,23 @@ impl ResponseReader {
                         Chunk::Data(rem - take)
                     };
                 }
-                Chunk::DataEnd => {
-                    if avail.len() < 2 {
-                        break;
+                Chunk::DataEnd => match avail.get(..2) {
+                    Some(b"\r\n") => {
+                        self.raw += 2;
+                        self.chunk = Chunk::Size;
                     }
-                    if avail.get(..2) != Some(b"\r\n".as_slice()) {
-                        return Err(HttpError::InvalidChunk.into());
-                    }
-                    self.raw += 2;
-                    self.chunk = Chunk::Size;
-                }
+                    Some(_) => return Err(HttpError::InvalidChunk.into()),
+                    None => break,
+                },
             }
         }
         // Compact what is not yet decoded right behind the decoded body.
-        if !done && self.raw > self.body_end {
+        // (`raw` is never behind `body_end`; equal, this moves nothing.)
+        if !done {
             move_down(buf, self.raw..self.filled, self.body_end);
-            self.filled -= self.raw - self.body_end;
+            self.filled = self
+                .filled
+                .saturating_sub(self.raw.saturating_sub(self.body_end));
             self.raw = self.body_end;
         }
         Ok(done)
@@ -491,10 +492,16 @@ pub(crate) fn challenge_text(value: &[u8]) -> Text<64> {
         return full;
     }
     let scheme_end = value.iter().position(|&b| b == b' ').unwrap_or(value.len());
-    let error = value
-        .windows(6)
-        .position(|w| w.eq_ignore_ascii_case(b"error="))
-        .filter(|&i| i == 0 || matches!(value.get(i - 1), Some(b' ' | b',' | b'\t')))
+    // The first `error=` that starts a parameter (after the scheme: a
+    // challenge starts with one, RFC 9110 §11.6.1), not one inside
+    // another parameter's name or a quoted value.
+    let error = (1..value.len())
+        .find(|&i| {
+            matches!(value.get(i - 1), Some(b' ' | b',' | b'\t'))
+                && value
+                    .get(i..i + 6)
+                    .is_some_and(|w| w.eq_ignore_ascii_case(b"error="))
+        })
         .map(|i| {
             let rest = value.get(i..).unwrap_or_default();
             let end = if rest.get(6) == Some(&b'"') {
@@ -560,6 +567,72 @@ mod tests {
                 return Ok((r, body));
             }
         }
+    }
+
+    /// Feeds `wire` in one read; `Ok(true)` once the response is complete.
+    fn feed(r: &mut ResponseReader, buf: &mut [u8], wire: &[u8]) -> Result<bool, Error> {
+        let spare = r.spare(buf)?;
+        spare[..wire.len()].copy_from_slice(wire);
+        r.advance(buf, wire.len())
+    }
+
+    #[test]
+    fn head_limit_is_inclusive() {
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        let max = head.len() - 1;
+        let mut buf = [0u8; 128];
+        let mut r = ResponseReader::new(Limits::new().with_max_head(max));
+        // `max` bytes of a head that is not over yet: more is needed.
+        assert_eq!(feed(&mut r, &mut buf, &head[..max]), Ok(false));
+        assert!(!r.is_complete());
+        // One byte more than the limit, and the head is still not over.
+        let mut r = ResponseReader::new(Limits::new().with_max_head(max - 1));
+        assert_eq!(feed(&mut r, &mut buf, &head[..max - 1]), Ok(false));
+        assert_eq!(
+            feed(&mut r, &mut buf, &head[max - 1..max]),
+            Err(HttpError::HeadTooLarge { limit: max - 1 }.into())
+        );
+    }
+
+    #[test]
+    fn body_limit_is_inclusive() {
+        let wire = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody";
+        let mut buf = [0u8; 128];
+        let mut r = ResponseReader::new(Limits::new().with_max_body(4));
+        assert_eq!(feed(&mut r, &mut buf, wire), Ok(true));
+        assert!(r.is_complete());
+        assert_eq!(r.body(&buf), b"body");
+        let mut r = ResponseReader::new(Limits::new().with_max_body(3));
+        assert_eq!(
+            feed(&mut r, &mut buf, wire),
+            Err(HttpError::BodyTooLarge { limit: 3 }.into())
+        );
+    }
+
+    #[test]
+    fn no_content_and_not_modified_end_with_the_head() {
+        for status in ["204 No Content", "304 Not Modified"] {
+            let wire = std::format!("HTTP/1.1 {status}\r\nServer: x\r\n\r\n");
+            let mut buf = [0u8; 128];
+            let mut r = ResponseReader::new(Limits::new());
+            assert!(!r.is_complete());
+            // Complete without waiting for the server to close.
+            assert_eq!(
+                feed(&mut r, &mut buf, wire.as_bytes()),
+                Ok(true),
+                "{status}"
+            );
+            assert!(r.is_complete());
+            assert_eq!(r.body(&buf), b"");
+        }
+        // Any other status without a length is read to the end.
+        let mut buf = [0u8; 128];
+        let mut r = ResponseReader::new(Limits::new());
+        assert_eq!(
+            feed(&mut r, &mut buf, b"HTTP/1.1 200 OK\r\n\r\n"),
+            Ok(false)
+        );
+        assert!(!r.is_complete());
     }
 
     #[test]
@@ -695,6 +768,133 @@ mod tests {
             e,
             Error::Http(HttpError::TooManyHeaders { limit: 24 })
         ));
+    }
+
+    /// A chunked response with this chunk-size line (CRLF added) before
+    /// one byte of data, read in one piece; Ok(body) or the error.
+    fn chunked_with_size_line(line: &[u8]) -> Result<std::vec::Vec<u8>, Error> {
+        let mut wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        wire.extend_from_slice(line);
+        wire.extend_from_slice(b"\r\nX\r\n0\r\n\r\n");
+        let mut buf = [0u8; 1024];
+        read_all(&wire, wire.len(), &mut buf).map(|(_, body)| body)
+    }
+
+    #[test]
+    fn chunk_size_lines_up_to_the_limit() {
+        // "1;" and an extension: the line is exactly MAX_CHUNK_LINE bytes.
+        let mut line = b"1;x=".to_vec();
+        line.resize(MAX_CHUNK_LINE, b'a');
+        assert_eq!(chunked_with_size_line(&line).unwrap(), b"X");
+        line.push(b'a');
+        assert_eq!(
+            chunked_with_size_line(&line),
+            Err(HttpError::InvalidChunk.into())
+        );
+        // A size line that has no CRLF yet: waits up to the limit, no more.
+        let head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let mut buf = [0u8; 1024];
+        let mut r = ResponseReader::new(Limits::new());
+        assert_eq!(feed(&mut r, &mut buf, head), Ok(false));
+        let mut pending = b"1;x=".to_vec();
+        pending.resize(MAX_CHUNK_LINE, b'a');
+        assert_eq!(feed(&mut r, &mut buf, &pending), Ok(false));
+        assert_eq!(
+            feed(&mut r, &mut buf, b"a"),
+            Err(HttpError::InvalidChunk.into())
+        );
+        // A bare LF inside the size line is not the line's end.
+        assert_eq!(
+            chunked_with_size_line(b"1\nX"),
+            Err(HttpError::InvalidChunk.into())
+        );
+    }
+
+    #[test]
+    fn trailers_count_against_the_head_limit_inclusively() {
+        let head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let rest = b"1\r\nX\r\n0\r\nT: v\r\n\r\n";
+        // The head, then the trailer's 6 + 2 bytes: exactly at the limit.
+        let limit = head.len() + 8;
+        for (max, ok) in [(limit, true), (limit - 1, false)] {
+            let mut buf = [0u8; 256];
+            let mut r = ResponseReader::new(Limits::new().with_max_head(max));
+            assert_eq!(feed(&mut r, &mut buf, head), Ok(false));
+            let done = feed(&mut r, &mut buf, rest);
+            if ok {
+                assert_eq!(done, Ok(true));
+                assert_eq!(r.body(&buf), b"X");
+            } else {
+                assert_eq!(done, Err(HttpError::HeadTooLarge { limit: max }.into()));
+            }
+        }
+    }
+
+    #[test]
+    fn chunk_data_end_may_arrive_a_byte_at_a_time() {
+        let wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        for step in 1..8 {
+            let mut buf = [0u8; 256];
+            let (_, body) = read_all(wire, step, &mut buf).unwrap();
+            assert_eq!(body, b"abcde", "step {step}");
+        }
+        // What follows chunk data must be CRLF.
+        let bad = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\n0\r\n\r\n";
+        let mut buf = [0u8; 256];
+        assert_eq!(
+            read_all(bad, bad.len(), &mut buf).map(|_| ()),
+            Err(HttpError::InvalidChunk.into())
+        );
+    }
+
+    #[test]
+    fn chunk_framing_does_not_eat_the_buffer() {
+        // 300 one-byte chunks (1800 bytes on the wire) through a 512-byte
+        // buffer, read 7 bytes at a time: the framing is compacted away.
+        let mut wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        for _ in 0..300 {
+            wire.extend_from_slice(b"1\r\nz\r\n");
+        }
+        wire.extend_from_slice(b"0\r\n\r\n");
+        let mut buf = [0u8; 512];
+        let (_, body) = read_all(&wire, 7, &mut buf).unwrap();
+        assert_eq!(body, [b'z'; 300]);
+    }
+
+    #[test]
+    fn long_challenges_keep_the_error_parameter_however_it_is_written() {
+        let realm = "realm=\"https://localhost:38271/a/very/long/issuer/path/that/goes/on\"";
+        for (value, kept) in [
+            (
+                std::format!("Bearer {realm}, error=invalid_token, error_description=\"x\""),
+                "Bearer error=invalid_token",
+            ),
+            (
+                std::format!("Bearer {realm} error=invalid_token more"),
+                "Bearer error=invalid_token",
+            ),
+            (
+                std::format!("Bearer {realm},\tERROR=\"invalid_token\""),
+                "Bearer ERROR=\"invalid_token\"",
+            ),
+            (
+                std::format!("Bearer {realm}, xerror=\"no\", error=\"insufficient_scope\""),
+                "Bearer error=\"insufficient_scope\"",
+            ),
+            (
+                std::format!("Bearer {realm}, error=\"unterminated"),
+                "Bearer error=\"unterminated",
+            ),
+        ] {
+            assert_eq!(challenge_text(value.as_bytes()).as_str(), kept, "{value}");
+        }
+        // Not a parameter: inside a quoted value, or at the very start.
+        let inside = std::format!("Bearer realm=\"error=x {}\"", "y".repeat(70));
+        let t = challenge_text(inside.as_bytes());
+        assert!(t.is_truncated() && inside.starts_with(t.as_str()));
+        let first = std::format!("error=\"x\" {}", "y".repeat(70));
+        let t = challenge_text(first.as_bytes());
+        assert!(t.is_truncated() && first.starts_with(t.as_str()));
     }
 
     #[test]
