@@ -154,8 +154,9 @@ fn write_request<const N: usize>(
     s.put(b"\r\nConnection: close\r\nContent-Length: ");
     let at = s.len();
     // The body is written once, GAP bytes further on (room for the longest
-    // length and the blank line), then moved behind the real length.
-    const GAP: usize = 20 + 4;
+    // length, 20 digits, and the blank line, 4 bytes), then moved behind the
+    // real length.
+    const GAP: usize = 24;
     let body_len = match buf.get_mut(at.saturating_add(GAP)..) {
         Some(rest) => {
             let mut b = Sink::new(rest);
