@@ -418,6 +418,25 @@ mod tests {
     }
 
     #[test]
+    fn an_escaped_name_is_matched_whole() {
+        // Unescaped, the name is 21 bytes: more than a known name can be,
+        // and it starts with one. It is some other member.
+        let body = br#"{"error":"invalid_client","error_description\ud83c\udf21":"no","error_uri":"https://as/e"}"#;
+        let d = ErrorDetails::parse(None, body);
+        assert_eq!(d.description, None);
+        assert_eq!(d.uri.unwrap().as_str(), "https://as/e");
+        // Escaped but within the size of a name: matched.
+        let body = br#"{"error":"invalid_client","error_descr\u0069ption":"yes"}"#;
+        assert_eq!(
+            ErrorDetails::parse(None, body)
+                .description
+                .unwrap()
+                .as_str(),
+            "yes"
+        );
+    }
+
+    #[test]
     fn rfc6749_section_4_4_3_example() {
         let body = r#"{
             "access_token":"2YotnFZFEjr1zCsicMWpAA",

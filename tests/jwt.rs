@@ -286,3 +286,49 @@ fn sign_error_and_assertion_say_what_they_are() {
     assert!(d.starts_with("Assertion {"), "{d}");
     assert!(d.contains("se-1") && d.contains("lifetime_secs"), "{d}");
 }
+
+/// A secure element signs once per request when the buffer has room for
+/// the request and its writing gap; only a buffer that fits the request
+/// alone and no more makes the body (and its signature) be written twice.
+#[test]
+fn the_assertion_is_signed_once_when_the_buffer_has_room() {
+    use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+    struct Counting(P256Signer, AtomicU32);
+    impl Es256Signer for Counting {
+        fn sign(&self, m: &[u8]) -> Result<[u8; 64], embedded_oauth2::assertion::SignError> {
+            self.1.fetch_add(1, Relaxed);
+            self.0.sign(m)
+        }
+    }
+    let signer = Counting(
+        P256Signer::from_bytes(&[0x42; 32]).unwrap(),
+        AtomicU32::new(0),
+    );
+    let wall = || Some(1_767_225_600u64);
+    let jti = CounterJti::new(*b"boot-004");
+    let config = Config::<0>::new(
+        TokenEndpoint::parse(URL).unwrap(),
+        ClientId::new("pkjwt-client").unwrap(),
+        ClientAuth::PrivateKeyJwt,
+    )
+    .with_assertion(Assertion::new(&wall, &jti).with_signer(&signer));
+    let mut big = [0u8; 2048];
+    let n = encode_request(&config, &mut big).unwrap();
+    assert_eq!(
+        signer.1.load(Relaxed),
+        1,
+        "one signature with room to spare"
+    );
+    // Exactly the request's size: still correct, signed a second time.
+    let mut exact = vec![0u8; n];
+    assert_eq!(encode_request(&config, &mut exact).unwrap(), n);
+    assert_eq!(signer.1.load(Relaxed), 3);
+    let body = std::str::from_utf8(&exact)
+        .unwrap()
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap();
+    let (h, c, _) = assertion_of(body);
+    assert!(decode_json(&h).starts_with(r#"{"alg":"ES256""#));
+    assert!(decode_json(&c).contains(r#""iss":"pkjwt-client""#));
+}
