@@ -19,7 +19,7 @@
 #       so that a weakened test fails too; only the changed lines
 #       (--in-diff) when that would be more than 400 mutants
 #
-# ARGS go to cargo-mutants (e.g. -j2, -f FILE, -o DIR). Exit status as
+# ARGS go to cargo-mutants (e.g. -j2, -f FILE, -o DIR, --iterate). Exit status as
 # cargo-mutants': 0 every viable mutant caught (a test that hangs on a
 # mutant, a timeout, counts as caught: exit 3 is turned into 0), 2 a mutant
 # was missed, 4 the tests fail without any mutation. Exclusions, each with
@@ -50,9 +50,19 @@ run() {
   fi
   rc=$?
   set -e
+  # Exit 3 (timeouts) also when some were missed: read the outcome.
+  local out=. prev=
+  for a in "$@"; do
+    case "$prev" in -o|--output) out=$a ;; esac
+    prev=$a
+  done
   if [ "$rc" = 3 ]; then
-    echo "mutants: only timeouts besides caught mutants (a hang is a catch)" >&2
-    rc=0
+    if [ -s "$out/mutants.out/missed.txt" ]; then
+      rc=2
+    else
+      echo "mutants: only timeouts besides caught mutants (a hang is a catch)" >&2
+      rc=0
+    fi
   fi
   return "$rc"
 }
