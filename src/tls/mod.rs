@@ -908,6 +908,14 @@ mod tests {
             TlsError::InvalidCipherSuite,
             TlsError::CryptoError,
             TlsError::EncodeError,
+            TlsError::HandshakeAborted(
+                embedded_tls::alert::AlertLevel::Fatal,
+                embedded_tls::alert::AlertDescription::HandshakeFailure,
+            ),
+            TlsError::AbortHandshake(
+                embedded_tls::alert::AlertLevel::Fatal,
+                embedded_tls::alert::AlertDescription::BadCertificate,
+            ),
         ]
         .iter()
         .map(TlsConnectError::<()>::describe)
@@ -916,10 +924,15 @@ mod tests {
         distinct.sort();
         distinct.dedup();
         assert_eq!(distinct.len(), described.len(), "{described:?}");
-        assert_eq!(
-            TlsConnectError::<()>::describe(&TlsError::MissingHandshake),
-            described[3]
-        );
+        for (same, as_) in [
+            (TlsError::MissingHandshake, 3),
+            (TlsError::Io(embedded_io::ErrorKind::Other), 4),
+            (TlsError::OutOfMemory, 7),
+            (TlsError::InvalidKeyShare, 8),
+            (TlsError::InvalidApplicationData, 9),
+        ] {
+            assert_eq!(TlsConnectError::<()>::describe(&same), described[as_]);
+        }
         assert_eq!(described[10], "TLS protocol error");
     }
 
