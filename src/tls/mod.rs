@@ -852,6 +852,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn error_kinds_keep_the_transports() {
+        use embedded_io::{Error as _, ErrorKind};
+        type E = TlsConnectError<ErrorKind>;
+        assert_eq!(
+            E::Transport(ErrorKind::ConnectionRefused).kind(),
+            ErrorKind::ConnectionRefused
+        );
+        assert_eq!(
+            E::Tls(TlsError::Io(ErrorKind::TimedOut)).kind(),
+            ErrorKind::TimedOut
+        );
+        assert_eq!(
+            E::Tls(TlsError::InvalidCertificate).kind(),
+            ErrorKind::Other
+        );
+        assert_eq!(E::Truncated.kind(), ErrorKind::ConnectionReset);
+        assert_eq!(E::ServerName.kind(), ErrorKind::InvalidInput);
+        assert_eq!(E::Closed.kind(), ErrorKind::NotConnected);
+        assert_eq!(E::Unauthenticated.kind(), ErrorKind::Other);
+    }
+
+    #[test]
     fn errors_each_say_what_is_wrong() {
         use std::string::{String, ToString};
         use std::vec::Vec;
