@@ -549,8 +549,8 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
         if !self.token.is_empty() {
             let last =
                 Instant::from_millis(self.token.expires_at().as_millis().saturating_sub(1_000));
-            if at > last && last > now {
-                at = last;
+            if last > now {
+                at = at.min(last);
             }
         }
         self.retry_at = Some(at);
