@@ -988,10 +988,56 @@ mod tests {
         for ok in ["localhost", "auth.example.com", "a", "1.2.3.example"] {
             assert!(valid_server_name(ok), "{ok}");
         }
-        let long = "a".repeat(65);
+        // Four labels are an IPv4 address only when all are 1-3 digits.
+        let longest = "a".repeat(MAX_SERVER_NAME);
+        for ok in [
+            "host.example.co.uk",
+            "a.b.c.d",
+            "1234.5.6.7",
+            "1.2.3.4a",
+            longest.as_str(),
+        ] {
+            assert!(valid_server_name(ok), "{ok}");
+        }
+        let long = "a".repeat(MAX_SERVER_NAME + 1);
         for bad in ["", "127.0.0.1", "::1", "[::1]", "10.0.0.255", long.as_str()] {
             assert!(!valid_server_name(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn authenticated_needs_certificate_and_signature() {
+        let mut v = Verifier::new((), None);
+        assert!(!v.authenticated());
+        v.certificate = true;
+        assert!(!v.authenticated());
+        v.certificate = false;
+        v.signature = true;
+        assert!(!v.authenticated());
+        v.certificate = true;
+        assert!(v.authenticated());
+    }
+
+    /// A new connection forgets how the previous one ended.
+    #[test]
+    fn wire_reset_forgets_the_last_connection() {
+        let w: Wire<&str> = Wire::new();
+        w.eof.set(Some(Eof::InsideRecord));
+        assert!(matches!(
+            w.translate(TlsError::IoError),
+            TlsConnectError::Truncated
+        ));
+        w.error.set(Some("reset by peer"));
+        w.reset();
+        assert_eq!(w.eof(), None);
+        assert!(matches!(
+            w.translate(TlsError::Io(embedded_io::ErrorKind::Other)),
+            TlsConnectError::Tls(TlsError::Io(_))
+        ));
+        assert!(matches!(
+            w.translate(TlsError::IoError),
+            TlsConnectError::Tls(TlsError::IoError)
+        ));
     }
 
     /// embedded-tls calls the verifier only for the messages the server
