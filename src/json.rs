@@ -56,7 +56,8 @@ pub(crate) fn skip_plain(s: &[u8]) -> usize {
         // non-ASCII byte (w), every backslash (y - 1 borrows), and more
         // non-ASCII bytes twice over (w - 0x23 and y - 1 of a byte above
         // 0xA2, most of them): the lowest flag is always a real stop
-        // (borrows only move up).
+        // (borrows only move up). In this order each `|` matters: 0xDC is
+        // flagged by the first two terms only, 0x80..=0xA2 by the last two.
         let t = (w.wrapping_sub(LO * 0x23) | w | y.wrapping_sub(LO)) & HI;
         if t != 0 {
             return i + (t.trailing_zeros() / 8) as usize;
@@ -395,10 +396,12 @@ pub(crate) fn visible_ascii(s: &[u8]) -> bool {
     for chunk in &mut chunks {
         let w = word(chunk);
         let del = w ^ (LO * 0x7F);
-        // Flags every byte >= 0x80 (w), below 0x21 (w - 0x21 borrows) or
-        // 0x7F (del - 1 borrows), and most bytes above 0xA0 twice over:
-        // a flag only ever follows a bad byte, so the yes/no is exact.
-        bad |= w | w.wrapping_sub(LO * 0x21) | del.wrapping_sub(LO);
+        // Flags every byte below 0x21 (w - 0x21 borrows), >= 0x80 (w) or
+        // 0x7F (del - 1 borrows), and most non-ASCII bytes two or three
+        // times over: a flag only ever follows a bad byte, so the yes/no is
+        // exact. (In this order each `|` matters: 0xFF is flagged by the
+        // first two terms only, 0x80..=0xA0 by the last two only.)
+        bad |= w.wrapping_sub(LO * 0x21) | w | del.wrapping_sub(LO);
     }
     bad & HI == 0
         && chunks
