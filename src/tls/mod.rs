@@ -851,6 +851,152 @@ impl<'a, O: ErrorType, R: CryptoRngCore, B: AsMut<[u8]>, D: TlsClock, const CHAI
 mod tests {
     use super::*;
 
+    /// An in-memory socket: reads `input`, records writes and flushes,
+    /// fails with `fail` when set.
+    #[derive(Default)]
+    struct Mem {
+        input: std::vec::Vec<u8>,
+        written: std::vec::Vec<u8>,
+        flushes: usize,
+        fail: Option<embedded_io::ErrorKind>,
+    }
+    impl ErrorType for Mem {
+        type Error = embedded_io::ErrorKind;
+    }
+    impl Mem {
+        fn read_into(&mut self, buf: &mut [u8]) -> Result<usize, embedded_io::ErrorKind> {
+            if let Some(e) = self.fail {
+                return Err(e);
+            }
+            let n = buf.len().min(self.input.len());
+            buf[..n].copy_from_slice(&self.input[..n]);
+            self.input.drain(..n);
+            Ok(n)
+        }
+    }
+    impl embedded_io::Read for Mem {
+        fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+            self.read_into(buf)
+        }
+    }
+    impl embedded_io::Write for Mem {
+        fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+            self.written.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> Result<(), Self::Error> {
+            self.flushes += 1;
+            self.fail.map_or(Ok(()), Err)
+        }
+    }
+    #[cfg(feature = "async")]
+    impl embedded_io_async::Read for Mem {
+        async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+            self.read_into(buf)
+        }
+    }
+    #[cfg(feature = "async")]
+    impl embedded_io_async::Write for Mem {
+        async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+            self.written.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        async fn flush(&mut self) -> Result<(), Self::Error> {
+            self.flushes += 1;
+            self.fail.map_or(Ok(()), Err)
+        }
+    }
+
+    /// One record (3-byte body) and the first 2 bytes of a second header.
+    const RECORDS: [u8; 10] = [23, 3, 3, 0, 3, 1, 2, 3, 23, 3];
+
+    #[test]
+    fn the_socket_passes_bytes_through_and_notes_how_the_stream_ended() {
+        use embedded_io::{Read, Write};
+        let wire: Wire<embedded_io::ErrorKind> = Wire::new();
+        let mut s = Socket {
+            inner: Mem {
+                input: RECORDS[..8].to_vec(),
+                ..Mem::default()
+            },
+            wire: &wire,
+            framing: Framing::default(),
+        };
+        // An empty read is not the end of the stream.
+        assert_eq!(s.read(&mut []), Ok(0));
+        assert_eq!(wire.eof(), None);
+        let mut buf = [0u8; 16];
+        assert_eq!(s.read(&mut buf), Ok(8));
+        assert_eq!(&buf[..8], &RECORDS[..8]);
+        assert_eq!(s.read(&mut buf), Ok(0));
+        assert_eq!(wire.eof(), Some(Eof::AtRecordBoundary));
+        assert_eq!(s.write(b"hello"), Ok(5));
+        assert_eq!(s.flush(), Ok(()));
+        assert_eq!(
+            (s.inner.written.as_slice(), s.inner.flushes),
+            (&b"hello"[..], 1)
+        );
+        // Ending inside a record; then a failing socket keeps its error.
+        wire.reset();
+        let mut s = Socket {
+            inner: Mem {
+                input: RECORDS.to_vec(),
+                ..Mem::default()
+            },
+            wire: &wire,
+            framing: Framing::default(),
+        };
+        assert_eq!(s.read(&mut buf), Ok(10));
+        assert_eq!(s.read(&mut buf), Ok(0));
+        assert_eq!(wire.eof(), Some(Eof::InsideRecord));
+        s.inner.fail = Some(embedded_io::ErrorKind::ConnectionReset);
+        assert_eq!(s.flush(), Err(embedded_io::ErrorKind::ConnectionReset));
+        assert!(matches!(
+            wire.translate(TlsError::Io(embedded_io::ErrorKind::ConnectionReset)),
+            TlsConnectError::Transport(embedded_io::ErrorKind::ConnectionReset)
+        ));
+    }
+
+    #[cfg(feature = "async")]
+    #[test]
+    fn the_async_socket_does_the_same() {
+        use embedded_io_async::{Read, Write};
+        let wire: Wire<embedded_io::ErrorKind> = Wire::new();
+        let mut s = Socket {
+            inner: Mem {
+                input: RECORDS.to_vec(),
+                ..Mem::default()
+            },
+            wire: &wire,
+            framing: Framing::default(),
+        };
+        embassy_futures::block_on(async {
+            let mut buf = [0u8; 16];
+            assert_eq!(s.read(&mut []).await, Ok(0));
+            assert_eq!(wire.eof(), None);
+            assert_eq!(s.read(&mut buf).await, Ok(10));
+            assert_eq!(&buf[..10], &RECORDS);
+            assert_eq!(s.read(&mut buf).await, Ok(0));
+            assert_eq!(wire.eof(), Some(Eof::InsideRecord));
+            assert_eq!(s.write(b"hi").await, Ok(2));
+            assert_eq!(s.flush().await, Ok(()));
+            s.inner.fail = Some(embedded_io::ErrorKind::TimedOut);
+            assert_eq!(
+                s.read(&mut buf).await,
+                Err(embedded_io::ErrorKind::TimedOut)
+            );
+            assert_eq!(s.flush().await, Err(embedded_io::ErrorKind::TimedOut));
+        });
+        assert_eq!(
+            (s.inner.written.as_slice(), s.inner.flushes),
+            (&b"hi"[..], 2)
+        );
+        assert!(matches!(
+            wire.translate(TlsError::Io(embedded_io::ErrorKind::TimedOut)),
+            TlsConnectError::Transport(embedded_io::ErrorKind::TimedOut)
+        ));
+    }
+
     #[test]
     fn error_kinds_keep_the_transports() {
         use embedded_io::{Error as _, ErrorKind};
