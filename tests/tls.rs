@@ -972,3 +972,17 @@ fn record_buffers_are_wiped_after_each_exchange() {
     drop(c);
     assert!(read.iter().all(|&b| b == 0) && write.iter().all(|&b| b == 0));
 }
+
+/// The connector's `Debug` shows its settings (CA size, server name, pin,
+/// fragment length), never its record buffers.
+#[test]
+fn connector_debug_shows_settings_only() {
+    let c = connector("ca.pem", Some("localhost")).with_pin(Pin::PublicKey([0xAB; 32]));
+    let d = format!("{c:?}");
+    assert!(d.starts_with("TlsConnector {"), "{d}");
+    assert!(
+        d.contains("ca_len") && d.contains("\"localhost\"") && d.contains("PublicKey"),
+        "{d}"
+    );
+    assert!(d.contains("max_fragment_length"), "{d}");
+}
