@@ -430,7 +430,9 @@ impl ResponseReader {
                     }
                     let line = avail.get(..line_len).unwrap_or_default();
                     let size = match httparse::parse_chunk_size(line) {
-                        Ok(httparse::Status::Complete((used, size))) if used == line_len => size,
+                        // (httparse ends the line at its first CRLF, the
+                        // one found above: the whole line is used.)
+                        Ok(httparse::Status::Complete((_, size))) => size,
                         _ => return Err(HttpError::InvalidChunk.into()),
                     };
                     self.raw += line_len;

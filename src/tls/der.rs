@@ -23,7 +23,7 @@ impl<'a> Tlv<'a> {
                 let bytes = after_len.get(..n)?;
                 let len = bytes
                     .iter()
-                    .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+                    .fold(0usize, |acc, &b| (acc << 8) + usize::from(b));
                 (len, 2 + n)
             }
             _ => return None,
@@ -82,12 +82,23 @@ mod tests {
     fn lengths() {
         let t = Tlv::parse(&[0x04, 0x02, 1, 2, 9]).unwrap();
         assert_eq!((t.tag, t.contents, t.rest), (4, &[1u8, 2][..], &[9u8][..]));
-        let mut long = std::vec![0x04, 0x81, 0x80];
-        long.extend([7u8; 0x80]);
-        assert_eq!(Tlv::parse(&long).unwrap().contents.len(), 0x80);
-        let mut two = std::vec![0x04, 0x82, 0x01, 0x00];
-        two.extend([7u8; 0x100]);
-        assert_eq!(Tlv::parse(&two).unwrap().contents.len(), 0x100);
+        // Long forms with 1, 2 and 3 length bytes: the contents start right
+        // after the length and end where it says.
+        for (header, len) in [
+            (&[0x04, 0x81, 0x80][..], 0x80usize),
+            (&[0x04, 0x82, 0x01, 0x02], 0x102),
+            (&[0x04, 0x83, 0x01, 0x00, 0x03], 0x1_0003),
+        ] {
+            let mut v = header.to_vec();
+            v.extend((0..len).map(|i| (i % 251) as u8 + 1));
+            v.push(0);
+            let t = Tlv::parse(&v).unwrap();
+            assert_eq!(t.contents.len(), len);
+            assert_eq!(t.contents[0], 1);
+            assert_eq!(t.contents[len - 1], ((len - 1) % 251) as u8 + 1);
+            assert_eq!(t.rest, &[0]);
+            assert_eq!(t.whole.len(), header.len() + len);
+        }
         // truncated, indefinite, too many length bytes, empty
         for bad in [
             &[0x04, 0x03, 1, 2][..],

@@ -997,6 +997,79 @@ mod tests {
         ));
     }
 
+    /// A DER shape `is_certificate` accepts (see der::tests).
+    fn minimal_certificate() -> std::vec::Vec<u8> {
+        let mut tbs = std::vec![0xa0, 0x03, 0x02, 0x01, 0x02, 0x02, 0x01, 0x01];
+        for _ in 0..4 {
+            tbs.extend([0x30, 0x00]);
+        }
+        tbs.extend([0x30, 0x03, 0x06, 0x01, 0x2a]);
+        let mut inner = std::vec![0x30, tbs.len() as u8];
+        inner.extend(&tbs);
+        let mut cert = std::vec![0x30, inner.len() as u8];
+        cert.extend(&inner);
+        cert
+    }
+
+    #[test]
+    fn buffers_are_checked_against_exactly_what_is_needed() {
+        let ca = minimal_certificate();
+        let new = |read: usize, write: usize| {
+            TlsConnector::new(
+                Mem::default(),
+                rand_core::OsRng,
+                &ca,
+                std::vec![0u8; read],
+                std::vec![0u8; write],
+            )
+        };
+        // The read buffer picks the largest fragment length it can hold.
+        let mfl = |read| new(read, MIN_WRITE_BUFFER).map(|c| c.max_fragment_length());
+        assert_eq!(mfl(READ_BUFFER).ok(), Some(None));
+        assert_eq!(
+            mfl(READ_BUFFER - 1).ok(),
+            Some(Some(MaxFragmentLength::Bits12))
+        );
+        let bits11 = read_buffer_len(Some(MaxFragmentLength::Bits11));
+        assert_eq!(mfl(bits11).ok(), Some(Some(MaxFragmentLength::Bits11)));
+        assert_eq!(mfl(bits11 - 1).ok(), Some(Some(MaxFragmentLength::Bits10)));
+        let bits9 = read_buffer_len(Some(MaxFragmentLength::Bits9));
+        assert!(matches!(
+            mfl(bits9 - 1),
+            Err(SetupError::ReadBuffer { needed, available }) if needed == bits9 && available == bits9 - 1
+        ));
+        assert!(matches!(
+            new(READ_BUFFER, MIN_WRITE_BUFFER - 1),
+            Err(SetupError::WriteBuffer {
+                needed: MIN_WRITE_BUFFER,
+                ..
+            })
+        ));
+        // Asking for a fragment length: the buffer must hold it, exactly.
+        let c = new(bits11, MIN_WRITE_BUFFER).unwrap();
+        assert!(
+            c.with_max_fragment_length(MaxFragmentLength::Bits11)
+                .is_ok()
+        );
+        let c = new(bits11, MIN_WRITE_BUFFER).unwrap();
+        assert!(matches!(
+            c.with_max_fragment_length(MaxFragmentLength::Bits12),
+            Err(SetupError::ReadBuffer { available, .. }) if available == bits11
+        ));
+        let mut short = ca.clone();
+        short.pop();
+        assert!(matches!(
+            TlsConnector::new(
+                Mem::default(),
+                rand_core::OsRng,
+                &short,
+                std::vec![0u8; READ_BUFFER],
+                std::vec![0u8; MIN_WRITE_BUFFER],
+            ),
+            Err(SetupError::CaCertificate)
+        ));
+    }
+
     #[test]
     fn error_kinds_keep_the_transports() {
         use embedded_io::{Error as _, ErrorKind};
