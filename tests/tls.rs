@@ -986,3 +986,72 @@ fn connector_debug_shows_settings_only() {
     );
     assert!(d.contains("max_fragment_length"), "{d}");
 }
+
+/// A stream dropped while open still says goodbye: its last bytes on the
+/// wire are one TLS record of a close_notify alert (2 bytes, the inner
+/// content type and a 16-byte tag: 19), after which it sends nothing.
+#[test]
+fn a_dropped_stream_sends_close_notify() {
+    use embedded_io_adapters::std::FromStd;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    type Writes = Rc<RefCell<Vec<Vec<u8>>>>;
+    struct Recording(tls::StdTcp, Writes);
+    struct RecSocket(FromStd<std::net::TcpStream>, Writes);
+    impl embedded_io::ErrorType for Recording {
+        type Error = std::io::Error;
+    }
+    impl embedded_io::ErrorType for RecSocket {
+        type Error = std::io::Error;
+    }
+    impl Read for RecSocket {
+        fn read(&mut self, buf: &mut [u8]) -> Result<usize, std::io::Error> {
+            self.0.read(buf)
+        }
+    }
+    impl Write for RecSocket {
+        fn write(&mut self, buf: &[u8]) -> Result<usize, std::io::Error> {
+            let n = self.0.write(buf)?;
+            self.1.borrow_mut().push(buf[..n].to_vec());
+            Ok(n)
+        }
+        fn flush(&mut self) -> Result<(), std::io::Error> {
+            self.0.flush()
+        }
+    }
+    impl embedded_oauth2::tls::blocking::Open for Recording {
+        type Socket<'s> = RecSocket;
+        fn open(&mut self, host: &str, port: u16) -> Result<RecSocket, std::io::Error> {
+            self.0
+                .open(host, port)
+                .map(|s| RecSocket(s, Rc::clone(&self.1)))
+        }
+    }
+
+    let writes: Writes = Rc::default();
+    let ca: &'static [u8] = Box::leak(cert_file("ca.der").into_boxed_slice());
+    let mut c = embedded_oauth2::tls::TlsConnector::new(
+        Recording(tls::StdTcp::new(IO_TIMEOUT), Rc::clone(&writes)),
+        rand_core::OsRng,
+        ca,
+        vec![0u8; tls::READ_BUFFER],
+        vec![0u8; tls::WRITE_BUFFER],
+    )
+    .expect("connector");
+    let is_close_notify = |w: &[u8]| w.len() == 24 && w[..5] == [0x17, 0x03, 0x03, 0x00, 0x13];
+
+    let stream = c.open("localhost", port("https_port")).expect("handshake");
+    let handshake = writes.borrow().len();
+    assert!(!is_close_notify(writes.borrow().last().unwrap()));
+    drop(stream);
+    assert_eq!(writes.borrow().len(), handshake + 1, "one record on drop");
+    assert!(is_close_notify(writes.borrow().last().unwrap()));
+
+    // Closed explicitly: the same record, and nothing more when dropped.
+    let stream = c.open("localhost", port("https_port")).expect("handshake");
+    let handshake = writes.borrow().len();
+    stream.close().expect("close_notify");
+    assert_eq!(writes.borrow().len(), handshake + 1);
+    assert!(is_close_notify(writes.borrow().last().unwrap()));
+}
