@@ -418,6 +418,27 @@ mod tests {
     }
 
     #[test]
+    fn token_type_is_bearer_exactly() {
+        let with = |tt: &str| {
+            std::format!(r#"{{"access_token":"t","token_type":"{tt}","expires_in":60}}"#)
+        };
+        for ok in ["Bearer", "bearer", "BEARER", "Be\\u0061rer"] {
+            let mut work = [0u8; 64];
+            let r = parse_token_response(200, with(ok).as_bytes(), &mut work);
+            assert!(r.is_ok(), "{ok}: {r:?}");
+        }
+        for bad in ["Foobar", "bearerx", "bearer ", "beare", "mac", "DPoP", ""] {
+            let mut work = [0u8; 64];
+            let r = parse_token_response(200, with(bad).as_bytes(), &mut work);
+            assert_eq!(
+                r.map(|_| ()),
+                Err(Error::Response(ResponseError::UnsupportedTokenType)),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn an_escaped_name_is_matched_whole() {
         // Unescaped, the name is 21 bytes: more than a known name can be,
         // and it starts with one. It is some other member.
