@@ -27,9 +27,12 @@
 # --changed: mutants.out/ and, when src/tls/ changed, mutants.out.tls/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v cargo-mutants >/dev/null 2>&1; then
-  cargo install cargo-mutants --locked --version 27.1.0
-fi
+# Installed when first needed (a change that touches no src/ needs none).
+need_mutants() {
+  if ! command -v cargo-mutants >/dev/null 2>&1; then
+    cargo install cargo-mutants --locked --version 27.1.0
+  fi
+}
 FEATURES=async,client-secret-jwt,p256
 TESTS=(--lib --test cache --test responses --test retry --test faults --test async_driver
        --test fleet --test secrets --test jwt --test fuzz_replay --test policy --test cancel
@@ -40,6 +43,7 @@ TLS_TESTS=(--lib --test tls)
 run() {
   local mode=$1 rc
   shift
+  need_mutants
   set +e
   if [ "$mode" = tls ]; then
     cargo mutants --features "$FEATURES,tls" --timeout 30 -f 'src/tls/**' \
@@ -130,6 +134,7 @@ if [ "${#crate[@]}" -eq 0 ] && [ "${#tls[@]}" -eq 0 ]; then
 fi
 rc=0
 if [ "${#crate[@]}" -gt 0 ]; then
+  need_mutants
   n=$(cargo mutants --features "$FEATURES" --exclude 'src/tls/**' --list "${crate[@]}" | wc -l)
   echo "mutants: $n mutants in ${crate[*]} (changed since $short)" >&2
   if [ "$n" -gt 400 ]; then
