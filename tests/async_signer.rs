@@ -38,18 +38,31 @@ impl Es256SignerAsync for SecureElement {
     }
 }
 
-#[test]
-fn an_async_signer_signs_while_other_tasks_run() {
+impl SecureElement {
+    fn new() -> Self {
+        Self {
+            key: SigningKey::from_slice(&[7u8; 32]).unwrap(),
+            busy: Cell::new(false),
+            inputs: RefCell::new(Vec::new()),
+        }
+    }
+}
+
+/// A test clock the connector can move: the shared milliseconds and the
+/// client's clock reading them.
+fn shared_clock() -> (Rc<Cell<u64>>, impl Fn() -> Instant) {
     let now = Rc::new(Cell::new(0u64));
     let clock = {
         let now = Rc::clone(&now);
         move || Instant::from_millis(now.get())
     };
-    let se = SecureElement {
-        key: SigningKey::from_slice(&[7u8; 32]).unwrap(),
-        busy: Cell::new(false),
-        inputs: RefCell::new(Vec::new()),
-    };
+    (now, clock)
+}
+
+#[test]
+fn an_async_signer_signs_while_other_tasks_run() {
+    let (now, clock) = shared_clock();
+    let se = SecureElement::new();
     let wall = || Some(1_795_719_600u64);
     let jti = CounterJti::new(*b"boot-001");
     // No signer in the configuration: the driver's async one signs.
@@ -115,11 +128,7 @@ fn an_async_signer_signs_while_other_tasks_run() {
 /// fails for want of one.
 #[test]
 fn the_async_driver_uses_the_assertions_own_signer_when_given_none() {
-    let now = Rc::new(Cell::new(0u64));
-    let clock = {
-        let now = Rc::clone(&now);
-        move || Instant::from_millis(now.get())
-    };
+    let (now, clock) = shared_clock();
     let key = embedded_oauth2::assertion::P256Signer::from_bytes(&[9u8; 32]).unwrap();
     let wall = || Some(1_795_719_600u64);
     let jti = CounterJti::new(*b"boot-002");
@@ -155,16 +164,8 @@ fn the_async_driver_uses_the_assertions_own_signer_when_given_none() {
 /// is not asked to sign (the request authenticates as configured).
 #[test]
 fn an_async_signer_is_not_used_without_private_key_jwt() {
-    let now = Rc::new(Cell::new(0u64));
-    let clock = {
-        let now = Rc::clone(&now);
-        move || Instant::from_millis(now.get())
-    };
-    let se = SecureElement {
-        key: SigningKey::from_slice(&[7u8; 32]).unwrap(),
-        busy: Cell::new(false),
-        inputs: RefCell::new(Vec::new()),
-    };
+    let (now, clock) = shared_clock();
+    let se = SecureElement::new();
     let mut client: Client<_> = Client::new(common::config(), clock);
     let mut conn = AsyncConnector::new(Rc::clone(&now));
     conn.push(Script::Respond(token_response("basic-ok", Some(3600))));

@@ -997,23 +997,9 @@ mod tests {
         ));
     }
 
-    /// A DER shape `is_certificate` accepts (see der::tests).
-    fn minimal_certificate() -> std::vec::Vec<u8> {
-        let mut tbs = std::vec![0xa0, 0x03, 0x02, 0x01, 0x02, 0x02, 0x01, 0x01];
-        for _ in 0..4 {
-            tbs.extend([0x30, 0x00]);
-        }
-        tbs.extend([0x30, 0x03, 0x06, 0x01, 0x2a]);
-        let mut inner = std::vec![0x30, tbs.len() as u8];
-        inner.extend(&tbs);
-        let mut cert = std::vec![0x30, inner.len() as u8];
-        cert.extend(&inner);
-        cert
-    }
-
     #[test]
     fn buffers_are_checked_against_exactly_what_is_needed() {
-        let ca = minimal_certificate();
+        let ca = fake_ca();
         let new = |read: usize, write: usize| {
             TlsConnector::new(
                 Mem::default(),
