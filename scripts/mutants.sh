@@ -17,7 +17,7 @@
 #       every mutant of each src/ file changed since BASE (default HEAD~1),
 #       and of the src/ files a changed test file covers (`covers` below),
 #       so that a weakened test fails too; only the changed lines
-#       (--in-diff) when that would be more than 300 mutants (40 in
+#       (--in-diff) when that would be more than 120 mutants (20 in
 #       src/tls/, whose mutants each cost TLS handshakes), to keep CI short
 #
 # ARGS go to cargo-mutants (e.g. -j2, -f FILE, -o DIR, --iterate). Exit status as
@@ -141,10 +141,10 @@ if [ "${#crate[@]}" -gt 0 ]; then
   need_mutants
   n=$(cargo mutants --features "$FEATURES" --exclude 'src/tls/**' --list "${crate[@]}" | wc -l)
   echo "mutants: $n mutants in ${crate[*]} (changed since $short)" >&2
-  if [ "$n" -gt 300 ]; then
+  if [ "$n" -gt 120 ]; then
     git diff "$base" -- src >"${TMPDIR:-/tmp}/mutants-change.diff"
     crate=(--in-diff "${TMPDIR:-/tmp}/mutants-change.diff")
-    echo "mutants: more than 300, so only the changed lines" >&2
+    echo "mutants: more than 120, so only the changed lines" >&2
   fi
   run crate "${crate[@]}" "$@" || rc=$?
 fi
@@ -152,11 +152,11 @@ if [ "${#tls[@]}" -gt 0 ]; then
   need_mutants
   n=$(cargo mutants --features "$FEATURES,tls" --list "${tls[@]}" | wc -l)
   echo "mutants: $n mutants in ${tls[*]} (changed since $short) against the TLS server" >&2
-  # Each costs handshakes with the server (~10 s): beyond 40, the lines.
-  if [ "$n" -gt 40 ]; then
+  # Each costs handshakes with the server (~13 s): beyond 20, the lines.
+  if [ "$n" -gt 20 ]; then
     git diff "$base" -- src/tls >"${TMPDIR:-/tmp}/mutants-tls-change.diff"
     tls=(--in-diff "${TMPDIR:-/tmp}/mutants-tls-change.diff")
-    echo "mutants: more than 40, so only the changed lines" >&2
+    echo "mutants: more than 20, so only the changed lines" >&2
   fi
   run tls "${tls[@]}" -o mutants.out.tls "$@" || rc=$?
 fi
