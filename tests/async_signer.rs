@@ -48,6 +48,22 @@ impl SecureElement {
     }
 }
 
+/// The signing input and the signature of the assertion the first
+/// request carried.
+fn sent_assertion(conn: &AsyncConnector) -> (String, String) {
+    let written = conn.server.borrow().logs[0].borrow().written.clone();
+    let text = String::from_utf8(written).unwrap();
+    let jws = text
+        .split("client_assertion=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let (input, sig) = jws.rsplit_once('.').unwrap();
+    (input.to_owned(), sig.to_owned())
+}
+
 /// A test clock the connector can move: the shared milliseconds and the
 /// client's clock reading them.
 fn shared_clock() -> (Rc<Cell<u64>>, impl Fn() -> Instant) {
@@ -101,16 +117,8 @@ fn an_async_signer_signs_while_other_tasks_run() {
     );
 
     // The request carries the assertion the secure element signed.
-    let written = conn.server.borrow().logs[0].borrow().written.clone();
-    let text = String::from_utf8(written).unwrap();
-    let jws = text
-        .split("client_assertion=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap();
-    let (input, sig) = jws.rsplit_once('.').unwrap();
+    let (input, sig) = sent_assertion(&conn);
+    let (input, sig) = (input.as_str(), sig.as_str());
     assert_eq!(se.inputs.borrow().as_slice(), [input.as_bytes().to_vec()]);
     let sig = Signature::from_slice(&Base64UrlUnpadded::decode_vec(sig).unwrap()).unwrap();
     VerifyingKey::from(&se.key)
@@ -144,16 +152,8 @@ fn the_async_driver_uses_the_assertions_own_signer_when_given_none() {
     let t = embassy_futures::block_on(client.asynch().token(&mut conn, &mut work)).unwrap();
     assert_eq!(t.expose_secret(), "blocking-signed");
 
-    let written = conn.server.borrow().logs[0].borrow().written.clone();
-    let text = String::from_utf8(written).unwrap();
-    let jws = text
-        .split("client_assertion=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap();
-    let (input, sig) = jws.rsplit_once('.').unwrap();
+    let (input, sig) = sent_assertion(&conn);
+    let (input, sig) = (input.as_str(), sig.as_str());
     let sig = Signature::from_slice(&Base64UrlUnpadded::decode_vec(sig).unwrap()).unwrap();
     VerifyingKey::from(&SigningKey::from_slice(&[9u8; 32]).unwrap())
         .verify(input.as_bytes(), &sig)

@@ -907,6 +907,18 @@ mod tests {
         }
     }
 
+    /// A socket under embedded-tls over an in-memory stream of `input`.
+    fn socket<'w>(wire: &'w Wire<embedded_io::ErrorKind>, input: &[u8]) -> Socket<'w, Mem> {
+        Socket {
+            inner: Mem {
+                input: input.to_vec(),
+                ..Mem::default()
+            },
+            wire,
+            framing: Framing::default(),
+        }
+    }
+
     /// One record (3-byte body) and the first 2 bytes of a second header.
     const RECORDS: [u8; 10] = [23, 3, 3, 0, 3, 1, 2, 3, 23, 3];
 
@@ -914,14 +926,7 @@ mod tests {
     fn the_socket_passes_bytes_through_and_notes_how_the_stream_ended() {
         use embedded_io::{Read, Write};
         let wire: Wire<embedded_io::ErrorKind> = Wire::new();
-        let mut s = Socket {
-            inner: Mem {
-                input: RECORDS[..8].to_vec(),
-                ..Mem::default()
-            },
-            wire: &wire,
-            framing: Framing::default(),
-        };
+        let mut s = socket(&wire, &RECORDS[..8]);
         // An empty read is not the end of the stream.
         assert_eq!(s.read(&mut []), Ok(0));
         assert_eq!(wire.eof(), None);
@@ -938,14 +943,7 @@ mod tests {
         );
         // Ending inside a record; then a failing socket keeps its error.
         wire.reset();
-        let mut s = Socket {
-            inner: Mem {
-                input: RECORDS.to_vec(),
-                ..Mem::default()
-            },
-            wire: &wire,
-            framing: Framing::default(),
-        };
+        let mut s = socket(&wire, &RECORDS);
         assert_eq!(s.read(&mut buf), Ok(10));
         assert_eq!(s.read(&mut buf), Ok(0));
         assert_eq!(wire.eof(), Some(Eof::InsideRecord));
@@ -962,14 +960,7 @@ mod tests {
     fn the_async_socket_does_the_same() {
         use embedded_io_async::{Read, Write};
         let wire: Wire<embedded_io::ErrorKind> = Wire::new();
-        let mut s = Socket {
-            inner: Mem {
-                input: RECORDS.to_vec(),
-                ..Mem::default()
-            },
-            wire: &wire,
-            framing: Framing::default(),
-        };
+        let mut s = socket(&wire, &RECORDS);
         embassy_futures::block_on(async {
             let mut buf = [0u8; 16];
             assert_eq!(s.read(&mut []).await, Ok(0));
