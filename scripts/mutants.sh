@@ -25,7 +25,8 @@
 # mutant, a timeout, counts as caught: exit 3 is turned into 0), 2 a mutant
 # was missed, 4 the tests fail without any mutation. Exclusions, each with
 # its reason, are in .cargo/mutants.toml. Output: mutants.out/ (with
-# --changed: mutants.out/ and, when src/tls/ changed, mutants.out.tls/).
+# --changed: the TLS run, when there is one, comes second; the first run's
+# outcome is then in mutants.out.old/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Installed when first needed (a change that touches no src/ needs none).
@@ -158,6 +159,6 @@ if [ "${#tls[@]}" -gt 0 ]; then
     tls=(--in-diff "${TMPDIR:-/tmp}/mutants-tls-change.diff")
     echo "mutants: more than 20, so only the changed lines" >&2
   fi
-  run tls "${tls[@]}" -o mutants.out.tls "$@" || rc=$?
+  run tls "${tls[@]}" "$@" || rc=$?
 fi
 exit "$rc"
