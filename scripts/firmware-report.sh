@@ -301,7 +301,6 @@ print()
 WHY = [
     (r"async resume guard", "a finished future is never polled again: the drivers and `block_on` stop at `Ready`"),
     (r"percent-encoding.*lib\.rs", "`split_at(1 + i)` where `i` indexes `remaining`, one byte shorter than the slice split: always in range"),
-    (r"serde-json-core.*str\.rs", "`split_at` at the index `find('\\\\')` returned: an ASCII byte, always a char boundary inside the string"),
     (r"httparse.*swar\.rs", "`offsetnz`'s loop over a non-zero word always returns; the panic after it is unreachable"),
     (r"httparse.*lib\.rs", "`value_slice[0..last_visible+1]` where `last_visible` is an index `rposition` found in `value_slice`"),
     (r"hmac.*simple\.rs", "`new_from_slice(..).unwrap()`: HMAC takes keys of any length, it never returns `Err`"),

@@ -2,7 +2,7 @@
 //! (grammar, UTF-8, escapes and surrogate pairs, nesting at most
 //! [`MAX_JSON_DEPTH`] deep) and hands each top-level member over, without
 //! recursion and without copying; and the decoding of the strings that are
-//! kept (serde-json-core's unescaper). No OAuth here: the rules of token
+//! kept (`unescape`). No OAuth here: the rules of token
 //! and error responses are `response.rs`'s.
 
 use crate::error::ResponseError;
@@ -177,7 +177,7 @@ pub(crate) fn skip_ws(b: &[u8], mut i: usize) -> usize {
 /// hands each top-level member to `member`, in order.
 ///
 /// Strings are skipped a machine word at a time; only the members the
-/// client reads are decoded afterwards, by serde-json-core's unescaper.
+/// client reads are decoded afterwards, by [`unescape`].
 pub(crate) fn scan<'a>(
     body: &'a [u8],
     mut member: impl FnMut(Lit<'a>, Value<'a>),
@@ -331,36 +331,41 @@ fn is_object(objects: u32, depth: usize) -> bool {
         .is_some_and(|o| o & 1 == 1)
 }
 
-/// Hands `f` the unescaped text of `lit` in pieces (each valid UTF-8):
-/// serde-json-core's unescaper, plus the UTF-16 surrogate pairs it refuses
-/// (a pair decodes to one character; the scan has checked every escape and
-/// the UTF-8).
+/// Hands `f` the unescaped text of `lit` in pieces (each valid UTF-8): the
+/// runs between escapes as they are, each escape as the character it
+/// stands for (a UTF-16 surrogate pair as one). The scan has checked every
+/// escape and the UTF-8; on anything else it stops.
 pub(crate) fn unescape(lit: Lit<'_>, mut f: impl FnMut(&[u8])) {
-    use serde_json_core::str::{EscapedStr, EscapedStringFragment};
+    let mut rest = lit.raw;
     if !lit.escaped {
-        f(lit.raw);
+        f(rest);
         return;
     }
-    let Ok(mut rest) = core::str::from_utf8(lit.raw) else {
-        return;
-    };
     let mut utf8 = [0u8; 4];
-    while !rest.is_empty() {
-        let mut fragments = EscapedStr(rest).fragments();
-        let (piece, skip) = match fragments.next() {
-            Some(Ok(EscapedStringFragment::NotEscaped(s))) => (s, 0),
-            Some(Ok(EscapedStringFragment::Escaped(c))) => (&*c.encode_utf8(&mut utf8), 0),
-            _ => match surrogate_pair(rest.as_bytes()) {
-                Some(c) => (&*c.encode_utf8(&mut utf8), 12),
-                None => return,
+    loop {
+        let run = rest.iter().position(|&b| b == b'\\').unwrap_or(rest.len());
+        if run > 0 {
+            f(rest.get(..run).unwrap_or_default());
+        }
+        let esc = rest.get(run..).unwrap_or_default();
+        let (c, len) = match esc.get(1) {
+            Some(b'u') => match surrogate_pair(esc) {
+                Some(c) => (c, 12),
+                None => match hex4(esc.get(2..).unwrap_or_default()).and_then(char::from_u32) {
+                    Some(c) => (c, 6),
+                    None => return,
+                },
             },
+            Some(b'b') => ('\u{8}', 2),
+            Some(b'f') => ('\u{c}', 2),
+            Some(b'n') => ('\n', 2),
+            Some(b'r') => ('\r', 2),
+            Some(b't') => ('\t', 2),
+            Some(&c @ (b'"' | b'\\' | b'/')) => (char::from(c), 2),
+            _ => return,
         };
-        f(piece.as_bytes());
-        rest = if skip == 0 {
-            fragments.as_str().0
-        } else {
-            rest.get(skip..).unwrap_or_default()
-        };
+        f(c.encode_utf8(&mut utf8).as_bytes());
+        rest = esc.get(len..).unwrap_or_default();
     }
 }
 
@@ -417,6 +422,7 @@ pub(crate) fn trim_ws(b: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::format;
     use std::string::String;
     use std::vec::Vec;
 
@@ -530,6 +536,40 @@ mod tests {
         assert_eq!(&dst[..5], "\u{1F321}!".as_bytes());
         let mut dst = [0u8; 3];
         assert_eq!(unescape_into(lit(r"\ud83c\udf21!", true), &mut dst), (0, 5));
+    }
+
+    #[test]
+    fn unescape_agrees_with_serde_json() {
+        let all = |raw: &str| {
+            let mut out = Vec::new();
+            let lit = Lit {
+                raw: raw.as_bytes(),
+                escaped: true,
+            };
+            unescape(lit, |s| {
+                assert!(core::str::from_utf8(s).is_ok());
+                out.extend_from_slice(s);
+            });
+            out
+        };
+        for raw in [
+            r#"plain"#,
+            r#"\"\\\/\b\f\n\r\t"#,
+            r#"a\u0041b\u00e9\u20AC\uffff"#,
+            r#"\ud83c\udf21\ud83c\udf21x"#,
+            r#"é\n€"#,
+            r#"\u0000"#,
+            r#"\\u0041"#,
+            r#"end\\"#,
+        ] {
+            let want: String = serde_json::from_str(&format!("\"{raw}\"")).unwrap();
+            assert_eq!(all(raw), want.as_bytes(), "{raw}");
+        }
+        // Input the scan refuses: decoding stops there.
+        assert_eq!(all(r#"ab\x"#), b"ab");
+        assert_eq!(all(r#"ab\ud800"#), b"ab");
+        assert_eq!(all(r#"ab\u00"#), b"ab");
+        assert_eq!(all("ab\\"), b"ab");
     }
 
     #[test]

@@ -2,8 +2,7 @@
 //! ([RFC 6749 §5.1](https://www.rfc-editor.org/rfc/rfc6749#section-5.1),
 //! [§5.2](https://www.rfc-editor.org/rfc/rfc6749#section-5.2)), parsed with
 //! into caller-owned memory: one flat pass checks the whole body and finds the
-//! members, then serde-json-core's unescaper decodes the strings the client
-//! keeps.
+//! members, then the strings the client keeps are decoded.
 
 use core::fmt;
 
