@@ -344,9 +344,7 @@ pub(crate) fn unescape(lit: Lit<'_>, mut f: impl FnMut(&[u8])) {
     let mut utf8 = [0u8; 4];
     loop {
         let run = rest.iter().position(|&b| b == b'\\').unwrap_or(rest.len());
-        if run > 0 {
-            f(rest.get(..run).unwrap_or_default());
-        }
+        f(rest.get(..run).unwrap_or_default());
         let esc = rest.get(run..).unwrap_or_default();
         let (c, len) = match esc.get(1) {
             Some(b'u') => match surrogate_pair(esc) {
