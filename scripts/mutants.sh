@@ -3,7 +3,7 @@
 #
 # Two runs, because the TLS connector cannot be exercised without a TLS
 # server:
-#   * the crate without src/tls/ (features async,client-secret-jwt,p256),
+#   * the crate without src/tls/ (features async,client-secret-jwt,p256,dpop),
 #     with the host tests that need no server: the unit tests and the
 #     in-memory integration tests;
 #   * --tls: src/tls/ (feature tls added), with the unit tests and
@@ -35,7 +35,7 @@ need_mutants() {
     cargo install cargo-mutants --locked --version 27.1.0
   fi
 }
-FEATURES=async,client-secret-jwt,p256
+FEATURES=async,client-secret-jwt,p256,dpop
 TESTS=(--lib --test cache --test responses --test retry --test faults --test async_driver
        --test fleet --test secrets --test jwt --test fuzz_replay --test policy --test cancel
        --test token_task --test async_signer --test wipe)
@@ -93,6 +93,7 @@ covers() {
     tests/tls.rs|examples/support/tls.rs) echo src/tls/mod.rs src/tls/io.rs src/tls/der.rs ;;
     # Unit tests that also exercise another file's code.
     src/auth/jwt.rs) echo src/auth/jwt.rs src/auth/hmac.rs src/encode/base64.rs ;;
+    src/auth/dpop.rs) echo src/auth/dpop.rs src/auth/hmac.rs ;;
     src/response.rs) echo src/response.rs src/json.rs ;;
     src/*.rs) echo "$1" ;;
   esac

@@ -129,6 +129,14 @@ pub mod http {
     };
 }
 
+/// DPoP (RFC 9449): proofs of possession of the key a token is bound to
+/// (feature `dpop`).
+#[cfg(feature = "dpop")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+pub mod dpop {
+    pub use crate::auth::dpop::{DpopKey, Proof};
+}
+
 /// Signed client assertions (RFC 7523): `client_secret_jwt` (feature
 /// `client-secret-jwt`) and `private_key_jwt` (feature `private-key-jwt`,
 /// with the software signer `P256Signer` under `p256`).

@@ -287,9 +287,9 @@ fn sign_error_and_assertion_say_what_they_are() {
     assert!(d.contains("se-1") && d.contains("lifetime_secs"), "{d}");
 }
 
-/// A secure element signs once per request when the buffer has room for
-/// the request and its writing gap; only a buffer that fits the request
-/// alone and no more makes the body (and its signature) be written twice.
+/// A secure element signs once per request, and only when the signature
+/// fits where it is written: a buffer too small for the request never
+/// reaches the signer.
 #[test]
 fn the_assertion_is_signed_once_when_the_buffer_has_room() {
     use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
@@ -319,10 +319,17 @@ fn the_assertion_is_signed_once_when_the_buffer_has_room() {
         1,
         "one signature with room to spare"
     );
-    // Exactly the request's size: still correct, signed a second time.
+    // Exactly the request's size: still correct. The body is written twice
+    // (behind the gap, then in place), but the first pass has no room for
+    // the signature (the assertion ends the body), so the signer is not
+    // asked there.
     let mut exact = vec![0u8; n];
     assert_eq!(encode_request(&config, &mut exact).unwrap(), n);
-    assert_eq!(signer.1.load(Relaxed), 3);
+    assert_eq!(signer.1.load(Relaxed), 2);
+    // Too small by one: the signer is not asked at all.
+    let mut short = vec![0u8; n - 1];
+    assert!(encode_request(&config, &mut short).is_err());
+    assert_eq!(signer.1.load(Relaxed), 2);
     let body = std::str::from_utf8(&exact)
         .unwrap()
         .split("\r\n\r\n")

@@ -75,9 +75,9 @@ fn compress(state: &mut [u32; 8], block: &[u8; BLOCK]) {
     compress256(state, core::slice::from_ref(block.into()));
 }
 
-/// SHA-256 of `prefix` (one whole block already absorbed into `s.state`)
+/// SHA-256 of `prefix` bytes already absorbed into `s.state` (whole blocks)
 /// followed by `data`, into `out`.
-fn finish(s: &mut Scratch, data: &[u8], out: &mut [u8; 32]) {
+fn finish(s: &mut Scratch, prefix: u64, data: &[u8], out: &mut [u8; 32]) {
     let mut blocks = data.chunks_exact(BLOCK);
     for chunk in &mut blocks {
         if let Ok(block) = <&[u8; BLOCK]>::try_from(chunk) {
@@ -85,9 +85,9 @@ fn finish(s: &mut Scratch, data: &[u8], out: &mut [u8; 32]) {
         }
     }
     let rest = blocks.remainder();
-    // Padding: 0x80, zeros, the message length in bits (one block of
-    // prefix plus `data`) as a 64-bit big-endian number.
-    let bits = ((BLOCK as u64) + data.len() as u64).wrapping_mul(8);
+    // Padding: 0x80, zeros, the message length in bits (the prefix plus
+    // `data`) as a 64-bit big-endian number.
+    let bits = (prefix + data.len() as u64).wrapping_mul(8);
     s.block.zeroize();
     for (dst, src) in s.block.iter_mut().zip(rest) {
         *dst = *src;
@@ -112,8 +112,19 @@ fn finish(s: &mut Scratch, data: &[u8], out: &mut [u8; 32]) {
     }
 }
 
+/// SHA-256 of `data` into `out`; `s` is wiped before returning (`data` may
+/// be a secret: DPoP's `ath` is the hash of the access token).
+#[cfg(feature = "dpop")]
+pub(crate) fn sha256(data: &[u8], s: &mut Scratch, out: &mut [u8; 32]) {
+    s.zeroize();
+    s.state = IV;
+    finish(s, 0, data, out);
+    s.zeroize();
+}
+
 /// HMAC-SHA-256 of `msg` under `key` into `out`; `s` is wiped before
 /// returning.
+#[cfg(feature = "client-secret-jwt")]
 pub(crate) fn hmac_sha256(key: &[u8], msg: &[u8], s: &mut Scratch, out: &mut [u8; 32]) {
     s.zeroize();
     if key.len() > BLOCK {
@@ -124,7 +135,7 @@ pub(crate) fn hmac_sha256(key: &[u8], msg: &[u8], s: &mut Scratch, out: &mut [u8
         if let Ok(block) = <&[u8; BLOCK]>::try_from(first) {
             compress(&mut s.state, block);
         }
-        finish(s, rest, &mut digest);
+        finish(s, BLOCK as u64, rest, &mut digest);
         s.key = [0; BLOCK];
         for (dst, src) in s.key.iter_mut().zip(digest) {
             *dst = src;
@@ -143,7 +154,7 @@ pub(crate) fn hmac_sha256(key: &[u8], msg: &[u8], s: &mut Scratch, out: &mut [u8
     let block = s.block;
     compress(&mut s.state, &block);
     let mut inner = [0u8; 32];
-    finish(s, msg, &mut inner);
+    finish(s, BLOCK as u64, msg, &mut inner);
     s.inner = inner;
     inner.zeroize();
     // Outer: H((K ^ opad) || inner).
@@ -154,25 +165,45 @@ pub(crate) fn hmac_sha256(key: &[u8], msg: &[u8], s: &mut Scratch, out: &mut [u8
     let block = s.block;
     compress(&mut s.state, &block);
     let inner = s.inner;
-    finish(s, &inner, out);
+    finish(s, BLOCK as u64, &inner, out);
     s.zeroize();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(feature = "client-secret-jwt")]
     use hmac::{Hmac, Mac};
+    #[cfg(feature = "client-secret-jwt")]
     use std::vec;
 
+    #[cfg(feature = "client-secret-jwt")]
     fn reference(key: &[u8], data: &[u8]) -> std::vec::Vec<u8> {
         let mut m = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
         m.update(data);
         m.finalize().into_bytes().to_vec()
     }
 
+    /// SHA-256 against sha2's, at the lengths around the padding's block
+    /// boundary, and the scratch wiped afterwards.
+    #[cfg(feature = "dpop")]
+    #[test]
+    fn sha256_matches_sha2_and_wipes() {
+        use sha2::Digest;
+        for len in [0usize, 1, 55, 56, 63, 64, 65, 119, 120, 200] {
+            let data: std::vec::Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let mut scratch = Scratch::default();
+            let mut out = [0u8; 32];
+            sha256(&data, &mut scratch, &mut out);
+            assert_eq!(out[..], sha2::Sha256::digest(&data)[..], "{len}");
+            assert!(scratch.is_wiped(), "{len}");
+        }
+    }
+
     /// The HMAC state (padded key, chaining state, inner hash) is wiped
     /// once the tag is computed, and the tag is still right; checked for a
     /// short key, a block-sized one and one that is hashed first.
+    #[cfg(feature = "client-secret-jwt")]
     #[test]
     fn hmac_state_is_wiped_after_signing() {
         for key_len in [4usize, 64, 131] {

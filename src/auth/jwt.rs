@@ -375,7 +375,7 @@ pub(crate) fn write_signing_input(
 
 /// Writes a JSON string literal: quotes, backslashes and control characters
 /// escaped (RFC 8259 §7), everything else as is.
-fn json_str(out: &mut impl Out, s: &str) {
+pub(crate) fn json_str(out: &mut impl Out, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.put(b"\"");
     let bytes = s.as_bytes();
@@ -415,23 +415,36 @@ pub(crate) fn write_jws(
 ) -> Result<(), Error> {
     let start = sink.len();
     write_signing_input(sink, key.alg(), client_id, audience, assertion, claims);
+    append_signature(sink, key, start)
+}
+
+/// Appends `.` and the base64url signature of what `sink` holds from
+/// `start` on (the signing input just written). When the signature would
+/// not fit (or `sink` only counts), the signer is not asked: only the
+/// length is counted.
+pub(crate) fn append_signature(
+    sink: &mut Sink<'_>,
+    key: &Key<'_>,
+    start: usize,
+) -> Result<(), Error> {
     let mut sig = [0u8; 64];
+    let sig_len = key.sig_len();
+    let b64_len = (sig_len * 4).div_ceil(3);
     let signed = match sink.written_since(start) {
-        Some(input) => {
+        Some(input) if sink.has_room(1 + b64_len) => {
             key.sign(input, &mut sig)?;
             true
         }
-        None => false,
+        _ => false,
     };
     sink.put(b".");
-    let sig_len = key.sig_len();
     if signed {
         let mut s = B64::<_, Base64UrlUnpadded>::new(&mut *sink);
         s.put(sig.get(..sig_len).unwrap_or_default());
         drop(s);
     } else {
         // Counting pass, or the buffer is already too small: only the length matters.
-        sink.skip((sig_len * 4).div_ceil(3));
+        sink.skip(b64_len);
     }
     zeroize::Zeroize::zeroize(&mut sig);
     Ok(())

@@ -113,6 +113,12 @@ impl<'b> Sink<'b> {
         self.pos
     }
 
+    /// Whether `more` bytes would still fit.
+    #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+    pub(crate) fn has_room(&self, more: usize) -> bool {
+        self.pos.saturating_add(more) <= self.buf.len()
+    }
+
     /// The bytes written since `start`, when all of them fit.
     #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
     pub(crate) fn written_since(&self, start: usize) -> Option<&[u8]> {

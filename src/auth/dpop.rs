@@ -1,0 +1,432 @@
+//! DPoP proofs ([RFC 9449](https://www.rfc-editor.org/rfc/rfc9449)): a JWS
+//! per request, signed by the key the token is bound to, written straight
+//! into a caller buffer as the client assertions are (`jwt.rs`).
+
+use core::fmt;
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+
+use super::hmac::{Scratch, sha256};
+use super::jwt::{Es256Signer, Key, append_signature, json_str};
+use crate::encode::base64::B64;
+use crate::encode::{Out, Sink};
+use crate::error::{Buffer, ConfigError, Error};
+
+/// The key DPoP proofs are signed with: an ES256 signer (a secure element,
+/// or [`P256Signer`](crate::assertion::P256Signer)) and its public key,
+/// which every proof carries as a JWK (RFC 9449 §4.2).
+///
+/// ```
+/// # #[cfg(feature = "p256")] {
+/// use embedded_oauth2::assertion::P256Signer;
+/// use embedded_oauth2::dpop::DpopKey;
+/// let signer = P256Signer::from_bytes(&[7u8; 32])?;
+/// let key = DpopKey::new(&signer, &signer.public_key_sec1())?;
+/// let mut jkt = [0u8; 43];
+/// assert_eq!(key.thumbprint_b64(&mut jkt).len(), 43);
+/// # }
+/// # Ok::<(), embedded_oauth2::error::ConfigError>(())
+/// ```
+#[derive(Clone, Copy)]
+pub struct DpopKey<'a> {
+    signer: &'a (dyn Es256Signer + Sync),
+    x: [u8; 32],
+    y: [u8; 32],
+}
+
+impl<'a> DpopKey<'a> {
+    /// `public` is the signer's public key as an uncompressed SEC1 point
+    /// (`04 || x || y`, 65 bytes: what secure elements and
+    /// [`P256Signer::public_key_sec1`](crate::assertion::P256Signer::public_key_sec1)
+    /// give). Any other first byte is [`ConfigError::InvalidKey`].
+    pub fn new(
+        signer: &'a (dyn Es256Signer + Sync),
+        public: &[u8; 65],
+    ) -> Result<Self, ConfigError> {
+        let [0x04, point @ ..] = public else {
+            return Err(ConfigError::InvalidKey);
+        };
+        let (Some(x), Some(y)) = (point.first_chunk(), point.last_chunk()) else {
+            return Err(ConfigError::InvalidKey);
+        };
+        Ok(Self {
+            signer,
+            x: *x,
+            y: *y,
+        })
+    }
+
+    /// The JWK SHA-256 thumbprint (RFC 7638) of the public key: what a
+    /// server binds tokens to (`cnf.jkt`, RFC 9449 §6.1).
+    pub fn thumbprint(&self) -> [u8; 32] {
+        // The required members in lexicographic order, no whitespace.
+        let mut jwk = [0u8; 128];
+        let mut sink = Sink::new(&mut jwk);
+        sink.put(b"{\"crv\":\"P-256\",\"kty\":\"EC\"");
+        self.write_coordinates(&mut sink);
+        sink.put(b"}");
+        let n = sink.len();
+        let mut digest = [0u8; 32];
+        sha256(
+            jwk.get(..n).unwrap_or_default(),
+            &mut Scratch::default(),
+            &mut digest,
+        );
+        digest
+    }
+
+    /// [`DpopKey::thumbprint`] base64url-encoded (43 characters), as
+    /// `dpop_jkt` and `cnf.jkt` carry it.
+    pub fn thumbprint_b64<'b>(&self, out: &'b mut [u8; 43]) -> &'b str {
+        Base64UrlUnpadded::encode(&self.thumbprint(), out).unwrap_or_default()
+    }
+
+    /// `,"x":"…","y":"…"`
+    fn write_coordinates(&self, out: &mut impl Out) {
+        out.put(b",\"x\":\"");
+        b64(out, &self.x);
+        out.put(b"\",\"y\":\"");
+        b64(out, &self.y);
+        out.put(b"\"");
+    }
+}
+
+impl fmt::Debug for DpopKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut jkt = [0u8; 43];
+        f.debug_struct("DpopKey")
+            .field("jkt", &self.thumbprint_b64(&mut jkt))
+            .finish_non_exhaustive()
+    }
+}
+
+fn b64(out: &mut impl Out, bytes: &[u8]) {
+    let mut e = B64::<_, Base64UrlUnpadded>::new(out);
+    e.put(bytes);
+}
+
+/// One DPoP proof: the request it is for (`htm`, `htu`), the server's
+/// latest nonce, and at a resource server the access token it goes with
+/// (`ath`).
+///
+/// The values that change per proof, `iat` (from the wall clock) and `jti`
+/// (never the same twice: a [`JtiSource`](crate::assertion::JtiSource)),
+/// are passed to [`Proof::write`], so the writer stays deterministic.
+///
+/// ```
+/// # #[cfg(feature = "p256")] {
+/// use embedded_oauth2::assertion::P256Signer;
+/// use embedded_oauth2::dpop::{DpopKey, Proof};
+/// let signer = P256Signer::from_bytes(&[7u8; 32]).unwrap();
+/// let key = DpopKey::new(&signer, &signer.public_key_sec1()).unwrap();
+/// let mut buf = [0u8; 512];
+/// let proof = Proof::new("GET", "https://rs.example/data?x=1")
+///     .with_access_token("the-token")
+///     .write(&key, 1_767_225_600, [1; 16], &mut buf)?;
+/// assert_eq!(proof.split('.').count(), 3);
+/// # }
+/// # Ok::<(), embedded_oauth2::Error>(())
+/// ```
+#[derive(Clone, Copy)]
+pub struct Proof<'r> {
+    method: &'r str,
+    url: &'r str,
+    nonce: Option<&'r str>,
+    access_token: Option<&'r str>,
+}
+
+impl<'r> Proof<'r> {
+    /// A proof for a `method` request to `url`. The query and fragment are
+    /// left out of `htu` (RFC 9449 §4.2).
+    pub fn new(method: &'r str, url: &'r str) -> Self {
+        Self {
+            method,
+            url,
+            nonce: None,
+            access_token: None,
+        }
+    }
+
+    /// The nonce the server gave last (`DPoP-Nonce`), sent as `nonce`.
+    pub fn with_nonce(mut self, nonce: &'r str) -> Self {
+        self.nonce = Some(nonce);
+        self
+    }
+
+    /// The access token presented with this proof: its hash is sent as
+    /// `ath` (RFC 9449 §4.2), required at resource servers.
+    pub fn with_access_token(mut self, token: &'r str) -> Self {
+        self.access_token = Some(token);
+        self
+    }
+
+    /// `htu`: the URL without its query and fragment.
+    fn htu(&self) -> &'r str {
+        let end = self.url.find(['?', '#']).unwrap_or(self.url.len());
+        self.url.get(..end).unwrap_or(self.url)
+    }
+
+    /// Writes the compact JWS into `buf`. A buffer that is too small gives
+    /// [`Error::Capacity`] with the exact size needed, and the signer is
+    /// not asked.
+    pub fn write<'b>(
+        &self,
+        key: &DpopKey<'_>,
+        iat: u64,
+        jti: [u8; 16],
+        buf: &'b mut [u8],
+    ) -> Result<&'b str, Error> {
+        let mut sink = Sink::new(buf);
+        self.write_into(&mut sink, key, iat, &jti)?;
+        let n = sink.finish(Buffer::Output)?;
+        Ok(buf
+            .get(..n)
+            .and_then(|b| core::str::from_utf8(b).ok())
+            .unwrap_or_default())
+    }
+
+    pub(crate) fn write_into(
+        &self,
+        sink: &mut Sink<'_>,
+        key: &DpopKey<'_>,
+        iat: u64,
+        jti: &[u8; 16],
+    ) -> Result<(), Error> {
+        let start = sink.len();
+        {
+            let mut h = B64::<_, Base64UrlUnpadded>::new(&mut *sink);
+            h.put(b"{\"typ\":\"dpop+jwt\",\"alg\":\"ES256\",\"jwk\":{\"kty\":\"EC\",\"crv\":\"P-256\"");
+            key.write_coordinates(&mut h);
+            h.put(b"}}");
+        }
+        sink.put(b".");
+        {
+            let mut c = B64::<_, Base64UrlUnpadded>::new(&mut *sink);
+            c.put(b"{\"jti\":\"");
+            b64(&mut c, jti);
+            c.put(b"\",\"htm\":");
+            json_str(&mut c, self.method);
+            c.put(b",\"htu\":");
+            json_str(&mut c, self.htu());
+            c.put(b",\"iat\":");
+            c.put_decimal(iat);
+            if let Some(nonce) = self.nonce {
+                c.put(b",\"nonce\":");
+                json_str(&mut c, nonce);
+            }
+            if let Some(token) = self.access_token {
+                let mut ath = [0u8; 32];
+                sha256(token.as_bytes(), &mut Scratch::default(), &mut ath);
+                c.put(b",\"ath\":\"");
+                b64(&mut c, &ath);
+                c.put(b"\"");
+            }
+            c.put(b"}");
+        }
+        append_signature(sink, &Key::Es256(key.signer), start)
+    }
+}
+
+impl fmt::Debug for Proof<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The access token is a secret: only whether one is bound.
+        f.debug_struct("Proof")
+            .field("htm", &self.method)
+            .field("htu", &self.htu())
+            .field("nonce", &self.nonce)
+            .field("ath", &self.access_token.is_some())
+            .finish()
+    }
+}
+
+#[cfg(all(test, feature = "p256"))]
+mod tests {
+    use super::*;
+    use crate::assertion::{CounterJti, JtiSource, P256Signer, SignError};
+    use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+    use p256::ecdsa::signature::Verifier;
+    use p256::ecdsa::{Signature, VerifyingKey};
+    use std::format;
+    use std::string::String;
+    use std::vec::Vec;
+
+    fn decode(part: &str) -> serde_json::Value {
+        serde_json::from_slice(&Base64UrlUnpadded::decode_vec(part).unwrap()).unwrap()
+    }
+
+    /// A signer that must not be reached (the RFC's example key has no
+    /// private half here), counting the calls.
+    struct Counting(AtomicU32);
+    impl Es256Signer for Counting {
+        fn sign(&self, _: &[u8]) -> Result<[u8; 64], SignError> {
+            self.0.fetch_add(1, Relaxed);
+            Ok([0; 64])
+        }
+    }
+
+    fn sec1(x: &str, y: &str) -> [u8; 65] {
+        let mut p = [0u8; 65];
+        p[0] = 4;
+        p[1..33].copy_from_slice(&Base64UrlUnpadded::decode_vec(x).unwrap());
+        p[33..].copy_from_slice(&Base64UrlUnpadded::decode_vec(y).unwrap());
+        p
+    }
+
+    /// RFC 9449 §4.2's example key and §6.1's `jkt` for it.
+    #[test]
+    fn thumbprint_of_the_rfc_example_key() {
+        let signer = Counting(AtomicU32::new(0));
+        let public = sec1(
+            "l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs",
+            "9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA",
+        );
+        let key = DpopKey::new(&signer, &public).unwrap();
+        let mut jkt = [0u8; 43];
+        assert_eq!(
+            key.thumbprint_b64(&mut jkt),
+            "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+        );
+        assert_eq!(
+            format!("{key:?}"),
+            "DpopKey { jkt: \"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I\", .. }"
+        );
+        let mut compressed = public;
+        compressed[0] = 2;
+        assert_eq!(
+            DpopKey::new(&signer, &compressed).err(),
+            Some(ConfigError::InvalidKey)
+        );
+    }
+
+    /// RFC 9449 §7.1's example access token and its `ath`.
+    #[test]
+    fn ath_of_the_rfc_example_token() {
+        let signer = P256Signer::from_bytes(&[7; 32]).unwrap();
+        let key = DpopKey::new(&signer, &signer.public_key_sec1()).unwrap();
+        let mut buf = [0u8; 1024];
+        let proof = Proof::new("GET", "https://resource.example.org/protectedresource")
+            .with_access_token("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU")
+            .write(&key, 1_562_262_618, [0; 16], &mut buf)
+            .unwrap();
+        let claims = decode(proof.split('.').nth(1).unwrap());
+        assert_eq!(claims["ath"], "fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo");
+    }
+
+    #[test]
+    fn proof_layout_claims_and_a_signature_the_public_key_verifies() {
+        let signer = P256Signer::from_bytes(&[0x42; 32]).unwrap();
+        let public = signer.public_key_sec1();
+        let key = DpopKey::new(&signer, &public).unwrap();
+        let jti = *b"0123456789abcdef";
+        let mut buf = [0u8; 1024];
+        let proof = Proof::new("POST", "https://as.example/token?x=1#frag")
+            .with_nonce("n-\"1\"")
+            .write(&key, 1_700_000_000, jti, &mut buf)
+            .unwrap();
+        let parts: Vec<&str> = proof.split('.').collect();
+        assert_eq!(parts.len(), 3);
+        let header = decode(parts[0]);
+        let (x, y) = (
+            Base64UrlUnpadded::encode_string(&public[1..33]),
+            Base64UrlUnpadded::encode_string(&public[33..]),
+        );
+        assert_eq!(
+            header,
+            serde_json::json!({"typ": "dpop+jwt", "alg": "ES256",
+                "jwk": {"kty": "EC", "crv": "P-256", "x": x, "y": y}})
+        );
+        assert_eq!(
+            decode(parts[1]),
+            serde_json::json!({"jti": Base64UrlUnpadded::encode_string(&jti),
+                "htm": "POST", "htu": "https://as.example/token",
+                "iat": 1_700_000_000u64, "nonce": "n-\"1\""})
+        );
+        let sig = Signature::from_slice(&Base64UrlUnpadded::decode_vec(parts[2]).unwrap()).unwrap();
+        let vk = VerifyingKey::from_sec1_bytes(&public).unwrap();
+        let input = format!("{}.{}", parts[0], parts[1]);
+        vk.verify(input.as_bytes(), &sig).unwrap();
+        // Signed by another key: refused.
+        let other = P256Signer::from_bytes(&[0x43; 32]).unwrap();
+        let vk_other = VerifyingKey::from_sec1_bytes(&other.public_key_sec1()).unwrap();
+        assert!(vk_other.verify(input.as_bytes(), &sig).is_err());
+        // htu without a query, or with only a fragment.
+        for (url, htu) in [
+            ("https://rs/a", "https://rs/a"),
+            ("https://rs/a#f?g", "https://rs/a"),
+            ("https://rs/a?", "https://rs/a"),
+        ] {
+            let p = Proof::new("GET", url)
+                .write(&key, 1, jti, &mut buf)
+                .unwrap();
+            assert_eq!(decode(p.split('.').nth(1).unwrap())["htu"], htu, "{url}");
+        }
+    }
+
+    #[test]
+    fn jti_from_a_source_never_repeats() {
+        let signer = Counting(AtomicU32::new(0));
+        let key = DpopKey::new(&signer, &[4; 65]).unwrap();
+        let source = CounterJti::new(*b"boot-001");
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let mut buf = [0u8; 512];
+            let p = Proof::new("GET", "https://rs/")
+                .write(&key, 5, source.next_jti(), &mut buf)
+                .unwrap();
+            let jti = String::from(
+                decode(p.split('.').nth(1).unwrap())["jti"]
+                    .as_str()
+                    .unwrap(),
+            );
+            assert!(seen.insert(jti));
+        }
+        assert_eq!(signer.0.load(Relaxed), 200);
+    }
+
+    /// Every buffer size gives the proof or the exact size needed, and the
+    /// signer (a secure element, maybe) is asked only when the proof fits.
+    #[test]
+    fn every_buffer_size_gives_the_proof_or_the_exact_need() {
+        let signer = Counting(AtomicU32::new(0));
+        let key = DpopKey::new(&signer, &[4; 65]).unwrap();
+        let proof = Proof::new("GET", "https://rs/x")
+            .with_nonce("abc")
+            .with_access_token("tok");
+        let mut big = [0u8; 1024];
+        let n = proof.write(&key, 9, [3; 16], &mut big).unwrap().len();
+        let want = big[..n].to_vec();
+        signer.0.store(0, Relaxed);
+        for size in 0..n + 8 {
+            let mut buf = std::vec![0u8; size];
+            match proof.write(&key, 9, [3; 16], &mut buf) {
+                Ok(p) => {
+                    assert!(size >= n);
+                    assert_eq!(p.as_bytes(), &want[..]);
+                }
+                Err(Error::Capacity(e)) => {
+                    assert!(size < n);
+                    assert_eq!((e.needed, e.available, e.exact), (n, size, true));
+                    assert_eq!(e.buffer, Buffer::Output);
+                }
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        assert_eq!(
+            signer.0.load(Relaxed),
+            8,
+            "signed only for the 8 sizes that fit"
+        );
+    }
+
+    #[test]
+    fn debug_hides_the_access_token() {
+        let d = format!(
+            "{:?}",
+            Proof::new("GET", "https://rs/x?q").with_access_token("secret-token")
+        );
+        assert_eq!(
+            d,
+            "Proof { htm: \"GET\", htu: \"https://rs/x\", nonce: None, ath: true }"
+        );
+    }
+}
