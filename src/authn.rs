@@ -84,10 +84,25 @@ pub(crate) struct Draw {
     /// The assertion's signature, when an async signer made it beforehand.
     #[cfg(feature = "private-key-jwt")]
     pub(crate) signature: Option<[u8; 64]>,
+    /// The DPoP proof's `iat` and `jti`, and the server's latest nonce.
+    #[cfg(feature = "dpop")]
+    pub(crate) dpop: Option<(u64, [u8; 16])>,
+    #[cfg(feature = "dpop")]
+    pub(crate) dpop_nonce: Option<crate::auth::dpop::DpopNonce>,
 }
 
 impl Draw {
     pub(crate) fn new<const N: usize>(config: &Config<'_, N>) -> Result<Self, Error> {
+        #[cfg_attr(not(feature = "dpop"), allow(unused_mut))]
+        let mut draw = Self::assertion(config)?;
+        #[cfg(feature = "dpop")]
+        if let Some(d) = &config.dpop {
+            draw.dpop = Some(d.draw()?);
+        }
+        Ok(draw)
+    }
+
+    fn assertion<const N: usize>(config: &Config<'_, N>) -> Result<Self, Error> {
         #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
         {
             let signed = match &config.auth {

@@ -76,6 +76,9 @@ pub struct Client<
     presigned: Option<crate::authn::Draw>,
     /// The free text of the last OAuth error response.
     details: crate::error::ErrorDetails,
+    /// The token endpoint's latest `DPoP-Nonce`, sent in the next proof.
+    #[cfg(feature = "dpop")]
+    dpop_nonce: Option<crate::auth::dpop::DpopNonce>,
 }
 
 /// No randomness: backoff waits its full ceiling and renewals are not
@@ -160,6 +163,8 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
             fetch_timeout: DEFAULT_FETCH_TIMEOUT,
             presigned: None,
             details: crate::error::ErrorDetails::default(),
+            #[cfg(feature = "dpop")]
+            dpop_nonce: None,
         }
     }
 }
@@ -206,6 +211,8 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
             fetch_timeout: self.fetch_timeout,
             presigned: self.presigned,
             details: self.details,
+            #[cfg(feature = "dpop")]
+            dpop_nonce: self.dpop_nonce,
         }
     }
 
@@ -229,6 +236,8 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
             fetch_timeout: self.fetch_timeout,
             presigned: self.presigned,
             details: self.details,
+            #[cfg(feature = "dpop")]
+            dpop_nonce: self.dpop_nonce,
         }
     }
 
@@ -472,11 +481,47 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
         self.details = crate::error::ErrorDetails::default();
         self.failures = self.failures.saturating_add(1);
         self.schedule(None);
-        let draw = self.presigned.take();
+        #[cfg_attr(not(feature = "dpop"), allow(unused_mut))]
+        let mut draw = match self.presigned.take() {
+            Some(d) => d,
+            None => crate::authn::Draw::new(&self.config)?,
+        };
+        #[cfg(feature = "dpop")]
+        {
+            draw.dpop_nonce = self.dpop_nonce;
+        }
         Ok((
-            Exchange::with_draw(&self.config, buf, self.limits, draw)?,
+            Exchange::with_draw(&self.config, buf, self.limits, Some(draw))?,
             started,
         ))
+    }
+
+    /// After an exchange begun with [`Client::begin`] and settled with
+    /// [`Client::complete`] (or failed): keeps the server's latest DPoP
+    /// nonce, and says whether to send the request again at once — the
+    /// server answered the fetch's first attempt with `use_dpop_nonce` and
+    /// a nonce (RFC 9449 §8). Never more than one such retry per fetch.
+    pub(crate) fn retry_with_new_nonce<E>(
+        &mut self,
+        outcome: &Result<(), Error<E>>,
+        first: bool,
+    ) -> bool {
+        #[cfg(feature = "dpop")]
+        {
+            let Some(nonce) = self.details.dpop_nonce else {
+                return false;
+            };
+            self.dpop_nonce = Some(nonce);
+            let asked =
+                matches!(outcome, Err(Error::OAuth(o)) if o.code == crate::ErrorCode::UseDpopNonce);
+            if first && asked && self.config.dpop_requested() {
+                // The retry is the same fetch: `begin` counts it again.
+                self.failures = self.failures.saturating_sub(1);
+                return true;
+            }
+        }
+        let _ = (outcome, first);
+        false
     }
 
     /// Stores the response of an attempt started at `started` and clears

@@ -413,6 +413,8 @@ pub struct Config<'a, const N: usize = 64> {
     pub(crate) extra: &'a [(&'a str, &'a str)],
     #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
     pub(crate) assertion: Option<crate::auth::jwt::Assertion<'a>>,
+    #[cfg(feature = "dpop")]
+    pub(crate) dpop: Option<crate::auth::dpop::Dpop<'a>>,
 }
 
 impl<'a, const N: usize> Config<'a, N> {
@@ -428,7 +430,25 @@ impl<'a, const N: usize> Config<'a, N> {
             extra: &[],
             #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
             assertion: None,
+            #[cfg(feature = "dpop")]
+            dpop: None,
         }
+    }
+
+    /// Sends a DPoP proof with every token request (RFC 9449): the token
+    /// is then bound to the key, and only a `DPoP` token is accepted.
+    #[cfg(feature = "dpop")]
+    pub fn with_dpop(mut self, dpop: crate::auth::dpop::Dpop<'a>) -> Self {
+        self.dpop = Some(dpop);
+        self
+    }
+
+    /// Whether the token requests carry a DPoP proof.
+    pub(crate) fn dpop_requested(&self) -> bool {
+        #[cfg(feature = "dpop")]
+        return self.dpop.is_some();
+        #[cfg(not(feature = "dpop"))]
+        false
     }
 
     /// Sets what a signed client assertion needs (wall clock, `jti` source,

@@ -254,6 +254,10 @@ pub enum Buffer {
     Scope,
     /// An output buffer given to a helper (e.g. for an `Authorization` value).
     Output,
+    /// The `DPoP-Nonce` the client keeps
+    /// ([`MAX_DPOP_NONCE`](crate::dpop::MAX_DPOP_NONCE) bytes).
+    #[cfg(feature = "dpop")]
+    DpopNonce,
 }
 
 /// A caller-sized buffer or capacity was too small.
@@ -318,6 +322,8 @@ impl fmt::Display for CapacityError {
             Buffer::AccessToken => "access token capacity",
             Buffer::Scope => "scope capacity",
             Buffer::Output => "output buffer",
+            #[cfg(feature = "dpop")]
+            Buffer::DpopNonce => "DPoP nonce capacity",
         };
         let bound = if self.exact { "" } else { "at least " };
         write!(
@@ -430,6 +436,10 @@ pub enum ResponseError {
     InvalidExpiresIn,
     /// `scope` holds characters outside RFC 6749 §3.3.
     InvalidScope,
+    /// A DPoP token request was answered with a `Bearer` token: the token
+    /// would not be bound to the client's key (RFC 9449 §5), so it is
+    /// refused.
+    BearerForDpop,
 }
 
 impl fmt::Display for ResponseError {
@@ -446,6 +456,7 @@ impl fmt::Display for ResponseError {
             }
             Self::MissingTokenType => "token_type is missing",
             Self::UnsupportedTokenType => "token_type is not one this client understands",
+            Self::BearerForDpop => "a DPoP request was answered with a Bearer token",
             Self::InvalidExpiresIn => "expires_in is not a positive number of seconds",
             Self::InvalidScope => "scope contains characters RFC 6749 forbids",
         })
@@ -479,6 +490,13 @@ pub enum ErrorCode {
     TemporarilyUnavailable,
     /// `server_error`
     ServerError,
+    /// `invalid_dpop_proof` (RFC 9449 §12.2): the DPoP proof was refused.
+    InvalidDpopProof,
+    /// `use_dpop_nonce` (RFC 9449 §8): the server wants its nonce in the
+    /// proof. The client sends the request again at once with the nonce
+    /// (once per fetch); later it is transient, as the next attempt carries
+    /// the server's newest nonce.
+    UseDpopNonce,
     /// Any other code (kept, truncated to 24 bytes; the whole code is in
     /// [`ErrorDetails`]).
     Extension(Text<24>),
@@ -497,6 +515,8 @@ impl ErrorCode {
             "invalid_target" => Self::InvalidTarget,
             "temporarily_unavailable" => Self::TemporarilyUnavailable,
             "server_error" => Self::ServerError,
+            "invalid_dpop_proof" => Self::InvalidDpopProof,
+            "use_dpop_nonce" => Self::UseDpopNonce,
             other => Self::Extension(Text::from_str_lossy(other)),
         }
     }
@@ -513,6 +533,8 @@ impl ErrorCode {
             Self::InvalidTarget => "invalid_target",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::ServerError => "server_error",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
             Self::Extension(t) => t.as_str(),
         }
     }
@@ -591,6 +613,7 @@ impl fmt::Display for OAuthError {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct ErrorDetails {
     /// The `error` member as sent (truncated to 48 bytes).
     pub code: Option<Text<48>>,
@@ -601,6 +624,11 @@ pub struct ErrorDetails {
     /// The `WWW-Authenticate` header, if sent (with 401 `invalid_client`);
     /// a long one is kept as its scheme and `error` parameter.
     pub www_authenticate: Option<Text<64>>,
+    /// The `DPoP-Nonce` the server sent (RFC 9449 §8), with an error or a
+    /// token (feature `dpop`). Not free text: [`ErrorDetails::is_empty`]
+    /// does not look at it.
+    #[cfg(feature = "dpop")]
+    pub dpop_nonce: Option<crate::auth::dpop::DpopNonce>,
 }
 
 impl ErrorDetails {
@@ -714,7 +742,9 @@ impl<E> Error<E> {
                 _ => Retry::Transient,
             },
             Error::OAuth(o) => match o.code {
-                ErrorCode::TemporarilyUnavailable | ErrorCode::ServerError => Retry::Transient,
+                ErrorCode::TemporarilyUnavailable
+                | ErrorCode::ServerError
+                | ErrorCode::UseDpopNonce => Retry::Transient,
                 _ if o.status >= 500 || o.status == 429 => Retry::Transient,
                 _ => Retry::Permanent,
             },
@@ -820,6 +850,7 @@ mod tests {
             UnsupportedTokenType,
             InvalidExpiresIn,
             InvalidScope,
+            BearerForDpop,
         ];
         distinct(all.iter().map(ToString::to_string).collect());
         assert_eq!(Json.to_string(), "body is not a valid JSON object");
@@ -833,9 +864,13 @@ mod tests {
             "invalid_target",
             "temporarily_unavailable",
             "server_error",
+            "invalid_dpop_proof",
+            "use_dpop_nonce",
             "device_locked",
         ] {
             assert_eq!(ErrorCode::parse(code).to_string(), code);
+            let known = !matches!(ErrorCode::parse(code), ErrorCode::Extension(_));
+            assert_eq!(known, code != "device_locked", "{code}");
         }
     }
 
@@ -870,6 +905,7 @@ mod tests {
             description: parts[1].description,
             uri: parts[2].uri,
             www_authenticate: parts[3].www_authenticate,
+            ..none
         };
         assert_eq!(
             all.to_string(),

@@ -43,6 +43,8 @@ pub struct Exchange<'w> {
     request_len: usize,
     sent: usize,
     reader: ResponseReader,
+    /// The request carried a DPoP proof: the token must be a DPoP one.
+    dpop: bool,
 }
 
 impl<'w> Exchange<'w> {
@@ -74,6 +76,7 @@ impl<'w> Exchange<'w> {
             request_len,
             sent: 0,
             reader: ResponseReader::new(limits),
+            dpop: config.dpop_requested(),
         })
     }
 
@@ -164,8 +167,12 @@ impl<'w> Exchange<'w> {
         let mut details = details;
         if let Some(d) = details.as_deref_mut() {
             d.www_authenticate = head.www_authenticate;
+            #[cfg(feature = "dpop")]
+            {
+                d.dpop_nonce = head.dpop_nonce;
+            }
         }
-        parse_response(head.status, body, work, details).map_err(|e| match e {
+        parse_response(head.status, body, work, details, self.dpop).map_err(|e| match e {
             Error::Capacity(mut c) => {
                 c.needed = c.needed.saturating_add(offset);
                 c.available = c.available.saturating_add(offset);

@@ -94,6 +94,10 @@ pub struct ResponseHead {
     pub www_authenticate: Option<Text<64>>,
     /// `Retry-After`, as delta-seconds or an HTTP-date.
     pub retry_after: Option<crate::error::RetryAfter>,
+    /// `DPoP-Nonce` (RFC 9449 §8), when present and well-formed (feature
+    /// `dpop`).
+    #[cfg(feature = "dpop")]
+    pub dpop_nonce: Option<crate::auth::dpop::DpopNonce>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,6 +282,8 @@ impl ResponseReader {
         let mut chunked = false;
         let mut www_authenticate: Option<(usize, usize)> = None;
         let mut retry_after = None;
+        #[cfg(feature = "dpop")]
+        let mut dpop_nonce = None;
         for h in resp.headers.iter() {
             let name = h.name;
             if name.eq_ignore_ascii_case("content-length") {
@@ -306,6 +312,11 @@ impl ResponseReader {
                     // header array is no longer needed.
                     let start = (h.value.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
                     www_authenticate = Some((start, h.value.len()));
+                }
+            } else if cfg!(feature = "dpop") && name.eq_ignore_ascii_case("dpop-nonce") {
+                #[cfg(feature = "dpop")]
+                {
+                    dpop_nonce = crate::auth::dpop::DpopNonce::parse(trim(h.value));
                 }
             } else if name.eq_ignore_ascii_case("retry-after") {
                 let v = trim(h.value);
@@ -342,6 +353,8 @@ impl ResponseReader {
             framing,
             www_authenticate: None,
             retry_after,
+            #[cfg(feature = "dpop")]
+            dpop_nonce,
         });
         if let (Some(head), Some((start, len))) = (self.head.as_mut(), www_authenticate) {
             let value = buf

@@ -144,6 +144,27 @@ fn write_request<const N: usize>(
         s.put_decimal(u64::from(ep.port()));
     }
     s.put(b"\r\n");
+    #[cfg(feature = "dpop")]
+    if let (Some(d), Some((iat, jti))) = (&config.dpop, draw.dpop) {
+        let mut proof = crate::auth::dpop::Proof::new("POST", ep.url());
+        let nonce = draw.dpop_nonce.as_ref().map(|n| n.get());
+        match nonce {
+            Some(Ok(n)) => proof = proof.with_nonce(n),
+            Some(Err(len)) => {
+                return Err(CapacityError {
+                    buffer: Buffer::DpopNonce,
+                    needed: len,
+                    available: crate::auth::dpop::MAX_DPOP_NONCE,
+                    exact: true,
+                }
+                .into());
+            }
+            None => {}
+        }
+        s.put(b"DPoP: ");
+        proof.write_into(&mut s, &d.key, iat, &jti)?;
+        s.put(b"\r\n");
+    }
     if config.auth.uses_basic() {
         s.put(b"Authorization: ");
         auth::write_authorization(&mut s, config);

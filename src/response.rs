@@ -21,6 +21,10 @@ pub enum TokenType {
     /// `Bearer` ([RFC 6750](https://www.rfc-editor.org/rfc/rfc6750)), matched
     /// case-insensitively.
     Bearer,
+    /// `DPoP` ([RFC 9449](https://www.rfc-editor.org/rfc/rfc9449)): bound to
+    /// the client's key, presented with a proof. Accepted only in answer to
+    /// a request that carried a DPoP proof (feature `dpop`).
+    Dpop,
 }
 
 /// A successful token response, borrowing the caller's work buffer.
@@ -178,10 +182,15 @@ impl<'a> Collector<'a, '_, '_> {
             Field::AccessToken => self.access_token = Some(self.stage(lit)),
             Field::Scope => self.scope = Some(self.stage(lit)),
             Field::TokenType => {
+                // Token types are case-insensitive (RFC 6749 §5.1).
                 let mut t = [0u8; 6];
-                let bearer =
-                    unescape_into(lit, &mut t) == (6, 6) && t.eq_ignore_ascii_case(b"bearer");
-                self.token_type = Some(bearer.then_some(TokenType::Bearer));
+                self.token_type = Some(match unescape_into(lit, &mut t) {
+                    (6, 6) if t.eq_ignore_ascii_case(b"bearer") => Some(TokenType::Bearer),
+                    (4, 4) if t.get(..4).is_some_and(|t| t.eq_ignore_ascii_case(b"dpop")) => {
+                        Some(TokenType::Dpop)
+                    }
+                    _ => None,
+                });
             }
             // Known codes are at most 23 bytes; a longer one is an
             // extension code, kept truncated.
@@ -256,7 +265,7 @@ pub fn parse_token_response<'w>(
     body: &[u8],
     work: &'w mut [u8],
 ) -> Result<TokenResponse<'w>, Error> {
-    parse_response(status, body, work, None)
+    parse_response(status, body, work, None, false)
 }
 
 /// [`parse_token_response`] that also keeps, in the same pass, the free text
@@ -278,7 +287,7 @@ pub fn parse_token_response_with_details<'w>(
     work: &'w mut [u8],
     details: &mut ErrorDetails,
 ) -> Result<TokenResponse<'w>, Error> {
-    parse_response(status, body, work, Some(details))
+    parse_response(status, body, work, Some(details), false)
 }
 
 impl ErrorDetails {
@@ -290,7 +299,7 @@ impl ErrorDetails {
             www_authenticate: www_authenticate.map(crate::reader::challenge_text),
             ..ErrorDetails::default()
         };
-        let _ = parse_response(400, body, &mut [], Some(&mut d));
+        let _ = parse_response(400, body, &mut [], Some(&mut d), false);
         d
     }
 }
@@ -304,6 +313,7 @@ pub(crate) fn parse_response<'w>(
     body: &[u8],
     work: &'w mut [u8],
     details: Option<&mut ErrorDetails>,
+    dpop: bool,
 ) -> Result<TokenResponse<'w>, Error> {
     let success = (200..300).contains(&status);
     let unexpected = |e: ResponseError| -> Error {
@@ -378,10 +388,15 @@ pub(crate) fn parse_response<'w>(
         return Err(ResponseError::InvalidAccessToken.into());
     }
     let access_token = get((start, len));
-    let token_type = c
-        .token_type
-        .ok_or(ResponseError::MissingTokenType)?
-        .ok_or(ResponseError::UnsupportedTokenType)?;
+    // A DPoP token only for a DPoP request, and a DPoP request only gets
+    // a DPoP token.
+    let token_type = match (c.token_type.ok_or(ResponseError::MissingTokenType)?, dpop) {
+        (Some(TokenType::Bearer), true) => return Err(ResponseError::BearerForDpop.into()),
+        (Some(TokenType::Dpop), false) | (None, _) => {
+            return Err(ResponseError::UnsupportedTokenType.into());
+        }
+        (Some(t), _) => t,
+    };
     let scope = match c.scope.map(get) {
         Some("") | None => None,
         Some(s) if valid_scope(s) => Some(s),

@@ -197,12 +197,24 @@ impl<const T: usize, const S: usize> Token<T, S> {
         self.expires_at().saturating_duration_since(now)
     }
 
+    /// The `Authorization` scheme and the space after it: `Bearer `, or
+    /// `DPoP ` for a DPoP-bound token (RFC 9449 §7.1; it goes with a
+    /// `DPoP` proof header made with
+    /// [`Proof::with_access_token`](crate::dpop::Proof::with_access_token)).
+    fn scheme(&self) -> &'static [u8] {
+        match self.token_type {
+            TokenType::Dpop => b"DPoP ",
+            TokenType::Bearer => b"Bearer ",
+        }
+    }
+
     fn write_value(&self, sink: &mut Sink<'_>) {
-        sink.put(b"Bearer ");
+        sink.put(self.scheme());
         sink.put_str(self.expose_secret());
     }
 
-    /// Writes the `Authorization` header value, `Bearer <token>`, into `buf`.
+    /// Writes the `Authorization` header value, `Bearer <token>` (or
+    /// `DPoP <token>`), into `buf`.
     pub fn authorization_value<'b>(&self, buf: &'b mut [u8]) -> Result<&'b str, Error> {
         let mut sink = Sink::new(buf);
         self.write_value(&mut sink);
@@ -228,7 +240,8 @@ impl<const T: usize, const S: usize> Token<T, S> {
         &self,
         w: &mut W,
     ) -> Result<(), W::Error> {
-        w.write_all(b"Authorization: Bearer ")?;
+        w.write_all(b"Authorization: ")?;
+        w.write_all(self.scheme())?;
         w.write_all(self.expose_secret().as_bytes())?;
         w.write_all(b"\r\n")
     }

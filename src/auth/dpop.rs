@@ -7,10 +7,11 @@ use core::fmt;
 use base64ct::{Base64UrlUnpadded, Encoding};
 
 use super::hmac::{Scratch, sha256};
-use super::jwt::{Es256Signer, Key, append_signature, json_str};
+use super::jwt::{Es256Signer, JtiSource, Key, append_signature, json_str};
 use crate::encode::base64::B64;
 use crate::encode::{Out, Sink};
 use crate::error::{Buffer, ConfigError, Error};
+use crate::time::WallClock;
 
 /// The key DPoP proofs are signed with: an ES256 signer (a secure element,
 /// or [`P256Signer`](crate::assertion::P256Signer)) and its public key,
@@ -97,6 +98,139 @@ impl fmt::Debug for DpopKey<'_> {
         f.debug_struct("DpopKey")
             .field("jkt", &self.thumbprint_b64(&mut jkt))
             .finish_non_exhaustive()
+    }
+}
+
+/// What the client needs to send DPoP proofs with its token requests: the
+/// key, a wall clock for `iat` and a `jti` source (the same kinds the
+/// signed client assertions use). Give it to
+/// [`Config::with_dpop`](crate::Config::with_dpop).
+///
+/// The server then binds the token to the key (`token_type` `DPoP`). A
+/// server that answers a DPoP request with a `Bearer` token is refused
+/// ([`ResponseError::BearerForDpop`](crate::error::ResponseError::BearerForDpop)):
+/// a firmware that asked for sender-constrained tokens does not quietly
+/// carry a bearer token instead.
+///
+/// ```
+/// # #[cfg(feature = "p256")] {
+/// use embedded_oauth2::assertion::{CounterJti, P256Signer};
+/// use embedded_oauth2::dpop::{Dpop, DpopKey};
+/// use embedded_oauth2::{ClientAuth, ClientId, ClientSecret, Config, TokenEndpoint};
+/// let signer = P256Signer::from_bytes(&[7u8; 32])?;
+/// let public = signer.public_key_sec1();
+/// let wall = || Some(1_767_225_600u64);
+/// let jti = CounterJti::new(*b"boot-001");
+/// let config = Config::new(
+///     TokenEndpoint::parse("https://as.example/token")?,
+///     ClientId::new("device-7")?,
+///     ClientAuth::Basic(ClientSecret::<16>::new("pw")?),
+/// )
+/// .with_dpop(Dpop::new(DpopKey::new(&signer, &public)?, &wall, &jti));
+/// # let _ = config;
+/// # }
+/// # Ok::<(), embedded_oauth2::error::ConfigError>(())
+/// ```
+#[derive(Clone, Copy)]
+pub struct Dpop<'a> {
+    pub(crate) key: DpopKey<'a>,
+    pub(crate) wall_clock: &'a (dyn WallClock + Sync),
+    pub(crate) jti: &'a (dyn JtiSource + Sync),
+}
+
+impl<'a> Dpop<'a> {
+    /// Proofs signed with `key`, dated by `wall_clock`, numbered by `jti`.
+    pub fn new(
+        key: DpopKey<'a>,
+        wall_clock: &'a (dyn WallClock + Sync),
+        jti: &'a (dyn JtiSource + Sync),
+    ) -> Self {
+        Self {
+            key,
+            wall_clock,
+            jti,
+        }
+    }
+
+    /// The key proofs are signed with.
+    pub fn key(&self) -> &DpopKey<'a> {
+        &self.key
+    }
+
+    /// `iat` and `jti` for one proof.
+    pub(crate) fn draw(&self) -> Result<(u64, [u8; 16]), Error> {
+        let iat = self.wall_clock.unix_time().ok_or(Error::NoWallClock)?;
+        Ok((iat, self.jti.next_jti()))
+    }
+}
+
+impl fmt::Debug for Dpop<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dpop")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The longest `DPoP-Nonce` the client keeps, in bytes. A longer nonce is
+/// reported as [`Error::Capacity`] with
+/// [`Buffer::DpopNonce`](crate::error::Buffer::DpopNonce) when the server
+/// asks for it.
+pub const MAX_DPOP_NONCE: usize = 128;
+
+/// A server's `DPoP-Nonce` (RFC 9449 §8): `1*NQCHAR`, at most
+/// [`MAX_DPOP_NONCE`] bytes, or the length of one that was longer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct DpopNonce {
+    bytes: [u8; MAX_DPOP_NONCE],
+    len: u16,
+}
+
+impl DpopNonce {
+    /// The header value as a nonce: `None` when it is not `1*NQCHAR`
+    /// (visible ASCII but `"` and `\`).
+    pub(crate) fn parse(value: &[u8]) -> Option<Self> {
+        let nqchar = |&b: &u8| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E);
+        if value.is_empty() || !value.iter().all(nqchar) {
+            return None;
+        }
+        let mut n = Self {
+            bytes: [0; MAX_DPOP_NONCE],
+            len: u16::try_from(value.len()).unwrap_or(u16::MAX),
+        };
+        if let (Some(dst), Some(src)) = (n.bytes.get_mut(..value.len()), value.get(..)) {
+            dst.copy_from_slice(src);
+        }
+        Some(n)
+    }
+
+    /// The nonce, or the size it needs when it is longer than
+    /// [`MAX_DPOP_NONCE`].
+    pub fn get(&self) -> Result<&str, usize> {
+        let len = usize::from(self.len);
+        self.bytes
+            .get(..len)
+            .and_then(|b| core::str::from_utf8(b).ok())
+            .ok_or(len)
+    }
+}
+
+impl fmt::Debug for DpopNonce {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.get() {
+            Ok(n) => f.debug_tuple("DpopNonce").field(&n).finish(),
+            Err(len) => write!(f, "DpopNonce(<{len} bytes, too long>)"),
+        }
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for DpopNonce {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match self.get() {
+            Ok(n) => defmt::write!(f, "DpopNonce({=str})", n),
+            Err(len) => defmt::write!(f, "DpopNonce(<{=usize} bytes, too long>)", len),
+        }
     }
 }
 

@@ -50,15 +50,12 @@ pub fn oauth(
     uri: Option<&str>,
     www_authenticate: Option<&str>,
 ) -> Outcome {
-    Outcome::OAuth(
-        OAuthError::new(status, code, None),
-        ErrorDetails {
-            code: Some(Text::from_str_lossy(code.as_str())),
-            description: description.map(Text::from_str_lossy),
-            uri: uri.map(Text::from_str_lossy),
-            www_authenticate: www_authenticate.map(Text::from_str_lossy),
-        },
-    )
+    let mut details = ErrorDetails::default();
+    details.code = Some(Text::from_str_lossy(code.as_str()));
+    details.description = description.map(Text::from_str_lossy);
+    details.uri = uri.map(Text::from_str_lossy);
+    details.www_authenticate = www_authenticate.map(Text::from_str_lossy);
+    Outcome::OAuth(OAuthError::new(status, code, None), details)
 }
 
 /// An OAuth error that came with `Retry-After`.
@@ -432,15 +429,29 @@ pub fn cases() -> Vec<Case> {
             oauth(401, ErrorCode::InvalidClient, None, None, Some("Basic realm=\"first\"")),
         ),
         case(
-            "extension error code",
+            "DPoP error code (RFC 9449)",
             json(
                 "HTTP/1.1 400 Bad Request",
                 r#"{"error":"invalid_dpop_proof","error_description":"DPoP proof required"}"#,
             ),
             oauth(
                 400,
-                ErrorCode::Extension(Text::from_str_lossy("invalid_dpop_proof")),
+                ErrorCode::InvalidDpopProof,
                 Some("DPoP proof required"),
+                None,
+                None,
+            ),
+        ),
+        case(
+            "extension error code",
+            json(
+                "HTTP/1.1 400 Bad Request",
+                r#"{"error":"authorization_pending","error_description":"not yet"}"#,
+            ),
+            oauth(
+                400,
+                ErrorCode::Extension(Text::from_str_lossy("authorization_pending")),
+                Some("not yet"),
                 None,
                 None,
             ),

@@ -1,0 +1,307 @@
+//! DPoP at the token endpoint (RFC 9449 §5, §8), in memory: the proof each
+//! request carries (verified with the public key), the server's nonce and
+//! the one retry it allows, and the token types accepted.
+
+mod common;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use common::{FakeServer, Script, StreamError, json};
+use embedded_oauth2::assertion::{CounterJti, P256Signer};
+use embedded_oauth2::dpop::{Dpop, DpopKey, MAX_DPOP_NONCE};
+use embedded_oauth2::error::{Buffer, ResponseError};
+use embedded_oauth2::{Client, Error, ErrorCode, Instant, TokenEndpoint, TokenType};
+use p256::ecdsa::signature::Verifier;
+use p256::ecdsa::{Signature, VerifyingKey};
+
+const NOW: u64 = 1_767_225_600;
+
+fn dpop_token(token: &str, extra_head: &str) -> Vec<u8> {
+    let body = format!(r#"{{"access_token":"{token}","token_type":"DPoP","expires_in":300}}"#);
+    json(&format!("HTTP/1.1 200 OK{extra_head}"), &body)
+}
+
+fn use_nonce(nonce_header: &str) -> Vec<u8> {
+    json(
+        &format!("HTTP/1.1 400 Bad Request{nonce_header}"),
+        r#"{"error":"use_dpop_nonce","error_description":"Authorization server requires nonce in DPoP proof"}"#,
+    )
+}
+
+/// The `DPoP` header of a request, checked: signed by `public`, `typ`,
+/// `alg` and `jwk` right; returns its claims.
+fn proof_claims(request: &[u8], public: &[u8; 65]) -> serde_json::Value {
+    let text = std::str::from_utf8(request).unwrap();
+    let head = text.split("\r\n\r\n").next().unwrap();
+    let proofs: Vec<&str> = head
+        .split("\r\n")
+        .filter_map(|l| l.strip_prefix("DPoP: "))
+        .collect();
+    assert_eq!(proofs.len(), 1, "one DPoP header:\n{head}");
+    let parts: Vec<&str> = proofs[0].split('.').collect();
+    let decode = |p: &str| -> serde_json::Value {
+        serde_json::from_slice(&Base64UrlUnpadded::decode_vec(p).unwrap()).unwrap()
+    };
+    let header = decode(parts[0]);
+    assert_eq!(header["typ"], "dpop+jwt");
+    assert_eq!(header["alg"], "ES256");
+    assert_eq!(
+        header["jwk"]["x"],
+        Base64UrlUnpadded::encode_string(&public[1..33])
+    );
+    assert_eq!(
+        header["jwk"]["y"],
+        Base64UrlUnpadded::encode_string(&public[33..])
+    );
+    let sig = Signature::from_slice(&Base64UrlUnpadded::decode_vec(parts[2]).unwrap()).unwrap();
+    VerifyingKey::from_sec1_bytes(public)
+        .unwrap()
+        .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
+        .expect("the proof verifies with the device's public key");
+    decode(parts[1])
+}
+
+struct Setup {
+    signer: P256Signer,
+    public: [u8; 65],
+    wall: fn() -> Option<u64>,
+    jti: CounterJti,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let signer = P256Signer::from_bytes(&[0x21; 32]).unwrap();
+        let public = signer.public_key_sec1();
+        Self {
+            signer,
+            public,
+            wall: || Some(NOW),
+            jti: CounterJti::new(*b"dpoptest"),
+        }
+    }
+
+    fn dpop(&self) -> Dpop<'_> {
+        Dpop::new(
+            DpopKey::new(&self.signer, &self.public).unwrap(),
+            &self.wall,
+            &self.jti,
+        )
+    }
+}
+
+/// Runs `fetches` fetches against `scripts`, returning the results (as
+/// token type and value, or the error) and the server.
+type Fetched = Result<(TokenType, String), Error<StreamError>>;
+
+fn run(
+    setup: &Setup,
+    dpop: bool,
+    scripts: Vec<Script>,
+    fetches: usize,
+) -> (Vec<Fetched>, FakeServer) {
+    let now = Rc::new(Cell::new(0u64));
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    for s in scripts {
+        server.borrow_mut().push(s);
+    }
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let config = if dpop {
+        common::config().with_dpop(setup.dpop())
+    } else {
+        common::config()
+    };
+    let mut client: Client<_> = Client::new(config, || Instant::from_millis(0));
+    let mut results = Vec::new();
+    for _ in 0..fetches {
+        let mut buf = vec![0u8; 4096];
+        let r = client.fetch(&mut connect, &mut buf);
+        results.push(r.map(|t| (t.token_type(), t.expose_secret().to_owned())));
+        client.reset_backoff();
+    }
+    (results, server.into_inner())
+}
+
+#[test]
+fn the_token_request_carries_a_verified_proof_and_a_dpop_token_is_kept() {
+    let setup = Setup::new();
+    let (results, server) = run(&setup, true, vec![Script::Respond(dpop_token("t1", ""))], 1);
+    assert_eq!(results[0], Ok((TokenType::Dpop, "t1".into())));
+    let claims = proof_claims(&server.logs[0].borrow().written, &setup.public);
+    assert_eq!(claims["htm"], "POST");
+    assert_eq!(claims["htu"], common::ENDPOINT);
+    assert_eq!(claims["iat"], NOW);
+    assert_eq!(
+        claims["jti"],
+        Base64UrlUnpadded::encode_string(b"dpoptest\0\0\0\0\0\0\0\0")
+    );
+    assert!(claims.get("nonce").is_none() && claims.get("ath").is_none());
+}
+
+#[test]
+fn use_dpop_nonce_is_retried_once_with_the_nonce_and_the_newest_is_kept() {
+    let setup = Setup::new();
+    let (results, server) = run(
+        &setup,
+        true,
+        vec![
+            Script::Respond(use_nonce("\r\nDPoP-Nonce: eyJ7S_zG.n-1")),
+            Script::Respond(dpop_token("t1", "\r\nDPoP-Nonce: n-2")),
+            Script::Respond(dpop_token("t2", "")),
+        ],
+        2,
+    );
+    assert_eq!(results[0], Ok((TokenType::Dpop, "t1".into())));
+    assert_eq!(results[1], Ok((TokenType::Dpop, "t2".into())));
+    assert_eq!(server.connections, 3, "one retry, then one request");
+    let claims: Vec<_> = server
+        .logs
+        .iter()
+        .map(|l| proof_claims(&l.borrow().written, &setup.public))
+        .collect();
+    assert!(claims[0].get("nonce").is_none());
+    assert_eq!(claims[1]["nonce"], "eyJ7S_zG.n-1");
+    // The nonce sent with the token is used by the next fetch.
+    assert_eq!(claims[2]["nonce"], "n-2");
+    // A new jti every time (a retry is a new proof).
+    assert_ne!(claims[0]["jti"], claims[1]["jti"]);
+    assert_ne!(claims[1]["jti"], claims[2]["jti"]);
+}
+
+#[test]
+fn a_second_use_dpop_nonce_in_one_fetch_is_an_error() {
+    let setup = Setup::new();
+    let (results, server) = run(
+        &setup,
+        true,
+        vec![
+            Script::Respond(use_nonce("\r\nDPoP-Nonce: a")),
+            Script::Respond(use_nonce("\r\nDPoP-Nonce: b")),
+            // The next fetch starts with the newest nonce and may retry once.
+            Script::Respond(use_nonce("\r\nDPoP-Nonce: c")),
+            Script::Respond(dpop_token("t", "")),
+        ],
+        2,
+    );
+    match &results[0] {
+        Err(Error::OAuth(o)) => assert_eq!((o.code, o.status), (ErrorCode::UseDpopNonce, 400)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(results[1], Ok((TokenType::Dpop, "t".into())));
+    assert_eq!(server.connections, 4);
+    let nonce =
+        |i: usize| proof_claims(&server.logs[i].borrow().written, &setup.public)["nonce"].clone();
+    assert_eq!(
+        (nonce(1), nonce(2), nonce(3)),
+        ("a".into(), "b".into(), "c".into())
+    );
+}
+
+#[test]
+fn no_retry_without_a_usable_nonce_or_without_dpop() {
+    let setup = Setup::new();
+    for header in ["", "\r\nDPoP-Nonce: has\"quote", "\r\nDPoP-Nonce: "] {
+        let (results, server) = run(&setup, true, vec![Script::Respond(use_nonce(header))], 1);
+        assert!(
+            matches!(&results[0], Err(Error::OAuth(o)) if o.code == ErrorCode::UseDpopNonce),
+            "{header:?}"
+        );
+        assert_eq!(server.connections, 1, "{header:?}");
+    }
+    // A client that sent no proof does not retry either.
+    let (results, server) = run(
+        &setup,
+        false,
+        vec![Script::Respond(use_nonce("\r\nDPoP-Nonce: x"))],
+        1,
+    );
+    assert!(matches!(&results[0], Err(Error::OAuth(o)) if o.code == ErrorCode::UseDpopNonce));
+    assert_eq!(server.connections, 1);
+    assert!(!common::contains(
+        &server.logs[0].borrow().written,
+        b"DPoP:"
+    ));
+}
+
+#[test]
+fn a_nonce_longer_than_the_client_keeps_is_a_capacity_error_naming_its_size() {
+    let setup = Setup::new();
+    let long = "n".repeat(MAX_DPOP_NONCE + 1);
+    let (results, server) = run(
+        &setup,
+        true,
+        vec![Script::Respond(use_nonce(&format!(
+            "\r\nDPoP-Nonce: {long}"
+        )))],
+        1,
+    );
+    match &results[0] {
+        Err(Error::Capacity(c)) => {
+            assert_eq!(c.buffer, Buffer::DpopNonce);
+            assert_eq!(
+                (c.needed, c.available),
+                (MAX_DPOP_NONCE + 1, MAX_DPOP_NONCE)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(server.connections, 1, "the retry could not be written");
+    // Exactly the longest kept: retried with it.
+    let exact = "n".repeat(MAX_DPOP_NONCE);
+    let (results, server) = run(
+        &setup,
+        true,
+        vec![
+            Script::Respond(use_nonce(&format!("\r\nDPoP-Nonce: {exact}"))),
+            Script::Respond(dpop_token("t", "")),
+        ],
+        1,
+    );
+    assert!(results[0].is_ok());
+    let claims = proof_claims(&server.logs[1].borrow().written, &setup.public);
+    assert_eq!(claims["nonce"], exact.as_str());
+}
+
+#[test]
+fn token_types_must_match_the_request() {
+    let setup = Setup::new();
+    let bearer = common::token_response("b", Some(300));
+    let (results, _) = run(&setup, true, vec![Script::Respond(bearer.clone())], 1);
+    assert_eq!(results[0], Err(ResponseError::BearerForDpop.into()));
+    let (results, _) = run(&setup, false, vec![Script::Respond(dpop_token("d", ""))], 1);
+    assert_eq!(results[0], Err(ResponseError::UnsupportedTokenType.into()));
+    let (results, _) = run(&setup, false, vec![Script::Respond(bearer)], 1);
+    assert_eq!(results[0], Ok((TokenType::Bearer, "b".into())));
+    // `dpop` in any case, as token types are case-insensitive.
+    let body = r#"{"access_token":"d","token_type":"dpop"}"#;
+    let (results, _) = run(
+        &setup,
+        true,
+        vec![Script::Respond(json("HTTP/1.1 200 OK", body))],
+        1,
+    );
+    assert_eq!(results[0], Ok((TokenType::Dpop, "d".into())));
+}
+
+#[test]
+fn a_dpop_token_is_presented_with_the_dpop_scheme() {
+    let setup = Setup::new();
+    let now = Rc::new(Cell::new(0u64));
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    server
+        .borrow_mut()
+        .push(Script::Respond(dpop_token("tok", "")));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let mut client: Client<_> = Client::new(common::config().with_dpop(setup.dpop()), || {
+        Instant::from_millis(0)
+    });
+    let mut buf = vec![0u8; 4096];
+    let t = client.fetch(&mut connect, &mut buf).unwrap();
+    let mut out = [0u8; 32];
+    assert_eq!(t.authorization_value(&mut out).unwrap(), "DPoP tok");
+    let mut line = Vec::new();
+    t.write_authorization_header(&mut line).unwrap();
+    assert_eq!(line, b"Authorization: DPoP tok\r\n");
+    assert_eq!(t.bearer::<16>().unwrap().as_str(), "DPoP tok");
+}
