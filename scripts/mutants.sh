@@ -38,7 +38,7 @@ need_mutants() {
 FEATURES=async,client-secret-jwt,p256,dpop
 TESTS=(--lib --test cache --test responses --test retry --test faults --test async_driver
        --test fleet --test secrets --test jwt --test fuzz_replay --test policy --test cancel
-       --test token_task --test async_signer --test wipe)
+       --test token_task --test async_signer --test wipe --test dpop)
 TLS_TESTS=(--lib --test tls)
 
 # run MODE ARGS...: one cargo-mutants run; exit 3 (timeouts only) is 0.
@@ -90,6 +90,7 @@ covers() {
     tests/faults.rs) echo src/reader.rs src/exchange.rs src/blocking.rs ;;
     tests/async_driver.rs) echo src/asynch.rs src/driver.rs ;;
     tests/jwt.rs|tests/async_signer.rs) echo src/auth/jwt.rs src/auth/hmac.rs src/authn.rs ;;
+    tests/dpop.rs) echo src/auth/dpop.rs src/client.rs src/request.rs src/response.rs ;;
     tests/tls.rs|examples/support/tls.rs) echo src/tls/mod.rs src/tls/io.rs src/tls/der.rs ;;
     # Unit tests that also exercise another file's code.
     src/auth/jwt.rs) echo src/auth/jwt.rs src/auth/hmac.rs src/encode/base64.rs ;;

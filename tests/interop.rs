@@ -1687,6 +1687,266 @@ mod signed {
 }
 
 // ---------------------------------------------------------------------------
+// DPoP (RFC 9449): sender-constrained tokens
+// ---------------------------------------------------------------------------
+
+#[cfg(all(feature = "dpop", feature = "p256"))]
+use dpop::*;
+
+/// `dpop-client` and `dpop-nonce-client` (`dpop_bound_access_tokens`; the
+/// second must put a server nonce in its proofs) against oidc-provider's
+/// DPoP, and the receipt service's own proof check: signature with the
+/// embedded key, `htm`/`htu`, a recent `iat`, a `jti` never seen, `ath`,
+/// and the token's `cnf.jkt` (from introspection) against the proof's key.
+#[cfg(all(feature = "dpop", feature = "p256"))]
+mod dpop {
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use embedded_oauth2::assertion::{CounterJti, JtiSource, P256Signer};
+    use embedded_oauth2::dpop::{Dpop, DpopKey, Proof};
+    use embedded_oauth2::{ClientAuth, Error, ErrorCode, TokenType};
+    use rand_core::{OsRng, RngCore};
+
+    use super::{
+        Counting, N, Net, Response, Service, Transport, WORK, config, device, exchange, post_as,
+        server,
+    };
+
+    fn now_unix() -> Option<u64> {
+        Some(SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs())
+    }
+
+    /// A device's DPoP key (random, as a secure element would make it) and
+    /// its `jti` source.
+    pub struct Device {
+        signer: P256Signer,
+        public: [u8; 65],
+        jti: CounterJti,
+        wall: fn() -> Option<u64>,
+    }
+
+    impl Device {
+        pub fn new() -> Self {
+            let signer = loop {
+                let mut scalar = [0u8; 32];
+                OsRng.fill_bytes(&mut scalar);
+                if let Ok(s) = P256Signer::from_bytes(&scalar) {
+                    break s;
+                }
+            };
+            let mut prefix = [0u8; 8];
+            OsRng.fill_bytes(&mut prefix);
+            let public = signer.public_key_sec1();
+            Self {
+                signer,
+                public,
+                jti: CounterJti::new(prefix),
+                wall: now_unix,
+            }
+        }
+
+        pub fn key(&self) -> DpopKey<'_> {
+            DpopKey::new(&self.signer, &self.public).unwrap()
+        }
+
+        pub fn dpop(&self) -> Dpop<'_> {
+            Dpop::new(self.key(), &self.wall, &self.jti)
+        }
+
+        pub fn jkt(&self) -> String {
+            let mut b = [0u8; 43];
+            self.key().thumbprint_b64(&mut b).to_owned()
+        }
+
+        /// A proof for `GET url` presenting `token`.
+        pub fn proof(&self, url: &str, token: Option<&str>) -> String {
+            let mut p = Proof::new("GET", url);
+            if let Some(t) = token {
+                p = p.with_access_token(t);
+            }
+            let mut buf = [0u8; 1024];
+            p.write(
+                &self.key(),
+                now_unix().unwrap(),
+                self.jti.next_jti(),
+                &mut buf,
+            )
+            .unwrap()
+            .to_owned()
+        }
+    }
+
+    fn receipt_url<X: Net>(id: &str) -> String {
+        let scheme = match X::TRANSPORT {
+            Transport::Http => "http",
+            Transport::Https => "https",
+        };
+        format!(
+            "{scheme}://{}/receipts/{id}",
+            X::TRANSPORT.authority(Service::Receipts)
+        )
+    }
+
+    /// `GET /receipts/<id>` with `Authorization: <authorization>` and the
+    /// given `DPoP` header lines.
+    fn get<X: Net>(net: &mut X, id: &str, authorization: &str, proofs: &[&str]) -> Response {
+        let dpop: String = proofs.iter().map(|p| format!("DPoP: {p}\r\n")).collect();
+        let request = format!(
+            "GET /receipts/{id} HTTP/1.1\r\nHost: {}\r\nAuthorization: {authorization}\r\n{dpop}\
+             Connection: close\r\n\r\n",
+            X::TRANSPORT.authority(Service::Receipts)
+        );
+        exchange(net, Service::Receipts, request.as_bytes()).unwrap()
+    }
+
+    fn assert_refused(resp: &Response, error: &str, why: &str) {
+        assert_eq!(resp.status, 401, "{why}: {resp:?}");
+        let challenge = resp.header("www-authenticate").unwrap_or_default();
+        assert!(
+            challenge.starts_with("DPoP ") && challenge.contains(&format!("error=\"{error}\"")),
+            "{why}: {resp:?}"
+        );
+    }
+
+    /// A DPoP token for `name` with the device's key: the token, and the
+    /// connections the fetch took.
+    fn fetch_dpop<X: Net>(net: &X, name: &str, dev: &Device) -> (String, usize) {
+        let url = X::TRANSPORT.token_url();
+        let cfg = config(X::TRANSPORT, &url, name, ClientAuth::Basic)
+            .with_scope("receipts:read")
+            .unwrap()
+            .with_dpop(dev.dpop());
+        let mut client = device(cfg);
+        let mut conn = Counting::new(net.connector());
+        let mut work = [0u8; WORK];
+        let t = client
+            .token(&mut conn, &mut work)
+            .unwrap_or_else(|e| panic!("DPoP token for {name}: {e:?}"));
+        assert_eq!(t.token_type(), TokenType::Dpop);
+        (t.expose_secret().to_owned(), conn.count)
+    }
+
+    /// The token is bound to the device's key (`cnf.jkt` = its thumbprint)
+    /// and the receipt service accepts it with a fresh proof.
+    pub fn dpop_token_is_bound_and_accepted_with_its_proof<X: Net>(net: &mut X) {
+        let dev = Device::new();
+        let (token, connections) = fetch_dpop(net, "dpop", &dev);
+        assert_eq!(connections, 1, "no nonce asked of this client");
+        let path = server().get("introspection_path");
+        let info = post_as(net, "dpop", path, &format!("token={}", super::form(&token))).json();
+        assert_eq!(info["active"], true, "{info}");
+        assert_eq!(info["cnf"]["jkt"], dev.jkt().as_str(), "{info}");
+        let url = receipt_url::<X>("r-dpop-1");
+        let resp = get(
+            net,
+            "r-dpop-1",
+            &format!("DPoP {token}"),
+            &[&dev.proof(&url, Some(&token))],
+        );
+        assert_eq!(resp.status, 200, "{resp:?}");
+        assert_eq!(resp.json()["jkt"], dev.jkt().as_str());
+    }
+
+    /// The token endpoint asks for its nonce: the client sends the request
+    /// again once with it, and its next fetch starts with the nonce kept.
+    pub fn dpop_server_nonce_is_used<X: Net>(net: &mut X) {
+        let dev = Device::new();
+        let url = X::TRANSPORT.token_url();
+        let cfg = config(X::TRANSPORT, &url, "dpop_nonce", ClientAuth::Basic)
+            .with_scope("receipts:read")
+            .unwrap()
+            .with_dpop(dev.dpop());
+        let mut client = device(cfg);
+        let mut conn = Counting::new(net.connector());
+        let mut work = [0u8; WORK];
+        let first = client
+            .token(&mut conn, &mut work)
+            .unwrap()
+            .expose_secret()
+            .to_owned();
+        assert_eq!(conn.count, 2, "use_dpop_nonce, then the token");
+        let second = client
+            .fetch(&mut conn, &mut work)
+            .unwrap()
+            .expose_secret()
+            .to_owned();
+        assert_eq!(conn.count, 3, "the kept nonce is accepted at once");
+        assert_ne!(first, second);
+        let url = receipt_url::<X>("r-dpop-2");
+        let resp = get(
+            net,
+            "r-dpop-2",
+            &format!("DPoP {second}"),
+            &[&dev.proof(&url, Some(&second))],
+        );
+        assert_eq!(resp.status, 200, "{resp:?}");
+    }
+
+    /// Each way of presenting a DPoP token wrongly is refused.
+    pub fn dpop_misuse_is_refused<X: Net>(net: &mut X) {
+        let dev = Device::new();
+        let (token, _) = fetch_dpop(net, "dpop", &dev);
+        let id = "r-dpop-3";
+        let url = receipt_url::<X>(id);
+        let auth = format!("DPoP {token}");
+        // A proof from another key.
+        let thief = Device::new();
+        let resp = get(net, id, &auth, &[&thief.proof(&url, Some(&token))]);
+        assert_refused(&resp, "invalid_token", "another key's proof");
+        // A replayed proof: accepted once, then refused.
+        let proof = dev.proof(&url, Some(&token));
+        assert_eq!(get(net, id, &auth, &[&proof]).status, 200);
+        assert_refused(
+            &get(net, id, &auth, &[&proof]),
+            "invalid_dpop_proof",
+            "replayed proof",
+        );
+        // The token without a proof, as a bearer token or as DPoP.
+        assert_refused(
+            &get(net, id, &format!("Bearer {token}"), &[]),
+            "invalid_token",
+            "as a bearer token",
+        );
+        assert_refused(&get(net, id, &auth, &[]), "invalid_dpop_proof", "no proof");
+        // A proof for another request, or without the token's hash.
+        let other = receipt_url::<X>("r-other");
+        assert_refused(
+            &get(net, id, &auth, &[&dev.proof(&other, Some(&token))]),
+            "invalid_dpop_proof",
+            "htu of another URL",
+        );
+        assert_refused(
+            &get(net, id, &auth, &[&dev.proof(&url, None)]),
+            "invalid_dpop_proof",
+            "no ath",
+        );
+        // Still fine with a correct proof.
+        assert_eq!(
+            get(net, id, &auth, &[&dev.proof(&url, Some(&token))]).status,
+            200
+        );
+    }
+
+    /// A client registered for DPoP-bound tokens gets none without a proof.
+    pub fn dpop_client_without_a_proof_is_refused<X: Net>(net: &mut X) {
+        let url = X::TRANSPORT.token_url();
+        let cfg = config(X::TRANSPORT, &url, "dpop", ClientAuth::Basic);
+        let mut client = device(cfg);
+        let mut conn = Counting::new(net.connector());
+        let mut work = [0u8; WORK];
+        match client.token(&mut conn, &mut work) {
+            // oidc-provider answers invalid_grant ("grant request is
+            // invalid"); the same client with a proof gets its token
+            // (`dpop_token_is_bound_and_accepted_with_its_proof`).
+            Err(Error::OAuth(e)) => assert_eq!(e.code, ErrorCode::InvalidGrant, "{e:?}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(conn.count, 1, "not retried");
+        let _ = N;
+    }
+}
+
+// ---------------------------------------------------------------------------
 // The same scenarios over each transport
 // ---------------------------------------------------------------------------
 
@@ -1757,4 +2017,12 @@ over_each_transport!(
     no_wall_clock_means_no_connection,
     #[cfg(all(feature = "client-secret-jwt", feature = "p256"))]
     stale_wall_clock_is_refused,
+    #[cfg(all(feature = "dpop", feature = "p256"))]
+    dpop_token_is_bound_and_accepted_with_its_proof,
+    #[cfg(all(feature = "dpop", feature = "p256"))]
+    dpop_server_nonce_is_used,
+    #[cfg(all(feature = "dpop", feature = "p256"))]
+    dpop_misuse_is_refused,
+    #[cfg(all(feature = "dpop", feature = "p256"))]
+    dpop_client_without_a_proof_is_refused,
 );

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { parseArgs, format } from 'node:util';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 
@@ -158,6 +158,24 @@ const CLIENTS = {
     token_endpoint_auth_signing_alg: 'ES256',
     scope: FULL,
     // jwks filled in at startup
+  },
+  dpop: {
+    // every token it gets is DPoP-bound (RFC 9449 §5: dpop_bound_access_tokens)
+    ...cc,
+    client_id: 'dpop-client',
+    client_secret: 'dpop-secret',
+    token_endpoint_auth_method: 'client_secret_basic',
+    scope: FULL,
+    dpop_bound_access_tokens: true,
+  },
+  dpop_nonce: {
+    // the token endpoint asks this client for a server nonce (use_dpop_nonce)
+    ...cc,
+    client_id: 'dpop-nonce-client',
+    client_secret: 'dpop-nonce-secret',
+    token_endpoint_auth_method: 'client_secret_basic',
+    scope: FULL,
+    dpop_bound_access_tokens: true,
   },
   receipts_rs: {
     // the receipts resource server's own credentials, used only for introspection
@@ -409,6 +427,11 @@ const provider = new Provider(issuer, {
         || client.clientId === token.clientId,
     },
     revocation: { enabled: true },
+    dPoP: {
+      enabled: true,
+      nonceSecret: randomBytes(32),
+      requireNonce: (ctx) => ctx.oidc.client?.clientId === CLIENTS.dpop_nonce.client_id,
+    },
     resourceIndicators: {
       enabled: true,
       defaultResource,
@@ -544,6 +567,43 @@ async function validateBearer(token) {
   return { ok: true, info };
 }
 
+// DPoP at the resource (RFC 9449 §7): the proof's signature with its embedded key, typ and
+// alg, htm/htu of this very request, a recent iat, a jti never seen before, and ath = the hash of
+// the token presented. Returns { ok: true, jkt } or { ok: false, description }.
+const seenDpopJtis = new Map(); // jti -> expiry (ms)
+async function validateDpopProof(req, token) {
+  const proof = req.headers.dpop;
+  if (typeof proof !== 'string' || proof.includes(',')) {
+    return { ok: false, description: 'exactly one DPoP proof required' };
+  }
+  let payload;
+  let protectedHeader;
+  try {
+    ({ payload, protectedHeader } = await jose.jwtVerify(proof, jose.EmbeddedJWK, { typ: 'dpop+jwt', algorithms: ['ES256'] }));
+  } catch (err) {
+    return { ok: false, description: `DPoP proof rejected: ${err.code || err.message}` };
+  }
+  const scheme = req.socket.encrypted ? 'https' : 'http';
+  const expected = `${scheme}://${req.headers.host}${new URL(req.url, 'http://x').pathname}`;
+  let htu;
+  try {
+    htu = new URL(payload.htu);
+    htu.search = '';
+    htu.hash = '';
+  } catch {}
+  const now = Math.floor(Date.now() / 1000);
+  const ath = createHash('sha256').update(token).digest('base64url');
+  if (payload.htm !== req.method) return { ok: false, description: 'DPoP proof htm mismatch' };
+  if (htu?.href !== expected) return { ok: false, description: `DPoP proof htu mismatch (${payload.htu} for ${expected})` };
+  if (typeof payload.iat !== 'number' || Math.abs(now - payload.iat) > 300) return { ok: false, description: 'DPoP proof iat not recent' };
+  if (typeof payload.jti !== 'string' || !payload.jti) return { ok: false, description: 'DPoP proof without jti' };
+  for (const [jti, until] of seenDpopJtis) if (until < Date.now()) seenDpopJtis.delete(jti);
+  if (seenDpopJtis.has(payload.jti)) return { ok: false, description: 'DPoP proof replayed (jti seen before)' };
+  seenDpopJtis.set(payload.jti, Date.now() + 600_000);
+  if (payload.ath !== ath) return { ok: false, description: 'DPoP proof ath mismatch' };
+  return { ok: true, jkt: await jose.calculateJwkThumbprint(protectedHeader.jwk) };
+}
+
 function amountFor(id) {
   let h = 0;
   for (const ch of id) h = (h * 31 + ch.codePointAt(0)) % 100000;
@@ -567,6 +627,33 @@ rsHandler = async (req, res) => {
       return;
     }
     const authz = req.headers.authorization;
+    const dm = authz && /^DPoP +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(authz);
+    if (dm) {
+      const dpopError = (error, description) => sendJson(
+        res,
+        401,
+        { error, error_description: description },
+        { 'www-authenticate': `DPoP error="${error}", algs="ES256"` },
+      );
+      const proof = await validateDpopProof(req, dm[1]);
+      if (!proof.ok) {
+        dpopError('invalid_dpop_proof', proof.description);
+        return;
+      }
+      const result = await validateBearer(dm[1]);
+      if (!result.ok) {
+        dpopError(result.error, result.description);
+        return;
+      }
+      if (!result.info.cnf?.jkt || result.info.cnf.jkt !== proof.jkt) {
+        dpopError('invalid_token', 'the token is not bound to the key that signed the proof');
+        return;
+      }
+      sendJson(res, 200, {
+        receipt: m[1], format: 'pdf', amount: amountFor(m[1]), currency: 'EUR', client_id: result.info.client_id, jkt: proof.jkt,
+      });
+      return;
+    }
     const bm = authz && /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(authz);
     if (!authz || !/^bearer(\s|$)/i.test(authz)) {
       sendJson(res, 401, { message: 'bearer token required' }, { 'www-authenticate': 'Bearer' });
@@ -577,6 +664,16 @@ rsHandler = async (req, res) => {
       return;
     }
     const result = await validateBearer(bm[1]);
+    if (result.ok && result.info.cnf?.jkt) {
+      // a DPoP-bound token without its proof (RFC 9449 §7.2)
+      sendJson(
+        res,
+        401,
+        { error: 'invalid_token', error_description: 'DPoP-bound token presented as a bearer token' },
+        { 'www-authenticate': 'DPoP error="invalid_token", algs="ES256"' },
+      );
+      return;
+    }
     if (!result.ok) {
       const scopeParam = result.error === 'insufficient_scope' ? `, scope="${RECEIPTS_SCOPE}"` : '';
       sendJson(
@@ -669,6 +766,8 @@ const ready = {
       private_key_jwk: pkjwtJwkFile,
       public_jwk: pkPublicJwk,
     },
+    dpop: { ...pick(CLIENTS.dpop), dpop_bound_access_tokens: true },
+    dpop_nonce: { ...pick(CLIENTS.dpop_nonce), dpop_bound_access_tokens: true, dpop_nonce_required: true },
     receipts_rs: { ...pick(CLIENTS.receipts_rs), purpose: 'introspection only' },
   },
 };
