@@ -126,7 +126,12 @@ pub(crate) enum Renewal {
 /// Where one `call` stands.
 #[derive(Default)]
 pub(crate) struct CallPlan {
+    /// A refused token was renewed once already.
     retried: bool,
+    /// The next attempt needs a new token (the last one was refused).
+    renew_now: bool,
+    /// The resource server's nonce was asked for once already.
+    nonce_retried: bool,
 }
 
 /// The fetch deadline, checked by the drivers between reads and writes.
@@ -368,7 +373,7 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
 
     /// How `call` gets its token before the next attempt.
     pub(crate) fn call_renewal(&self, plan: &CallPlan) -> Renewal {
-        if plan.retried {
+        if plan.renew_now {
             Renewal::Now
         } else {
             Renewal::IfDue
@@ -401,11 +406,19 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
                 self.rejections = 0;
                 Next::Return(r)
             }
+            // The token is fine: the same one again, with the nonce.
+            Attempt::UseDpopNonce if !plan.nonce_retried => {
+                plan.nonce_retried = true;
+                plan.renew_now = false;
+                Next::RenewAndRetry
+            }
+            Attempt::UseDpopNonce => Next::GiveUp,
             Attempt::TokenRejected => {
                 self.invalidate();
                 self.rejections = self.rejections.saturating_add(1);
                 if !plan.retried && self.rejections == 1 {
                     plan.retried = true;
+                    plan.renew_now = true;
                     return Next::RenewAndRetry;
                 }
                 let now = self.clock.now();
@@ -699,6 +712,13 @@ pub enum Attempt<R> {
     /// [RFC 6750 §3.1](https://www.rfc-editor.org/rfc/rfc6750#section-3.1)):
     /// it was revoked or expired early. Worth one new token and one retry.
     TokenRejected,
+    /// The resource server wants its DPoP nonce in the proof (401,
+    /// `WWW-Authenticate: DPoP error="use_dpop_nonce"`,
+    /// `dpop::asks_for_nonce`; RFC 9449 §9): the attempt keeps the
+    /// `DPoP-Nonce` it was sent and is made again at once with the same
+    /// token, once per call. A second such answer ends the call with
+    /// [`CallError::Rejected`].
+    UseDpopNonce,
 }
 
 impl<R> Attempt<R> {

@@ -134,7 +134,7 @@ pub mod http {
 #[cfg(feature = "dpop")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
 pub mod dpop {
-    pub use crate::auth::dpop::{Dpop, DpopKey, DpopNonce, MAX_DPOP_NONCE, Proof};
+    pub use crate::auth::dpop::{Dpop, DpopKey, DpopNonce, MAX_DPOP_NONCE, Proof, asks_for_nonce};
 }
 
 /// Signed client assertions (RFC 7523): `client_secret_jwt` (feature

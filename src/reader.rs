@@ -316,7 +316,7 @@ impl ResponseReader {
             } else if cfg!(feature = "dpop") && name.eq_ignore_ascii_case("dpop-nonce") {
                 #[cfg(feature = "dpop")]
                 {
-                    dpop_nonce = crate::auth::dpop::DpopNonce::parse(trim(h.value));
+                    dpop_nonce = crate::auth::dpop::DpopNonce::from_header(trim(h.value));
                 }
             } else if name.eq_ignore_ascii_case("retry-after") {
                 let v = trim(h.value);
@@ -507,10 +507,29 @@ pub(crate) fn challenge_text(value: &[u8]) -> Text<64> {
         return full;
     }
     let scheme_end = value.iter().position(|&b| b == b' ').unwrap_or(value.len());
-    // The first `error=` that starts a parameter (after the scheme: a
-    // challenge starts with one, RFC 9110 §11.6.1), not one inside
-    // another parameter's name or a quoted value.
-    let error = (1..value.len())
+    match challenge_error(value) {
+        Some(err) => {
+            let mut buf = [0u8; 64];
+            let mut sink = crate::encode::Sink::new(&mut buf);
+            sink.put(value.get(..scheme_end.min(24)).unwrap_or_default());
+            sink.put(b" ");
+            sink.put(err);
+            let n = sink.len();
+            match buf.get(..n) {
+                Some(compact) => Text::from_bytes_lossy(compact),
+                None => full,
+            }
+        }
+        None => full,
+    }
+}
+
+/// The `error` parameter of a `WWW-Authenticate` value as sent
+/// (`error="invalid_token"` or `error=invalid_token`): the first `error=`
+/// that starts a parameter (after the scheme: a challenge starts with one,
+/// RFC 9110 §11.6.1), not one inside another parameter's name.
+pub(crate) fn challenge_error(value: &[u8]) -> Option<&[u8]> {
+    (1..value.len())
         .find(|&i| {
             matches!(value.get(i - 1), Some(b' ' | b',' | b'\t'))
                 && value
@@ -530,22 +549,7 @@ pub(crate) fn challenge_text(value: &[u8]) -> Text<64> {
                     .unwrap_or(rest.len())
             };
             rest.get(..end).unwrap_or(rest)
-        });
-    match error {
-        Some(err) => {
-            let mut buf = [0u8; 64];
-            let mut sink = crate::encode::Sink::new(&mut buf);
-            sink.put(value.get(..scheme_end.min(24)).unwrap_or_default());
-            sink.put(b" ");
-            sink.put(err);
-            let n = sink.len();
-            match buf.get(..n) {
-                Some(compact) => Text::from_bytes_lossy(compact),
-                None => full,
-            }
-        }
-        None => full,
-    }
+        })
 }
 
 fn find_crlf(b: &[u8]) -> Option<usize> {

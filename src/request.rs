@@ -150,15 +150,7 @@ fn write_request<const N: usize>(
         let nonce = draw.dpop_nonce.as_ref().map(|n| n.get());
         match nonce {
             Some(Ok(n)) => proof = proof.with_nonce(n),
-            Some(Err(len)) => {
-                return Err(CapacityError {
-                    buffer: Buffer::DpopNonce,
-                    needed: len,
-                    available: crate::auth::dpop::MAX_DPOP_NONCE,
-                    exact: true,
-                }
-                .into());
-            }
+            Some(Err(len)) => return Err(crate::auth::dpop::nonce_too_long(len)),
             None => {}
         }
         s.put(b"DPoP: ");

@@ -452,6 +452,30 @@ mod tests {
         }
     }
 
+    /// For a request that carried a DPoP proof: `DPoP` in any case, and
+    /// nothing else of four letters; `Bearer` is refused as such.
+    #[test]
+    fn token_type_for_a_dpop_request() {
+        let with = |tt: &str| {
+            std::format!(r#"{{"access_token":"t","token_type":"{tt}","expires_in":60}}"#)
+        };
+        let parse = |tt: &str| {
+            let mut work = [0u8; 64];
+            parse_response(200, with(tt).as_bytes(), &mut work, None, true).map(|r| r.token_type)
+        };
+        for ok in ["DPoP", "dpop", "DPOP", "\\u0044PoP"] {
+            assert_eq!(parse(ok), Ok(TokenType::Dpop), "{ok}");
+        }
+        for bad in ["dpox", "xpop", "DPoPs", "DPo", "mac1", ""] {
+            assert_eq!(
+                parse(bad),
+                Err(ResponseError::UnsupportedTokenType.into()),
+                "{bad}"
+            );
+        }
+        assert_eq!(parse("Bearer"), Err(ResponseError::BearerForDpop.into()));
+    }
+
     #[test]
     fn an_escaped_name_is_matched_whole() {
         // Unescaped, the name is 21 bytes: more than a known name can be,

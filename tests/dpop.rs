@@ -305,3 +305,192 @@ fn a_dpop_token_is_presented_with_the_dpop_scheme() {
     assert_eq!(line, b"Authorization: DPoP tok\r\n");
     assert_eq!(t.bearer::<16>().unwrap().as_str(), "DPoP tok");
 }
+
+mod resource {
+    use super::*;
+    use embedded_oauth2::dpop::{DpopNonce, asks_for_nonce};
+    use embedded_oauth2::{Attempt, CallError};
+
+    /// `call` against a scripted resource server: the answers it gives in
+    /// turn; returns the call's result, the attempts (token presented,
+    /// nonce in the proof) and the token fetches.
+    type Called = (
+        Result<&'static str, String>,
+        Vec<(String, Option<String>)>,
+        usize,
+    );
+
+    fn call(setup: &Setup, tokens: usize, answers: Vec<Attempt<&'static str>>) -> Called {
+        let now = Rc::new(Cell::new(0u64));
+        let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+        for i in 0..tokens {
+            server
+                .borrow_mut()
+                .push(Script::Respond(dpop_token(&format!("t{i}"), "")));
+        }
+        let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+        let dpop = setup.dpop();
+        let mut client: Client<_> =
+            Client::new(common::config().with_dpop(dpop), || Instant::from_millis(0));
+        let mut buf = vec![0u8; 4096];
+        let mut answers = answers.into_iter();
+        let mut seen = Vec::new();
+        let mut nonce: Option<DpopNonce> = None;
+        let result = client.call(&mut connect, &mut buf, |_, token| {
+            let mut proof = [0u8; 700];
+            let p = dpop
+                .proof(
+                    "GET",
+                    "https://rs.example/x?q=1",
+                    token.expose_secret(),
+                    nonce.as_ref(),
+                    &mut proof,
+                )
+                .unwrap();
+            let claims: serde_json::Value = serde_json::from_slice(
+                &Base64UrlUnpadded::decode_vec(p.split('.').nth(1).unwrap()).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(claims["htu"], "https://rs.example/x");
+            assert_eq!(claims["htm"], "GET");
+            seen.push((
+                token.expose_secret().to_owned(),
+                claims["nonce"].as_str().map(str::to_owned),
+            ));
+            let answer = answers.next().expect("more attempts than scripted");
+            if answer == Attempt::UseDpopNonce {
+                // What the resource server sent with its 401.
+                assert!(asks_for_nonce(401, br#"DPoP error="use_dpop_nonce""#));
+                nonce = DpopNonce::from_header(format!("rs-{}", seen.len()).as_bytes());
+            }
+            Ok::<_, ()>(answer)
+        });
+        let result = result.map_err(|e| match e {
+            CallError::Rejected => "rejected".to_owned(),
+            other => format!("{other:?}"),
+        });
+        let fetches = server.borrow().connections;
+        (result, seen, fetches)
+    }
+
+    fn seen(token: &str, nonce: Option<&str>) -> (String, Option<String>) {
+        (token.to_owned(), nonce.map(str::to_owned))
+    }
+
+    #[test]
+    fn the_nonce_is_asked_once_and_the_same_token_sent_again() {
+        let setup = Setup::new();
+        let (result, attempts, fetches) = call(
+            &setup,
+            1,
+            vec![Attempt::UseDpopNonce, Attempt::Done("receipt")],
+        );
+        assert_eq!(result, Ok("receipt"));
+        assert_eq!(attempts, vec![seen("t0", None), seen("t0", Some("rs-1"))]);
+        assert_eq!(fetches, 1, "no new token for a nonce");
+    }
+
+    #[test]
+    fn a_second_nonce_request_ends_the_call() {
+        let setup = Setup::new();
+        let (result, attempts, fetches) = call(
+            &setup,
+            1,
+            vec![Attempt::UseDpopNonce, Attempt::UseDpopNonce],
+        );
+        assert_eq!(result, Err("rejected".to_owned()));
+        assert_eq!(attempts.len(), 2);
+        assert_eq!(fetches, 1);
+    }
+
+    #[test]
+    fn a_refused_token_then_a_nonce_request_costs_one_new_token() {
+        let setup = Setup::new();
+        let (result, attempts, fetches) = call(
+            &setup,
+            2,
+            vec![
+                Attempt::TokenRejected,
+                Attempt::UseDpopNonce,
+                Attempt::Done("ok"),
+            ],
+        );
+        assert_eq!(result, Ok("ok"));
+        assert_eq!(
+            attempts,
+            vec![seen("t0", None), seen("t1", None), seen("t1", Some("rs-2"))]
+        );
+        assert_eq!(fetches, 2);
+        // And the other order: nonce first, then a refused token.
+        let (result, attempts, fetches) = call(
+            &setup,
+            2,
+            vec![
+                Attempt::UseDpopNonce,
+                Attempt::TokenRejected,
+                Attempt::Done("ok"),
+            ],
+        );
+        assert_eq!(result, Ok("ok"));
+        assert_eq!(
+            attempts,
+            vec![
+                seen("t0", None),
+                seen("t0", Some("rs-1")),
+                seen("t1", Some("rs-1"))
+            ]
+        );
+        assert_eq!(fetches, 2);
+    }
+
+    #[test]
+    fn which_challenges_ask_for_a_nonce() {
+        for yes in [
+            &br#"DPoP error="use_dpop_nonce""#[..],
+            br#"dpop error=use_dpop_nonce"#,
+            br#"DPoP algs="ES256", error="use_dpop_nonce""#,
+            b"DPoP error=\"use_dpop_nonce\", error_description=\"Resource server requires nonce in DPoP proof\"",
+        ] {
+            assert!(asks_for_nonce(401, yes), "{}", String::from_utf8_lossy(yes));
+        }
+        for no in [
+            &br#"Bearer error="use_dpop_nonce""#[..],
+            br#"DPoP error="invalid_dpop_proof""#,
+            br#"DPoP xerror="use_dpop_nonce""#,
+            br#"DPoP error="use_dpop_nonce_x""#,
+            br#"DPoP"#,
+            b"",
+        ] {
+            assert!(!asks_for_nonce(401, no), "{}", String::from_utf8_lossy(no));
+        }
+        assert!(!asks_for_nonce(403, br#"DPoP error="use_dpop_nonce""#));
+    }
+
+    #[test]
+    fn a_resource_proof_with_a_nonce_too_long_names_its_size() {
+        let setup = Setup::new();
+        let long = DpopNonce::from_header("x".repeat(MAX_DPOP_NONCE + 5).as_bytes()).unwrap();
+        assert_eq!(long.get(), Err(MAX_DPOP_NONCE + 5));
+        let mut buf = [0u8; 1024];
+        match setup
+            .dpop()
+            .proof("GET", "https://rs/", "t", Some(&long), &mut buf)
+        {
+            Err(Error::Capacity(c)) => {
+                assert_eq!(
+                    (c.buffer, c.needed, c.available),
+                    (Buffer::DpopNonce, MAX_DPOP_NONCE + 5, MAX_DPOP_NONCE)
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        // No wall clock: no proof.
+        let wall: fn() -> Option<u64> = || None;
+        let key = DpopKey::new(&setup.signer, &setup.public).unwrap();
+        let dpop = Dpop::new(key, &wall, &setup.jti);
+        assert_eq!(
+            dpop.proof("GET", "https://rs/", "t", None, &mut buf),
+            Err(Error::NoWallClock)
+        );
+    }
+}

@@ -1927,6 +1927,58 @@ mod dpop {
         );
     }
 
+    /// The receipt service asks for its own nonce: `call` makes the
+    /// attempt again once with it, with the same token; the next call
+    /// starts with the nonce kept and needs one attempt.
+    pub fn dpop_resource_nonce_is_used<X: Net>(net: &mut X) {
+        use embedded_oauth2::dpop::{DpopNonce, asks_for_nonce};
+        let dev = Device::new();
+        let url = X::TRANSPORT.token_url();
+        let cfg = config(X::TRANSPORT, &url, "dpop", ClientAuth::Basic)
+            .with_scope("receipts:read")
+            .unwrap()
+            .with_dpop(dev.dpop());
+        let mut client = device(cfg);
+        let mut conn = Counting::new(net.connector());
+        let mut work = [0u8; WORK];
+        let mut nonce: Option<DpopNonce> = None;
+        for (id, want_attempts) in [("n-1", 2), ("n-2", 1)] {
+            let mut attempts = 0;
+            let receipt = receipt_url::<X>(id);
+            let resp = client
+                .call(&mut conn, &mut work, |_, token| {
+                    attempts += 1;
+                    let mut proof = [0u8; 1024];
+                    let proof = dev
+                        .dpop()
+                        .proof(
+                            "GET",
+                            &receipt,
+                            token.expose_secret(),
+                            nonce.as_ref(),
+                            &mut proof,
+                        )
+                        .unwrap();
+                    let mut value = [0u8; super::T + 16];
+                    let value = token.authorization_value(&mut value).unwrap();
+                    let resp = get(&mut *net, id, value, &[proof]);
+                    let challenge = resp.header("www-authenticate").unwrap_or_default();
+                    if asks_for_nonce(resp.status, challenge.as_bytes()) {
+                        nonce = resp
+                            .header("dpop-nonce")
+                            .and_then(|n| DpopNonce::from_header(n.as_bytes()));
+                        assert!(nonce.is_some(), "{resp:?}");
+                        return Ok::<_, ()>(embedded_oauth2::Attempt::UseDpopNonce);
+                    }
+                    Ok(embedded_oauth2::Attempt::Done(resp))
+                })
+                .unwrap();
+            assert_eq!(resp.status, 200, "{resp:?}");
+            assert_eq!(attempts, want_attempts, "{id}");
+        }
+        assert_eq!(conn.count, 1, "one token for both calls");
+    }
+
     /// A client registered for DPoP-bound tokens gets none without a proof.
     pub fn dpop_client_without_a_proof_is_refused<X: Net>(net: &mut X) {
         let url = X::TRANSPORT.token_url();
@@ -2025,4 +2077,6 @@ over_each_transport!(
     dpop_misuse_is_refused,
     #[cfg(all(feature = "dpop", feature = "p256"))]
     dpop_client_without_a_proof_is_refused,
+    #[cfg(all(feature = "dpop", feature = "p256"))]
+    dpop_resource_nonce_is_used,
 );

@@ -162,6 +162,82 @@ impl<'a> Dpop<'a> {
         let iat = self.wall_clock.unix_time().ok_or(Error::NoWallClock)?;
         Ok((iat, self.jti.next_jti()))
     }
+
+    /// A proof for a request to a resource server: `method` and `url` of
+    /// the request, the `token` it presents (its hash is `ath`), and the
+    /// nonce that server gave last, if any. `iat` comes from the wall
+    /// clock, `jti` from the source. Send it as the `DPoP` header next to
+    /// `Authorization: DPoP <token>`
+    /// ([`Token::authorization_value`](crate::Token::authorization_value)).
+    ///
+    /// ```
+    /// # #[cfg(feature = "p256")] {
+    /// use embedded_oauth2::assertion::{CounterJti, P256Signer};
+    /// use embedded_oauth2::dpop::{Dpop, DpopKey};
+    /// let signer = P256Signer::from_bytes(&[7u8; 32]).unwrap();
+    /// let public = signer.public_key_sec1();
+    /// let (wall, jti) = (|| Some(1_767_225_600u64), CounterJti::new(*b"boot-001"));
+    /// let dpop = Dpop::new(DpopKey::new(&signer, &public).unwrap(), &wall, &jti);
+    /// let mut buf = [0u8; 600];
+    /// let proof = dpop.proof("GET", "https://rs.example/data", "the-token", None, &mut buf)?;
+    /// assert_eq!(proof.split('.').count(), 3);
+    /// # }
+    /// # Ok::<(), embedded_oauth2::Error>(())
+    /// ```
+    pub fn proof<'b>(
+        &self,
+        method: &str,
+        url: &str,
+        token: &str,
+        nonce: Option<&DpopNonce>,
+        buf: &'b mut [u8],
+    ) -> Result<&'b str, Error> {
+        let mut proof = Proof::new(method, url).with_access_token(token);
+        match nonce.map(DpopNonce::get) {
+            Some(Ok(n)) => proof = proof.with_nonce(n),
+            Some(Err(len)) => return Err(nonce_too_long(len)),
+            None => {}
+        }
+        let (iat, jti) = self.draw()?;
+        proof.write(&self.key, iat, jti, buf)
+    }
+}
+
+/// The capacity error for a nonce of `len` bytes.
+pub(crate) fn nonce_too_long(len: usize) -> Error {
+    crate::error::CapacityError {
+        buffer: Buffer::DpopNonce,
+        needed: len,
+        available: MAX_DPOP_NONCE,
+        exact: true,
+    }
+    .into()
+}
+
+/// Whether a resource server's answer asks for its DPoP nonce (RFC 9449
+/// §9): status 401 and `WWW-Authenticate: DPoP error="use_dpop_nonce"`.
+/// Keep the `DPoP-Nonce` it sent ([`DpopNonce::from_header`]) and answer
+/// [`Attempt::UseDpopNonce`](crate::Attempt::UseDpopNonce) from
+/// [`Client::call`](crate::Client::call)'s attempt.
+///
+/// ```
+/// use embedded_oauth2::dpop::asks_for_nonce;
+/// assert!(asks_for_nonce(401, b"DPoP error=\"use_dpop_nonce\", algs=\"ES256\""));
+/// assert!(!asks_for_nonce(401, b"DPoP error=\"invalid_token\""));
+/// assert!(!asks_for_nonce(400, b"DPoP error=\"use_dpop_nonce\""));
+/// ```
+pub fn asks_for_nonce(status: u16, www_authenticate: &[u8]) -> bool {
+    let dpop = www_authenticate
+        .get(..5)
+        .is_some_and(|s| s.eq_ignore_ascii_case(b"DPoP "));
+    let error = crate::reader::challenge_error(www_authenticate)
+        .and_then(|e| e.get(6..))
+        .map(|v| {
+            v.strip_prefix(b"\"")
+                .and_then(|v| v.strip_suffix(b"\""))
+                .unwrap_or(v)
+        });
+    status == 401 && dpop && error == Some(b"use_dpop_nonce")
 }
 
 impl fmt::Debug for Dpop<'_> {
@@ -187,9 +263,17 @@ pub struct DpopNonce {
 }
 
 impl DpopNonce {
-    /// The header value as a nonce: `None` when it is not `1*NQCHAR`
-    /// (visible ASCII but `"` and `\`).
-    pub(crate) fn parse(value: &[u8]) -> Option<Self> {
+    /// A `DPoP-Nonce` header value as a nonce: `None` when it is not
+    /// `1*NQCHAR` (visible ASCII but `"` and `\`). One longer than
+    /// [`MAX_DPOP_NONCE`] is kept as its length ([`DpopNonce::get`]).
+    ///
+    /// ```
+    /// use embedded_oauth2::dpop::DpopNonce;
+    /// let n = DpopNonce::from_header(b"eyJ7S_zG.n-1").unwrap();
+    /// assert_eq!(n.get(), Ok("eyJ7S_zG.n-1"));
+    /// assert!(DpopNonce::from_header(b"a b").is_none());
+    /// ```
+    pub fn from_header(value: &[u8]) -> Option<Self> {
         let nqchar = |&b: &u8| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E);
         if value.is_empty() || !value.iter().all(nqchar) {
             return None;
@@ -380,6 +464,7 @@ mod tests {
     use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
     use p256::ecdsa::signature::Verifier;
     use p256::ecdsa::{Signature, VerifyingKey};
+    use std::borrow::ToOwned;
     use std::format;
     use std::string::String;
     use std::vec::Vec;
@@ -549,6 +634,37 @@ mod tests {
             signer.0.load(Relaxed),
             8,
             "signed only for the 8 sizes that fit"
+        );
+    }
+
+    #[test]
+    fn debug_of_the_configuration_and_the_nonce() {
+        let signer = Counting(AtomicU32::new(0));
+        let public = sec1(
+            "l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs",
+            "9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA",
+        );
+        let wall = || Some(1u64);
+        let jti = CounterJti::new(*b"debug-01");
+        let dpop = Dpop::new(DpopKey::new(&signer, &public).unwrap(), &wall, &jti);
+        assert_eq!(
+            format!("{dpop:?}"),
+            "Dpop { key: DpopKey { jkt: \"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I\", .. }, .. }"
+        );
+        assert_eq!(
+            dpop.key().thumbprint(),
+            DpopKey::new(&signer, &public).unwrap().thumbprint()
+        );
+        let n = DpopNonce::from_header(b"abc").unwrap();
+        assert_eq!(format!("{n:?}"), "DpopNonce(\"abc\")");
+        let long = DpopNonce::from_header(&[b'x'; MAX_DPOP_NONCE + 1]).unwrap();
+        assert_eq!(format!("{long:?}"), "DpopNonce(<129 bytes, too long>)");
+        for bad in [&b""[..], b"a b", b"a\"b", b"a\\b", b"\x7f", b"\xc3\xa9"] {
+            assert!(DpopNonce::from_header(bad).is_none(), "{bad:?}");
+        }
+        assert_eq!(
+            DpopNonce::from_header(b"!#[]~").map(|n| n.get().map(str::to_owned)),
+            Some(Ok("!#[]~".to_owned()))
         );
     }
 

@@ -601,8 +601,12 @@ async function validateDpopProof(req, token) {
   if (seenDpopJtis.has(payload.jti)) return { ok: false, description: 'DPoP proof replayed (jti seen before)' };
   seenDpopJtis.set(payload.jti, Date.now() + 600_000);
   if (payload.ath !== ath) return { ok: false, description: 'DPoP proof ath mismatch' };
-  return { ok: true, jkt: await jose.calculateJwkThumbprint(protectedHeader.jwk) };
+  return { ok: true, jkt: await jose.calculateJwkThumbprint(protectedHeader.jwk), nonce: payload.nonce };
 }
+// The receipt service's own DPoP nonce (RFC 9449 §9), asked of receipts whose id starts with
+// `n-`; a new one every 50 uses.
+let rsNonce = randomBytes(16).toString('base64url');
+let rsNonceUses = 0;
 
 function amountFor(id) {
   let h = 0;
@@ -639,6 +643,19 @@ rsHandler = async (req, res) => {
       if (!proof.ok) {
         dpopError('invalid_dpop_proof', proof.description);
         return;
+      }
+      if (m[1].startsWith('n-') && proof.nonce !== rsNonce) {
+        sendJson(
+          res,
+          401,
+          { error: 'use_dpop_nonce', error_description: 'Resource server requires nonce in DPoP proof' },
+          { 'www-authenticate': 'DPoP error="use_dpop_nonce", algs="ES256"', 'dpop-nonce': rsNonce },
+        );
+        return;
+      }
+      if (m[1].startsWith('n-') && (rsNonceUses += 1) >= 50) {
+        rsNonce = randomBytes(16).toString('base64url');
+        rsNonceUses = 0;
       }
       const result = await validateBearer(dm[1]);
       if (!result.ok) {
