@@ -5,7 +5,7 @@
 //!     [--auth basic|basic-unencoded|post|none|jwt|private-key-jwt] [--key FILE] \
 //!     [--key-id KID] [--assertion-aud URL] [--scope "a b"] [--audience A] \
 //!     [--resource URI]... [--ca-cert FILE] [--server-name NAME] [--allow-http] \
-//!     [--call URL]
+//!     [--dpop-key FILE] [--call URL]
 //! ```
 //!
 //! The secret may come from the environment variable `CLIENT_SECRET` instead
@@ -44,6 +44,12 @@
 //! `http://` one needs `--allow-http`. A service that refuses the renewed
 //! token too is exit 1.
 //!
+//! With `--dpop-key FILE` (a PKCS#8 PEM P-256 key; features `dpop` and
+//! `p256`) every token request carries a DPoP proof signed with that key
+//! (RFC 9449) and the token is bound to it (`token_type=DPoP`); `--call`
+//! then sends `Authorization: DPoP …` with a proof for its request, and
+//! answers a service's `use_dpop_nonce` once with the nonce it sent.
+//!
 //! The client secret is never printed; the access token only as
 //! `access_token=` on success.
 //!
@@ -65,7 +71,7 @@ use embedded_io_adapters::std::FromStd;
 #[path = "support/tls.rs"]
 mod tls;
 use embedded_oauth2::blocking::Connect;
-use embedded_oauth2::http::ResponseReader;
+use embedded_oauth2::http::{ResponseHead, ResponseReader};
 use embedded_oauth2::{Attempt, CallError};
 use embedded_oauth2::{
     Client, ClientAuth, ClientId, ClientSecret, Config, Error, Instant, Limits, Token,
@@ -77,7 +83,7 @@ use zeroize::Zeroize;
 const USAGE: &str = "usage: fetch_token --token-url URL --client-id ID --client-secret SECRET \
 [--auth basic|basic-unencoded|post|none|jwt|private-key-jwt] [--key FILE] [--key-id KID] \
 [--assertion-aud URL] [--scope \"a b\"] [--audience A] [--resource URI]... \
-[--ca-cert FILE] [--server-name NAME] [--allow-http] [--call URL]";
+[--ca-cert FILE] [--server-name NAME] [--allow-http] [--dpop-key FILE] [--call URL]";
 
 const HELP: &str = "\
 Fetches an OAuth 2.0 access token with the Client Credentials Grant (RFC 6749 §4.4).
@@ -102,6 +108,9 @@ Fetches an OAuth 2.0 access token with the Client Credentials Grant (RFC 6749 §
   --server-name NAME     DNS name to verify instead of the URL's host, e.g. when
                          the URL names an IP address
   --allow-http           accept an http:// token endpoint (loopback tests only)
+  --dpop-key FILE        P-256 private key, PKCS#8 PEM: DPoP (RFC 9449) proofs signed
+                         with it, a DPoP-bound token (token_type=DPoP), presented
+                         with a proof by --call (features dpop and p256)
   --call URL             then GET URL with the token; prints call_status= and call_body=
   --help                 print this help
 
@@ -154,6 +163,8 @@ struct Args {
     assertion_aud: Option<String>,
     /// `--call`: a URL to GET with the token.
     call: Option<String>,
+    /// `--dpop-key`: the PKCS#8 PEM file of the DPoP key.
+    dpop_key: Option<String>,
 }
 
 enum Command {
@@ -211,6 +222,7 @@ fn parse_args(raw: impl IntoIterator<Item = OsString>) -> Result<Command, String
             "--key-id" => set_once(&mut args.key_id, &name, value()?)?,
             "--assertion-aud" => set_once(&mut args.assertion_aud, &name, value()?)?,
             "--call" => set_once(&mut args.call, &name, value()?)?,
+            "--dpop-key" => set_once(&mut args.dpop_key, &name, value()?)?,
             "--auth" => {
                 let v = value()?;
                 let method = AuthMethod::parse(&v).ok_or_else(|| {
@@ -434,25 +446,26 @@ fn random_jti() -> Result<embedded_oauth2::assertion::CounterJti, Failure> {
     Ok(embedded_oauth2::assertion::CounterJti::new(prefix))
 }
 
-/// The ES256 signer from `--key FILE`: a PKCS#8 PEM P-256 private key.
+/// The ES256 signer from `FLAG FILE` (`--key`, `--dpop-key`): a PKCS#8 PEM
+/// P-256 private key.
 #[cfg(feature = "p256")]
-fn load_signer(path: &str) -> Result<embedded_oauth2::assertion::P256Signer, Failure> {
+fn load_signer(flag: &str, path: &str) -> Result<embedded_oauth2::assertion::P256Signer, Failure> {
     use p256::pkcs8::DecodePrivateKey;
     use zeroize::Zeroize;
     let shown = path.escape_debug();
-    let mut pem =
-        std::fs::read_to_string(path).map_err(|e| Failure::Other(format!("--key {shown}: {e}")))?;
+    let mut pem = std::fs::read_to_string(path)
+        .map_err(|e| Failure::Other(format!("{flag} {shown}: {e}")))?;
     let key = p256::SecretKey::from_pkcs8_pem(&pem);
     pem.zeroize();
     let key = key.map_err(|e| {
         Failure::Other(format!(
-            "--key {shown}: not a PKCS#8 PEM P-256 private key ({e})"
+            "{flag} {shown}: not a PKCS#8 PEM P-256 private key ({e})"
         ))
     })?;
     let mut scalar: [u8; 32] = key.to_bytes().into();
     let signer = embedded_oauth2::assertion::P256Signer::from_bytes(&scalar);
     scalar.zeroize();
-    signer.map_err(|e| Failure::Other(format!("--key {shown}: {e}")))
+    signer.map_err(|e| Failure::Other(format!("{flag} {shown}: {e}")))
 }
 
 // ---- Transport ------------------------------------------------------------
@@ -538,6 +551,7 @@ where
 fn print_token(token: &Token<TOKEN_CAP, SCOPE_CAP>) -> Result<(), Failure> {
     let token_type = match token.token_type() {
         TokenType::Bearer => "Bearer",
+        TokenType::Dpop => "DPoP",
         _ => "unknown",
     };
     let mut out = format!(
@@ -603,11 +617,47 @@ fn run() -> Result<(), Failure> {
     };
     #[cfg(feature = "p256")]
     let signer = match (method, &args.key) {
-        (AuthMethod::PrivateKeyJwt, Some(path)) => Some(load_signer(path)?),
+        (AuthMethod::PrivateKeyJwt, Some(path)) => Some(load_signer("--key", path)?),
         _ => None,
     };
 
+    // The DPoP key, its public half and the proofs' jti source.
+    #[cfg(all(feature = "dpop", feature = "p256"))]
+    let dpop_parts = match &args.dpop_key {
+        Some(path) => {
+            let signer = load_signer("--dpop-key", path)?;
+            let public = signer.public_key_sec1();
+            Some((signer, public, random_jti()?))
+        }
+        None => None,
+    };
+    #[cfg(all(feature = "dpop", feature = "p256"))]
+    let dpop = match &dpop_parts {
+        Some((signer, public, jti)) => Some(embedded_oauth2::dpop::Dpop::new(
+            embedded_oauth2::dpop::DpopKey::new(signer, public)
+                .map_err(|e| Failure::Other(format!("--dpop-key: {e}")))?,
+            &wall_clock,
+            jti,
+        )),
+        None => None,
+    };
+    #[cfg(not(all(feature = "dpop", feature = "p256")))]
+    let dpop: Option<Dpop<'_>> = match &args.dpop_key {
+        Some(_) => {
+            return Err(Failure::Other(
+                "--dpop-key needs the crate features \"dpop\" and \"p256\": \
+                 cargo run --example fetch_token --features tls,dpop,p256 -- ..."
+                    .into(),
+            ));
+        }
+        None => None,
+    };
+
     let mut config = Config::new(endpoint, client_id, auth);
+    #[cfg(all(feature = "dpop", feature = "p256"))]
+    if let Some(d) = dpop {
+        config = config.with_dpop(d);
+    }
     #[cfg(any(feature = "client-secret-jwt", feature = "p256"))]
     if let Some(jti) = &jti {
         use embedded_oauth2::assertion::{Assertion, Audience};
@@ -662,13 +712,13 @@ fn run() -> Result<(), Failure> {
         let mut connector = tls_connector(&args)?;
         fetch_with(&mut client, &mut connector)?;
         return match call {
-            Some(target) => call_with(&mut client, &mut connector, &target, &args),
+            Some(target) => call_with(&mut client, &mut connector, &target, &args, dpop),
             None => Ok(()),
         };
     }
     fetch_with(&mut client, &mut connect_tcp)?;
     match call {
-        Some(target) => call_with(&mut client, &mut connect_tcp, &target, &args),
+        Some(target) => call_with(&mut client, &mut connect_tcp, &target, &args, dpop),
         None => Ok(()),
     }
 }
@@ -695,6 +745,7 @@ fn call_with<K: Connect>(
     connector: &mut K,
     target: &TokenEndpoint<'_>,
     args: &Args,
+    dpop: Option<Dpop<'_>>,
 ) -> Result<(), Failure>
 where
     K::Error: 'static,
@@ -705,24 +756,44 @@ where
         None
     };
     let mut buf = vec![0u8; WORK_BUF];
+    // The service's latest DPoP nonce (RFC 9449 §9).
+    let mut nonce = None;
     let result = client.call(connector, &mut buf, |_, token| {
         let mut auth = vec![0u8; TOKEN_CAP + 16];
         let value = token
             .authorization_value(&mut auth)
             .map_err(|e| e.to_string())?;
+        let mut proof_buf = vec![0u8; 1024];
+        let proof = match &dpop {
+            Some(d) => Some(
+                dpop_proof(
+                    d,
+                    target.url(),
+                    token.expose_secret(),
+                    nonce.as_ref(),
+                    &mut proof_buf,
+                )
+                .map_err(|e| format!("DPoP proof: {e}"))?,
+            ),
+            None => None,
+        };
         let (host, port) = (target.host(), target.port());
         let response = match &mut tls {
             Some(tls) => {
                 let mut stream = tls.open(host, port).map_err(|e| e.to_string())?;
-                get(&mut stream, target, value)
+                get(&mut stream, target, value, proof)
             }
             None => {
                 let mut stream = connect_tcp(target).map_err(|e| e.to_string())?;
-                get(&mut stream, target, value)
+                get(&mut stream, target, value, proof)
             }
         };
         auth.zeroize();
-        let (status, body) = response?;
+        let (status, body, head) = response?;
+        if dpop.is_some() && asks_for_nonce(status, &head) {
+            nonce = head_nonce(&head);
+            return Ok(Attempt::UseDpopNonce);
+        }
         Ok::<_, String>(if Attempt::<()>::rejects_token(status) {
             Attempt::TokenRejected
         } else {
@@ -751,12 +822,14 @@ fn get<S: embedded_io::Read + embedded_io::Write>(
     stream: &mut S,
     target: &TokenEndpoint<'_>,
     authorization: &str,
-) -> Result<(u16, Vec<u8>), String>
+    proof: Option<&str>,
+) -> Result<(u16, Vec<u8>, Option<ResponseHead>), String>
 where
     S::Error: std::fmt::Display,
 {
+    let dpop = proof.map(|p| format!("DPoP: {p}\r\n")).unwrap_or_default();
     let head = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nAuthorization: {authorization}\r\nAccept: */*\r\n\
+        "GET {} HTTP/1.1\r\nHost: {}\r\nAuthorization: {authorization}\r\n{dpop}Accept: */*\r\n\
          Connection: close\r\n\r\n",
         target.path(),
         host_header(target),
@@ -780,7 +853,68 @@ where
         }
     }
     let status = reader.head().map_or(0, |h| h.status);
-    Ok((status, reader.body(&buf).to_vec()))
+    Ok((status, reader.body(&buf).to_vec(), reader.head().copied()))
+}
+
+// ---- DPoP at the service (--dpop-key with --call) ---------------------------
+
+#[cfg(all(feature = "dpop", feature = "p256"))]
+use embedded_oauth2::dpop::{Dpop, DpopNonce};
+
+/// Without the features: never built (`--dpop-key` is refused first).
+#[cfg(not(all(feature = "dpop", feature = "p256")))]
+#[derive(Clone, Copy)]
+enum NoDpop {}
+#[cfg(not(all(feature = "dpop", feature = "p256")))]
+type Dpop<'a> = core::marker::PhantomData<&'a NoDpop>;
+#[cfg(not(all(feature = "dpop", feature = "p256")))]
+type DpopNonce = NoDpop;
+
+/// The proof for `GET url` presenting `token`.
+#[cfg(all(feature = "dpop", feature = "p256"))]
+fn dpop_proof<'b>(
+    d: &Dpop<'_>,
+    url: &str,
+    token: &str,
+    nonce: Option<&DpopNonce>,
+    buf: &'b mut [u8],
+) -> Result<&'b str, Error> {
+    d.proof("GET", url, token, nonce, buf)
+}
+#[cfg(not(all(feature = "dpop", feature = "p256")))]
+fn dpop_proof<'b>(
+    _: &Dpop<'_>,
+    _: &str,
+    _: &str,
+    _: Option<&DpopNonce>,
+    _: &'b mut [u8],
+) -> Result<&'b str, Error> {
+    Ok("")
+}
+
+/// Whether the service asked for its DPoP nonce.
+fn asks_for_nonce(status: u16, head: &Option<ResponseHead>) -> bool {
+    #[cfg(all(feature = "dpop", feature = "p256"))]
+    {
+        let challenge = head.and_then(|h| h.www_authenticate);
+        embedded_oauth2::dpop::asks_for_nonce(status, challenge.as_deref().unwrap_or("").as_bytes())
+    }
+    #[cfg(not(all(feature = "dpop", feature = "p256")))]
+    {
+        let _ = (status, head);
+        false
+    }
+}
+
+/// The `DPoP-Nonce` the service sent.
+fn head_nonce(head: &Option<ResponseHead>) -> Option<DpopNonce> {
+    #[cfg(all(feature = "dpop", feature = "p256"))]
+    return head.and_then(|h| h.dpop_nonce);
+    #[cfg(not(all(feature = "dpop", feature = "p256")))]
+    {
+        let _ = head;
+        None
+    }
 }
 
 /// `host[:port]` as the Host header wants it (the port only when not the

@@ -786,6 +786,55 @@ fn fetch_token_private_key_jwt_over_https() {
     assert_fetch_token_ok(&out, None);
 }
 
+/// `fetch_token --dpop-key <key.pem>` over verified TLS 1.3: a DPoP-bound
+/// token (`token_type=DPoP`) for the DPoP client, then `--call` presents it
+/// with a proof to a receipt whose service asks for its own nonce first
+/// (`n-…`): the call is made again with the nonce and answers 200.
+#[cfg(all(feature = "dpop", feature = "p256"))]
+#[test]
+fn fetch_token_dpop_key_over_https() {
+    let key = server().ready["clients"]["pkjwt"]["private_key_pem"]
+        .as_str()
+        .expect("a P-256 PKCS#8 key file");
+    let (id, secret) = server().client("dpop");
+    let receipt = format!(
+        "https://localhost:{}/receipts/n-cli",
+        port("receipts_https_port")
+    );
+    let out = fetch_token_as(
+        id,
+        &[
+            "--client-secret",
+            secret,
+            "--dpop-key",
+            key,
+            "--scope",
+            "receipts:read",
+            "--call",
+            &receipt,
+        ],
+        &[secret, "PRIVATE KEY"],
+    );
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines.contains(&"token_type=DPoP"), "{out:#?}");
+    assert!(lines.contains(&"call_status=200"), "{out:#?}");
+    let body = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("call_body="))
+        .expect("call_body line");
+    let json: serde_json::Value = serde_json::from_str(body).expect("the receipt as JSON");
+    assert_eq!(json["receipt"], "n-cli", "{json}");
+    assert!(
+        json["jkt"].as_str().is_some_and(|j| j.len() == 43),
+        "{json}"
+    );
+    // Without the key, the DPoP client gets no token.
+    let out = fetch_token_as(id, &["--client-secret", secret], &[secret]);
+    assert_eq!(out.code, Some(2), "{out:#?}");
+    assert!(out.stderr.starts_with("error=invalid_grant"), "{out:#?}");
+}
+
 // ---- The basicConstraints gap and what pinning does about it --------------
 
 /// A chain in which the `wrong.example` leaf (CA:FALSE, from the good CA)

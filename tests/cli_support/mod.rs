@@ -68,6 +68,7 @@ pub fn features() -> Vec<&'static str> {
         ("client-secret-jwt", cfg!(feature = "client-secret-jwt")),
         ("private-key-jwt", cfg!(feature = "private-key-jwt")),
         ("p256", cfg!(feature = "p256")),
+        ("dpop", cfg!(feature = "dpop")),
         ("tls", cfg!(feature = "tls")),
         ("embassy-time", cfg!(feature = "embassy-time")),
         ("log", cfg!(feature = "log")),
