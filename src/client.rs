@@ -512,8 +512,10 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
     /// After an exchange begun with [`Client::begin`] and settled with
     /// [`Client::complete`] (or failed): keeps the server's latest DPoP
     /// nonce, and says whether to send the request again at once — the
-    /// server answered the fetch's first attempt with `use_dpop_nonce` and
-    /// a nonce (RFC 9449 §8). Never more than one such retry per fetch.
+    /// server answered the fetch's `first` attempt with `use_dpop_nonce`
+    /// and a nonce (RFC 9449 §8). Never more than one such retry per fetch.
+    /// (Without feature `dpop`: always `false`, and the drivers' second
+    /// attempt is compiled away.)
     pub(crate) fn retry_with_new_nonce<E>(
         &mut self,
         outcome: &Result<(), Error<E>>,

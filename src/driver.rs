@@ -117,7 +117,13 @@ macro_rules! driver {
                 // Wiped however this ends: returned, failed, or (async)
                 // dropped at any await point by a timeout.
                 let mut buf = WipeOnDrop(buf);
-                let result = self.$fetch_into(connector, &mut buf.0, signer) $($await)*;
+                let mut result = self.$fetch_into(connector, &mut buf.0, signer) $($await)*;
+                // Once more at once when the core says so (a DPoP nonce the
+                // server asked for); never a third time.
+                if self.retry_with_new_nonce(&result, true) {
+                    result = self.$fetch_into(connector, &mut buf.0, signer) $($await)*;
+                    self.retry_with_new_nonce(&result, false);
+                }
                 self.settle(result)
             }
 
@@ -152,39 +158,33 @@ macro_rules! driver {
                 buf: &mut [u8],
                 signer: &G,
             ) -> Result<(), Error<K::Error>> {
-                let mut first = true;
-                loop {
-                    // An async signer signs the assertion before the request is
-                    // written: the executor runs other tasks meanwhile.
-                    #[cfg(feature = "private-key-jwt")]
-                    if signer.wanted() && self.signs_assertions() {
-                        let n = self.prepare_signature(buf).map_err(Error::widen)?;
-                        let input = buf.get(..n).unwrap_or_default();
-                        let signature = signer.sign(input) $($await)* .map_err(|()| Error::Sign)?;
-                        self.attach_signature(signature);
-                    }
-                    #[cfg(not(feature = "private-key-jwt"))]
-                    let _ = signer;
-                    let (ex, started) = self.begin(buf).map_err(Error::widen)?;
-                    let mut conn = connector
-                        .connect(self.config().endpoint()) $($await)*
-                        .map_err(Error::Transport)?;
-                    let (details, deadline) = self.exchange_parts(started);
-                    let resp = run_with(&mut conn, ex, Some(details), Some(&deadline)) $($await)*;
-                    // The token is stored before the connection is closed, so a
-                    // close that hangs (and is cancelled) loses nothing.
-                    let stored = match resp {
-                        Ok(r) => self.complete(&r, started).map(drop).map_err(Error::widen),
-                        Err(e) => Err(e),
-                    };
-                    // close_notify for TLS; the outcome is the exchange's.
-                    let _ = K::close(conn) $($await)*;
-                    connector.release();
-                    if !self.retry_with_new_nonce(&stored, first) {
-                        return stored;
-                    }
-                    first = false;
+                // An async signer signs the assertion before the request is
+                // written: the executor runs other tasks meanwhile.
+                #[cfg(feature = "private-key-jwt")]
+                if signer.wanted() && self.signs_assertions() {
+                    let n = self.prepare_signature(buf).map_err(Error::widen)?;
+                    let input = buf.get(..n).unwrap_or_default();
+                    let signature = signer.sign(input) $($await)* .map_err(|()| Error::Sign)?;
+                    self.attach_signature(signature);
                 }
+                #[cfg(not(feature = "private-key-jwt"))]
+                let _ = signer;
+                let (ex, started) = self.begin(buf).map_err(Error::widen)?;
+                let mut conn = connector
+                    .connect(self.config().endpoint()) $($await)*
+                    .map_err(Error::Transport)?;
+                let (details, deadline) = self.exchange_parts(started);
+                let resp = run_with(&mut conn, ex, Some(details), Some(&deadline)) $($await)*;
+                // The token is stored before the connection is closed, so a
+                // close that hangs (and is cancelled) loses nothing.
+                let stored = match resp {
+                    Ok(r) => self.complete(&r, started).map(drop).map_err(Error::widen),
+                    Err(e) => Err(e),
+                };
+                // close_notify for TLS; the outcome is the exchange's.
+                let _ = K::close(conn) $($await)*;
+                connector.release();
+                stored
             }
         }
     };

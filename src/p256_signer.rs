@@ -66,6 +66,21 @@ mod tests {
     use super::*;
     use std::format;
 
+    /// The public key of the scalar 1, 2, …, 32 (computed independently:
+    /// double-and-add on P-256 in Python), as the size image (e) hard-codes it.
+    #[test]
+    fn public_key_of_a_known_scalar() {
+        let scalar: [u8; 32] = core::array::from_fn(|i| i as u8 + 1);
+        let public = P256Signer::from_bytes(&scalar).unwrap().public_key_sec1();
+        let want: [u8; 65] = [
+            4, 81, 92, 61, 110, 185, 227, 150, 185, 4, 211, 254, 202, 127, 84, 253, 205, 12, 193,
+            233, 151, 191, 55, 93, 202, 81, 90, 208, 166, 195, 180, 3, 95, 69, 54, 190, 58, 80,
+            243, 24, 251, 249, 165, 71, 89, 2, 162, 33, 80, 43, 239, 13, 87, 224, 140, 83, 178,
+            204, 10, 86, 241, 125, 159, 147, 84,
+        ];
+        assert_eq!(public, want);
+    }
+
     #[test]
     fn debug_names_the_signer_and_hides_the_key() {
         let s = P256Signer::from_bytes(&[0x5a; 32]).unwrap();

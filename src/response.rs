@@ -186,7 +186,11 @@ impl<'a> Collector<'a, '_, '_> {
                 let mut t = [0u8; 6];
                 self.token_type = Some(match unescape_into(lit, &mut t) {
                     (6, 6) if t.eq_ignore_ascii_case(b"bearer") => Some(TokenType::Bearer),
-                    (4, 4) if t.get(..4).is_some_and(|t| t.eq_ignore_ascii_case(b"dpop")) => {
+                    // (Only a client with feature `dpop` sends proofs.)
+                    (4, 4)
+                        if cfg!(feature = "dpop")
+                            && t.get(..4).is_some_and(|t| t.eq_ignore_ascii_case(b"dpop")) =>
+                    {
                         Some(TokenType::Dpop)
                     }
                     _ => None,
@@ -454,6 +458,7 @@ mod tests {
 
     /// For a request that carried a DPoP proof: `DPoP` in any case, and
     /// nothing else of four letters; `Bearer` is refused as such.
+    #[cfg(feature = "dpop")]
     #[test]
     fn token_type_for_a_dpop_request() {
         let with = |tt: &str| {
