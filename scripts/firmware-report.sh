@@ -217,6 +217,7 @@ done
   echo "| stack of a full fetch, client_secret_basic | all | $(report all stack_fetch_basic) |"
   echo "| stack of a full fetch, client_secret_jwt | all | $(report all stack_fetch_secret_jwt) |"
   echo "| stack of a full fetch, private_key_jwt (P256Signer) | all | $(report all stack_fetch_private_key_jwt) |"
+  echo "| stack of a full fetch, DPoP proof (P256Signer) with client_secret_basic | all | $(report all stack_fetch_dpop) |"
   echo "| stack of a full fetch, async driver (incl. block_on) | all | $(report all stack_fetch_async) |"
   echo "| peak stack of the whole test firmware (incl. its 4 KiB work buffer and clients) | all | $(report all stack_peak_whole_run) |"
   echo "| \`Token<1024, 64>\` | core | $(report core token_1024_64_bytes) |"
@@ -277,14 +278,14 @@ def async_guard(k):
     # Every async fn's state machine panics when polled after completion;
     # with panic-halt every panic function has the same body, so LLVM merges
     # them (the symbol then reads e.g. `expect_failed`).
-    return k[2].endswith("{{closure}}") and re.search(r"_async::\{\{closure\}\}|::(read|write|flush|connect)::\{\{closure\}\}", k[2])
+    return k[2].endswith("{{closure}}") and re.search(r"_async::\{\{closure\}\}|::(read|write|flush|connect|close)::\{\{closure\}\}", k[2])
 d = uniq(direct)
 ours = {k: v for k, v in d.items() if k[1] == "embedded_oauth2" and not async_guard(k)}
 guards = {k: v for k, v in d.items() if async_guard(k)}
 in_sym = {k: v for k, v in d.items() if any(re.match(r"^<?embedded_oauth2::", r[3]) for r in v)}
 literal = {k: v for k, v in ours.items() if k[0].startswith("core::panicking::")}
 print()
-print("### Panic call sites in the images (a)–(d), thumbv7em-none-eabihf")
+print("### Panic call sites in the images (a)–(e), thumbv7em-none-eabihf")
 print()
 print("Calls to `core::panicking::*` and to the other panic entry points (`*_fail`,")
 print("`unwrap_failed`, `expect_failed`, …) found in the disassembly, each attributed to the")

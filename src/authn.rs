@@ -84,11 +84,9 @@ pub(crate) struct Draw {
     /// The assertion's signature, when an async signer made it beforehand.
     #[cfg(feature = "private-key-jwt")]
     pub(crate) signature: Option<[u8; 64]>,
-    /// The DPoP proof's `iat` and `jti`, and the server's latest nonce.
+    /// The DPoP proof's `iat` and `jti`.
     #[cfg(feature = "dpop")]
     pub(crate) dpop: Option<(u64, [u8; 16])>,
-    #[cfg(feature = "dpop")]
-    pub(crate) dpop_nonce: Option<crate::auth::dpop::DpopNonce>,
 }
 
 impl Draw {

@@ -76,9 +76,6 @@ pub struct Client<
     presigned: Option<crate::authn::Draw>,
     /// The free text of the last OAuth error response.
     details: crate::error::ErrorDetails,
-    /// The token endpoint's latest `DPoP-Nonce`, sent in the next proof.
-    #[cfg(feature = "dpop")]
-    dpop_nonce: Option<crate::auth::dpop::DpopNonce>,
 }
 
 /// No randomness: backoff waits its full ceiling and renewals are not
@@ -168,8 +165,6 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
             fetch_timeout: DEFAULT_FETCH_TIMEOUT,
             presigned: None,
             details: crate::error::ErrorDetails::default(),
-            #[cfg(feature = "dpop")]
-            dpop_nonce: None,
         }
     }
 }
@@ -216,8 +211,6 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
             fetch_timeout: self.fetch_timeout,
             presigned: self.presigned,
             details: self.details,
-            #[cfg(feature = "dpop")]
-            dpop_nonce: self.dpop_nonce,
         }
     }
 
@@ -241,8 +234,6 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
             fetch_timeout: self.fetch_timeout,
             presigned: self.presigned,
             details: self.details,
-            #[cfg(feature = "dpop")]
-            dpop_nonce: self.dpop_nonce,
         }
     }
 
@@ -491,20 +482,26 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
     /// `complete` with the response or [`Client::fail`] with the error.
     pub fn begin<'w>(&mut self, buf: &'w mut [u8]) -> Result<(Exchange<'w>, Instant), Error> {
         let started = self.clock.now();
+        // The token endpoint's latest DPoP nonce (in the details, where the
+        // exchange puts it) goes into this request's proof.
+        #[cfg(feature = "dpop")]
+        let nonce = self.details.dpop_nonce;
         self.details = crate::error::ErrorDetails::default();
-        self.failures = self.failures.saturating_add(1);
-        self.schedule(None);
-        #[cfg_attr(not(feature = "dpop"), allow(unused_mut))]
-        let mut draw = match self.presigned.take() {
-            Some(d) => d,
-            None => crate::authn::Draw::new(&self.config)?,
-        };
         #[cfg(feature = "dpop")]
         {
-            draw.dpop_nonce = self.dpop_nonce;
+            self.details.dpop_nonce = nonce;
         }
+        self.failures = self.failures.saturating_add(1);
+        self.schedule(None);
+        let draw = self.presigned.take();
+        let extras = crate::request::Extras {
+            #[cfg(feature = "dpop")]
+            nonce: self.details.dpop_nonce.as_ref(),
+            #[cfg(not(feature = "dpop"))]
+            nonce: core::marker::PhantomData,
+        };
         Ok((
-            Exchange::with_draw(&self.config, buf, self.limits, Some(draw))?,
+            Exchange::with_draw(&self.config, buf, self.limits, draw, extras)?,
             started,
         ))
     }
@@ -523,10 +520,9 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
     ) -> bool {
         #[cfg(feature = "dpop")]
         {
-            let Some(nonce) = self.details.dpop_nonce else {
+            if !self.details.dpop_nonce_new {
                 return false;
-            };
-            self.dpop_nonce = Some(nonce);
+            }
             let asked =
                 matches!(outcome, Err(Error::OAuth(o)) if o.code == crate::ErrorCode::UseDpopNonce);
             if first && asked && self.config.dpop_requested() {

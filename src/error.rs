@@ -624,11 +624,14 @@ pub struct ErrorDetails {
     /// The `WWW-Authenticate` header, if sent (with 401 `invalid_client`);
     /// a long one is kept as its scheme and `error` parameter.
     pub www_authenticate: Option<Text<64>>,
-    /// The `DPoP-Nonce` the server sent (RFC 9449 §8), with an error or a
-    /// token (feature `dpop`). Not free text: [`ErrorDetails::is_empty`]
-    /// does not look at it.
+    /// The latest `DPoP-Nonce` a response carried (RFC 9449 §8), with an
+    /// error or a token; kept until a newer one comes (feature `dpop`).
+    /// Not free text: [`ErrorDetails::is_empty`] does not look at it.
     #[cfg(feature = "dpop")]
     pub dpop_nonce: Option<crate::auth::dpop::DpopNonce>,
+    /// The last response brought that nonce.
+    #[cfg(feature = "dpop")]
+    pub(crate) dpop_nonce_new: bool,
 }
 
 impl ErrorDetails {

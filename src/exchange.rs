@@ -54,7 +54,7 @@ impl<'w> Exchange<'w> {
         buf: &'w mut [u8],
         limits: Limits,
     ) -> Result<Self, Error> {
-        Self::with_draw(config, buf, limits, None)
+        Self::with_draw(config, buf, limits, None, Default::default())
     }
 
     /// [`Exchange::new`] with the per-request values drawn beforehand.
@@ -63,8 +63,9 @@ impl<'w> Exchange<'w> {
         buf: &'w mut [u8],
         limits: Limits,
         draw: Option<crate::authn::Draw>,
+        extras: crate::request::Extras<'_>,
     ) -> Result<Self, Error> {
-        let request_len = match crate::request::encode_request_with(config, buf, draw) {
+        let request_len = match crate::request::encode_request_with(config, buf, draw, extras) {
             Ok(n) => n,
             Err(e) => {
                 buf.zeroize();
@@ -140,7 +141,14 @@ impl<'w> Exchange<'w> {
         self,
         details: &mut ErrorDetails,
     ) -> Result<TokenResponse<'w>, Error> {
+        // The latest DPoP nonce stays until a response brings a newer one.
+        #[cfg(feature = "dpop")]
+        let nonce = details.dpop_nonce;
         *details = ErrorDetails::default();
+        #[cfg(feature = "dpop")]
+        {
+            details.dpop_nonce = nonce;
+        }
         self.finish_inner(Some(details))
     }
 
@@ -168,8 +176,9 @@ impl<'w> Exchange<'w> {
         if let Some(d) = details.as_deref_mut() {
             d.www_authenticate = head.www_authenticate;
             #[cfg(feature = "dpop")]
-            {
+            if head.dpop_nonce.is_some() {
                 d.dpop_nonce = head.dpop_nonce;
+                d.dpop_nonce_new = true;
             }
         }
         parse_response(head.status, body, work, details, self.dpop).map_err(|e| match e {

@@ -100,7 +100,17 @@ pub fn encode_request<const N: usize>(
     config: &Config<'_, N>,
     buf: &mut [u8],
 ) -> Result<usize, Error> {
-    encode_request_with(config, buf, None)
+    encode_request_with(config, buf, None, Extras::default())
+}
+
+/// What a request carries besides the configuration and the drawn values:
+/// the token endpoint's latest DPoP nonce (kept by the client).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Extras<'n> {
+    #[cfg(feature = "dpop")]
+    pub(crate) nonce: Option<&'n crate::auth::dpop::DpopNonce>,
+    #[cfg(not(feature = "dpop"))]
+    pub(crate) nonce: core::marker::PhantomData<&'n ()>,
 }
 
 /// [`encode_request`] with the per-request values drawn beforehand (an
@@ -109,8 +119,9 @@ pub(crate) fn encode_request_with<const N: usize>(
     config: &Config<'_, N>,
     buf: &mut [u8],
     draw: Option<auth::Draw>,
+    extras: Extras<'_>,
 ) -> Result<usize, Error> {
-    let r = write_request(config, buf, draw);
+    let r = write_request(config, buf, draw, extras);
     if r.is_err() {
         buf.zeroize();
     }
@@ -121,7 +132,10 @@ fn write_request<const N: usize>(
     config: &Config<'_, N>,
     buf: &mut [u8],
     draw: Option<auth::Draw>,
+    extras: Extras<'_>,
 ) -> Result<usize, Error> {
+    #[cfg(not(feature = "dpop"))]
+    let _ = extras;
     let draw = match draw {
         Some(d) => d,
         None => auth::Draw::new(config)?,
@@ -147,7 +161,7 @@ fn write_request<const N: usize>(
     #[cfg(feature = "dpop")]
     if let (Some(d), Some((iat, jti))) = (&config.dpop, draw.dpop) {
         let mut proof = crate::auth::dpop::Proof::new("POST", ep.url());
-        let nonce = draw.dpop_nonce.as_ref().map(|n| n.get());
+        let nonce = extras.nonce.map(|n| n.get());
         match nonce {
             Some(Ok(n)) => proof = proof.with_nonce(n),
             Some(Err(len)) => return Err(crate::auth::dpop::nonce_too_long(len)),

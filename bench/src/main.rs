@@ -263,6 +263,32 @@ fn cache_ours(client: &mut OurClient, buf: &mut [u8]) -> usize {
     black_box(token).expires_in().unwrap_or(0) as usize
 }
 
+// ---- DPoP proofs (no oauth2-rs counterpart) ------------------------------------
+
+const RESOURCE_URL: &str = "https://api.example.com/v1/telemetry?batch=7";
+
+/// A signer that returns a fixed signature: the proof's own cost without
+/// the ECDSA (which a secure element does off the CPU).
+struct FixedSignature;
+impl eo::assertion::Es256Signer for FixedSignature {
+    fn sign(&self, _: &[u8]) -> Result<[u8; 64], eo::assertion::SignError> {
+        Ok([0x5a; 64])
+    }
+}
+
+/// One DPoP proof for a resource request presenting the 1 KiB JWT (`ath`
+/// hashes it), with a server nonce.
+#[inline(never)]
+fn dpop_proof(key: &eo::dpop::DpopKey<'_>, jti: &eo::assertion::CounterJti, buf: &mut [u8]) -> usize {
+    use eo::assertion::JtiSource;
+    eo::dpop::Proof::new("POST", RESOURCE_URL)
+        .with_access_token(JWT)
+        .with_nonce("eyJ7S_zG.n-1")
+        .write(key, 1_767_225_600, jti.next_jti(), buf)
+        .unwrap()
+        .len()
+}
+
 // ---- The counted loops --------------------------------------------------------
 
 macro_rules! workload {
@@ -289,6 +315,8 @@ workload! { wl_exchange_ours(c: &OurConfig, r: &[u8], buf: &mut [u8], t: &mut Ou
 workload! { wl_exchange_oauth2(c: &TheirClient, s: &Scope, b: &[u8]) => exchange_theirs(black_box(c), s, black_box(b)) }
 workload! { wl_fetch_ours(c: &mut OurClient, r: &[u8], buf: &mut [u8]) => fetch_ours(c, black_box(r), buf) }
 workload! { wl_cache_ours(c: &mut OurClient, buf: &mut [u8]) => cache_ours(c, buf) }
+workload! { wl_dpop_proof(k: &eo::dpop::DpopKey<'_>, j: &eo::assertion::CounterJti, buf: &mut [u8]) => dpop_proof(black_box(k), j, buf) }
+workload! { wl_dpop_proof_nosig(k: &eo::dpop::DpopKey<'_>, j: &eo::assertion::CounterJti, buf: &mut [u8]) => dpop_proof(black_box(k), j, buf) ^ 1 }
 
 const WARM_UP: usize = 3;
 
@@ -371,6 +399,25 @@ fn run(workload: &str, iterations: usize) -> usize {
                 cache_ours(&mut c, &mut work);
             }
             wl_cache_ours(iterations, &mut c, &mut work)
+        }
+        "dpop-proof" | "dpop-proof-nosig" => {
+            let p256 = eo::assertion::P256Signer::from_bytes(&[0x42; 32]).unwrap();
+            let public = p256.public_key_sec1();
+            let jti = eo::assertion::CounterJti::new(*b"benchjti");
+            let signer: &(dyn eo::assertion::Es256Signer + Sync) = if workload == "dpop-proof" {
+                &p256
+            } else {
+                &FixedSignature
+            };
+            let key = eo::dpop::DpopKey::new(signer, &public).unwrap();
+            for _ in 0..WARM_UP {
+                dpop_proof(&key, &jti, &mut work);
+            }
+            if workload == "dpop-proof" {
+                wl_dpop_proof(iterations, &key, &jti, &mut work)
+            } else {
+                wl_dpop_proof_nosig(iterations, &key, &jti, &mut work)
+            }
         }
         other => {
             eprintln!("unknown workload {other:?}\n{USAGE}");
@@ -524,7 +571,7 @@ fn check() {
 
 const USAGE: &str = "usage: bench <workload> [iterations]  |  bench check
 workloads: request-ours request-oauth2 parse-ours parse-oauth2 error-ours error-oauth2
-           exchange-ours exchange-oauth2 fetch-ours cache-ours";
+           exchange-ours exchange-oauth2 fetch-ours cache-ours dpop-proof dpop-proof-nosig";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -58,6 +58,10 @@ const REQ_CLIENT_ID_ONLY: &[u8] = include_bytes!("../requests/client_id_only.htt
 const REQ_SECRET_JWT: &[u8] = include_bytes!("../requests/secret_jwt.http");
 #[cfg(feature = "pkjwt")]
 const REQ_PRIVATE_KEY_JWT: &[u8] = include_bytes!("../requests/private_key_jwt.http");
+#[cfg(feature = "dpop")]
+const REQ_DPOP: &[u8] = include_bytes!("../requests/dpop.http");
+#[cfg(feature = "dpop")]
+const DPOP: &[u8] = include_bytes!("../responses/dpop.http");
 
 const URL: &str = "https://auth.example.com/token";
 /// The fixed wall clock of the signed assertions: 2026-01-01T00:00:00Z.
@@ -142,6 +146,8 @@ fn id(s: &str) -> ClientId<'_> {
 
 /// What a successful fetch must produce.
 struct Expect<'e> {
+    /// `Authorization` scheme the token is presented with, and its space.
+    scheme: &'e str,
     token: &'e str,
     expires_in: Option<u64>,
     scope: Option<&'e str>,
@@ -194,13 +200,13 @@ fn fetch_case<const N: usize>(
     );
     ck.check("  work buffer zeroized", work.iter().all(|&b| b == 0));
     let mut header = [0u8; 1100];
-    let bearer = client.cached().map(|t| {
+    let value = client.cached().map(|t| {
         t.authorization_value(&mut header)
-            .map(|v| (v.len(), v.starts_with("Bearer ")))
+            .map(|v| (v.len(), v.starts_with(expect.scheme)))
     });
     ck.check(
-        "  Authorization: Bearer value",
-        matches!(bearer, Some(Ok((n, true))) if n == 7 + expect.token.len()),
+        "  Authorization value: scheme and token",
+        matches!(value, Some(Ok((n, true))) if n == expect.scheme.len() + expect.token.len()),
     );
     hprintln!("        stack of this fetch: {} bytes", used);
     used
@@ -312,6 +318,7 @@ fn main() -> ! {
         OPAQUE,
         REQ_BASIC,
         Expect {
+            scheme: "Bearer ",
             token: naive_token(OPAQUE),
             expires_in: Some(300),
             scope: None,
@@ -335,6 +342,7 @@ fn main() -> ! {
         JWT_469,
         REQ_BASIC_RESERVED,
         Expect {
+            scheme: "Bearer ",
             token: naive_token(JWT_469),
             expires_in: Some(300),
             scope: Some("receipts:read"),
@@ -357,6 +365,7 @@ fn main() -> ! {
         CONTINUE,
         REQ_BASIC_UNENCODED,
         Expect {
+            scheme: "Bearer ",
             token: naive_token(CONTINUE),
             expires_in: Some(300),
             scope: None,
@@ -375,6 +384,7 @@ fn main() -> ! {
         POST,
         REQ_POST,
         Expect {
+            scheme: "Bearer ",
             token: naive_token(POST),
             expires_in: Some(300),
             scope: None,
@@ -391,6 +401,7 @@ fn main() -> ! {
         OPAQUE_SCOPE,
         REQ_CLIENT_ID_ONLY,
         Expect {
+            scheme: "Bearer ",
             token: naive_token(OPAQUE_SCOPE),
             expires_in: Some(300),
             scope: Some("telemetry:write"),
@@ -417,6 +428,7 @@ fn main() -> ! {
             SECRET_JWT,
             REQ_SECRET_JWT,
             Expect {
+                scheme: "Bearer ",
                 token: naive_token(SECRET_JWT),
                 expires_in: Some(300),
                 scope: Some("telemetry:write"),
@@ -446,7 +458,40 @@ fn main() -> ! {
             PRIVATE_KEY_JWT,
             REQ_PRIVATE_KEY_JWT,
             Expect {
+                scheme: "Bearer ",
                 token: naive_token(PRIVATE_KEY_JWT),
+                expires_in: Some(300),
+                scope: Some("receipts:read"),
+            },
+            &mut work,
+        )
+    };
+    #[cfg(feature = "dpop")]
+    let dpop_stack = {
+        use embedded_oauth2::assertion::{CounterJti, P256Signer};
+        use embedded_oauth2::dpop::{Dpop, DpopKey};
+        let signer = P256Signer::from_bytes(&P256_SCALAR).expect("key");
+        let public = signer.public_key_sec1();
+        let wall = || Some(WALL);
+        let jti = CounterJti::new(*b"fw-boot1");
+        let key = DpopKey::new(&signer, &public).expect("public key");
+        fetch_case(
+            &mut ck,
+            wire,
+            "DPoP proof on the token request (ES256, P256Signer), DPoP token",
+            Config::new(
+                endpoint(),
+                id("basic-client"),
+                ClientAuth::Basic(secret::<16>("basic-secret")),
+            )
+            .with_dpop(Dpop::new(key, &wall, &jti))
+            .with_scope("receipts:read")
+            .expect("scope"),
+            DPOP,
+            REQ_DPOP,
+            Expect {
+                scheme: "DPoP ",
+                token: naive_token(DPOP),
                 expires_in: Some(300),
                 scope: Some("receipts:read"),
             },
@@ -464,6 +509,7 @@ fn main() -> ! {
         CHUNKED,
         REQ_BASIC,
         Expect {
+            scheme: "Bearer ",
             token: "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJhdXRoMCJ9.sig-_A",
             expires_in: Some(86400),
             scope: Some("read:messages write:messages"),
@@ -478,6 +524,7 @@ fn main() -> ! {
         KEYCLOAK_1K,
         REQ_BASIC,
         Expect {
+            scheme: "Bearer ",
             token: KEYCLOAK_1K_TOKEN,
             expires_in: Some(300),
             scope: Some("profile email"),
@@ -689,6 +736,8 @@ fn main() -> ! {
         "REPORT stack_fetch_private_key_jwt={}",
         private_key_jwt_stack
     );
+    #[cfg(feature = "dpop")]
+    hprintln!("REPORT stack_fetch_dpop={}", dpop_stack);
     #[cfg(feature = "async")]
     hprintln!("REPORT stack_fetch_async={}", async_stack);
     hprintln!("REPORT stack_peak_whole_run={}", peak);

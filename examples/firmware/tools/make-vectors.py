@@ -2,7 +2,8 @@
 """Writes the expected token requests in ../requests/ that the firmware
 compares its own requests with, byte for byte (except the User-Agent line,
 which carries the crate version). Computed independently of the crate:
-form-urlencoding, base64, HS256 (hmac) and deterministic ES256 (RFC 6979,
+form-urlencoding, base64, HS256 (hmac) and deterministic ES256 (RFC 6979, for
+private_key_jwt and the DPoP proof;
 `cryptography` >= 42). Run it only when the firmware's configurations change:
     python3 tools/make-vectors.py
 """
@@ -37,8 +38,10 @@ def b64u(b):
 def js(v):
     return json.dumps(v, separators=(",", ":"))
 
-def request(body, authorization=None):
+def request(body, authorization=None, dpop=None):
     head = f"POST {PATH} HTTP/1.1\r\nHost: {HOST}\r\n"
+    if dpop:
+        head += f"DPoP: {dpop}\r\n"
     if authorization:
         head += f"Authorization: {authorization}\r\n"
     head += ("Content-Type: application/x-www-form-urlencoded\r\nAccept: application/json\r\n"
@@ -69,6 +72,15 @@ def es256(msg):
     r, s = decode_dss_signature(KEY.sign(msg, ec.ECDSA(hashes.SHA256(), deterministic_signing=True)))
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
+def dpop_proof(htm, htu):
+    # RFC 9449 §4.2, members in the order the crate writes them.
+    pub = KEY.public_key().public_numbers()
+    jwk = {"kty": "EC", "crv": "P-256", "x": b64u(pub.x.to_bytes(32, "big")), "y": b64u(pub.y.to_bytes(32, "big"))}
+    h = {"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk}
+    c = {"jti": b64u(JTI0), "htm": htm, "htu": htu, "iat": WALL}
+    inp = f"{b64u(js(h).encode())}.{b64u(js(c).encode())}"
+    return f"{inp}.{b64u(es256(inp.encode()))}"
+
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 def assertion_body(token, *rest):
     # The JWS alphabet needs no form-encoding; the crate writes it raw.
@@ -90,6 +102,8 @@ vectors = {
     "private_key_jwt": request(assertion_body(
         jws("ES256", "pkjwt-client", "https://auth.example.com", es256, kid="fw-key-1"),
         ("scope", "receipts:read"))),
+    "dpop": request(body(("scope", "receipts:read")), basic("basic-client", "basic-secret"),
+                    dpop=dpop_proof("POST", URL)),
 }
 os.makedirs(OUT, exist_ok=True)
 for name, text in vectors.items():
