@@ -732,6 +732,9 @@ impl<E> Error<E> {
             | Error::Sign
             | Error::Backoff(_)
             | Error::Timeout => Retry::Transient,
+            // A server that does not bind tokens to the key will not start
+            // on the next attempt: a configuration to fix.
+            Error::Response(ResponseError::BearerForDpop) => Retry::Permanent,
             Error::Response(_) => Retry::Transient,
             Error::Http(h) => match h {
                 HttpError::UnexpectedStatus { status, .. } => {

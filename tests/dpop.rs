@@ -269,6 +269,11 @@ fn token_types_must_match_the_request() {
     let bearer = common::token_response("b", Some(300));
     let (results, _) = run(&setup, true, vec![Script::Respond(bearer.clone())], 1);
     assert_eq!(results[0], Err(ResponseError::BearerForDpop.into()));
+    // Permanent: a server that does not bind tokens will not start to.
+    let e: Error = ResponseError::BearerForDpop.into();
+    assert_eq!(e.retry(), embedded_oauth2::error::Retry::Permanent);
+    let e: Error = ResponseError::UnsupportedTokenType.into();
+    assert_eq!(e.retry(), embedded_oauth2::error::Retry::Transient);
     let (results, _) = run(&setup, false, vec![Script::Respond(dpop_token("d", ""))], 1);
     assert_eq!(results[0], Err(ResponseError::UnsupportedTokenType.into()));
     let (results, _) = run(&setup, false, vec![Script::Respond(bearer)], 1);
