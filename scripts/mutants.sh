@@ -51,7 +51,7 @@ run() {
     # All of src/tls/ unless the arguments name files or a diff.
     local scope=(-f 'src/tls/**')
     case " $* " in *" -f "*|*" --in-diff "*) scope=() ;; esac
-    cargo mutants --features "$FEATURES,tls" --timeout 30 "${scope[@]}" \
+    cargo mutants --features "$FEATURES,tls,mtls" --timeout 30 "${scope[@]}" \
       "$@" -- "${TLS_TESTS[@]}"
   else
     cargo mutants --features "$FEATURES" --timeout 30 --exclude 'src/tls/**' \
@@ -153,7 +153,7 @@ if [ "${#crate[@]}" -gt 0 ]; then
 fi
 if [ "${#tls[@]}" -gt 0 ]; then
   need_mutants
-  n=$(cargo mutants --features "$FEATURES,tls" --list "${tls[@]}" | wc -l)
+  n=$(cargo mutants --features "$FEATURES,tls,mtls" --list "${tls[@]}" | wc -l)
   echo "mutants: $n mutants in ${tls[*]} (changed since $short) against the TLS server" >&2
   # Each costs handshakes with the server (~13 s): beyond 20, the lines.
   if [ "$n" -gt 20 ]; then

@@ -1999,6 +1999,211 @@ mod dpop {
 }
 
 // ---------------------------------------------------------------------------
+// Mutual TLS (RFC 8705): client certificates and certificate-bound tokens
+// ---------------------------------------------------------------------------
+
+/// `mtls-device` (`tls_client_auth`: a certificate from the test CA naming
+/// `mtls-device.example`) and `self-signed-device`
+/// (`self_signed_tls_client_auth`: the certificate registered in its jwks)
+/// over the server's mutual-TLS listeners, through the crate's connector
+/// with `with_client_certificate` (the key signs through an `Es256Signer`,
+/// here `P256Signer`). The receipt service accepts a certificate-bound token
+/// (`cnf.x5t#S256`) only over a connection with that certificate.
+#[cfg(all(feature = "mtls", feature = "p256"))]
+mod mtls {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    use embedded_io::Write;
+    use embedded_oauth2::assertion::P256Signer;
+    use embedded_oauth2::{Client, ClientAuth, ClientId, Config, Error, ErrorCode, TokenEndpoint};
+    use p256::pkcs8::DecodePrivateKey;
+    use sha2::Digest;
+
+    use super::{
+        HostTls, IO_TIMEOUT, N, Response, S, T, WORK, read_response, real_clock, server, tls,
+    };
+
+    /// A client identity of the ready file: certificate (DER) and key, leaked
+    /// for the connector's `'static`.
+    struct Identity {
+        cert: &'static [u8],
+        signer: &'static P256Signer,
+    }
+
+    fn identity(client: &str, cert: &str, key: &str) -> Identity {
+        let c = &server().ready["clients"][client];
+        let path = |k: &str| {
+            c[k].as_str()
+                .unwrap_or_else(|| panic!("clients.{client}.{k}"))
+                .to_owned()
+        };
+        let der = std::fs::read(path(cert)).expect("client certificate");
+        let pem = std::fs::read_to_string(path(key)).expect("client key");
+        let scalar: [u8; 32] = p256::SecretKey::from_pkcs8_pem(&pem)
+            .expect("P-256 PKCS#8")
+            .to_bytes()
+            .into();
+        Identity {
+            cert: Box::leak(der.into_boxed_slice()),
+            signer: Box::leak(Box::new(P256Signer::from_bytes(&scalar).expect("key"))),
+        }
+    }
+
+    fn connector(id: Option<&Identity>) -> tls::TlsConnector {
+        let ca = std::fs::read(server().ca_pem()).expect("CA");
+        let c = tls::connector(&ca, None)
+            .expect("connector")
+            .with_timeout(IO_TIMEOUT);
+        match id {
+            Some(id) => c
+                .with_client_certificate(id.cert, id.signer)
+                .expect("client certificate"),
+            None => c,
+        }
+    }
+
+    fn thumbprint(cert: &[u8]) -> String {
+        Base64UrlUnpadded::encode_string(&sha2::Sha256::digest(cert))
+    }
+
+    /// A token for `client_id` (`ClientIdOnly`: the certificate is the
+    /// authentication) over the mutual-TLS listener.
+    fn fetch(
+        client_id: &str,
+        tls: &mut tls::TlsConnector,
+    ) -> Result<String, Error<tls::TlsConnectError>> {
+        let url = format!("https://localhost:{}/token", server().port("mtls_port"));
+        let config = Config::<N>::new(
+            TokenEndpoint::parse(&url).unwrap(),
+            ClientId::new(client_id).unwrap(),
+            ClientAuth::ClientIdOnly,
+        )
+        .with_scope("receipts:read")
+        .unwrap();
+        let mut client: Client<'_, _, N, T, S> = Client::new(config, real_clock());
+        let mut work = [0u8; WORK];
+        client
+            .token(tls, &mut work)
+            .map(|t| t.expose_secret().to_owned())
+    }
+
+    /// `GET /receipts/<id>` over `tls` to the receipt service's listener
+    /// `port_key` with the token as a bearer token.
+    fn receipt(tls: &mut tls::TlsConnector, port_key: &str, id: &str, token: &str) -> Response {
+        let port = server().port(port_key);
+        let mut s = tls
+            .open("localhost", port)
+            .expect("TLS to the receipt service");
+        let request = format!(
+            "GET /receipts/{id} HTTP/1.1\r\nHost: localhost:{port}\r\nAuthorization: Bearer {token}\r\n\
+             Connection: close\r\n\r\n"
+        );
+        s.write_all(request.as_bytes()).unwrap();
+        s.flush().unwrap();
+        read_response(&mut s).unwrap()
+    }
+
+    fn cnf_x5t(token: &str) -> String {
+        let (_, claims) = super::jwt_parts(token).expect("a JWT access token");
+        claims["cnf"]["x5t#S256"]
+            .as_str()
+            .expect("cnf.x5t#S256")
+            .to_owned()
+    }
+
+    #[test]
+    fn tls_client_auth_binds_the_token_to_the_certificate() {
+        let device = identity("mtls", "cert_der", "key_pem");
+        let mut tls = connector(Some(&device));
+        let token = fetch("mtls-device", &mut tls)
+            .unwrap_or_else(|e| panic!("{e:?}\n--- server stderr ---\n{}", server().stderr_log()));
+        assert_eq!(cnf_x5t(&token), thumbprint(device.cert));
+        // The same certificate at the receipt service: accepted.
+        let ok = receipt(&mut tls, "receipts_mtls_port", "m-1", &token);
+        assert_eq!(ok.status, 200, "{ok:?}");
+        // Another client certificate (same CA): refused.
+        let other = identity("mtls", "other_cert_der", "other_key_pem");
+        let resp = receipt(
+            &mut connector(Some(&other)),
+            "receipts_mtls_port",
+            "m-1",
+            &token,
+        );
+        assert_eq!(resp.status, 401, "{resp:?}");
+        // No client certificate at all: refused.
+        let resp = receipt(&mut connector(None), "receipts_https_port", "m-1", &token);
+        assert_eq!(resp.status, 401, "{resp:?}");
+    }
+
+    #[test]
+    fn self_signed_tls_client_auth() {
+        let device = identity("mtls_self", "cert_der", "key_pem");
+        let mut tls = connector(Some(&device));
+        let token = fetch("self-signed-device", &mut tls)
+            .unwrap_or_else(|e| panic!("{e:?}\n--- server stderr ---\n{}", server().stderr_log()));
+        assert_eq!(cnf_x5t(&token), thumbprint(device.cert));
+        assert_eq!(
+            receipt(&mut tls, "receipts_mtls_port", "m-2", &token).status,
+            200
+        );
+    }
+
+    /// A secure element that cannot sign: the handshake fails (the server
+    /// refuses the empty CertificateVerify), as a transport error; no panic.
+    #[test]
+    fn a_failing_signer_fails_the_handshake() {
+        struct Busy;
+        impl embedded_oauth2::assertion::Es256Signer for Busy {
+            fn sign(&self, _: &[u8]) -> Result<[u8; 64], embedded_oauth2::assertion::SignError> {
+                Err(embedded_oauth2::assertion::SignError)
+            }
+        }
+        let device = identity("mtls", "cert_der", "key_pem");
+        let ca = std::fs::read(server().ca_pem()).expect("CA");
+        let mut tls = tls::connector(&ca, None)
+            .expect("connector")
+            .with_timeout(IO_TIMEOUT)
+            .with_client_certificate(device.cert, &Busy)
+            .expect("client certificate");
+        match fetch("mtls-device", &mut tls) {
+            Err(Error::Transport(e)) => {
+                assert!(
+                    matches!(
+                        e,
+                        embedded_oauth2::tls::TlsConnectError::Tls(_)
+                            | embedded_oauth2::tls::TlsConnectError::Closed
+                            | embedded_oauth2::tls::TlsConnectError::Truncated
+                    ),
+                    "{e:?}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_wrong_certificate_or_none_is_invalid_client() {
+        let invalid_client = |r: Result<String, Error<tls::TlsConnectError>>| match r {
+            Err(Error::OAuth(e)) => e.code == ErrorCode::InvalidClient,
+            other => panic!("{other:?}"),
+        };
+        // No certificate.
+        assert!(invalid_client(fetch("mtls-device", &mut connector(None))));
+        // A certificate from the CA for another name.
+        let other = identity("mtls", "other_cert_der", "other_key_pem");
+        assert!(invalid_client(fetch(
+            "mtls-device",
+            &mut connector(Some(&other))
+        )));
+        // The CA-issued certificate is not the self-signed client's registered one.
+        let device = identity("mtls", "cert_der", "key_pem");
+        assert!(invalid_client(fetch(
+            "self-signed-device",
+            &mut connector(Some(&device))
+        )));
+    }
+}
+
+// ---------------------------------------------------------------------------
 // The same scenarios over each transport
 // ---------------------------------------------------------------------------
 

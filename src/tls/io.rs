@@ -85,6 +85,8 @@ macro_rules! tls_io {
                     read_buf,
                     write_buf,
                     wire,
+                    #[cfg(feature = "mtls")]
+                    client,
                     ..
                 } = self;
                 wire.reset();
@@ -108,6 +110,10 @@ macro_rules! tls_io {
                         RustPki::<D, CHAIN>::new(Certificate::X509(*ca)),
                         *pin,
                     ),
+                    #[cfg(feature = "mtls")]
+                    client: *client,
+                    #[cfg(not(feature = "mtls"))]
+                    client: core::marker::PhantomData,
                 };
                 match conn.open(TlsContext::new(&config, &mut provider)) $($await)* {
                     Ok(()) if provider.verifier.authenticated() => Ok(TlsStream {

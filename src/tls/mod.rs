@@ -81,6 +81,8 @@ use core::fmt;
 use core::marker::PhantomData;
 
 use embedded_io::ErrorType;
+#[cfg(feature = "mtls")]
+use embedded_tls::SignatureScheme;
 use embedded_tls::blocking::{
     Aes128GcmSha256, CertificateEntryRef, CertificateRef, CertificateVerifyRef, CryptoProvider,
     TlsCipherSuite, TlsVerifier,
@@ -161,12 +163,17 @@ pub enum SetupError {
         /// Bytes given.
         available: usize,
     },
+    /// The client certificate is not one DER X.509 certificate.
+    ClientCertificate,
 }
 
 impl fmt::Display for SetupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::CaCertificate => f.write_str("the CA is not one DER X.509 certificate"),
+            Self::ClientCertificate => {
+                f.write_str("the client certificate is not one DER X.509 certificate")
+            }
             Self::ServerName => f.write_str(
                 "the server name must be a DNS name of 1 to 64 bytes (IP addresses cannot be \
                  checked: give the certificate's DNS name)",
@@ -393,16 +400,26 @@ impl<CS: TlsCipherSuite, V: TlsVerifier<CS>> TlsVerifier<CS> for Verifier<V> {
     }
 }
 
-/// embedded-tls's crypto provider: the caller's RNG and our verifier. No
-/// client certificate.
-pub(crate) struct Provider<'r, R, V> {
+/// embedded-tls's crypto provider: the caller's RNG, our verifier, and the
+/// client certificate, if any.
+pub(crate) struct Provider<'r, 'c, R, V> {
     pub(crate) rng: &'r mut R,
     pub(crate) verifier: Verifier<V>,
+    #[cfg(feature = "mtls")]
+    pub(crate) client: Option<ClientCertificate<'c>>,
+    #[cfg(not(feature = "mtls"))]
+    pub(crate) client: PhantomData<&'c ()>,
 }
 
-impl<R: CryptoRngCore, V: TlsVerifier<Suite>> CryptoProvider for Provider<'_, R, V> {
+/// The signature a client certificate's key gives (none without `mtls`).
+#[cfg(feature = "mtls")]
+type ClientSignature = DerSignature;
+#[cfg(not(feature = "mtls"))]
+type ClientSignature = &'static [u8];
+
+impl<R: CryptoRngCore, V: TlsVerifier<Suite>> CryptoProvider for Provider<'_, '_, R, V> {
     type CipherSuite = Suite;
-    type Signature = &'static [u8];
+    type Signature = ClientSignature;
 
     fn rng(&mut self) -> impl CryptoRngCore {
         &mut *self.rng
@@ -410,6 +427,111 @@ impl<R: CryptoRngCore, V: TlsVerifier<Suite>> CryptoProvider for Provider<'_, R,
 
     fn verifier(&mut self) -> Result<&mut impl TlsVerifier<Suite>, TlsError> {
         Ok(&mut self.verifier)
+    }
+
+    #[cfg(feature = "mtls")]
+    fn signer(
+        &mut self,
+    ) -> Result<(impl signature::SignerMut<DerSignature>, SignatureScheme), TlsError> {
+        let client = self.client.ok_or(TlsError::Unimplemented)?;
+        Ok((
+            CertificateSigner(client.signer),
+            SignatureScheme::EcdsaSecp256r1Sha256,
+        ))
+    }
+
+    #[cfg(feature = "mtls")]
+    fn client_cert(&mut self) -> Option<embedded_tls::blocking::Certificate<impl AsRef<[u8]>>> {
+        self.client
+            .map(|c| embedded_tls::blocking::Certificate::X509(c.der))
+    }
+}
+
+/// A client certificate (DER) for mutual TLS and the signer of its key.
+#[cfg(feature = "mtls")]
+#[derive(Clone, Copy)]
+pub(crate) struct ClientCertificate<'c> {
+    pub(crate) der: &'c [u8],
+    pub(crate) signer: &'c (dyn crate::assertion::Es256Signer + Sync),
+}
+
+/// An ECDSA signature in the DER form TLS carries (RFC 8446 §4.2.3:
+/// `Ecdsa-Sig-Value`), at most 72 bytes.
+#[cfg(feature = "mtls")]
+#[derive(Clone, Copy)]
+pub(crate) struct DerSignature {
+    bytes: [u8; 72],
+    len: usize,
+}
+
+#[cfg(feature = "mtls")]
+impl AsRef<[u8]> for DerSignature {
+    fn as_ref(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or_default()
+    }
+}
+
+#[cfg(feature = "mtls")]
+impl DerSignature {
+    /// Nothing: what a failed signer leaves (the server refuses it).
+    const EMPTY: Self = Self {
+        bytes: [0; 72],
+        len: 0,
+    };
+
+    /// `SEQUENCE { INTEGER r, INTEGER s }` from the raw `r || s`.
+    pub(crate) fn from_raw(rs: &[u8; 64]) -> Self {
+        let mut out = Self::EMPTY;
+        let (Some(r), Some(s)) = (rs.first_chunk::<32>(), rs.last_chunk::<32>()) else {
+            return out;
+        };
+        fn int(v: &[u8]) -> (&[u8], bool) {
+            // Minimal: no leading zero bytes, but a zero before a set top bit.
+            let v = match v.iter().position(|&b| b != 0) {
+                Some(i) => v.get(i..).unwrap_or_default(),
+                None => &[0][..],
+            };
+            let pad = v.first().is_some_and(|&b| b >= 0x80);
+            (v, pad)
+        }
+        let ((r, rpad), (s, spad)) = (int(r), int(s));
+        let rlen = r.len() + usize::from(rpad);
+        let slen = s.len() + usize::from(spad);
+        let mut sink = crate::encode::Sink::new(&mut out.bytes);
+        // Each INTEGER is at most 35 bytes, the content at most 70: short
+        // form lengths.
+        sink.put(&[0x30, (4 + rlen + slen) as u8, 0x02, rlen as u8]);
+        if rpad {
+            sink.put(&[0]);
+        }
+        sink.put(r);
+        sink.put(&[0x02, slen as u8]);
+        if spad {
+            sink.put(&[0]);
+        }
+        sink.put(s);
+        out.len = sink.len();
+        out
+    }
+}
+
+/// The client certificate's key, through the caller's signer.
+#[cfg(feature = "mtls")]
+struct CertificateSigner<'c>(&'c (dyn crate::assertion::Es256Signer + Sync));
+
+#[cfg(feature = "mtls")]
+impl signature::SignerMut<DerSignature> for CertificateSigner<'_> {
+    fn try_sign(&mut self, msg: &[u8]) -> Result<DerSignature, signature::Error> {
+        let rs = self.0.sign(msg).map_err(|_| signature::Error::new())?;
+        Ok(DerSignature::from_raw(&rs))
+    }
+
+    /// What embedded-tls calls. The provided `sign` panics on an error; a
+    /// failed signer (a busy secure element) gives an empty signature
+    /// instead, which the server refuses: the handshake fails, nothing
+    /// panics.
+    fn sign(&mut self, msg: &[u8]) -> DerSignature {
+        self.try_sign(msg).unwrap_or(DerSignature::EMPTY)
     }
 }
 
@@ -649,6 +771,8 @@ pub struct TlsConnector<'a, O: ErrorType, R, B, D = NoClock, const CHAIN: usize 
     pub(crate) write_buf: B,
     pub(crate) wire: Wire<O::Error>,
     pub(crate) clock: PhantomData<fn() -> D>,
+    #[cfg(feature = "mtls")]
+    pub(crate) client: Option<ClientCertificate<'a>>,
 }
 
 impl<O: ErrorType, R, B, D, const CHAIN: usize> fmt::Debug for TlsConnector<'_, O, R, B, D, CHAIN> {
@@ -729,6 +853,8 @@ impl<'a, O: ErrorType, R: CryptoRngCore, B: AsMut<[u8]>> TlsConnector<'a, O, R, 
             write_buf,
             wire: Wire::new(),
             clock: PhantomData,
+            #[cfg(feature = "mtls")]
+            client: None,
         })
     }
 
@@ -780,6 +906,33 @@ impl<'a, O: ErrorType, R: CryptoRngCore, B: AsMut<[u8]>, D: TlsClock, const CHAI
         self.check_read_buffer()
     }
 
+    /// Presents `certificate` (one DER X.509 certificate: the chain's
+    /// leaf, whose key is an ECDSA P-256 key) when a server asks for one,
+    /// and proves it holds the key by having `signer` sign the handshake
+    /// (RFC 8446 §4.4.3) — a secure element keeps the key out of firmware
+    /// memory. For mutual-TLS client authentication and certificate-bound
+    /// tokens (RFC 8705): `ClientAuth::ClientIdOnly` at the token endpoint,
+    /// the same connector (same certificate) to the services.
+    ///
+    /// A signer that fails makes the handshake fail (the server refuses
+    /// the empty signature); nothing panics.
+    #[cfg(feature = "mtls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "mtls")))]
+    pub fn with_client_certificate(
+        mut self,
+        certificate: &'a [u8],
+        signer: &'a (dyn crate::assertion::Es256Signer + Sync),
+    ) -> Result<Self, SetupError> {
+        if !der::is_certificate(certificate) {
+            return Err(SetupError::ClientCertificate);
+        }
+        self.client = Some(ClientCertificate {
+            der: certificate,
+            signer,
+        });
+        Ok(self)
+    }
+
     /// Checks certificate validity dates against `C::now()` (Unix seconds).
     pub fn with_clock<C: TlsClock>(self) -> TlsConnector<'a, O, R, B, C, CHAIN> {
         TlsConnector {
@@ -793,6 +946,8 @@ impl<'a, O: ErrorType, R: CryptoRngCore, B: AsMut<[u8]>, D: TlsClock, const CHAI
             write_buf: self.write_buf,
             wire: self.wire,
             clock: PhantomData,
+            #[cfg(feature = "mtls")]
+            client: self.client,
         }
     }
 
@@ -810,6 +965,8 @@ impl<'a, O: ErrorType, R: CryptoRngCore, B: AsMut<[u8]>, D: TlsClock, const CHAI
             write_buf: self.write_buf,
             wire: self.wire,
             clock: PhantomData,
+            #[cfg(feature = "mtls")]
+            client: self.client,
         }
     }
 
@@ -1372,5 +1529,38 @@ mod tests {
         assert_eq!(READ_BUFFER, 16_645);
         assert_eq!(read_buffer_len(Some(MaxFragmentLength::Bits12)), 4096 + 261);
         assert_eq!(read_buffer_len(Some(MaxFragmentLength::Bits9)), 512 + 261);
+    }
+
+    /// The DER signature against p256's own encoding, for values with
+    /// leading zero bytes, a set top bit, both, and zero.
+    #[cfg(feature = "mtls")]
+    #[test]
+    fn der_signatures_match_p256() {
+        let mut cases: std::vec::Vec<[u8; 64]> = std::vec::Vec::new();
+        for (hi_r, hi_s) in [(0x01u8, 0x7f), (0x80, 0xff), (0x00, 0x80), (0x7f, 0x00)] {
+            let mut rs = [0x5au8; 64];
+            rs[0] = hi_r;
+            rs[32] = hi_s;
+            cases.push(rs);
+            // Leading zero bytes.
+            let mut z = rs;
+            z[..3].fill(0);
+            z[32..34].fill(0);
+            z[34] = 0x90;
+            cases.push(z);
+        }
+        for rs in cases {
+            let ours = DerSignature::from_raw(&rs);
+            let theirs = p256::ecdsa::Signature::from_slice(&rs).unwrap().to_der();
+            assert_eq!(ours.as_ref(), theirs.as_bytes(), "{rs:02x?}");
+        }
+        // r = 0 is not a valid signature, but still a well-formed INTEGER.
+        let mut zero = [0u8; 64];
+        zero[63] = 1;
+        assert_eq!(
+            DerSignature::from_raw(&zero).as_ref(),
+            &[0x30, 6, 0x02, 1, 0, 0x02, 1, 1]
+        );
+        assert_eq!(DerSignature::EMPTY.as_ref(), &[] as &[u8]);
     }
 }

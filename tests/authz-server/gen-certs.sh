@@ -13,6 +13,12 @@
 #                                            unrelated second CA (negative tests)
 #   other-server.pem, other-server-key.pem   leaf for DNS:localhost + IP:127.0.0.1, signed by other-ca
 #   wrong-name.pem, wrong-name-key.pem       leaf for DNS:wrong.example only, signed by the good ca
+#   client.pem, client-key.pem, client.der   mutual-TLS client leaf (clientAuth) for
+#                                            DNS:mtls-device.example, signed by the good ca
+#   client2.pem, client2-key.pem, client2.der
+#                                            a second client leaf (DNS:mtls-device-2.example)
+#   self-client.pem, self-client-key.pem, self-client.der
+#                                            self-signed client certificate (RFC 8705 §2.2)
 #
 # Nothing here is secret or committed: run it at test time into a temporary directory.
 set -euo pipefail
@@ -71,8 +77,34 @@ make_leaf other-server other-ca localhost "DNS:localhost,IP:127.0.0.1"
 
 make_leaf wrong-name ca wrong.example "DNS:wrong.example"
 
+make_client() { # $1 = basename, $2 = CA basename, $3 = CN
+  local ext
+  ext="$(mktemp)"
+  newkey "$1-key.pem"
+  openssl req -new -sha256 -key "$1-key.pem" -subj "/O=embedded-oauth2 tests/CN=$3" -out "$1.csr"
+  cat >"$ext" <<EOF
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth
+subjectAltName=DNS:$3.example
+EOF
+  openssl x509 -req -sha256 -days "$DAYS" -in "$1.csr" \
+    -CA "$2.pem" -CAkey "$2-key.pem" -CAcreateserial -CAserial "$2.srl" \
+    -extfile "$ext" -out "$1.pem" 2>/dev/null
+  openssl x509 -in "$1.pem" -outform DER -out "$1.der"
+  rm -f "$1.csr" "$ext"
+}
+make_client client ca mtls-device
+make_client client2 ca mtls-device-2
+newkey self-client-key.pem
+openssl req -x509 -new -sha256 -days "$DAYS" -key self-client-key.pem -out self-client.pem \
+  -subj "/O=embedded-oauth2 tests/CN=self-signed-device" \
+  -addext "basicConstraints=critical,CA:FALSE" -addext "keyUsage=critical,digitalSignature" \
+  -addext "extendedKeyUsage=clientAuth"
+openssl x509 -in self-client.pem -outform DER -out self-client.der
+
 # sanity checks: chains verify as intended
-openssl verify -CAfile ca.pem server.pem wrong-name.pem >/dev/null
+openssl verify -CAfile ca.pem server.pem wrong-name.pem client.pem client2.pem >/dev/null
 openssl verify -CAfile other-ca.pem other-server.pem >/dev/null
 if openssl verify -CAfile ca.pem other-server.pem >/dev/null 2>&1; then
   echo "gen-certs: other-server.pem unexpectedly verifies against ca.pem" >&2

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { parseArgs, format } from 'node:util';
-import { createHash, randomBytes } from 'node:crypto';
+import { X509Certificate, createHash, randomBytes } from 'node:crypto';
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 
@@ -177,6 +177,25 @@ const CLIENTS = {
     scope: FULL,
     dpop_bound_access_tokens: true,
   },
+  mtls: {
+    // RFC 8705 §2.1 tls_client_auth: a certificate from the test CA naming this DNS name;
+    // its tokens are bound to the certificate (cnf.x5t#S256)
+    ...cc,
+    client_id: 'mtls-device',
+    token_endpoint_auth_method: 'tls_client_auth',
+    tls_client_auth_san_dns: 'mtls-device.example',
+    tls_client_certificate_bound_access_tokens: true,
+    scope: FULL,
+  },
+  mtls_self: {
+    // RFC 8705 §2.2 self_signed_tls_client_auth: the certificate registered in jwks (x5c)
+    ...cc,
+    client_id: 'self-signed-device',
+    token_endpoint_auth_method: 'self_signed_tls_client_auth',
+    tls_client_certificate_bound_access_tokens: true,
+    scope: FULL,
+    // jwks filled in at startup
+  },
   receipts_rs: {
     // the receipts resource server's own credentials, used only for introspection
     grant_types: [],
@@ -279,6 +298,10 @@ const tlsBase = { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', ecdhCurve: 'P-25
 const tlsGood = { ...tlsBase, cert: readCert('server.pem'), key: readCert('server-key.pem') };
 const tlsOtherCa = { ...tlsBase, cert: readCert('other-server.pem'), key: readCert('other-server-key.pem') };
 const tlsWrongName = { ...tlsBase, cert: readCert('wrong-name.pem'), key: readCert('wrong-name-key.pem') };
+// Mutual TLS listeners: a client certificate is asked for, not required (the handshake
+// succeeds without one or with a self-signed one; `authorized` says whether it chains to
+// the test CA).
+const tlsMutual = { ...tlsGood, requestCert: true, rejectUnauthorized: false, ca: readCert('ca.pem') };
 
 // ---------------------------------------------------------------------------------------------
 // listeners first (port 0), so the issuer can name the real port
@@ -314,13 +337,17 @@ const asHttpsOtherCa = https.createServer(tlsOtherCa, asApp);
 const asHttpsWrongName = https.createServer(tlsWrongName, asApp);
 const rsHttp = http.createServer(rsApp);
 const rsHttps = https.createServer(tlsGood, rsApp);
+const asMtls = https.createServer(tlsMutual, asApp);
+const rsMtls = https.createServer(tlsMutual, rsApp);
+asMtls.on('tlsClientError', onTlsError('authz mtls'));
+rsMtls.on('tlsClientError', onTlsError('receipts mtls'));
 asHttps.on('tlsClientError', onTlsError('authz https'));
 asHttpsOtherCa.on('tlsClientError', onTlsError('authz https other-ca'));
 asHttpsWrongName.on('tlsClientError', onTlsError('authz https wrong-name'));
 rsHttps.on('tlsClientError', onTlsError('receipts https'));
 
-const [httpPort, httpsPort, otherCaPort, wrongNamePort, rsHttpPort, rsHttpsPort] = await Promise.all(
-  [asHttp, asHttps, asHttpsOtherCa, asHttpsWrongName, rsHttp, rsHttps].map(listen),
+const [httpPort, httpsPort, otherCaPort, wrongNamePort, rsHttpPort, rsHttpsPort, mtlsPort, rsMtlsPort] = await Promise.all(
+  [asHttp, asHttps, asHttpsOtherCa, asHttpsWrongName, rsHttp, rsHttps, asMtls, rsMtls].map(listen),
 );
 
 const issuer = `https://${TLS_NAME}:${httpsPort}`;
@@ -349,6 +376,15 @@ fs.writeFileSync(
   { mode: 0o600 },
 );
 CLIENTS.pkjwt.jwks = { keys: [pkPublicJwk] };
+const selfClientCert = new X509Certificate(readCert('self-client.pem'));
+CLIENTS.mtls_self.jwks = {
+  keys: [{ ...(await jose.exportJWK(selfClientCert.publicKey)), x5c: [selfClientCert.raw.toString('base64')] }],
+};
+// The peer certificate of the TLS connection a request came over (mTLS listeners).
+const peerCertificate = (socket) => {
+  const peer = socket?.getPeerCertificate?.();
+  return peer?.raw ? peer.raw : undefined;
+};
 
 // ---------------------------------------------------------------------------------------------
 // scope / resource policy (strict, see README "Scopes and resources")
@@ -416,7 +452,10 @@ const provider = new Provider(issuer, {
     clientAuthSigningAlgValues: ['HS256', 'ES256'],
     idTokenSigningAlgValues: ['ES256'],
   },
-  clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt'],
+  clientAuthMethods: [
+    'client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt',
+    'tls_client_auth', 'self_signed_tls_client_auth',
+  ],
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
@@ -427,6 +466,22 @@ const provider = new Provider(issuer, {
         || client.clientId === token.clientId,
     },
     revocation: { enabled: true },
+    mTLS: {
+      enabled: true,
+      certificateBoundAccessTokens: true,
+      selfSignedTlsClientAuth: true,
+      tlsClientAuth: true,
+      getCertificate(ctx) {
+        const raw = peerCertificate(ctx.socket);
+        return raw ? new X509Certificate(raw) : undefined;
+      },
+      certificateAuthorized: (ctx) => ctx.socket?.authorized === true,
+      certificateSubjectMatches(ctx, property, expected) {
+        const raw = peerCertificate(ctx.socket);
+        if (!raw || property !== 'tls_client_auth_san_dns') return false;
+        return (new X509Certificate(raw).subjectAltName || '').split(', ').includes(`DNS:${expected}`);
+      },
+    },
     dPoP: {
       enabled: true,
       nonceSecret: randomBytes(32),
@@ -681,6 +736,21 @@ rsHandler = async (req, res) => {
       return;
     }
     const result = await validateBearer(bm[1]);
+    const x5t = result.ok ? result.info.cnf?.['x5t#S256'] : undefined;
+    if (x5t) {
+      // a certificate-bound token (RFC 8705 §3): only over a connection with that certificate
+      const raw = peerCertificate(req.socket);
+      const have = raw ? createHash('sha256').update(raw).digest('base64url') : undefined;
+      if (have !== x5t) {
+        sendJson(
+          res,
+          401,
+          { error: 'invalid_token', error_description: 'certificate-bound token without its client certificate' },
+          { 'www-authenticate': 'Bearer error="invalid_token"' },
+        );
+        return;
+      }
+    }
     if (result.ok && result.info.cnf?.jkt) {
       // a DPoP-bound token without its proof (RFC 9449 §7.2)
       sendJson(
@@ -748,6 +818,9 @@ const ready = {
   receipts_http_port: rsHttpPort,
   receipts_https: `https://${TLS_NAME}:${rsHttpsPort}`,
   receipts_https_port: rsHttpsPort,
+  // mutual TLS (RFC 8705): client certificates asked for on these listeners
+  mtls_port: mtlsPort,
+  receipts_mtls_port: rsMtlsPort,
   receipts_path_prefix: '/receipts/',
   receipts_resource: RECEIPTS_AUD,
   receipts_scope: RECEIPTS_SCOPE,
@@ -785,6 +858,18 @@ const ready = {
     },
     dpop: { ...pick(CLIENTS.dpop), dpop_bound_access_tokens: true },
     dpop_nonce: { ...pick(CLIENTS.dpop_nonce), dpop_bound_access_tokens: true, dpop_nonce_required: true },
+    mtls: {
+      ...pick(CLIENTS.mtls),
+      cert_der: path.join(certsDir, 'client.der'),
+      key_pem: path.join(certsDir, 'client-key.pem'),
+      other_cert_der: path.join(certsDir, 'client2.der'),
+      other_key_pem: path.join(certsDir, 'client2-key.pem'),
+    },
+    mtls_self: {
+      ...pick(CLIENTS.mtls_self),
+      cert_der: path.join(certsDir, 'self-client.der'),
+      key_pem: path.join(certsDir, 'self-client-key.pem'),
+    },
     receipts_rs: { ...pick(CLIENTS.receipts_rs), purpose: 'introspection only' },
   },
 };

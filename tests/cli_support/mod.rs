@@ -70,6 +70,7 @@ pub fn features() -> Vec<&'static str> {
         ("p256", cfg!(feature = "p256")),
         ("dpop", cfg!(feature = "dpop")),
         ("tls", cfg!(feature = "tls")),
+        ("mtls", cfg!(feature = "mtls")),
         ("embassy-time", cfg!(feature = "embassy-time")),
         ("log", cfg!(feature = "log")),
         ("defmt", cfg!(feature = "defmt")),

@@ -183,7 +183,7 @@ impl AuthzServer {
     }
 
     /// A port member of the ready file.
-    fn port(&self, key: &str) -> u16 {
+    pub fn port(&self, key: &str) -> u16 {
         self.ready[key]
             .as_u64()
             .and_then(|p| u16::try_from(p).ok())
