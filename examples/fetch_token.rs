@@ -5,7 +5,7 @@
 //!     [--auth basic|basic-unencoded|post|none|jwt|private-key-jwt] [--key FILE] \
 //!     [--key-id KID] [--assertion-aud URL] [--scope "a b"] [--audience A] \
 //!     [--resource URI]... [--ca-cert FILE] [--server-name NAME] [--allow-http] \
-//!     [--dpop-key FILE] [--call URL]
+//!     [--client-cert FILE --client-key FILE] [--dpop-key FILE] [--call URL]
 //! ```
 //!
 //! The secret may come from the environment variable `CLIENT_SECRET` instead
@@ -50,6 +50,12 @@
 //! then sends `Authorization: DPoP …` with a proof for its request, and
 //! answers a service's `use_dpop_nonce` once with the nonce it sent.
 //!
+//! With `--client-cert FILE --client-key FILE` (features `mtls` and `p256`)
+//! the TLS connections present that client certificate (RFC 8705): with
+//! `--auth none` it authenticates the client (`tls_client_auth`,
+//! `self_signed_tls_client_auth`), and `--call` uses the same certificate,
+//! as a certificate-bound token needs.
+//!
 //! The client secret is never printed; the access token only as
 //! `access_token=` on success.
 //!
@@ -83,7 +89,8 @@ use zeroize::Zeroize;
 const USAGE: &str = "usage: fetch_token --token-url URL --client-id ID --client-secret SECRET \
 [--auth basic|basic-unencoded|post|none|jwt|private-key-jwt] [--key FILE] [--key-id KID] \
 [--assertion-aud URL] [--scope \"a b\"] [--audience A] [--resource URI]... \
-[--ca-cert FILE] [--server-name NAME] [--allow-http] [--dpop-key FILE] [--call URL]";
+[--ca-cert FILE] [--server-name NAME] [--client-cert FILE --client-key FILE] [--allow-http] \
+[--dpop-key FILE] [--call URL]";
 
 const HELP: &str = "\
 Fetches an OAuth 2.0 access token with the Client Credentials Grant (RFC 6749 §4.4).
@@ -107,6 +114,10 @@ Fetches an OAuth 2.0 access token with the Client Credentials Grant (RFC 6749 §
                          chain to; required for https:// (always verified)
   --server-name NAME     DNS name to verify instead of the URL's host, e.g. when
                          the URL names an IP address
+  --client-cert FILE     client certificate (PEM or DER) for mutual TLS (RFC 8705),
+                         presented to the token endpoint and to --call; with
+                         --auth none it is the client authentication (feature mtls)
+  --client-key FILE      its P-256 private key, PKCS#8 PEM
   --allow-http           accept an http:// token endpoint (loopback tests only)
   --dpop-key FILE        P-256 private key, PKCS#8 PEM: DPoP (RFC 9449) proofs signed
                          with it, a DPoP-bound token (token_type=DPoP), presented
@@ -165,6 +176,9 @@ struct Args {
     call: Option<String>,
     /// `--dpop-key`: the PKCS#8 PEM file of the DPoP key.
     dpop_key: Option<String>,
+    /// `--client-cert`, `--client-key`: mutual TLS.
+    client_cert: Option<String>,
+    client_key: Option<String>,
 }
 
 enum Command {
@@ -223,6 +237,8 @@ fn parse_args(raw: impl IntoIterator<Item = OsString>) -> Result<Command, String
             "--assertion-aud" => set_once(&mut args.assertion_aud, &name, value()?)?,
             "--call" => set_once(&mut args.call, &name, value()?)?,
             "--dpop-key" => set_once(&mut args.dpop_key, &name, value()?)?,
+            "--client-cert" => set_once(&mut args.client_cert, &name, value()?)?,
+            "--client-key" => set_once(&mut args.client_key, &name, value()?)?,
             "--auth" => {
                 let v = value()?;
                 let method = AuthMethod::parse(&v).ok_or_else(|| {
@@ -510,12 +526,56 @@ fn tls_connector(args: &Args) -> Result<tls::TlsConnector, Failure> {
     let ca = std::fs::read(path).map_err(|e| Failure::Other(format!("--ca-cert {shown}: {e}")))?;
     // Parsed here too so that the message names the flag at fault.
     tls::certificate_der(&ca).map_err(|e| Failure::Other(format!("--ca-cert {shown}: {e}")))?;
-    tls::connector(&ca, args.server_name.as_deref())
+    let tls = tls::connector(&ca, args.server_name.as_deref())
         .map(|c| c.with_timeout(TIMEOUT))
         .map_err(|e| {
             let e = e.strip_prefix("server name: ").unwrap_or(&e);
             Failure::Other(format!("--server-name: {e}"))
-        })
+        })?;
+    with_client_certificate(tls, args)
+}
+
+/// `--client-cert FILE --client-key FILE`: mutual TLS (feature `mtls`).
+#[cfg(all(feature = "mtls", feature = "p256"))]
+fn with_client_certificate(
+    tls: tls::TlsConnector,
+    args: &Args,
+) -> Result<tls::TlsConnector, Failure> {
+    let (cert, key) = match (&args.client_cert, &args.client_key) {
+        (None, None) => return Ok(tls),
+        (Some(c), Some(k)) => (c, k),
+        _ => {
+            return Err(Failure::Usage(
+                "--client-cert and --client-key go together".into(),
+            ));
+        }
+    };
+    let shown = cert.escape_debug();
+    let raw =
+        std::fs::read(cert).map_err(|e| Failure::Other(format!("--client-cert {shown}: {e}")))?;
+    let der = tls::certificate_der(&raw)
+        .map_err(|e| Failure::Other(format!("--client-cert {shown}: {e}")))?;
+    // The connector borrows both for its lifetime: a CLI runs once.
+    let der: &'static [u8] = Box::leak(der.into_boxed_slice());
+    let signer: &'static embedded_oauth2::assertion::P256Signer =
+        Box::leak(Box::new(load_signer("--client-key", key)?));
+    tls.with_client_certificate(der, signer)
+        .map_err(|e| Failure::Other(format!("--client-cert {shown}: {e}")))
+}
+
+#[cfg(not(all(feature = "mtls", feature = "p256")))]
+fn with_client_certificate(
+    tls: tls::TlsConnector,
+    args: &Args,
+) -> Result<tls::TlsConnector, Failure> {
+    if args.client_cert.is_some() || args.client_key.is_some() {
+        return Err(Failure::Other(
+            "--client-cert needs the crate features \"mtls\" and \"p256\": \
+             cargo run --example fetch_token --features mtls,p256 -- ..."
+                .into(),
+        ));
+    }
+    Ok(tls)
 }
 
 /// Runs the exchange over any connector (plain TCP or verified TLS) and
@@ -703,9 +763,14 @@ fn run() -> Result<(), Failure> {
         None => None,
     };
     let https_anywhere = endpoint.is_https() || call.as_ref().is_some_and(|c| c.is_https());
-    if !https_anywhere && (args.ca_cert.is_some() || args.server_name.is_some()) {
+    if !https_anywhere
+        && (args.ca_cert.is_some()
+            || args.server_name.is_some()
+            || args.client_cert.is_some()
+            || args.client_key.is_some())
+    {
         return Err(Failure::Usage(
-            "--ca-cert and --server-name apply to an https:// token URL only".into(),
+            "--ca-cert, --server-name and --client-cert apply to an https:// token URL only".into(),
         ));
     }
     if endpoint.is_https() {

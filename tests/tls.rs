@@ -835,6 +835,59 @@ fn fetch_token_dpop_key_over_https() {
     assert!(out.stderr.starts_with("error=invalid_grant"), "{out:#?}");
 }
 
+/// `fetch_token --auth none --client-cert --client-key` against the
+/// mutual-TLS listener: the certificate authenticates the client
+/// (`tls_client_auth`), the token is bound to it, and `--call` presents it
+/// over a connection with the same certificate (the receipt service checks
+/// `cnf.x5t#S256`).
+#[cfg(all(feature = "mtls", feature = "p256"))]
+#[test]
+fn fetch_token_client_certificate_over_mutual_tls() {
+    let c = &server().ready["clients"]["mtls"];
+    let field = |k: &str| c[k].as_str().unwrap_or_else(|| panic!("clients.mtls.{k}"));
+    let url = format!("https://localhost:{}/token", port("mtls_port"));
+    let receipt = format!(
+        "https://localhost:{}/receipts/m-cli",
+        port("receipts_mtls_port")
+    );
+    let ca = server().ca_pem();
+    let args = |cert: &'static str, key: &'static str| {
+        let mut a = vec![
+            "--token-url".to_owned(),
+            url.clone(),
+            "--client-id".to_owned(),
+            field("client_id").to_owned(),
+            "--auth".to_owned(),
+            "none".to_owned(),
+            "--ca-cert".to_owned(),
+            ca.to_str().expect("UTF-8 path").to_owned(),
+            "--scope".to_owned(),
+            "receipts:read".to_owned(),
+            "--call".to_owned(),
+            receipt.clone(),
+        ];
+        for (flag, k) in [("--client-cert", cert), ("--client-key", key)] {
+            a.push(flag.to_owned());
+            a.push(field(k).to_owned());
+        }
+        a
+    };
+    let run = |a: Vec<String>| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let out = cli_support::run(&a, &[]);
+        out.assert_clean(&["PRIVATE KEY"]);
+        out
+    };
+    let out = run(args("cert_der", "key_pem"));
+    assert_eq!(out.code, Some(0), "{out:#?}\n{}", server().stderr_log());
+    assert!(out.stdout.contains("\ntoken_type=Bearer\n"), "{out:#?}");
+    assert!(out.stdout.contains("\ncall_status=200\n"), "{out:#?}");
+    // Another certificate from the same CA, for another name: invalid_client.
+    let out = run(args("other_cert_der", "other_key_pem"));
+    assert_eq!(out.code, Some(2), "{out:#?}");
+    assert!(out.stderr.starts_with("error=invalid_client"), "{out:#?}");
+}
+
 // ---- The basicConstraints gap and what pinning does about it --------------
 
 /// A chain in which the `wrong.example` leaf (CA:FALSE, from the good CA)
