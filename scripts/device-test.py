@@ -7,6 +7,10 @@ tests/authz-server (oidc-provider) over verified TLS 1.3, and checks:
 
   * the seed story: a receipts token, then the receipt with it (--call);
   * every client authentication method;
+  * DPoP (RFC 9449): a DPoP-bound token, the server nonces at the token
+    endpoint and at the receipt service, a DPoP client without a proof;
+  * mutual TLS (RFC 8705): tls_client_auth, a certificate-bound token used
+    over the same certificate, another client's certificate refused;
   * a wrong secret -> exit 2, error=invalid_client;
   * a certificate from another CA -> exit 1;
   * a wrong server name -> exit 1;
@@ -209,6 +213,34 @@ def main(argv):
               0, want_out=("access_token=", "scope=receipts:read\n"))
         check("client id only (--auth none): the server wants a secret, error=invalid_client",
               [*base, "--auth", "none", "--client-id", basic["client_id"]],
+              2, want_err=("error=invalid_client",))
+        # Sender-constrained tokens (RFC 9449, RFC 8705) on the device.
+        dpop = server.client("dpop")
+        dpop_nonce = server.client("dpop_nonce")
+        mtls = server.client("mtls")
+        nonce_receipt = r["receipts_https"] + r["receipts_path_prefix"] + "n-device"
+        check("DPoP: a DPoP-bound token, then the receipt with a proof (the service asks its nonce first)",
+              [*base, "--client-id", dpop["client_id"], "--client-secret", dpop["client_secret"],
+               "--dpop-key", pk["private_key_pem"], "--scope", "receipts:read", "--call", nonce_receipt],
+              0, want_out=("token_type=DPoP\n", "call_status=200\n", '"receipt":"n-device"', '"jkt":"'),
+              secrets=(dpop["client_secret"],))
+        check("DPoP: the token endpoint asks for its nonce (use_dpop_nonce, answered once)",
+              [*base, "--client-id", dpop_nonce["client_id"], "--client-secret", dpop_nonce["client_secret"],
+               "--dpop-key", pk["private_key_pem"]],
+              0, want_out=("token_type=DPoP\n",), secrets=(dpop_nonce["client_secret"],))
+        check("DPoP client without a proof: refused (exit 2)",
+              [*base, "--client-id", dpop["client_id"], "--client-secret", dpop["client_secret"]],
+              2, want_err=("error=invalid_grant",), secrets=(dpop["client_secret"],))
+        mtls_token = f"https://localhost:{r['mtls_port']}{r['token_path']}"
+        mtls_receipt = f"https://localhost:{r['receipts_mtls_port']}{r['receipts_path_prefix']}m-device"
+        check("mutual TLS: tls_client_auth, a certificate-bound token, the receipt over the same certificate",
+              ["--token-url", mtls_token, "--ca-cert", ca, "--auth", "none", "--client-id", mtls["client_id"],
+               "--client-cert", mtls["cert_der"], "--client-key", mtls["key_pem"],
+               "--scope", "receipts:read", "--call", mtls_receipt],
+              0, want_out=("token_type=Bearer\n", "call_status=200\n", '"receipt":"m-device"'))
+        check("mutual TLS with another client's certificate: error=invalid_client",
+              ["--token-url", mtls_token, "--ca-cert", ca, "--auth", "none", "--client-id", mtls["client_id"],
+               "--client-cert", mtls["other_cert_der"], "--client-key", mtls["other_key_pem"]],
               2, want_err=("error=invalid_client",))
         # Failures.
         check("wrong secret: exit 2, error=invalid_client",

@@ -35,6 +35,12 @@ pub struct DeviceConfig<'a> {
     pub call: Option<&'a str>,
     /// 32 bytes of entropy, hex, seeding the ChaCha20 RNG.
     pub seed_hex: Option<&'a str>,
+    /// The DPoP key's P-256 private scalar, 64 hex digits (`--dpop-key`).
+    pub dpop_key_hex: Option<&'a str>,
+    /// The client certificate (DER) file beside `device.cfg` (mutual TLS).
+    pub client_cert_file: Option<&'a str>,
+    /// Its key's P-256 private scalar, 64 hex digits (`--client-key`).
+    pub client_key_hex: Option<&'a str>,
     /// TLS maximum fragment length (for later): 512, 1024, 2048 or 4096.
     pub max_fragment_length: Option<u16>,
 }
@@ -66,6 +72,9 @@ impl<'a> DeviceConfig<'a> {
                 "server_name" => &mut c.server_name,
                 "call" => &mut c.call,
                 "seed_hex" => &mut c.seed_hex,
+                "dpop_key_hex" => &mut c.dpop_key_hex,
+                "client_cert_file" => &mut c.client_cert_file,
+                "client_key_hex" => &mut c.client_key_hex,
                 "resource" => {
                     let Some(slot) = c.resources.get_mut(c.resource_count) else {
                         return Err(crate::fail!(

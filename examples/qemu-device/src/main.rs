@@ -41,8 +41,9 @@ use cortex_m_rt::{ExceptionFrame, entry, exception};
 use embedded_io::{Error as _, ErrorKind};
 use embedded_oauth2::assertion::{Assertion, Audience, CounterJti, P256Signer};
 use embedded_oauth2::blocking::Connect;
+use embedded_oauth2::dpop::{Dpop, DpopKey, DpopNonce};
 use embedded_oauth2::error::ConfigError;
-use embedded_oauth2::http::ResponseReader;
+use embedded_oauth2::http::{ResponseHead, ResponseReader};
 use embedded_oauth2::tls::{MaxFragmentLength, TlsClock, TlsConnector, read_buffer_len};
 use embedded_oauth2::{
     Attempt, CallError, Client, ClientAuth, ClientId, ClientSecret, Clock, Config, Error, Instant,
@@ -65,17 +66,21 @@ const TOKEN_CAP: usize = 2048;
 /// Granted scope capacity.
 const SCOPE_CAP: usize = 128;
 /// `device.cfg` at most (the CA comes in a file of its own).
-const CONFIG_CAP: usize = 2048;
+const CONFIG_CAP: usize = 1536;
 /// Work buffer of the token exchange (head + body + token + scope).
 const WORK_CAP: usize = 3072;
 /// The resource server's response (head + body) of `call=`.
-const CALL_CAP: usize = 1536;
+const CALL_CAP: usize = 1024;
 /// How long to wait for the bridge or the server (as `fetch_token`'s 30 s).
 const TIMEOUT_MS: u64 = 30_000;
 /// Where the RAM starts (`memory.x`).
 const RAM_START: usize = 0x2000_0000;
-/// The CA certificate (DER) at most.
+/// The CA certificate (DER) and, for mutual TLS, the client's certificate
+/// (DER) after it, at most.
 const CA_CAP: usize = 1536;
+/// A DPoP proof for the resource call (header, claims, signature), made
+/// in the tail of the call buffer (the response overwrites it later).
+const PROOF_CAP: usize = 640;
 /// TLS read buffer: one whole record of the size this image is built for
 /// (`QEMU_DEVICE_RECORDS`, see build.rs): 16,645 bytes for any server, less
 /// when the server honours max_fragment_length.
@@ -110,7 +115,7 @@ type Tls<'a> = TlsConnector<'a, Opener<'a, Uart0>, ChaCha20Rng, &'static mut [u8
 
 // ---- memory -----------------------------------------------------------------
 
-/// The static buffers, handed out once by [`take_buffers`]: about 9 KiB
+/// The static buffers, handed out once by [`take_buffers`]: about 7 KiB
 /// of the 64 KiB RAM, plus the TLS record buffers and the CA.
 struct Buffers {
     config: UnsafeCell<[u8; CONFIG_CAP]>,
@@ -253,14 +258,15 @@ fn client_auth(cfg: &DeviceConfig<'_>, method: AuthMethod) -> Result<ClientAuth<
     })
 }
 
-/// The ES256 signer from `key_hex`: the P-256 private scalar.
-fn load_signer(key_hex: Option<&str>) -> Result<P256Signer, Exit> {
+/// The ES256 signer from `key_hex`: the P-256 private scalar (`flag`
+/// names it in messages: `--key`, `--dpop-key`, `--client-key`).
+fn load_signer(flag: &str, key_hex: Option<&str>) -> Result<P256Signer, Exit> {
     let mut scalar = [0u8; 32];
     let decoded = key_hex.and_then(|h| hex_decode(h, &mut scalar));
     let signer = match decoded {
-        Some(()) => P256Signer::from_bytes(&scalar).map_err(|e| fail!("--key: {e}")),
+        Some(()) => P256Signer::from_bytes(&scalar).map_err(|e| fail!("{flag}: {e}")),
         None => Err(fail!(
-            "--key: not a P-256 private key (key_hex must be 64 hex digits)"
+            "{flag}: not a P-256 private key (64 hex digits expected)"
         )),
     };
     scalar.zeroize();
@@ -382,7 +388,7 @@ fn run(
     let jti = CounterJti::new(prefix);
     let wall = clock::unix_time;
     let signer = match method {
-        AuthMethod::PrivateKeyJwt => Some(load_signer(cfg.key_hex)?),
+        AuthMethod::PrivateKeyJwt => Some(load_signer("--key", cfg.key_hex)?),
         _ => None,
     };
     let assertion = method.signed().then(|| {
@@ -398,7 +404,27 @@ fn run(
         }
         assertion
     });
-    let config = build_config(&cfg, endpoint, client_id, auth, assertion)?;
+    // DPoP (RFC 9449): proofs signed with `dpop_key_hex` (a secure element
+    // on a product), numbered by the same jti source.
+    let dpop_signer = match cfg.dpop_key_hex {
+        Some(h) => Some(load_signer("--dpop-key", Some(h))?),
+        None => None,
+    };
+    let dpop_public = dpop_signer.as_ref().map(P256Signer::public_key_sec1);
+    let dpop = match (&dpop_signer, &dpop_public) {
+        (Some(s), Some(p)) => Some(Dpop::new(
+            DpopKey::new(s, p).map_err(|e| fail!("--dpop-key: {e}"))?,
+            &wall,
+            &jti,
+        )),
+        _ => None,
+    };
+    // Mutual TLS (RFC 8705): the client certificate and its key.
+    let client_signer = match cfg.client_key_hex {
+        Some(h) => Some(load_signer("--client-key", Some(h))?),
+        None => None,
+    };
+    let config = build_config(&cfg, endpoint, client_id, auth, assertion, dpop)?;
 
     // One fetch per run, as fetch_token: no backoff jitter (`with_random`)
     // or HTTP-date `Retry-After` (`with_wall_clock`) needed. A long-running
@@ -412,12 +438,28 @@ fn run(
                  (PEM or DER) that signed the server's certificate"
             )
         })?;
-        let ca = load_ca(ca, ca_buf)?;
-        let inner = tls_connector(&cfg, bridge.opener(), rng, ca, tls_read, tls_write)?;
+        let ca_len = load_ca("--ca-cert", ca, ca_buf)?.len();
+        // The client certificate goes after the CA in the same buffer.
+        let (ca, rest) = ca_buf.split_at_mut(ca_len);
+        let mut inner = tls_connector(&cfg, bridge.opener(), rng, ca, tls_read, tls_write)?;
+        if let (Some(file), Some(signer)) = (cfg.client_cert_file, &client_signer) {
+            let cert = load_ca("--client-cert", file, rest)?;
+            inner = inner
+                .with_client_certificate(cert, signer)
+                .map_err(|e| fail!("--client-cert: {e}"))?;
+        }
         let mut tls = meter::Metered { inner, meters };
-        return fetch_and_call(&mut client, &mut tls, work, call, call_buf, timings);
+        return fetch_and_call(
+            &mut client,
+            &mut tls,
+            work,
+            call,
+            call_buf,
+            dpop.as_ref(),
+            timings,
+        );
     }
-    if cfg.ca_file.is_some() || cfg.server_name.is_some() {
+    if cfg.ca_file.is_some() || cfg.server_name.is_some() || cfg.client_cert_file.is_some() {
         return Err(usage!(
             "--ca-cert and --server-name apply to an https:// token URL only"
         ));
@@ -428,7 +470,15 @@ fn run(
         inner: connect,
         meters,
     };
-    fetch_and_call(&mut client, &mut connect, work, call, call_buf, timings)
+    fetch_and_call(
+        &mut client,
+        &mut connect,
+        work,
+        call,
+        call_buf,
+        dpop.as_ref(),
+        timings,
+    )
 }
 
 /// The TLS connector: the CA, `--server-name`, and the record size this
@@ -478,6 +528,7 @@ fn fetch_and_call<C: Clock, K: Connect>(
     work: &mut [u8],
     call: Option<TokenEndpoint<'_>>,
     call_buf: &mut [u8],
+    dpop: Option<&Dpop<'_>>,
     timings: &mut Timings,
 ) -> Result<(), Exit>
 where
@@ -492,7 +543,7 @@ where
     if let Some(ep) = call {
         let started = clock::now_ms();
         let (result, spans) = measured(meters, || {
-            call_resource(client, connector, work, &ep, call_buf)
+            call_resource(client, connector, work, &ep, call_buf, dpop)
         });
         timings.call_ms = Some(clock::now_ms().saturating_sub(started));
         timings.call = Some(spans);
@@ -515,22 +566,24 @@ fn new_client(config: Config<'_, SECRET_CAP>) -> Cl<'_, MonoClock> {
     Client::new(config, mono_now as MonoClock)
 }
 
-/// Reads the CA certificate (DER) the script put beside `device.cfg`.
+/// Reads a certificate (DER) the script put beside `device.cfg`: the CA
+/// (`--ca-cert`) or the client's (`--client-cert`).
 #[inline(never)]
-fn load_ca<'b>(name: &str, buf: &'b mut [u8]) -> Result<&'b [u8], Exit> {
+fn load_ca<'b>(flag: &str, name: &str, buf: &'b mut [u8]) -> Result<&'b [u8], Exit> {
+    let cap = buf.len();
     let mut path = [0u8; 64];
     let Some(dst) = path.get_mut(..name.len()) else {
-        return Err(fail!("--ca-cert: file name too long"));
+        return Err(fail!("{flag}: file name too long"));
     };
     dst.copy_from_slice(name.as_bytes());
     let path = path.get(..=name.len()).unwrap_or_default();
     let n = console::read_file(path, buf).map_err(|e| match e {
         console::FileError::TooBig { len } => {
-            fail!("--ca-cert: {len} bytes; this firmware holds at most {CA_CAP}")
+            fail!("{flag}: {len} bytes; this firmware holds at most {cap}")
         }
-        _ => fail!("--ca-cert: cannot read {name} in QEMU's current directory"),
+        _ => fail!("{flag}: cannot read {name} in QEMU's current directory"),
     })?;
-    buf.get(..n).ok_or_else(|| fail!("--ca-cert: short read"))
+    buf.get(..n).ok_or_else(|| fail!("{flag}: short read"))
 }
 
 /// Reads `device.cfg` into `buf` and returns its text.
@@ -561,10 +614,14 @@ fn build_config<'a>(
     client_id: ClientId<'a>,
     auth: ClientAuth<SECRET_CAP>,
     assertion: Option<Assertion<'a>>,
+    dpop: Option<Dpop<'a>>,
 ) -> Result<Config<'a, SECRET_CAP>, Exit> {
     let mut config = Config::new(endpoint, client_id, auth);
     if let Some(assertion) = assertion {
         config = config.with_assertion(assertion);
+    }
+    if let Some(dpop) = dpop {
+        config = config.with_dpop(dpop);
     }
     if let Some(scope) = cfg.scope {
         config = config
@@ -610,6 +667,7 @@ fn fetch<C: Clock, K: Connect>(
 fn print_token(token: &Token<TOKEN_CAP, SCOPE_CAP>) {
     let token_type = match token.token_type() {
         TokenType::Bearer => "Bearer",
+        TokenType::Dpop => "DPoP",
         _ => "unknown",
     };
     console::out(format_args!("access_token={}", token.expose_secret()));
@@ -650,12 +708,15 @@ fn call_resource<C: Clock, K: Connect>(
     work: &mut [u8],
     ep: &TokenEndpoint<'_>,
     buf: &mut [u8],
+    dpop: Option<&Dpop<'_>>,
 ) -> Result<(), Exit>
 where
     K::Error: fmt::Display,
 {
+    // The service's latest DPoP nonce (RFC 9449 §9).
+    let mut nonce: Option<DpopNonce> = None;
     let outcome = client.call(connector, work, |k: &mut K, token| {
-        attempt_get(k, token, ep, buf)
+        attempt_get(k, token, ep, buf, dpop, &mut nonce)
     });
     match outcome {
         Ok((status, body)) => {
@@ -680,14 +741,47 @@ fn attempt_get<K: Connect>(
     token: &Token<TOKEN_CAP, SCOPE_CAP>,
     ep: &TokenEndpoint<'_>,
     buf: &mut [u8],
+    dpop: Option<&Dpop<'_>>,
+    nonce: &mut Option<DpopNonce>,
 ) -> Result<Attempt<Got>, CallFailure<K::Error>> {
+    // A DPoP token goes with a proof for this request (before connecting:
+    // the proof is signed while no connection waits), written in the tail
+    // of the response buffer: no stack for it, and the response overwrites
+    // it once it is sent.
+    let tail = buf.len().saturating_sub(PROOF_CAP);
+    let proof_len = match (dpop, buf.get_mut(tail..)) {
+        (Some(d), Some(proof_buf)) => Some(
+            d.proof(
+                "GET",
+                ep.url(),
+                token.expose_secret(),
+                nonce.as_ref(),
+                proof_buf,
+            )
+            .map_err(CallFailure::Http)?
+            .len(),
+        ),
+        _ => None,
+    };
+    let proof = proof_len.and_then(|n| {
+        buf.get(tail..tail + n)
+            .and_then(|p| core::str::from_utf8(p).ok())
+    });
     let mut sock = k.connect(ep).map_err(CallFailure::Transport)?;
-    let sent = send_get(&mut sock, ep, token).map_err(CallFailure::Transport);
+    let sent = send_get(&mut sock, ep, token, proof).map_err(CallFailure::Transport);
     let response = sent.and_then(|()| read_response(&mut sock, buf));
     // close_notify (TLS) / `C` to the bridge if the server has not closed
     // yet; the outcome is the response's.
     let _ = K::close(sock);
-    let (status, body) = response?;
+    let (status, body, head) = response?;
+    if dpop.is_some() {
+        let challenge = head.and_then(|h| h.www_authenticate);
+        let challenge = challenge.as_deref().unwrap_or("");
+        if embedded_oauth2::dpop::asks_for_nonce(status, challenge.as_bytes()) {
+            *nonce = head.and_then(|h| h.dpop_nonce);
+            return Ok(Attempt::UseDpopNonce);
+        }
+    }
     Ok(if Attempt::<()>::rejects_token(status) {
         Attempt::TokenRejected
     } else {
@@ -699,6 +793,7 @@ fn send_get<S: embedded_io::Write, const T: usize, const S2: usize>(
     sock: &mut S,
     ep: &TokenEndpoint<'_>,
     token: &Token<T, S2>,
+    proof: Option<&str>,
 ) -> Result<(), S::Error> {
     sock.write_all(b"GET ")?;
     sock.write_all(ep.path().as_bytes())?;
@@ -724,6 +819,11 @@ fn send_get<S: embedded_io::Write, const T: usize, const S2: usize>(
           Connection: close\r\n",
     )?;
     token.write_authorization_header(sock)?;
+    if let Some(p) = proof {
+        sock.write_all(b"DPoP: ")?;
+        sock.write_all(p.as_bytes())?;
+        sock.write_all(b"\r\n")?;
+    }
     sock.write_all(b"\r\n")?;
     sock.flush()
 }
@@ -733,7 +833,7 @@ fn send_get<S: embedded_io::Write, const T: usize, const S2: usize>(
 fn read_response<S: embedded_io::Read>(
     sock: &mut S,
     buf: &mut [u8],
-) -> Result<(u16, Range<usize>), CallFailure<S::Error>> {
+) -> Result<(u16, Range<usize>, Option<ResponseHead>), CallFailure<S::Error>> {
     let mut reader = ResponseReader::new(Limits::new().with_max_body(buf.len()));
     loop {
         let spare = reader.spare(buf).map_err(CallFailure::Http)?;
@@ -749,7 +849,7 @@ fn read_response<S: embedded_io::Read>(
         }
     }
     let status = reader.head().map_or(0, |h| h.status);
-    Ok((status, reader.body_range()))
+    Ok((status, reader.body_range(), reader.head().copied()))
 }
 
 /// Body bytes as one line of text: `\` `\n` `\r` `\t` escaped with a
