@@ -828,12 +828,16 @@ fn send_get<S: embedded_io::Write, const T: usize, const S2: usize>(
     sock.flush()
 }
 
+/// A response read: the status, where its body lies in the buffer, and
+/// its head (`WWW-Authenticate`, `DPoP-Nonce`).
+type Read = (u16, Range<usize>, Option<ResponseHead>);
+
 /// Reads one HTTP/1.1 response into `buf` with the crate's
 /// [`ResponseReader`]; returns the status and where the body is.
 fn read_response<S: embedded_io::Read>(
     sock: &mut S,
     buf: &mut [u8],
-) -> Result<(u16, Range<usize>, Option<ResponseHead>), CallFailure<S::Error>> {
+) -> Result<Read, CallFailure<S::Error>> {
     let mut reader = ResponseReader::new(Limits::new().with_max_body(buf.len()));
     loop {
         let spare = reader.spare(buf).map_err(CallFailure::Http)?;
