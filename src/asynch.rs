@@ -105,6 +105,53 @@ pub use crate::client::NoSigner;
 pub(crate) trait PresignAsync {
     fn wanted(&self) -> bool;
     async fn sign(&self, input: &[u8]) -> Result<[u8; 64], ()>;
+    /// Whether it signs the DPoP proofs of the token requests.
+    #[cfg_attr(not(feature = "dpop"), allow(dead_code))]
+    fn wanted_dpop(&self) -> bool {
+        false
+    }
+    #[cfg_attr(not(feature = "dpop"), allow(dead_code))]
+    async fn sign_dpop(&self, _: &[u8]) -> Result<[u8; 64], ()> {
+        Err(())
+    }
+}
+
+/// An assertion signer (or none) and an async DPoP signer: what
+/// [`Asynch::dpop_signed_by`] gives the driver.
+#[cfg(feature = "dpop")]
+pub struct WithDpop<'d, G, D>(G, &'d D);
+
+#[cfg(feature = "dpop")]
+impl<G: PresignAsync, D: crate::auth::jwt::Es256SignerAsync> PresignAsync for WithDpop<'_, G, D> {
+    fn wanted(&self) -> bool {
+        self.0.wanted()
+    }
+    async fn sign(&self, input: &[u8]) -> Result<[u8; 64], ()> {
+        self.0.sign(input).await
+    }
+    fn wanted_dpop(&self) -> bool {
+        true
+    }
+    async fn sign_dpop(&self, input: &[u8]) -> Result<[u8; 64], ()> {
+        self.1.sign(input).await.map_err(drop)
+    }
+}
+
+impl<'c, T, G> Asynch<'c, T, G> {
+    /// Signs the DPoP proofs of the token requests with an async signer (a
+    /// secure element on an async bus; feature `dpop`): the executor runs
+    /// other tasks while it signs. Its key is the configuration's
+    /// [`DpopKey`](crate::dpop::DpopKey) (made with
+    /// [`DpopKey::from_public`](crate::dpop::DpopKey::from_public) when
+    /// only the async signer holds it). Combines with
+    /// [`Asynch::signed_by`] for the assertion.
+    #[cfg(feature = "dpop")]
+    pub fn dpop_signed_by<'d, D: crate::auth::jwt::Es256SignerAsync>(
+        self,
+        signer: &'d D,
+    ) -> Asynch<'c, T, WithDpop<'d, G, D>> {
+        Asynch(self.0, WithDpop(self.1, signer))
+    }
 }
 
 impl PresignAsync for crate::client::NoSigner {

@@ -87,6 +87,9 @@ pub(crate) struct Draw {
     /// The DPoP proof's `iat` and `jti`.
     #[cfg(feature = "dpop")]
     pub(crate) dpop: Option<(u64, [u8; 16])>,
+    /// The proof's signature, when an async signer made it beforehand.
+    #[cfg(feature = "dpop")]
+    pub(crate) dpop_signature: Option<[u8; 64]>,
 }
 
 impl Draw {

@@ -624,6 +624,31 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
         Ok(n)
     }
 
+    /// Writes the DPoP proof's signing input for an async signer into
+    /// `buf` (the draw of this request is kept, shared with an assertion
+    /// prepared before); its length.
+    #[cfg(feature = "dpop")]
+    pub(crate) fn prepare_dpop_signature(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        let draw = match self.presigned {
+            Some(d) => d,
+            None => crate::authn::Draw::new(&self.config)?,
+        };
+        let extras = crate::request::Extras {
+            nonce: self.details.dpop_nonce.as_ref(),
+        };
+        let n = crate::request::dpop_signing_input(&self.config, &draw, extras, buf)?;
+        self.presigned = Some(draw);
+        Ok(n)
+    }
+
+    /// The async signer's signature for the prepared DPoP proof.
+    #[cfg(feature = "dpop")]
+    pub(crate) fn attach_dpop_signature(&mut self, signature: [u8; 64]) {
+        if let Some(d) = &mut self.presigned {
+            d.dpop_signature = Some(signature);
+        }
+    }
+
     /// The async signer's signature for the prepared assertion.
     #[cfg(feature = "private-key-jwt")]
     pub(crate) fn attach_signature(&mut self, signature: [u8; 64]) {
@@ -663,6 +688,15 @@ pub struct NoSigner;
 pub(crate) trait Presign {
     fn wanted(&self) -> bool;
     fn sign(&self, input: &[u8]) -> Result<[u8; 64], ()>;
+    /// Whether it signs DPoP proofs (none in the blocking driver).
+    #[cfg_attr(not(feature = "dpop"), allow(dead_code))]
+    fn wanted_dpop(&self) -> bool {
+        false
+    }
+    #[cfg_attr(not(feature = "dpop"), allow(dead_code))]
+    fn sign_dpop(&self, _: &[u8]) -> Result<[u8; 64], ()> {
+        Err(())
+    }
 }
 
 impl Presign for NoSigner {

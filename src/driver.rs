@@ -167,6 +167,14 @@ macro_rules! driver {
                     let signature = signer.sign(input) $($await)* .map_err(|()| Error::Sign)?;
                     self.attach_signature(signature);
                 }
+                // So does an async DPoP signer the proof.
+                #[cfg(feature = "dpop")]
+                if signer.wanted_dpop() && self.config().dpop_requested() {
+                    let n = self.prepare_dpop_signature(buf).map_err(Error::widen)?;
+                    let input = buf.get(..n).unwrap_or_default();
+                    let signature = signer.sign_dpop(input) $($await)* .map_err(|()| Error::Sign)?;
+                    self.attach_dpop_signature(signature);
+                }
                 #[cfg(not(feature = "private-key-jwt"))]
                 let _ = signer;
                 let (ex, started) = self.begin(buf).map_err(Error::widen)?;

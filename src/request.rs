@@ -103,6 +103,39 @@ pub fn encode_request<const N: usize>(
     encode_request_with(config, buf, None, Extras::default())
 }
 
+/// The token request's DPoP proof signing input (for an async signer) into
+/// `buf`: the very bytes the request then signs; its length.
+#[cfg(feature = "dpop")]
+pub(crate) fn dpop_signing_input<const N: usize>(
+    config: &Config<'_, N>,
+    draw: &auth::Draw,
+    extras: Extras<'_>,
+    buf: &mut [u8],
+) -> Result<usize, Error> {
+    let (Some(d), Some((iat, jti))) = (&config.dpop, draw.dpop) else {
+        return Ok(0);
+    };
+    let proof = token_proof(config, extras)?;
+    let mut sink = Sink::new(buf);
+    proof.write_input(&mut sink, &d.key, iat, &jti);
+    Ok(sink.finish(Buffer::Request)?)
+}
+
+/// The proof a token request carries: `POST` to the endpoint, with the
+/// server's latest nonce.
+#[cfg(feature = "dpop")]
+fn token_proof<'c, const N: usize>(
+    config: &'c Config<'_, N>,
+    extras: Extras<'c>,
+) -> Result<crate::auth::dpop::Proof<'c>, Error> {
+    let proof = crate::auth::dpop::Proof::new("POST", config.endpoint.url());
+    match extras.nonce.map(|n| n.get()) {
+        Some(Ok(n)) => Ok(proof.with_nonce(n)),
+        Some(Err(len)) => Err(crate::auth::dpop::nonce_too_long(len)),
+        None => Ok(proof),
+    }
+}
+
 /// What a request carries besides the configuration and the drawn values:
 /// the token endpoint's latest DPoP nonce (kept by the client).
 #[derive(Clone, Copy, Default)]
@@ -160,15 +193,13 @@ fn write_request<const N: usize>(
     s.put(b"\r\n");
     #[cfg(feature = "dpop")]
     if let (Some(d), Some((iat, jti))) = (&config.dpop, draw.dpop) {
-        let mut proof = crate::auth::dpop::Proof::new("POST", ep.url());
-        let nonce = extras.nonce.map(|n| n.get());
-        match nonce {
-            Some(Ok(n)) => proof = proof.with_nonce(n),
-            Some(Err(len)) => return Err(crate::auth::dpop::nonce_too_long(len)),
-            None => {}
-        }
+        let proof = token_proof(config, extras)?;
         s.put(b"DPoP: ");
-        proof.write_into(&mut s, &d.key, iat, &jti)?;
+        let signing = match draw.dpop_signature {
+            Some(sig) => crate::auth::jwt::Key::Presigned(sig),
+            None => crate::auth::jwt::Key::Es256(d.key.signer),
+        };
+        proof.write_signed(&mut s, &d.key, iat, &jti, &signing)?;
         s.put(b"\r\n");
     }
     if config.auth.uses_basic() {

@@ -499,3 +499,151 @@ mod resource {
         );
     }
 }
+
+/// DPoP proofs signed by an async signer (a secure element on an async
+/// bus): with only the public key in the configuration
+/// (`DpopKey::from_public`), `client.asynch().dpop_signed_by(&se)` signs
+/// each token request's proof — the nonce retry's too — over exactly the
+/// bytes the request carries; together with an async assertion signer.
+#[cfg(feature = "async")]
+mod async_signer {
+    use super::*;
+    use common::AsyncConnector;
+    use embedded_oauth2::assertion::{Assertion, Es256SignerAsync, SignError};
+    use embedded_oauth2::{Client, ClientAuth};
+    use p256::ecdsa::SigningKey;
+    use p256::ecdsa::signature::Signer as _;
+
+    struct SecureElement {
+        key: SigningKey,
+        inputs: RefCell<Vec<Vec<u8>>>,
+    }
+
+    impl Es256SignerAsync for SecureElement {
+        async fn sign(&self, input: &[u8]) -> Result<[u8; 64], SignError> {
+            embassy_futures::yield_now().await;
+            self.inputs.borrow_mut().push(input.to_vec());
+            let sig: Signature = self.key.sign(input);
+            Ok(sig.to_bytes().into())
+        }
+    }
+
+    impl SecureElement {
+        fn new(seed: u8) -> Self {
+            Self {
+                key: SigningKey::from_slice(&[seed; 32]).unwrap(),
+                inputs: RefCell::new(Vec::new()),
+            }
+        }
+        fn public(&self) -> [u8; 65] {
+            let p = VerifyingKey::from(&self.key).to_encoded_point(false);
+            p.as_bytes().try_into().unwrap()
+        }
+    }
+
+    /// The signing input of the `DPoP` header of a request.
+    fn proof_input(request: &[u8]) -> String {
+        let text = std::str::from_utf8(request).unwrap();
+        let proof = text
+            .split("\r\n")
+            .find_map(|l| l.strip_prefix("DPoP: "))
+            .unwrap();
+        proof.rsplit_once('.').unwrap().0.to_owned()
+    }
+
+    #[test]
+    fn the_async_signer_signs_every_proof_including_the_nonce_retry() {
+        let se = SecureElement::new(0x33);
+        let public = se.public();
+        let wall = || Some(NOW);
+        let jti = CounterJti::new(*b"asyncdpp");
+        let key = DpopKey::from_public(&public).unwrap();
+        let config = common::config().with_dpop(Dpop::new(key, &wall, &jti));
+        let now = Rc::new(Cell::new(0u64));
+        let mut client: Client<_> = Client::new(config, || Instant::from_millis(0));
+        let mut conn = AsyncConnector::new(Rc::clone(&now));
+        conn.push(Script::Respond(use_nonce("\r\nDPoP-Nonce: n-async")));
+        conn.push(Script::Respond(dpop_token("t-async", "")));
+        let mut work = [0u8; 4096];
+        let token = embassy_futures::block_on(
+            client
+                .asynch()
+                .dpop_signed_by(&se)
+                .token(&mut conn, &mut work),
+        )
+        .map(|t| (t.token_type(), t.expose_secret().to_owned()));
+        assert_eq!(token, Ok((TokenType::Dpop, "t-async".to_owned())));
+        let logs: Vec<Vec<u8>> = conn
+            .server
+            .borrow()
+            .logs
+            .iter()
+            .map(|l| l.borrow().written.clone())
+            .collect();
+        assert_eq!(logs.len(), 2);
+        // Both proofs verify, were signed over exactly what was sent, and
+        // the second carries the nonce.
+        let inputs: Vec<String> = logs.iter().map(|w| proof_input(w)).collect();
+        let signed: Vec<String> = se
+            .inputs
+            .borrow()
+            .iter()
+            .map(|i| String::from_utf8(i.clone()).unwrap())
+            .collect();
+        assert_eq!(signed, inputs);
+        let claims: Vec<_> = logs.iter().map(|w| proof_claims(w, &public)).collect();
+        assert!(claims[0].get("nonce").is_none());
+        assert_eq!(claims[1]["nonce"], "n-async");
+        // The same key without the async signer: no proof can be made.
+        let mut blocking: Client<_> = Client::new(
+            common::config().with_dpop(Dpop::new(key, &wall, &jti)),
+            || Instant::from_millis(0),
+        );
+        let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+        let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+        assert!(matches!(
+            blocking.fetch(&mut connect, &mut work),
+            Err(Error::Sign)
+        ));
+        assert_eq!(server.borrow().connections, 0, "nothing sent");
+    }
+
+    #[test]
+    fn with_an_async_assertion_signer_too() {
+        let dpop_se = SecureElement::new(0x34);
+        let assertion_se = SecureElement::new(0x35);
+        let public = dpop_se.public();
+        let wall = || Some(NOW);
+        let jti = CounterJti::new(*b"asyncbth");
+        let config = common::config_with("pkjwt-device", ClientAuth::PrivateKeyJwt)
+            .with_assertion(Assertion::new(&wall, &jti))
+            .with_dpop(Dpop::new(
+                DpopKey::from_public(&public).unwrap(),
+                &wall,
+                &jti,
+            ));
+        let now = Rc::new(Cell::new(0u64));
+        let mut client: Client<_> = Client::new(config, || Instant::from_millis(0));
+        let mut conn = AsyncConnector::new(Rc::clone(&now));
+        conn.push(Script::Respond(dpop_token("t-both", "")));
+        let mut work = [0u8; 4096];
+        let ok = embassy_futures::block_on(
+            client
+                .asynch()
+                .signed_by(&assertion_se)
+                .dpop_signed_by(&dpop_se)
+                .token(&mut conn, &mut work),
+        )
+        .is_ok();
+        assert!(ok);
+        assert_eq!(
+            (
+                assertion_se.inputs.borrow().len(),
+                dpop_se.inputs.borrow().len()
+            ),
+            (1, 1)
+        );
+        let written = conn.server.borrow().logs[0].borrow().written.clone();
+        proof_claims(&written, &public);
+    }
+}

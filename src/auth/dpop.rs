@@ -30,7 +30,7 @@ use crate::time::WallClock;
 /// ```
 #[derive(Clone, Copy)]
 pub struct DpopKey<'a> {
-    signer: &'a (dyn Es256Signer + Sync),
+    pub(crate) signer: &'a (dyn Es256Signer + Sync),
     x: [u8; 32],
     y: [u8; 32],
 }
@@ -55,6 +55,24 @@ impl<'a> DpopKey<'a> {
             x: *x,
             y: *y,
         })
+    }
+
+    /// A key held by an async signer (a secure element on an async bus):
+    /// only its public half here, and the proofs of the token requests are
+    /// signed by `client.asynch().dpop_signed_by(&signer)`. Anything else
+    /// that needs a signature from this key (the blocking driver,
+    /// [`Dpop::proof`]) fails with [`Error::Sign`].
+    ///
+    /// ```
+    /// use embedded_oauth2::dpop::DpopKey;
+    /// let mut public = [0u8; 65];
+    /// public[0] = 4; // the chip's public key, 04 || x || y
+    /// let key = DpopKey::from_public(&public)?;
+    /// # let _ = key;
+    /// # Ok::<(), embedded_oauth2::error::ConfigError>(())
+    /// ```
+    pub fn from_public(public: &[u8; 65]) -> Result<DpopKey<'static>, ConfigError> {
+        DpopKey::new(&ElsewhereSigner, public)
     }
 
     /// The JWK SHA-256 thumbprint (RFC 7638) of the public key: what a
@@ -318,6 +336,15 @@ impl defmt::Format for DpopNonce {
     }
 }
 
+/// The signer of a key only an async signer can use.
+struct ElsewhereSigner;
+
+impl Es256Signer for ElsewhereSigner {
+    fn sign(&self, _: &[u8]) -> Result<[u8; 64], crate::auth::jwt::SignError> {
+        Err(crate::auth::jwt::SignError)
+    }
+}
+
 fn b64(out: &mut impl Out, bytes: &[u8]) {
     let mut e = B64::<_, Base64UrlUnpadded>::new(out);
     e.put(bytes);
@@ -410,7 +437,32 @@ impl<'r> Proof<'r> {
         iat: u64,
         jti: &[u8; 16],
     ) -> Result<(), Error> {
+        self.write_signed(sink, key, iat, jti, &Key::Es256(key.signer))
+    }
+
+    /// The proof, signed with `signing`: the key's own signer, or a
+    /// signature an async signer made beforehand over the same input.
+    pub(crate) fn write_signed(
+        &self,
+        sink: &mut Sink<'_>,
+        key: &DpopKey<'_>,
+        iat: u64,
+        jti: &[u8; 16],
+        signing: &Key<'_>,
+    ) -> Result<(), Error> {
         let start = sink.len();
+        self.write_input(sink, key, iat, jti);
+        append_signature(sink, signing, start)
+    }
+
+    /// The JWS signing input, `base64url(header) "." base64url(claims)`.
+    pub(crate) fn write_input(
+        &self,
+        sink: &mut Sink<'_>,
+        key: &DpopKey<'_>,
+        iat: u64,
+        jti: &[u8; 16],
+    ) {
         {
             let mut h = B64::<_, Base64UrlUnpadded>::new(&mut *sink);
             h.put(b"{\"typ\":\"dpop+jwt\",\"alg\":\"ES256\",\"jwk\":{\"kty\":\"EC\",\"crv\":\"P-256\"");
@@ -441,7 +493,6 @@ impl<'r> Proof<'r> {
             }
             c.put(b"}");
         }
-        append_signature(sink, &Key::Es256(key.signer), start)
     }
 }
 
