@@ -1708,8 +1708,8 @@ mod dpop {
     use rand_core::{OsRng, RngCore};
 
     use super::{
-        Counting, N, Net, Response, Service, Transport, WORK, config, device, exchange, post_as,
-        server,
+        Config, Counting, N, Net, Response, Service, Transport, WORK, config, device, exchange,
+        post_as, server,
     };
 
     fn now_unix() -> Option<u64> {
@@ -1808,15 +1808,20 @@ mod dpop {
         );
     }
 
+    /// Client `name` (`client_secret_basic`, scope `receipts:read`) with
+    /// DPoP proofs signed by the device's key.
+    fn dpop_config<'a, X: Net>(url: &'a str, name: &str, dev: &'a Device) -> Config<'a, N> {
+        config(X::TRANSPORT, url, name, ClientAuth::Basic)
+            .with_scope("receipts:read")
+            .unwrap()
+            .with_dpop(dev.dpop())
+    }
+
     /// A DPoP token for `name` with the device's key: the token, and the
     /// connections the fetch took.
     fn fetch_dpop<X: Net>(net: &X, name: &str, dev: &Device) -> (String, usize) {
         let url = X::TRANSPORT.token_url();
-        let cfg = config(X::TRANSPORT, &url, name, ClientAuth::Basic)
-            .with_scope("receipts:read")
-            .unwrap()
-            .with_dpop(dev.dpop());
-        let mut client = device(cfg);
+        let mut client = device(dpop_config::<X>(&url, name, dev));
         let mut conn = Counting::new(net.connector());
         let mut work = [0u8; WORK];
         let t = client
@@ -1852,11 +1857,7 @@ mod dpop {
     pub fn dpop_server_nonce_is_used<X: Net>(net: &mut X) {
         let dev = Device::new();
         let url = X::TRANSPORT.token_url();
-        let cfg = config(X::TRANSPORT, &url, "dpop_nonce", ClientAuth::Basic)
-            .with_scope("receipts:read")
-            .unwrap()
-            .with_dpop(dev.dpop());
-        let mut client = device(cfg);
+        let mut client = device(dpop_config::<X>(&url, "dpop_nonce", &dev));
         let mut conn = Counting::new(net.connector());
         let mut work = [0u8; WORK];
         let first = client
@@ -1934,11 +1935,7 @@ mod dpop {
         use embedded_oauth2::dpop::{DpopNonce, asks_for_nonce};
         let dev = Device::new();
         let url = X::TRANSPORT.token_url();
-        let cfg = config(X::TRANSPORT, &url, "dpop", ClientAuth::Basic)
-            .with_scope("receipts:read")
-            .unwrap()
-            .with_dpop(dev.dpop());
-        let mut client = device(cfg);
+        let mut client = device(dpop_config::<X>(&url, "dpop", &dev));
         let mut conn = Counting::new(net.connector());
         let mut work = [0u8; WORK];
         let mut nonce: Option<DpopNonce> = None;

@@ -49,7 +49,7 @@ make_ca() { # $1 = basename, $2 = CN
   openssl x509 -in "$1.pem" -outform DER -out "$1.der"
 }
 
-make_leaf() { # $1 = basename, $2 = CA basename, $3 = CN, $4 = subjectAltName
+make_leaf() { # $1 = basename, $2 = CA basename, $3 = CN, $4 = subjectAltName, [$5 = extendedKeyUsage]
   local ext
   ext="$(mktemp)"
   newkey "$1-key.pem"
@@ -57,7 +57,7 @@ make_leaf() { # $1 = basename, $2 = CA basename, $3 = CN, $4 = subjectAltName
   cat >"$ext" <<EOF
 basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature
-extendedKeyUsage=serverAuth
+extendedKeyUsage=${5:-serverAuth}
 subjectAltName=$4
 subjectKeyIdentifier=hash
 authorityKeyIdentifier=keyid
@@ -77,25 +77,8 @@ make_leaf other-server other-ca localhost "DNS:localhost,IP:127.0.0.1"
 
 make_leaf wrong-name ca wrong.example "DNS:wrong.example"
 
-make_client() { # $1 = basename, $2 = CA basename, $3 = CN
-  local ext
-  ext="$(mktemp)"
-  newkey "$1-key.pem"
-  openssl req -new -sha256 -key "$1-key.pem" -subj "/O=embedded-oauth2 tests/CN=$3" -out "$1.csr"
-  cat >"$ext" <<EOF
-basicConstraints=critical,CA:FALSE
-keyUsage=critical,digitalSignature
-extendedKeyUsage=clientAuth
-subjectAltName=DNS:$3.example
-EOF
-  openssl x509 -req -sha256 -days "$DAYS" -in "$1.csr" \
-    -CA "$2.pem" -CAkey "$2-key.pem" -CAcreateserial -CAserial "$2.srl" \
-    -extfile "$ext" -out "$1.pem" 2>/dev/null
-  openssl x509 -in "$1.pem" -outform DER -out "$1.der"
-  rm -f "$1.csr" "$ext"
-}
-make_client client ca mtls-device
-make_client client2 ca mtls-device-2
+make_leaf client ca mtls-device "DNS:mtls-device.example" clientAuth
+make_leaf client2 ca mtls-device-2 "DNS:mtls-device-2.example" clientAuth
 newkey self-client-key.pem
 openssl req -x509 -new -sha256 -days "$DAYS" -key self-client-key.pem -out self-client.pem \
   -subj "/O=embedded-oauth2 tests/CN=self-signed-device" \
