@@ -608,6 +608,53 @@ mod async_signer {
         assert_eq!(server.borrow().connections, 0, "nothing sent");
     }
 
+    /// The async driver without an async DPoP signer: the configuration's
+    /// own (blocking) signer signs the proof; and an async DPoP signer
+    /// alone leaves the assertion to the configuration's signer.
+    #[test]
+    fn the_configurations_signers_sign_what_no_async_signer_does() {
+        let setup = Setup::new();
+        let now = Rc::new(Cell::new(0u64));
+        let mut client: Client<_> = Client::new(common::config().with_dpop(setup.dpop()), || {
+            Instant::from_millis(0)
+        });
+        let mut conn = AsyncConnector::new(Rc::clone(&now));
+        conn.push(Script::Respond(dpop_token("t-sync", "")));
+        let mut work = [0u8; 4096];
+        let got = embassy_futures::block_on(client.asynch().token(&mut conn, &mut work))
+            .map(|t| t.expose_secret().to_owned());
+        assert_eq!(got, Ok("t-sync".to_owned()));
+        let written = conn.server.borrow().logs[0].borrow().written.clone();
+        proof_claims(&written, &setup.public);
+
+        // private_key_jwt signed by the configuration, DPoP by the async signer.
+        let se = SecureElement::new(0x36);
+        let public = se.public();
+        let wall = || Some(NOW);
+        let jti = CounterJti::new(*b"asyncmix");
+        let config = common::config_with("pkjwt-device", ClientAuth::PrivateKeyJwt)
+            .with_assertion(Assertion::new(&wall, &jti).with_signer(&setup.signer))
+            .with_dpop(Dpop::new(
+                DpopKey::from_public(&public).unwrap(),
+                &wall,
+                &jti,
+            ));
+        let mut client: Client<_> = Client::new(config, || Instant::from_millis(0));
+        let mut conn = AsyncConnector::new(Rc::clone(&now));
+        conn.push(Script::Respond(dpop_token("t-mix", "")));
+        let got = embassy_futures::block_on(
+            client
+                .asynch()
+                .dpop_signed_by(&se)
+                .token(&mut conn, &mut work),
+        )
+        .map(|t| t.expose_secret().to_owned());
+        assert_eq!(got, Ok("t-mix".to_owned()));
+        assert_eq!(se.inputs.borrow().len(), 1, "the proof only");
+        let written = conn.server.borrow().logs[0].borrow().written.clone();
+        proof_claims(&written, &public);
+    }
+
     #[test]
     fn with_an_async_assertion_signer_too() {
         let dpop_se = SecureElement::new(0x34);
