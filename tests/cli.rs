@@ -893,7 +893,7 @@ fn tls_flags_with_http_are_refused() {
     });
     assert_eq!(
         out.assert_usage_error(),
-        "error: --ca-cert and --server-name apply to an https:// token URL only"
+        "error: --ca-cert, --server-name and --client-cert apply to an https:// token URL only"
     );
 }
 

@@ -461,7 +461,7 @@ fn run(
     }
     if cfg.ca_file.is_some() || cfg.server_name.is_some() || cfg.client_cert_file.is_some() {
         return Err(usage!(
-            "--ca-cert and --server-name apply to an https:// token URL only"
+            "--ca-cert, --server-name and --client-cert apply to an https:// token URL only"
         ));
     }
     let mut opener = bridge.opener();
