@@ -234,18 +234,18 @@ impl<'a> TokenEndpoint<'a> {
         } else {
             return Err(ConfigError::InvalidUrl);
         };
-        if rest.contains('#') {
+        if find_byte(rest, |b| b == b'#').is_some() {
             return Err(ConfigError::UrlFragment);
         }
-        let split = rest.find(['/', '?']).unwrap_or(rest.len());
+        let split = find_byte(rest, |b| b == b'/' || b == b'?').unwrap_or(rest.len());
         let (authority, path) = rest
             .split_at_checked(split)
             .ok_or(ConfigError::InvalidUrl)?;
-        if authority.contains('@') {
+        if find_byte(authority, |b| b == b'@').is_some() {
             return Err(ConfigError::UrlUserinfo);
         }
         let path = if path.is_empty() { "/" } else { path };
-        if path.starts_with('?') {
+        if path.as_bytes().first() == Some(&b'?') {
             // "https://host?x" has an empty path; keep the request target valid.
             return Err(ConfigError::InvalidUrl);
         }
@@ -293,6 +293,11 @@ impl<'a> TokenEndpoint<'a> {
     }
 }
 
+/// The index of the first byte of `s` that `f` accepts.
+fn find_byte(s: &str, f: impl Fn(u8) -> bool) -> Option<usize> {
+    s.bytes().position(f)
+}
+
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
     if head.eq_ignore_ascii_case(prefix) {
@@ -303,14 +308,17 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 }
 
 fn split_host_port(authority: &str, default: u16) -> Result<(&str, u16), ConfigError> {
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let end = v6.find(']').ok_or(ConfigError::InvalidUrl)?;
+    // Bytes, not `char` patterns: all of it is ASCII (checked by the caller),
+    // and the `str` searchers cost flash.
+    let (host, port) = if authority.as_bytes().first() == Some(&b'[') {
+        let v6 = authority.get(1..).unwrap_or_default();
+        let end = find_byte(v6, |b| b == b']').ok_or(ConfigError::InvalidUrl)?;
         let host = v6.get(..end).ok_or(ConfigError::InvalidUrl)?;
         let after = v6.get(end + 1..).unwrap_or_default();
-        let port = match after.strip_prefix(':') {
-            Some(p) => Some(p),
-            None if after.is_empty() => None,
-            None => return Err(ConfigError::InvalidUrl),
+        let port = match after.as_bytes().first() {
+            Some(b':') => after.get(1..),
+            None => None,
+            Some(_) => return Err(ConfigError::InvalidUrl),
         };
         if !host
             .bytes()
@@ -320,8 +328,11 @@ fn split_host_port(authority: &str, default: u16) -> Result<(&str, u16), ConfigE
         }
         (host, port)
     } else {
-        match authority.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
+        match find_byte(authority, |b| b == b':') {
+            Some(i) => (
+                authority.get(..i).unwrap_or_default(),
+                authority.get(i + 1..),
+            ),
             None => (authority, None),
         }
     };
@@ -334,14 +345,14 @@ fn split_host_port(authority: &str, default: u16) -> Result<(&str, u16), ConfigE
     let port = match port {
         None => default,
         Some(p) => {
-            // Digits only (`u16::from_str` would take a `+`), at most five
-            // (it would take leading zeros); empty fails the parse.
-            if p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+            // Digits only, at most five (no run of leading zeros); empty
+            // fails the parse.
+            if p.len() > 5 {
                 return Err(ConfigError::InvalidPort);
             }
-            match p.parse::<u16>() {
-                Ok(0) | Err(_) => return Err(ConfigError::InvalidPort),
-                Ok(n) => n,
+            match crate::bytes::parse_u64(p.as_bytes()).map(u16::try_from) {
+                Some(Ok(n)) if n != 0 => n,
+                _ => return Err(ConfigError::InvalidPort),
             }
         }
     };

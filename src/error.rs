@@ -505,20 +505,31 @@ pub enum ErrorCode {
 impl ErrorCode {
     /// Maps an `error` member to a code.
     pub fn parse(code: &str) -> Self {
-        match code {
-            "invalid_request" => Self::InvalidRequest,
-            "invalid_client" => Self::InvalidClient,
-            "invalid_grant" => Self::InvalidGrant,
-            "unauthorized_client" => Self::UnauthorizedClient,
-            "unsupported_grant_type" => Self::UnsupportedGrantType,
-            "invalid_scope" => Self::InvalidScope,
-            "invalid_target" => Self::InvalidTarget,
-            "temporarily_unavailable" => Self::TemporarilyUnavailable,
-            "server_error" => Self::ServerError,
-            "invalid_dpop_proof" => Self::InvalidDpopProof,
-            "use_dpop_nonce" => Self::UseDpopNonce,
-            other => Self::Extension(Text::from_str_lossy(other)),
-        }
+        Self::parse_bytes(code.as_bytes())
+    }
+
+    /// [`ErrorCode::parse`] of bytes (an extension code that is not UTF-8
+    /// is kept as [`Text`] keeps any text).
+    #[inline(never)]
+    pub(crate) fn parse_bytes(code: &[u8]) -> Self {
+        const KNOWN: [ErrorCode; 11] = [
+            ErrorCode::InvalidRequest,
+            ErrorCode::InvalidClient,
+            ErrorCode::InvalidGrant,
+            ErrorCode::UnauthorizedClient,
+            ErrorCode::UnsupportedGrantType,
+            ErrorCode::InvalidScope,
+            ErrorCode::InvalidTarget,
+            ErrorCode::TemporarilyUnavailable,
+            ErrorCode::ServerError,
+            ErrorCode::InvalidDpopProof,
+            ErrorCode::UseDpopNonce,
+        ];
+        KNOWN
+            .iter()
+            .find(|k| k.as_str().as_bytes() == code)
+            .copied()
+            .unwrap_or_else(|| Self::Extension(Text::from_bytes_lossy(code)))
     }
 
     /// The code as it appears on the wire.

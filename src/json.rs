@@ -77,14 +77,15 @@ pub(crate) fn hex4(b: &[u8]) -> Option<u32> {
     })
 }
 
-/// The character of the UTF-16 surrogate pair escaped at the start of `s`
-/// (`\ud83c\udf21`), if that is what `s` starts with.
-pub(crate) fn surrogate_pair(s: &[u8]) -> Option<char> {
-    let hi = hex4(s.get(2..)?).filter(|h| (0xD800..0xDC00).contains(h))?;
-    let lo = hex4(s.get(8..)?).filter(|l| (0xDC00..0xE000).contains(l))?;
-    (s.get(..2)? == b"\\u" && s.get(6..8)? == b"\\u")
-        .then(|| char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)))
-        .flatten()
+/// Whether `s` starts with an escaped UTF-16 surrogate pair
+/// (`\ud83c\udf21`).
+pub(crate) fn surrogate_pair(s: &[u8]) -> bool {
+    let hi = hex4(s.get(2..).unwrap_or_default());
+    let lo = hex4(s.get(8..).unwrap_or_default());
+    s.get(..2) == Some(b"\\u")
+        && s.get(6..8) == Some(b"\\u")
+        && hi.is_some_and(|h| (0xD800..0xDC00).contains(&h))
+        && lo.is_some_and(|l| (0xDC00..0xE000).contains(&l))
 }
 
 /// The length of the escape at the start of `s`: RFC 8259 §7's escapes,
@@ -93,7 +94,7 @@ pub(crate) fn escape_len(s: &[u8]) -> Result<usize, ResponseError> {
     match s.get(1) {
         Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(2),
         Some(b'u') => match hex4(s.get(2..).unwrap_or_default()) {
-            Some(0xD800..=0xDFFF) if surrogate_pair(s).is_some() => Ok(12),
+            Some(0xD800..=0xDFFF) if surrogate_pair(s) => Ok(12),
             Some(0xD800..=0xDFFF) | None => Err(ResponseError::Json),
             Some(_) => Ok(6),
         },
@@ -331,57 +332,63 @@ fn is_object(objects: u32, depth: usize) -> bool {
         .is_some_and(|o| o & 1 == 1)
 }
 
-/// Hands `f` the unescaped text of `lit` in pieces (each valid UTF-8): the
-/// runs between escapes as they are, each escape as the character it
-/// stands for (a UTF-16 surrogate pair as one). The scan has checked every
-/// escape and the UTF-8; on anything else it stops.
-pub(crate) fn unescape(lit: Lit<'_>, mut f: impl FnMut(&[u8])) {
+/// Hands `f` the unescaped text of `lit` in pieces: the runs between
+/// escapes as they are, each escape of an ASCII character as that byte, and
+/// each escape of any other character (a UTF-16 surrogate pair as one) as
+/// the single byte [`NOT_ASCII`]. Every string the client keeps is ASCII
+/// (RFC 6749 §5.1, §5.2): a token, scope or token type with that byte is
+/// refused, and [`Text`](crate::text::Text) shows it as `?`. The scan has
+/// checked every escape; on anything else it stops.
+pub(crate) fn unescape(lit: Lit<'_>, f: &mut dyn FnMut(&[u8])) {
     let mut rest = lit.raw;
     if !lit.escaped {
         f(rest);
         return;
     }
-    let mut utf8 = [0u8; 4];
     loop {
         let run = rest.iter().position(|&b| b == b'\\').unwrap_or(rest.len());
         f(rest.get(..run).unwrap_or_default());
         let esc = rest.get(run..).unwrap_or_default();
         let (c, len) = match esc.get(1) {
-            Some(b'u') => match surrogate_pair(esc) {
-                Some(c) => (c, 12),
-                None => match hex4(esc.get(2..).unwrap_or_default()).and_then(char::from_u32) {
-                    Some(c) => (c, 6),
-                    None => return,
-                },
+            Some(b'u') if surrogate_pair(esc) => (NOT_ASCII, 12),
+            Some(b'u') => match hex4(esc.get(2..).unwrap_or_default()) {
+                Some(0xD800..=0xDFFF) | None => return,
+                Some(c) => (
+                    u8::try_from(c)
+                        .ok()
+                        .filter(u8::is_ascii)
+                        .unwrap_or(NOT_ASCII),
+                    6,
+                ),
             },
-            Some(b'b') => ('\u{8}', 2),
-            Some(b'f') => ('\u{c}', 2),
-            Some(b'n') => ('\n', 2),
-            Some(b'r') => ('\r', 2),
-            Some(b't') => ('\t', 2),
-            Some(&c @ (b'"' | b'\\' | b'/')) => (char::from(c), 2),
+            Some(b'b') => (0x08, 2),
+            Some(b'f') => (0x0C, 2),
+            Some(b'n') => (b'\n', 2),
+            Some(b'r') => (b'\r', 2),
+            Some(b't') => (b'\t', 2),
+            Some(&c @ (b'"' | b'\\' | b'/')) => (c, 2),
             _ => return,
         };
-        f(c.encode_utf8(&mut utf8).as_bytes());
+        f(&[c]);
         rest = esc.get(len..).unwrap_or_default();
     }
 }
 
-/// Unescapes `lit` into `dst`, whole characters only, stopping at the first
-/// that does not fit. Returns (bytes written, unescaped length).
+/// What [`unescape`] gives for an escaped character that is not ASCII:
+/// never valid in UTF-8, never visible ASCII.
+pub(crate) const NOT_ASCII: u8 = 0xFF;
+
+/// Unescapes `lit` into `dst`, as much as fits. Returns (bytes written,
+/// unescaped length).
 pub(crate) fn unescape_into(lit: Lit<'_>, dst: &mut [u8]) -> (usize, usize) {
     let (mut written, mut total) = (0usize, 0usize);
-    unescape(lit, |s| {
+    unescape(lit, &mut |s| {
         let room = dst.len().saturating_sub(written);
-        let mut n = if total == written {
+        let n = if total == written {
             s.len().min(room)
         } else {
             0
         };
-        // Back to a character boundary (never a UTF-8 continuation byte).
-        while s.get(n).is_some_and(|&c| (0x80..0xC0).contains(&c)) {
-            n -= 1;
-        }
         if let (Some(d), Some(src)) = (dst.get_mut(written..written + n), s.get(..n)) {
             d.copy_from_slice(src);
             written += n;
@@ -462,14 +469,14 @@ mod tests {
 
     #[test]
     fn surrogates_only_as_complete_pairs() {
-        assert_eq!(surrogate_pair(br"\ud83c\udf21"), Some('\u{1F321}'));
-        assert_eq!(surrogate_pair(br"\uD800\uDC00"), Some('\u{10000}'));
-        assert_eq!(surrogate_pair(br"\udbff\udfff"), Some('\u{10FFFF}'));
+        assert!(surrogate_pair(br"\ud83c\udf21"));
+        assert!(surrogate_pair(br"\uD800\uDC00"));
+        assert!(surrogate_pair(br"\udbff\udfff"));
         // The second half must be a `\u` escape of a low surrogate.
-        assert_eq!(surrogate_pair(br"\ud83cxxdf21"), None);
-        assert_eq!(surrogate_pair(br"\ud83c\u0041"), None);
-        assert_eq!(surrogate_pair(br"\udf21\ud83c"), None);
-        assert_eq!(surrogate_pair(br"xxd83c\udf21"), None);
+        assert!(!surrogate_pair(br"\ud83cxxdf21"));
+        assert!(!surrogate_pair(br"\ud83c\u0041"));
+        assert!(!surrogate_pair(br"\udf21\ud83c"));
+        assert!(!surrogate_pair(br"xxd83c\udf21"));
         assert_eq!(escape_len(br"\ud83c\udf21"), Ok(12));
         assert_eq!(escape_len(br"\ud83cxxdf21"), Err(ResponseError::Json));
         assert_eq!(escape_len(br"\ud83c\u0041"), Err(ResponseError::Json));
@@ -518,44 +525,44 @@ mod tests {
     }
 
     #[test]
-    fn unescape_into_cuts_on_a_character_boundary() {
+    fn unescape_into_keeps_what_fits_and_counts_the_rest() {
         let lit = |raw: &'static str, escaped| Lit {
             raw: raw.as_bytes(),
             escaped,
         };
         let mut dst = [0u8; 3];
-        assert_eq!(unescape_into(lit("ééé", false), &mut dst), (2, 6));
-        assert_eq!(&dst[..2], "é".as_bytes());
+        assert_eq!(unescape_into(lit("abcdef", false), &mut dst), (3, 6));
+        assert_eq!(&dst, b"abc");
         let mut dst = [0u8; 5];
-        assert_eq!(unescape_into(lit(r"ab\néé", true), &mut dst), (5, 7));
-        assert_eq!(&dst, "ab\né".as_bytes());
-        let mut dst = [0u8; 8];
-        assert_eq!(unescape_into(lit(r"\ud83c\udf21!", true), &mut dst), (5, 5));
-        assert_eq!(&dst[..5], "\u{1F321}!".as_bytes());
+        assert_eq!(unescape_into(lit(r"ab\nxyz", true), &mut dst), (5, 6));
+        assert_eq!(&dst, b"ab\nxy");
+        // Nothing after a piece that did not fit.
         let mut dst = [0u8; 3];
-        assert_eq!(unescape_into(lit(r"\ud83c\udf21!", true), &mut dst), (0, 5));
+        assert_eq!(unescape_into(lit(r"abcd\n!", true), &mut dst), (3, 6));
+        // An escaped non-ASCII character is one byte, a surrogate pair too.
+        let mut dst = [0u8; 8];
+        assert_eq!(
+            unescape_into(lit(r"\ud83c\udf21!\u00e9", true), &mut dst),
+            (3, 3)
+        );
+        assert_eq!(&dst[..3], &[NOT_ASCII, b'!', NOT_ASCII]);
     }
 
     #[test]
-    fn unescape_agrees_with_serde_json() {
+    fn unescape_agrees_with_serde_json_on_ascii() {
         let all = |raw: &str| {
             let mut out = Vec::new();
             let lit = Lit {
                 raw: raw.as_bytes(),
                 escaped: true,
             };
-            unescape(lit, |s| {
-                assert!(core::str::from_utf8(s).is_ok());
-                out.extend_from_slice(s);
-            });
+            unescape(lit, &mut |s| out.extend_from_slice(s));
             out
         };
         for raw in [
             r#"plain"#,
             r#"\"\\\/\b\f\n\r\t"#,
-            r#"a\u0041b\u00e9\u20AC\uffff"#,
-            r#"\ud83c\udf21\ud83c\udf21x"#,
-            r#"é\n€"#,
+            r#"a\u0041b\u007e\u007F"#,
             r#"\u0000"#,
             r#"\\u0041"#,
             r#"end\\"#,
@@ -563,6 +570,17 @@ mod tests {
             let want: String = serde_json::from_str(&format!("\"{raw}\"")).unwrap();
             assert_eq!(all(raw), want.as_bytes(), "{raw}");
         }
+        // Escaped non-ASCII characters: one byte each that is neither UTF-8
+        // nor visible ASCII; raw UTF-8 passes as it is.
+        let n = NOT_ASCII;
+        assert_eq!(
+            all(r#"a\u0080b\u00e9\u20AC\uffff"#),
+            [b'a', n, b'b', n, n, n]
+        );
+        assert_eq!(all(r#"\ud83c\udf21\ud83c\udf21x"#), [n, n, b'x']);
+        assert_eq!(all(r#"é\n€"#), "é\n€".as_bytes());
+        assert!(core::str::from_utf8(&[NOT_ASCII]).is_err());
+        assert!(!visible_ascii(&[NOT_ASCII]));
         // Input the scan refuses: decoding stops there.
         assert_eq!(all(r#"ab\x"#), b"ab");
         assert_eq!(all(r#"ab\ud800"#), b"ab");

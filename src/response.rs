@@ -201,9 +201,7 @@ impl<'a> Collector<'a, '_, '_> {
             Field::Error => {
                 let mut code = [0u8; 28];
                 let (n, _) = unescape_into(lit, &mut code);
-                let code =
-                    core::str::from_utf8(code.get(..n).unwrap_or_default()).unwrap_or_default();
-                self.error = Some(ErrorCode::parse(code));
+                self.error = Some(ErrorCode::parse_bytes(code.get(..n).unwrap_or_default()));
                 if let Some(d) = details {
                     assign(d.code.get_or_insert_default(), lit);
                 }
@@ -226,9 +224,7 @@ impl<'a> Collector<'a, '_, '_> {
 
 fn assign<const N: usize>(t: &mut crate::text::Text<N>, lit: Lit<'_>) {
     t.clear();
-    unescape(lit, |s| {
-        t.push_lossy(core::str::from_utf8(s).unwrap_or_default())
-    });
+    unescape(lit, &mut |s| t.push_lossy(s));
 }
 
 /// Parses a token endpoint response body.
@@ -529,16 +525,19 @@ mod tests {
         );
     }
 
+    /// Surrogate pairs are checked; what they stand for is not ASCII, so a
+    /// kept text shows `?` and a token holding one is refused.
     #[test]
-    fn surrogate_pairs_are_decoded() {
+    fn surrogate_pairs_are_checked_and_never_kept() {
         let body = r#"{"access_token":"t","token_type":"bearer","name":"sensor \ud83c\udf21 \\ud83c","n":"\uD83D\uDE00"}"#;
         assert_eq!(parse(200, body).unwrap().0, "t");
         let mut work = [0u8; 128];
-        let body = r#"{"error":"invalid_request","error_description":"\ud83d\ude00!"}"#.as_bytes();
+        let body = r#"{"error":"invalid_request","error_description":"\ud83d\ude00!\u00e9\u0041"}"#
+            .as_bytes();
         let r = parse_token_response(400, body, &mut work);
         assert!(matches!(r, Err(Error::OAuth(e)) if e.code == ErrorCode::InvalidRequest));
         let d = ErrorDetails::parse(None, body);
-        assert_eq!(d.description.unwrap().as_str(), "😀!");
+        assert_eq!(d.description.unwrap().as_str(), "?!?A");
         // A lone surrogate stays invalid JSON.
         assert!(matches!(
             parse(
@@ -547,15 +546,16 @@ mod tests {
             ),
             Err(Error::Response(ResponseError::Json))
         ));
-        let mut out = [0u8; 64];
-        let lit = Lit {
-            raw: br#"a\ud83c\udf21\\ud83c-\u00e9"#,
-            escaped: true,
-        };
-        assert_eq!(unescape_into(lit, &mut out), (14, 14));
-        assert_eq!(&out[..14], "a🌡\\ud83c-é".as_bytes());
-        // Whole characters only: what does not fit is counted, not cut.
-        assert_eq!(unescape_into(lit, &mut out[..3]), (1, 14));
+        for token in [r"a\ud83c\udf21", r"a\u00e9", r"a\u0080"] {
+            let body = std::format!(r#"{{"access_token":"{token}","token_type":"bearer"}}"#);
+            assert!(
+                matches!(
+                    parse(200, &body),
+                    Err(Error::Response(ResponseError::InvalidAccessToken))
+                ),
+                "{token}"
+            );
+        }
     }
 
     #[test]

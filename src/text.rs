@@ -2,22 +2,24 @@
 
 use core::fmt;
 
-/// Fixed-capacity, printable-ASCII-safe copy of a server-supplied string.
+/// Fixed-capacity, printable-ASCII copy of a server-supplied string.
 ///
 /// Used for the parts of an OAuth error response that are worth keeping
 /// (`error_description`, `error_uri`, an extension error code, the
-/// `WWW-Authenticate` header). Longer input is cut at a character boundary and
-/// [`Text::is_truncated`] says so. Characters that could forge or reorder a
-/// log line are replaced by `?`: control characters (C0, DEL, C1), the line
-/// and paragraph separators U+2028/U+2029, and the invisible format
-/// characters (bidi embeddings, overrides and isolates such as U+202E,
-/// zero-width characters, U+FEFF, tags).
+/// `WWW-Authenticate` header). RFC 6749 §5.2 and RFC 6750 §3 allow only
+/// printable ASCII in them, so that is all a `Text` keeps: every other
+/// character (control characters, DEL, and every non-ASCII character, so
+/// also the line separators U+2028/U+2029 and the bidi overrides such as
+/// U+202E that could forge or reorder a log line) becomes one `?`, and so
+/// does each byte that is not UTF-8. Longer input is cut at `N` bytes and
+/// [`Text::is_truncated`] says so.
 ///
 /// ```
 /// use embedded_oauth2::error::Text;
 /// let t = Text::<8>::from_str_lossy("client\nauth failed");
 /// assert_eq!(t.as_str(), "client?a");
 /// assert!(t.is_truncated());
+/// assert_eq!(Text::<8>::from_str_lossy("café").as_str(), "caf?");
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Text<const N: usize> {
@@ -36,19 +38,17 @@ impl<const N: usize> Text<N> {
         }
     }
 
-    /// Copies `s`, replacing control characters by `?` and cutting at `N`
-    /// bytes on a character boundary.
+    /// Copies `s`, each character that is not printable ASCII replaced by
+    /// `?`, cut at `N` bytes.
     pub fn from_str_lossy(s: &str) -> Self {
-        let mut t = Self::new();
-        t.assign_lossy(s);
-        t
+        Self::from_bytes_lossy(s.as_bytes())
     }
 
     /// Replaces the text with `s`, as [`Text::from_str_lossy`] does, in
     /// place (no temporary copy on the stack).
     pub fn assign_lossy(&mut self, s: &str) {
         self.clear();
-        self.push_lossy(s);
+        self.push_lossy(s.as_bytes());
     }
 
     /// Empties the text.
@@ -57,63 +57,19 @@ impl<const N: usize> Text<N> {
         self.truncated = false;
     }
 
-    /// Appends `s` as [`Text::assign_lossy`] copies it; once truncated,
-    /// nothing more is appended.
-    pub(crate) fn push_lossy(&mut self, s: &str) {
-        if self.truncated {
-            return;
-        }
-        let mut len = usize::from(self.len);
-        let mut rest = s;
-        while !rest.is_empty() {
-            // Printable ASCII, the common case, is copied as it is.
-            let plain = rest
-                .bytes()
-                .position(|b| !(0x20..0x7F).contains(&b))
-                .unwrap_or(rest.len());
-            let Some((run, tail)) = rest.split_at_checked(plain) else {
-                break;
-            };
-            let Some(dst) = self.bytes.get_mut(len..len + run.len()) else {
-                // Cut on a character boundary (ASCII: any byte).
-                let room = N.saturating_sub(len);
-                if let (Some(d), Some(src)) =
-                    (self.bytes.get_mut(len..N), run.as_bytes().get(..room))
-                {
-                    d.copy_from_slice(src);
-                    len = N;
-                }
-                self.truncated = true;
-                break;
-            };
-            dst.copy_from_slice(run.as_bytes());
-            len += run.len();
-            let mut chars = tail.chars();
-            let Some(c) = chars.next() else { break };
-            let c = if unsafe_in_logs(c) { '?' } else { c };
-            let w = c.len_utf8();
-            let Some(dst) = self.bytes.get_mut(len..len + w) else {
-                self.truncated = true;
-                break;
-            };
-            c.encode_utf8(dst);
-            len += w;
-            rest = chars.as_str();
-        }
-        self.len = u16::try_from(len).unwrap_or(u16::MAX);
+    /// Appends `s` as [`Text::from_bytes_lossy`] copies it; once truncated,
+    /// nothing more is appended. `s` should not start inside a UTF-8
+    /// sequence: such bytes are dropped.
+    pub(crate) fn push_lossy(&mut self, s: &[u8]) {
+        push_lossy(&mut self.bytes, &mut self.len, &mut self.truncated, s);
     }
 
-    /// Copies bytes that should be text (an HTTP header value); each
-    /// sequence that is not valid UTF-8 becomes one `?`, and the text after
-    /// it is kept.
+    /// Copies bytes that should be text (an HTTP header value): printable
+    /// ASCII as it is; each other character, and each sequence that is not
+    /// UTF-8, becomes one `?`.
     pub fn from_bytes_lossy(b: &[u8]) -> Self {
         let mut t = Self::new();
-        for chunk in b.utf8_chunks() {
-            t.push_lossy(chunk.valid());
-            if !chunk.invalid().is_empty() {
-                t.push_lossy("?");
-            }
-        }
+        t.push_lossy(b);
         t
     }
 
@@ -134,35 +90,29 @@ impl<const N: usize> Text<N> {
     }
 }
 
-/// Whether `c` could forge, hide or reorder text in a log line: Unicode's
-/// control (Cc), line and paragraph separator (Zl, Zp) and format (Cf)
-/// characters.
-pub(crate) fn unsafe_in_logs(c: char) -> bool {
-    c.is_control()
-        || matches!(
-                u32::from(c),
-                0x00AD
-                    | 0x0600..=0x0605
-                    | 0x061C
-                    | 0x06DD
-                    | 0x070F
-                    | 0x0890..=0x0891
-                    | 0x08E2
-                    | 0x180E
-                    | 0x200B..=0x200F
-                    | 0x2028..=0x202E
-                    | 0x2060..=0x2064
-                    | 0x2066..=0x206F
-                    | 0xFEFF
-                    | 0xFFF9..=0xFFFB
-                    | 0x110BD
-                    | 0x110CD
-                    | 0x13430..=0x1343F
-                    | 0x1BCA0..=0x1BCA3
-                    | 0x1D173..=0x1D17A
-                    | 0xE0001
-                    | 0xE0020..=0xE007F
-        )
+/// [`Text::push_lossy`], once for every capacity.
+#[inline(never)]
+fn push_lossy(bytes: &mut [u8], kept: &mut u16, truncated: &mut bool, s: &[u8]) {
+    let mut len = usize::from(*kept);
+    // Inside a non-ASCII sequence, whose `?` is written already.
+    let mut inside = false;
+    for &b in s {
+        let c = match b {
+            0x20..=0x7E => b,
+            0x80..=0xBF if inside => continue,
+            _ => b'?',
+        };
+        inside = b >= 0x80;
+        match bytes.get_mut(len) {
+            Some(d) if !*truncated => *d = c,
+            _ => {
+                *truncated = true;
+                break;
+            }
+        }
+        len += 1;
+    }
+    *kept = u16::try_from(len).unwrap_or(u16::MAX);
 }
 
 /// The kept text as a `&str`: `Text` reads like one (`len`, `starts_with`,
@@ -233,12 +183,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn truncates_on_char_boundary() {
-        let t = Text::<4>::from_str_lossy("aéé");
-        assert_eq!(t.as_str(), "aé");
+    fn truncates_at_n_bytes() {
+        let t = Text::<4>::from_str_lossy("abcde");
+        assert_eq!(t.as_str(), "abcd");
         assert!(t.is_truncated());
-        let t = Text::<5>::from_str_lossy("aéé");
-        assert_eq!(t.as_str(), "aéé");
+        let t = Text::<5>::from_str_lossy("abcde");
+        assert_eq!(t.as_str(), "abcde");
+        assert!(!t.is_truncated());
+        // A replaced character counts one byte.
+        let t = Text::<3>::from_str_lossy("aéé");
+        assert_eq!(t.as_str(), "a??");
         assert!(!t.is_truncated());
     }
 
@@ -247,6 +201,8 @@ mod tests {
         let t = Text::<16>::from_bytes_lossy(b"ab\r\ncd\xff\xfe");
         assert_eq!(t.as_str(), "ab??cd??");
         assert!(!t.is_truncated());
+        // A continuation byte with no lead byte is not UTF-8 either.
+        assert_eq!(Text::<8>::from_bytes_lossy(b"\x80a\x7f").as_str(), "?a?");
     }
 
     /// The text after an invalid byte is kept, not silently dropped.
@@ -260,28 +216,24 @@ mod tests {
         assert!(t.is_truncated());
     }
 
-    /// Line separators and bidi overrides would let a server forge or
-    /// reorder a log line: each becomes `?`; ordinary non-ASCII stays.
+    /// Line separators, bidi overrides and every other non-ASCII character
+    /// would let a server forge or reorder a log line (and RFC 6749 §5.2
+    /// allows none of them): each becomes one `?`.
     #[test]
-    fn line_separators_and_bidi_controls_are_replaced() {
-        let evil = "ok\u{2028}FAKE\u{2029}x\u{202E}gnp.exe\u{2066}\u{200B}\u{FEFF}\u{85}é";
+    fn line_separators_bidi_controls_and_non_ascii_are_replaced() {
+        let evil =
+            "ok\u{2028}FAKE\u{2029}x\u{202E}gnp.exe\u{2066}\u{200B}\u{FEFF}\u{85}é\u{1F600}~";
         let t = Text::<64>::from_str_lossy(evil);
-        assert_eq!(t.as_str(), "ok?FAKE?x?gnp.exe????é");
-        for c in [
-            '\u{2028}',
-            '\u{2029}',
-            '\u{202A}',
-            '\u{202E}',
-            '\u{2066}',
-            '\u{2069}',
-            '\u{200E}',
-            '\u{061C}',
-            '\u{E0041}',
-        ] {
-            assert!(unsafe_in_logs(c), "{c:?}");
-        }
-        for c in ['a', 'é', 'ß', '€', '日', ' ', '\u{A0}', '\u{1F600}'] {
-            assert!(!unsafe_in_logs(c), "{c:?}");
+        assert_eq!(t.as_str(), "ok?FAKE?x?gnp.exe??????~");
+        for c in 0u8..=0xFF {
+            let s = [c];
+            let t = Text::<1>::from_bytes_lossy(&s);
+            let printable = (0x20..0x7F).contains(&c);
+            assert_eq!(
+                t.as_str().as_bytes(),
+                if printable { &s } else { b"?" },
+                "{c:#x}"
+            );
         }
     }
 

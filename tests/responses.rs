@@ -273,8 +273,9 @@ fn server_text_is_sanitised_and_truncated_exactly() {
             ("e".repeat(40).as_str(), false)
         );
         let d = details.description.unwrap();
-        // 5 bytes "café", CR and LF replaced by `?`, then cut at 96 bytes.
-        let expected = format!("café??X-Injected: 1 {}", "z".repeat(75));
+        // "caf" and `?` for the "é" (only printable ASCII is kept), CR and
+        // LF replaced by `?`, then cut at 96 bytes.
+        let expected = format!("caf???X-Injected: 1 {}", "z".repeat(76));
         assert_eq!(expected.len(), 96);
         assert_eq!((d.as_str(), d.is_truncated()), (expected.as_str(), true));
         let u = details.uri.unwrap();
