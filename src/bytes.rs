@@ -36,6 +36,13 @@ pub(crate) fn trim(b: &[u8], ws: impl Fn(u8) -> bool) -> &[u8] {
     b.get(start..end).unwrap_or_default()
 }
 
+/// Wipes `b` with zeroize's volatile writes, out of line: one copy in the
+/// image for all the crate's byte buffers instead of one per buffer.
+#[inline(never)]
+pub(crate) fn wipe(b: &mut [u8]) {
+    zeroize::Zeroize::zeroize(b);
+}
+
 /// A non-empty run of at most 19 ASCII digits (no sign, no space): what
 /// HTTP's `Content-Length`, chunk sizes and `Retry-After` and JSON's
 /// `expires_in` allow.

@@ -1,7 +1,5 @@
 //! The token cache: hands out the cached token while it is fresh.
 
-use zeroize::Zeroize;
-
 use crate::credentials::Config;
 use crate::error::Error;
 use crate::error::Retry;
@@ -722,7 +720,7 @@ impl Drop for WipeOnDrop<'_> {
 /// Zeroizes the whole work buffer (request, response and staging all held
 /// secrets) whatever the outcome.
 pub(crate) fn wipe(buf: &mut [u8]) {
-    buf.zeroize();
+    crate::bytes::wipe(buf);
 }
 
 /// The outcome of one attempt to use a token at a resource server.

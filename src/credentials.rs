@@ -2,8 +2,6 @@
 
 use core::fmt;
 
-use zeroize::Zeroize;
-
 use crate::error::ConfigError;
 
 /// Rejects values that could break out of the HTTP framing.
@@ -96,7 +94,7 @@ impl<const N: usize> ClientSecret<N> {
 
 impl<const N: usize> Drop for ClientSecret<N> {
     fn drop(&mut self) {
-        self.bytes.zeroize();
+        crate::bytes::wipe(&mut self.bytes);
         self.len = 0;
     }
 }

@@ -68,7 +68,7 @@ impl<'w> Exchange<'w> {
         let request_len = match crate::request::encode_request_with(config, buf, draw, extras) {
             Ok(n) => n,
             Err(e) => {
-                buf.zeroize();
+                crate::bytes::wipe(buf);
                 return Err(e);
             }
         };
@@ -208,6 +208,6 @@ impl Drop for Exchange<'_> {
     /// timeout, a dropped future) wipes the work buffer: it holds the
     /// credentials or part of a token.
     fn drop(&mut self) {
-        self.buf.zeroize();
+        crate::bytes::wipe(self.buf);
     }
 }

@@ -5,7 +5,6 @@ use crate::bytes::shift_left;
 use crate::credentials::Config;
 use crate::encode::{Out, Sink, form};
 use crate::error::{Buffer, CapacityError, Error};
-use zeroize::Zeroize;
 
 const USER_AGENT: &str = concat!("embedded-oauth2/", env!("CARGO_PKG_VERSION"));
 
@@ -156,7 +155,7 @@ pub(crate) fn encode_request_with<const N: usize>(
 ) -> Result<usize, Error> {
     let r = write_request(config, buf, draw, extras);
     if r.is_err() {
-        buf.zeroize();
+        crate::bytes::wipe(buf);
     }
     r
 }
@@ -246,12 +245,12 @@ fn write_request<const N: usize>(
     if gap_end <= buf.len() {
         shift_left(buf.get_mut(at + l..gap_end).unwrap_or_default(), GAP - l);
         // What was left behind may hold a secret (client_secret_post).
-        buf.get_mut(total..gap_end).unwrap_or_default().zeroize();
+        crate::bytes::wipe(buf.get_mut(total..gap_end).unwrap_or_default());
     } else {
         // It fits only without the gap: write the body again, in place.
         let mut b = Sink::new(buf.get_mut(at + l..).unwrap_or_default());
         write_body(&mut b, config, &draw)?;
-        buf.get_mut(total..).unwrap_or_default().zeroize();
+        crate::bytes::wipe(buf.get_mut(total..).unwrap_or_default());
     }
     if let (Some(dst), Some(src)) = (buf.get_mut(at..at + l), len.get(..l)) {
         dst.copy_from_slice(src);

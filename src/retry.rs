@@ -152,9 +152,8 @@ impl Default for Backoff {
 
 /// Short month names, in order (HTTP dates are case-sensitive).
 const MONTHS: &[u8; 36] = b"JanFebMarAprMayJunJulAugSepOctNovDec";
-/// Short and long day names, Monday first.
-const DAYS: [&[u8]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
-const LONG_DAYS: [&[u8]; 7] = [
+/// Day names, Monday first; the short form is the first three letters.
+const DAYS: [&[u8]; 7] = [
     b"Monday",
     b"Tuesday",
     b"Wednesday",
@@ -211,27 +210,32 @@ pub(crate) fn parse_http_date(b: &[u8]) -> Option<u64> {
         *parts.get_mut(n)? = part;
         n += 1;
     }
-    let weekday = |d: &[u8], names: &[&[u8]; 7]| names.contains(&d);
-    // `Sun,` with a short (IMF) or long (RFC 850) day name.
-    let named =
-        |d: &[u8], names: &[&[u8]; 7]| d.strip_suffix(b",").is_some_and(|w| weekday(w, names));
-    let (day, month, year, time) = match parts.get(..n)? {
-        [wd, d, mon, y, t, b"GMT"] if named(wd, &DAYS) => {
-            (digits(d, 2)?, month(mon)?, digits(y, 4)?, t)
-        }
-        [wd, dmy, t, b"GMT"] if named(wd, &LONG_DAYS) => {
-            let [d1, d2, b'-', m1, m2, m3, b'-', y1, y2] = **dmy else {
+    // (weekday, whether it is the long name, day, its digits, month,
+    // year, its digits, time)
+    let (wd, long, d, d_len, mon, y, y_len, time) = match parts.get(..n)? {
+        [wd, d, mon, y, t, b"GMT"] => (wd.strip_suffix(b",")?, false, *d, 2, *mon, *y, 4, *t),
+        [wd, dmy, t, b"GMT"] => {
+            if dmy.len() != 9 || dmy.get(2) != Some(&b'-') || dmy.get(6) != Some(&b'-') {
                 return None;
-            };
-            let yy = digits(&[y1, y2], 2)?;
-            let year = if yy >= 70 { 1900 + yy } else { 2000 + yy };
-            (digits(&[d1, d2], 2)?, month(&[m1, m2, m3])?, year, t)
+            }
+            let (d, mon, y) = (dmy.get(..2)?, dmy.get(3..6)?, dmy.get(7..)?);
+            (wd.strip_suffix(b",")?, true, d, 2, mon, y, 2, *t)
         }
-        [wd, mon, d, t, y] if weekday(wd, &DAYS) => (digits(d, 2)?, month(mon)?, digits(y, 4)?, t),
-        [wd, mon, b"", d, t, y] if weekday(wd, &DAYS) => {
-            (digits(d, 1)?, month(mon)?, digits(y, 4)?, t)
-        }
+        [wd, mon, d, t, y] => (*wd, false, *d, 2, *mon, *y, 4, *t),
+        [wd, mon, b"", d, t, y] => (*wd, false, *d, 1, *mon, *y, 4, *t),
         _ => return None,
+    };
+    if !DAYS
+        .iter()
+        .any(|name| name.get(..if long { name.len() } else { 3 }) == Some(wd))
+    {
+        return None;
+    }
+    let (day, month) = (digits(d, d_len)?, month(mon)?);
+    let year = match digits(y, y_len)? {
+        yy @ 70..100 if long => 1900 + yy,
+        yy if long => 2000 + yy,
+        year => year,
     };
     let seconds = time_of_day(time)?;
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);

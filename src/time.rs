@@ -83,6 +83,7 @@ impl core::ops::Add<Duration> for Instant {
 /// `d` in whole milliseconds, saturating. (The client's own arithmetic is
 /// in `u64` milliseconds: on a 32-bit core, building `Duration`s from
 /// milliseconds or dividing them links a 64-bit division.)
+#[inline(never)]
 pub(crate) fn duration_millis(d: Duration) -> u64 {
     d.as_secs()
         .saturating_mul(1000)

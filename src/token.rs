@@ -318,7 +318,7 @@ impl<const N: usize> BearerHeader<N> {
 
 impl<const N: usize> Drop for BearerHeader<N> {
     fn drop(&mut self) {
-        self.value.zeroize();
+        crate::bytes::wipe(&mut self.value);
         self.len = 0;
     }
 }

@@ -6,7 +6,6 @@
 use core::marker::PhantomData;
 
 use base64ct::Encoding;
-use zeroize::Zeroize;
 
 use super::Out;
 
@@ -35,8 +34,8 @@ impl<'o, O: Out, E: Encoding> B64<'o, O, E> {
             self.out.put(s.as_bytes());
         }
         self.carried = 0;
-        self.carry.zeroize();
-        quad.zeroize();
+        crate::bytes::wipe(&mut self.carry);
+        crate::bytes::wipe(&mut quad);
     }
 }
 
@@ -75,7 +74,7 @@ impl<O: Out, E: Encoding> Out for B64<'_, O, E> {
         if let Ok(s) = E::encode(head, &mut quads) {
             self.out.put(s.as_bytes());
         }
-        quads.zeroize();
+        crate::bytes::wipe(&mut quads);
         for (slot, &b) in self.carry.iter_mut().zip(tail) {
             *slot = b;
         }
