@@ -172,7 +172,7 @@ const fn row(client: &'static str, style: Style, expect: Expect) -> Row {
 fn run_table(
     server: &str,
     url: &str,
-    client: impl Fn(&str) -> (String, String),
+    client: impl Fn(&str) -> (&'static str, &'static str),
     rows: &[Row],
     check: impl Fn(&Row, &Outcome),
 ) {
@@ -180,7 +180,7 @@ fn run_table(
     let mut mismatches = 0;
     for r in rows {
         let (id, secret) = client(r.client);
-        let outcome = fetch(url, &id, &secret, r.style);
+        let outcome = fetch(url, id, secret, r.style);
         let matched = match (&r.expect, &outcome) {
             (Token, Outcome::Token { .. }) => true,
             (Refused(status, code), Outcome::Refused { error, .. }) => {
@@ -236,10 +236,7 @@ fn oidc_provider_decodes_basic_credentials() {
     run_table(
         "oidc-provider",
         &url,
-        |name| {
-            let (id, secret) = srv.client(name);
-            (id.to_owned(), secret.to_owned())
-        },
+        |name| srv.client(name),
         &rows,
         |r, outcome| match outcome {
             Outcome::Token { expires_in, scope } => {
@@ -306,10 +303,7 @@ fn node_oauth_takes_basic_credentials_as_is() {
     run_table(
         "@node-oauth/oauth2-server",
         srv.token_url(),
-        |name| {
-            let (id, secret) = srv.client(name);
-            (id.to_owned(), secret.to_owned())
-        },
+        |name| srv.client(name),
         &rows,
         |r, outcome| match outcome {
             Outcome::Token { expires_in, scope } => {
