@@ -8,7 +8,7 @@
 # Usage: scripts/miri.sh
 #
 # What is left out, and why:
-# * tests/interop.rs, tls.rs, cli.rs, async_interop.rs: real servers,
+# * tests/interop.rs, tls.rs, cli.rs, async_interop.rs, auth_styles.rs: real servers,
 #   sockets and child processes, which Miri cannot run.
 # * tests/secrets.rs: over 10 minutes interpreted (debug_of_secret_holders_is_redacted
 #   alone runs for minutes); add it back once its slow tests are

@@ -25,6 +25,7 @@ command -v node >/dev/null 2>&1 || need_pkgs+=(nodejs npm)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 scripts/apt-install.sh "${need_pkgs[@]}"
 npm ci --prefix tests/authz-server --no-audit --no-fund --loglevel=error
+npm ci --prefix tests/authz-server-node --no-audit --no-fund --loglevel=error
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

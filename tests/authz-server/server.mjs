@@ -136,6 +136,14 @@ const CLIENTS = {
     token_endpoint_auth_method: 'client_secret_basic',
     scope: FULL,
   },
+  reserved_post: {
+    // the same kind of characters, sent in the body (form-encoded there like every parameter)
+    ...cc,
+    client_id: 'dev:2 +%&=x',
+    client_secret: 's3:cr+t %&=z',
+    token_endpoint_auth_method: 'client_secret_post',
+    scope: FULL,
+  },
   limited: {
     ...cc,
     client_id: 'limited-client',
@@ -855,6 +863,7 @@ const ready = {
       // RFC 6749 2.3.1: application/x-www-form-urlencoded before base64
       basic_authorization: `Basic ${Buffer.from(`${formEncode(CLIENTS.reserved.client_id)}:${formEncode(CLIENTS.reserved.client_secret)}`).toString('base64')}`,
     },
+    reserved_post: { ...pick(CLIENTS.reserved_post) },
     limited: { ...pick(CLIENTS.limited) },
     jwt: { ...pick(CLIENTS.jwt), alg: 'HS256' },
     pkjwt: {

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// A backstop passed as `--max-lifetime`: the server exits after that long
 /// even if something kept its stdin open.
-const MAX_LIFETIME_SECS: u32 = 900;
+pub(crate) const MAX_LIFETIME_SECS: u32 = 900;
 
 /// A running authorization server (and receipt service) on loopback.
 pub struct AuthzServer {
@@ -67,14 +67,11 @@ impl AuthzServer {
     /// Like [`AuthzServer::start`], returning the failure as text.
     pub fn try_start() -> Result<AuthzServer, String> {
         let dir = server_dir();
-        ensure_node_modules(&dir)?;
+        ensure_node_modules(&dir, "oidc-provider")?;
 
         let tempdir = unique_temp_dir()?;
         // From here on, `Cleanup` removes the directory on every early return.
-        let cleanup = Cleanup {
-            dir: Some(tempdir.clone()),
-            janitor: spawn_janitor(&tempdir),
-        };
+        let cleanup = Cleanup::new(tempdir.clone());
         let certs = tempdir.join("certs");
         let out = Command::new("bash")
             .arg(dir.join("gen-certs.sh"))
@@ -110,54 +107,8 @@ impl AuthzServer {
             .stderr(Stdio::from(stderr))
             .spawn()
             .map_err(|e| format!("could not spawn node (is Node 20 installed?): {e}"))?;
-
-        // Read stdout on a thread so that waiting for READY can time out.
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = mpsc::channel::<String>();
-        thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if !sent && line.starts_with("READY ") {
-                    sent = tx.send(line).is_ok();
-                }
-                // Keep draining (stdout should carry nothing else) until EOF.
-            }
-        });
-
-        let fail = |child: &mut Child, why: String| -> String {
-            let _ = child.kill();
-            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-            let log = fs::read_to_string(&stderr_path).unwrap_or_default();
-            format!(
-                "authorization server: {why} (node exit: {status})\n--- server stderr ---\n{log}"
-            )
-        };
-
-        let line = match rx.recv_timeout(READY_TIMEOUT) {
-            Ok(line) => line,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                return Err(fail(
-                    &mut child,
-                    format!("no READY line within {READY_TIMEOUT:?}"),
-                ));
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(fail(
-                    &mut child,
-                    "stdout closed before the READY line".into(),
-                ));
-            }
-        };
-        let startup = spawned_at.elapsed();
-        let file = PathBuf::from(line.trim_start_matches("READY ").trim());
-        let ready: serde_json::Value = match fs::read_to_string(&file)
-            .map_err(|e| e.to_string())
-            .and_then(|s| serde_json::from_str(&s).map_err(|e| e.to_string()))
-        {
-            Ok(v) => v,
-            Err(e) => return Err(fail(&mut child, format!("ready file {file:?}: {e}"))),
-        };
+        let (ready, startup) =
+            wait_ready(&mut child, &stderr_path, spawned_at, "authorization server")?;
         eprintln!(
             "authz server ready in {} ms (server-internal {} ms): {}",
             startup.as_millis(),
@@ -253,13 +204,73 @@ impl AuthzServer {
 
 impl Drop for AuthzServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = fs::remove_dir_all(&self.tempdir);
-        if let Some(mut janitor) = self.janitor.take() {
-            drop(janitor.stdin.take()); // EOF: it removes the (gone) directory and exits
-            let _ = janitor.wait();
+        teardown(&mut self.child, &self.tempdir, self.janitor.take());
+    }
+}
+
+/// Kills and reaps a server, removes its temporary directory and ends the
+/// directory's janitor.
+pub(crate) fn teardown(child: &mut Child, tempdir: &Path, janitor: Option<Child>) {
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = fs::remove_dir_all(tempdir);
+    if let Some(mut janitor) = janitor {
+        drop(janitor.stdin.take()); // EOF: it removes the (gone) directory and exits
+        let _ = janitor.wait();
+    }
+}
+
+/// Waits for the `READY <file>` line of a server spawned at `spawned_at`
+/// with stdout piped (and stderr going to `stderr_path`), then reads the
+/// ready file. Returns its JSON and the time from spawn to the line; on
+/// failure kills and reaps the child and returns its stderr in the text.
+pub(crate) fn wait_ready(
+    child: &mut Child,
+    stderr_path: &Path,
+    spawned_at: Instant,
+    what: &str,
+) -> Result<(serde_json::Value, Duration), String> {
+    // Read stdout on a thread so that waiting for READY can time out.
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = mpsc::channel::<String>();
+    thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if !sent && line.starts_with("READY ") {
+                sent = tx.send(line).is_ok();
+            }
+            // Keep draining (stdout should carry nothing else) until EOF.
         }
+    });
+
+    let fail = |child: &mut Child, why: String| -> String {
+        let _ = child.kill();
+        let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+        let log = fs::read_to_string(stderr_path).unwrap_or_default();
+        format!("{what}: {why} (node exit: {status})\n--- server stderr ---\n{log}")
+    };
+
+    let line = match rx.recv_timeout(READY_TIMEOUT) {
+        Ok(line) => line,
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            return Err(fail(
+                child,
+                format!("no READY line within {READY_TIMEOUT:?}"),
+            ));
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            return Err(fail(child, "stdout closed before the READY line".into()));
+        }
+    };
+    let startup = spawned_at.elapsed();
+    let file = PathBuf::from(line.trim_start_matches("READY ").trim());
+    match fs::read_to_string(&file)
+        .map_err(|e| e.to_string())
+        .and_then(|s| serde_json::from_str(&s).map_err(|e| e.to_string()))
+    {
+        Ok(ready) => Ok((ready, startup)),
+        Err(e) => Err(fail(child, format!("ready file {file:?}: {e}"))),
     }
 }
 
@@ -270,15 +281,17 @@ fn server_dir() -> PathBuf {
         .join("authz-server")
 }
 
-/// Runs `npm ci` when the server's packages are not installed.
-fn ensure_node_modules(dir: &Path) -> Result<(), String> {
+/// Runs `npm ci` in `dir` when its package `marker` is not installed.
+pub(crate) fn ensure_node_modules(dir: &Path, marker: &str) -> Result<(), String> {
     if dir
-        .join("node_modules/oidc-provider/package.json")
+        .join("node_modules")
+        .join(marker)
+        .join("package.json")
         .is_file()
     {
         return Ok(());
     }
-    eprintln!("authz server: node_modules missing, running npm ci");
+    eprintln!("{dir:?}: node_modules missing, running npm ci");
     let out = Command::new("npm")
         .args([
             "ci",
@@ -303,7 +316,7 @@ fn ensure_node_modules(dir: &Path) -> Result<(), String> {
 }
 
 /// A new, empty directory under the system's temporary directory.
-fn unique_temp_dir() -> Result<PathBuf, String> {
+pub(crate) fn unique_temp_dir() -> Result<PathBuf, String> {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -321,13 +334,24 @@ fn unique_temp_dir() -> Result<PathBuf, String> {
 
 /// Removes the directory (and ends the janitor) when dropped, unless
 /// disarmed.
-struct Cleanup {
+pub(crate) struct Cleanup {
     dir: Option<PathBuf>,
     janitor: Option<Child>,
 }
 
 impl Cleanup {
-    fn disarm(mut self) -> (PathBuf, Option<Child>) {
+    /// Arms a cleanup of `dir`, with a janitor that removes it when this
+    /// process exits.
+    pub(crate) fn new(dir: PathBuf) -> Self {
+        let janitor = spawn_janitor(&dir);
+        Self {
+            dir: Some(dir),
+            janitor,
+        }
+    }
+
+    /// The directory and its janitor, for the server that now owns them.
+    pub(crate) fn disarm(mut self) -> (PathBuf, Option<Child>) {
         (self.dir.take().expect("armed"), self.janitor.take())
     }
 }
