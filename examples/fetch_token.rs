@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --example fetch_token -- --token-url URL --client-id ID --client-secret SECRET \
-//!     [--auth basic|basic-unencoded|post|none|jwt|private-key-jwt] [--key FILE] \
+//!     [--auth basic|basic-unencoded|post|auto|none|jwt|private-key-jwt] [--key FILE] \
 //!     [--key-id KID] [--assertion-aud URL] [--scope "a b"] [--audience A] \
 //!     [--resource URI]... [--ca-cert FILE] [--server-name NAME] [--allow-http] \
 //!     [--client-cert FILE --client-key FILE] [--dpop-key FILE] [--call URL]
@@ -87,7 +87,7 @@ use tls::HostTls;
 use zeroize::Zeroize;
 
 const USAGE: &str = "usage: fetch_token --token-url URL --client-id ID --client-secret SECRET \
-[--auth basic|basic-unencoded|post|none|jwt|private-key-jwt] [--key FILE] [--key-id KID] \
+[--auth basic|basic-unencoded|post|auto|none|jwt|private-key-jwt] [--key FILE] [--key-id KID] \
 [--assertion-aud URL] [--scope \"a b\"] [--audience A] [--resource URI]... \
 [--ca-cert FILE] [--server-name NAME] [--client-cert FILE --client-key FILE] [--allow-http] \
 [--dpop-key FILE] [--call URL]";
@@ -99,7 +99,9 @@ Fetches an OAuth 2.0 access token with the Client Credentials Grant (RFC 6749 §
   --client-id ID         client identifier
   --client-secret SECRET client secret (or set CLIENT_SECRET; the flag wins)
   --auth METHOD          basic (default, RFC 6749 §2.3.1 encoding), basic-unencoded,
-                         post (client_secret_post), none (client_id only),
+                         post (client_secret_post), auto (basic, then on
+                         invalid_client basic-unencoded, then post; the first
+                         that works is kept), none (client_id only),
                          jwt (client_secret_jwt: HS256 assertion keyed with the
                          secret; feature client-secret-jwt) or private-key-jwt
                          (ES256 assertion signed with --key; feature p256)
@@ -243,7 +245,7 @@ fn parse_args(raw: impl IntoIterator<Item = OsString>) -> Result<Command, String
                 let v = value()?;
                 let method = AuthMethod::parse(&v).ok_or_else(|| {
                     format!(
-                        "--auth must be basic, basic-unencoded, post, none, jwt or \
+                        "--auth must be basic, basic-unencoded, post, auto, none, jwt or \
                          private-key-jwt, not {}",
                         v.escape_debug()
                     )
@@ -367,6 +369,7 @@ fn client_auth(args: &Args) -> Result<ClientAuth<SECRET_CAP>, Failure> {
         AuthMethod::Basic => ClientAuth::Basic(secret()?),
         AuthMethod::BasicUnencoded => ClientAuth::BasicUnencoded(secret()?),
         AuthMethod::Post => ClientAuth::Post(secret()?),
+        AuthMethod::Auto => ClientAuth::Auto(secret()?),
         AuthMethod::None => ClientAuth::ClientIdOnly,
         #[cfg(feature = "client-secret-jwt")]
         AuthMethod::Jwt => ClientAuth::SecretJwt(secret()?),

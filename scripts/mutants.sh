@@ -91,6 +91,7 @@ covers() {
     tests/async_driver.rs) echo src/asynch.rs src/driver.rs ;;
     tests/jwt.rs|tests/async_signer.rs) echo src/auth/jwt.rs src/auth/hmac.rs src/authn.rs ;;
     tests/dpop.rs) echo src/auth/dpop.rs src/client.rs src/request.rs src/response.rs ;;
+    tests/auth_auto.rs) echo src/client.rs src/authn.rs src/request.rs src/credentials.rs ;;
     tests/tls.rs|examples/support/tls.rs) echo src/tls/mod.rs src/tls/io.rs src/tls/der.rs ;;
     # Unit tests that also exercise another file's code.
     src/auth/jwt.rs) echo src/auth/jwt.rs src/auth/hmac.rs src/encode/base64.rs ;;

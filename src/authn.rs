@@ -8,7 +8,7 @@ use base64ct::Base64;
 #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
 use crate::auth::jwt;
 
-use crate::credentials::{ClientAuth, Config};
+use crate::credentials::{AuthStyle, ClientAuth, Config};
 use crate::encode::base64::B64;
 use crate::encode::{Out, Sink, form};
 use crate::error::{Buffer, Error};
@@ -18,11 +18,12 @@ use crate::error::{Buffer, Error};
 pub(crate) fn write_authorization<const N: usize>(
     sink: &mut Sink<'_>,
     config: &Config<'_, N>,
+    auto: AuthStyle,
 ) -> bool {
     let id = config.client_id.as_str();
-    let (secret, encoded) = match &config.auth {
-        ClientAuth::Basic(s) => (s.expose_secret(), true),
-        ClientAuth::BasicUnencoded(s) => (s.expose_secret(), false),
+    let (secret, encoded) = match config.auth.secret_style(auto) {
+        Some((s, AuthStyle::Basic)) => (s, true),
+        Some((s, AuthStyle::BasicUnencoded)) => (s, false),
         _ => return false,
     };
     sink.put(b"Basic ");
@@ -65,7 +66,7 @@ pub fn authorization_header<'b, const N: usize>(
     buf: &'b mut [u8],
 ) -> Result<Option<&'b str>, Error> {
     let mut sink = Sink::new(buf);
-    if !write_authorization(&mut sink, config) {
+    if !write_authorization(&mut sink, config, AuthStyle::Basic) {
         return Ok(None);
     }
     let n = sink.finish(Buffer::Output)?;
@@ -134,15 +135,23 @@ pub(crate) fn write_body_params<const N: usize>(
     first: &mut bool,
     config: &Config<'_, N>,
     draw: &Draw,
+    auto: AuthStyle,
 ) -> Result<(), Error> {
     let _ = draw;
     let id = config.client_id.as_str();
-    match &config.auth {
-        ClientAuth::Basic(_) | ClientAuth::BasicUnencoded(_) => {}
-        ClientAuth::Post(secret) => {
+    if let Some((secret, style)) = config.auth.secret_style(auto) {
+        if style == AuthStyle::Post {
             form::pair(sink, first, "client_id", id);
-            form::pair(sink, first, "client_secret", secret.expose_secret());
+            form::pair(sink, first, "client_secret", secret);
         }
+        return Ok(());
+    }
+    match &config.auth {
+        // Handled above.
+        ClientAuth::Basic(_)
+        | ClientAuth::BasicUnencoded(_)
+        | ClientAuth::Post(_)
+        | ClientAuth::Auto(_) => {}
         ClientAuth::ClientIdOnly => form::pair(sink, first, "client_id", id),
         #[cfg(feature = "client-secret-jwt")]
         ClientAuth::SecretJwt(secret) => {

@@ -74,6 +74,10 @@ pub struct Client<
     presigned: Option<crate::authn::Draw>,
     /// The free text of the last OAuth error response.
     details: crate::error::ErrorDetails,
+    /// The style [`ClientAuth::Auto`](crate::ClientAuth::Auto) sends, and
+    /// whether a token was obtained with it (then it is kept).
+    auth_style: crate::AuthStyle,
+    auth_style_known: bool,
 }
 
 /// No randomness: backoff waits its full ceiling and renewals are not
@@ -96,6 +100,16 @@ impl WallClock for NoWallClock {
     fn unix_time(&self) -> Option<u64> {
         match *self {}
     }
+}
+
+/// What one fetch has already retried (see `Client::again`); a driver
+/// makes a new one per fetch, so a cancelled fetch leaves nothing behind.
+#[derive(Default)]
+pub(crate) struct Tries {
+    #[cfg(feature = "dpop")]
+    nonce: bool,
+    /// `invalid_client` answers to `ClientAuth::Auto` so far.
+    styles: u8,
 }
 
 /// What the cache decides before touching the network.
@@ -163,6 +177,8 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
             fetch_timeout: DEFAULT_FETCH_TIMEOUT,
             presigned: None,
             details: crate::error::ErrorDetails::default(),
+            auth_style: crate::AuthStyle::Basic,
+            auth_style_known: false,
         }
     }
 }
@@ -209,6 +225,8 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
             fetch_timeout: self.fetch_timeout,
             presigned: self.presigned,
             details: self.details,
+            auth_style: self.auth_style,
+            auth_style_known: self.auth_style_known,
         }
     }
 
@@ -232,6 +250,8 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
             fetch_timeout: self.fetch_timeout,
             presigned: self.presigned,
             details: self.details,
+            auth_style: self.auth_style,
+            auth_style_known: self.auth_style_known,
         }
     }
 
@@ -493,6 +513,7 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
         self.schedule(None);
         let draw = self.presigned.take();
         let extras = crate::request::Extras {
+            auth_style: self.auth_style,
             #[cfg(feature = "dpop")]
             nonce: self.details.dpop_nonce.as_ref(),
             #[cfg(not(feature = "dpop"))]
@@ -504,33 +525,87 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
         ))
     }
 
-    /// After an exchange begun with [`Client::begin`] and settled with
-    /// [`Client::complete`] (or failed): keeps the server's latest DPoP
-    /// nonce, and says whether to send the request again at once — the
-    /// server answered the fetch's `first` attempt with `use_dpop_nonce`
-    /// and a nonce (RFC 9449 §8). Never more than one such retry per fetch.
-    /// (Without feature `dpop`: always `false`, and the drivers' second
-    /// attempt is compiled away.)
-    pub(crate) fn retry_with_new_nonce<E>(
-        &mut self,
-        outcome: &Result<(), Error<E>>,
-        first: bool,
-    ) -> bool {
+    /// After an attempt of a fetch (begun with [`Client::begin`], then
+    /// completed or failed): whether to send the request again at once.
+    /// Two reasons, each bounded per fetch by `tries`:
+    ///
+    /// * the server answered `use_dpop_nonce` with a new nonce (RFC 9449
+    ///   §8): once per fetch;
+    /// * [`ClientAuth::Auto`](crate::ClientAuth::Auto) got `invalid_client`
+    ///   with a style not yet known to work: the next style, each style at
+    ///   most once per fetch. When the last one fails too, the next fetch
+    ///   starts over from the first.
+    ///
+    /// Any other outcome: `false`.
+    pub(crate) fn again<E>(&mut self, outcome: &Result<(), Error<E>>, tries: &mut Tries) -> bool {
+        let code = match outcome {
+            Err(Error::OAuth(o)) => Some(o.code),
+            _ => None,
+        };
         #[cfg(feature = "dpop")]
+        if self.details.dpop_nonce_new
+            && code == Some(crate::ErrorCode::UseDpopNonce)
+            && !tries.nonce
+            && self.config.dpop_requested()
         {
-            if !self.details.dpop_nonce_new {
-                return false;
-            }
-            let asked =
-                matches!(outcome, Err(Error::OAuth(o)) if o.code == crate::ErrorCode::UseDpopNonce);
-            if first && asked && self.config.dpop_requested() {
-                // The retry is the same fetch: `begin` counts it again.
-                self.failures = self.failures.saturating_sub(1);
-                return true;
+            tries.nonce = true;
+            // The retry is the same fetch: `begin` counts it again.
+            self.failures = self.failures.saturating_sub(1);
+            return true;
+        }
+        if matches!(self.config.auth, crate::ClientAuth::Auto(_))
+            && !self.auth_style_known
+            && code == Some(crate::ErrorCode::InvalidClient)
+        {
+            tries.styles = tries.styles.saturating_add(1);
+            match self.auth_style.next() {
+                Some(next) if tries.styles < 3 => {
+                    crate::fmt::debug!(
+                        "invalid_client: trying the next client authentication style"
+                    );
+                    self.auth_style = next;
+                    self.failures = self.failures.saturating_sub(1);
+                    return true;
+                }
+                _ => self.auth_style = crate::AuthStyle::Basic,
             }
         }
-        let _ = (outcome, first);
+        let _ = tries;
         false
+    }
+
+    /// The style the client sends its secret in: for
+    /// [`ClientAuth::Auto`](crate::ClientAuth::Auto) the one found to work
+    /// (or being tried), for the other secret methods theirs; `None` for
+    /// methods without a shared secret sent as is.
+    ///
+    /// ```
+    /// use embedded_oauth2::{AuthStyle, Client, ClientAuth, ClientId, ClientSecret, Config, Instant, TokenEndpoint};
+    /// let config = Config::new(
+    ///     TokenEndpoint::parse("https://as.example/token")?,
+    ///     ClientId::new("device-7")?,
+    ///     ClientAuth::Auto(ClientSecret::<16>::new("s3cr3t")?),
+    /// );
+    /// let mut client: Client<_, 16, 256, 32> = Client::new(config, || Instant::from_millis(0));
+    /// assert_eq!(client.auth_style(), Some(AuthStyle::Basic));
+    /// // Restored from a record kept across a reset:
+    /// client.assume_auth_style(AuthStyle::Post);
+    /// assert_eq!(client.auth_style(), Some(AuthStyle::Post));
+    /// # Ok::<(), embedded_oauth2::Error>(())
+    /// ```
+    pub fn auth_style(&self) -> Option<crate::AuthStyle> {
+        self.config
+            .auth
+            .secret_style(self.auth_style)
+            .map(|(_, style)| style)
+    }
+
+    /// Tells a [`ClientAuth::Auto`](crate::ClientAuth::Auto) client which
+    /// style works (known from before a reset): it is sent from now on,
+    /// without falling back. No effect with the other methods.
+    pub fn assume_auth_style(&mut self, style: crate::AuthStyle) {
+        self.auth_style = style;
+        self.auth_style_known = true;
     }
 
     /// Stores the response of an attempt started at `started` and clears
@@ -544,6 +619,8 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
         started: Instant,
     ) -> Result<&Token<T, S>, Error> {
         self.token.set(response, started, &self.policy)?;
+        // A token: the style it was asked with works.
+        self.auth_style_known = true;
         self.failures = 0;
         self.blocked = None;
         self.retry_at = None;
@@ -632,6 +709,7 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
             None => crate::authn::Draw::new(&self.config)?,
         };
         let extras = crate::request::Extras {
+            auth_style: self.auth_style,
             nonce: self.details.dpop_nonce.as_ref(),
         };
         let n = crate::request::dpop_signing_input(&self.config, &draw, extras, buf)?;

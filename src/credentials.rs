@@ -127,6 +127,18 @@ pub enum ClientAuth<const N: usize = 64> {
     BasicUnencoded(ClientSecret<N>),
     /// `client_secret_post`: `client_id` and `client_secret` in the body.
     Post(ClientSecret<N>),
+    /// The secret, sent the way the server turns out to accept, as
+    /// golang/oauth2's `AuthStyleAutoDetect` does: first
+    /// [`AuthStyle::Basic`] (RFC 6749 §2.3.1, form-urlencoded), and only
+    /// when the server answers `invalid_client`, [`AuthStyle::BasicUnencoded`]
+    /// and then [`AuthStyle::Post`], each at most once per fetch. The first
+    /// style that gets a token is kept for the client's lifetime
+    /// ([`Client::auth_style`](crate::Client::auth_style)); any other error
+    /// never falls back. (Servers disagree on Basic credentials with
+    /// reserved characters: some decode them as the RFC says, some only
+    /// `%XX`, some not at all.) The HTTP helpers for firmware with its own
+    /// HTTP client ([`crate::http`]) send the first style.
+    Auto(ClientSecret<N>),
     /// Only `client_id` in the body: authentication happens elsewhere, e.g.
     /// mutual-TLS client authentication
     /// ([RFC 8705](https://www.rfc-editor.org/rfc/rfc8705)).
@@ -143,16 +155,83 @@ pub enum ClientAuth<const N: usize = 64> {
     PrivateKeyJwt,
 }
 
+/// How a client secret is presented (see [`ClientAuth::Auto`]).
+///
+/// ```
+/// use embedded_oauth2::AuthStyle;
+/// assert_eq!(AuthStyle::Basic.next(), Some(AuthStyle::BasicUnencoded));
+/// assert_eq!(AuthStyle::Post.next(), None);
+/// assert_eq!(AuthStyle::from_u8(AuthStyle::Post.as_u8()), Some(AuthStyle::Post));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum AuthStyle {
+    /// `client_secret_basic`, id and secret form-urlencoded (RFC 6749
+    /// §2.3.1), as [`ClientAuth::Basic`].
+    #[default]
+    Basic,
+    /// HTTP Basic without the form-urlencoding, as
+    /// [`ClientAuth::BasicUnencoded`].
+    BasicUnencoded,
+    /// `client_secret_post`, as [`ClientAuth::Post`].
+    Post,
+}
+
+impl AuthStyle {
+    /// The style [`ClientAuth::Auto`] tries after this one.
+    pub const fn next(self) -> Option<Self> {
+        match self {
+            Self::Basic => Some(Self::BasicUnencoded),
+            Self::BasicUnencoded => Some(Self::Post),
+            Self::Post => None,
+        }
+    }
+
+    /// A stable one-byte code (1, 2, 3), for a stored record.
+    pub const fn as_u8(self) -> u8 {
+        match self {
+            Self::Basic => 1,
+            Self::BasicUnencoded => 2,
+            Self::Post => 3,
+        }
+    }
+
+    /// The style of [`AuthStyle::as_u8`]'s code.
+    pub const fn from_u8(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(Self::Basic),
+            2 => Some(Self::BasicUnencoded),
+            3 => Some(Self::Post),
+            _ => None,
+        }
+    }
+}
+
 impl<const N: usize> ClientAuth<N> {
-    /// Whether the method sends an `Authorization: Basic` header.
+    /// Whether the method sends an `Authorization: Basic` header
+    /// ([`ClientAuth::Auto`]: with its first style).
     pub fn uses_basic(&self) -> bool {
-        matches!(self, Self::Basic(_) | Self::BasicUnencoded(_))
+        self.secret_style(AuthStyle::Basic)
+            .is_some_and(|(_, s)| s != AuthStyle::Post)
+    }
+
+    /// The secret and the style it is sent in, `auto` standing for what
+    /// [`ClientAuth::Auto`] tries now; `None` for the methods without a
+    /// shared secret sent as is.
+    pub(crate) fn secret_style(&self, auto: AuthStyle) -> Option<(&str, AuthStyle)> {
+        match self {
+            Self::Basic(s) => Some((s.expose_secret(), AuthStyle::Basic)),
+            Self::BasicUnencoded(s) => Some((s.expose_secret(), AuthStyle::BasicUnencoded)),
+            Self::Post(s) => Some((s.expose_secret(), AuthStyle::Post)),
+            Self::Auto(s) => Some((s.expose_secret(), auto)),
+            _ => None,
+        }
     }
 
     /// The registered name of the method (`token_endpoint_auth_method`).
     pub fn method_name(&self) -> &'static str {
         match self {
-            Self::Basic(_) | Self::BasicUnencoded(_) => "client_secret_basic",
+            Self::Basic(_) | Self::BasicUnencoded(_) | Self::Auto(_) => "client_secret_basic",
             Self::Post(_) => "client_secret_post",
             Self::ClientIdOnly => "tls_client_auth",
             #[cfg(feature = "client-secret-jwt")]
@@ -169,6 +248,7 @@ impl<const N: usize> fmt::Debug for ClientAuth<N> {
             Self::Basic(_) => f.write_str("Basic(<redacted>)"),
             Self::BasicUnencoded(_) => f.write_str("BasicUnencoded(<redacted>)"),
             Self::Post(_) => f.write_str("Post(<redacted>)"),
+            Self::Auto(_) => f.write_str("Auto(<redacted>)"),
             Self::ClientIdOnly => f.write_str("ClientIdOnly"),
             #[cfg(feature = "client-secret-jwt")]
             Self::SecretJwt(_) => f.write_str("SecretJwt(<redacted>)"),

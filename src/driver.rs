@@ -118,11 +118,12 @@ macro_rules! driver {
                 // dropped at any await point by a timeout.
                 let mut buf = WipeOnDrop(buf);
                 let mut result = self.$fetch_into(connector, &mut buf.0, signer) $($await)*;
-                // Once more at once when the core says so (a DPoP nonce the
-                // server asked for); never a third time.
-                if self.retry_with_new_nonce(&result, true) {
+                // Again at once while the core says so (a DPoP nonce the
+                // server asked for, the next `ClientAuth::Auto` style); it
+                // bounds the attempts of one fetch.
+                let mut tries = crate::client::Tries::default();
+                while self.again(&result, &mut tries) {
                     result = self.$fetch_into(connector, &mut buf.0, signer) $($await)*;
-                    self.retry_with_new_nonce(&result, false);
                 }
                 self.settle(result)
             }

@@ -89,7 +89,9 @@ pub mod blocking;
 // ---- Public API -----------------------------------------------------------
 // The common path: configure, fetch, cache, present.
 pub use crate::client::{Attempt, CallError, Client, DEFAULT_FETCH_TIMEOUT, NoRandom, NoWallClock};
-pub use crate::credentials::{ClientAuth, ClientId, ClientSecret, Config, TokenEndpoint};
+pub use crate::credentials::{
+    AuthStyle, ClientAuth, ClientId, ClientSecret, Config, TokenEndpoint,
+};
 pub use crate::error::{Error, ErrorCode};
 pub use crate::reader::Limits;
 pub use crate::response::TokenType;

@@ -2,7 +2,7 @@
 
 use crate::authn as auth;
 use crate::bytes::shift_left;
-use crate::credentials::Config;
+use crate::credentials::{AuthStyle, Config};
 use crate::encode::{Out, Sink, form};
 use crate::error::{Buffer, CapacityError, Error};
 
@@ -12,11 +12,12 @@ fn write_body<const N: usize>(
     sink: &mut Sink<'_>,
     config: &Config<'_, N>,
     draw: &auth::Draw,
+    extras: Extras<'_>,
 ) -> Result<(), Error> {
     // The grant type is a constant that needs no encoding.
     sink.put(b"grant_type=client_credentials");
     let mut first = false;
-    auth::write_body_params(sink, &mut first, config, draw)?;
+    auth::write_body_params(sink, &mut first, config, draw, extras.auth_style)?;
     if let Some(scope) = config.scope {
         form::pair(sink, &mut first, "scope", scope);
     }
@@ -60,7 +61,7 @@ pub fn form_body<'b, const N: usize>(
 ) -> Result<&'b str, Error> {
     let draw = auth::Draw::new(config)?;
     let mut sink = Sink::new(buf);
-    write_body(&mut sink, config, &draw)?;
+    write_body(&mut sink, config, &draw, Extras::default())?;
     let n = sink.finish(Buffer::Output)?;
     Ok(buf
         .get(..n)
@@ -136,9 +137,11 @@ fn token_proof<'c, const N: usize>(
 }
 
 /// What a request carries besides the configuration and the drawn values:
-/// the token endpoint's latest DPoP nonce (kept by the client).
+/// the token endpoint's latest DPoP nonce and the style
+/// [`ClientAuth::Auto`](crate::ClientAuth::Auto) tries (kept by the client).
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Extras<'n> {
+    pub(crate) auth_style: AuthStyle,
     #[cfg(feature = "dpop")]
     pub(crate) nonce: Option<&'n crate::auth::dpop::DpopNonce>,
     #[cfg(not(feature = "dpop"))]
@@ -166,8 +169,6 @@ fn write_request<const N: usize>(
     draw: Option<auth::Draw>,
     extras: Extras<'_>,
 ) -> Result<usize, Error> {
-    #[cfg(not(feature = "dpop"))]
-    let _ = extras;
     let draw = match draw {
         Some(d) => d,
         None => auth::Draw::new(config)?,
@@ -201,9 +202,13 @@ fn write_request<const N: usize>(
         proof.write_signed(&mut s, &d.key, iat, &jti, &signing)?;
         s.put(b"\r\n");
     }
-    if config.auth.uses_basic() {
+    if config
+        .auth
+        .secret_style(extras.auth_style)
+        .is_some_and(|(_, style)| style != AuthStyle::Post)
+    {
         s.put(b"Authorization: ");
-        auth::write_authorization(&mut s, config);
+        auth::write_authorization(&mut s, config, extras.auth_style);
         s.put(b"\r\n");
     }
     s.put(b"Content-Type: application/x-www-form-urlencoded\r\nAccept: application/json\r\nUser-Agent: ");
@@ -217,12 +222,12 @@ fn write_request<const N: usize>(
     let body_len = match buf.get_mut(at.saturating_add(GAP)..) {
         Some(rest) => {
             let mut b = Sink::new(rest);
-            write_body(&mut b, config, &draw)?;
+            write_body(&mut b, config, &draw, extras)?;
             b.len()
         }
         None => {
             let mut c = Sink::counter();
-            write_body(&mut c, config, &draw)?;
+            write_body(&mut c, config, &draw, extras)?;
             c.len()
         }
     };
@@ -249,7 +254,7 @@ fn write_request<const N: usize>(
     } else {
         // It fits only without the gap: write the body again, in place.
         let mut b = Sink::new(buf.get_mut(at + l..).unwrap_or_default());
-        write_body(&mut b, config, &draw)?;
+        write_body(&mut b, config, &draw, extras)?;
         crate::bytes::wipe(buf.get_mut(total..).unwrap_or_default());
     }
     if let (Some(dst), Some(src)) = (buf.get_mut(at..at + l), len.get(..l)) {

@@ -28,8 +28,8 @@ use std::time::Duration;
 use embedded_io_adapters::std::FromStd;
 use embedded_oauth2::error::OAuthError;
 use embedded_oauth2::{
-    Client, ClientAuth, ClientId, ClientSecret, Config, Error, ErrorCode, Instant, TokenEndpoint,
-    TokenType,
+    AuthStyle, Client, ClientAuth, ClientId, ClientSecret, Config, Error, ErrorCode, Instant,
+    TokenEndpoint, TokenType,
 };
 use support::authz::AuthzServer;
 use support::node_authz::NodeAuthzServer;
@@ -61,6 +61,9 @@ enum Style {
     Post,
     /// `ClientAuth::ClientIdOnly`: only `client_id` in the body.
     ClientIdOnly,
+    /// `ClientAuth::Auto`: `Basic`, then on `invalid_client` only
+    /// `BasicUnencoded`, then `Post`.
+    Auto,
 }
 
 impl Style {
@@ -71,6 +74,7 @@ impl Style {
             Style::BasicUnencoded => ClientAuth::BasicUnencoded(secret()),
             Style::Post => ClientAuth::Post(secret()),
             Style::ClientIdOnly => ClientAuth::ClientIdOnly,
+            Style::Auto => ClientAuth::Auto(secret()),
         }
     }
 }
@@ -228,6 +232,12 @@ fn oidc_provider_decodes_basic_credentials() {
         row("reserved_post", Basic, invalid_client),
         row("reserved_post", BasicUnencoded, invalid_request),
         row("reserved_post", ClientIdOnly, invalid_client),
+        // Auto: the encoded header works at once; for the post client the
+        // raw header's `invalid_request` ends the detection (no fallback on
+        // any error but `invalid_client`).
+        row("reserved", Auto, Token),
+        row("reserved_post", Auto, invalid_request),
+        row("post", Auto, Token),
         // Plain characters: both Basic variants send the same header.
         row("basic", Basic, Token),
         row("basic", BasicUnencoded, Token),
@@ -248,7 +258,7 @@ fn oidc_provider_decodes_basic_credentials() {
                 description,
                 www_authenticate,
             } => {
-                if r.style == BasicUnencoded {
+                if r.style == BasicUnencoded || r.style == Auto {
                     let d = description.as_deref().unwrap_or("");
                     assert!(d.contains("not properly encoded"), "{d:?}");
                 }
@@ -257,7 +267,7 @@ fn oidc_provider_decodes_basic_credentials() {
                 if error.code == ErrorCode::InvalidClient {
                     assert_eq!(
                         www_authenticate.is_some(),
-                        r.style == Basic,
+                        r.style == Basic || r.style == Auto,
                         "{r:?}: {www_authenticate:?}"
                     );
                 }
@@ -291,6 +301,7 @@ fn node_oauth_takes_basic_credentials_as_is() {
             ClientIdOnly,
             Refused(400, ErrorCode::InvalidClient),
         ),
+        row("reserved", Auto, Token),
         row("plain", Basic, Token),
         row("plain", BasicUnencoded, Token),
         row("plain", Post, Token),
@@ -322,5 +333,61 @@ fn node_oauth_takes_basic_credentials_as_is() {
             }
             Outcome::Other(_) => unreachable!("only matched outcomes are checked"),
         },
+    );
+}
+
+/// `ClientAuth::Auto` with a counting connector, twice: connections of the
+/// first fetch, the style then kept, connections of a second fetch.
+fn auto_twice(url: &str, id: &str, secret: &str) -> (usize, Option<AuthStyle>, usize) {
+    let endpoint = TokenEndpoint::parse_allow_http(url).expect("token endpoint");
+    let config = Config::new(
+        endpoint,
+        ClientId::new(id).expect("client id"),
+        Style::Auto.auth(secret),
+    )
+    .with_scope(SCOPE)
+    .expect("scope");
+    let boot = std::time::Instant::now();
+    let clock =
+        move || Instant::from_millis(u64::try_from(boot.elapsed().as_millis()).unwrap_or(0));
+    let mut client: Client<'_, _, N, T, S> = Client::new(config, clock);
+    let count = std::cell::Cell::new(0);
+    let mut connector = |ep: &TokenEndpoint<'_>| {
+        count.set(count.get() + 1);
+        tcp(ep)
+    };
+    let mut work = [0u8; WORK];
+    client
+        .fetch(&mut connector, &mut work)
+        .expect("first fetch");
+    let first = count.replace(0);
+    let style = client.auth_style();
+    client
+        .fetch(&mut connector, &mut work)
+        .expect("second fetch");
+    (first, style, count.get())
+}
+
+/// Auto finds each server's style for the reserved-character client and
+/// keeps it: oidc-provider at once (it decodes §2.3.1), node-oauth after
+/// one `invalid_client`; the next fetch is one connection either way.
+#[test]
+fn auto_detects_each_servers_style_and_keeps_it() {
+    let oidc = AuthzServer::shared();
+    let (id, secret) = oidc.client("reserved");
+    assert_eq!(
+        auto_twice(&oidc.http_url(oidc.get("token_path")), id, secret),
+        (1, Some(AuthStyle::Basic), 1)
+    );
+    let (id, secret) = oidc.client("post");
+    assert_eq!(
+        auto_twice(&oidc.http_url(oidc.get("token_path")), id, secret),
+        (3, Some(AuthStyle::Post), 1)
+    );
+    let node = NodeAuthzServer::shared();
+    let (id, secret) = node.client("reserved");
+    assert_eq!(
+        auto_twice(node.token_url(), id, secret),
+        (2, Some(AuthStyle::BasicUnencoded), 1)
     );
 }

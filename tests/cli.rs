@@ -1038,7 +1038,7 @@ fn usage_errors_do_not_echo_values() {
                 "--auth",
                 "digest",
             ],
-            "error: --auth must be basic, basic-unencoded, post, none, jwt or private-key-jwt, \
+            "error: --auth must be basic, basic-unencoded, post, auto, none, jwt or private-key-jwt, \
              not digest",
         ),
         (

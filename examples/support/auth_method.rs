@@ -13,6 +13,9 @@ pub enum AuthMethod {
     BasicUnencoded,
     /// `client_secret_post`.
     Post,
+    /// The secret sent as the server turns out to accept
+    /// (`ClientAuth::Auto`).
+    Auto,
     /// A public client: `client_id` only.
     None,
     /// `client_secret_jwt` (HS256).
@@ -28,6 +31,7 @@ impl AuthMethod {
             "basic" => Some(Self::Basic),
             "basic-unencoded" => Some(Self::BasicUnencoded),
             "post" => Some(Self::Post),
+            "auto" => Some(Self::Auto),
             "none" => Some(Self::None),
             "jwt" => Some(Self::Jwt),
             "private-key-jwt" => Some(Self::PrivateKeyJwt),

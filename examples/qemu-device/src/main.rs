@@ -252,6 +252,7 @@ fn client_auth(cfg: &DeviceConfig<'_>, method: AuthMethod) -> Result<ClientAuth<
         AuthMethod::Basic => ClientAuth::Basic(secret()?),
         AuthMethod::BasicUnencoded => ClientAuth::BasicUnencoded(secret()?),
         AuthMethod::Post => ClientAuth::Post(secret()?),
+        AuthMethod::Auto => ClientAuth::Auto(secret()?),
         AuthMethod::None => ClientAuth::ClientIdOnly,
         AuthMethod::Jwt => ClientAuth::SecretJwt(secret()?),
         AuthMethod::PrivateKeyJwt => ClientAuth::PrivateKeyJwt,
@@ -373,7 +374,7 @@ fn run(
         None => AuthMethod::Basic,
         Some(s) => AuthMethod::parse(s).ok_or_else(|| {
             fail!(
-                "--auth must be basic, basic-unencoded, post, none, jwt or private-key-jwt, not {}",
+                "--auth must be basic, basic-unencoded, post, auto, none, jwt or private-key-jwt, not {}",
                 s.escape_debug()
             )
         })?,
