@@ -22,8 +22,8 @@ pub(crate) fn write_authorization<const N: usize>(
 ) -> bool {
     let id = config.client_id.as_str();
     let (secret, encoded) = match config.auth.secret_style(auto) {
-        Some((s, AuthStyle::Basic)) => (s, true),
-        Some((s, AuthStyle::BasicUnencoded)) => (s, false),
+        Some((s, AuthStyle::Basic)) => (s.expose_secret(), true),
+        Some((s, AuthStyle::BasicUnencoded)) => (s.expose_secret(), false),
         _ => return false,
     };
     sink.put(b"Basic ");
@@ -142,7 +142,7 @@ pub(crate) fn write_body_params<const N: usize>(
     if let Some((secret, style)) = config.auth.secret_style(auto) {
         if style == AuthStyle::Post {
             form::pair(sink, first, "client_id", id);
-            form::pair(sink, first, "client_secret", secret);
+            form::pair(sink, first, "client_secret", secret.expose_secret());
         }
         return Ok(());
     }

@@ -218,12 +218,13 @@ impl<const N: usize> ClientAuth<N> {
     /// The secret and the style it is sent in, `auto` standing for what
     /// [`ClientAuth::Auto`] tries now; `None` for the methods without a
     /// shared secret sent as is.
-    pub(crate) fn secret_style(&self, auto: AuthStyle) -> Option<(&str, AuthStyle)> {
+    #[inline]
+    pub(crate) fn secret_style(&self, auto: AuthStyle) -> Option<(&ClientSecret<N>, AuthStyle)> {
         match self {
-            Self::Basic(s) => Some((s.expose_secret(), AuthStyle::Basic)),
-            Self::BasicUnencoded(s) => Some((s.expose_secret(), AuthStyle::BasicUnencoded)),
-            Self::Post(s) => Some((s.expose_secret(), AuthStyle::Post)),
-            Self::Auto(s) => Some((s.expose_secret(), auto)),
+            Self::Basic(s) => Some((s, AuthStyle::Basic)),
+            Self::BasicUnencoded(s) => Some((s, AuthStyle::BasicUnencoded)),
+            Self::Post(s) => Some((s, AuthStyle::Post)),
+            Self::Auto(s) => Some((s, auto)),
             _ => None,
         }
     }

@@ -1,7 +1,5 @@
 //! The sans-IO token exchange: one request out, one response in.
 
-use zeroize::Zeroize;
-
 use crate::credentials::Config;
 use crate::error::{Error, ErrorDetails, HttpError};
 use crate::reader::{Limits, ResponseReader};
@@ -92,7 +90,7 @@ impl<'w> Exchange<'w> {
     pub fn sent(&mut self, n: usize) {
         self.sent = self.sent.saturating_add(n).min(self.request_len);
         if self.sent == self.request_len {
-            self.buf.get_mut(..self.request_len).map(Zeroize::zeroize);
+            self.buf.get_mut(..self.request_len).map(crate::bytes::wipe);
         }
     }
 

@@ -80,12 +80,11 @@ pub(crate) fn hex4(b: &[u8]) -> Option<u32> {
 /// Whether `s` starts with an escaped UTF-16 surrogate pair
 /// (`\ud83c\udf21`).
 pub(crate) fn surrogate_pair(s: &[u8]) -> bool {
-    let hi = hex4(s.get(2..).unwrap_or_default());
-    let lo = hex4(s.get(8..).unwrap_or_default());
-    s.get(..2) == Some(b"\\u")
-        && s.get(6..8) == Some(b"\\u")
-        && hi.is_some_and(|h| (0xD800..0xDC00).contains(&h))
-        && lo.is_some_and(|l| (0xDC00..0xE000).contains(&l))
+    let half = |at: usize, lo: u32| {
+        s.get(at..at + 2) == Some(b"\\u")
+            && hex4(s.get(at + 2..).unwrap_or_default()).is_some_and(|h| h & 0xFC00 == lo)
+    };
+    half(0, 0xD800) && half(6, 0xDC00)
 }
 
 /// The length of the escape at the start of `s`: RFC 8259 §7's escapes,
@@ -134,36 +133,41 @@ pub(crate) fn string_at(b: &[u8], open: usize) -> Result<(usize, bool), Response
 
 /// A JSON scalar other than a string: `true`, `false`, `null` or a number
 /// (RFC 8259 §6 grammar).
+#[inline(never)]
 pub(crate) fn valid_scalar(t: &[u8]) -> bool {
     if matches!(t, b"true" | b"false" | b"null") {
         return true;
     }
-    let digits = |s: &[u8]| s.iter().take_while(|b| b.is_ascii_digit()).count();
-    let mut rest = t.strip_prefix(b"-").unwrap_or(t);
-    let int = digits(rest);
-    if int == 0 || (int > 1 && rest.first() == Some(&b'0')) {
+    // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+    let mut i = usize::from(t.first() == Some(&b'-'));
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while t.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i - start
+    };
+    let lead = t.get(i) == Some(&b'0');
+    let n = digits(&mut i);
+    if n == 0 || (n > 1 && lead) {
         return false;
     }
-    rest = rest.get(int..).unwrap_or_default();
-    if let Some(frac) = rest.strip_prefix(b".") {
-        let n = digits(frac);
-        if n == 0 {
+    if t.get(i) == Some(&b'.') {
+        i += 1;
+        if digits(&mut i) == 0 {
             return false;
         }
-        rest = frac.get(n..).unwrap_or_default();
     }
-    if let Some(exp) = rest.strip_prefix(b"e").or_else(|| rest.strip_prefix(b"E")) {
-        let exp = exp
-            .strip_prefix(b"+")
-            .or_else(|| exp.strip_prefix(b"-"))
-            .unwrap_or(exp);
-        let n = digits(exp);
-        if n == 0 {
+    if matches!(t.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(t.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
             return false;
         }
-        rest = exp.get(n..).unwrap_or_default();
     }
-    rest.is_empty()
+    i == t.len()
 }
 
 pub(crate) fn skip_ws(b: &[u8], mut i: usize) -> usize {

@@ -178,7 +178,7 @@ fn write_request<const N: usize>(
     s.put(b"POST ");
     s.put_str(ep.path());
     s.put(b" HTTP/1.1\r\nHost: ");
-    let v6 = ep.host().contains(':');
+    let v6 = ep.host().bytes().any(|b| b == b':');
     if v6 {
         s.put(b"[");
     }

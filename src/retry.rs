@@ -163,32 +163,9 @@ const DAYS: [&[u8]; 7] = [
     b"Sunday",
 ];
 
-/// Exactly `n` ASCII digits (no sign, no space).
-fn digits(b: &[u8], n: usize) -> Option<u32> {
-    if b.len() != n {
-        return None;
-    }
-    b.iter().try_fold(0u32, |acc, &c| {
-        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-    })
-}
-
 fn month(b: &[u8]) -> Option<u32> {
     let i = MONTHS.chunks_exact(3).position(|m| m == b)?;
     u32::try_from(i).ok().map(|i| i + 1)
-}
-
-/// `HH:MM:SS` as seconds of the day (a leap second, :60, is allowed).
-fn time_of_day(b: &[u8]) -> Option<u32> {
-    let [h1, h2, b':', m1, m2, b':', s1, s2] = *b else {
-        return None;
-    };
-    let (h, m, s) = (
-        digits(&[h1, h2], 2)?,
-        digits(&[m1, m2], 2)?,
-        digits(&[s1, s2], 2)?,
-    );
-    (h < 24 && m < 60 && s <= 60).then_some(h * 3600 + m * 60 + s)
 }
 
 /// Parses an HTTP-date (RFC 9110 §5.6.7) into UNIX seconds, in the three
@@ -204,40 +181,51 @@ fn time_of_day(b: &[u8]) -> Option<u32> {
 /// month (leap years counted), hours < 24, minutes < 60, seconds ≤ 60, and
 /// nothing may follow. Dates before 1970 are refused.
 pub(crate) fn parse_http_date(b: &[u8]) -> Option<u64> {
-    let mut parts: [&[u8]; 6] = [&[]; 6];
-    let mut n = 0;
-    for part in b.split(|&c| c == b' ') {
-        *parts.get_mut(n)? = part;
-        n += 1;
-    }
-    // (weekday, whether it is the long name, day, its digits, month,
-    // year, its digits, time)
-    let (wd, long, d, d_len, mon, y, y_len, time) = match parts.get(..n)? {
-        [wd, d, mon, y, t, b"GMT"] => (wd.strip_suffix(b",")?, false, *d, 2, *mon, *y, 4, *t),
-        [wd, dmy, t, b"GMT"] => {
-            if dmy.len() != 9 || dmy.get(2) != Some(&b'-') || dmy.get(6) != Some(&b'-') {
-                return None;
-            }
-            let (d, mon, y) = (dmy.get(..2)?, dmy.get(3..6)?, dmy.get(7..)?);
-            (wd.strip_suffix(b",")?, true, d, 2, mon, y, 2, *t)
-        }
-        [wd, mon, d, t, y] => (*wd, false, *d, 2, *mon, *y, 4, *t),
-        [wd, mon, b"", d, t, y] => (*wd, false, *d, 1, *mon, *y, 4, *t),
-        _ => return None,
-    };
+    // What follows the day name, one template per format: `0` a digit, `_`
+    // a digit or a space (asctime pads the day), `M` the month (checked
+    // below), anything else itself. With where the day, month, year (and
+    // its digits) and time start, and whether the day name is the long one.
+    const FORMATS: [(&[u8], bool, [usize; 5]); 3] = [
+        (b", 00 MMM 0000 00:00:00 GMT", false, [2, 5, 9, 4, 14]),
+        (b", 00-MMM-00 00:00:00 GMT", true, [2, 5, 9, 2, 12]),
+        (b" MMM _0 00:00:00 0000", false, [5, 1, 17, 4, 8]),
+    ];
+    let split = b.iter().position(|c| !c.is_ascii_alphabetic())?;
+    let (wd, rest) = b.split_at_checked(split)?;
+    let &(_, long, [d, mo, y, y_len, t]) = FORMATS.iter().find(|(tpl, ..)| {
+        tpl.len() == rest.len()
+            && tpl.iter().zip(rest).all(|(&t, &c)| match t {
+                b'0' => c.is_ascii_digit(),
+                b'_' => c == b' ' || c.is_ascii_digit(),
+                b'M' => true,
+                _ => t == c,
+            })
+    })?;
     if !DAYS
         .iter()
         .any(|name| name.get(..if long { name.len() } else { 3 }) == Some(wd))
     {
         return None;
     }
-    let (day, month) = (digits(d, d_len)?, month(mon)?);
-    let year = match digits(y, y_len)? {
+    // The template checked the digits (a space reads as 0).
+    let num = |at: usize, n: usize| {
+        rest.get(at..at + n)
+            .unwrap_or_default()
+            .iter()
+            .fold(0u32, |v, &c| v * 10 + u32::from(c & 0x0F))
+    };
+    let (day, month) = (num(d, 2), month(rest.get(mo..mo + 3)?)?);
+    let year = match num(y, y_len) {
         yy @ 70..100 if long => 1900 + yy,
         yy if long => 2000 + yy,
         year => year,
     };
-    let seconds = time_of_day(time)?;
+    let (h, m, sec) = (num(t, 2), num(t + 3, 2), num(t + 6, 2));
+    // A leap second, :60, is allowed.
+    if h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    let seconds = h * 3600 + m * 60 + sec;
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
     let month_days = match month {
         2 if leap => 29,

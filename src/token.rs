@@ -4,8 +4,6 @@
 use core::fmt;
 use core::time::Duration;
 
-use zeroize::Zeroize;
-
 use crate::encode::Sink;
 use crate::error::{Buffer, CapacityError, Error};
 use crate::response::{TokenResponse, TokenType};
@@ -115,11 +113,13 @@ impl<const T: usize, const S: usize> Token<T, S> {
     pub fn clear(&mut self) {
         // Bytes past the lengths are always zero (they start zero and only
         // a prefix is ever written), so wiping the prefixes wipes it all.
-        self.access.get_mut(..self.access_len).map(Zeroize::zeroize);
+        self.access
+            .get_mut(..self.access_len)
+            .map(crate::bytes::wipe);
         self.access_len = 0;
         self.scope
             .get_mut(..self.scope_len.unwrap_or(0))
-            .map(Zeroize::zeroize);
+            .map(crate::bytes::wipe);
         self.scope_len = None;
         self.expires_in = None;
         self.lifetime = Duration::ZERO;
