@@ -44,5 +44,5 @@ cargo +nightly miri test --features "$FEATURES" --lib -- \
   --skip encode::base64::tests::matches_one_shot_for_all_lengths_and_splits
 echo "==> pure integration tests under Miri"
 cargo +nightly miri test --features "$FEATURES" \
-  --test cache --test properties --test fuzz_replay --test wipe
+  --test cache --test properties --test fuzz_replay --test wipe --test persist
 echo "==> Miri found no undefined behaviour ($(( $(date +%s) - start )) s)"
