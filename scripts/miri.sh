@@ -27,7 +27,8 @@
 #
 # Measured on 2 shared cores: about 6 minutes (unit tests 40 s, cache 12 s,
 # fuzz_replay 60 s, properties 145 s, plus building the Miri sysroot and
-# the test crates).
+# the test crates); persist adds about 140 s (every byte flip and
+# truncation of a token record, a sequential-storage map on a NOR mock).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -425,6 +425,17 @@ impl fmt::Debug for TokenRecord<'_> {
     }
 }
 
+/// Whole seconds in `ms`, rounded down when `ms` fits a `u32` (49.7 days),
+/// else an underestimate (`ms / 1024`): the expiries derived from it are
+/// never later than the true ones. (A 64-bit division would link
+/// `__aeabi_uldivmod`, about 0.9 KiB on a Cortex-M, for this alone.)
+fn secs_floor(ms: u64) -> u64 {
+    match u32::try_from(ms) {
+        Ok(ms) => u64::from(ms / 1000),
+        Err(_) => ms >> 10,
+    }
+}
+
 /// CRC-32/ISO-HDLC, bit by bit (no table: a few dozen bytes of code).
 pub(crate) fn crc32(data: &[u8]) -> u32 {
     let mut crc = !0u32;
@@ -531,7 +542,7 @@ pub(crate) fn export<const T: usize, const S: usize>(
     let Some(out) = buf.get_mut(..needed) else {
         return Err(CapacityError::new(Buffer::Record, needed, buf.len(), true).into());
     };
-    let remaining_s = token.expires_at().ms_since(e.now) / 1000;
+    let remaining_s = secs_floor(token.expires_at().ms_since(e.now));
     let lifetime = token.lifetime().as_secs();
     let flags = u8::from(token.token_type() == TokenType::Dpop);
     let parts: [&[u8]; 11] = [
@@ -604,7 +615,10 @@ pub(crate) fn restore<const T: usize, const S: usize>(
     let age_ms = (lifetime - remaining).saturating_mul(1000);
     let (obtained, life) = match now.checked_sub(age_ms) {
         Some(o) => (o, lifetime),
-        None => (now % 1000, now / 1000 + remaining),
+        None => {
+            let secs = secs_floor(now);
+            (now - secs * 1000, secs + remaining)
+        }
     };
     let resp = TokenResponse {
         access_token: rec.token,
@@ -643,6 +657,16 @@ mod tests {
         assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn seconds_round_down_and_never_overestimate() {
+        assert_eq!(secs_floor(0), 0);
+        assert_eq!(secs_floor(1_999), 1);
+        assert_eq!(secs_floor(u64::from(u32::MAX)), 4_294_967);
+        let big = u64::from(u32::MAX) + 1;
+        assert!(secs_floor(big) <= big / 1000);
+        assert!(secs_floor(u64::MAX) <= u64::MAX / 1000);
     }
 
     #[test]

@@ -36,7 +36,8 @@ const SECRET: &str = "S3cr3t-n0t-in-the-r3c0rd";
 
 type Mono = Box<dyn Fn() -> Instant>;
 type Wall = Box<dyn Fn() -> Option<u64>>;
-type Device<const T: usize, const S: usize> = Client<'static, Mono, 64, T, S, NoRandom, Wall>;
+type Device<const T: usize, const S: usize> = DeviceOf<'static, T, S>;
+type DeviceOf<'a, const T: usize, const S: usize> = Client<'a, Mono, 64, T, S, NoRandom, Wall>;
 
 /// The device's clocks: monotonic milliseconds (restarting at boot) and
 /// the wall clock (`None` until synced).
@@ -76,10 +77,10 @@ fn config_with(f: impl FnOnce(Config<'static, 64>) -> Config<'static, 64>) -> Co
     f(c)
 }
 
-fn device<const T: usize, const S: usize>(
-    config: Config<'static, 64>,
+fn device<'a, const T: usize, const S: usize>(
+    config: Config<'a, 64>,
     clocks: &Clocks,
-) -> Device<T, S> {
+) -> DeviceOf<'a, T, S> {
     let mono = Rc::clone(&clocks.mono);
     let wall = Rc::clone(&clocks.wall);
     Client::new(
@@ -367,17 +368,23 @@ fn other_configuration_is_refused() {
 fn dpop_key_is_part_of_the_fingerprint() {
     use embedded_oauth2::assertion::{CounterJti, P256Signer};
     use embedded_oauth2::dpop::{Dpop, DpopKey};
-    fn dpop_config(scalar: u8) -> Config<'static, 64> {
-        let signer: &'static P256Signer =
-            Box::leak(Box::new(P256Signer::from_bytes(&[scalar; 32]).unwrap()));
-        let public: &'static [u8; 65] = Box::leak(Box::new(signer.public_key_sec1()));
-        let wall: &'static (dyn embedded_oauth2::WallClock + Sync) =
-            Box::leak(Box::new(|| Some(WALL0)));
-        let jti: &'static CounterJti = Box::leak(Box::new(CounterJti::new(*b"persist1")));
-        config().with_dpop(Dpop::new(DpopKey::new(signer, public).unwrap(), wall, jti))
-    }
+    let keys = [0x21u8, 0x22].map(|k| {
+        let signer = P256Signer::from_bytes(&[k; 32]).unwrap();
+        let public = signer.public_key_sec1();
+        (signer, public)
+    });
+    let wall = || Some(WALL0);
+    let jti = CounterJti::new(*b"persist1");
+    let dpop_config = |k: u8| {
+        let (signer, public) = &keys[usize::from(k - 0x21)];
+        config().with_dpop(Dpop::new(
+            DpopKey::new(signer, public).unwrap(),
+            &wall,
+            &jti,
+        ))
+    };
     let clocks = Clocks::new(1_000, Some(WALL0));
-    let mut client: Device<T, S> = device(dpop_config(0x21), &clocks);
+    let mut client: DeviceOf<'_, T, S> = device(dpop_config(0x21), &clocks);
     let server = silent_server(&clocks);
     server.borrow_mut().push(Script::Respond(json(
         "HTTP/1.1 200 OK",
@@ -395,10 +402,10 @@ fn dpop_key_is_part_of_the_fingerprint() {
         TokenType::Dpop
     );
 
-    let mut same: Device<T, S> = device(dpop_config(0x21), &clocks);
+    let mut same: DeviceOf<'_, T, S> = device(dpop_config(0x21), &clocks);
     same.restore_token(record).unwrap();
     assert_eq!(same.cached().unwrap().token_type(), TokenType::Dpop);
-    let mut other_key: Device<T, S> = device(dpop_config(0x22), &clocks);
+    let mut other_key: DeviceOf<'_, T, S> = device(dpop_config(0x22), &clocks);
     assert_eq!(
         other_key.restore_token(record),
         Err(PersistError::OtherConfig)
