@@ -111,7 +111,8 @@
 //!   the export": the token never gains lifetime.
 //! * A wall clock that jumped forward makes the token look older, never
 //!   younger: at worst it is renewed early.
-//! * The expiry is exact to the second (rounded towards earlier), and never
+//! * The expiry is exact to the second (rounded towards earlier; for
+//!   lifetimes over 49.7 days, up to 2.4 % earlier), and never
 //!   later than the record's own lifetime allows nor than the restoring
 //!   client's [`RefreshPolicy::max_lifetime`](crate::RefreshPolicy::max_lifetime)
 //!   from now.
