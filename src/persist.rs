@@ -67,7 +67,7 @@
 //! | 44 + `t` | `s` | the granted scope (RFC 6749 §3.3 syntax) |
 //! | 44 + `t` + `s` | 4 | CRC-32 (ISO-HDLC: the zlib/Ethernet CRC, reflected polynomial `0xEDB88320`, initial value and final XOR `0xFFFFFFFF`) of bytes `0 .. 44 + t + s` |
 //!
-//! `lifetime` and `refresh_early` are what the [`RefreshPolicy`](crate::RefreshPolicy)
+//! `lifetime` and `refresh_early` are what the [`RefreshPolicy`]
 //! needs to place the renewal point again (its margin and jitter window
 //! depend on the lifetime). The **client secret is never in the record**,
 //! nor anything derived from it.
@@ -135,6 +135,8 @@
 
 use core::fmt;
 
+#[cfg(doc)]
+use crate::Client;
 use crate::credentials::Config;
 use crate::error::{Buffer, CapacityError};
 use crate::response::{TokenResponse, TokenType};

@@ -722,13 +722,13 @@ mod nor {
         const WRITE_SIZE: usize = 4;
         const ERASE_SIZE: usize = PAGE;
         async fn erase(&mut self, from: u32, to: u32) -> Result<(), OutOfBounds> {
-            assert!(from as usize % PAGE == 0 && to as usize % PAGE == 0);
+            assert!((from as usize).is_multiple_of(PAGE) && (to as usize).is_multiple_of(PAGE));
             let r = range(from, (to - from) as usize)?;
             self.bytes[r].fill(0xFF);
             Ok(())
         }
         async fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), OutOfBounds> {
-            assert!(offset as usize % 4 == 0 && bytes.len() % 4 == 0);
+            assert!((offset as usize).is_multiple_of(4) && bytes.len().is_multiple_of(4));
             let r = range(offset, bytes.len())?;
             for (dst, src) in self.bytes[r].iter_mut().zip(bytes) {
                 *dst &= *src;
