@@ -5,7 +5,8 @@
 //!     [--auth basic|basic-unencoded|post|auto|none|jwt|private-key-jwt] [--key FILE] \
 //!     [--key-id KID] [--assertion-aud URL] [--scope "a b"] [--audience A] \
 //!     [--resource URI]... [--ca-cert FILE] [--server-name NAME] [--allow-http] \
-//!     [--client-cert FILE --client-key FILE] [--dpop-key FILE] [--call URL]
+//!     [--client-cert FILE --client-key FILE] [--dpop-key FILE] [--call URL] \
+//!     [--cache FILE]
 //! ```
 //!
 //! The secret may come from the environment variable `CLIENT_SECRET` instead
@@ -56,6 +57,16 @@
 //! `self_signed_tls_client_auth`), and `--call` uses the same certificate,
 //! as a certificate-bound token needs.
 //!
+//! With `--cache FILE` a token that is still fresh is kept across runs, as
+//! a device keeps it across sleep and reset: the run first restores the
+//! token record in `FILE` (`Client::restore_token`, checked against this
+//! configuration and the system clock) and uses that token without
+//! contacting the server; otherwise it fetches one and writes its record
+//! to `FILE` (`Client::export_token`; mode 0600 on Unix: the record holds
+//! the token, never the secret). A last line says which:
+//! `source=cache` or `source=server`. An unusable record (expired, other
+//! configuration, damaged) gets one `note: …` line on stderr and a fetch.
+//!
 //! The client secret is never printed; the access token only as
 //! `access_token=` on success.
 //!
@@ -78,7 +89,8 @@ use embedded_io_adapters::std::FromStd;
 mod tls;
 use embedded_oauth2::blocking::Connect;
 use embedded_oauth2::http::{ResponseHead, ResponseReader};
-use embedded_oauth2::{Attempt, CallError};
+use embedded_oauth2::persist::record_len;
+use embedded_oauth2::{Attempt, CallError, Freshness, NoRandom, WallClock};
 use embedded_oauth2::{
     Client, ClientAuth, ClientId, ClientSecret, Config, Error, Instant, Limits, Token,
     TokenEndpoint, TokenType,
@@ -90,7 +102,7 @@ const USAGE: &str = "usage: fetch_token --token-url URL --client-id ID --client-
 [--auth basic|basic-unencoded|post|auto|none|jwt|private-key-jwt] [--key FILE] [--key-id KID] \
 [--assertion-aud URL] [--scope \"a b\"] [--audience A] [--resource URI]... \
 [--ca-cert FILE] [--server-name NAME] [--client-cert FILE --client-key FILE] [--allow-http] \
-[--dpop-key FILE] [--call URL]";
+[--dpop-key FILE] [--call URL] [--cache FILE]";
 
 const HELP: &str = "\
 Fetches an OAuth 2.0 access token with the Client Credentials Grant (RFC 6749 §4.4).
@@ -125,6 +137,8 @@ Fetches an OAuth 2.0 access token with the Client Credentials Grant (RFC 6749 §
                          with it, a DPoP-bound token (token_type=DPoP), presented
                          with a proof by --call (features dpop and p256)
   --call URL             then GET URL with the token; prints call_status= and call_body=
+  --cache FILE           reuse a fresh token stored in FILE (no request then), else
+                         fetch one and store it there; prints source=cache|server
   --help                 print this help
 
 Exit status: 0 token printed on stdout as key=value lines; 2 the server sent an
@@ -181,6 +195,8 @@ struct Args {
     /// `--client-cert`, `--client-key`: mutual TLS.
     client_cert: Option<String>,
     client_key: Option<String>,
+    /// `--cache`: the token record file.
+    cache: Option<String>,
 }
 
 enum Command {
@@ -241,6 +257,7 @@ fn parse_args(raw: impl IntoIterator<Item = OsString>) -> Result<Command, String
             "--dpop-key" => set_once(&mut args.dpop_key, &name, value()?)?,
             "--client-cert" => set_once(&mut args.client_cert, &name, value()?)?,
             "--client-key" => set_once(&mut args.client_key, &name, value()?)?,
+            "--cache" => set_once(&mut args.cache, &name, value()?)?,
             "--auth" => {
                 let v = value()?;
                 let method = AuthMethod::parse(&v).ok_or_else(|| {
@@ -584,7 +601,15 @@ fn with_client_certificate(
 /// Runs the exchange over any connector (plain TCP or verified TLS) and
 /// prints the token.
 fn fetch_with<K: Connect>(
-    client: &mut Client<'_, impl embedded_oauth2::Clock, SECRET_CAP, TOKEN_CAP, SCOPE_CAP>,
+    client: &mut Client<
+        '_,
+        impl embedded_oauth2::Clock,
+        SECRET_CAP,
+        TOKEN_CAP,
+        SCOPE_CAP,
+        NoRandom,
+        impl WallClock,
+    >,
     connector: &mut K,
 ) -> Result<(), Failure>
 where
@@ -759,7 +784,10 @@ fn run() -> Result<(), Failure> {
     let clock = move || {
         Instant::from_millis(u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX))
     };
-    let mut client: Client<_, SECRET_CAP, TOKEN_CAP, SCOPE_CAP> = Client::new(config, clock);
+    // The wall clock anchors a cached token's expiry (`--cache`) and
+    // dates a `Retry-After` given as an HTTP-date.
+    let client: Client<_, SECRET_CAP, TOKEN_CAP, SCOPE_CAP> = Client::new(config, clock);
+    let mut client = client_with_wall_clock(client);
 
     let call = match &args.call {
         Some(url) => Some(call_target(url, &args)?),
@@ -776,19 +804,134 @@ fn run() -> Result<(), Failure> {
             "--ca-cert, --server-name and --client-cert apply to an https:// token URL only".into(),
         ));
     }
+    let cached = match &args.cache {
+        Some(path) => restore_cache(&mut client, path)?,
+        None => false,
+    };
     if endpoint.is_https() {
         let mut connector = tls_connector(&args)?;
-        fetch_with(&mut client, &mut connector)?;
+        if !cached {
+            fetch_with(&mut client, &mut connector)?;
+            save_cache(&client, args.cache.as_deref())?;
+        }
         return match call {
             Some(target) => call_with(&mut client, &mut connector, &target, &args, dpop),
             None => Ok(()),
         };
     }
-    fetch_with(&mut client, &mut connect_tcp)?;
+    if !cached {
+        fetch_with(&mut client, &mut connect_tcp)?;
+        save_cache(&client, args.cache.as_deref())?;
+    }
     match call {
         Some(target) => call_with(&mut client, &mut connect_tcp, &target, &args, dpop),
         None => Ok(()),
     }
+}
+
+// ---- --cache ----------------------------------------------------------------
+
+/// UNIX seconds from the system clock (`None` before 1970).
+fn system_unix_time() -> Option<u64> {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
+}
+
+/// The client with the system clock as its wall clock.
+fn client_with_wall_clock<'a, C: embedded_oauth2::Clock>(
+    client: Client<'a, C, SECRET_CAP, TOKEN_CAP, SCOPE_CAP>,
+) -> Client<'a, C, SECRET_CAP, TOKEN_CAP, SCOPE_CAP, NoRandom, fn() -> Option<u64>> {
+    client.with_wall_clock(system_unix_time as fn() -> Option<u64>)
+}
+
+/// `--cache FILE`: restores the token record in `FILE`. `true` when the
+/// client now holds a fresh token, which is then printed (with
+/// `source=cache`); `false` (no file, or a record that cannot be used,
+/// noted on stderr, or a token due for renewal) means fetch.
+fn restore_cache(
+    client: &mut Client<
+        '_,
+        impl embedded_oauth2::Clock,
+        SECRET_CAP,
+        TOKEN_CAP,
+        SCOPE_CAP,
+        NoRandom,
+        impl WallClock,
+    >,
+    path: &str,
+) -> Result<bool, Failure> {
+    let mut record = match std::fs::read(path) {
+        Ok(r) => r,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => {
+            eprint_lines(&[&format!("note: --cache {path}: {e}; fetching a new token")]);
+            return Ok(false);
+        }
+    };
+    let restored = client.restore_token(&record);
+    record.zeroize();
+    if let Err(e) = restored {
+        eprint_lines(&[&format!("note: --cache {path}: {e}; fetching a new token")]);
+        return Ok(false);
+    }
+    if client.freshness() != Freshness::Fresh {
+        return Ok(false);
+    }
+    match client.cached() {
+        Some(token) => print_token(token)?,
+        None => return Ok(false),
+    }
+    print_source("cache")?;
+    Ok(true)
+}
+
+/// After a fetch: with `--cache FILE`, writes the token record to `FILE`
+/// (a temporary file renamed over it; mode 0600 on Unix) and prints
+/// `source=server`.
+fn save_cache(
+    client: &Client<
+        '_,
+        impl embedded_oauth2::Clock,
+        SECRET_CAP,
+        TOKEN_CAP,
+        SCOPE_CAP,
+        NoRandom,
+        impl WallClock,
+    >,
+    path: Option<&str>,
+) -> Result<(), Failure> {
+    let Some(path) = path else { return Ok(()) };
+    let mut record = vec![0u8; record_len(TOKEN_CAP, SCOPE_CAP)];
+    let written = client
+        .export_token(&mut record)
+        .map_err(|e| e.to_string())
+        .and_then(|n| write_private(path, &record[..n]).map_err(|e| e.to_string()));
+    record.zeroize();
+    written.map_err(|e| Failure::Other(format!("--cache {path}: {e}")))?;
+    print_source("server")
+}
+
+/// Writes `bytes` to `path` through a temporary file only the user can read.
+fn write_private(path: &str, bytes: &[u8]) -> io::Result<()> {
+    let tmp = format!("{path}.tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)
+}
+
+fn print_source(source: &str) -> Result<(), Failure> {
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "source={source}")
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::Other(format!("writing to stdout: {e}")))
 }
 
 // ---- --call ---------------------------------------------------------------
@@ -809,7 +952,15 @@ fn call_target<'u>(url: &'u str, args: &Args) -> Result<TokenEndpoint<'u>, Failu
 /// (plain TCP, or TLS verified against `--ca-cert`): `call` holds the token
 /// endpoint's.
 fn call_with<K: Connect>(
-    client: &mut Client<'_, impl embedded_oauth2::Clock, SECRET_CAP, TOKEN_CAP, SCOPE_CAP>,
+    client: &mut Client<
+        '_,
+        impl embedded_oauth2::Clock,
+        SECRET_CAP,
+        TOKEN_CAP,
+        SCOPE_CAP,
+        NoRandom,
+        impl WallClock,
+    >,
     connector: &mut K,
     target: &TokenEndpoint<'_>,
     args: &Args,

@@ -873,3 +873,109 @@ pub(crate) enum Next<R> {
     RenewAndRetry,
     GiveUp,
 }
+
+/// Tokens that survive sleep and reset: see [`persist`](crate::persist)
+/// for the record's format and the clock rules.
+impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W: WallClock>
+    Client<'a, C, N, T, S, R, W>
+{
+    /// Writes the cached token, with what is needed to judge it after a
+    /// reset (its wall-clock expiry, lifetime, renewal jitter, type, scope
+    /// and this configuration's fingerprint), into `buf`: the record's
+    /// length. Never the client secret.
+    ///
+    /// Needs the wall clock ([`Client::with_wall_clock`]). `buf` of
+    /// [`record_len(T, S)`](crate::persist::record_len) bytes always
+    /// suffices; a smaller one that is too small is
+    /// [`PersistError::Capacity`](crate::persist::PersistError::Capacity)
+    /// with the exact size needed, and `buf` is untouched. The record
+    /// holds the token: store it where the platform protects it, and wipe
+    /// `buf` afterwards.
+    ///
+    /// ```
+    /// use embedded_oauth2::persist::{PersistError, record_len};
+    /// use embedded_oauth2::{Client, ClientAuth, ClientId, Config, Instant, TokenEndpoint};
+    /// use embedded_oauth2::http::parse_token_response;
+    /// let config = Config::<0>::new(
+    ///     TokenEndpoint::parse("https://as.example/token")?,
+    ///     ClientId::new("dev")?,
+    ///     ClientAuth::ClientIdOnly,
+    /// );
+    /// let mut client: Client<_, 0, 64, 16, _, _> =
+    ///     Client::new(config, || Instant::from_secs(5)).with_wall_clock(|| Some(1_767_225_600));
+    /// let mut buf = [0u8; record_len(64, 16)];
+    /// assert_eq!(client.export_token(&mut buf), Err(PersistError::NoToken));
+    /// let mut work = [0u8; 96];
+    /// let r = parse_token_response(200, br#"{"access_token":"abc","token_type":"Bearer"}"#, &mut work)?;
+    /// client.complete(&r, Instant::from_secs(5))?;
+    /// let n = client.export_token(&mut buf)?;
+    /// assert_eq!(&buf[..4], b"EO2T");
+    /// assert!(matches!(client.export_token(&mut buf[..n - 1]), Err(PersistError::Capacity(c)) if c.needed == n));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub fn export_token(&self, buf: &mut [u8]) -> Result<usize, crate::persist::PersistError> {
+        let exporting = crate::persist::Exporting {
+            token: &self.token,
+            now: self.clock.now(),
+            unix: self.wall_clock.as_ref().and_then(WallClock::unix_time),
+            fingerprint: self.config_fingerprint(),
+            // Reserved for the auto-detected client authentication style.
+            auth_style: 0,
+        };
+        crate::persist::export(&exporting, &self.policy, buf)
+    }
+
+    /// Restores a token from a record made by [`Client::export_token`]:
+    /// checks it (magic, version, length, checksum, this configuration's
+    /// fingerprint, the wall clock) and maps its wall-clock expiry onto this
+    /// client's monotonic clock. [`Client::token`] then hands the token out
+    /// without any I/O while it is fresh, and fetches once it is due.
+    ///
+    /// Bytes after the record are ignored. On any error the client is
+    /// unchanged (a token it held is kept). The record's bytes stay in the
+    /// caller's buffer: wipe it once restored.
+    ///
+    /// ```
+    /// use embedded_oauth2::persist::PersistError;
+    /// use embedded_oauth2::{Client, ClientAuth, ClientId, Config, Instant, TokenEndpoint};
+    /// let config = Config::<0>::new(
+    ///     TokenEndpoint::parse("https://as.example/token")?,
+    ///     ClientId::new("dev")?,
+    ///     ClientAuth::ClientIdOnly,
+    /// );
+    /// let mut client: Client<_, 0, 64, 16, _, _> =
+    ///     Client::new(config, || Instant::from_secs(1)).with_wall_clock(|| Some(1_767_225_600));
+    /// assert_eq!(client.restore_token(b"not a record"), Err(PersistError::BadMagic));
+    /// assert!(client.cached().is_none());
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub fn restore_token(&mut self, record: &[u8]) -> Result<(), crate::persist::PersistError> {
+        let restoring = crate::persist::Restoring {
+            now: self.clock.now(),
+            dpop: self.config.dpop_requested(),
+            unix: self.wall_clock.as_ref().and_then(WallClock::unix_time),
+            fingerprint: self.config_fingerprint(),
+        };
+        crate::persist::restore(&restoring, &self.policy, record, &mut self.token)
+    }
+
+    /// The fingerprint of this configuration, as the records it exports
+    /// carry it ([`TokenRecord::fingerprint`](crate::persist::TokenRecord::fingerprint)).
+    ///
+    /// ```
+    /// use embedded_oauth2::{Client, ClientAuth, ClientId, Config, Instant, TokenEndpoint};
+    /// fn config(id: &'static str) -> Config<'static, 0> {
+    ///     Config::new(
+    ///         TokenEndpoint::parse("https://as.example/token").unwrap(),
+    ///         ClientId::new(id).unwrap(),
+    ///         ClientAuth::ClientIdOnly,
+    ///     )
+    /// }
+    /// let a: Client<_, 0> = Client::new(config("a"), || Instant::ZERO);
+    /// let b: Client<_, 0> = Client::new(config("b"), || Instant::ZERO);
+    /// assert_ne!(a.config_fingerprint(), b.config_fingerprint());
+    /// ```
+    pub fn config_fingerprint(&self) -> u64 {
+        crate::persist::fingerprint(&self.config)
+    }
+}

@@ -258,6 +258,9 @@ pub enum Buffer {
     /// ([`MAX_DPOP_NONCE`](crate::dpop::MAX_DPOP_NONCE) bytes).
     #[cfg(feature = "dpop")]
     DpopNonce,
+    /// The buffer given to [`Client::export_token`](crate::Client::export_token)
+    /// for the token record.
+    Record,
 }
 
 /// A caller-sized buffer or capacity was too small.
@@ -324,6 +327,7 @@ impl fmt::Display for CapacityError {
             Buffer::Output => "output buffer",
             #[cfg(feature = "dpop")]
             Buffer::DpopNonce => "DPoP nonce capacity",
+            Buffer::Record => "token record buffer",
         };
         let bound = if self.exact { "" } else { "at least " };
         write!(

@@ -70,6 +70,7 @@ mod exchange;
 mod json;
 #[cfg(feature = "p256")]
 mod p256_signer;
+pub mod persist;
 mod reader;
 mod request;
 mod response;

@@ -332,6 +332,14 @@ impl<const N: usize> fmt::Debug for BearerHeader<N> {
     }
 }
 
+impl<const T: usize, const S: usize> Token<T, S> {
+    /// The renewal jitter set by [`Token::set_refresh_early`], in
+    /// milliseconds (for the token record, `persist`).
+    pub(crate) fn refresh_early_ms(&self) -> u64 {
+        self.refresh_early_ms
+    }
+}
+
 impl<const T: usize, const S: usize> Drop for Token<T, S> {
     fn drop(&mut self) {
         self.clear();

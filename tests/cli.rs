@@ -1,6 +1,10 @@
 //! End-to-end tests of the `fetch_token` example against a loopback server.
 
 mod cli_support;
+/// The real authorization server (`tests/authz-server/`), for `--cache`.
+mod support {
+    pub mod authz;
+}
 
 use std::net::TcpListener;
 
@@ -1099,4 +1103,91 @@ fn non_utf8_argument() {
         out.assert_usage_error(),
         "error: argument 4 is not valid UTF-8"
     );
+}
+
+// ---- --cache against the real server ----------------------------------------
+
+/// `--cache FILE` against the real authorization server (oidc-provider):
+/// the first run fetches and stores the token record (`source=server`),
+/// the second reuses the same token without a request (`source=cache`);
+/// the record never holds the secret, and a run with another
+/// configuration (a scope) refuses it and fetches.
+#[test]
+fn cache_reuses_a_fresh_token_across_runs() {
+    let srv = support::authz::AuthzServer::shared();
+    let (id, secret) = srv.client("basic");
+    let url = srv.http_url("/token");
+    let dir = std::env::temp_dir().join(format!("fetch-token-cache-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cache = dir.join("token.rec");
+    let cache_arg = cache.to_str().expect("UTF-8 path");
+    let args = [
+        "--token-url",
+        &url,
+        "--client-id",
+        id,
+        "--client-secret",
+        secret,
+        "--allow-http",
+        "--cache",
+        cache_arg,
+    ];
+    let token_line = |out: &Outcome| {
+        out.stdout
+            .lines()
+            .find(|l| l.starts_with("access_token="))
+            .map(str::to_owned)
+    };
+
+    let first = run(&args, &[]);
+    first.assert_clean(&[secret]);
+    assert_eq!(
+        (first.code, first.stderr.as_str()),
+        (Some(0), ""),
+        "{first:#?}"
+    );
+    assert!(first.stdout.ends_with("\nsource=server\n"), "{first:#?}");
+    let record = std::fs::read(&cache).expect("the record was written");
+    assert!(record.starts_with(b"EO2T"));
+    assert!(
+        !record.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "the record holds the secret"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&cache)
+            .expect("stat")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+
+    let second = run(&args, &[]);
+    second.assert_clean(&[secret]);
+    assert_eq!(
+        (second.code, second.stderr.as_str()),
+        (Some(0), ""),
+        "{second:#?}"
+    );
+    assert!(second.stdout.ends_with("\nsource=cache\n"), "{second:#?}");
+    assert!(token_line(&first).is_some());
+    assert_eq!(token_line(&second), token_line(&first), "the same token");
+
+    let mut scoped = args.to_vec();
+    scoped.extend_from_slice(&["--scope", "telemetry:write"]);
+    let third = run(&scoped, &[]);
+    third.assert_clean(&[secret]);
+    assert_eq!(third.code, Some(0), "{third:#?}");
+    assert_eq!(
+        third.stderr,
+        format!(
+            "note: --cache {cache_arg}: the token record is for another configuration; \
+             fetching a new token\n"
+        ),
+        "{third:#?}"
+    );
+    assert!(third.stdout.ends_with("\nsource=server\n"), "{third:#?}");
+    assert_ne!(token_line(&third), token_line(&first));
+    let _ = std::fs::remove_dir_all(&dir);
 }
