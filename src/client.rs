@@ -919,8 +919,12 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
             now: self.clock.now(),
             unix: self.wall_clock.as_ref().and_then(WallClock::unix_time),
             fingerprint: self.config_fingerprint(),
-            // Reserved for the auto-detected client authentication style.
-            auth_style: 0,
+            // The style `ClientAuth::Auto` found to work, so a restored
+            // client does not detect it again.
+            auth_style: match (&self.config.auth, self.auth_style_known) {
+                (crate::ClientAuth::Auto(_), true) => self.auth_style.as_u8(),
+                _ => 0,
+            },
         };
         crate::persist::export(&exporting, &self.policy, buf)
     }
@@ -956,7 +960,12 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
             unix: self.wall_clock.as_ref().and_then(WallClock::unix_time),
             fingerprint: self.config_fingerprint(),
         };
-        crate::persist::restore(&restoring, &self.policy, record, &mut self.token)
+        let style = crate::persist::restore(&restoring, &self.policy, record, &mut self.token)?;
+        // The same configuration (fingerprint checked), so the same method.
+        if let (crate::ClientAuth::Auto(_), Some(style)) = (&self.config.auth, style) {
+            self.assume_auth_style(style);
+        }
+        Ok(())
     }
 
     /// The fingerprint of this configuration, as the records it exports

@@ -54,7 +54,7 @@
 //! | 0 | 4 | magic, ASCII `EO2T` (`45 4F 32 54`), [`MAGIC`] |
 //! | 4 | 1 | version, `1` ([`VERSION`]) |
 //! | 5 | 1 | flags: bit 0 the token type (`0` Bearer, `1` DPoP); bits 1–7 are `0` |
-//! | 6 | 1 | `auth_style`: the client authentication style the token endpoint accepted; `0` = not recorded (reserved for auto-detection, written `0` today) |
+//! | 6 | 1 | `auth_style`: the client authentication style [`ClientAuth::Auto`](crate::ClientAuth::Auto) found to work ([`AuthStyle::as_u8`](crate::AuthStyle::as_u8): 1, 2, 3); `0` = not recorded (another method, or not found yet) |
 //! | 7 | 1 | reserved, `0` |
 //! | 8 | 8 | configuration fingerprint (below) |
 //! | 16 | 8 | `exported_at`: wall-clock time of the export, UNIX seconds |
@@ -365,8 +365,10 @@ impl<'r> TokenRecord<'r> {
         false
     }
 
-    /// The `auth_style` byte: the client authentication style the token
-    /// endpoint accepted, `0` when not recorded.
+    /// The `auth_style` byte: the style [`ClientAuth::Auto`](crate::ClientAuth::Auto)
+    /// found to work ([`AuthStyle::from_u8`](crate::AuthStyle::from_u8)
+    /// reads it), `0` when not recorded. [`Client::restore_token`](crate::Client::restore_token)
+    /// gives it back to an `Auto` client.
     pub fn auth_style(&self) -> u8 {
         self.auth_style
     }
@@ -593,7 +595,7 @@ pub(crate) fn restore<const T: usize, const S: usize>(
     policy: &RefreshPolicy,
     record: &[u8],
     token: &mut Token<T, S>,
-) -> Result<(), PersistError> {
+) -> Result<Option<crate::AuthStyle>, PersistError> {
     let rec = TokenRecord::parse(record)?;
     // (A DPoP token only for a DPoP configuration and the other way round,
     // as `parse_token_response` checks.)
@@ -642,7 +644,7 @@ pub(crate) fn restore<const T: usize, const S: usize>(
         .saturating_add(u64::from(rec.refresh_early_ms).min(policy.jitter_window_ms(life_ms)));
     let margin_now = policy.effective_margin_ms(duration_millis(token.lifetime()));
     token.set_refresh_early_ms(before.saturating_sub(margin_now));
-    Ok(())
+    Ok(crate::AuthStyle::from_u8(rec.auth_style))
 }
 
 #[cfg(test)]

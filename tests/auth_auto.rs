@@ -290,3 +290,53 @@ mod asynch {
         );
     }
 }
+
+/// The style found is part of the persisted token record: a client
+/// restored after a reset sends it at once; a record made before the style
+/// was known (or by a fixed method) leaves detection on.
+#[test]
+fn the_found_style_survives_a_reset_in_the_token_record() {
+    let rig = Rig::new();
+    let wall = || Some(1_800_000_000u64);
+    let mut client = rig.client().with_wall_clock(wall);
+    let mut connect = |ep: &TokenEndpoint<'_>| rig.server.borrow_mut().connect(ep);
+    let mut buf = [0u8; 2048];
+    rig.push(invalid_client());
+    rig.push(invalid_client());
+    rig.push(Script::Respond(token_response("tok-1", Some(3600))));
+    client.fetch(&mut connect, &mut buf).expect("post works");
+    let mut record = [0u8; 256];
+    let n = client.export_token(&mut record).expect("export");
+    assert_eq!(
+        embedded_oauth2::persist::TokenRecord::parse(&record[..n])
+            .expect("record")
+            .auth_style(),
+        AuthStyle::Post.as_u8()
+    );
+
+    // After the reset: the token is served, and the next fetch is `Post`.
+    let mut restored = rig.client().with_wall_clock(wall);
+    assert_eq!(restored.auth_style(), Some(AuthStyle::Basic));
+    restored.restore_token(&record[..n]).expect("restore");
+    assert_eq!(restored.auth_style(), Some(AuthStyle::Post));
+    rig.push(Script::Respond(token_response("tok-2", Some(3600))));
+    restored.fetch(&mut connect, &mut buf).expect("fetch");
+    assert_eq!(rig.sent(3), [AuthStyle::Post]);
+
+    // A fixed method records no style.
+    let now = Rc::clone(&rig.now);
+    let fixed: Client<_> = Client::new(
+        common::config_with(ID, ClientAuth::Post(common::secret(SECRET))),
+        move || Instant::from_millis(now.get()),
+    );
+    let mut fixed = fixed.with_wall_clock(wall);
+    rig.push(Script::Respond(token_response("tok-3", Some(3600))));
+    fixed.fetch(&mut connect, &mut buf).expect("fetch");
+    let n = fixed.export_token(&mut record).expect("export");
+    assert_eq!(
+        embedded_oauth2::persist::TokenRecord::parse(&record[..n])
+            .expect("record")
+            .auth_style(),
+        0
+    );
+}
