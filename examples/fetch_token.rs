@@ -102,7 +102,7 @@ const USAGE: &str = "usage: fetch_token --token-url URL --client-id ID --client-
 [--auth basic|basic-unencoded|post|auto|none|jwt|private-key-jwt] [--key FILE] [--key-id KID] \
 [--assertion-aud URL] [--scope \"a b\"] [--audience A] [--resource URI]... \
 [--ca-cert FILE] [--server-name NAME] [--client-cert FILE --client-key FILE] [--allow-http] \
-[--dpop-key FILE] [--call URL] [--cache FILE]";
+[--dpop-key FILE] [--call URL] [--cache FILE] [--revoke URL]";
 
 const HELP: &str = "\
 Fetches an OAuth 2.0 access token with the Client Credentials Grant (RFC 6749 §4.4).
@@ -139,6 +139,9 @@ Fetches an OAuth 2.0 access token with the Client Credentials Grant (RFC 6749 §
   --call URL             then GET URL with the token; prints call_status= and call_body=
   --cache FILE           reuse a fresh token stored in FILE (no request then), else
                          fetch one and store it there; prints source=cache|server
+  --revoke URL           last, revoke the token (RFC 7009) at this revocation
+                         endpoint with the client's authentication; prints
+                         revoked=1 and removes the --cache file (feature revocation)
   --help                 print this help
 
 Exit status: 0 token printed on stdout as key=value lines; 2 the server sent an
@@ -197,6 +200,8 @@ struct Args {
     client_key: Option<String>,
     /// `--cache`: the token record file.
     cache: Option<String>,
+    /// `--revoke`: the revocation endpoint.
+    revoke: Option<String>,
 }
 
 enum Command {
@@ -258,6 +263,7 @@ fn parse_args(raw: impl IntoIterator<Item = OsString>) -> Result<Command, String
             "--client-cert" => set_once(&mut args.client_cert, &name, value()?)?,
             "--client-key" => set_once(&mut args.client_key, &name, value()?)?,
             "--cache" => set_once(&mut args.cache, &name, value()?)?,
+            "--revoke" => set_once(&mut args.revoke, &name, value()?)?,
             "--auth" => {
                 let v = value()?;
                 let method = AuthMethod::parse(&v).ok_or_else(|| {
@@ -773,6 +779,24 @@ fn run() -> Result<(), Failure> {
             .with_audience(audience)
             .map_err(|e| Failure::Other(format!("--audience: {e}")))?;
     }
+    #[cfg(feature = "revocation")]
+    if let Some(url) = &args.revoke {
+        let ep = if args.allow_http {
+            TokenEndpoint::parse_allow_http(url)
+        } else {
+            TokenEndpoint::parse(url)
+        }
+        .map_err(|e| Failure::Other(format!("--revoke: {e}")))?;
+        config = config.with_revocation_endpoint(ep);
+    }
+    #[cfg(not(feature = "revocation"))]
+    if args.revoke.is_some() {
+        return Err(Failure::Other(
+            "--revoke needs the crate feature \"revocation\": \
+             cargo run --example fetch_token --features tls,revocation -- ..."
+                .into(),
+        ));
+    }
     let resources: Vec<&str> = args.resources.iter().map(String::as_str).collect();
     if !resources.is_empty() {
         config = config
@@ -814,18 +838,61 @@ fn run() -> Result<(), Failure> {
             fetch_with(&mut client, &mut connector)?;
             save_cache(&client, args.cache.as_deref())?;
         }
-        return match call {
-            Some(target) => call_with(&mut client, &mut connector, &target, &args, dpop),
-            None => Ok(()),
-        };
+        if let Some(target) = call {
+            call_with(&mut client, &mut connector, &target, &args, dpop)?;
+        }
+        return revoke_with(&mut client, &mut connector, &args);
     }
     if !cached {
         fetch_with(&mut client, &mut connect_tcp)?;
         save_cache(&client, args.cache.as_deref())?;
     }
-    match call {
-        Some(target) => call_with(&mut client, &mut connect_tcp, &target, &args, dpop),
-        None => Ok(()),
+    if let Some(target) = call {
+        call_with(&mut client, &mut connect_tcp, &target, &args, dpop)?;
+    }
+    revoke_with(&mut client, &mut connect_tcp, &args)
+}
+
+/// `--revoke URL`: revokes the token the client holds (fetched or from the
+/// cache) and prints `revoked=1`; the `--cache` file, now useless, goes.
+fn revoke_with<K: Connect>(
+    client: &mut Client<
+        '_,
+        impl embedded_oauth2::Clock,
+        SECRET_CAP,
+        TOKEN_CAP,
+        SCOPE_CAP,
+        NoRandom,
+        impl WallClock,
+    >,
+    connector: &mut K,
+    args: &Args,
+) -> Result<(), Failure>
+where
+    K::Error: 'static,
+{
+    if args.revoke.is_none() {
+        return Ok(());
+    }
+    #[cfg(feature = "revocation")]
+    {
+        let mut buf = vec![0u8; WORK_BUF];
+        client.revoke(connector, &mut buf).map_err(Failure::from)?;
+        println!("revoked=1");
+        if let Some(path) = &args.cache {
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Failure::Other(format!("--cache {path}: {e}")));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+    #[cfg(not(feature = "revocation"))]
+    {
+        let _ = (client, connector);
+        Ok(())
     }
 }
 

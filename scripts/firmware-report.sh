@@ -41,6 +41,9 @@ unset RUSTFLAGS CARGO_BUILD_RUSTFLAGS CARGO_BUILD_TARGET CARGO_ENCODED_RUSTFLAGS
 BUDGET_CORE_TEXT=$((18 * 1024))
 BUDGET_JWT_TEXT=$((6 * 1024))
 BUDGET_FETCH_STACK=2048
+# Revocation over (a): the request variant, the driver's exchange loop
+# instantiated for its answer. Measured 1,780 B when added.
+BUDGET_REVOKE_TEXT=2048
 # DPoP over private_key_jwt (same signer, SHA-256 already linked by p256):
 # the proof writer, the JWK, ath, nonces. Measured 2,380 B when added.
 BUDGET_DPOP_TEXT=$((3 * 1024))
@@ -55,6 +58,8 @@ CONFIGS=(
   "c|(a) + private_key_jwt with P256Signer (p256)|pkjwt|size_p256"
   "d|(a) through the async driver (embassy-futures block_on)|async|size_async"
   "e|(c) + DPoP proofs on token requests, DPoP token (dpop)|dpop|size_dpop"
+  "f|(a) + token persistence: export, then restore in a second client, both with a wall clock||size_persist"
+  "g|(a) + revocation (RFC 7009), fetch then revoke (revocation)|revocation|size_revoke"
 )
 
 say() { printf '%s\n' "$*" >&2; }
@@ -240,7 +245,7 @@ step "checking that no allocator is linked"
 HEAP_SYMS='__rust_alloc|__rust_alloc_zeroed|__rust_realloc|__rust_dealloc|__rg_alloc|__rdl_alloc|__rust_alloc_error_handler|__rust_no_alloc_shim_is_unstable|GlobalAlloc|alloc::alloc::'
 heap_hits=""
 for t in "${SIZE_TARGETS[@]}" "$QEMU_TARGET"; do
-  for bin in size_core size_secret_jwt size_p256 size_async size_dpop firmware; do
+  for bin in size_core size_secret_jwt size_p256 size_async size_dpop size_persist size_revoke firmware; do
     f=$(img "$t" "$bin")
     [ -f "$f" ] || continue
     h=$("$NM" --demangle "$f" | grep -E "$HEAP_SYMS" || true)
@@ -372,6 +377,7 @@ done
 core_text=${TEXT[thumbv7em-none-eabihf/a]}
 jwt_text=$((TEXT[thumbv7em-none-eabihf/b] - core_text))
 dpop_text=$((TEXT[thumbv7em-none-eabihf/e] - TEXT[thumbv7em-none-eabihf/c]))
+revoke_text=$((TEXT[thumbv7em-none-eabihf/g] - TEXT[thumbv7em-none-eabihf/a]))
 fetch_stack=$(report core stack_fetch_basic)
 check() { # NAME OK(0/1) DETAIL
   if [ "$2" = 1 ]; then echo "| $1 | pass | $3 |"; else echo "| $1 | **FAIL** | $3 |"; FAIL+=("$1"); fi
@@ -390,6 +396,8 @@ check() { # NAME OK(0/1) DETAIL
     "$jwt_text bytes ($(kib "$jwt_text"))"
   check "DPoP adds ≤ 3 KiB .text over private_key_jwt, (e) − (c) (thumbv7em)" $((dpop_text <= BUDGET_DPOP_TEXT)) \
     "$dpop_text bytes ($(kib "$dpop_text"))"
+  check "revocation adds ≤ 2 KiB .text over (a), (g) − (a) (thumbv7em)" $((revoke_text <= BUDGET_REVOKE_TEXT)) \
+    "$revoke_text bytes ($(kib "$revoke_text"))"
   check "stack of a full fetch ≤ 2 KiB (core, QEMU)" $((fetch_stack <= BUDGET_FETCH_STACK)) \
     "$fetch_stack bytes"
   check "zero heap (no allocator symbol linked)" $([ -z "$heap_hits" ] && echo 1 || echo 0) \

@@ -35,7 +35,7 @@ need_mutants() {
     cargo install cargo-mutants --locked --version 27.1.0
   fi
 }
-FEATURES=async,client-secret-jwt,p256,dpop
+FEATURES=async,client-secret-jwt,p256,dpop,revocation
 TESTS=(--lib --test cache --test responses --test retry --test faults --test async_driver
        --test fleet --test secrets --test jwt --test fuzz_replay --test policy --test cancel
        --test token_task --test async_signer --test wipe --test dpop)
@@ -92,6 +92,7 @@ covers() {
     tests/jwt.rs|tests/async_signer.rs) echo src/auth/jwt.rs src/auth/hmac.rs src/authn.rs ;;
     tests/dpop.rs) echo src/auth/dpop.rs src/client.rs src/request.rs src/response.rs ;;
     tests/auth_auto.rs) echo src/client.rs src/authn.rs src/request.rs src/credentials.rs ;;
+    tests/revoke.rs) echo src/client.rs src/request.rs src/exchange.rs src/driver.rs ;;
     tests/tls.rs|examples/support/tls.rs) echo src/tls/mod.rs src/tls/io.rs src/tls/der.rs ;;
     # Unit tests that also exercise another file's code.
     src/auth/jwt.rs) echo src/auth/jwt.rs src/auth/hmac.rs src/encode/base64.rs ;;

@@ -91,7 +91,7 @@ pub trait Connect {
 crate::driver::driver! {
     io: embedded_io_async,
     fn_kind: AsyncFnMut,
-    names: { token: token_async, fetch: fetch_async, call: call_async, fetch_into: fetch_into_async },
+    names: { token: token_async, fetch: fetch_async, call: call_async, fetch_into: fetch_into_async, revoke: revoke_async },
     await: [.await],
     maybe_async: [async],
     vis: pub(crate),
@@ -262,5 +262,15 @@ where
         attempt: impl AsyncFnMut(&mut K, &crate::Token<T, S>) -> Result<crate::Attempt<Rv>, X>,
     ) -> Result<Rv, crate::CallError<K::Error, X>> {
         self.0.call_async(connector, buf, &self.1, attempt).await
+    }
+
+    /// [`Client::revoke`](crate::Client::revoke), asynchronously.
+    #[cfg(feature = "revocation")]
+    pub async fn revoke<K: Connect>(
+        self,
+        connector: &mut K,
+        buf: &mut [u8],
+    ) -> Result<(), crate::Error<K::Error>> {
+        self.0.revoke_async(connector, buf).await
     }
 }

@@ -87,7 +87,7 @@ where
 crate::driver::driver! {
     io: embedded_io,
     fn_kind: FnMut,
-    names: { token: token_with, fetch: fetch_with, call: call_with, fetch_into: fetch_into },
+    names: { token: token_with, fetch: fetch_with, call: call_with, fetch_into: fetch_into, revoke: revoke_with },
     await: [],
     maybe_async: [],
     vis: pub(crate),
@@ -159,5 +159,22 @@ impl<
         attempt: impl FnMut(&mut K, &Token<T, S>) -> Result<Attempt<Rv>, X>,
     ) -> Result<Rv, CallError<K::Error, X>> {
         self.call_with(connector, buf, &NoSigner, attempt)
+    }
+
+    /// Revokes the cached token (RFC 7009): sends it to the revocation
+    /// endpoint ([`Config::with_revocation_endpoint`](crate::Config::with_revocation_endpoint))
+    /// with the client's authentication and, when the server confirms
+    /// (any 2xx), wipes it, so the next [`Client::token`] fetches a new
+    /// one. With no token cached it does nothing. On an error the token
+    /// is kept (call again, or [`Client::invalidate`] to drop it anyway).
+    /// For a decommissioned or re-keyed device. `buf` is zeroized before
+    /// this returns. Feature `revocation`.
+    #[cfg(feature = "revocation")]
+    pub fn revoke<K: Connect>(
+        &mut self,
+        connector: &mut K,
+        buf: &mut [u8],
+    ) -> Result<(), Error<K::Error>> {
+        self.revoke_with(connector, buf)
     }
 }

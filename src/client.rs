@@ -364,6 +364,12 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
         Ok(&self.token)
     }
 
+    /// The client's clock now.
+    #[cfg(feature = "revocation")]
+    pub(crate) fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
     /// The error details to fill and the deadline of the exchange begun at
     /// `started`.
     pub(crate) fn exchange_parts(
@@ -518,6 +524,8 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
             nonce: self.details.dpop_nonce.as_ref(),
             #[cfg(not(feature = "dpop"))]
             nonce: core::marker::PhantomData,
+            #[cfg(feature = "revocation")]
+            revoke: None,
         };
         Ok((
             Exchange::with_draw(&self.config, buf, self.limits, draw, extras)?,
@@ -606,6 +614,49 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
     pub fn assume_auth_style(&mut self, style: crate::AuthStyle) {
         self.auth_style = style;
         self.auth_style_known = true;
+    }
+
+    /// Starts the revocation (RFC 7009) of the cached token: encodes the
+    /// request to the revocation endpoint into `buf`, with the client's
+    /// authentication (no DPoP proof). `None` when no token is cached
+    /// (nothing to revoke). After the exchange, [`Client::revoked`] on
+    /// success. For firmware that drives the [`Exchange`] itself; the
+    /// drivers' [`Client::revoke`] does all of it.
+    #[cfg(feature = "revocation")]
+    pub fn begin_revocation<'w>(
+        &mut self,
+        buf: &'w mut [u8],
+    ) -> Result<Option<Exchange<'w>>, Error> {
+        if self.token.is_empty() {
+            return Ok(None);
+        }
+        #[cfg_attr(not(feature = "dpop"), allow(unused_mut))]
+        let mut draw = match self.presigned.take() {
+            Some(d) => d,
+            None => crate::authn::Draw::new(&self.config)?,
+        };
+        #[cfg(feature = "dpop")]
+        {
+            draw.dpop = None;
+        }
+        let extras = crate::request::Extras {
+            auth_style: self.auth_style,
+            #[cfg(feature = "dpop")]
+            nonce: None,
+            #[cfg(not(feature = "dpop"))]
+            nonce: core::marker::PhantomData,
+            revoke: Some(self.token.expose_secret()),
+        };
+        Exchange::with_draw(&self.config, buf, self.limits, Some(draw), extras).map(Some)
+    }
+
+    /// The server confirmed the revocation (RFC 7009 §2.2: any 2xx): the
+    /// cached token is dropped as [`Client::invalidate`] drops it (wiped,
+    /// and the next [`Client::token`] fetches at once).
+    #[cfg(feature = "revocation")]
+    pub fn revoked(&mut self) {
+        crate::fmt::debug!("token revoked");
+        self.invalidate();
     }
 
     /// Stores the response of an attempt started at `started` and clears
@@ -711,6 +762,8 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
         let extras = crate::request::Extras {
             auth_style: self.auth_style,
             nonce: self.details.dpop_nonce.as_ref(),
+            #[cfg(feature = "revocation")]
+            revoke: None,
         };
         let n = crate::request::dpop_signing_input(&self.config, &draw, extras, buf)?;
         self.presigned = Some(draw);

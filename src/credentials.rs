@@ -505,6 +505,8 @@ pub struct Config<'a, const N: usize = 64> {
     pub(crate) assertion: Option<crate::auth::jwt::Assertion<'a>>,
     #[cfg(feature = "dpop")]
     pub(crate) dpop: Option<crate::auth::dpop::Dpop<'a>>,
+    #[cfg(feature = "revocation")]
+    pub(crate) revocation: Option<TokenEndpoint<'a>>,
 }
 
 impl<'a, const N: usize> Config<'a, N> {
@@ -522,7 +524,29 @@ impl<'a, const N: usize> Config<'a, N> {
             assertion: None,
             #[cfg(feature = "dpop")]
             dpop: None,
+            #[cfg(feature = "revocation")]
+            revocation: None,
         }
+    }
+
+    /// The revocation endpoint (RFC 7009) [`Client::revoke`](crate::Client::revoke)
+    /// sends the cached token to, with the same client authentication as
+    /// token requests. Feature `revocation`.
+    ///
+    /// ```
+    /// use embedded_oauth2::{ClientAuth, ClientId, ClientSecret, Config, TokenEndpoint};
+    /// let config = Config::new(
+    ///     TokenEndpoint::parse("https://as.example/token")?,
+    ///     ClientId::new("device-7")?,
+    ///     ClientAuth::Basic(ClientSecret::<16>::new("s3cr3t")?),
+    /// )
+    /// .with_revocation_endpoint(TokenEndpoint::parse("https://as.example/revoke")?);
+    /// # Ok::<(), embedded_oauth2::error::ConfigError>(())
+    /// ```
+    #[cfg(feature = "revocation")]
+    pub fn with_revocation_endpoint(mut self, endpoint: TokenEndpoint<'a>) -> Self {
+        self.revocation = Some(endpoint);
+        self
     }
 
     /// Sends a DPoP proof with every token request (RFC 9449): the token
@@ -531,6 +555,12 @@ impl<'a, const N: usize> Config<'a, N> {
     pub fn with_dpop(mut self, dpop: crate::auth::dpop::Dpop<'a>) -> Self {
         self.dpop = Some(dpop);
         self
+    }
+
+    /// The revocation endpoint, when configured.
+    #[cfg(feature = "revocation")]
+    pub(crate) fn revocation_endpoint(&self) -> Option<TokenEndpoint<'a>> {
+        self.revocation
     }
 
     /// Whether the token requests carry a DPoP proof.

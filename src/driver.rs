@@ -7,7 +7,7 @@ macro_rules! driver {
     (
         io: $io:ident,
         fn_kind: $fn_kind:ident,
-        names: { token: $token:ident, fetch: $fetch:ident, call: $call:ident, fetch_into: $fetch_into:ident },
+        names: { token: $token:ident, fetch: $fetch:ident, call: $call:ident, fetch_into: $fetch_into:ident, revoke: $revoke:ident },
         await: [$($await:tt)*],
         maybe_async: [$($async:ident)?],
         vis: $vis:vis,
@@ -53,10 +53,25 @@ macro_rules! driver {
 
         $($async)? fn run_with<'w, S: Read + Write, C: Clock>(
             stream: &mut S,
-            mut ex: Exchange<'w>,
+            ex: Exchange<'w>,
             details: Option<&mut crate::error::ErrorDetails>,
             deadline: Option<&Deadline<'_, C>>,
         ) -> Result<TokenResponse<'w>, Error<S::Error>> {
+            exchange(stream, ex, details, deadline, |ex, details| match details {
+                Some(d) => ex.finish_with_details(d),
+                None => ex.finish(),
+            }) $($await)*
+        }
+
+        /// Writes the request of `ex`, reads its whole response and ends
+        /// it with `finish`.
+        $($async)? fn exchange<'w, 'd, S: Read + Write, C: Clock, T>(
+            stream: &mut S,
+            mut ex: Exchange<'w>,
+            details: Option<&'d mut crate::error::ErrorDetails>,
+            deadline: Option<&Deadline<'_, C>>,
+            finish: impl FnOnce(Exchange<'w>, Option<&'d mut crate::error::ErrorDetails>) -> Result<T, Error>,
+        ) -> Result<T, Error<S::Error>> {
             let late = || deadline.is_some_and(Deadline::passed);
             while !ex.to_send().is_empty() {
                 match stream.write(ex.to_send()) $($await)* {
@@ -84,11 +99,7 @@ macro_rules! driver {
                     return Err(Error::Timeout);
                 }
             }
-            match details {
-                Some(d) => ex.finish_with_details(d),
-                None => ex.finish(),
-            }
-            .map_err(Error::widen)
+            finish(ex, details).map_err(Error::widen)
         }
 
         impl<C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W: WallClock>
@@ -194,6 +205,37 @@ macro_rules! driver {
                 let _ = K::close(conn) $($await)*;
                 connector.release();
                 stored
+            }
+
+            /// [`Client::revoke`](crate::Client::revoke).
+            #[cfg(feature = "revocation")]
+            $vis $($async)? fn $revoke<K: Connect>(
+                &mut self,
+                connector: &mut K,
+                buf: &mut [u8],
+            ) -> Result<(), Error<K::Error>> {
+                let mut buf = WipeOnDrop(buf);
+                let started = self.now();
+                let Some(ex) = self.begin_revocation(&mut buf.0).map_err(Error::widen)? else {
+                    return Ok(());
+                };
+                let Some(endpoint) = self.config().revocation_endpoint() else {
+                    return Err(Error::Config(crate::error::ConfigError::NoRevocationEndpoint));
+                };
+                let mut conn = connector.connect(&endpoint) $($await)* .map_err(Error::Transport)?;
+                let (details, deadline) = self.exchange_parts(started);
+                let result = exchange(&mut conn, ex, Some(details), Some(&deadline), |ex, d| {
+                    match d {
+                        Some(d) => ex.finish_revocation(d),
+                        None => Ok(()),
+                    }
+                }) $($await)*;
+                let _ = K::close(conn) $($await)*;
+                connector.release();
+                if result.is_ok() {
+                    self.revoked();
+                }
+                result
             }
         }
     };

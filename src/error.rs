@@ -187,6 +187,9 @@ pub enum ConfigError {
     MissingAssertion,
     /// The signing key is not usable.
     InvalidKey,
+    /// [`Client::revoke`](crate::Client::revoke) without
+    /// `Config::with_revocation_endpoint`.
+    NoRevocationEndpoint,
     /// The client secret is longer than the capacity chosen for it.
     SecretTooLong {
         /// Bytes the secret needs.
@@ -222,6 +225,9 @@ impl fmt::Display for ConfigError {
             }
             Self::ReservedParameter => {
                 f.write_str("an extra parameter name is empty or reserved by the client")
+            }
+            Self::NoRevocationEndpoint => {
+                f.write_str("revocation needs Config::with_revocation_endpoint")
             }
             Self::MissingAssertion => f.write_str("a signed-assertion method needs Config::with_assertion (and a signer for private_key_jwt)"),
             Self::InvalidKey => f.write_str("the signing key is not usable"),

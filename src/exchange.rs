@@ -150,6 +150,22 @@ impl<'w> Exchange<'w> {
         self.finish_inner(Some(details))
     }
 
+    /// Ends a revocation exchange (RFC 7009 §2.2): any 2xx is success
+    /// (the body is not read); otherwise the error response, as
+    /// [`Exchange::finish_with_details`] reads it.
+    #[cfg(feature = "revocation")]
+    pub fn finish_revocation(self, details: &mut ErrorDetails) -> Result<(), Error> {
+        let ok = self.reader.is_complete()
+            && self
+                .reader
+                .head()
+                .is_some_and(|h| (200..300).contains(&h.status));
+        if ok {
+            return Ok(());
+        }
+        self.finish_with_details(details).map(drop)
+    }
+
     fn finish_inner(
         mut self,
         details: Option<&mut ErrorDetails>,

@@ -14,6 +14,15 @@ fn write_body<const N: usize>(
     draw: &auth::Draw,
     extras: Extras<'_>,
 ) -> Result<(), Error> {
+    // RFC 7009 §2.1: the token and its type, then the client's
+    // authentication; nothing of the grant.
+    #[cfg(feature = "revocation")]
+    if let Some(token) = extras.revoke {
+        let mut first = true;
+        form::pair(sink, &mut first, "token", token);
+        sink.put(b"&token_type_hint=access_token");
+        return auth::write_body_params(sink, &mut first, config, draw, extras.auth_style);
+    }
     // The grant type is a constant that needs no encoding.
     sink.put(b"grant_type=client_credentials");
     let mut first = false;
@@ -142,6 +151,10 @@ fn token_proof<'c, const N: usize>(
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Extras<'n> {
     pub(crate) auth_style: AuthStyle,
+    /// A revocation request (RFC 7009) of this token instead of a token
+    /// request.
+    #[cfg(feature = "revocation")]
+    pub(crate) revoke: Option<&'n str>,
     #[cfg(feature = "dpop")]
     pub(crate) nonce: Option<&'n crate::auth::dpop::DpopNonce>,
     #[cfg(not(feature = "dpop"))]
@@ -173,6 +186,13 @@ fn write_request<const N: usize>(
         Some(d) => d,
         None => auth::Draw::new(config)?,
     };
+    #[cfg(feature = "revocation")]
+    let ep = match (extras.revoke, &config.revocation) {
+        (Some(_), Some(r)) => r,
+        (Some(_), None) => return Err(crate::error::ConfigError::NoRevocationEndpoint.into()),
+        (None, _) => &config.endpoint,
+    };
+    #[cfg(not(feature = "revocation"))]
     let ep = &config.endpoint;
     let mut s = Sink::new(buf);
     s.put(b"POST ");

@@ -1191,3 +1191,84 @@ fn cache_reuses_a_fresh_token_across_runs() {
     assert_ne!(token_line(&third), token_line(&first));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--revoke URL` revokes the token the run holds (here from `--cache`):
+/// `revoked=1`, the cache file is gone, and the receipt service refuses the
+/// revoked token.
+#[cfg(feature = "revocation")]
+#[test]
+fn revoke_revokes_the_cached_token() {
+    use std::io::{Read as _, Write as _};
+    let srv = support::authz::AuthzServer::shared();
+    let (id, secret) = srv.client("basic");
+    let url = srv.http_url("/token");
+    let revocation = srv.http_url(srv.get("revocation_path"));
+    let dir = std::env::temp_dir().join(format!("fetch-token-revoke-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cache = dir.join("token.rec");
+    let cache_arg = cache.to_str().expect("UTF-8 path");
+    let args = [
+        "--token-url",
+        &url,
+        "--client-id",
+        id,
+        "--client-secret",
+        secret,
+        "--allow-http",
+        "--scope",
+        "receipts:read",
+        "--resource",
+        "https://receipts.example/",
+        "--cache",
+        cache_arg,
+    ];
+    let first = run(&args, &[]);
+    assert_eq!(first.code, Some(0), "{first:#?}");
+    let token = first
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("access_token="))
+        .expect("a token")
+        .to_owned();
+    // The receipt service with that token, as a device would send it.
+    let receipt = |token: &str| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", srv.receipts_http_port()))
+            .expect("receipts");
+        write!(
+            s,
+            "GET /receipts/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+             Connection: close\r\n\r\n"
+        )
+        .expect("request");
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).expect("response");
+        resp.split(' ').nth(1).unwrap_or_default().to_owned()
+    };
+    assert_eq!(receipt(&token), "200");
+
+    let mut revoke = args.to_vec();
+    revoke.extend_from_slice(&["--revoke", &revocation]);
+    let second = run(&revoke, &[]);
+    second.assert_clean(&[secret]);
+    assert_eq!(
+        (second.code, second.stderr.as_str()),
+        (Some(0), ""),
+        "{second:#?}"
+    );
+    assert!(
+        second.stdout.ends_with("\nsource=cache\nrevoked=1\n"),
+        "{second:#?}"
+    );
+    assert!(!cache.exists(), "the cache file is removed");
+    assert_eq!(receipt(&token), "401", "the revoked token is refused");
+
+    // Without the revocation endpoint's support (a wrong URL path) the run
+    // fails and says so.
+    let mut wrong = args.to_vec();
+    let bad = srv.http_url("/no-such-endpoint");
+    wrong.extend_from_slice(&["--revoke", &bad]);
+    let third = run(&wrong, &[]);
+    assert_ne!(third.code, Some(0), "{third:#?}");
+    assert!(!third.stdout.contains("revoked=1"), "{third:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1078,6 +1078,76 @@ fn receipt_call_renews_after_revocation<X: Net>(net: &mut X) {
     assert_eq!(seen[4].0, renewed);
 }
 
+/// `Client::revoke` (RFC 7009) with the client's own authentication: the
+/// server stops accepting the token (introspection inactive, the receipt
+/// service answers 401), the client's cache is empty, and the next call
+/// fetches a new token. Basic and `client_secret_post` clients alike; a
+/// second revoke with nothing cached opens no connection.
+#[cfg(feature = "revocation")]
+fn client_revokes_its_token<X: Net>(net: &mut X) {
+    let url = X::TRANSPORT.token_url();
+    let revocation = match X::TRANSPORT {
+        Transport::Http => server().http_url(server().get("revocation_path")),
+        Transport::Https => server().https_url(server().get("revocation_path")),
+    };
+    for (name, auth) in [
+        (
+            "basic",
+            ClientAuth::Basic as fn(ClientSecret<N>) -> ClientAuth<N>,
+        ),
+        ("post", ClientAuth::Post),
+    ] {
+        let c = config(X::TRANSPORT, &url, name, auth)
+            .with_resources(&["https://receipts.example/"])
+            .unwrap()
+            .with_scope("receipts:read")
+            .unwrap()
+            .with_revocation_endpoint(X::TRANSPORT.endpoint(&revocation));
+        let mut client = device(c);
+        let mut conn = Counting::new(net.connector());
+        let mut work = [0u8; WORK];
+        let token = issued(client.token(&mut conn, &mut work).expect("token"));
+        {
+            let t = client.cached().expect("cached");
+            let before = get_receipt(net, "7", t).expect("receipt");
+            assert_eq!(before.status, 200, "{name}: {before:?}");
+        }
+        // (`active` asks with Basic credentials: the Basic client only.)
+        if name == "basic" {
+            assert!(active(net, name, &token.access), "{name}: active before");
+        }
+
+        client.revoke(&mut conn, &mut work).expect("revoke");
+        assert!(work.iter().all(|&b| b == 0), "work buffer not wiped");
+        assert_eq!(conn.count, 2, "{name}: one connection to revoke");
+        assert!(client.cached().is_none(), "{name}: token wiped");
+        if name == "basic" {
+            assert!(!active(net, name, &token.access), "{name}: inactive after");
+        }
+        // The revoked token, presented as a firmware would have kept it.
+        let request = format!(
+            "GET /receipts/7 HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+             Connection: close\r\n\r\n",
+            X::TRANSPORT.authority(Service::Receipts),
+            token.access
+        );
+        let after = exchange(net, Service::Receipts, request.as_bytes()).expect("receipt");
+        assert_eq!(
+            after.status, 401,
+            "{name}: revoked token refused: {after:?}"
+        );
+
+        // Nothing cached: nothing sent.
+        client
+            .revoke(&mut conn, &mut work)
+            .expect("nothing to revoke");
+        assert_eq!(conn.count, 2);
+        // The next token is a new one.
+        let next = issued(client.token(&mut conn, &mut work).expect("new token"));
+        assert_ne!(next.access, token.access);
+    }
+}
+
 /// One `Client::call` fetching receipt `id`; records every attempt's token
 /// and status in `seen`.
 // `CallError` holds the crate's `Error` by value (no allocation), as the
@@ -2169,6 +2239,9 @@ mod mtls {
                         embedded_oauth2::tls::TlsConnectError::Tls(_)
                             | embedded_oauth2::tls::TlsConnectError::Closed
                             | embedded_oauth2::tls::TlsConnectError::Truncated
+                            // The server may reset rather than close (seen
+                            // under load).
+                            | embedded_oauth2::tls::TlsConnectError::Transport(_)
                     ),
                     "{e:?}"
                 )
@@ -2249,6 +2322,8 @@ over_each_transport!(
     rejected_twice_is_reported_not_looped,
     revoked_every_time_is_rejected,
     insufficient_scope_is_not_retried,
+    #[cfg(feature = "revocation")]
+    client_revokes_its_token,
     #[cfg(all(feature = "client-secret-jwt", feature = "p256"))]
     client_secret_jwt_aud_token_endpoint,
     #[cfg(all(feature = "client-secret-jwt", feature = "p256"))]

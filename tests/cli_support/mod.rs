@@ -72,6 +72,7 @@ pub fn features() -> Vec<&'static str> {
         ("tls", cfg!(feature = "tls")),
         ("mtls", cfg!(feature = "mtls")),
         ("embassy-time", cfg!(feature = "embassy-time")),
+        ("revocation", cfg!(feature = "revocation")),
         ("log", cfg!(feature = "log")),
         ("defmt", cfg!(feature = "defmt")),
     ]
