@@ -38,7 +38,8 @@ need_mutants() {
 FEATURES=async,client-secret-jwt,p256,dpop,revocation
 TESTS=(--lib --test cache --test responses --test retry --test faults --test async_driver
        --test fleet --test secrets --test jwt --test fuzz_replay --test policy --test cancel
-       --test token_task --test async_signer --test wipe --test dpop)
+       --test token_task --test async_signer --test wipe --test dpop --test auth_auto
+       --test revoke --test persist)
 TLS_TESTS=(--lib --test tls)
 
 # run MODE ARGS...: one cargo-mutants run; exit 3 (timeouts only) is 0.
