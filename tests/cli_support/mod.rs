@@ -74,6 +74,7 @@ pub fn features() -> Vec<&'static str> {
         ("embassy-time", cfg!(feature = "embassy-time")),
         ("log", cfg!(feature = "log")),
         ("defmt", cfg!(feature = "defmt")),
+        ("discovery", cfg!(feature = "discovery")),
     ]
     .into_iter()
     .filter_map(|(name, on)| on.then_some(name))
