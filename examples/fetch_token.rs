@@ -705,7 +705,7 @@ fn discover(issuer: &str, args: &Args) -> Result<String, Failure> {
         }
         .map_err(|e| fail(&e))
     } else {
-        let mut d = |kind, buf: &mut [u8]| {
+        let d = |kind, buf: &mut [u8]| {
             embedded_oauth2::blocking::discover(&mut connect_tcp, &issuer, kind, buf)
                 .map(|m| m.token_endpoint.url().to_owned())
         };

@@ -838,7 +838,7 @@ pub fn resource_metadata_url(www_authenticate: &[u8]) -> Option<&str> {
 /// let n = ex.to_send().len();
 /// ex.sent(n);
 /// let body = br#"{"issuer":"https://as.example","token_endpoint":"https://as.example/t"}"#;
-/// let mut reply = Vec::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 70\r\n\r\n"[..]);
+/// let mut reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
 /// reply.extend_from_slice(body);
 /// ex.recv_buf()?[..reply.len()].copy_from_slice(&reply);
 /// assert!(ex.received(reply.len())?);
