@@ -1,13 +1,20 @@
 //! Fetches one access token with the Client Credentials Grant and prints it.
 //!
 //! ```text
-//! cargo run --example fetch_token -- --token-url URL --client-id ID --client-secret SECRET \
+//! cargo run --example fetch_token -- (--token-url URL | --issuer URL) --client-id ID \
+//!     --client-secret SECRET \
 //!     [--auth basic|basic-unencoded|post|auto|none|jwt|private-key-jwt] [--key FILE] \
 //!     [--key-id KID] [--assertion-aud URL] [--scope "a b"] [--audience A] \
 //!     [--resource URI]... [--ca-cert FILE] [--server-name NAME] [--allow-http] \
 //!     [--client-cert FILE --client-key FILE] [--dpop-key FILE] [--call URL] \
 //!     [--cache FILE]
 //! ```
+//!
+//! `--issuer URL` (feature `discovery`) instead of `--token-url`: the token
+//! endpoint is discovered from the issuer's metadata (RFC 8414's
+//! `/.well-known/oauth-authorization-server`, and on a 404 OpenID Connect's
+//! `/.well-known/openid-configuration`), whose `issuer` must be the URL
+//! given; the first output line is then `token_endpoint=…`.
 //!
 //! The secret may come from the environment variable `CLIENT_SECRET` instead
 //! (the flag wins when both are given); `--auth none` and
@@ -98,7 +105,7 @@ use embedded_oauth2::{
 use tls::HostTls;
 use zeroize::Zeroize;
 
-const USAGE: &str = "usage: fetch_token --token-url URL --client-id ID --client-secret SECRET \
+const USAGE: &str = "usage: fetch_token (--token-url URL | --issuer URL) --client-id ID --client-secret SECRET \
 [--auth basic|basic-unencoded|post|auto|none|jwt|private-key-jwt] [--key FILE] [--key-id KID] \
 [--assertion-aud URL] [--scope \"a b\"] [--audience A] [--resource URI]... \
 [--ca-cert FILE] [--server-name NAME] [--client-cert FILE --client-key FILE] [--allow-http] \
@@ -108,6 +115,9 @@ const HELP: &str = "\
 Fetches an OAuth 2.0 access token with the Client Credentials Grant (RFC 6749 §4.4).
 
   --token-url URL        token endpoint (https://…; http:// only with --allow-http)
+  --issuer URL           instead of --token-url: discover the token endpoint from the
+                         issuer's metadata (RFC 8414, then OpenID Connect Discovery);
+                         prints token_endpoint= first (feature discovery)
   --client-id ID         client identifier
   --client-secret SECRET client secret (or set CLIENT_SECRET; the flag wins)
   --auth METHOD          basic (default, RFC 6749 §2.3.1 encoding), basic-unencoded,
@@ -178,6 +188,8 @@ use auth_method::AuthMethod;
 #[derive(Default)]
 struct Args {
     token_url: Option<String>,
+    /// `--issuer`: discover the token endpoint.
+    issuer: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
     auth: Option<AuthMethod>,
@@ -248,6 +260,7 @@ fn parse_args(raw: impl IntoIterator<Item = OsString>) -> Result<Command, String
                 args.allow_http = true;
             }
             "--token-url" => set_once(&mut args.token_url, &name, value()?)?,
+            "--issuer" => set_once(&mut args.issuer, &name, value()?)?,
             "--client-id" => set_once(&mut args.client_id, &name, value()?)?,
             "--client-secret" => set_once(&mut args.client_secret, &name, value()?)?,
             "--scope" => set_once(&mut args.scope, &name, value()?)?,
@@ -665,6 +678,60 @@ fn print_token(token: &Token<TOKEN_CAP, SCOPE_CAP>) -> Result<(), Failure> {
         .map_err(|e| Failure::Other(format!("writing to stdout: {e}")))
 }
 
+// ---- Discovery ------------------------------------------------------------
+
+/// `--issuer URL`: the token endpoint from the issuer's metadata, over the
+/// same TLS (or, with `--allow-http`, plain TCP) as the token request.
+#[cfg(feature = "discovery")]
+fn discover(issuer: &str, args: &Args) -> Result<String, Failure> {
+    use embedded_oauth2::discovery::{Issuer, WellKnown};
+    let issuer = if args.allow_http {
+        Issuer::parse_allow_http(issuer)
+    } else {
+        Issuer::parse(issuer)
+    }
+    .map_err(|e| Failure::Other(format!("--issuer: {e}")))?;
+    let mut buf = vec![0u8; WORK_BUF];
+    let fail = |e: &dyn std::fmt::Display| Failure::Other(format!("--issuer: {e}"));
+    fn not_found<E>(e: &Error<E>) -> bool {
+        matches!(
+            e,
+            Error::Http(embedded_oauth2::error::HttpError::UnexpectedStatus { status: 404, .. })
+        )
+    }
+    if issuer.endpoint().is_https() {
+        let mut connector = tls_connector(args)?;
+        let mut d = |kind, buf: &mut [u8]| {
+            embedded_oauth2::blocking::discover(&mut connector, &issuer, kind, buf)
+                .map(|m| m.token_endpoint.url().to_owned())
+        };
+        match d(WellKnown::OAuthAuthorizationServer, &mut buf) {
+            Err(e) if not_found(&e) => d(WellKnown::OpenIdConfiguration, &mut buf),
+            r => r,
+        }
+        .map_err(|e| fail(&e))
+    } else {
+        let d = |kind, buf: &mut [u8]| {
+            embedded_oauth2::blocking::discover(&mut connect_tcp, &issuer, kind, buf)
+                .map(|m| m.token_endpoint.url().to_owned())
+        };
+        match d(WellKnown::OAuthAuthorizationServer, &mut buf) {
+            Err(e) if not_found(&e) => d(WellKnown::OpenIdConfiguration, &mut buf),
+            r => r,
+        }
+        .map_err(|e| fail(&e))
+    }
+}
+
+#[cfg(not(feature = "discovery"))]
+fn discover(_: &str, _: &Args) -> Result<String, Failure> {
+    Err(Failure::Other(
+        "--issuer needs the crate feature \"discovery\": \
+         cargo run --example fetch_token --features tls,discovery -- ..."
+            .into(),
+    ))
+}
+
 // ---- Main -----------------------------------------------------------------
 
 fn run() -> Result<(), Failure> {
@@ -676,10 +743,25 @@ fn run() -> Result<(), Failure> {
         }
         Command::Fetch(args) => *args,
     };
-    let token_url = args
-        .token_url
-        .as_deref()
-        .ok_or_else(|| Failure::Usage("--token-url is required".into()))?;
+    let discovered;
+    let token_url = match (&args.token_url, &args.issuer) {
+        (Some(url), None) => url.as_str(),
+        (None, Some(issuer)) => {
+            discovered = discover(issuer, &args)?;
+            println!("token_endpoint={discovered}");
+            discovered.as_str()
+        }
+        (Some(_), Some(_)) => {
+            return Err(Failure::Usage(
+                "--token-url and --issuer exclude each other".into(),
+            ));
+        }
+        (None, None) => {
+            return Err(Failure::Usage(
+                "--token-url (or --issuer) is required".into(),
+            ));
+        }
+    };
     let client_id = args
         .client_id
         .as_deref()

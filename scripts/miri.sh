@@ -38,7 +38,7 @@ if ! rustup +nightly component list --installed | grep -q '^miri'; then
 fi
 cargo +nightly miri setup
 
-FEATURES="async,client-secret-jwt,p256,dpop,revocation"
+FEATURES="async,client-secret-jwt,p256,dpop,revocation,discovery"
 start=$(date +%s)
 echo "==> unit tests under Miri"
 cargo +nightly miri test --features "$FEATURES" --lib -- \

@@ -35,7 +35,7 @@ need_mutants() {
     cargo install cargo-mutants --locked --version 27.1.0
   fi
 }
-FEATURES=async,client-secret-jwt,p256,dpop,revocation
+FEATURES=async,client-secret-jwt,p256,dpop,revocation,discovery
 TESTS=(--lib --test cache --test responses --test retry --test faults --test async_driver
        --test fleet --test secrets --test jwt --test fuzz_replay --test policy --test cancel
        --test token_task --test async_signer --test wipe --test dpop --test auth_auto

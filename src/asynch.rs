@@ -100,6 +100,19 @@ crate::driver::driver! {
 
 pub use crate::client::NoSigner;
 
+#[cfg(feature = "discovery")]
+mod discovery {
+    crate::discovery::discovery_driver! {
+        io: embedded_io_async,
+        connect: super::Connect,
+        await: [.await],
+        maybe_async: [async],
+    }
+}
+#[cfg(feature = "discovery")]
+#[cfg_attr(docsrs, doc(cfg(feature = "discovery")))]
+pub use discovery::{discover, fetch_resource_metadata};
+
 /// An assertion signer the async driver awaits.
 #[cfg_attr(not(feature = "private-key-jwt"), allow(dead_code))]
 pub(crate) trait PresignAsync {

@@ -96,6 +96,19 @@ crate::driver::driver! {
 
 use crate::client::NoSigner;
 
+#[cfg(feature = "discovery")]
+mod discovery {
+    crate::discovery::discovery_driver! {
+        io: embedded_io,
+        connect: super::Connect,
+        await: [],
+        maybe_async: [],
+    }
+}
+#[cfg(feature = "discovery")]
+#[cfg_attr(docsrs, doc(cfg(feature = "discovery")))]
+pub use discovery::{discover, fetch_resource_metadata};
+
 impl<
     C: Clock,
     const N: usize,

@@ -55,6 +55,9 @@ pub enum Error<E = core::convert::Infallible> {
     /// ([`Client::with_fetch_timeout`](crate::Client::with_fetch_timeout)):
     /// a server that sends a byte now and then cannot hold the device.
     Timeout,
+    /// A metadata document may not be used (feature `discovery`).
+    #[cfg(feature = "discovery")]
+    Discovery(crate::discovery::DiscoveryError),
 }
 
 impl Error {
@@ -72,6 +75,8 @@ impl Error {
             Error::Sign => Error::Sign,
             Error::Backoff(t) => Error::Backoff(t),
             Error::Timeout => Error::Timeout,
+            #[cfg(feature = "discovery")]
+            Error::Discovery(e) => Error::Discovery(e),
         }
     }
 }
@@ -91,6 +96,8 @@ impl<E> Error<E> {
             Error::Sign => Error::Sign,
             Error::Backoff(t) => Error::Backoff(*t),
             Error::Timeout => Error::Timeout,
+            #[cfg(feature = "discovery")]
+            Error::Discovery(e) => Error::Discovery(*e),
         })
     }
 
@@ -123,6 +130,8 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
                 t.as_millis()
             ),
             Error::Timeout => f.write_str("the exchange ran past the fetch deadline"),
+            #[cfg(feature = "discovery")]
+            Error::Discovery(e) => write!(f, "discovery: {e}"),
         }
     }
 }
@@ -267,6 +276,11 @@ pub enum Buffer {
     /// The buffer given to [`Client::export_token`](crate::Client::export_token)
     /// for the token record.
     Record,
+    /// The space for the URLs kept of a metadata document (feature
+    /// `discovery`): what [`parse_metadata`](crate::discovery::parse_metadata)
+    /// is given, or the work buffer behind the response.
+    #[cfg(feature = "discovery")]
+    Metadata,
 }
 
 /// A caller-sized buffer or capacity was too small.
@@ -334,6 +348,8 @@ impl fmt::Display for CapacityError {
             #[cfg(feature = "dpop")]
             Buffer::DpopNonce => "DPoP nonce capacity",
             Buffer::Record => "token record buffer",
+            #[cfg(feature = "discovery")]
+            Buffer::Metadata => "buffer for the metadata's URLs",
         };
         let bound = if self.exact { "" } else { "at least " };
         write!(
@@ -776,6 +792,10 @@ impl<E> Error<E> {
                 _ => Retry::Permanent,
             },
             Error::Config(_) | Error::Capacity(_) => Retry::Permanent,
+            // A server whose metadata does not hold up: a configuration
+            // to fix.
+            #[cfg(feature = "discovery")]
+            Error::Discovery(_) => Retry::Permanent,
         }
     }
 

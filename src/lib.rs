@@ -64,6 +64,9 @@ mod authn;
 mod bytes;
 mod client;
 mod credentials;
+#[cfg(feature = "discovery")]
+#[cfg_attr(docsrs, doc(cfg(feature = "discovery")))]
+pub mod discovery;
 mod encode;
 pub mod error;
 mod exchange;

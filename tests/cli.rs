@@ -1271,4 +1271,79 @@ fn revoke_revokes_the_cached_token() {
     assert_ne!(third.code, Some(0), "{third:#?}");
     assert!(!third.stdout.contains("revoked=1"), "{third:#?}");
     let _ = std::fs::remove_dir_all(&dir);
+
+// ---- --issuer (discovery) against the real server ----------------------------
+
+/// `--issuer URL` against the real authorization server over TLS: the
+/// RFC 8414 path is a 404 there, the OpenID Connect one answers; the
+/// discovered endpoint is printed first, then the token from it. An issuer
+/// that is not the one the document names is refused (exit 1).
+#[cfg(feature = "discovery")]
+#[test]
+fn issuer_discovers_the_token_endpoint() {
+    let srv = support::authz::AuthzServer::shared();
+    let (id, secret) = srv.client("basic");
+    let ca = srv.ca_pem();
+    let ca = ca.to_str().expect("UTF-8 path");
+    let issuer = srv.get("issuer");
+    let out = run(
+        &[
+            "--issuer",
+            issuer,
+            "--client-id",
+            id,
+            "--client-secret",
+            secret,
+            "--ca-cert",
+            ca,
+        ],
+        &[],
+    );
+    out.assert_clean(&[secret]);
+    assert_eq!((out.code, out.stderr.as_str()), (Some(0), ""), "{out:#?}");
+    let mut lines = out.stdout.lines();
+    assert_eq!(
+        lines.next(),
+        Some(format!("token_endpoint={}", srv.get("token_endpoint")).as_str()),
+        "{out:#?}"
+    );
+    assert!(
+        lines.next().is_some_and(|l| l.starts_with("access_token=")),
+        "{out:#?}"
+    );
+
+    // The plain-HTTP listener serves the same document: its issuer is the
+    // https:// one, not the URL asked.
+    let wrong = srv.http_url("");
+    let out = run(
+        &[
+            "--issuer",
+            &wrong,
+            "--client-id",
+            id,
+            "--client-secret",
+            secret,
+            "--allow-http",
+        ],
+        &[],
+    );
+    out.assert_clean(&[secret]);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert_eq!(out.stdout, "", "{out:#?}");
+    assert_eq!(
+        out.stderr,
+        "error: --issuer: discovery: the metadata's issuer is not the issuer it was fetched for\n",
+        "{out:#?}"
+    );
+
+    // --token-url and --issuer exclude each other.
+    let out = run(
+        &["--issuer", issuer, "--token-url", issuer, "--client-id", id],
+        &[],
+    );
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(
+        out.stderr
+            .starts_with("error: --token-url and --issuer exclude each other\n")
+    );
 }

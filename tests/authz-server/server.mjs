@@ -693,6 +693,19 @@ rsHandler = async (req, res) => {
       sendJson(res, 200, { ok: true });
       return;
     }
+    // RFC 9728: protected resource metadata, at the well-known path inserted before the
+    // resource's path; `resource` is the URL the client called (§3.3)
+    const origin = `${req.socket.encrypted ? 'https' : 'http'}://${req.headers.host}`;
+    const prm = '/.well-known/oauth-protected-resource';
+    if (url.pathname.startsWith(`${prm}/receipts/`)) {
+      sendJson(res, 200, {
+        resource: `${origin}${url.pathname.slice(prm.length)}`,
+        authorization_servers: [issuer],
+        bearer_methods_supported: ['header'],
+        scopes_supported: [RECEIPTS_SCOPE],
+      });
+      return;
+    }
     const m = /^\/receipts\/([A-Za-z0-9._~-]{1,64})$/.exec(url.pathname);
     if (!m) {
       sendJson(res, 404, { error: 'not_found' });
@@ -745,7 +758,9 @@ rsHandler = async (req, res) => {
     }
     const bm = authz && /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(authz);
     if (!authz || !/^bearer(\s|$)/i.test(authz)) {
-      sendJson(res, 401, { message: 'bearer token required' }, { 'www-authenticate': 'Bearer' });
+      sendJson(res, 401, { message: 'bearer token required' }, {
+        'www-authenticate': `Bearer resource_metadata="${origin}${prm}${url.pathname}"`,
+      });
       return;
     }
     if (!bm) {

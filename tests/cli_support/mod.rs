@@ -75,6 +75,7 @@ pub fn features() -> Vec<&'static str> {
         ("revocation", cfg!(feature = "revocation")),
         ("log", cfg!(feature = "log")),
         ("defmt", cfg!(feature = "defmt")),
+        ("discovery", cfg!(feature = "discovery")),
     ]
     .into_iter()
     .filter_map(|(name, on)| on.then_some(name))
