@@ -683,7 +683,7 @@ fn print_token(token: &Token<TOKEN_CAP, SCOPE_CAP>) -> Result<(), Failure> {
 /// `--issuer URL`: the token endpoint from the issuer's metadata, over the
 /// same TLS (or, with `--allow-http`, plain TCP) as the token request.
 #[cfg(feature = "discovery")]
-fn discover(issuer: &str, args: &Args) -> Result<String, Failure> {
+fn discover(issuer: &str, args: &Args) -> Result<Discovered, Failure> {
     use embedded_oauth2::discovery::{Issuer, WellKnown};
     let issuer = if args.allow_http {
         Issuer::parse_allow_http(issuer)
@@ -703,7 +703,7 @@ fn discover(issuer: &str, args: &Args) -> Result<String, Failure> {
         let mut connector = tls_connector(args)?;
         let mut d = |kind, buf: &mut [u8]| {
             embedded_oauth2::blocking::discover(&mut connector, &issuer, kind, buf)
-                .map(|m| m.token_endpoint.url().to_owned())
+                .map(|m| Discovered::of(&m))
         };
         match d(WellKnown::OAuthAuthorizationServer, &mut buf) {
             Err(e) if not_found(&e) => d(WellKnown::OpenIdConfiguration, &mut buf),
@@ -713,7 +713,7 @@ fn discover(issuer: &str, args: &Args) -> Result<String, Failure> {
     } else {
         let d = |kind, buf: &mut [u8]| {
             embedded_oauth2::blocking::discover(&mut connect_tcp, &issuer, kind, buf)
-                .map(|m| m.token_endpoint.url().to_owned())
+                .map(|m| Discovered::of(&m))
         };
         match d(WellKnown::OAuthAuthorizationServer, &mut buf) {
             Err(e) if not_found(&e) => d(WellKnown::OpenIdConfiguration, &mut buf),
@@ -723,8 +723,25 @@ fn discover(issuer: &str, args: &Args) -> Result<String, Failure> {
     }
 }
 
+/// What `--issuer` uses of the metadata.
+struct Discovered {
+    token_endpoint: String,
+    /// Where `--auth auto` starts, from `token_endpoint_auth_methods_supported`.
+    auto_style: Option<embedded_oauth2::AuthStyle>,
+}
+
+#[cfg(feature = "discovery")]
+impl Discovered {
+    fn of(m: &embedded_oauth2::discovery::Metadata<'_>) -> Self {
+        Self {
+            token_endpoint: m.token_endpoint.url().to_owned(),
+            auto_style: m.auth_methods.auto_style(),
+        }
+    }
+}
+
 #[cfg(not(feature = "discovery"))]
-fn discover(_: &str, _: &Args) -> Result<String, Failure> {
+fn discover(_: &str, _: &Args) -> Result<Discovered, Failure> {
     Err(Failure::Other(
         "--issuer needs the crate feature \"discovery\": \
          cargo run --example fetch_token --features tls,discovery -- ..."
@@ -744,12 +761,14 @@ fn run() -> Result<(), Failure> {
         Command::Fetch(args) => *args,
     };
     let discovered;
+    let mut auto_style = None;
     let token_url = match (&args.token_url, &args.issuer) {
         (Some(url), None) => url.as_str(),
         (None, Some(issuer)) => {
             discovered = discover(issuer, &args)?;
-            println!("token_endpoint={discovered}");
-            discovered.as_str()
+            println!("token_endpoint={}", discovered.token_endpoint);
+            auto_style = discovered.auto_style;
+            discovered.token_endpoint.as_str()
         }
         (Some(_), Some(_)) => {
             return Err(Failure::Usage(
@@ -894,6 +913,11 @@ fn run() -> Result<(), Failure> {
     // dates a `Retry-After` given as an HTTP-date.
     let client: Client<_, SECRET_CAP, TOKEN_CAP, SCOPE_CAP> = Client::new(config, clock);
     let mut client = client_with_wall_clock(client);
+    // A server whose metadata lists only client_secret_post: `--auth auto`
+    // starts there.
+    if let Some(style) = auto_style {
+        client.assume_auth_style(style);
+    }
 
     let call = match &args.call {
         Some(url) => Some(call_target(url, &args)?),

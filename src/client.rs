@@ -108,8 +108,6 @@ impl WallClock for NoWallClock {
 pub(crate) struct Tries {
     #[cfg(feature = "dpop")]
     nonce: bool,
-    /// `invalid_client` answers to `ClientAuth::Auto` so far.
-    styles: u8,
 }
 
 /// What the cache decides before touching the network.
@@ -545,6 +543,7 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
     ///   starts over from the first.
     ///
     /// Any other outcome: `false`.
+    #[cfg_attr(not(feature = "dpop"), allow(unused_variables))]
     pub(crate) fn again<E>(&mut self, outcome: &Result<(), Error<E>>, tries: &mut Tries) -> bool {
         let code = match outcome {
             Err(Error::OAuth(o)) => Some(o.code),
@@ -565,9 +564,10 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
             && !self.auth_style_known
             && code == Some(crate::ErrorCode::InvalidClient)
         {
-            tries.styles = tries.styles.saturating_add(1);
+            // Styles only move forward (`AuthStyle::next`), so none is
+            // tried twice in a fetch.
             match self.auth_style.next() {
-                Some(next) if tries.styles < 3 => {
+                Some(next) => {
                     crate::fmt::debug!(
                         "invalid_client: trying the next client authentication style"
                     );
@@ -575,10 +575,9 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
                     self.failures = self.failures.saturating_sub(1);
                     return true;
                 }
-                _ => self.auth_style = crate::AuthStyle::Basic,
+                None => self.auth_style = crate::AuthStyle::Basic,
             }
         }
-        let _ = tries;
         false
     }
 

@@ -710,6 +710,18 @@ mod tests {
         );
     }
 
+    /// `uses_basic`: the two Basic methods and `Auto` (whose first style is
+    /// Basic); none of the others.
+    #[test]
+    fn uses_basic_is_the_header_methods() {
+        let s = || ClientSecret::<8>::new("s").unwrap();
+        assert!(ClientAuth::Basic(s()).uses_basic());
+        assert!(ClientAuth::BasicUnencoded(s()).uses_basic());
+        assert!(ClientAuth::Auto(s()).uses_basic());
+        assert!(!ClientAuth::Post(s()).uses_basic());
+        assert!(!ClientAuth::<8>::ClientIdOnly.uses_basic());
+    }
+
     /// A resource is an absolute URI: a scheme (a letter, then letters,
     /// digits, `+ - .`), a colon and something after it, no fragment.
     #[test]

@@ -351,6 +351,29 @@ impl AuthMethods {
             .any(|&(n, bit)| n == name && self.contains(bit))
     }
 
+    /// What [`ClientAuth::Auto`](crate::ClientAuth::Auto) should try first
+    /// with a server that advertises these methods: [`AuthStyle::Post`]
+    /// when it lists `client_secret_post` but not `client_secret_basic`
+    /// (give it to [`Client::assume_auth_style`](crate::Client::assume_auth_style));
+    /// `None` otherwise (an empty list means the RFC 8414 default,
+    /// `client_secret_basic`, and Auto's own order is right).
+    ///
+    /// ```
+    /// use embedded_oauth2::AuthStyle;
+    /// use embedded_oauth2::discovery::AuthMethods;
+    /// assert_eq!(AuthMethods::CLIENT_SECRET_POST.auto_style(), Some(AuthStyle::Post));
+    /// let both = AuthMethods::CLIENT_SECRET_POST.union(AuthMethods::CLIENT_SECRET_BASIC);
+    /// assert_eq!(both.auto_style(), None);
+    /// assert_eq!(AuthMethods::empty().auto_style(), None);
+    /// ```
+    pub const fn auto_style(self) -> Option<crate::AuthStyle> {
+        if self.contains(Self::CLIENT_SECRET_POST) && !self.contains(Self::CLIENT_SECRET_BASIC) {
+            Some(crate::AuthStyle::Post)
+        } else {
+            None
+        }
+    }
+
     fn of(lit: Lit<'_>) -> Self {
         Self::NAMES
             .iter()

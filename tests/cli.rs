@@ -1271,6 +1271,7 @@ fn revoke_revokes_the_cached_token() {
     assert_ne!(third.code, Some(0), "{third:#?}");
     assert!(!third.stdout.contains("revoked=1"), "{third:#?}");
     let _ = std::fs::remove_dir_all(&dir);
+}
 
 // ---- --issuer (discovery) against the real server ----------------------------
 

@@ -26,7 +26,8 @@ struct Rig {
 
 impl Rig {
     fn new() -> Self {
-        let now = Rc::new(Cell::new(1_000));
+        // Far from zero: a deadline counted from the wrong instant shows.
+        let now = Rc::new(Cell::new(1_000_000_000));
         Self {
             server: RefCell::new(FakeServer::new(Rc::clone(&now))),
             now,
