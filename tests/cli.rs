@@ -1074,7 +1074,7 @@ fn help() {
     assert_eq!(out.stderr, "");
     assert!(
         out.stdout.starts_with(
-            "usage: fetch_token --token-url URL --client-id ID --client-secret SECRET"
+            "usage: fetch_token (--token-url URL | --issuer URL) --client-id ID --client-secret SECRET"
         ),
         "{out:#?}"
     );
