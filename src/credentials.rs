@@ -710,6 +710,26 @@ mod tests {
         );
     }
 
+    /// `AuthStyle`'s one-byte codes round-trip; other bytes are no style;
+    /// `next` walks Basic → BasicUnencoded → Post → none.
+    #[test]
+    fn auth_style_codes_and_order() {
+        for (style, code) in [
+            (AuthStyle::Basic, 1),
+            (AuthStyle::BasicUnencoded, 2),
+            (AuthStyle::Post, 3),
+        ] {
+            assert_eq!(style.as_u8(), code);
+            assert_eq!(AuthStyle::from_u8(code), Some(style));
+        }
+        for other in [0, 4, 0xFF] {
+            assert_eq!(AuthStyle::from_u8(other), None);
+        }
+        assert_eq!(AuthStyle::Basic.next(), Some(AuthStyle::BasicUnencoded));
+        assert_eq!(AuthStyle::BasicUnencoded.next(), Some(AuthStyle::Post));
+        assert_eq!(AuthStyle::Post.next(), None);
+    }
+
     /// `uses_basic`: the two Basic methods and `Auto` (whose first style is
     /// Basic); none of the others.
     #[test]
