@@ -1014,6 +1014,21 @@ fn whole(e: Error, offset: usize) -> Error {
 
 /// The discovery drivers, written once for the blocking and the async
 /// `Connect` (see `src/driver.rs` for the token's).
+impl crate::exchange::Pump for Discovery<'_> {
+    fn to_send(&self) -> &[u8] {
+        Discovery::to_send(self)
+    }
+    fn sent(&mut self, n: usize) {
+        Discovery::sent(self, n);
+    }
+    fn recv_buf(&mut self) -> Result<&mut [u8], Error> {
+        Discovery::recv_buf(self)
+    }
+    fn received(&mut self, n: usize) -> Result<bool, Error> {
+        Discovery::received(self, n)
+    }
+}
+
 macro_rules! discovery_driver {
     (
         io: $io:ident,
@@ -1021,8 +1036,6 @@ macro_rules! discovery_driver {
         await: [$($await:tt)*],
         maybe_async: [$($async:ident)?],
     ) => {
-        use $io::{Error as _, ErrorKind, Read, Write};
-
         use crate::credentials::TokenEndpoint;
         use crate::discovery::{Discovery, Issuer, Metadata, ResourceMetadata, WellKnown};
         use crate::error::Error;
@@ -1068,36 +1081,18 @@ macro_rules! discovery_driver {
             ex: &mut Discovery<'_>,
         ) -> Result<(), Error<K::Error>> {
             let mut conn = connector.connect(endpoint) $($await)* .map_err(Error::Transport)?;
-            let r = run(&mut conn, ex) $($await)*;
+            // The drivers' one write-then-read loop (no deadline here: the
+            // transport's timeouts bound it).
+            let r = super::exchange(
+                &mut conn,
+                ex,
+                None,
+                None::<&crate::client::Deadline<'_, fn() -> crate::time::Instant>>,
+                |_, _| Ok(()),
+            ) $($await)*;
             let _ = K::close(conn) $($await)*;
             connector.release();
             r
-        }
-
-        $($async)? fn run<S: Read + Write>(
-            stream: &mut S,
-            ex: &mut Discovery<'_>,
-        ) -> Result<(), Error<S::Error>> {
-            while !ex.to_send().is_empty() {
-                match stream.write(ex.to_send()) $($await)* {
-                    Ok(0) => return Err(Error::WriteZero),
-                    Ok(n) => ex.sent(n),
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(e) => return Err(Error::Transport(e)),
-                }
-            }
-            stream.flush() $($await)* .map_err(Error::Transport)?;
-            loop {
-                let dst = ex.recv_buf().map_err(Error::widen)?;
-                let n = match stream.read(dst) $($await)* {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(Error::Transport(e)),
-                };
-                if ex.received(n).map_err(Error::widen)? {
-                    return Ok(());
-                }
-            }
         }
     };
 }

@@ -65,12 +65,12 @@ macro_rules! driver {
 
         /// Writes the request of `ex`, reads its whole response and ends
         /// it with `finish`.
-        $($async)? fn exchange<'w, 'd, S: Read + Write, C: Clock, T>(
+        pub(crate) $($async)? fn exchange<'d, S: Read + Write, C: Clock, P: crate::exchange::Pump, T>(
             stream: &mut S,
-            mut ex: Exchange<'w>,
+            mut ex: P,
             details: Option<&'d mut crate::error::ErrorDetails>,
             deadline: Option<&Deadline<'_, C>>,
-            finish: impl FnOnce(Exchange<'w>, Option<&'d mut crate::error::ErrorDetails>) -> Result<T, Error>,
+            finish: impl FnOnce(P, Option<&'d mut crate::error::ErrorDetails>) -> Result<T, Error>,
         ) -> Result<T, Error<S::Error>> {
             let late = || deadline.is_some_and(Deadline::passed);
             while !ex.to_send().is_empty() {

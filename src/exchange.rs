@@ -217,6 +217,45 @@ impl<'w> Exchange<'w> {
     }
 }
 
+/// What the drivers' one write-then-read loop needs of an exchange (the
+/// token exchange, a discovery request): written once in `driver.rs`.
+pub(crate) trait Pump {
+    fn to_send(&self) -> &[u8];
+    fn sent(&mut self, n: usize);
+    fn recv_buf(&mut self) -> Result<&mut [u8], Error>;
+    fn received(&mut self, n: usize) -> Result<bool, Error>;
+}
+
+impl Pump for Exchange<'_> {
+    fn to_send(&self) -> &[u8] {
+        Exchange::to_send(self)
+    }
+    fn sent(&mut self, n: usize) {
+        Exchange::sent(self, n);
+    }
+    fn recv_buf(&mut self) -> Result<&mut [u8], Error> {
+        Exchange::recv_buf(self)
+    }
+    fn received(&mut self, n: usize) -> Result<bool, Error> {
+        Exchange::received(self, n)
+    }
+}
+
+impl<P: Pump + ?Sized> Pump for &mut P {
+    fn to_send(&self) -> &[u8] {
+        P::to_send(self)
+    }
+    fn sent(&mut self, n: usize) {
+        P::sent(self, n);
+    }
+    fn recv_buf(&mut self) -> Result<&mut [u8], Error> {
+        P::recv_buf(self)
+    }
+    fn received(&mut self, n: usize) -> Result<bool, Error> {
+        P::received(self, n)
+    }
+}
+
 impl Drop for Exchange<'_> {
     /// An exchange abandoned before [`Exchange::finish`] (a write error, a
     /// timeout, a dropped future) wipes the work buffer: it holds the
