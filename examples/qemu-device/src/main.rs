@@ -664,7 +664,9 @@ fn save<C: Clock>(client: &Cl<'_, C>, work: &mut [u8], corrupt: Option<u16>) {
     match client.export_token(work) {
         Ok(n) => {
             console::status(format_args!("record-saved bytes={n}"));
-            if let Some(byte) = corrupt.and_then(|i| work.get_mut(usize::from(i))) {
+            // Only a byte of the record (restore ignores what follows it).
+            let record = work.get_mut(..n).unwrap_or_default();
+            if let Some(byte) = corrupt.and_then(|i| record.get_mut(usize::from(i))) {
                 *byte ^= 0xFF;
             }
         }
