@@ -11,6 +11,10 @@ tests/authz-server (oidc-provider) over verified TLS 1.3, and checks:
     endpoint and at the receipt service, a DPoP client without a proof;
   * mutual TLS (RFC 8705): tls_client_auth, a certificate-bound token used
     over the same certificate, another client's certificate refused;
+  * the token in .uninit RAM across a system reset (--cache-in-ram
+    --reset-after-fetch): the second boot restores it with no connection to
+    the token endpoint (the bridge's count per destination) and the receipt
+    service accepts it; a corrupted record falls back to a fetch;
   * a wrong secret -> exit 2, error=invalid_client;
   * a certificate from another CA -> exit 1;
   * a wrong server name -> exit 1;
@@ -242,6 +246,54 @@ def main(argv):
               ["--token-url", mtls_token, "--ca-cert", ca, "--auth", "none", "--client-id", mtls["client_id"],
                "--client-cert", mtls["other_cert_der"], "--client-key", mtls["other_key_pem"]],
               2, want_err=("error=invalid_client",))
+        # Tokens that survive a reset: the record in .uninit RAM.
+        token_dest = f"bridge_connections_to[{r['https_host']}:{r['https_port']}]"
+        story = [*base, "--client-id", basic["client_id"], "--client-secret", basic["client_secret"],
+                 "--scope", r["receipts_scope"], "--resource", r["receipts_resource"], "--call", receipts,
+                 "--cache-in-ram"]
+
+        def check_reset(name, extra, sources, token_connections, want_err=()):
+            """A run that resets once: `sources` the two boots' source= lines."""
+            report = work / "reset-report.txt"
+            report.unlink(missing_ok=True)
+            out = check(name, [*story, "--reset-after-fetch", *extra, "--report-file", str(report)], 0,
+                        want_out=("call_status=200\n", '"receipt":"2026-0042"'), want_err=want_err,
+                        secrets=(basic["client_secret"],))
+            rep = reports(report) if report.exists() else {}
+            got = [line for line in out.splitlines() if line.startswith("source=")]
+            problems = []
+            if got != [f"source={s}" for s in sources]:
+                problems.append(f"source lines {got}, want {sources}")
+            if out.count("call_status=200\n") != 2:
+                problems.append("not two receipts (one per boot)")
+            if rep.get("boots") != "2":
+                problems.append(f"boots={rep.get('boots')}, want 2 (did the reset reboot?)")
+            if rep.get(token_dest) != str(token_connections):
+                problems.append(f"{token_connections} connection(s) to the token endpoint wanted, "
+                                f"the bridge counted {rep.get(token_dest)}")
+            # The second boot: the call alone after a restore, else fetch and call.
+            want_fw = 1 if sources[1] == "cache" else 2
+            if rep.get("fw_connections") != str(want_fw):
+                problems.append(f"second boot opened {rep.get('fw_connections')} connections, want {want_fw}")
+            for prefix in ("boot1_", ""):
+                peak = int(rep.get(f"{prefix}stack_peak_bytes", -1))
+                size = int(rep.get(f"{prefix}stack_size_bytes", 0))
+                if not 0 <= peak < size - 256:
+                    problems.append(f"{prefix or 'boot2 '}peak stack {peak} B of {size} B")
+            ok = not problems
+            results.append(ok)
+            print(f"{'PASS' if ok else 'FAIL'} {name}: boots, connections per destination, stack"
+                  + ("" if ok else ": " + "; ".join(problems)), flush=True)
+
+        check_reset("token in .uninit RAM: fetch, receipt, reset; the second boot restores it "
+                    "(no connection to the token endpoint) and the receipt service accepts it",
+                    [], ["server", "cache"], 1)
+        check_reset("a corrupted RAM record (a token byte flipped before the reset): the second "
+                    "boot refuses it (checksum) and fetches",
+                    ["--corrupt-ram-record", "60"], ["server", "server"], 2,
+                    want_err=("note: RAM token record: the token record's checksum does not match",))
+        check_reset("a RAM record with a flipped magic byte: not a record, the second boot fetches",
+                    ["--corrupt-ram-record", "0"], ["server", "server"], 2)
         # Failures.
         check("wrong secret: exit 2, error=invalid_client",
               [*base, "--client-id", basic["client_id"], "--client-secret", "not-the-secret"],

@@ -240,6 +240,45 @@ impl<L: Link> Bridge<L> {
         self.stats.get()
     }
 
+    /// Reads and drops whatever the bridge still sends (the ends of
+    /// closed connections) until the link has been quiet for `quiet_ms`
+    /// between two frames, or the timeout: before a system reset, so that
+    /// the next boot (whose UART starts empty) begins on a frame boundary.
+    pub fn settle(&self, quiet_ms: u64) {
+        let give_up = self.deadline();
+        let mut quiet_since = (self.now_ms)();
+        loop {
+            let now = (self.now_ms)();
+            let between = matches!(self.rx.get(), Rx::Header { have: 0, .. });
+            if (between && now.saturating_sub(quiet_since) >= quiet_ms) || now >= give_up {
+                return;
+            }
+            if let Some(b) = self.link.try_read() {
+                quiet_since = now;
+                self.drop_byte(b);
+            }
+        }
+    }
+
+    /// Moves the receive state past one byte, dropping it.
+    fn drop_byte(&self, b: u8) {
+        match self.rx.get() {
+            Rx::Header { have, mut head } => {
+                if let Some(slot) = head.get_mut(usize::from(have)) {
+                    *slot = b;
+                }
+                let have = have.saturating_add(1);
+                if usize::from(have) >= head.len() {
+                    let [kind, hi, lo] = head;
+                    self.enter_payload(kind, u16::from_be_bytes([hi, lo]));
+                } else {
+                    self.rx.set(Rx::Header { have, head });
+                }
+            }
+            Rx::Payload { kind, left } => self.enter_payload(kind, left.saturating_sub(1)),
+        }
+    }
+
     fn timed_out(&self) -> BridgeError {
         BridgeError::TimedOut {
             secs: u32::try_from(self.timeout_ms / 1000).unwrap_or(u32::MAX),

@@ -43,6 +43,15 @@ pub struct DeviceConfig<'a> {
     pub client_key_hex: Option<&'a str>,
     /// TLS maximum fragment length (for later): 512, 1024, 2048 or 4096.
     pub max_fragment_length: Option<u16>,
+    /// Keep the token in RAM that survives a reset (`--cache-in-ram`):
+    /// restore it at boot, export it before the firmware ends or resets.
+    pub cache_in_ram: bool,
+    /// After a token from the server, reset the system once
+    /// (`--reset-after-fetch`).
+    pub reset_after_fetch: bool,
+    /// Debug: flip this byte of the exported record before the reset
+    /// (`--corrupt-ram-record N`).
+    pub corrupt_record: Option<u16>,
 }
 
 impl<'a> DeviceConfig<'a> {
@@ -85,16 +94,30 @@ impl<'a> DeviceConfig<'a> {
                     c.resource_count += 1;
                     continue;
                 }
-                "allow_http" => {
-                    c.allow_http = match value {
+                "allow_http" | "cache_in_ram" | "reset_after_fetch" => {
+                    let on = match value {
                         "1" => true,
                         "0" => false,
                         _ => {
                             return Err(crate::fail!(
-                                "device.cfg line {number}: allow_http must be 0 or 1"
+                                "device.cfg line {number}: {key} must be 0 or 1"
                             ));
                         }
                     };
+                    match key {
+                        "allow_http" => c.allow_http = on,
+                        "cache_in_ram" => c.cache_in_ram = on,
+                        _ => c.reset_after_fetch = on,
+                    }
+                    continue;
+                }
+                "corrupt_record" => {
+                    let Ok(n) = value.parse() else {
+                        return Err(crate::fail!(
+                            "device.cfg line {number}: corrupt_record must be a byte offset"
+                        ));
+                    };
+                    c.corrupt_record = Some(n);
                     continue;
                 }
                 "max_fragment_length" => {

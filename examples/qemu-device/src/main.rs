@@ -15,6 +15,14 @@
 //! TLS 1.3, the server verified against the CA from `ca_file`, its name, its
 //! CertificateVerify and (with the host's time over semihosting) its
 //! validity dates. `http://` needs `allow_http=1` (loopback tests).
+//!
+//! With `cache_in_ram=1` the token is kept in RAM that survives a system
+//! reset (`retained.rs`): at boot the firmware restores it
+//! (`Client::restore_token`, `source=cache`, no request) or fetches one
+//! (`source=server`), and before it ends or resets it exports the token
+//! record there (`Client::export_token`). `reset_after_fetch=1` resets the
+//! system (AIRCR SYSRESETREQ) once after a token from the server, so the
+//! next boot shows the restore.
 #![no_std]
 #![no_main]
 // The crate's `Error` is large by design (it carries the server's texts).
@@ -25,6 +33,7 @@ mod clock;
 mod config;
 mod console;
 mod meter;
+mod retained;
 // Stack painting, shared with the in-memory firmware (its `measure` is
 // not used here).
 #[path = "../../firmware/src/stack.rs"]
@@ -44,10 +53,11 @@ use embedded_oauth2::blocking::Connect;
 use embedded_oauth2::dpop::{Dpop, DpopKey, DpopNonce};
 use embedded_oauth2::error::ConfigError;
 use embedded_oauth2::http::{ResponseHead, ResponseReader};
+use embedded_oauth2::persist::PersistError;
 use embedded_oauth2::tls::{MaxFragmentLength, TlsClock, TlsConnector, read_buffer_len};
 use embedded_oauth2::{
-    Attempt, CallError, Client, ClientAuth, ClientId, ClientSecret, Clock, Config, Error, Instant,
-    Limits, Token, TokenEndpoint, TokenType,
+    Attempt, CallError, Client, ClientAuth, ClientId, ClientSecret, Clock, Config, Error,
+    Freshness, Instant, Limits, NoRandom, Token, TokenEndpoint, TokenType,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -67,12 +77,18 @@ const TOKEN_CAP: usize = 2048;
 const SCOPE_CAP: usize = 128;
 /// `device.cfg` at most (the CA comes in a file of its own).
 const CONFIG_CAP: usize = 1536;
-/// Work buffer of the token exchange (head + body + token + scope).
+/// Work buffer of the token exchange (head + body + token + scope). It
+/// lives in RAM kept across a reset (`retained.rs`) and carries the token
+/// record between boots, which needs `persist::record_len(TOKEN_CAP,
+/// SCOPE_CAP)` bytes.
 const WORK_CAP: usize = 3072;
+const _: () = assert!(WORK_CAP >= embedded_oauth2::persist::record_len(TOKEN_CAP, SCOPE_CAP));
 /// The resource server's response (head + body) of `call=`.
 const CALL_CAP: usize = 1024;
 /// How long to wait for the bridge or the server (as `fetch_token`'s 30 s).
 const TIMEOUT_MS: u64 = 30_000;
+/// Before a reset: how long the link must stay quiet.
+const SETTLE_MS: u64 = 20;
 /// Where the RAM starts (`memory.x`).
 const RAM_START: usize = 0x2000_0000;
 /// The CA certificate (DER) and, for mutual TLS, the client's certificate
@@ -93,7 +109,10 @@ mod records {
     include!(concat!(env!("OUT_DIR"), "/records.rs"));
 }
 
-type Cl<'a, C> = Client<'a, C, SECRET_CAP, TOKEN_CAP, SCOPE_CAP>;
+/// The wall clock of the client: UNIX seconds from the host.
+type WallFn = fn() -> Option<u64>;
+
+type Cl<'a, C> = Client<'a, C, SECRET_CAP, TOKEN_CAP, SCOPE_CAP, NoRandom, WallFn>;
 
 /// The wall clock for certificate validity dates: the host's time over
 /// semihosting (on hardware: an RTC set by NTP, GNSS or the network).
@@ -115,11 +134,11 @@ type Tls<'a> = TlsConnector<'a, Opener<'a, Uart0>, ChaCha20Rng, &'static mut [u8
 
 // ---- memory -----------------------------------------------------------------
 
-/// The static buffers, handed out once by [`take_buffers`]: about 7 KiB
-/// of the 64 KiB RAM, plus the TLS record buffers and the CA.
+/// The static buffers, handed out once by [`take_buffers`]: about 4 KiB
+/// of the 64 KiB RAM, plus the TLS record buffers and the CA. (The work
+/// buffer is in `retained.rs`.)
 struct Buffers {
     config: UnsafeCell<[u8; CONFIG_CAP]>,
-    work: UnsafeCell<[u8; WORK_CAP]>,
     call: UnsafeCell<[u8; CALL_CAP]>,
     ca: UnsafeCell<[u8; CA_CAP]>,
     tls_read: UnsafeCell<[u8; TLS_READ]>,
@@ -133,7 +152,6 @@ unsafe impl Sync for Buffers {}
 
 static BUFFERS: Buffers = Buffers {
     config: UnsafeCell::new([0; CONFIG_CAP]),
-    work: UnsafeCell::new([0; WORK_CAP]),
     call: UnsafeCell::new([0; CALL_CAP]),
     ca: UnsafeCell::new([0; CA_CAP]),
     tls_read: UnsafeCell::new([0; TLS_READ]),
@@ -144,7 +162,6 @@ static BUFFERS: Buffers = Buffers {
 /// Every static buffer, each `&'static mut` once.
 struct StaticBuffers {
     config: &'static mut [u8; CONFIG_CAP],
-    work: &'static mut [u8; WORK_CAP],
     call: &'static mut [u8; CALL_CAP],
     ca: &'static mut [u8; CA_CAP],
     tls_read: &'static mut [u8; TLS_READ],
@@ -161,7 +178,6 @@ fn take_buffers() -> Option<StaticBuffers> {
     unsafe {
         Some(StaticBuffers {
             config: &mut *BUFFERS.config.get(),
-            work: &mut *BUFFERS.work.get(),
             call: &mut *BUFFERS.call.get(),
             ca: &mut *BUFFERS.ca.get(),
             tls_read: &mut *BUFFERS.tls_read.get(),
@@ -313,6 +329,8 @@ struct Timings {
     call_ms: Option<u64>,
     fetch: Option<[meter::Span; 2]>,
     call: Option<[meter::Span; 2]>,
+    /// `Client::restore_token` from the retained RAM (`cache_in_ram`).
+    restore: Option<meter::Span>,
 }
 
 /// Runs `f`, returning what it took: [whole, connect/handshake].
@@ -324,15 +342,34 @@ fn measured<T>(meters: &meter::Meters, f: impl FnOnce() -> T) -> (T, [meter::Spa
     (out, [whole, meters.handshake.get().sub(h0)])
 }
 
+/// What the firmware does after a successful run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Then {
+    Exit,
+    /// Reset the system: the token record waits in the retained RAM.
+    Reset,
+}
+
+/// The keeping of the token in retained RAM (`cache_in_ram`).
+#[derive(Clone, Copy)]
+struct Keep {
+    /// Reset after a token from the server (`reset_after_fetch`, unless
+    /// this boot follows such a reset).
+    reset: bool,
+    /// Debug: flip this byte of the record (`corrupt_record`).
+    corrupt: Option<u16>,
+}
+
 fn run(
     bridge: &Bridge<Uart0>,
     bufs: StaticBuffers,
+    work: &mut [u8],
+    after_reset: bool,
     meters: &meter::Meters,
     timings: &mut Timings,
-) -> Result<(), Exit> {
+) -> Result<Then, Exit> {
     let StaticBuffers {
         config: cfg_buf,
-        work,
         call: call_buf,
         ca: ca_buf,
         tls_read,
@@ -370,6 +407,17 @@ fn run(
         None => None,
     };
     let client_id = ClientId::new(client_id).map_err(|e| fail!("--client-id: {e}"))?;
+    if (cfg.reset_after_fetch || cfg.corrupt_record.is_some()) && !cfg.cache_in_ram {
+        return Err(usage!(
+            "--reset-after-fetch and --corrupt-ram-record need --cache-in-ram"
+        ));
+    }
+    // The boot after a requested reset does not reset again (nor corrupt
+    // the record again).
+    let keep = (cfg.cache_in_ram).then_some(Keep {
+        reset: cfg.reset_after_fetch && !after_reset,
+        corrupt: cfg.corrupt_record.filter(|_| !after_reset),
+    });
     let method = match cfg.auth {
         None => AuthMethod::Basic,
         Some(s) => AuthMethod::parse(s).ok_or_else(|| {
@@ -428,8 +476,8 @@ fn run(
     let config = build_config(&cfg, endpoint, client_id, auth, assertion, dpop)?;
 
     // One fetch per run, as fetch_token: no backoff jitter (`with_random`)
-    // or HTTP-date `Retry-After` (`with_wall_clock`) needed. A long-running
-    // firmware would add both.
+    // needed; a long-running firmware would add it. The wall clock anchors
+    // the token record's expiry (and dates an HTTP-date `Retry-After`).
     let mut client = new_client(config);
 
     if endpoint.is_https() {
@@ -457,6 +505,7 @@ fn run(
             call,
             call_buf,
             dpop.as_ref(),
+            keep,
             timings,
         );
     }
@@ -478,6 +527,7 @@ fn run(
         call,
         call_buf,
         dpop.as_ref(),
+        keep,
         timings,
     )
 }
@@ -521,9 +571,111 @@ fn tls_connector<'a>(
     }
 }
 
-/// The token, then the resource call, through `connector` (plain TCP over
-/// the bridge, or TLS over it).
+/// The token (restored from the retained RAM with `keep`, else fetched),
+/// then the resource call, through `connector` (plain TCP over the bridge,
+/// or TLS over it); with `keep`, the token record goes back into `work`.
+#[allow(clippy::too_many_arguments)]
 fn fetch_and_call<C: Clock, K: Connect>(
+    client: &mut Cl<'_, C>,
+    connector: &mut meter::Metered<'_, K>,
+    work: &mut [u8],
+    call: Option<TokenEndpoint<'_>>,
+    call_buf: &mut [u8],
+    dpop: Option<&Dpop<'_>>,
+    keep: Option<Keep>,
+    timings: &mut Timings,
+) -> Result<Then, Exit>
+where
+    K::Error: fmt::Display,
+{
+    let meters = connector.meters;
+    let started = clock::now_ms();
+    let cached = match keep {
+        Some(_) => {
+            let start = meter::mark();
+            let restored = restore(client, work);
+            timings.restore = Some(meter::Span::between(start, meter::mark()));
+            restored
+        }
+        None => false,
+    };
+    // The previous boot's record (or a power-on's garbage) is done with.
+    work.zeroize();
+    if cached {
+        timings.token_ms = Some(clock::now_ms().saturating_sub(started));
+    } else {
+        let (result, spans) = measured(meters, || fetch(client, connector, work));
+        timings.token_ms = Some(clock::now_ms().saturating_sub(started));
+        timings.fetch = Some(spans);
+        result?;
+        if keep.is_some() {
+            // The record is written before the firmware ends or resets.
+            console::out(format_args!("source=server"));
+        }
+    }
+    let called = call_after(client, connector, work, call, call_buf, dpop, timings);
+    let Some(keep) = keep else {
+        return called.map(|()| Then::Exit);
+    };
+    // Before the reset (or the end): the token, renewed by `call` or not,
+    // into the retained RAM, over the buffer's last use.
+    work.zeroize();
+    save(client, work, keep.corrupt);
+    called?;
+    Ok(if keep.reset && !cached {
+        Then::Reset
+    } else {
+        Then::Exit
+    })
+}
+
+/// `cache_in_ram`: restores the token record the previous boot left in
+/// `work`. `true` when the client now holds a fresh token, printed with
+/// `source=cache`; otherwise (a power-on's garbage, a damaged or expired
+/// record, another configuration: noted on stderr) the device fetches.
+#[inline(never)]
+fn restore<C: Clock>(client: &mut Cl<'_, C>, work: &[u8]) -> bool {
+    if let Err(e) = client.restore_token(work) {
+        // After a power-on the RAM holds no record: nothing to note.
+        if e != PersistError::BadMagic {
+            console::err(format_args!(
+                "note: RAM token record: {e}; fetching a new token"
+            ));
+        }
+        return false;
+    }
+    if client.freshness() != Freshness::Fresh {
+        return false;
+    }
+    match client.cached() {
+        Some(token) => {
+            print_token(token);
+            console::out(format_args!("source=cache"));
+            true
+        }
+        None => false,
+    }
+}
+
+/// `cache_in_ram`: exports the token record into `work` (zeroed), where
+/// the next boot finds it; `corrupt` flips one of its bytes (debug).
+#[inline(never)]
+fn save<C: Clock>(client: &Cl<'_, C>, work: &mut [u8], corrupt: Option<u16>) {
+    match client.export_token(work) {
+        Ok(n) => {
+            console::status(format_args!("record-saved bytes={n}"));
+            // Only a byte of the record (restore ignores what follows it).
+            let record = work.get_mut(..n).unwrap_or_default();
+            if let Some(byte) = corrupt.and_then(|i| record.get_mut(usize::from(i))) {
+                *byte ^= 0xFF;
+            }
+        }
+        Err(e) => console::err(format_args!("note: RAM token record not kept: {e}")),
+    }
+}
+
+/// The resource call, if asked for.
+fn call_after<C: Clock, K: Connect>(
     client: &mut Cl<'_, C>,
     connector: &mut meter::Metered<'_, K>,
     work: &mut [u8],
@@ -536,11 +688,6 @@ where
     K::Error: fmt::Display,
 {
     let meters = connector.meters;
-    let started = clock::now_ms();
-    let (result, spans) = measured(meters, || fetch(client, connector, work));
-    timings.token_ms = Some(clock::now_ms().saturating_sub(started));
-    timings.fetch = Some(spans);
-    result?;
     if let Some(ep) = call {
         let started = clock::now_ms();
         let (result, spans) = measured(meters, || {
@@ -564,7 +711,7 @@ fn mono_now() -> Instant {
 /// the caller's frame: out of line, its temporaries stay out of `run`.
 #[inline(never)]
 fn new_client(config: Config<'_, SECRET_CAP>) -> Cl<'_, MonoClock> {
-    Client::new(config, mono_now as MonoClock)
+    Client::new(config, mono_now as MonoClock).with_wall_clock(clock::unix_time as WallFn)
 }
 
 /// Reads a certificate (DER) the script put beside `device.cfg`: the CA
@@ -895,23 +1042,39 @@ fn main() -> ! {
         console::exit(1)
     };
     clock::start(peripherals.SYST);
-    let (Some(bufs), Some(uart)) = (take_buffers(), Uart0::take()) else {
+    let (Some(bufs), Some(retained), Some(uart)) =
+        (take_buffers(), retained::take(), Uart0::take())
+    else {
         fail!("buffers or UART0 already taken");
         console::exit(1)
     };
+    if retained.after_reset {
+        console::status(format_args!("boot after a requested reset"));
+    }
     let bridge = Bridge::new(uart, clock::now_ms, TIMEOUT_MS);
     let mut timings = Timings::default();
     let meters = meter::Meters::default();
 
-    let result = run(&bridge, bufs, &meters, &mut timings);
+    let result = run(
+        &bridge,
+        bufs,
+        &mut retained.work[..],
+        retained.after_reset,
+        &meters,
+        &mut timings,
+    );
     // The configuration held the secret (and the key), the buffers the
-    // token: wiped before the firmware ends. (`run` consumed the
-    // `&'static mut`s; this is the one place that reaches them again.)
+    // token: wiped before the firmware ends or resets. (`run` consumed the
+    // `&'static mut`s; this is the one place that reaches them again.) The
+    // work buffer holds the token record before a reset, else is wiped.
     wipe_buffers();
-    let code = match result {
-        Ok(()) => 0,
-        Err(Exit(code)) => code,
+    let (code, then) = match result {
+        Ok(then) => (0, then),
+        Err(Exit(code)) => (code, Then::Exit),
     };
+    if then == Then::Exit {
+        retained.work.zeroize();
+    }
 
     let stats = bridge.stats();
     console::report("fw_connections", u64::from(stats.connections));
@@ -924,6 +1087,10 @@ fn main() -> ! {
         console::report("call_ms", ms);
     }
     console::report("run_ms", clock::now_ms().saturating_sub(boot));
+    if let Some(span) = timings.restore {
+        console::report_pair("insn", "restore", "total", span.insns());
+        console::report_pair("polls", "restore", "total", span.polls());
+    }
     for (phase, spans) in [("fetch", timings.fetch), ("call", timings.call)] {
         if let Some([whole, handshake]) = spans {
             for (part, span) in [
@@ -960,6 +1127,13 @@ fn main() -> ! {
         "static_ram_bytes",
         stack::bottom().saturating_sub(RAM_START) as u64,
     );
+    if then == Then::Reset {
+        // Whatever the bridge still sends of the closed connections is
+        // read, so that the next boot starts on a frame boundary.
+        bridge.settle(SETTLE_MS);
+        console::status(format_args!("reset"));
+        retained::reset(retained)
+    }
     console::exit(code)
 }
 
@@ -969,7 +1143,6 @@ fn wipe_buffers() {
     // the cells is alive.
     unsafe {
         (*BUFFERS.config.get()).zeroize();
-        (*BUFFERS.work.get()).zeroize();
         (*BUFFERS.call.get()).zeroize();
         (*BUFFERS.tls_read.get()).zeroize();
         (*BUFFERS.tls_write.get()).zeroize();
