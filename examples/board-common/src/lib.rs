@@ -52,5 +52,8 @@ pub const TCP_TX: usize = 2048;
 pub const RESPONSE_CAP: usize = 2048;
 /// Sockets the stack needs: DHCP, DNS and the two TCP connections.
 pub const SOCKETS: usize = 4;
+/// A token record (`embedded_oauth2::persist`) for [`TOKEN_CAP`] and
+/// [`SCOPE_CAP`]: what a [`token_task::TokenStore`] keeps.
+pub const RECORD_CAP: usize = embedded_oauth2::persist::record_len(TOKEN_CAP, SCOPE_CAP);
 
 pub use publish::{HeaderValue, TokenCell};

@@ -11,6 +11,7 @@ use embassy_time::{Duration, Timer, with_timeout};
 use embedded_oauth2::tls::{CryptoRngCore, TlsConnector};
 use embedded_oauth2::{
     Backoff, Client, Clock, EmbassyClock, Error, Freshness, Instant, Random, RefreshPolicy, Token,
+    WallClock,
 };
 use rand_core::RngCore;
 use zeroize::Zeroize;
@@ -18,7 +19,9 @@ use zeroize::Zeroize;
 use crate::config::{CA_DER, CA_PLACEHOLDER, SECRET_CAP, SETTINGS};
 use crate::net::{NetOpener, TcpBuffers};
 use crate::publish::TokenCell;
-use crate::{HEADER_CAP, SCOPE_CAP, TCP_RX, TCP_TX, TLS_READ, TLS_WRITE, TOKEN_CAP, WORK_CAP};
+use crate::{
+    HEADER_CAP, RECORD_CAP, SCOPE_CAP, TCP_RX, TCP_TX, TLS_READ, TLS_WRITE, TOKEN_CAP, WORK_CAP,
+};
 
 /// One whole token exchange (DNS, TCP, TLS handshake, request, response) at
 /// most; past it the attempt is dropped and counts as a failure. The
@@ -34,8 +37,30 @@ const BLOCKED_RETRY: Duration = Duration::from_secs(3600);
 const MIN_PAUSE: Duration = Duration::from_secs(1);
 
 /// The client as the token task holds it.
-pub type TokenClient<J> =
-    Client<'static, EmbassyClock, SECRET_CAP, TOKEN_CAP, SCOPE_CAP, Jitter<J>>;
+pub type TokenClient<J, W> =
+    Client<'static, EmbassyClock, SECRET_CAP, TOKEN_CAP, SCOPE_CAP, Jitter<J>, W>;
+
+/// Where the token task keeps its token across a reset or deep sleep
+/// (RTC RAM on the ESP32-C3, see `../esp32c3`), as an
+/// `embedded_oauth2::persist` record: after a wake the token task hands the
+/// token out again without a TLS handshake, while it is valid. The record
+/// holds the token, never the client secret; see the crate README
+/// ("Tokens that survive sleep and reset") for what the platform must
+/// protect.
+pub trait TokenStore {
+    /// The record kept (may be empty or garbage: it is checked).
+    fn load(&self) -> &[u8];
+    /// Keeps `record`, replacing what was kept; `&[]` clears it.
+    fn save(&mut self, record: &[u8]);
+}
+
+/// No store: every boot fetches.
+impl TokenStore for () {
+    fn load(&self) -> &[u8] {
+        &[]
+    }
+    fn save(&mut self, _: &[u8]) {}
+}
 
 /// A TLS connection's record buffers (see `embedded_oauth2::tls`): the read
 /// buffer holds one whole record, so [`TLS_READ`] bytes take any server.
@@ -80,6 +105,8 @@ pub struct TokenResources {
     tls: TlsBuffers,
     /// The client's work buffer: request, response, parsing.
     work: [u8; WORK_CAP],
+    /// A token record on its way to or from the [`TokenStore`].
+    record: [u8; RECORD_CAP],
 }
 
 impl TokenResources {
@@ -89,6 +116,7 @@ impl TokenResources {
             tcp: TcpBuffers::new(),
             tls: TlsBuffers::new(),
             work: [0; WORK_CAP],
+            record: [0; RECORD_CAP],
         }
     }
 }
@@ -121,13 +149,17 @@ impl<J: RngCore> Random for Jitter<J> {
 
 /// Runs the token task: waits for the network, then keeps a fresh token
 /// in `cell` for ever. `tls_rng` keys the TLS handshakes (a CSPRNG);
-/// `jitter` spreads renewals and backoff.
-pub async fn run<R: CryptoRngCore, J: RngCore>(
+/// `jitter` spreads renewals and backoff. A token kept in `store` by an
+/// earlier boot is served first while valid; each new token is kept there
+/// (`wall` dates it: a clock that survives the reset or sleep).
+pub async fn run<R: CryptoRngCore, J: RngCore, W: WallClock, S: TokenStore>(
     stack: Stack<'static>,
     resources: &'static mut TokenResources,
     cell: &'static TokenCell<HEADER_CAP>,
     mut tls_rng: R,
     jitter: J,
+    wall: W,
+    mut store: S,
 ) -> ! {
     if SETTINGS.placeholder {
         warn!("built with placeholder settings: set WIFI_*, OAUTH_* and SERVICE_URL (README.md)");
@@ -142,9 +174,21 @@ pub async fn run<R: CryptoRngCore, J: RngCore>(
             park().await
         }
     };
-    let mut client: TokenClient<J> =
-        Client::new(config, EmbassyClock).with_random(Jitter::new(jitter));
-    let TokenResources { tcp, tls, work } = resources;
+    let mut client: TokenClient<J, W> = Client::new(config, EmbassyClock)
+        .with_random(Jitter::new(jitter))
+        .with_wall_clock(wall);
+    let TokenResources {
+        tcp,
+        tls,
+        work,
+        record,
+    } = resources;
+    // A token from before the reset or sleep: no handshake while it is valid.
+    match client.restore_token(store.load()) {
+        Ok(()) => info!("token restored from the store"),
+        Err(e) if !store.load().iter().all(|&b| b == 0) => info!("stored token not used: {}", e),
+        Err(_) => {}
+    }
     let mut opener = NetOpener::new(stack, tcp, TCP_IDLE);
 
     stack.wait_config_up().await;
@@ -153,6 +197,8 @@ pub async fn run<R: CryptoRngCore, J: RngCore>(
     // The token in the cell: when it was obtained (to publish each token once).
     let mut published: Option<Instant> = None;
     loop {
+        // A new token was published: keep it in the store afterwards.
+        let mut to_keep = false;
         // The exchange, on a connector built for it: its buffers are wiped
         // as soon as it is done, whatever happened.
         let outcome = {
@@ -172,6 +218,7 @@ pub async fn run<R: CryptoRngCore, J: RngCore>(
                                 match cell.publish(token) {
                                     Ok(generation) => {
                                         published = Some(token.obtained_at());
+                                        to_keep = true;
                                         info!(
                                             "token {} published, valid {} s",
                                             generation,
@@ -202,6 +249,9 @@ pub async fn run<R: CryptoRngCore, J: RngCore>(
         };
         opener.shutdown().await;
         tls.wipe();
+        if to_keep {
+            keep(&client, &mut store, record);
+        }
         if let Err(Some(setup)) = outcome {
             error!("TLS connector: {} (check OAUTH_CA_CERT)", setup);
             park().await;
@@ -258,11 +308,24 @@ pub async fn run<R: CryptoRngCore, J: RngCore>(
     }
 }
 
+/// Keeps the client's token in `store` (through `record`, wiped after).
+fn keep<J: RngCore, W: WallClock, S: TokenStore>(
+    client: &TokenClient<J, W>,
+    store: &mut S,
+    record: &mut [u8; RECORD_CAP],
+) {
+    match client.export_token(record) {
+        Ok(n) => store.save(record.get(..n).unwrap_or_default()),
+        Err(e) => warn!("token not kept: {}", e),
+    }
+    record.zeroize();
+}
+
 /// When to run the client again: at renewal time while the token is
 /// fresh, when the client's backoff or `min_interval` allows otherwise,
 /// never past the expiry of the token in hand (to withdraw it). `None`:
 /// blocked by a permanent failure, with no token left.
-fn next_wake<J: RngCore>(client: &TokenClient<J>) -> Option<Instant> {
+fn next_wake<J: RngCore, W: WallClock>(client: &TokenClient<J, W>) -> Option<Instant> {
     let now = client.clock().now();
     let cached = client.cached();
     let wake = match cached {

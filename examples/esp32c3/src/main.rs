@@ -17,13 +17,15 @@
 
 use board_common::config::SETTINGS;
 use board_common::service::{self, ServiceResources};
+use board_common::token_task::TokenStore;
 use board_common::token_task::{self, TokenResources};
-use board_common::{HEADER_CAP, SOCKETS, TokenCell};
+use board_common::{HEADER_CAP, RECORD_CAP, SOCKETS, TokenCell};
 use embassy_executor::Spawner;
 use embassy_net::{Stack, StackResources};
 use embassy_time::{Duration, Timer};
 use esp_hal::clock::CpuClock;
 use esp_hal::rng::{Rng, Trng};
+use esp_hal::rtc_cntl::Rtc;
 use esp_hal::timer::timg::TimerGroup;
 use esp_radio::wifi::sta::StationConfig;
 use esp_radio::wifi::{
@@ -47,6 +49,37 @@ static SERVICE_RESOURCES: ConstStaticCell<ServiceResources> =
     ConstStaticCell::new(ServiceResources::new());
 static NET_RESOURCES: ConstStaticCell<StackResources<SOCKETS>> =
     ConstStaticCell::new(StackResources::new());
+
+/// The token record across resets and deep sleep: RTC fast RAM that the
+/// boot does not initialize (zeroed only at power-up). The record carries
+/// its own magic, version and CRC-32, so garbage is refused, not used.
+#[esp_hal::ram(unstable(rtc_fast, persistent))]
+static mut RETAINED: [u8; RECORD_CAP] = [0; RECORD_CAP];
+
+/// [`RETAINED`] as the token task's store.
+struct RtcStore(&'static mut [u8; RECORD_CAP]);
+
+impl TokenStore for RtcStore {
+    fn load(&self) -> &[u8] {
+        &self.0[..]
+    }
+    fn save(&mut self, record: &[u8]) {
+        let (head, tail) = self.0.split_at_mut(record.len().min(RECORD_CAP));
+        head.copy_from_slice(&record[..head.len()]);
+        tail.fill(0);
+    }
+}
+
+/// Seconds on the RTC timer, which keeps counting through deep sleep and
+/// resets (not through a power loss: then the record is refused and the
+/// token fetched). A device that sets the RTC from SNTP gets UNIX time.
+struct RtcClock(Rtc<'static>);
+
+impl embedded_oauth2::WallClock for RtcClock {
+    fn unix_time(&self) -> Option<u64> {
+        Some(self.0.current_time_us() / 1_000_000)
+    }
+}
 
 // ---- tasks -----------------------------------------------------------------------
 
@@ -75,9 +108,20 @@ async fn token_task(
     stack: Stack<'static>,
     resources: &'static mut TokenResources,
     tls_rng: Trng,
+    rtc: Rtc<'static>,
+    retained: &'static mut [u8; RECORD_CAP],
 ) -> ! {
     // Renewal jitter needs no cryptographic strength: the plain RNG does.
-    token_task::run(stack, resources, &TOKEN, tls_rng, Rng::new()).await
+    token_task::run(
+        stack,
+        resources,
+        &TOKEN,
+        tls_rng,
+        Rng::new(),
+        RtcClock(rtc),
+        RtcStore(retained),
+    )
+    .await
 }
 
 #[embassy_executor::task]
@@ -142,10 +186,19 @@ async fn main(spawner: Spawner) -> ! {
     spawner.spawn(unwrap_spawn(wifi_task(controller)));
     spawner.spawn(unwrap_spawn(net_task(runner)));
     // The two tasks wait for the network themselves.
+    // SAFETY: `RETAINED` is referenced here only, once, before any task
+    // runs; the token task then owns the only reference.
+    // (`&raw mut` then `&mut *`: no reference to a `static mut` is formed
+    // before it is the only one.)
+    #[allow(unsafe_code, clippy::deref_addrof)]
+    let retained: &'static mut [u8; RECORD_CAP] = unsafe { &mut *(&raw mut RETAINED) };
+    let rtc = Rtc::new(peripherals.RTC_TIMER);
     spawner.spawn(unwrap_spawn(token_task(
         stack,
         TOKEN_RESOURCES.take(),
         token_rng,
+        rtc,
+        retained,
     )));
     spawner.spawn(unwrap_spawn(service_task(
         stack,

@@ -90,7 +90,9 @@ async fn token_task(
     tls_rng: ChaCha20Rng,
 ) -> ! {
     // Renewal jitter needs no cryptographic strength: the ROSC bits do.
-    token_task::run(stack, resources, &TOKEN, tls_rng, RoscRng).await
+    // No wall clock and no retained memory here: every boot fetches (see
+    // `../esp32c3` for a token kept in RTC RAM).
+    token_task::run(stack, resources, &TOKEN, tls_rng, RoscRng, || None, ()).await
 }
 
 #[embassy_executor::task]
