@@ -726,6 +726,10 @@ fn discover(issuer: &str, args: &Args) -> Result<Discovered, Failure> {
 /// What `--issuer` uses of the metadata.
 struct Discovered {
     token_endpoint: String,
+    /// RFC 8705 §5: the token endpoint for mutual-TLS clients, if distinct.
+    mtls_token_endpoint: Option<String>,
+    /// Whether `dpop_signing_alg_values_supported` lists ES256.
+    dpop_es256: bool,
     /// Where `--auth auto` starts, from `token_endpoint_auth_methods_supported`.
     auto_style: Option<embedded_oauth2::AuthStyle>,
 }
@@ -735,6 +739,8 @@ impl Discovered {
     fn of(m: &embedded_oauth2::discovery::Metadata<'_>) -> Self {
         Self {
             token_endpoint: m.token_endpoint.url().to_owned(),
+            mtls_token_endpoint: m.mtls_token_endpoint.map(|e| e.url().to_owned()),
+            dpop_es256: m.dpop_es256,
             auto_style: m.auth_methods.auto_style(),
         }
     }
@@ -766,9 +772,19 @@ fn run() -> Result<(), Failure> {
         (Some(url), None) => url.as_str(),
         (None, Some(issuer)) => {
             discovered = discover(issuer, &args)?;
-            println!("token_endpoint={}", discovered.token_endpoint);
+            // A client certificate goes to the mTLS alias when there is one.
+            let endpoint = match (&args.client_cert, &discovered.mtls_token_endpoint) {
+                (Some(_), Some(alias)) => alias,
+                _ => &discovered.token_endpoint,
+            };
+            println!("token_endpoint={endpoint}");
+            if args.dpop_key.is_some() && !discovered.dpop_es256 {
+                eprint_lines(&[
+                    "note: the server's metadata does not list ES256 for DPoP; trying anyway",
+                ]);
+            }
             auto_style = discovered.auto_style;
-            discovered.token_endpoint.as_str()
+            endpoint.as_str()
         }
         (Some(_), Some(_)) => {
             return Err(Failure::Usage(

@@ -44,6 +44,10 @@ BUDGET_FETCH_STACK=2048
 # Revocation over (a): the request variant, the driver's exchange loop
 # instantiated for its answer. Measured 1,780 B when added.
 BUDGET_REVOKE_TEXT=2048
+# Discovery over (a): the metadata request and parser (≈4 KiB of its own),
+# four endpoint URLs parsed, the exchange loop for its answer. Measured
+# 7,340 B when added.
+BUDGET_DISCOVERY_TEXT=$((8 * 1024))
 # DPoP over private_key_jwt (same signer, SHA-256 already linked by p256):
 # the proof writer, the JWK, ath, nonces. Measured 2,380 B when added.
 BUDGET_DPOP_TEXT=$((3 * 1024))
@@ -60,6 +64,7 @@ CONFIGS=(
   "e|(c) + DPoP proofs on token requests, DPoP token (dpop)|dpop|size_dpop"
   "f|(a) + token persistence: export, then restore in a second client, both with a wall clock||size_persist"
   "g|(a) + revocation (RFC 7009), fetch then revoke (revocation)|revocation|size_revoke"
+  "h|(a) + discovery (RFC 8414): the token endpoint from the issuer's metadata (discovery)|discovery|size_discovery"
 )
 
 say() { printf '%s\n' "$*" >&2; }
@@ -245,7 +250,7 @@ step "checking that no allocator is linked"
 HEAP_SYMS='__rust_alloc|__rust_alloc_zeroed|__rust_realloc|__rust_dealloc|__rg_alloc|__rdl_alloc|__rust_alloc_error_handler|__rust_no_alloc_shim_is_unstable|GlobalAlloc|alloc::alloc::'
 heap_hits=""
 for t in "${SIZE_TARGETS[@]}" "$QEMU_TARGET"; do
-  for bin in size_core size_secret_jwt size_p256 size_async size_dpop size_persist size_revoke firmware; do
+  for bin in size_core size_secret_jwt size_p256 size_async size_dpop size_persist size_revoke size_discovery firmware; do
     f=$(img "$t" "$bin")
     [ -f "$f" ] || continue
     h=$("$NM" --demangle "$f" | grep -E "$HEAP_SYMS" || true)
@@ -378,6 +383,7 @@ core_text=${TEXT[thumbv7em-none-eabihf/a]}
 jwt_text=$((TEXT[thumbv7em-none-eabihf/b] - core_text))
 dpop_text=$((TEXT[thumbv7em-none-eabihf/e] - TEXT[thumbv7em-none-eabihf/c]))
 revoke_text=$((TEXT[thumbv7em-none-eabihf/g] - TEXT[thumbv7em-none-eabihf/a]))
+discovery_text=$((TEXT[thumbv7em-none-eabihf/h] - TEXT[thumbv7em-none-eabihf/a]))
 fetch_stack=$(report core stack_fetch_basic)
 check() { # NAME OK(0/1) DETAIL
   if [ "$2" = 1 ]; then echo "| $1 | pass | $3 |"; else echo "| $1 | **FAIL** | $3 |"; FAIL+=("$1"); fi
@@ -398,6 +404,8 @@ check() { # NAME OK(0/1) DETAIL
     "$dpop_text bytes ($(kib "$dpop_text"))"
   check "revocation adds ≤ 2 KiB .text over (a), (g) − (a) (thumbv7em)" $((revoke_text <= BUDGET_REVOKE_TEXT)) \
     "$revoke_text bytes ($(kib "$revoke_text"))"
+  check "discovery adds ≤ 8 KiB .text over (a), (h) − (a) (thumbv7em)" $((discovery_text <= BUDGET_DISCOVERY_TEXT)) \
+    "$discovery_text bytes ($(kib "$discovery_text"))"
   check "stack of a full fetch ≤ 2 KiB (core, QEMU)" $((fetch_stack <= BUDGET_FETCH_STACK)) \
     "$fetch_stack bytes"
   check "zero heap (no allocator symbol linked)" $([ -z "$heap_hits" ] && echo 1 || echo 0) \
