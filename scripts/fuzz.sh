@@ -17,7 +17,7 @@ shift || true
 if [ "$#" -gt 0 ]; then
   TARGETS=("$@")
 else
-  TARGETS=(http_reader json_scan token_json exchange request)
+  TARGETS=(http_reader json_scan token_json exchange request untrusted_bytes)
 fi
 
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
