@@ -352,7 +352,7 @@ impl AuthMethods {
     }
 
     /// What [`ClientAuth::Auto`](crate::ClientAuth::Auto) should try first
-    /// with a server that advertises these methods: [`AuthStyle::Post`]
+    /// with a server that advertises these methods: [`AuthStyle::Post`](crate::AuthStyle::Post)
     /// when it lists `client_secret_post` but not `client_secret_basic`
     /// (give it to [`Client::assume_auth_style`](crate::Client::assume_auth_style));
     /// `None` otherwise (an empty list means the RFC 8414 default,
