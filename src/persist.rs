@@ -308,9 +308,8 @@ impl<'r> TokenRecord<'r> {
         if version != VERSION {
             return Err(PersistError::UnsupportedVersion(version));
         }
-        if bytes.len() < HEADER_LEN {
-            return Err(PersistError::Truncated);
-        }
+        // (A record shorter than its header reads as lengths past its end:
+        // `Truncated` below.)
         let t = usize::from(u16::from_le_bytes(le(bytes, 40)));
         let s = usize::from(u16::from_le_bytes(le(bytes, 42)));
         let body = HEADER_LEN + t + s;
@@ -650,6 +649,87 @@ pub(crate) fn restore<const T: usize, const S: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A record with a correct checksum whatever its fields hold.
+    fn record(flags: u8, reserved: u8, token: &[u8], scope: &[u8]) -> std::vec::Vec<u8> {
+        let mut r = std::vec![0u8; HEADER_LEN];
+        r[..4].copy_from_slice(&MAGIC);
+        r[4] = VERSION;
+        r[5] = flags;
+        r[7] = reserved;
+        r[40..42].copy_from_slice(&(token.len() as u16).to_le_bytes());
+        r[42..44].copy_from_slice(&(scope.len() as u16).to_le_bytes());
+        r.extend_from_slice(token);
+        r.extend_from_slice(scope);
+        let crc = crc32(&r);
+        r.extend_from_slice(&crc.to_le_bytes());
+        r
+    }
+
+    /// Fields the checksum cannot vouch for are checked one by one: each
+    /// bad field alone is `Malformed`.
+    #[test]
+    fn each_bad_field_is_malformed_even_with_a_good_checksum() {
+        let good = record(1, 0, b"tok", b"a b");
+        let ok = TokenRecord::parse(&good).unwrap();
+        assert_eq!(
+            (ok.token, ok.scope, ok.token_type),
+            ("tok", Some("a b"), TokenType::Dpop)
+        );
+        assert_eq!(
+            TokenRecord::parse(&record(0, 0, b"tok", b""))
+                .unwrap()
+                .scope,
+            None
+        );
+        for (what, r) in [
+            ("flags", record(2, 0, b"tok", b"")),
+            ("reserved byte", record(0, 1, b"tok", b"")),
+            ("empty token", record(0, 0, b"", b"")),
+            ("token with a space", record(0, 0, b"t k", b"")),
+            ("scope not RFC 6749 §3.3", record(0, 0, b"tok", b" a")),
+            ("scope not UTF-8", record(0, 0, b"tok", b"\xff")),
+        ] {
+            assert_eq!(
+                TokenRecord::parse(&r).unwrap_err(),
+                PersistError::Malformed,
+                "{what}"
+            );
+        }
+        // Shorter than its header: truncated, at every length.
+        let r = record(0, 0, b"tok", b"");
+        for n in 5..HEADER_LEN {
+            assert_eq!(
+                TokenRecord::parse(&r[..n]).unwrap_err(),
+                PersistError::Truncated,
+                "{n}"
+            );
+        }
+    }
+
+    /// Every refusal says what it is, differently.
+    #[test]
+    fn errors_each_say_what_is_wrong() {
+        use std::string::ToString;
+        let all = [
+            PersistError::NoToken,
+            PersistError::NoWallClock,
+            PersistError::BadMagic,
+            PersistError::UnsupportedVersion(9),
+            PersistError::Truncated,
+            PersistError::Checksum,
+            PersistError::Malformed,
+            PersistError::OtherConfig,
+            PersistError::Expired,
+            PersistError::ClockBehind,
+        ];
+        let texts: std::vec::Vec<_> = all.iter().map(ToString::to_string).collect();
+        for (i, t) in texts.iter().enumerate() {
+            assert!(!t.is_empty());
+            assert!(texts[..i].iter().all(|u| u != t), "{t}");
+        }
+        assert!(texts[3].contains('9'));
+    }
 
     #[test]
     fn crc32_check_value() {
