@@ -917,32 +917,14 @@ impl<'w> Discovery<'w> {
     /// Where the next read of the response goes. An error page that does
     /// not fit is reported as its status, not as a capacity problem.
     pub fn recv_buf(&mut self) -> Result<&mut [u8], Error> {
-        let head = self.reader.head().copied();
-        self.reader.spare(self.buf).map_err(|e| match (e, head) {
-            (Error::Capacity(_), Some(h)) if !(200..300).contains(&h.status) => {
-                Error::Http(HttpError::UnexpectedStatus {
-                    status: h.status,
-                    retry_after: h.retry_after,
-                })
-            }
-            (e, _) => e,
-        })
+        self.reader.spare_or_status(self.buf)
     }
 
     /// Reports `n` bytes read into [`Discovery::recv_buf`] (`0`: the peer
     /// closed); `true` when the response is complete. A redirect is refused
     /// (RFC 8414 §3.2 answers with 200 or an error).
     pub fn received(&mut self, n: usize) -> Result<bool, Error> {
-        let done = self.reader.advance(self.buf, n)?;
-        if let Some(head) = self.reader.head()
-            && (300..400).contains(&head.status)
-        {
-            return Err(HttpError::Redirect {
-                status: head.status,
-            }
-            .into());
-        }
-        Ok(done)
+        self.reader.advance_no_redirect(self.buf, n)
     }
 
     /// The status, the body and the rest of the buffer; the capacity

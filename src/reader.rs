@@ -176,6 +176,37 @@ impl ResponseReader {
         self.state == State::Done
     }
 
+    /// [`ResponseReader::spare`] for a request that wants a 2xx: an error
+    /// page that does not fit is reported as the HTTP status it came with,
+    /// not as a capacity problem. (The token exchange and discovery.)
+    pub(crate) fn spare_or_status<'b>(&mut self, buf: &'b mut [u8]) -> Result<&'b mut [u8], Error> {
+        let head = self.head().copied();
+        self.spare(buf).map_err(|e| match (e, head) {
+            (Error::Capacity(_), Some(h)) if !(200..300).contains(&h.status) => {
+                Error::Http(HttpError::UnexpectedStatus {
+                    status: h.status,
+                    retry_after: h.retry_after,
+                })
+            }
+            (e, _) => e,
+        })
+    }
+
+    /// [`ResponseReader::advance`] refusing a redirect (3xx) as soon as its
+    /// head arrives: token and metadata requests never follow one.
+    pub(crate) fn advance_no_redirect(&mut self, buf: &mut [u8], n: usize) -> Result<bool, Error> {
+        let done = self.advance(buf, n)?;
+        if let Some(head) = self.head()
+            && (300..400).contains(&head.status)
+        {
+            return Err(HttpError::Redirect {
+                status: head.status,
+            }
+            .into());
+        }
+        Ok(done)
+    }
+
     /// Where the next read should go. A full buffer is [`Error::Capacity`].
     pub fn spare<'b>(&self, buf: &'b mut [u8]) -> Result<&'b mut [u8], Error> {
         let len = buf.len();
