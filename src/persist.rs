@@ -707,6 +707,33 @@ mod tests {
         }
     }
 
+    /// Each field is read from its offset of the documented layout.
+    #[test]
+    fn fields_come_from_their_offsets() {
+        let mut r = record(0, 0, b"tok", b"s");
+        r[6] = 3;
+        r[8..16].copy_from_slice(&0x1122_3344_5566_7788u64.to_le_bytes());
+        r[16..24].copy_from_slice(&1_800_000_000u64.to_le_bytes());
+        r[24..32].copy_from_slice(&1_800_003_600u64.to_le_bytes());
+        r[32..36].copy_from_slice(&3_600u32.to_le_bytes());
+        r[36..40].copy_from_slice(&45_000u32.to_le_bytes());
+        let body = r.len() - CHECKSUM_LEN;
+        let crc = crc32(&r[..body]);
+        r[body..].copy_from_slice(&crc.to_le_bytes());
+        r.extend_from_slice(b"trailing bytes are not the record's");
+        let rec = TokenRecord::parse(&r).unwrap();
+        assert_eq!(rec.auth_style(), 3);
+        assert_eq!(rec.fingerprint(), 0x1122_3344_5566_7788);
+        assert_eq!(rec.exported_at(), 1_800_000_000);
+        assert_eq!(rec.expires_at(), 1_800_003_600);
+        assert_eq!(rec.lifetime_secs(), 3_600);
+        assert_eq!(rec.refresh_early_ms(), 45_000);
+        assert_eq!(rec.token_type(), TokenType::Bearer);
+        assert_eq!((rec.expose_secret(), rec.scope()), ("tok", Some("s")));
+        assert_eq!(rec.len(), HEADER_LEN + 4 + CHECKSUM_LEN);
+        assert!(!rec.is_empty());
+    }
+
     /// Every refusal says what it is, differently.
     #[test]
     fn errors_each_say_what_is_wrong() {
