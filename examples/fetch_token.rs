@@ -175,6 +175,9 @@ const WORK_BUF: usize = {
     limits.max_head + limits.max_body + TOKEN_CAP + SCOPE_CAP
 };
 
+/// The client as this tool holds it (its clock and wall clock vary).
+type Tool<'a, C, W> = Client<'a, C, SECRET_CAP, TOKEN_CAP, SCOPE_CAP, NoRandom, W>;
+
 /// Exit status for an OAuth error response.
 const EXIT_OAUTH: u8 = 2;
 
@@ -620,15 +623,7 @@ fn with_client_certificate(
 /// Runs the exchange over any connector (plain TCP or verified TLS) and
 /// prints the token.
 fn fetch_with<K: Connect>(
-    client: &mut Client<
-        '_,
-        impl embedded_oauth2::Clock,
-        SECRET_CAP,
-        TOKEN_CAP,
-        SCOPE_CAP,
-        NoRandom,
-        impl WallClock,
-    >,
+    client: &mut Tool<'_, impl embedded_oauth2::Clock, impl WallClock>,
     connector: &mut K,
 ) -> Result<(), Failure>
 where
@@ -978,15 +973,7 @@ fn run() -> Result<(), Failure> {
 /// `--revoke URL`: revokes the token the client holds (fetched or from the
 /// cache) and prints `revoked=1`; the `--cache` file, now useless, goes.
 fn revoke_with<K: Connect>(
-    client: &mut Client<
-        '_,
-        impl embedded_oauth2::Clock,
-        SECRET_CAP,
-        TOKEN_CAP,
-        SCOPE_CAP,
-        NoRandom,
-        impl WallClock,
-    >,
+    client: &mut Tool<'_, impl embedded_oauth2::Clock, impl WallClock>,
     connector: &mut K,
     args: &Args,
 ) -> Result<(), Failure>
@@ -1040,15 +1027,7 @@ fn client_with_wall_clock<'a, C: embedded_oauth2::Clock>(
 /// `source=cache`); `false` (no file, or a record that cannot be used,
 /// noted on stderr, or a token due for renewal) means fetch.
 fn restore_cache(
-    client: &mut Client<
-        '_,
-        impl embedded_oauth2::Clock,
-        SECRET_CAP,
-        TOKEN_CAP,
-        SCOPE_CAP,
-        NoRandom,
-        impl WallClock,
-    >,
+    client: &mut Tool<'_, impl embedded_oauth2::Clock, impl WallClock>,
     path: &str,
 ) -> Result<bool, Failure> {
     let mut record = match std::fs::read(path) {
@@ -1141,15 +1120,7 @@ fn call_target<'u>(url: &'u str, args: &Args) -> Result<TokenEndpoint<'u>, Failu
 /// (plain TCP, or TLS verified against `--ca-cert`): `call` holds the token
 /// endpoint's.
 fn call_with<K: Connect>(
-    client: &mut Client<
-        '_,
-        impl embedded_oauth2::Clock,
-        SECRET_CAP,
-        TOKEN_CAP,
-        SCOPE_CAP,
-        NoRandom,
-        impl WallClock,
-    >,
+    client: &mut Tool<'_, impl embedded_oauth2::Clock, impl WallClock>,
     connector: &mut K,
     target: &TokenEndpoint<'_>,
     args: &Args,
