@@ -707,6 +707,36 @@ mod tests {
         }
     }
 
+    /// The token is never in a record's `Debug`.
+    #[test]
+    fn debug_is_redacted() {
+        let r = record(0, 0, b"secret-token", b"");
+        let d = std::format!("{:?}", TokenRecord::parse(&r).unwrap());
+        assert!(d.starts_with("TokenRecord {"), "{d}");
+        assert!(d.contains("<redacted>") && d.contains("len: 12"), "{d}");
+        assert!(!d.contains("secret-token"), "{d}");
+    }
+
+    /// Strings are length-prefixed in the fingerprint: moving a byte from
+    /// one resource to the next is another configuration.
+    #[test]
+    fn fingerprint_strings_are_length_prefixed() {
+        use crate::{ClientAuth, ClientId, TokenEndpoint};
+        let c = |r: &'static [&'static str]| {
+            Config::<0>::new(
+                TokenEndpoint::parse("https://as.example/token").unwrap(),
+                ClientId::new("sensor").unwrap(),
+                ClientAuth::ClientIdOnly,
+            )
+            .with_resources(r)
+            .unwrap()
+        };
+        assert_ne!(
+            fingerprint(&c(&["https://a.example/x", "https://b.example/"])),
+            fingerprint(&c(&["https://a.example/", "xhttps://b.example/"]))
+        );
+    }
+
     /// Each field is read from its offset of the documented layout.
     #[test]
     fn fields_come_from_their_offsets() {

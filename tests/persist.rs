@@ -739,3 +739,18 @@ mod nor {
 
     impl MultiwriteNorFlash for Flash {}
 }
+
+/// A monotonic clock older than the token (a warm restart, a long uptime
+/// before the reset): the token keeps its whole lifetime, obtained as long
+/// ago as the record says, and ends when it ended before.
+#[test]
+fn restored_token_keeps_its_age_on_an_older_clock() {
+    let (record, _) = exported_after(3000);
+    let clocks = Clocks::new(10_000_000, Some(WALL0 + 3000));
+    let mut client: Device<T, S> = device(config(), &clocks);
+    client.restore_token(&record).unwrap();
+    let t = client.cached().unwrap();
+    assert_eq!(t.lifetime(), std::time::Duration::from_secs(3600));
+    assert_eq!(t.obtained_at(), Instant::from_secs(10_000 - 3000));
+    assert_eq!(t.expires_at(), Instant::from_secs(10_000 + 600));
+}
