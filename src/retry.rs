@@ -318,6 +318,10 @@ mod tests {
             b"Xyz Nov  6 08:49:37 1994",
             b"Xyz Nov 16 08:49:37 1994",
             b"Sun, 06 Nov 1994 24:00:00 GMT",
+            // A four-digit year is the year (only RFC 850's two digits
+            // are 19yy/20yy).
+            b"Sun, 06 Nov 0094 08:49:37 GMT",
+            b"Sun Nov  6 08:49:37 0094",
             b"Sun, 06 Nov 1994 08:60:37 GMT",
             b"Sun, 06 Nov 1994 08:49:61 GMT",
             b"Sun, +6 Nov 1994 08:49:37 GMT",

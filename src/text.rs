@@ -103,9 +103,10 @@ fn push_lossy(bytes: &mut [u8], kept: &mut u16, truncated: &mut bool, s: &[u8]) 
             _ => b'?',
         };
         inside = b >= 0x80;
+        // (Once truncated the text is full: nothing more fits.)
         match bytes.get_mut(len) {
-            Some(d) if !*truncated => *d = c,
-            _ => {
+            Some(d) => *d = c,
+            None => {
                 *truncated = true;
                 break;
             }

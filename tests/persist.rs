@@ -754,3 +754,28 @@ fn restored_token_keeps_its_age_on_an_older_clock() {
     assert_eq!(t.obtained_at(), Instant::from_secs(10_000 - 3000));
     assert_eq!(t.expires_at(), Instant::from_secs(10_000 + 600));
 }
+
+/// The renewal jitter a client drew travels in the record.
+#[test]
+fn renewal_jitter_is_recorded() {
+    let clocks = Clocks::new(1_000, Some(WALL0));
+    let mono = Rc::clone(&clocks.mono);
+    let wall = Rc::clone(&clocks.wall);
+    let mut client = Client::<_, 64, T, S>::new(
+        config(),
+        Box::new(move || Instant::from_millis(mono.get())) as Mono,
+    )
+    .with_random(|| u32::MAX / 2)
+    .with_wall_clock(Box::new(move || wall.get()) as Wall);
+    let server = silent_server(&clocks);
+    server
+        .borrow_mut()
+        .push(Script::Respond(token_body(TOKEN, 3600)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let mut work = [0u8; 1024];
+    client.token(&mut connect, &mut work).expect("fetch");
+    let mut buf = vec![0u8; record_len(T, S)];
+    let n = client.export_token(&mut buf).expect("export");
+    let rec = embedded_oauth2::persist::TokenRecord::parse(&buf[..n]).unwrap();
+    assert!(rec.refresh_early_ms() > 0, "{rec:?}");
+}
