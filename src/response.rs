@@ -397,9 +397,13 @@ pub(crate) fn parse_response<'w>(
         }
         (Some(t), _) => t,
     };
-    let scope = match c.scope.map(get) {
-        Some("") | None => None,
-        Some(s) if valid_scope(s) => Some(s),
+    // (Not through `get`: an escaped non-ASCII character is a byte that
+    // is not UTF-8, and must be refused, not read as no scope.)
+    let scope = match c.scope.map(|(start, len)| {
+        core::str::from_utf8(staging.get(start..start + len).unwrap_or_default())
+    }) {
+        Some(Ok("")) | None => None,
+        Some(Ok(s)) if valid_scope(s) => Some(s),
         Some(_) => return Err(ResponseError::InvalidScope.into()),
     };
     Ok(TokenResponse {
@@ -546,6 +550,19 @@ mod tests {
             ),
             Err(Error::Response(ResponseError::Json))
         ));
+        // Found by fuzzing (token_json): an escaped non-ASCII character in
+        // the scope is an invalid scope, not a missing one.
+        for scope in [r"read \ud83d\ude00", r"caf\u00e9", "caf\u{e9}"] {
+            let body =
+                std::format!(r#"{{"access_token":"t","token_type":"Bearer","scope":"{scope}"}}"#);
+            assert!(
+                matches!(
+                    parse(200, &body),
+                    Err(Error::Response(ResponseError::InvalidScope))
+                ),
+                "{scope}"
+            );
+        }
         for token in [r"a\ud83c\udf21", r"a\u00e9", r"a\u0080"] {
             let body = std::format!(r#"{{"access_token":"{token}","token_type":"bearer"}}"#);
             assert!(
