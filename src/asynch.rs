@@ -103,7 +103,6 @@ pub use crate::client::NoSigner;
 #[cfg(feature = "discovery")]
 mod discovery {
     crate::discovery::discovery_driver! {
-        io: embedded_io_async,
         connect: super::Connect,
         await: [.await],
         maybe_async: [async],

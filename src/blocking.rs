@@ -99,7 +99,6 @@ use crate::client::NoSigner;
 #[cfg(feature = "discovery")]
 mod discovery {
     crate::discovery::discovery_driver! {
-        io: embedded_io,
         connect: super::Connect,
         await: [],
         maybe_async: [],

@@ -1013,7 +1013,6 @@ impl crate::exchange::Pump for Discovery<'_> {
 
 macro_rules! discovery_driver {
     (
-        io: $io:ident,
         connect: $connect:path,
         await: [$($await:tt)*],
         maybe_async: [$($async:ident)?],
