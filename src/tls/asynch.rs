@@ -13,15 +13,14 @@ crate::tls::io::tls_io! {
     vis: pub(crate),
 }
 
-impl<'a, O: ErrorType, R, B, D, const CHAIN: usize> TlsConnector<'a, O, R, B, D, CHAIN> {
+impl<'a, O: ErrorType, R, B, D> TlsConnector<'a, O, R, B, D> {
     /// The async side of this connector (feature `async`).
     pub fn asynch(&mut self) -> crate::asynch::Asynch<'_, Self> {
         crate::asynch::Asynch(self, crate::client::NoSigner)
     }
 }
 
-impl<'c, 'a, O, R, B, D, const CHAIN: usize>
-    crate::asynch::Asynch<'c, TlsConnector<'a, O, R, B, D, CHAIN>>
+impl<'c, 'a, O, R, B, D> crate::asynch::Asynch<'c, TlsConnector<'a, O, R, B, D>>
 where
     O: Open,
     R: CryptoRngCore,

@@ -1,5 +1,7 @@
-//! Just enough DER to find a certificate's `SubjectPublicKeyInfo` (for
-//! public-key pins) and to check that the trusted CA is a certificate.
+//! Just enough DER to read what webpki does not hand out without an
+//! allocator: a certificate's `SubjectPublicKeyInfo` (public-key pins, the
+//! leaf's key for CertificateVerify), its notBefore (the verification time
+//! without a clock) and its keyUsage (keyCertSign on CA certificates).
 
 /// One DER TLV split off the front of some input.
 pub(crate) struct Tlv<'a> {
@@ -46,6 +48,36 @@ impl<'a> Tlv<'a> {
 
 const SEQUENCE: u8 = 0x30;
 
+/// The fields of a `TBSCertificate` this module reads.
+struct Tbs<'a> {
+    /// `Validity` contents: notBefore, notAfter.
+    validity: &'a [u8],
+    /// `SubjectPublicKeyInfo`, the whole TLV.
+    spki: &'a [u8],
+    /// What follows the SPKI: optional unique IDs, then `[3] extensions`.
+    rest: &'a [u8],
+}
+
+fn tbs(cert: &[u8]) -> Option<Tbs<'_>> {
+    let certificate = Tlv::expect(cert, SEQUENCE)?.contents;
+    let mut tbs = Tlv::expect(certificate, SEQUENCE)?.contents;
+    if let Some(version) = Tlv::expect(tbs, 0xa0) {
+        tbs = version.rest; // [0] EXPLICIT version
+    }
+    // serialNumber, signature, issuer
+    for tag in [0x02, SEQUENCE, SEQUENCE] {
+        tbs = Tlv::expect(tbs, tag)?.rest;
+    }
+    let validity = Tlv::expect(tbs, SEQUENCE)?;
+    let subject = Tlv::expect(validity.rest, SEQUENCE)?;
+    let spki = Tlv::expect(subject.rest, SEQUENCE)?;
+    Some(Tbs {
+        validity: validity.contents,
+        spki: spki.whole,
+        rest: spki.rest,
+    })
+}
+
 /// The `SubjectPublicKeyInfo` (whole DER TLV) of an X.509 certificate (DER).
 ///
 /// ```
@@ -55,16 +87,107 @@ const SEQUENCE: u8 = 0x30;
 /// # }
 /// ```
 pub fn spki(cert: &[u8]) -> Option<&[u8]> {
-    let certificate = Tlv::expect(cert, SEQUENCE)?.contents;
-    let mut tbs = Tlv::expect(certificate, SEQUENCE)?.contents;
-    if let Some(version) = Tlv::expect(tbs, 0xa0) {
-        tbs = version.rest; // [0] EXPLICIT version
+    tbs(cert).map(|t| t.spki)
+}
+
+/// A `SubjectPublicKeyInfo` split: the `AlgorithmIdentifier`'s contents
+/// (what `SignatureVerificationAlgorithm::public_key_alg_id` compares) and
+/// the `subjectPublicKey` bits (whole bytes only).
+pub(crate) fn spki_parts(spki: &[u8]) -> Option<(&[u8], &[u8])> {
+    let inner = Tlv::expect(spki, SEQUENCE)?;
+    let alg = Tlv::expect(inner.contents, SEQUENCE)?;
+    let key = Tlv::expect(alg.rest, 0x03)?;
+    match key.contents.split_first() {
+        Some((0, bits)) if key.rest.is_empty() => Some((alg.contents, bits)),
+        _ => None,
     }
-    // serialNumber, signature, issuer, validity, subject
-    for tag in [0x02, SEQUENCE, SEQUENCE, SEQUENCE, SEQUENCE] {
-        tbs = Tlv::expect(tbs, tag)?.rest;
+}
+
+/// The certificate's notBefore in Unix seconds (UTCTime or
+/// GeneralizedTime, `Z` only, as RFC 5280 requires).
+pub(crate) fn not_before(cert: &[u8]) -> Option<u64> {
+    let time = Tlv::parse(tbs(cert)?.validity)?;
+    let (year, rest) = match (time.tag, time.contents.len()) {
+        (0x17, 13) => {
+            let yy = digits(time.contents.get(..2)?)?;
+            (
+                if yy >= 50 { 1900 + yy } else { 2000 + yy },
+                time.contents.get(2..)?,
+            )
+        }
+        (0x18, 15) => (digits(time.contents.get(..4)?)?, time.contents.get(4..)?),
+        _ => return None,
+    };
+    if rest.last() != Some(&b'Z') {
+        return None;
     }
-    Some(Tlv::expect(tbs, SEQUENCE)?.whole)
+    let field = |i: usize| rest.get(i..i + 2).and_then(digits);
+    let (month, day) = (field(0)?, field(2)?);
+    let (hour, minute, second) = (field(4)?, field(6)?, field(8)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 59
+        || year < 1970
+    {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(days * 86_400 + hour * 3_600 + minute * 60 + second)
+}
+
+/// ASCII decimal digits as a number (none: not all digits).
+fn digits(bytes: &[u8]) -> Option<u64> {
+    bytes.iter().try_fold(0u64, |acc, &b| {
+        b.is_ascii_digit().then(|| acc * 10 + u64::from(b - b'0'))
+    })
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date from 1970 on
+/// (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    (era * 146_097 + doe).saturating_sub(719_468)
+}
+
+/// Whether the certificate's keyUsage, if it has one, allows signing
+/// certificates (keyCertSign, bit 5). `None`: the extensions are malformed.
+pub(crate) fn allows_cert_sign(cert: &[u8]) -> Option<bool> {
+    const KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x0f]; // 2.5.29.15
+    let mut rest = tbs(cert)?.rest;
+    // issuerUniqueID [1], subjectUniqueID [2]
+    for tag in [0x81, 0x82] {
+        if let Some(t) = Tlv::expect(rest, tag) {
+            rest = t.rest;
+        }
+    }
+    let Some(explicit) = Tlv::expect(rest, 0xa3) else {
+        return Some(true); // no extensions, no keyUsage
+    };
+    let mut exts = Tlv::expect(explicit.contents, SEQUENCE)?.contents;
+    while !exts.is_empty() {
+        let ext = Tlv::expect(exts, SEQUENCE)?;
+        exts = ext.rest;
+        let oid = Tlv::expect(ext.contents, 0x06)?;
+        if oid.contents != KEY_USAGE {
+            continue;
+        }
+        let mut value = oid.rest;
+        if let Some(critical) = Tlv::expect(value, 0x01) {
+            value = critical.rest;
+        }
+        let octets = Tlv::expect(value, 0x04)?;
+        let bits = Tlv::expect(octets.contents, 0x03)?;
+        // BIT STRING: unused-bits byte, then the bits, most significant first.
+        return Some(bits.contents.get(1).is_some_and(|b| b & 0x04 != 0));
+    }
+    Some(true)
 }
 
 /// Whether `der` is exactly one X.509 certificate (one SEQUENCE, nothing
@@ -77,6 +200,15 @@ pub(crate) fn is_certificate(der: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn civil_days() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(days_from_civil(2024, 2, 29), 19_782);
+        assert_eq!(digits(b"2a"), None);
+        assert_eq!(digits(b"0042"), Some(42));
+    }
 
     #[test]
     fn lengths() {

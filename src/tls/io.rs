@@ -16,12 +16,12 @@ macro_rules! tls_io {
         use embedded_io::ErrorType;
         use $io::{Read, Write};
         use $($tls)::+::TlsConnection;
-        use embedded_tls::blocking::{Certificate, TlsClock, TlsConfig, TlsContext};
+        use embedded_tls::blocking::{TlsClock, TlsConfig, TlsContext};
 
         use crate::credentials::TokenEndpoint;
         use crate::tls::{
-            CryptoRngCore, Eof, Framing, Provider, RustPki, Socket, Suite, TlsConnectError,
-            TlsConnector, TlsError, Verifier, Wire,
+            CryptoRngCore, Eof, Framing, Provider, Socket, Suite, TlsConnectError,
+            TlsConnector, TlsError, Verifier, Wire, finish, is_dns_name,
         };
 
         /// Opens TCP connections: your network stack's part (embassy-net
@@ -58,7 +58,7 @@ macro_rules! tls_io {
             state: State,
         }
 
-        impl<'a, O, R, B, D, const CHAIN: usize> TlsConnector<'a, O, R, B, D, CHAIN>
+        impl<'a, O, R, B, D> TlsConnector<'a, O, R, B, D>
         where
             O: Open,
             R: CryptoRngCore,
@@ -67,7 +67,7 @@ macro_rules! tls_io {
         {
             /// Opens a TCP connection to `host:port` through the opener and
             /// runs the TLS 1.3 handshake, verifying the server (chain to
-            /// the CA, the name — `host` unless overridden —, the
+            /// a root, the name — `host` unless overridden —, the
             /// CertificateVerify, the pin). Use it for the services you call
             /// with the token too.
             $vis $($async)? fn $open(
@@ -79,7 +79,7 @@ macro_rules! tls_io {
                 let Self {
                     opener,
                     rng,
-                    ca,
+                    roots,
                     pin,
                     max_fragment_length,
                     read_buf,
@@ -100,32 +100,28 @@ macro_rules! tls_io {
                     framing: Framing::default(),
                 };
                 let mut conn = TlsConnection::new(socket, read_buf.as_mut(), write_buf.as_mut());
-                let mut config = TlsConfig::new().with_server_name(name);
+                let mut config = TlsConfig::new();
+                if is_dns_name(name) {
+                    config = config.with_server_name(name);
+                }
                 if let Some(length) = *max_fragment_length {
                     config = config.with_max_fragment_length(length);
                 }
                 let mut provider = Provider {
                     rng,
-                    verifier: Verifier::new(
-                        RustPki::<D, CHAIN>::new(Certificate::X509(*ca)),
-                        *pin,
-                    ),
+                    verifier: Verifier::<D>::new(*roots, name, *pin),
                     #[cfg(feature = "mtls")]
                     client: *client,
                     #[cfg(not(feature = "mtls"))]
                     client: core::marker::PhantomData,
                 };
-                match conn.open(TlsContext::new(&config, &mut provider)) $($await)* {
-                    Ok(()) if provider.verifier.authenticated() => Ok(TlsStream {
-                        conn: Some(conn),
-                        wire: &*wire,
-                        state: State::Open,
-                    }),
-                    // Finished arrived without a verified Certificate +
-                    // CertificateVerify: never used.
-                    Ok(()) => Err(TlsConnectError::Unauthenticated),
-                    Err(e) => Err(wire.translate(e)),
-                }
+                let handshake = conn.open(TlsContext::new(&config, &mut provider)) $($await)*;
+                finish(handshake, &provider.verifier, wire)?;
+                Ok(TlsStream {
+                    conn: Some(conn),
+                    wire: &*wire,
+                    state: State::Open,
+                })
             }
         }
 
@@ -196,7 +192,7 @@ macro_rules! tls_io {
             }
         }
 
-        impl<'a, O, R, B, D, const CHAIN: usize> $($connect)::+ for TlsConnector<'a, O, R, B, D, CHAIN>
+        impl<'a, O, R, B, D> $($connect)::+ for TlsConnector<'a, O, R, B, D>
         where
             O: Open,
             R: CryptoRngCore,

@@ -83,18 +83,18 @@ use core::marker::PhantomData;
 use embedded_io::ErrorType;
 #[cfg(feature = "mtls")]
 use embedded_tls::SignatureScheme;
-use embedded_tls::blocking::{
-    Aes128GcmSha256, CertificateEntryRef, CertificateRef, CertificateVerifyRef, CryptoProvider,
-    TlsCipherSuite, TlsVerifier,
-};
-use embedded_tls::pki::CertVerifier;
+use embedded_tls::blocking::{Aes128GcmSha256, CryptoProvider, TlsVerifier};
 
 pub use embedded_tls::blocking::{MaxFragmentLength, NoClock, TlsClock};
 pub use embedded_tls::{CryptoRngCore, TlsError};
+pub use rustls_pki_types::TrustAnchor;
 
 mod der;
 mod io;
+mod verify;
 pub use der::spki;
+pub(crate) use verify::Verifier;
+pub use verify::{CertError, MAX_INTERMEDIATES, Pin, Roots, verify_server_chain};
 
 /// The async connector: [`TlsConnector`] over an async [`asynch::Open`]
 /// (feature `async`).
@@ -111,8 +111,8 @@ pub const READ_BUFFER: usize = read_buffer_len(None);
 /// to 128 bytes of overhead to each record it writes).
 pub const MIN_WRITE_BUFFER: usize = 256;
 
-/// The longest server name the certificate check can hold.
-pub const MAX_SERVER_NAME: usize = 64;
+/// The longest server name: a DNS name of 253 bytes.
+pub const MAX_SERVER_NAME: usize = 253;
 
 /// The read buffer that holds any record of a server that honours
 /// `max_fragment_length` (`None`: the full 2^14 bytes).
@@ -143,10 +143,10 @@ pub type Suite = Aes128GcmSha256;
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum SetupError {
-    /// The CA is not one DER X.509 certificate.
+    /// No root, or a root certificate is not one DER X.509 certificate
+    /// webpki takes as a trust anchor.
     CaCertificate,
-    /// The server name is empty, longer than [`MAX_SERVER_NAME`], or an IP
-    /// address (the check matches DNS names only).
+    /// The server name is neither a DNS name nor an IP address.
     ServerName,
     /// The read buffer is smaller than `needed`: [`read_buffer_len`] of
     /// the configured fragment length.
@@ -170,14 +170,13 @@ pub enum SetupError {
 impl fmt::Display for SetupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::CaCertificate => f.write_str("the CA is not one DER X.509 certificate"),
+            Self::CaCertificate => {
+                f.write_str("the trusted roots must be one or more DER X.509 CA certificates")
+            }
             Self::ClientCertificate => {
                 f.write_str("the client certificate is not one DER X.509 certificate")
             }
-            Self::ServerName => f.write_str(
-                "the server name must be a DNS name of 1 to 64 bytes (IP addresses cannot be \
-                 checked: give the certificate's DNS name)",
-            ),
+            Self::ServerName => f.write_str("the server name must be a DNS name or an IP address"),
             Self::ReadBuffer { needed, available } => write!(
                 f,
                 "TLS read buffer too small: {needed} bytes needed, {available} given"
@@ -199,18 +198,18 @@ impl core::error::Error for SetupError {}
 pub enum TlsConnectError<E> {
     /// The TCP opener or the socket failed: its original error.
     Transport(E),
-    /// The TLS layer failed: certificate, name or pin refused, an alert from
-    /// the server, a protocol violation, record protection. See
-    /// [`TlsConnectError::describe`].
+    /// The server's certificate (chain, name, dates, pin) or its
+    /// CertificateVerify signature was refused: why.
+    Certificate(CertError),
+    /// The TLS layer failed: an alert from the server, a protocol
+    /// violation, record protection. See [`TlsConnectError::describe`].
     Tls(TlsError),
     /// The server ended the TCP stream inside a TLS record.
     Truncated,
     /// The handshake finished without the server proving its identity (no
     /// verified Certificate + CertificateVerify).
     Unauthenticated,
-    /// The host to verify is not a DNS name of 1 to 64 bytes (an IP
-    /// address: give the certificate's DNS name with
-    /// [`TlsConnector::with_server_name`]).
+    /// The host to verify is neither a DNS name nor an IP address.
     ServerName,
     /// The stream failed or was closed before: no more I/O on it.
     Closed,
@@ -220,14 +219,12 @@ impl<E> TlsConnectError<E> {
     /// A short explanation of the TLS errors a user is likely to meet.
     pub fn describe(e: &TlsError) -> &'static str {
         match e {
-            TlsError::InvalidCertificate => {
-                "certificate refused: not signed by the trusted CA, not for the expected server \
-                 name, outside its validity dates, or not matching the pin"
+            TlsError::InvalidCertificate | TlsError::InvalidCertificateEntry => {
+                "the server's Certificate message could not be read"
             }
             TlsError::InvalidSignature => "a handshake signature did not verify",
             TlsError::InvalidSignatureScheme => {
-                "the server's certificate uses an algorithm this client does not support \
-                 (ECDSA P-256 with SHA-256 is)"
+                "the server named a signature scheme this client does not know"
             }
             TlsError::InvalidHandshake | TlsError::MissingHandshake => {
                 "the server broke the handshake protocol"
@@ -240,8 +237,8 @@ impl<E> TlsConnectError<E> {
                 "the server sent something embedded-tls 0.19 does not support (e.g. a KeyUpdate)"
             }
             TlsError::InsufficientSpace | TlsError::OutOfMemory => {
-                "a record or the certificate chain is larger than the buffers (see \
-                 max_fragment_length and CHAIN)"
+                "a record is larger than the buffers (see max_fragment_length), or the \
+                 server sent more than 16 certificates"
             }
             TlsError::InvalidCipherSuite | TlsError::InvalidKeyShare => {
                 "the server chose a cipher suite or group this client does not offer \
@@ -259,15 +256,15 @@ impl<E: fmt::Display> fmt::Display for TlsConnectError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Transport(e) => e.fmt(f),
+            Self::Certificate(e) => write!(f, "TLS: certificate refused: {e}"),
             Self::Tls(e) => write!(f, "TLS: {}", Self::describe(e)),
             Self::Truncated => f.write_str("the server closed the connection inside a TLS record"),
             Self::Unauthenticated => {
                 f.write_str("TLS: the server did not prove its identity (no CertificateVerify)")
             }
-            Self::ServerName => f.write_str(
-                "TLS: the server name must be a DNS name of 1 to 64 bytes (for an IP address give \
-                 the certificate's DNS name as server name)",
-            ),
+            Self::ServerName => {
+                f.write_str("TLS: the server name must be a DNS name or an IP address")
+            }
             Self::Closed => f.write_str("TLS: the connection is closed"),
         }
     }
@@ -278,10 +275,11 @@ impl<E: defmt::Format> defmt::Format for TlsConnectError<E> {
     fn format(&self, f: defmt::Formatter<'_>) {
         match self {
             Self::Transport(e) => defmt::write!(f, "transport: {}", e),
+            Self::Certificate(e) => defmt::write!(f, "certificate refused: {}", e),
             Self::Tls(e) => defmt::write!(f, "TLS: {=str}", Self::describe(e)),
             Self::Truncated => defmt::write!(f, "truncated TLS record"),
             Self::Unauthenticated => defmt::write!(f, "server not authenticated"),
-            Self::ServerName => defmt::write!(f, "server name not a DNS name"),
+            Self::ServerName => defmt::write!(f, "server name not a DNS name or IP address"),
             Self::Closed => defmt::write!(f, "TLS connection closed"),
         }
     }
@@ -304,107 +302,13 @@ impl<E: embedded_io::Error> embedded_io::Error for TlsConnectError<E> {
 /// [`TlsConnectError::Transport`] (`source` would need `E: 'static`).
 impl<E: fmt::Debug + fmt::Display> core::error::Error for TlsConnectError<E> {}
 
-// ---- Pins and verification ---------------------------------------------------
-
-/// What a pin compares: the SHA-256 of the server's leaf certificate (DER),
-/// or of its `SubjectPublicKeyInfo` (DER; survives re-issuing the
-/// certificate with the same key; HPKP's `pin-sha256`).
-///
-/// ```
-/// use embedded_oauth2::tls::Pin;
-/// let pin = Pin::PublicKey([0u8; 32]);
-/// assert!(!pin.matches(b"not a certificate"));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Pin {
-    /// SHA-256 of the leaf certificate's DER.
-    Certificate([u8; 32]),
-    /// SHA-256 of the leaf certificate's SubjectPublicKeyInfo DER.
-    PublicKey([u8; 32]),
-}
-
-impl Pin {
-    /// Whether `leaf` (DER) matches.
-    pub fn matches(&self, leaf: &[u8]) -> bool {
-        use sha2::{Digest, Sha256};
-        match self {
-            Self::Certificate(hash) => <[u8; 32]>::from(Sha256::digest(leaf)) == *hash,
-            Self::PublicKey(hash) => {
-                spki(leaf).is_some_and(|k| <[u8; 32]>::from(Sha256::digest(k)) == *hash)
-            }
-        }
-    }
-}
-
-/// The verifier behind every connection: optionally the pin, then the
-/// chain and the name (`inner`), and it records that exactly one Certificate
-/// and then exactly one CertificateVerify were verified, in that order
-/// (out-of-order messages never reach `inner`, whose CertificateVerify check
-/// panics without a Certificate).
-pub(crate) struct Verifier<V> {
-    inner: V,
-    pin: Option<Pin>,
-    certificate: bool,
-    signature: bool,
-}
-
-impl<V> Verifier<V> {
-    pub(crate) fn new(inner: V, pin: Option<Pin>) -> Self {
-        Self {
-            inner,
-            pin,
-            certificate: false,
-            signature: false,
-        }
-    }
-
-    /// Whether the server's certificate and its CertificateVerify signature
-    /// were both verified.
-    pub(crate) fn authenticated(&self) -> bool {
-        self.certificate && self.signature
-    }
-}
-
-impl<CS: TlsCipherSuite, V: TlsVerifier<CS>> TlsVerifier<CS> for Verifier<V> {
-    fn set_hostname_verification(&mut self, hostname: &str) -> Result<(), TlsError> {
-        self.inner.set_hostname_verification(hostname)
-    }
-
-    fn verify_certificate(
-        &mut self,
-        transcript: &CS::Hash,
-        cert: CertificateRef,
-    ) -> Result<(), TlsError> {
-        if self.certificate {
-            return Err(TlsError::InvalidHandshake);
-        }
-        if let Some(pin) = &self.pin {
-            match cert.entries.first() {
-                Some(CertificateEntryRef::X509(leaf)) if pin.matches(leaf) => {}
-                _ => return Err(TlsError::InvalidCertificate),
-            }
-        }
-        self.inner.verify_certificate(transcript, cert)?;
-        self.certificate = true;
-        Ok(())
-    }
-
-    fn verify_signature(&mut self, verify: CertificateVerifyRef) -> Result<(), TlsError> {
-        if !self.certificate || self.signature {
-            return Err(TlsError::InvalidHandshake);
-        }
-        self.inner.verify_signature(verify)?;
-        self.signature = true;
-        Ok(())
-    }
-}
+// ---- The provider and the outcome of a handshake ------------------------------
 
 /// embedded-tls's crypto provider: the caller's RNG, our verifier, and the
 /// client certificate, if any.
 pub(crate) struct Provider<'r, 'c, R, V> {
     pub(crate) rng: &'r mut R,
-    pub(crate) verifier: Verifier<V>,
+    pub(crate) verifier: V,
     #[cfg(feature = "mtls")]
     pub(crate) client: Option<ClientCertificate<'c>>,
     #[cfg(not(feature = "mtls"))]
@@ -425,6 +329,8 @@ impl<R: CryptoRngCore, V: TlsVerifier<Suite>> CryptoProvider for Provider<'_, '_
         &mut *self.rng
     }
 
+    /// Always a verifier: embedded-tls skips verification silently when
+    /// this fails; [`finish`] opens nothing a verifier did not authenticate.
     fn verifier(&mut self) -> Result<&mut impl TlsVerifier<Suite>, TlsError> {
         Ok(&mut self.verifier)
     }
@@ -535,22 +441,35 @@ impl signature::SignerMut<DerSignature> for CertificateSigner<'_> {
     }
 }
 
-/// The rustpki chain-and-name verifier with the connector's clock.
-pub(crate) type RustPki<'a, D, const CHAIN: usize> = CertVerifier<'a, Suite, D, CHAIN>;
-
-/// Checks a name `CertVerifier` can match: a DNS name of 1 to 64 bytes, not
-/// an IP address.
-pub(crate) fn valid_server_name(name: &str) -> bool {
-    if name.is_empty() || name.len() > MAX_SERVER_NAME {
-        return false;
+/// A handshake's outcome as the connection's: open only when the verifier
+/// authenticated the server (certificate and CertificateVerify verified,
+/// nothing refused); a refusal comes back as its reason.
+pub(crate) fn finish<E, D: TlsClock>(
+    handshake: Result<(), TlsError>,
+    verifier: &Verifier<'_, D>,
+    wire: &Wire<E>,
+) -> Result<(), TlsConnectError<E>> {
+    match (handshake, verifier.refusal()) {
+        (_, Some(why)) => Err(TlsConnectError::Certificate(why)),
+        (Ok(()), None) if verifier.authenticated() => Ok(()),
+        // Finished arrived without a verified Certificate +
+        // CertificateVerify: never used.
+        (Ok(()), None) => Err(TlsConnectError::Unauthenticated),
+        (Err(e), None) => Err(wire.translate(e)),
     }
-    let bare = name.trim_start_matches('[').trim_end_matches(']');
-    let ipv4 = bare.split('.').count() == 4
-        && bare
-            .split('.')
-            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()));
-    let ipv6 = bare.contains(':');
-    !(ipv4 || ipv6)
+}
+
+/// Whether `name` can be verified: a DNS name or an IP address.
+pub(crate) fn valid_server_name(name: &str) -> bool {
+    name.len() <= MAX_SERVER_NAME && rustls_pki_types::ServerName::try_from(name).is_ok()
+}
+
+/// Whether `name` is sent as SNI: DNS names only (RFC 6066 §3).
+pub(crate) fn is_dns_name(name: &str) -> bool {
+    matches!(
+        rustls_pki_types::ServerName::try_from(name),
+        Ok(rustls_pki_types::ServerName::DnsName(_))
+    )
 }
 
 // ---- The transport under embedded-tls ----------------------------------------
@@ -727,8 +646,8 @@ impl<S: ErrorType + embedded_io_async::Write> embedded_io_async::Write for Socke
 /// * `O`: your TCP opener ([`blocking::Open`] or [`asynch::Open`]).
 /// * `R`: your `CryptoRng` (rand_core 0.6).
 /// * `B`: the two record buffers (`&mut [u8]`, `[u8; N]`, `Vec<u8>`, ...).
-/// * `D`: the wall clock for certificate dates ([`NoClock`]: not checked).
-/// * `CHAIN`: bytes of certificate chain kept during the handshake.
+/// * `D`: the wall clock for certificate dates ([`NoClock`]: see the module
+///   docs for what a device without a clock gives up).
 ///
 /// It implements the client's `Connect` traits, so it goes straight into
 /// [`Client::token`](crate::Client::token); [`TlsConnector::open`]
@@ -760,10 +679,10 @@ impl<S: ErrorType + embedded_io_async::Write> embedded_io_async::Write for Socke
 /// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct TlsConnector<'a, O: ErrorType, R, B, D = NoClock, const CHAIN: usize = 2048> {
+pub struct TlsConnector<'a, O: ErrorType, R, B, D = NoClock> {
     pub(crate) opener: O,
     pub(crate) rng: R,
-    pub(crate) ca: &'a [u8],
+    pub(crate) roots: Roots<'a>,
     pub(crate) server_name: Option<&'a str>,
     pub(crate) pin: Option<Pin>,
     pub(crate) max_fragment_length: Option<MaxFragmentLength>,
@@ -775,10 +694,10 @@ pub struct TlsConnector<'a, O: ErrorType, R, B, D = NoClock, const CHAIN: usize 
     pub(crate) client: Option<ClientCertificate<'a>>,
 }
 
-impl<O: ErrorType, R, B, D, const CHAIN: usize> fmt::Debug for TlsConnector<'_, O, R, B, D, CHAIN> {
+impl<O: ErrorType, R, B, D> fmt::Debug for TlsConnector<'_, O, R, B, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsConnector")
-            .field("ca_len", &self.ca.len())
+            .field("roots", &self.roots.len())
             .field("server_name", &self.server_name)
             .field("pin", &self.pin)
             .field(
@@ -790,8 +709,9 @@ impl<O: ErrorType, R, B, D, const CHAIN: usize> fmt::Debug for TlsConnector<'_, 
 }
 
 impl<'a, O: ErrorType, R: CryptoRngCore, B: AsMut<[u8]>> TlsConnector<'a, O, R, B> {
-    /// A connector that trusts `ca` (one X.509 certificate, DER) and checks
-    /// every server's name against the host it connects to.
+    /// A connector that trusts `roots` (one CA certificate as DER bytes, a
+    /// slice of them, or prepared [`TrustAnchor`]s: see [`Roots`]) and
+    /// checks every server's name against the host it connects to.
     ///
     /// The read buffer decides the record size: with [`READ_BUFFER`] bytes
     /// or more any server works; a smaller one makes the connector ask for
@@ -814,11 +734,12 @@ impl<'a, O: ErrorType, R: CryptoRngCore, B: AsMut<[u8]>> TlsConnector<'a, O, R, 
     pub fn new(
         opener: O,
         rng: R,
-        ca: &'a [u8],
+        roots: impl Into<Roots<'a>>,
         mut read_buf: B,
         mut write_buf: B,
     ) -> Result<Self, SetupError> {
-        if !der::is_certificate(ca) {
+        let roots = roots.into();
+        if !roots.are_valid() {
             return Err(SetupError::CaCertificate);
         }
         let write_len = write_buf.as_mut().len();
@@ -845,7 +766,7 @@ impl<'a, O: ErrorType, R: CryptoRngCore, B: AsMut<[u8]>> TlsConnector<'a, O, R, 
         Ok(Self {
             opener,
             rng,
-            ca,
+            roots,
             server_name: None,
             pin: None,
             max_fragment_length,
@@ -864,9 +785,7 @@ impl<'a, O: ErrorType, R: CryptoRngCore, B: AsMut<[u8]>> TlsConnector<'a, O, R, 
     }
 }
 
-impl<'a, O: ErrorType, R: CryptoRngCore, B: AsMut<[u8]>, D: TlsClock, const CHAIN: usize>
-    TlsConnector<'a, O, R, B, D, CHAIN>
-{
+impl<'a, O: ErrorType, R: CryptoRngCore, B: AsMut<[u8]>, D: TlsClock> TlsConnector<'a, O, R, B, D> {
     fn check_read_buffer(mut self) -> Result<Self, SetupError> {
         let needed = read_buffer_len(self.max_fragment_length);
         let available = self.read_buf.as_mut().len();
@@ -934,30 +853,11 @@ impl<'a, O: ErrorType, R: CryptoRngCore, B: AsMut<[u8]>, D: TlsClock, const CHAI
     }
 
     /// Checks certificate validity dates against `C::now()` (Unix seconds).
-    pub fn with_clock<C: TlsClock>(self) -> TlsConnector<'a, O, R, B, C, CHAIN> {
+    pub fn with_clock<C: TlsClock>(self) -> TlsConnector<'a, O, R, B, C> {
         TlsConnector {
             opener: self.opener,
             rng: self.rng,
-            ca: self.ca,
-            server_name: self.server_name,
-            pin: self.pin,
-            max_fragment_length: self.max_fragment_length,
-            read_buf: self.read_buf,
-            write_buf: self.write_buf,
-            wire: self.wire,
-            clock: PhantomData,
-            #[cfg(feature = "mtls")]
-            client: self.client,
-        }
-    }
-
-    /// Keeps up to `N` bytes of the server's certificate chain during the
-    /// handshake (default 2048; on the stack while it runs).
-    pub fn with_chain<const N: usize>(self) -> TlsConnector<'a, O, R, B, D, N> {
-        TlsConnector {
-            opener: self.opener,
-            rng: self.rng,
-            ca: self.ca,
+            roots: self.roots,
             server_name: self.server_name,
             pin: self.pin,
             max_fragment_length: self.max_fragment_length,
@@ -985,9 +885,9 @@ impl<'a, O: ErrorType, R: CryptoRngCore, B: AsMut<[u8]>, D: TlsClock, const CHAI
         &mut self.opener
     }
 
-    /// The trusted CA certificate (DER).
-    pub fn ca(&self) -> &'a [u8] {
-        self.ca
+    /// The trusted roots.
+    pub fn roots(&self) -> Roots<'a> {
+        self.roots
     }
 
     /// The name verified for `host`: the override, or `host` itself.
@@ -1152,7 +1052,7 @@ mod tests {
             TlsConnector::new(
                 Mem::default(),
                 rand_core::OsRng,
-                &ca,
+                &ca[..],
                 std::vec![0u8; read],
                 std::vec![0u8; write],
             )
@@ -1196,7 +1096,7 @@ mod tests {
             TlsConnector::new(
                 Mem::default(),
                 rand_core::OsRng,
-                &short,
+                &short[..],
                 std::vec![0u8; READ_BUFFER],
                 std::vec![0u8; MIN_WRITE_BUFFER],
             ),
@@ -1255,6 +1155,7 @@ mod tests {
         );
         let conn: Vec<String> = [
             TlsConnectError::Transport("socket reset"),
+            TlsConnectError::Certificate(CertError::UnknownIssuer),
             TlsConnectError::Tls(TlsError::InvalidCertificate),
             TlsConnectError::Truncated,
             TlsConnectError::Unauthenticated,
@@ -1265,7 +1166,10 @@ mod tests {
         .map(ToString::to_string)
         .collect();
         assert_eq!(conn[0], "socket reset", "the opener's error, as it is");
-        assert!(conn[1].starts_with("TLS: certificate refused"), "{conn:?}");
+        assert!(
+            conn[1].starts_with("TLS: certificate refused: ") && conn[1].contains("trusted root"),
+            "{conn:?}"
+        );
         let mut all: Vec<&String> = setup.iter().chain(&conn).collect();
         assert!(all.iter().all(|m| !m.is_empty()));
         all.sort();
@@ -1300,6 +1204,7 @@ mod tests {
         distinct.dedup();
         assert_eq!(distinct.len(), described.len(), "{described:?}");
         for (same, as_) in [
+            (TlsError::InvalidCertificateEntry, 0),
             (TlsError::MissingHandshake, 3),
             (TlsError::Io(embedded_io::ErrorKind::Other), 4),
             (TlsError::OutOfMemory, 7),
@@ -1336,39 +1241,37 @@ mod tests {
         assert!(f.at_boundary());
     }
 
+    /// DNS names and IP addresses (v4 and v6, without brackets) can be
+    /// verified; only DNS names are sent as SNI.
     #[test]
     fn server_names() {
-        for ok in ["localhost", "auth.example.com", "a", "1.2.3.example"] {
-            assert!(valid_server_name(ok), "{ok}");
-        }
-        // Four labels are an IPv4 address only when all are 1-3 digits.
-        let longest = "a".repeat(MAX_SERVER_NAME);
+        let longest = [
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(61),
+        ]
+        .join(".");
+        assert_eq!(longest.len(), MAX_SERVER_NAME);
         for ok in [
+            "localhost",
+            "auth.example.com",
+            "a",
+            "1.2.3.example",
             "host.example.co.uk",
             "a.b.c.d",
-            "1234.5.6.7",
-            "1.2.3.4a",
             longest.as_str(),
         ] {
-            assert!(valid_server_name(ok), "{ok}");
+            assert!(valid_server_name(ok) && is_dns_name(ok), "{ok}");
         }
-        let long = "a".repeat(MAX_SERVER_NAME + 1);
-        for bad in ["", "127.0.0.1", "::1", "[::1]", "10.0.0.255", long.as_str()] {
+        for ip in ["127.0.0.1", "10.0.0.255", "::1", "2001:db8::1"] {
+            assert!(valid_server_name(ip) && !is_dns_name(ip), "{ip}");
+        }
+        let long = std::format!("{longest}e");
+        let label = "a".repeat(64);
+        for bad in ["", "[::1]", "a b", "a..b", long.as_str(), label.as_str()] {
             assert!(!valid_server_name(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn authenticated_needs_certificate_and_signature() {
-        let mut v = Verifier::new((), None);
-        assert!(!v.authenticated());
-        v.certificate = true;
-        assert!(!v.authenticated());
-        v.certificate = false;
-        v.signature = true;
-        assert!(!v.authenticated());
-        v.certificate = true;
-        assert!(v.authenticated());
     }
 
     /// A new connection forgets how the previous one ended.
@@ -1393,52 +1296,43 @@ mod tests {
         ));
     }
 
-    /// embedded-tls calls the verifier only for the messages the server
-    /// sends: a CertificateVerify without a verified Certificate is refused
-    /// before it reaches rustpki (which would panic on it), and the server
-    /// is not authenticated.
+    /// No stream opens unless the verifier authenticated the server: a
+    /// handshake that finished without verifying (as embedded-tls does when
+    /// a provider has no verifier, or the server skipped its certificate)
+    /// is `Unauthenticated`; a refusal is the refusal, whatever the
+    /// handshake says.
     #[test]
-    fn certificate_verify_without_certificate_is_refused() {
-        use embedded_tls::SignatureScheme;
-        struct Unreachable;
-        impl TlsVerifier<Suite> for Unreachable {
-            fn set_hostname_verification(&mut self, _: &str) -> Result<(), TlsError> {
-                Ok(())
-            }
-            fn verify_certificate(
-                &mut self,
-                _: &<Suite as TlsCipherSuite>::Hash,
-                _: CertificateRef,
-            ) -> Result<(), TlsError> {
-                panic!("reached the inner verifier")
-            }
-            fn verify_signature(&mut self, _: CertificateVerifyRef) -> Result<(), TlsError> {
-                panic!("reached the inner verifier")
-            }
+    fn only_an_authenticated_handshake_opens() {
+        let wire: Wire<&str> = Wire::new();
+        let root: &[u8] = &[0x30, 0x00];
+        let v = Verifier::<NoClock>::new(Roots::Certificate(root), "a.example", None);
+        assert!(matches!(
+            finish(Ok(()), &v, &wire),
+            Err(TlsConnectError::Unauthenticated)
+        ));
+        assert!(matches!(
+            finish(Err(TlsError::InvalidHandshake), &v, &wire),
+            Err(TlsConnectError::Tls(TlsError::InvalidHandshake))
+        ));
+        // A refused certificate: its reason, even on an Ok handshake.
+        let mut v = Verifier::<NoClock>::new(Roots::Certificate(root), "a.example", None);
+        let cert = embedded_tls::blocking::CertificateRef::with_context(&[]);
+        assert!(
+            TlsVerifier::<Suite>::verify_certificate(&mut v, &sha2::Sha256::default(), cert)
+                .is_err()
+        );
+        for handshake in [Ok(()), Err(TlsError::InvalidCertificate)] {
+            assert!(matches!(
+                finish(handshake, &v, &wire),
+                Err(TlsConnectError::Certificate(CertError::Malformed))
+            ));
         }
-        let mut v = Verifier::new(Unreachable, None);
-        let verify = CertificateVerifyRef {
-            signature_scheme: SignatureScheme::EcdsaSecp256r1Sha256,
-            signature: &[0x30, 0x00],
-        };
-        let r = TlsVerifier::<Suite>::verify_signature(&mut v, verify);
-        assert!(matches!(r, Err(TlsError::InvalidHandshake)), "{r:?}");
-        assert!(!v.authenticated());
     }
 
-    /// A minimal DER shape `is_certificate` accepts (no real key: enough
-    /// to build a connector that never connects).
+    /// A real self-signed P-256 root whose key was discarded: enough to
+    /// build a connector that never connects.
     fn fake_ca() -> std::vec::Vec<u8> {
-        let mut tbs = std::vec![0xa0, 0x03, 0x02, 0x01, 0x02, 0x02, 0x01, 0x01];
-        for _ in 0..4 {
-            tbs.extend([0x30, 0x00]);
-        }
-        tbs.extend([0x30, 0x03, 0x06, 0x01, 0x2a]);
-        let mut inner = std::vec![0x30, tbs.len() as u8];
-        inner.extend(&tbs);
-        let mut cert = std::vec![0x30, inner.len() as u8];
-        cert.extend(&inner);
-        cert
+        include_bytes!("../../tests/data/tls/unit-root.der").to_vec()
     }
 
     struct NoTcp;
@@ -1456,7 +1350,7 @@ mod tests {
             TlsConnector::new(
                 NoTcp,
                 rand_core::OsRng,
-                &ca,
+                &ca[..],
                 std::vec![0u8; read],
                 std::vec![0u8; write],
             )
@@ -1516,7 +1410,7 @@ mod tests {
             ),
             Err(SetupError::CaCertificate)
         ));
-        for bad in ["127.0.0.1", "", "[::1]"] {
+        for bad in ["", "[::1]", "a b"] {
             assert!(matches!(
                 make(READ_BUFFER, 1024).unwrap().with_server_name(bad),
                 Err(SetupError::ServerName)
