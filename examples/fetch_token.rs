@@ -77,13 +77,14 @@
 //! The client secret is never printed; the access token only as
 //! `access_token=` on success.
 //!
-//! `https://` needs `--ca-cert FILE`: the CA certificate (PEM or DER) that
-//! signed the server's certificate. The connection is TLS 1.3 through
-//! embedded-tls (`support/tls.rs`), verifying the chain, the validity dates
-//! and the server's DNS name; there is no way to skip that. To connect by IP
-//! address give the certificate's DNS name with `--server-name` (the check
-//! matches DNS names only). `http://` works only with `--allow-http`
-//! (loopback tests).
+//! `https://` needs `--ca-cert FILE`: the root certificate(s) the server's
+//! chain must lead to (one DER certificate, or a PEM bundle of one or more,
+//! as curl's `--cacert`). The connection is TLS 1.3 through embedded-tls
+//! (`support/tls.rs`) with the crate's verifier (rustls-webpki): the chain
+//! through the server's intermediates, the validity dates, the server's
+//! name (DNS name or IP address); there is no way to skip that.
+//! `--server-name` verifies another name than the URL's host. `http://`
+//! works only with `--allow-http` (loopback tests).
 
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -134,10 +135,11 @@ Fetches an OAuth 2.0 access token with the Client Credentials Grant (RFC 6749 §
   --scope \"a b\"          requested scopes, space-delimited
   --audience A           audience parameter
   --resource URI         resource indicator (RFC 8707); may be repeated
-  --ca-cert FILE         CA certificate (PEM or DER) the server's certificate must
-                         chain to; required for https:// (always verified)
-  --server-name NAME     DNS name to verify instead of the URL's host, e.g. when
-                         the URL names an IP address
+  --ca-cert FILE         root certificate(s) the server's chain must lead to: DER,
+                         or a PEM bundle of one or more; required for https://
+                         (always verified)
+  --server-name NAME     name (DNS or IP address) to verify instead of the URL's
+                         host
   --client-cert FILE     client certificate (PEM or DER) for mutual TLS (RFC 8705),
                          presented to the token endpoint and to --call; with
                          --auth none it is the client authentication (feature mtls)
@@ -559,20 +561,20 @@ fn connect_tcp(ep: &TokenEndpoint<'_>) -> Result<FromStd<TcpStream>, io::Error> 
 fn tls_connector(args: &Args) -> Result<tls::TlsConnector, Failure> {
     let path = args.ca_cert.as_deref().ok_or_else(|| {
         Failure::Usage(
-            "--ca-cert FILE is required for an https:// token URL: the CA certificate \
-             (PEM or DER) that signed the server's certificate"
+            "--ca-cert FILE is required for an https:// token URL: the root \
+             certificate(s) (DER, or a PEM bundle) the server's chain leads to"
                 .into(),
         )
     })?;
     let shown = path.escape_debug();
     let ca = std::fs::read(path).map_err(|e| Failure::Other(format!("--ca-cert {shown}: {e}")))?;
     // Parsed here too so that the message names the flag at fault.
-    tls::certificate_der(&ca).map_err(|e| Failure::Other(format!("--ca-cert {shown}: {e}")))?;
+    tls::certificates_der(&ca).map_err(|e| Failure::Other(format!("--ca-cert {shown}: {e}")))?;
     let tls = tls::connector(&ca, args.server_name.as_deref())
         .map(|c| c.with_timeout(TIMEOUT))
-        .map_err(|e| {
-            let e = e.strip_prefix("server name: ").unwrap_or(&e);
-            Failure::Other(format!("--server-name: {e}"))
+        .map_err(|e| match e.strip_prefix("server name: ") {
+            Some(e) => Failure::Other(format!("--server-name: {e}")),
+            None => Failure::Other(format!("--ca-cert {shown}: {e}")),
         })?;
     with_client_certificate(tls, args)
 }

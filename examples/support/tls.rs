@@ -19,11 +19,7 @@ use embedded_io_adapters::std::FromStd;
 use rand_core::OsRng;
 
 #[allow(unused_imports)]
-pub use embedded_oauth2::tls::{Pin, READ_BUFFER, spki};
-
-/// Bytes of certificate chain the verifier keeps for the CertificateVerify
-/// check (the crate's default is 2048; hosts can afford more).
-pub const MAX_CHAIN: usize = 8 * 1024;
+pub use embedded_oauth2::tls::{CertError, Pin, READ_BUFFER, Roots, spki};
 
 /// Write record buffer: a whole HTTP request in one record.
 pub const WRITE_BUFFER: usize = 4 * 1024;
@@ -34,7 +30,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The crate's connector over [`StdTcp`], checking certificate dates
 /// against the system clock.
 pub type TlsConnector =
-    embedded_oauth2::tls::TlsConnector<'static, StdTcp, OsRng, Vec<u8>, SystemTime, MAX_CHAIN>;
+    embedded_oauth2::tls::TlsConnector<'static, StdTcp, OsRng, Vec<u8>, SystemTime>;
 
 /// A verified TLS 1.3 connection over a `std` TCP stream.
 pub type TlsStream<'c> = embedded_oauth2::tls::blocking::TlsStream<'c, FromStd<TcpStream>>;
@@ -42,22 +38,27 @@ pub type TlsStream<'c> = embedded_oauth2::tls::blocking::TlsStream<'c, FromStd<T
 /// The connector's error: `Transport` keeps the original `std::io::Error`.
 pub type TlsConnectError = embedded_oauth2::tls::TlsConnectError<io::Error>;
 
-/// A connector trusting `ca` (PEM or DER) and checking `server_name`
-/// (None: the host connected to). The CA and the name are leaked to get
-/// the `'static` the connector borrows them for (a few hundred bytes per
-/// connector: fine for a CLI and tests; firmware keeps them in flash).
-pub fn connector(ca: &[u8], server_name: Option<&str>) -> Result<TlsConnector, String> {
-    let ca: &'static [u8] = Box::leak(certificate_der(ca)?.into_boxed_slice());
+/// A connector trusting the root certificates in `roots` (one DER
+/// certificate, or a PEM bundle of one or more, as curl's `--cacert`) and
+/// checking `server_name` (None: the host connected to). The roots and the
+/// name are leaked to get the `'static` the connector borrows them for (a
+/// few hundred bytes per root: fine for a CLI and tests; firmware keeps
+/// them in flash).
+pub fn connector(roots: &[u8], server_name: Option<&str>) -> Result<TlsConnector, String> {
+    let roots: Vec<&'static [u8]> = certificates_der(roots)?
+        .into_iter()
+        .map(|der| &*Box::leak(der.into_boxed_slice()))
+        .collect();
+    let roots: &'static [&'static [u8]] = Box::leak(roots.into_boxed_slice());
     let tls = embedded_oauth2::tls::TlsConnector::new(
         StdTcp::new(DEFAULT_TIMEOUT),
         OsRng,
-        ca,
+        roots,
         vec![0; READ_BUFFER],
         vec![0; WRITE_BUFFER],
     )
     .map_err(|e| format!("CA certificate: {e}"))?
-    .with_clock::<SystemTime>()
-    .with_chain::<MAX_CHAIN>();
+    .with_clock::<SystemTime>();
     let tls = match server_name {
         Some(name) => {
             let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
@@ -117,35 +118,56 @@ impl embedded_oauth2::tls::blocking::Open for StdTcp {
 /// The DER of a certificate given as PEM (exactly one `CERTIFICATE` block)
 /// or as DER.
 pub fn certificate_der(input: &[u8]) -> Result<Vec<u8>, String> {
+    let mut all = certificates_der(input)?;
+    match (all.pop(), all.len()) {
+        (Some(der), 0) => Ok(der),
+        (_, n) => Err(format!(
+            "expected exactly one PEM \"CERTIFICATE\" block, found {}",
+            n + 1
+        )),
+    }
+}
+
+/// The DER of each certificate in `input`: one DER certificate, or PEM
+/// with one or more `CERTIFICATE` blocks (a bundle, as curl's `--cacert`
+/// reads; text around the blocks is ignored).
+pub fn certificates_der(input: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
     const END: &str = "-----END CERTIFICATE-----";
-    let der = if input.first() == Some(&0x30) {
-        input.to_vec()
+    let ders = if input.first() == Some(&0x30) {
+        vec![input.to_vec()]
     } else {
-        let text = std::str::from_utf8(input)
+        let mut text = std::str::from_utf8(input)
             .map_err(|_| "neither DER nor PEM (not UTF-8 text)".to_owned())?;
-        let blocks = text.matches(BEGIN).count();
-        if blocks != 1 {
-            return Err(format!(
-                "expected exactly one PEM \"CERTIFICATE\" block, found {blocks} \
-                 (CertVerifier trusts one CA certificate)"
-            ));
+        let mut ders = Vec::new();
+        while let Some(i) = text.find(BEGIN) {
+            let body = &text[i + BEGIN.len()..];
+            let len = body
+                .find(END)
+                .ok_or_else(|| format!("PEM block without \"{END}\""))?;
+            let b64: String = body[..len]
+                .chars()
+                .filter(|c| !c.is_ascii_whitespace())
+                .collect();
+            ders.push(
+                Base64::decode_vec(&b64)
+                    .map_err(|e| format!("PEM body is not valid base64: {e}"))?,
+            );
+            text = &body[len + END.len()..];
         }
-        let start = text.find(BEGIN).map_or(0, |i| i + BEGIN.len());
-        let len = text[start..]
-            .find(END)
-            .ok_or_else(|| format!("PEM block without \"{END}\""))?;
-        let b64: String = text[start..start + len]
-            .chars()
-            .filter(|c| !c.is_ascii_whitespace())
-            .collect();
-        Base64::decode_vec(&b64).map_err(|e| format!("PEM body is not valid base64: {e}"))?
+        if ders.is_empty() {
+            return Err("no PEM \"CERTIFICATE\" block found".to_owned());
+        }
+        ders
     };
     // The crate's own check (one DER certificate with a public key).
-    match embedded_oauth2::tls::spki(&der) {
-        Some(_) if der.len() > 2 && der.first() == Some(&0x30) => Ok(der),
-        _ => Err("not an X.509 certificate".to_owned()),
+    for der in &ders {
+        match embedded_oauth2::tls::spki(der) {
+            Some(_) if der.len() > 2 && der.first() == Some(&0x30) => {}
+            _ => return Err("not an X.509 certificate".to_owned()),
+        }
     }
+    Ok(ders)
 }
 
 /// TCP to `host:port` with timeouts; errors name the address.

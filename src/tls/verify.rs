@@ -283,9 +283,9 @@ impl CertError {
 /// for `server_name` (a DNS name or an IP address) and for TLS server
 /// authentication, at `now` (Unix seconds).
 ///
-/// `now: None` (a device without a clock) verifies at the leaf's own
-/// notBefore: certificate dates are then as good as unchecked (see the
-/// module docs). The pin and the CertificateVerify signature are the
+/// `now: None` (a device without a clock) verifies at the latest notBefore
+/// of the chain's certificates, the first moment they are all valid:
+/// certificate dates are then as good as unchecked (see the module docs). The pin and the CertificateVerify signature are the
 /// connector's (they need the handshake); everything else is here, and the
 /// connector verifies through this function.
 ///
@@ -320,17 +320,18 @@ fn check<'c>(
     let mut intermediates: [CertificateDer<'c>; MAX_INTERMEDIATES] =
         core::array::from_fn(|_| CertificateDer::from_slice(&[]));
     let mut count = 0;
+    // Without a clock: the latest notBefore of the chain, the earliest
+    // moment at which all its certificates are valid (if any is).
+    let mut latest_start = der::not_before(leaf).ok_or(CertError::Malformed)?;
     for other in others {
         let slot = intermediates.get_mut(count).ok_or(CertError::TooComplex)?;
-        *slot = CertificateDer::from_slice(other.ok_or(CertError::Malformed)?);
+        let other = other.ok_or(CertError::Malformed)?;
+        latest_start = latest_start.max(der::not_before(other).unwrap_or(0));
+        *slot = CertificateDer::from_slice(other);
         count += 1;
     }
     let intermediates = intermediates.get(..count).unwrap_or_default();
-    let time = match now {
-        Some(seconds) => seconds,
-        None => der::not_before(leaf).ok_or(CertError::Malformed)?,
-    };
-    let time = UnixTime::since_unix_epoch(Duration::from_secs(time));
+    let time = UnixTime::since_unix_epoch(Duration::from_secs(now.unwrap_or(latest_start)));
     let leaf_der = CertificateDer::from_slice(leaf);
     let leaf =
         webpki::EndEntityCert::try_from(&leaf_der).map_err(|e| CertError::from_webpki(&e))?;
@@ -688,10 +689,22 @@ mod tests {
             verify_server_chain(&[b"x"], Roots::Certificate(root), "not a name", Some(0)),
             Err(CertError::ServerName)
         );
-        let many: std::vec::Vec<&[u8]> = std::vec![b"x"; MAX_INTERMEDIATES + 2];
+        let cert: &[u8] = include_bytes!("../../tests/data/tls/unit-root.der");
+        let mut many: std::vec::Vec<&[u8]> = std::vec![cert; MAX_INTERMEDIATES + 1];
         assert_eq!(
-            verify_server_chain(&many, Roots::Certificate(root), "a.example", Some(0)),
+            verify_server_chain(&many, Roots::Certificate(cert), "a.example", Some(0)),
+            Err(CertError::NotYetValid),
+            "as many intermediates as are kept"
+        );
+        many.push(cert);
+        assert_eq!(
+            verify_server_chain(&many, Roots::Certificate(cert), "a.example", Some(0)),
             Err(CertError::TooComplex)
+        );
+        // The root as the server's certificate: a CA as an end entity.
+        assert_eq!(
+            verify_server_chain(&[cert], Roots::Certificate(cert), "a.example", None),
+            Err(CertError::Constraints)
         );
     }
 
