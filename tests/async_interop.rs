@@ -162,7 +162,7 @@ impl AsyncTlsConnector {
         let inner = embedded_oauth2::tls::TlsConnector::new(
             AsyncStdTcp { opened: 0 },
             OsRng,
-            Box::leak(ca.into_boxed_slice()),
+            &*Box::leak(ca.into_boxed_slice()),
             vec![0; READ_BUFFER],
             vec![0; tls::WRITE_BUFFER],
         )

@@ -1,5 +1,6 @@
 //! A TLS 1.3 connector that can only verify (feature `tls`): [embedded-tls]
-//! 0.19 over a TCP connection you open, checking the server against your CA.
+//! 0.19 over a TCP connection you open, checking the server against your
+//! roots with the crate's own verifier on [rustls-webpki].
 //!
 //! ```text
 //!   your TCP opener ──▶ TlsConnector ──▶ Client::token / Client::call
@@ -8,30 +9,56 @@
 //!
 //! # What it checks, always
 //!
-//! * **The chain** from the server's certificate to your CA certificate (DER),
-//!   with embedded-tls's `rustpki` `CertVerifier`: ECDSA P-256 / SHA-256
-//!   signatures (server certificates must be ECDSA P-256; RSA would need an
-//!   allocator).
+//! Before the connection is used (so before any secret is sent), with
+//! [rustls-webpki] 0.103 (no allocator) through one sans-IO function,
+//! [`verify_server_chain`], that you can also call yourself:
+//!
+//! * **The path** from the server's certificate through the intermediates
+//!   it sends (up to [`MAX_INTERMEDIATES`], any order) to one of your
+//!   [`Roots`]: one or several root certificates (DER), or
+//!   [`TrustAnchor`]s prepared once (a `static` in flash). Every signature
+//!   on it verifies; basicConstraints (only CA:TRUE certificates issue, a
+//!   CA is never the server's certificate), pathLenConstraint, name
+//!   constraints, keyUsage keyCertSign on the CAs (which webpki itself does
+//!   not check), and unknown critical extensions refuse a chain.
+//! * **The purpose**: the server's certificate's extendedKeyUsage, when it
+//!   has one, must include serverAuth.
 //! * **The name**: the endpoint's host, or the name given to
-//!   [`TlsConnector::with_server_name`] (DNS names only; a host that is an IP
-//!   address needs the certificate's DNS name given that way).
-//! * **Proof of possession**: the connection is used only after the server
-//!   sent its Certificate *and* a CertificateVerify that verified. embedded-tls
-//!   0.19 calls its verifier only for the messages the server actually sends,
-//!   so on its own it would accept a handshake that skips both.
+//!   [`TlsConnector::with_server_name`], a DNS name or an IP address
+//!   (v4 or v6), against the certificate's subjectAltName (the CN is never
+//!   used). Only DNS names are sent as SNI.
+//! * **Proof of possession**: the server's CertificateVerify signature,
+//!   with the leaf's key, over the handshake transcript (RFC 8446 §4.4.3).
+//!   The connection is used only after the server sent its Certificate
+//!   *and* a CertificateVerify that verified: embedded-tls 0.19 calls its
+//!   verifier only for the messages the server actually sends, so on its
+//!   own it would accept a handshake that skips both.
 //! * **Optionally a pin** ([`Pin`]): the SHA-256 of the leaf certificate or of
-//!   its `SubjectPublicKeyInfo`, on top of the chain and the name.
-//! * **Dates**, when you give a wall clock ([`TlsConnector::with_clock`]):
-//!   without one, certificate validity dates are not checked (a device that
-//!   just booted often does not know the date).
+//!   its `SubjectPublicKeyInfo`, checked in addition to the path and the
+//!   name, never instead.
+//! * **Dates**, when you give a wall clock ([`TlsConnector::with_clock`]).
 //!
-//! There is no constructor that skips verification: the CA is a required
-//! argument, and embedded-tls's `UnsecureProvider`/`NoVerify` are never used.
+//! A refusal says why: [`TlsConnectError::Certificate`] carries a
+//! [`CertError`] (unknown issuer, name, expired, key usage, constraints,
+//! pin, ...). There is no constructor that skips verification: the roots
+//! are a required argument, and embedded-tls's `UnsecureProvider`/`NoVerify`
+//! are never used.
 //!
-//! What `rustpki` does not check (so what your PKI must not rely on):
-//! basicConstraints, keyUsage and extendedKeyUsage; IP-address names; names
-//! beyond the certificate's first 3 DNS SANs. Trust one CA whose issuance you
-//! control, or pin.
+//! **Algorithms**: ECDSA P-256 with SHA-256, in certificates and in
+//! CertificateVerify. Anything else (RSA, P-384, SHA-1) is refused as
+//! [`CertError::UnsupportedAlgorithm`].
+//!
+//! ## What a device without a clock gives up
+//!
+//! With [`NoClock`] (or a clock that returns `None`, e.g. before it is
+//! set), the chain is verified at the latest notBefore of the certificates
+//! the server sent: the first moment they are all valid. So dates are as
+//! good as unchecked: **an expired certificate is accepted**, and with it
+//! one whose key leaked after it expired, or that was revoked and left to
+//! expire. A certificate that was never valid at the same time as its
+//! issuer is still refused, and everything else above is checked. Give the
+//! connector a clock (RTC, SNTP, the token server's `Date`) as soon as the
+//! device has one.
 //!
 //! # Buffers and record sizes
 //!
@@ -54,9 +81,9 @@
 //! * **write**: at least [`MIN_WRITE_BUFFER`]; each record we send carries up
 //!   to its size minus 128 bytes, so 1–2 KiB keeps an HTTP request in one or
 //!   two records. The larger of the two buffers also holds the ClientHello.
-//! * `CHAIN` (const generic, default 2048): bytes of the server's certificate
-//!   chain kept between the Certificate and CertificateVerify messages, on
-//!   the stack during the handshake.
+//! * The verifier keeps no copy of the chain: between the Certificate and
+//!   the CertificateVerify messages only the transcript hash and the leaf's
+//!   public key (about 200 bytes).
 //!
 //! # End of a connection
 //!
@@ -75,6 +102,7 @@
 //! `D::now()` ([`TlsClock`], Unix seconds) when you choose a clock.
 //!
 //! [embedded-tls]: https://docs.rs/embedded-tls/0.19
+//! [rustls-webpki]: https://docs.rs/rustls-webpki/0.103
 
 use core::cell::Cell;
 use core::fmt;
