@@ -124,13 +124,8 @@ impl TlsClock for HostTime {
     }
 }
 
-/// Bytes of the server's certificate chain kept during the handshake (on
-/// the stack): the test server sends its leaf alone (~560 bytes); a leaf
-/// and an intermediate need ~1.2 KiB with ECDSA.
-const CHAIN: usize = 1024;
-
 /// The verified TLS 1.3 connector over the bridge.
-type Tls<'a> = TlsConnector<'a, Opener<'a, Uart0>, ChaCha20Rng, &'static mut [u8], HostTime, CHAIN>;
+type Tls<'a> = TlsConnector<'a, Opener<'a, Uart0>, ChaCha20Rng, &'static mut [u8], HostTime>;
 
 // ---- memory -----------------------------------------------------------------
 
@@ -546,8 +541,7 @@ fn tls_connector<'a>(
 ) -> Result<Tls<'a>, Exit> {
     let mut tls = TlsConnector::new(opener, rng, ca, read, write)
         .map_err(|e| fail!("--ca-cert: {e}"))?
-        .with_clock::<HostTime>()
-        .with_chain::<CHAIN>();
+        .with_clock::<HostTime>();
     if let Some(name) = cfg.server_name {
         tls = tls
             .with_server_name(name)
