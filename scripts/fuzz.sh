@@ -17,7 +17,7 @@ shift || true
 if [ "$#" -gt 0 ]; then
   TARGETS=("$@")
 else
-  TARGETS=(http_reader json_scan token_json exchange request untrusted_bytes)
+  TARGETS=(http_reader json_scan token_json exchange request untrusted_bytes server_chain)
 fi
 
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
@@ -34,6 +34,10 @@ for t in "${TARGETS[@]}"; do
     # Configuration strings longer than this add nothing but time.
     dict=fuzz/dict/request.dict
     max_len=1024
+  elif [ "$t" = server_chain ]; then
+    # X.509 DER: the OIDs and tags webpki looks for.
+    dict=fuzz/dict/der.dict
+    max_len=8192
   fi
   mkdir -p "fuzz/work/$t"
   echo "==> fuzzing $t for ${SECONDS_PER_TARGET}s"
