@@ -746,6 +746,59 @@ mod tests {
         assert!(!v.authenticated());
     }
 
+    /// CertificateVerify: the TLS 1.3 message (64 spaces, the context,
+    /// the transcript hash) signed by the leaf's key verifies; another
+    /// transcript, a flipped signature, a scheme not compiled in or one
+    /// that does not fit the key do not.
+    #[cfg(feature = "p256")]
+    #[test]
+    fn certificate_verify_checks_the_leaf_key_over_the_transcript() {
+        use p256::ecdsa::signature::Signer as _;
+        use p256::ecdsa::{DerSignature, SigningKey};
+        let key = SigningKey::from_slice(&[7u8; 32]).unwrap();
+        let point = key.verifying_key().to_encoded_point(false);
+        let root: &[u8] = &[0x30, 0x00];
+        let mut v = Verifier::<embedded_tls::blocking::NoClock>::new(
+            Roots::Certificate(root),
+            "a.example",
+            None,
+        );
+        v.key_alg = Kept::copy(alg_id::ECDSA_P256.as_ref()).unwrap();
+        v.key = Kept::copy(point.as_bytes()).unwrap();
+        v.transcript = [0x42; 32];
+        let mut message = std::vec![0x20u8; 64];
+        message.extend_from_slice(b"TLS 1.3, server CertificateVerify\x00");
+        message.extend_from_slice(&[0x42; 32]);
+        let good: DerSignature = key.sign(&message);
+        let verify = |scheme, signature: &[u8]| {
+            v.signature(&CertificateVerifyRef {
+                signature_scheme: scheme,
+                signature,
+            })
+        };
+        let p256 = SignatureScheme::EcdsaSecp256r1Sha256;
+        assert_eq!(verify(p256, good.as_bytes()), Ok(()));
+        message[100] ^= 1;
+        let other: DerSignature = key.sign(&message);
+        assert_eq!(verify(p256, other.as_bytes()), Err(CertError::BadSignature));
+        let mut flipped = good.as_bytes().to_vec();
+        *flipped.last_mut().unwrap() ^= 1;
+        assert_eq!(verify(p256, &flipped), Err(CertError::BadSignature));
+        assert_eq!(
+            verify(SignatureScheme::Ed25519, good.as_bytes()),
+            Err(CertError::UnsupportedAlgorithm)
+        );
+        // The right scheme for another kind of key.
+        v.key_alg = Kept::copy(alg_id::ECDSA_P384.as_ref()).unwrap();
+        assert_eq!(
+            v.signature(&CertificateVerifyRef {
+                signature_scheme: p256,
+                signature: good.as_bytes(),
+            }),
+            Err(CertError::BadSignature)
+        );
+    }
+
     #[test]
     fn kept_bytes_refuse_what_does_not_fit() {
         assert!(Kept::<4>::copy(&[1, 2, 3, 4, 5]).is_none());
