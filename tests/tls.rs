@@ -685,7 +685,28 @@ fn fetch_token_with_other_ca_fails() {
         &["--ca-cert", ca.to_str().expect("UTF-8 path")],
     );
     let line = out.assert_one_error_line();
-    assert!(line.contains("certificate refused"), "{out:#?}");
+    assert!(
+        line.contains("certificate refused: ") && line.contains("trusted root"),
+        "{out:#?}"
+    );
+}
+
+/// `--ca-cert` with a PEM bundle (an unrelated root, then the test CA), as
+/// curl's `--cacert` takes: the second root verifies the server.
+#[test]
+fn fetch_token_with_a_ca_bundle() {
+    let mut bundle = cert_file("other-ca.pem");
+    bundle.extend_from_slice(&cert_file("ca.pem"));
+    let path =
+        std::env::temp_dir().join(format!("embedded-oauth2-bundle-{}.pem", std::process::id()));
+    std::fs::write(&path, &bundle).expect("write the bundle");
+    let out = fetch_token(
+        &https_url(port("https_port")),
+        &["--ca-cert", path.to_str().expect("UTF-8 path")],
+    );
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert!(out.stdout.starts_with("access_token="), "{out:#?}");
 }
 
 // ---- fetch_token with signed client assertions over https -----------------
