@@ -115,7 +115,7 @@ use embedded_tls::blocking::{Aes128GcmSha256, CryptoProvider, TlsVerifier};
 
 pub use embedded_tls::blocking::{MaxFragmentLength, NoClock, TlsClock};
 pub use embedded_tls::{CryptoRngCore, TlsError};
-pub use rustls_pki_types::TrustAnchor;
+pub use rustls_pki_types::{Der, TrustAnchor};
 
 mod der;
 mod io;

@@ -42,6 +42,24 @@ pub const MAX_INTERMEDIATES: usize = 8;
 ///
 /// A root's name constraints (in a prepared anchor) apply; its validity
 /// dates and extensions do not (it is trusted as given).
+///
+/// A prepared anchor holds the contents (without tag and length) of the
+/// root's `subject` and `subjectPublicKeyInfo`, as
+/// `webpki::anchor_from_trusted_cert` gives them: prepare them at build
+/// time and keep them in flash.
+///
+/// ```
+/// # #[cfg(feature = "tls")] {
+/// use embedded_oauth2::tls::{Der, Roots, TrustAnchor};
+/// static ANCHORS: &[TrustAnchor<'static>] = &[TrustAnchor {
+///     subject: Der::from_slice(&[/* the root's subject, contents */]),
+///     subject_public_key_info: Der::from_slice(&[/* its SPKI, contents */]),
+///     name_constraints: None,
+/// }];
+/// let roots = Roots::Anchors(ANCHORS);
+/// assert_eq!(roots.len(), 1);
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub enum Roots<'a> {
