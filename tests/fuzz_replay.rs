@@ -231,7 +231,14 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 fn committed_corpus_and_reproducers_replay() {
     let mut failures = Vec::new();
     let mut count = 0;
-    for (target, run) in TARGETS {
+    #[cfg(feature = "tls")]
+    let targets = TARGETS
+        .iter()
+        .copied()
+        .chain([("server_chain", harness::server_chain as Harness)]);
+    #[cfg(not(feature = "tls"))]
+    let targets = TARGETS.iter().copied();
+    for (target, run) in targets {
         for sub in ["corpus", "regressions"] {
             for path in files(&fuzz_dir().join(sub).join(target)) {
                 let data = std::fs::read(&path).unwrap();
