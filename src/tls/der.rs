@@ -201,11 +201,176 @@ pub(crate) fn is_certificate(der: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    use std::vec::Vec;
+
+    /// A TLV with a short or long (one byte) length.
+    fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
+        let mut v = std::vec![tag];
+        if contents.len() < 0x80 {
+            v.push(contents.len() as u8);
+        } else {
+            v.extend([0x81, contents.len() as u8]);
+        }
+        v.extend_from_slice(contents);
+        v
+    }
+
+    /// A certificate shape with the given validity contents, SPKI and
+    /// extensions (the `[3]` contents: a SEQUENCE of extensions).
+    fn cert(validity: &[u8], spki: &[u8], extensions: Option<&[u8]>) -> Vec<u8> {
+        let mut tbs = tlv(0xa0, &[0x02, 0x01, 0x02]);
+        tbs.extend([0x02, 0x01, 0x01]); // serial
+        tbs.extend(tlv(SEQUENCE, &[0x06, 0x01, 0x2a])); // signature
+        tbs.extend([0x30, 0x00]); // issuer
+        tbs.extend(tlv(SEQUENCE, validity));
+        tbs.extend([0x30, 0x00]); // subject
+        tbs.extend_from_slice(spki);
+        if let Some(e) = extensions {
+            tbs.extend(tlv(0xa3, e));
+        }
+        tlv(SEQUENCE, &tlv(SEQUENCE, &tbs))
+    }
+
+    const SPKI: &[u8] = &[0x30, 0x07, 0x30, 0x03, 0x06, 0x01, 0x2a, 0x03, 0x00];
+
+    fn utc(t: &str) -> Vec<u8> {
+        let mut v = tlv(0x17, t.as_bytes());
+        v.extend(tlv(0x17, b"491231235959Z"));
+        v
+    }
+
+    fn generalized(t: &str) -> Vec<u8> {
+        tlv(0x18, t.as_bytes())
+    }
+
+    #[test]
+    fn not_before_reads_both_time_forms() {
+        let at = |validity: Vec<u8>| not_before(&cert(&validity, SPKI, None));
+        assert_eq!(at(utc("700101000000Z")), Some(0));
+        assert_eq!(at(utc("000101000000Z")), Some(946_684_800)); // 2000
+        assert_eq!(at(utc("491231235959Z")), Some(2_524_607_999)); // 2049
+        assert_eq!(at(utc("500101000000Z")), None); // 1950: before 1970
+        assert_eq!(at(utc("991231235959Z")), Some(946_684_799));
+        assert_eq!(at(utc("240229123456Z")), Some(1_709_210_096));
+        assert_eq!(at(generalized("20240229123456Z")), Some(1_709_210_096));
+        assert_eq!(at(generalized("21000101000000Z")), Some(4_102_444_800));
+        assert_eq!(at(generalized("19700101000001Z")), Some(1));
+        for bad in [
+            utc("240229123456"),
+            utc("2402291234567"),
+            utc("24022912345Z"),
+            utc("240001000000Z"),
+            utc("241301000000Z"),
+            utc("240100000000Z"),
+            utc("240132000000Z"),
+            utc("240101240000Z"),
+            utc("240101006000Z"),
+            utc("240101000060Z"),
+            utc("2401010000a0Z"),
+            generalized("19691231235959Z"),
+            generalized("2024022912345Z"),
+            tlv(0x04, b"240229123456Z"),
+            std::vec![],
+        ] {
+            assert_eq!(at(bad.clone()), None, "{bad:02x?}");
+        }
+        // The last valid second of each field.
+        assert_eq!(
+            at(utc("241231235959Z")),
+            Some(days_from_civil(2024, 12, 31) * 86_400 + 86_399)
+        );
+        assert_eq!(not_before(b"\x30\x00"), None);
+    }
+
+    #[test]
+    fn spki_parts_split_algorithm_and_key() {
+        let key_info = tlv(
+            SEQUENCE,
+            &[&tlv(SEQUENCE, &[0x06, 0x01, 0x2a])[..], &tlv(0x03, &[0, 4, 1, 2])].concat(),
+        );
+        assert_eq!(
+            spki_parts(&key_info),
+            Some((&[0x06, 0x01, 0x2a][..], &[4u8, 1, 2][..]))
+        );
+        // Unused bits, trailing data, no BIT STRING, no SEQUENCE.
+        let unused = tlv(
+            SEQUENCE,
+            &[&tlv(SEQUENCE, &[0x06, 0x01, 0x2a])[..], &tlv(0x03, &[1, 4])].concat(),
+        );
+        let trailing = tlv(
+            SEQUENCE,
+            &[&tlv(SEQUENCE, &[0x06, 0x01, 0x2a])[..], &tlv(0x03, &[0, 4]), &[5, 0]].concat(),
+        );
+        let empty_bits = tlv(
+            SEQUENCE,
+            &[&tlv(SEQUENCE, &[0x06, 0x01, 0x2a])[..], &tlv(0x03, &[])].concat(),
+        );
+        for bad in [
+            unused,
+            trailing,
+            empty_bits,
+            tlv(SEQUENCE, &tlv(SEQUENCE, &[])),
+            tlv(0x31, &[]),
+        ] {
+            assert_eq!(spki_parts(&bad), None, "{bad:02x?}");
+        }
+        // A certificate's SPKI, found by the walk.
+        let c = cert(&utc("240101000000Z"), &key_info, None);
+        assert_eq!(spki(&c), Some(&key_info[..]));
+    }
+
+    #[test]
+    fn key_usage_cert_sign() {
+        let ext = |critical: bool, bits: &[u8]| {
+            let mut e = std::vec![0x06, 0x03, 0x55, 0x1d, 0x0f];
+            if critical {
+                e.extend([0x01, 0x01, 0xff]);
+            }
+            e.extend(tlv(0x04, &tlv(0x03, bits)));
+            tlv(SEQUENCE, &e)
+        };
+        let other = tlv(
+            SEQUENCE,
+            &[&[0x06, 0x03, 0x55, 0x1d, 0x13][..], &tlv(0x04, &[0x30, 0x00])].concat(),
+        );
+        let with = |exts: &[Vec<u8>]| {
+            let all: Vec<u8> = exts.concat();
+            allows_cert_sign(&cert(&utc("240101000000Z"), SPKI, Some(&tlv(SEQUENCE, &all))))
+        };
+        // keyCertSign is bit 5: 0x04 of the first byte.
+        assert_eq!(with(&[ext(true, &[0x01, 0x06])]), Some(true));
+        assert_eq!(with(&[ext(false, &[0x02, 0x04])]), Some(true));
+        assert_eq!(with(&[other.clone(), ext(true, &[0x02, 0x04])]), Some(true));
+        assert_eq!(with(&[ext(true, &[0x07, 0x80])]), Some(false));
+        assert_eq!(with(&[ext(true, &[0x01, 0xfb])]), Some(false));
+        assert_eq!(with(&[ext(true, &[0x00])]), Some(false));
+        assert_eq!(with(&[other.clone()]), Some(true), "no keyUsage");
+        assert_eq!(with(&[]), Some(true));
+        assert_eq!(
+            allows_cert_sign(&cert(&utc("240101000000Z"), SPKI, None)),
+            Some(true),
+            "no extensions"
+        );
+        // Malformed: an extension that is not a SEQUENCE, a keyUsage
+        // without OCTET STRING, extensions that are not a SEQUENCE.
+        assert_eq!(with(&[std::vec![0x04, 0x00]]), None);
+        let no_octets = tlv(SEQUENCE, &[0x06, 0x03, 0x55, 0x1d, 0x0f, 0x05, 0x00]);
+        assert_eq!(with(&[no_octets]), None);
+        assert_eq!(
+            allows_cert_sign(&cert(&utc("240101000000Z"), SPKI, Some(&[0x04, 0x00]))),
+            None
+        );
+        assert_eq!(allows_cert_sign(b"\x30\x00"), None);
+    }
+
     #[test]
     fn civil_days() {
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(days_from_civil(2000, 3, 1), 11_017);
         assert_eq!(days_from_civil(2024, 2, 29), 19_782);
+        assert_eq!(days_from_civil(2024, 3, 1), 19_783);
+        assert_eq!(days_from_civil(2100, 1, 1), 47_482);
+        assert_eq!(days_from_civil(1999, 12, 31), 10_956);
         assert_eq!(digits(b"2a"), None);
         assert_eq!(digits(b"0042"), Some(42));
     }
