@@ -286,7 +286,11 @@ mod tests {
     fn spki_parts_split_algorithm_and_key() {
         let key_info = tlv(
             SEQUENCE,
-            &[&tlv(SEQUENCE, &[0x06, 0x01, 0x2a])[..], &tlv(0x03, &[0, 4, 1, 2])].concat(),
+            &[
+                &tlv(SEQUENCE, &[0x06, 0x01, 0x2a])[..],
+                &tlv(0x03, &[0, 4, 1, 2]),
+            ]
+            .concat(),
         );
         assert_eq!(
             spki_parts(&key_info),
@@ -299,7 +303,12 @@ mod tests {
         );
         let trailing = tlv(
             SEQUENCE,
-            &[&tlv(SEQUENCE, &[0x06, 0x01, 0x2a])[..], &tlv(0x03, &[0, 4]), &[5, 0]].concat(),
+            &[
+                &tlv(SEQUENCE, &[0x06, 0x01, 0x2a])[..],
+                &tlv(0x03, &[0, 4]),
+                &[5, 0],
+            ]
+            .concat(),
         );
         let empty_bits = tlv(
             SEQUENCE,
@@ -331,11 +340,19 @@ mod tests {
         };
         let other = tlv(
             SEQUENCE,
-            &[&[0x06, 0x03, 0x55, 0x1d, 0x13][..], &tlv(0x04, &[0x30, 0x00])].concat(),
+            &[
+                &[0x06, 0x03, 0x55, 0x1d, 0x13][..],
+                &tlv(0x04, &[0x30, 0x00]),
+            ]
+            .concat(),
         );
         let with = |exts: &[Vec<u8>]| {
             let all: Vec<u8> = exts.concat();
-            allows_cert_sign(&cert(&utc("240101000000Z"), SPKI, Some(&tlv(SEQUENCE, &all))))
+            allows_cert_sign(&cert(
+                &utc("240101000000Z"),
+                SPKI,
+                Some(&tlv(SEQUENCE, &all)),
+            ))
         };
         // keyCertSign is bit 5: 0x04 of the first byte.
         assert_eq!(with(&[ext(true, &[0x01, 0x06])]), Some(true));

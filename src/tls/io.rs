@@ -21,7 +21,7 @@ macro_rules! tls_io {
         use crate::credentials::TokenEndpoint;
         use crate::tls::{
             CryptoRngCore, Eof, Framing, Provider, Socket, Suite, TlsConnectError,
-            TlsConnector, TlsError, Verifier, Wire, finish, is_dns_name,
+            TlsConnector, TlsError, Verifier, Wire, finish, is_dns_name, RSA_SIGNATURES,
         };
 
         /// Opens TCP connections: your network stack's part (embassy-net
@@ -101,6 +101,9 @@ macro_rules! tls_io {
                 };
                 let mut conn = TlsConnection::new(socket, read_buf.as_mut(), write_buf.as_mut());
                 let mut config = TlsConfig::new();
+                if RSA_SIGNATURES {
+                    config = config.enable_rsa_signatures();
+                }
                 if is_dns_name(name) {
                     config = config.with_server_name(name);
                 }

@@ -121,8 +121,8 @@ mod der;
 mod io;
 mod verify;
 pub use der::spki;
-pub(crate) use verify::Verifier;
 pub use verify::{CertError, MAX_INTERMEDIATES, Pin, Roots, verify_server_chain};
+pub(crate) use verify::{RSA_SIGNATURES, Verifier};
 
 /// The async connector: [`TlsConnector`] over an async [`asynch::Open`]
 /// (feature `async`).

@@ -436,6 +436,10 @@ fn for_scheme(scheme: SignatureScheme) -> Option<&'static dyn SignatureVerificat
     }
 }
 
+/// Whether RSA signatures are compiled in, so the ClientHello offers the
+/// RSA PKCS#1/PSS schemes (`TlsConfig::enable_rsa_signatures`).
+pub(crate) const RSA_SIGNATURES: bool = false;
+
 // ---- end of the section replaced by tls::sig ----------------------------------
 
 // ---- Pins --------------------------------------------------------------------------
