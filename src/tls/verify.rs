@@ -40,8 +40,9 @@ pub const MAX_INTERMEDIATES: usize = 8;
 ///   [`TrustAnchor`]s in flash (`TrustAnchor { subject, subject_public_key_info,
 ///   name_constraints }`, each a `Der::from_slice`), as `webpki-roots` does.
 ///
-/// A root's name constraints (in a prepared anchor) apply; its validity
-/// dates and extensions do not (it is trusted as given).
+/// A root's name constraints apply (webpki reads them from a DER root
+/// too); its validity dates and other extensions do not (it is trusted as
+/// given).
 ///
 /// A prepared anchor holds the contents (without tag and length) of the
 /// root's `subject` and `subjectPublicKeyInfo`, as
