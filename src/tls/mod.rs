@@ -1355,6 +1355,18 @@ mod tests {
                 Err(TlsConnectError::Certificate(CertError::Malformed))
             ));
         }
+        // The provider always hands embedded-tls the verifier (an `Err`
+        // would make it skip verification silently).
+        let mut rng = rand_core::OsRng;
+        let mut provider = Provider {
+            rng: &mut rng,
+            verifier: Verifier::<NoClock>::new(Roots::Certificate(root), "a.example", None),
+            #[cfg(feature = "mtls")]
+            client: None,
+            #[cfg(not(feature = "mtls"))]
+            client: PhantomData,
+        };
+        assert!(CryptoProvider::verifier(&mut provider).is_ok());
     }
 
     /// A real self-signed P-256 root whose key was discarded: enough to
