@@ -361,7 +361,11 @@ mod tests {
         assert_eq!(with(&[ext(true, &[0x07, 0x80])]), Some(false));
         assert_eq!(with(&[ext(true, &[0x01, 0xfb])]), Some(false));
         assert_eq!(with(&[ext(true, &[0x00])]), Some(false));
-        assert_eq!(with(&[other.clone()]), Some(true), "no keyUsage");
+        assert_eq!(
+            with(core::slice::from_ref(&other)),
+            Some(true),
+            "no keyUsage"
+        );
         assert_eq!(with(&[]), Some(true));
         assert_eq!(
             allows_cert_sign(&cert(&utc("240101000000Z"), SPKI, None)),

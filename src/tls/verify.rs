@@ -692,9 +692,55 @@ mod tests {
             (W::BadDer, CertError::Malformed),
             (W::MaximumPathDepthExceeded, CertError::TooComplex),
             (W::CertRevoked, CertError::Other),
+            (
+                W::SignatureAlgorithmMismatch,
+                CertError::UnsupportedAlgorithm,
+            ),
+            #[allow(deprecated)]
+            (
+                W::UnsupportedSignatureAlgorithm,
+                CertError::UnsupportedAlgorithm,
+            ),
+            #[allow(deprecated)]
+            (W::RequiredEkuNotFound, CertError::KeyUsage),
+            (
+                W::CertExpired {
+                    time: UnixTime::since_unix_epoch(Duration::from_secs(2)),
+                    not_after: UnixTime::since_unix_epoch(Duration::from_secs(1)),
+                },
+                CertError::Expired,
+            ),
+            (
+                W::CertNotValidYet {
+                    time: UnixTime::since_unix_epoch(Duration::from_secs(1)),
+                    not_before: UnixTime::since_unix_epoch(Duration::from_secs(2)),
+                },
+                CertError::NotYetValid,
+            ),
         ] {
             assert_eq!(CertError::from_webpki(&e), want, "{e:?}");
         }
+        // A name webpki refuses (the unit root has no subjectAltName).
+        let root = CertificateDer::from_slice(include_bytes!("../../tests/data/tls/unit-root.der"));
+        let cert = webpki::EndEntityCert::try_from(&root).unwrap();
+        let name = ServerName::try_from("a.example").unwrap();
+        let e = cert.verify_is_valid_for_subject_name(&name).unwrap_err();
+        assert_eq!(CertError::from_webpki(&e), CertError::Name);
+    }
+
+    /// The roots count as given; none is no root at all.
+    #[test]
+    fn roots_count_and_validity() {
+        let cert: &[u8] = include_bytes!("../../tests/data/tls/unit-root.der");
+        let two = [cert, cert];
+        assert_eq!(Roots::Certificates(&two).len(), 2);
+        assert!(Roots::Certificates(&two).are_valid());
+        assert!(Roots::Certificates(&[]).is_empty());
+        assert!(!Roots::Certificates(&[]).are_valid());
+        assert!(!Roots::Anchors(&[]).are_valid());
+        assert!(Roots::from(cert).are_valid());
+        assert!(!Roots::Certificates(&[cert, &cert[1..]]).are_valid());
+        assert!(!Roots::Certificate(&[0x30, 0x00]).are_valid());
     }
 
     #[test]
@@ -773,7 +819,6 @@ mod tests {
     /// the transcript hash) signed by the leaf's key verifies; another
     /// transcript, a flipped signature, a scheme not compiled in or one
     /// that does not fit the key do not.
-    #[cfg(feature = "p256")]
     #[test]
     fn certificate_verify_checks_the_leaf_key_over_the_transcript() {
         use p256::ecdsa::signature::Signer as _;
