@@ -315,6 +315,24 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
         self.retry_at = None;
         self.blocked = None;
         self.rejections = 0;
+        self.forget_unconfirmed_style();
+    }
+
+    /// [`ClientAuth::Auto`](crate::ClientAuth::Auto): a style that has not
+    /// yet given a token is not kept; the next fetch starts over at Basic.
+    fn forget_unconfirmed_style(&mut self) {
+        if !self.auth_style_known {
+            self.auth_style = crate::AuthStyle::Basic;
+        }
+    }
+
+    /// Starts one fetch (the drivers' sequence of attempts): what it may
+    /// retry, and the style [`ClientAuth::Auto`](crate::ClientAuth::Auto)
+    /// starts with (Basic, unless one is known to work) — also after a
+    /// fetch that was cancelled in the middle of its sequence.
+    pub(crate) fn start_fetch(&mut self) -> Tries {
+        self.forget_unconfirmed_style();
+        Tries::default()
     }
 
     /// Decides what [`Client::token`] does now.
@@ -357,6 +375,7 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
     ) -> Result<&Token<T, S>, Error<E>> {
         if let Err(e) = &result {
             self.fail(e);
+            self.forget_unconfirmed_style();
         }
         result?;
         Ok(&self.token)
@@ -575,7 +594,7 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
                     self.failures = self.failures.saturating_sub(1);
                     return true;
                 }
-                None => self.auth_style = crate::AuthStyle::Basic,
+                None => self.forget_unconfirmed_style(),
             }
         }
         false

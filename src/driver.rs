@@ -128,11 +128,11 @@ macro_rules! driver {
                 // Wiped however this ends: returned, failed, or (async)
                 // dropped at any await point by a timeout.
                 let mut buf = WipeOnDrop(buf);
+                let mut tries = self.start_fetch();
                 let mut result = self.$fetch_into(connector, &mut buf.0, signer) $($await)*;
                 // Again at once while the core says so (a DPoP nonce the
                 // server asked for, the next `ClientAuth::Auto` style); it
                 // bounds the attempts of one fetch.
-                let mut tries = crate::client::Tries::default();
                 while self.again(&result, &mut tries) {
                     result = self.$fetch_into(connector, &mut buf.0, signer) $($await)*;
                 }
