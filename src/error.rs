@@ -662,7 +662,9 @@ pub struct ErrorDetails {
     /// a long one is kept as its scheme and `error` parameter.
     pub www_authenticate: Option<Text<64>>,
     /// The latest `DPoP-Nonce` a response carried (RFC 9449 §8), with an
-    /// error or a token; kept until a newer one comes (feature `dpop`).
+    /// error or a token; kept until a newer one comes (feature `dpop`). One
+    /// longer than [`MAX_DPOP_NONCE`](crate::dpop::MAX_DPOP_NONCE) is not
+    /// kept, and drops the one before it.
     /// Not free text: [`ErrorDetails::is_empty`] does not look at it.
     #[cfg(feature = "dpop")]
     pub dpop_nonce: Option<crate::auth::dpop::DpopNonce>,

@@ -263,6 +263,57 @@ fn a_nonce_longer_than_the_client_keeps_is_a_capacity_error_naming_its_size() {
     assert_eq!(claims["nonce"], exact.as_str());
 }
 
+/// A nonce the client cannot keep is never kept: one reply (a token with
+/// an over-long `DPoP-Nonce`, or `use_dpop_nonce` with one) must not end
+/// the device's access. The error is reported for that reply only; the
+/// next request goes without a nonce, so the server can ask again. (Before:
+/// every later request failed locally with `Capacity`, nothing was sent,
+/// and no newer nonce could ever arrive, through `reset_backoff` too.)
+#[test]
+fn an_over_long_nonce_is_never_kept() {
+    let setup = Setup::new();
+    let long = format!("\r\nDPoP-Nonce: {}", "n".repeat(MAX_DPOP_NONCE + 1));
+    // A token with an over-long nonce, then five more fetches.
+    let mut scripts = vec![Script::Respond(dpop_token("t0", &long))];
+    scripts.extend((1..=5).map(|i| Script::Respond(dpop_token(&format!("t{i}"), ""))));
+    let (results, server) = run(&setup, true, scripts, 6);
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r, &Ok((TokenType::Dpop, format!("t{i}"))), "fetch {i}");
+    }
+    assert_eq!(server.connections, 6);
+    for i in 1..6 {
+        let claims = proof_claims(&server.logs[i].borrow().written, &setup.public);
+        assert!(claims.get("nonce").is_none(), "request {i}: {claims}");
+    }
+    // `use_dpop_nonce` with an over-long nonce: that fetch reports the size
+    // once; the next one is sent (without a nonce), asked again with a
+    // usable nonce, and gets its token.
+    let (results, server) = run(
+        &setup,
+        true,
+        vec![
+            Script::Respond(use_nonce(&long)),
+            Script::Respond(use_nonce("\r\nDPoP-Nonce: short")),
+            Script::Respond(dpop_token("t", "")),
+        ],
+        2,
+    );
+    assert!(
+        matches!(&results[0], Err(Error::Capacity(c)) if c.buffer == Buffer::DpopNonce),
+        "{:?}",
+        results[0]
+    );
+    assert_eq!(results[1], Ok((TokenType::Dpop, "t".into())));
+    assert_eq!(server.connections, 3);
+    let nonce = |i: usize| {
+        proof_claims(&server.logs[i].borrow().written, &setup.public)
+            .get("nonce")
+            .cloned()
+    };
+    assert_eq!(nonce(1), None);
+    assert_eq!(nonce(2), Some("short".into()));
+}
+
 #[test]
 fn token_types_must_match_the_request() {
     let setup = Setup::new();
@@ -693,4 +744,42 @@ mod async_signer {
         let written = conn.server.borrow().logs[0].borrow().written.clone();
         proof_claims(&written, &public);
     }
+}
+
+/// The same for a revocation response's nonce (an error response's: a 2xx
+/// is not read): an over-long one is not kept, and the next token request is sent without it.
+#[cfg(feature = "revocation")]
+#[test]
+fn a_revocation_responses_over_long_nonce_is_not_kept() {
+    let setup = Setup::new();
+    let now = Rc::new(Cell::new(0u64));
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let config = common::config()
+        .with_dpop(setup.dpop())
+        .with_revocation_endpoint(
+            embedded_oauth2::TokenEndpoint::parse_allow_http("http://127.0.0.1:8080/revoke")
+                .unwrap(),
+        );
+    let mut client: Client<_> = Client::new(config, || Instant::from_millis(0));
+    let mut buf = vec![0u8; 4096];
+    let long = format!("\r\nDPoP-Nonce: {}", "n".repeat(MAX_DPOP_NONCE + 1));
+    for s in [
+        dpop_token("t1", ""),
+        json(
+            &format!("HTTP/1.1 503 Service Unavailable{long}"),
+            r#"{"error":"temporarily_unavailable"}"#,
+        ),
+        dpop_token("t2", ""),
+    ] {
+        server.borrow_mut().push(Script::Respond(s));
+    }
+    client.fetch(&mut connect, &mut buf).expect("token");
+    assert!(client.revoke(&mut connect, &mut buf).is_err());
+    let t = client
+        .fetch(&mut connect, &mut buf)
+        .expect("token after revocation");
+    assert_eq!(t.expose_secret(), "t2");
+    let claims = proof_claims(&server.borrow().logs[2].borrow().written, &setup.public);
+    assert!(claims.get("nonce").is_none(), "{claims}");
 }
