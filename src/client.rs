@@ -680,13 +680,20 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
     /// Stores the response of an attempt started at `started` and clears
     /// the backoff.
     ///
-    /// On failure (a capacity too small) the previous token is kept: it is
-    /// still handed out by [`Client::cached`] until it expires.
+    /// The token type must be the one this configuration's request asks
+    /// for ([`ResponseError::BearerForDpop`](crate::error::ResponseError::BearerForDpop)
+    /// for a `Bearer` token when DPoP was asked for: a downgrade), as the
+    /// drivers check it.
+    ///
+    /// On failure (a capacity too small, the wrong token type) the previous
+    /// token is kept: it is still handed out by [`Client::cached`] until it
+    /// expires. Report the error with [`Client::fail`].
     pub fn complete(
         &mut self,
         response: &TokenResponse<'_>,
         started: Instant,
     ) -> Result<&Token<T, S>, Error> {
+        crate::response::token_type_for(response.token_type, self.config.dpop_requested())?;
         self.token.set(response, started, &self.policy)?;
         // A token: the style it was asked with works.
         self.auth_style_known = true;

@@ -131,7 +131,8 @@ pub mod http {
     pub use crate::reader::{Framing, Limits, MAX_HEADERS, ResponseHead, ResponseReader};
     pub use crate::request::{encode_request, form_body};
     pub use crate::response::{
-        TokenResponse, parse_token_response, parse_token_response_with_details,
+        TokenResponse, parse_token_response, parse_token_response_for,
+        parse_token_response_with_details,
     };
 }
 

@@ -783,3 +783,46 @@ fn a_revocation_responses_over_long_nonce_is_not_kept() {
     let claims = proof_claims(&server.borrow().logs[2].borrow().written, &setup.public);
     assert!(claims.get("nonce").is_none(), "{claims}");
 }
+
+/// Firmware with its own HTTP client: `Client::complete` holds the same
+/// token-type policy as the drivers, so a DPoP client never stores a
+/// `Bearer` token (the downgrade), and a client without DPoP never stores a
+/// DPoP one; `http::parse_token_response_for` parses as the configuration's
+/// request was made. (Before: `complete` stored the Bearer token, and
+/// `export_token` then wrote a record `restore_token` refused.)
+#[test]
+fn complete_holds_the_token_type_policy() {
+    use embedded_oauth2::http::{parse_token_response, parse_token_response_for};
+    let setup = Setup::new();
+    let bearer = br#"{"access_token":"b","token_type":"Bearer","expires_in":300}"#;
+    let dpop = br#"{"access_token":"d","token_type":"DPoP","expires_in":300}"#;
+    let mut client: Client<_> = Client::new(common::config().with_dpop(setup.dpop()), || {
+        Instant::from_millis(0)
+    });
+    let mut work = [0u8; 64];
+    let r = parse_token_response(200, bearer, &mut work).expect("a bearer token parses");
+    assert_eq!(
+        client.complete(&r, Instant::ZERO).err(),
+        Some(ResponseError::BearerForDpop.into())
+    );
+    assert!(client.cached().is_none());
+    assert_eq!(
+        parse_token_response_for(client.config(), 200, bearer, &mut work, None).err(),
+        Some(ResponseError::BearerForDpop.into())
+    );
+    let r = parse_token_response_for(client.config(), 200, dpop, &mut work, None).expect("dpop");
+    let t = client.complete(&r, Instant::ZERO).expect("a DPoP token");
+    assert_eq!(t.token_type(), TokenType::Dpop);
+
+    // And the other way round.
+    let mut plain: Client<_> = Client::new(common::config(), || Instant::from_millis(0));
+    assert_eq!(
+        parse_token_response_for(plain.config(), 200, dpop, &mut work, None).err(),
+        Some(ResponseError::UnsupportedTokenType.into())
+    );
+    let r = parse_token_response_for(plain.config(), 200, bearer, &mut work, None).expect("bearer");
+    assert_eq!(
+        plain.complete(&r, Instant::ZERO).map(|t| t.token_type()),
+        Ok(TokenType::Bearer)
+    );
+}
