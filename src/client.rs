@@ -118,8 +118,9 @@ pub(crate) enum Gate<'c> {
     Fetch,
     /// No usable token; a permanent failure stopped automatic attempts.
     Blocked(&'c Error),
-    /// No usable token; no attempt before this instant.
-    Wait(Instant),
+    /// No usable token; no attempt before this instant: backing off after
+    /// failures, or (`true`) held back after a fetch by `min_interval`.
+    Wait(crate::error::Wait, bool),
 }
 
 /// How `call` renews before its next attempt.
@@ -290,6 +291,12 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
     /// backwards or wrapped (a 32-bit millisecond tick after 49.7 days),
     /// and waiting for it could lock the client out for weeks.
     fn waiting_until(&self, now: Instant, with_min_interval: bool) -> Option<Instant> {
+        self.waiting(now, with_min_interval).map(|(t, _)| t)
+    }
+
+    /// [`Client::waiting_until`], and whether it is the hold-back after a
+    /// fetch (`true`) rather than the backoff after failures.
+    fn waiting(&self, now: Instant, with_min_interval: bool) -> Option<(Instant, bool)> {
         let longest = duration_millis(
             self.backoff
                 .max
@@ -300,7 +307,11 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
         let ahead = |t: &Instant| *t > now && t.ms_since(now) <= longest;
         let backoff = self.retry_at.filter(ahead);
         let min = self.min_until.filter(ahead).filter(|_| with_min_interval);
-        backoff.max(min)
+        match (backoff, min) {
+            (Some(b), Some(m)) if m > b => Some((m, true)),
+            (Some(b), _) => Some((b, false)),
+            (None, m) => m.map(|m| (m, true)),
+        }
     }
 
     /// The permanent failure that stopped automatic attempts, if any.
@@ -342,9 +353,9 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
         if fresh == Freshness::Fresh {
             return Gate::UseCached;
         }
-        let refuse = match (&self.blocked, self.waiting_until(now, true)) {
+        let refuse = match (&self.blocked, self.waiting(now, true)) {
             (Some(e), _) => Gate::Blocked(e),
-            (None, Some(t)) => Gate::Wait(t),
+            (None, Some((t, held))) => Gate::Wait(crate::error::Wait::new(t, now), held),
             (None, None) => return Gate::Fetch,
         };
         if fresh == Freshness::RefreshDue {
@@ -362,7 +373,8 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
             Gate::UseCached => Ok(true),
             Gate::Fetch => Ok(false),
             Gate::Blocked(e) => Err(e.clone()),
-            Gate::Wait(t) => Err(Error::Backoff(t)),
+            Gate::Wait(w, false) => Err(Error::Backoff(w.until)),
+            Gate::Wait(w, true) => Err(Error::HeldBack(w)),
         }
     }
 
@@ -700,11 +712,10 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
         self.failures = 0;
         self.blocked = None;
         self.retry_at = None;
-        // At most one automatic fetch per `min_interval`, whatever the
-        // server says of the lifetime (`expires_in: 1` must not mean a
-        // fetch every half second).
-        self.min_until = (self.policy.min_interval > Duration::ZERO)
-            .then(|| started.saturating_add(self.policy.min_interval));
+        // At most one automatic fetch per `min_interval`, but never past
+        // the renewal of a short-lived token (`RefreshPolicy::hold_back`).
+        let hold = self.policy.hold_back(self.token.lifetime());
+        self.min_until = (hold > Duration::ZERO).then(|| started.saturating_add(hold));
         // Renew at a random point of the jitter window, so devices that
         // booted together do not renew together.
         let window = self
