@@ -1061,7 +1061,9 @@ macro_rules! discovery_driver {
             endpoint: &TokenEndpoint<'_>,
             ex: &mut Discovery<'_>,
         ) -> Result<(), Error<K::Error>> {
-            let mut conn = connector.connect(endpoint) $($await)* .map_err(Error::Transport)?;
+            // Released (record buffers wiped) however this ends.
+            let mut connector = super::Released(connector);
+            let mut conn = connector.0.connect(endpoint) $($await)* .map_err(Error::Transport)?;
             // The drivers' one write-then-read loop (no deadline here: the
             // transport's timeouts bound it).
             let r = super::exchange(
@@ -1072,7 +1074,6 @@ macro_rules! discovery_driver {
                 |_, _| Ok(()),
             ) $($await)*;
             let _ = K::close(conn) $($await)*;
-            connector.release();
             r
         }
     };
