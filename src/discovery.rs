@@ -1062,7 +1062,7 @@ macro_rules! discovery_driver {
             ex: &mut Discovery<'_>,
         ) -> Result<(), Error<K::Error>> {
             // Released (record buffers wiped) however this ends.
-            let mut connector = super::Released(connector);
+            let connector = super::Released(connector);
             let mut conn = connector.0.connect(endpoint) $($await)* .map_err(Error::Transport)?;
             // The drivers' one write-then-read loop (no deadline here: the
             // transport's timeouts bound it).

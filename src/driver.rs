@@ -204,7 +204,7 @@ macro_rules! driver {
                 #[cfg(not(feature = "private-key-jwt"))]
                 let _ = signer;
                 let (ex, started) = self.begin(buf).map_err(Error::widen)?;
-                let mut connector = Released(connector);
+                let connector = Released(connector);
                 let mut conn = connector
                     .0
                     .connect(self.config().endpoint()) $($await)*
@@ -238,7 +238,7 @@ macro_rules! driver {
                 let Some(endpoint) = self.config().revocation_endpoint() else {
                     return Err(Error::Config(crate::error::ConfigError::NoRevocationEndpoint));
                 };
-                let mut connector = Released(connector);
+                let connector = Released(connector);
                 let mut conn = connector.0.connect(&endpoint) $($await)* .map_err(Error::Transport)?;
                 let (details, deadline) = self.exchange_parts(started);
                 let result = exchange(&mut conn, ex, Some(details), Some(&deadline), |ex, d| {
