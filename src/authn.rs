@@ -104,7 +104,8 @@ impl Draw {
         Ok(draw)
     }
 
-    fn assertion<const N: usize>(config: &Config<'_, N>) -> Result<Self, Error> {
+    /// The draw of a request without a DPoP proof: an assertion's claims.
+    pub(crate) fn assertion<const N: usize>(config: &Config<'_, N>) -> Result<Self, Error> {
         #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
         {
             let signed = match &config.auth {

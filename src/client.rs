@@ -660,10 +660,12 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
         if self.token.is_empty() {
             return Ok(None);
         }
+        // No DPoP proof: only an assertion's claims are drawn (a proof's
+        // `iat` would need the wall clock for nothing).
         #[cfg_attr(not(feature = "dpop"), allow(unused_mut))]
         let mut draw = match self.presigned.take() {
             Some(d) => d,
-            None => crate::authn::Draw::new(&self.config)?,
+            None => crate::authn::Draw::assertion(&self.config)?,
         };
         #[cfg(feature = "dpop")]
         {

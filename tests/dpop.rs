@@ -826,3 +826,47 @@ fn complete_holds_the_token_type_policy() {
         Ok(TokenType::Bearer)
     );
 }
+
+/// Revocation sends no DPoP proof, so it draws no proof `iat`: a DPoP
+/// client whose wall clock is unknown (again) can still revoke. (Before:
+/// `begin_revocation` drew a proof it never sent, and failed with
+/// `NoWallClock`.)
+#[cfg(feature = "revocation")]
+#[test]
+fn revocation_needs_no_wall_clock_for_dpop() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static KNOWN: AtomicBool = AtomicBool::new(true);
+    fn wall() -> Option<u64> {
+        KNOWN.load(Ordering::Relaxed).then_some(NOW)
+    }
+    let signer = P256Signer::from_bytes(&[0x21; 32]).unwrap();
+    let public = signer.public_key_sec1();
+    let jti = CounterJti::new(*b"revoke-1");
+    let wall_clock = wall as fn() -> Option<u64>;
+    let dpop = Dpop::new(DpopKey::new(&signer, &public).unwrap(), &wall_clock, &jti);
+    let now = Rc::new(Cell::new(0u64));
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let config = common::config().with_dpop(dpop).with_revocation_endpoint(
+        embedded_oauth2::TokenEndpoint::parse_allow_http("http://127.0.0.1:8080/revoke").unwrap(),
+    );
+    let mut client: Client<_> = Client::new(config, || Instant::from_millis(0));
+    let mut buf = vec![0u8; 4096];
+    server
+        .borrow_mut()
+        .push(Script::Respond(dpop_token("t1", "")));
+    server.borrow_mut().push(Script::Respond(common::wire(
+        "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n",
+        "",
+    )));
+    client.fetch(&mut connect, &mut buf).expect("token");
+    KNOWN.store(false, Ordering::Relaxed);
+    client
+        .revoke(&mut connect, &mut buf)
+        .expect("revoked without a wall clock");
+    assert!(client.cached().is_none());
+    assert!(!common::contains(
+        &server.borrow().logs[1].borrow().written,
+        b"DPoP:"
+    ));
+}
