@@ -62,6 +62,10 @@ pub struct Client<
     retry_at: Option<Instant>,
     /// A permanent failure: no automatic attempt until `reset_backoff`.
     blocked: Option<Error>,
+    /// When that failure may have come from a wrong wall clock (a signed
+    /// request's `iat`): the wall clock's offset from the monotonic clock
+    /// then, in seconds. A wall clock corrected since lifts the block.
+    blocked_clock: Option<i64>,
     /// Tokens refused by resource servers since one was last accepted.
     rejections: u32,
     /// No automatic fetch before this instant: the last one was too
@@ -171,6 +175,7 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
             failures: 0,
             retry_at: None,
             blocked: None,
+            blocked_clock: None,
             rejections: 0,
             min_until: None,
             fetch_timeout: DEFAULT_FETCH_TIMEOUT,
@@ -181,6 +186,12 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
         }
     }
 }
+
+/// How far a wall clock must have moved (against the monotonic clock)
+/// since a refusal of a signed request's `iat` for the client to try again
+/// on its own ([`Client::blocked`]): 30 s, less than the minute or so
+/// servers allow.
+pub const CLOCK_CORRECTED: Duration = Duration::from_secs(30);
 
 /// [`Client::with_fetch_timeout`]'s default.
 pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -219,6 +230,7 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
             failures: self.failures,
             retry_at: self.retry_at,
             blocked: self.blocked,
+            blocked_clock: self.blocked_clock,
             rejections: self.rejections,
             min_until: self.min_until,
             fetch_timeout: self.fetch_timeout,
@@ -244,6 +256,7 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
             failures: self.failures,
             retry_at: self.retry_at,
             blocked: self.blocked,
+            blocked_clock: self.blocked_clock,
             rejections: self.rejections,
             min_until: self.min_until,
             fetch_timeout: self.fetch_timeout,
@@ -276,7 +289,7 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
     /// while backing off, or while a due renewal waits for
     /// [`RefreshPolicy::min_interval`] since the last fetch.
     pub fn next_attempt(&self) -> Option<Instant> {
-        if self.blocked.is_some() {
+        if self.blocked().is_some() {
             return None;
         }
         let now = self.clock.now();
@@ -315,8 +328,33 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
     }
 
     /// The permanent failure that stopped automatic attempts, if any.
+    ///
+    /// A refusal that a wrong wall clock can cause — `invalid_dpop_proof`,
+    /// or `invalid_client` for a signed assertion, both judged by the
+    /// request's `iat` — stops attempts only while the wall clock keeps the
+    /// offset from the monotonic clock it had then: once it is corrected
+    /// (by more than [`CLOCK_CORRECTED`]), the client tries again by itself.
     pub fn blocked(&self) -> Option<&Error> {
-        self.blocked.as_ref()
+        let then = match (&self.blocked, self.blocked_clock) {
+            (Some(_), Some(then)) => then,
+            (blocked, _) => return blocked.as_ref(),
+        };
+        let corrected = self
+            .signing_clock_offset()
+            .is_some_and(|now| now.abs_diff(then) > CLOCK_CORRECTED.as_secs());
+        if corrected {
+            None
+        } else {
+            self.blocked.as_ref()
+        }
+    }
+
+    /// The offset (seconds) of the wall clock that dates this client's
+    /// signed requests from its monotonic clock; `None` without one.
+    fn signing_clock_offset(&self) -> Option<i64> {
+        let unix = self.config.signing_unix_time()?;
+        let mono = self.clock.now().as_millis() / 1000;
+        Some(i64::try_from(unix).ok()? - i64::try_from(mono).ok()?)
     }
 
     /// Forgets failures: backoff, refused tokens and a permanent block (call
@@ -325,6 +363,7 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
         self.failures = 0;
         self.retry_at = None;
         self.blocked = None;
+        self.blocked_clock = None;
         self.rejections = 0;
         self.forget_unconfirmed_style();
     }
@@ -353,7 +392,7 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
         if fresh == Freshness::Fresh {
             return Gate::UseCached;
         }
-        let refuse = match (&self.blocked, self.waiting(now, true)) {
+        let refuse = match (self.blocked(), self.waiting(now, true)) {
             (Some(e), _) => Gate::Blocked(e),
             (None, Some((t, held))) => Gate::Wait(crate::error::Wait::new(t, now), held),
             (None, None) => return Gate::Fetch,
@@ -753,6 +792,13 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
                 crate::fmt::debug!("permanent failure: no automatic retry");
                 // (Transport errors are transient, so nothing is lost.)
                 self.blocked = error.without_transport();
+                // Refusals of the request's `iat` (a wall clock off by
+                // more than the server allows) end with the clock's error.
+                let dated = matches!(
+                    error.oauth().map(|o| o.code),
+                    Some(crate::ErrorCode::InvalidDpopProof | crate::ErrorCode::InvalidClient)
+                );
+                self.blocked_clock = self.signing_clock_offset().filter(|_| dated);
                 self.retry_at = None;
             }
         }

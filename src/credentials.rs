@@ -229,6 +229,18 @@ impl<const N: usize> ClientAuth<N> {
         }
     }
 
+    /// Whether the method sends a signed client assertion (RFC 7523).
+    #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+    pub(crate) fn signs(&self) -> bool {
+        match self {
+            #[cfg(feature = "client-secret-jwt")]
+            Self::SecretJwt(_) => true,
+            #[cfg(feature = "private-key-jwt")]
+            Self::PrivateKeyJwt => true,
+            _ => false,
+        }
+    }
+
     /// The registered name of the method (`token_endpoint_auth_method`).
     pub fn method_name(&self) -> &'static str {
         match self {
@@ -558,6 +570,23 @@ impl<'a, const N: usize> Config<'a, N> {
     pub fn with_tls_client_certificate(mut self, certificate: &'a [u8]) -> Self {
         self.tls_certificate = Some(certificate);
         self
+    }
+
+    /// The Unix time of the wall clock that dates this configuration's
+    /// signed requests (a DPoP proof's, else a client assertion's `iat`);
+    /// `None` when none is signed or the time is unknown.
+    pub(crate) fn signing_unix_time(&self) -> Option<u64> {
+        #[cfg(feature = "dpop")]
+        if let Some(d) = &self.dpop {
+            return d.wall_clock.unix_time();
+        }
+        #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+        if let Some(a) = &self.assertion
+            && self.auth.signs()
+        {
+            return a.wall_clock.unix_time();
+        }
+        None
     }
 
     /// The revocation endpoint (RFC 7009) [`Client::revoke`](crate::Client::revoke)

@@ -92,7 +92,9 @@ pub mod blocking;
 
 // ---- Public API -----------------------------------------------------------
 // The common path: configure, fetch, cache, present.
-pub use crate::client::{Attempt, CallError, Client, DEFAULT_FETCH_TIMEOUT, NoRandom, NoWallClock};
+pub use crate::client::{
+    Attempt, CLOCK_CORRECTED, CallError, Client, DEFAULT_FETCH_TIMEOUT, NoRandom, NoWallClock,
+};
 pub use crate::credentials::{
     AuthStyle, ClientAuth, ClientId, ClientSecret, Config, TokenEndpoint,
 };

@@ -870,3 +870,77 @@ fn revocation_needs_no_wall_clock_for_dpop() {
         b"DPoP:"
     ));
 }
+
+/// A wall clock that is wrong makes the server refuse the proof's `iat`
+/// (`invalid_dpop_proof`), a permanent error: the client stops, and stays
+/// stopped while the wall clock keeps its offset; once the clock is
+/// corrected (by SNTP, say) it tries again by itself and gets its token.
+/// (Before: blocked until `reset_backoff`, the corrected clock ignored.)
+#[test]
+fn a_corrected_wall_clock_lifts_a_refusal_of_the_proofs_iat() {
+    use embedded_oauth2::CLOCK_CORRECTED;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static WALL: AtomicU64 = AtomicU64::new(946_684_800); // 2000-01-01
+    fn wall() -> Option<u64> {
+        Some(WALL.load(Ordering::Relaxed))
+    }
+    let signer = P256Signer::from_bytes(&[0x21; 32]).unwrap();
+    let public = signer.public_key_sec1();
+    let jti = CounterJti::new(*b"skew-001");
+    let wall_clock = wall as fn() -> Option<u64>;
+    let dpop = Dpop::new(DpopKey::new(&signer, &public).unwrap(), &wall_clock, &jti);
+    let now = Rc::new(Cell::new(0u64));
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let mono = Rc::clone(&now);
+    let mut client: Client<_> = Client::new(common::config().with_dpop(dpop), move || {
+        Instant::from_millis(mono.get())
+    });
+    let mut buf = vec![0u8; 4096];
+    let refused = || {
+        Script::Respond(json(
+            "HTTP/1.1 400 Bad Request",
+            r#"{"error":"invalid_dpop_proof","error_description":"iat out of range"}"#,
+        ))
+    };
+    server.borrow_mut().push(refused());
+    assert!(client.token(&mut connect, &mut buf).is_err());
+    assert!(client.blocked().is_some());
+    // Time passes on both clocks alike: still blocked, no connection.
+    now.set(60_000);
+    WALL.fetch_add(60, Ordering::Relaxed);
+    assert!(client.token(&mut connect, &mut buf).is_err());
+    assert_eq!(server.borrow().connections, 1);
+    // A step smaller than CLOCK_CORRECTED: still blocked.
+    WALL.fetch_add(CLOCK_CORRECTED.as_secs() - 1, Ordering::Relaxed);
+    assert!(client.blocked().is_some());
+    // The wall clock is corrected: the next call fetches.
+    WALL.store(NOW, Ordering::Relaxed);
+    assert!(client.blocked().is_none());
+    server
+        .borrow_mut()
+        .push(Script::Respond(dpop_token("fixed", "")));
+    let t = client
+        .token(&mut connect, &mut buf)
+        .expect("a token after the correction");
+    assert_eq!(t.expose_secret(), "fixed");
+    assert_eq!(server.borrow().connections, 2);
+    // Another refusal with the clock now right blocks again; it stays so.
+    WALL.store(NOW, Ordering::Relaxed);
+    client.invalidate();
+    server.borrow_mut().push(refused());
+    assert!(client.fetch(&mut connect, &mut buf).is_err());
+    now.set(120_000);
+    WALL.store(NOW + 60, Ordering::Relaxed);
+    assert!(client.token(&mut connect, &mut buf).is_err());
+    assert_eq!(server.borrow().connections, 3);
+    // Other permanent errors are not the clock's.
+    let mut other: Client<_> = Client::new(common::config(), || Instant::from_millis(0));
+    server.borrow_mut().push(Script::Respond(json(
+        "HTTP/1.1 400 Bad Request",
+        r#"{"error":"invalid_scope"}"#,
+    )));
+    assert!(other.token(&mut connect, &mut buf).is_err());
+    WALL.store(NOW + 3600, Ordering::Relaxed);
+    assert!(other.blocked().is_some());
+}
