@@ -676,7 +676,35 @@ pub struct ResourceMetadata<'b> {
     pub resource: &'b str,
     /// The first of `authorization_servers`: an issuer to discover (checked
     /// as [`Issuer::parse`] checks it), if the document lists any.
+    ///
+    /// **The resource server chose it.** Discovering it and sending the
+    /// client's credentials there trusts whoever controls the resource
+    /// server (or its DNS) with the client secret (RFC 9728 §7.6, §7.7).
+    /// Use it only when it is an authorization server the device already
+    /// trusts: [`ResourceMetadata::trusted_authorization_server`].
     pub authorization_server: Option<&'b str>,
+}
+
+impl<'b> ResourceMetadata<'b> {
+    /// [`ResourceMetadata::authorization_server`] when it is exactly one of
+    /// the issuers the device was configured to trust; `None` otherwise.
+    ///
+    /// ```
+    /// use embedded_oauth2::discovery::parse_resource_metadata;
+    /// let body = br#"{"resource":"https://rs.example/r","authorization_servers":["https://evil.example"]}"#;
+    /// let mut out = [0u8; 32];
+    /// let m = parse_resource_metadata(200, body, "https://rs.example/r", false, &mut out)?;
+    /// assert_eq!(m.trusted_authorization_server(&["https://as.example"]), None);
+    /// assert_eq!(
+    ///     m.trusted_authorization_server(&["https://as.example", "https://evil.example"]),
+    ///     Some("https://evil.example")
+    /// );
+    /// # Ok::<(), embedded_oauth2::Error>(())
+    /// ```
+    pub fn trusted_authorization_server(&self, trusted: &[&str]) -> Option<&'b str> {
+        self.authorization_server
+            .filter(|a| trusted.iter().any(|t| t == a))
+    }
 }
 
 /// Parses a protected resource metadata document (RFC 9728 §3.2) fetched
