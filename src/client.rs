@@ -64,7 +64,8 @@ pub struct Client<
     blocked: Option<Error>,
     /// When that failure may have come from a wrong wall clock (a signed
     /// request's `iat`): the wall clock's offset from the monotonic clock
-    /// then, in seconds. A wall clock corrected since lifts the block.
+    /// then, in milliseconds. A wall clock corrected since lifts the block.
+    #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
     blocked_clock: Option<i64>,
     /// Tokens refused by resource servers since one was last accepted.
     rejections: u32,
@@ -175,6 +176,7 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
             failures: 0,
             retry_at: None,
             blocked: None,
+            #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
             blocked_clock: None,
             rejections: 0,
             min_until: None,
@@ -230,6 +232,7 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
             failures: self.failures,
             retry_at: self.retry_at,
             blocked: self.blocked,
+            #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
             blocked_clock: self.blocked_clock,
             rejections: self.rejections,
             min_until: self.min_until,
@@ -256,6 +259,7 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
             failures: self.failures,
             retry_at: self.retry_at,
             blocked: self.blocked,
+            #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
             blocked_clock: self.blocked_clock,
             rejections: self.rejections,
             min_until: self.min_until,
@@ -335,26 +339,25 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
     /// offset from the monotonic clock it had then: once it is corrected
     /// (by more than [`CLOCK_CORRECTED`]), the client tries again by itself.
     pub fn blocked(&self) -> Option<&Error> {
-        let then = match (&self.blocked, self.blocked_clock) {
-            (Some(_), Some(then)) => then,
-            (blocked, _) => return blocked.as_ref(),
-        };
-        let corrected = self
-            .signing_clock_offset()
-            .is_some_and(|now| now.abs_diff(then) > CLOCK_CORRECTED.as_secs());
-        if corrected {
-            None
-        } else {
-            self.blocked.as_ref()
+        #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+        if let Some(then) = self.blocked_clock
+            && self
+                .signing_clock_offset()
+                .is_some_and(|now| now.abs_diff(then) > duration_millis(CLOCK_CORRECTED))
+        {
+            return None;
         }
+        self.blocked.as_ref()
     }
 
-    /// The offset (seconds) of the wall clock that dates this client's
-    /// signed requests from its monotonic clock; `None` without one.
+    /// The offset (milliseconds; no 64-bit division on a 32-bit MCU) of
+    /// the wall clock that dates this client's signed requests from its
+    /// monotonic clock; `None` without one.
+    #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
     fn signing_clock_offset(&self) -> Option<i64> {
-        let unix = self.config.signing_unix_time()?;
-        let mono = self.clock.now().as_millis() / 1000;
-        Some(i64::try_from(unix).ok()? - i64::try_from(mono).ok()?)
+        let unix_ms = self.config.signing_unix_time()?.checked_mul(1000)?;
+        let mono_ms = self.clock.now().as_millis();
+        Some(i64::try_from(unix_ms).ok()? - i64::try_from(mono_ms).ok()?)
     }
 
     /// Forgets failures: backoff, refused tokens and a permanent block (call
@@ -362,10 +365,18 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
     pub fn reset_backoff(&mut self) {
         self.failures = 0;
         self.retry_at = None;
-        self.blocked = None;
-        self.blocked_clock = None;
+        self.unblock();
         self.rejections = 0;
         self.forget_unconfirmed_style();
+    }
+
+    /// Lifts a permanent failure.
+    fn unblock(&mut self) {
+        self.blocked = None;
+        #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+        {
+            self.blocked_clock = None;
+        }
     }
 
     /// [`ClientAuth::Auto`](crate::ClientAuth::Auto): a style that has not
@@ -751,7 +762,7 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
         // A token: the style it was asked with works.
         self.auth_style_known = true;
         self.failures = 0;
-        self.blocked = None;
+        self.unblock();
         self.retry_at = None;
         // At most one automatic fetch per `min_interval`, but never past
         // the renewal of a short-lived token (`RefreshPolicy::hold_back`).
@@ -794,11 +805,14 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
                 self.blocked = error.without_transport();
                 // Refusals of the request's `iat` (a wall clock off by
                 // more than the server allows) end with the clock's error.
-                let dated = matches!(
-                    error.oauth().map(|o| o.code),
-                    Some(crate::ErrorCode::InvalidDpopProof | crate::ErrorCode::InvalidClient)
-                );
-                self.blocked_clock = self.signing_clock_offset().filter(|_| dated);
+                #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+                {
+                    let dated = matches!(
+                        error.oauth().map(|o| o.code),
+                        Some(crate::ErrorCode::InvalidDpopProof | crate::ErrorCode::InvalidClient)
+                    );
+                    self.blocked_clock = self.signing_clock_offset().filter(|_| dated);
+                }
                 self.retry_at = None;
             }
         }

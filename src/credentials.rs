@@ -575,12 +575,12 @@ impl<'a, const N: usize> Config<'a, N> {
     /// The Unix time of the wall clock that dates this configuration's
     /// signed requests (a DPoP proof's, else a client assertion's `iat`);
     /// `None` when none is signed or the time is unknown.
+    #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
     pub(crate) fn signing_unix_time(&self) -> Option<u64> {
         #[cfg(feature = "dpop")]
         if let Some(d) = &self.dpop {
             return d.wall_clock.unix_time();
         }
-        #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
         if let Some(a) = &self.assertion
             && self.auth.signs()
         {

@@ -8,8 +8,6 @@
 //! the bytes just written, so no second copy of anything exists.
 
 use core::fmt;
-use core::sync::atomic::Ordering::Relaxed;
-use portable_atomic::AtomicU64;
 
 use base64ct::Base64UrlUnpadded;
 
@@ -58,7 +56,57 @@ impl<F: Fn() -> [u8; 16]> JtiSource for F {
 #[derive(Debug)]
 pub struct CounterJti {
     prefix: [u8; 8],
-    count: AtomicU64,
+    count: Counter,
+}
+
+/// A `u64` counter that hands out each value once, whoever draws.
+#[cfg(target_has_atomic = "64")]
+#[derive(Debug)]
+struct Counter(core::sync::atomic::AtomicU64);
+
+#[cfg(target_has_atomic = "64")]
+impl Counter {
+    const fn new(next: u64) -> Self {
+        Self(core::sync::atomic::AtomicU64::new(next))
+    }
+    fn peek(&self) -> u64 {
+        self.0.load(core::sync::atomic::Ordering::Relaxed)
+    }
+    /// The count drawn; the counter moves on by one, in one atomic step.
+    fn draw(&self) -> u64 {
+        self.0.fetch_add(1, core::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// A `u64` counter that hands out each value once, whoever draws.
+#[cfg(not(target_has_atomic = "64"))]
+struct Counter(critical_section::Mutex<core::cell::Cell<u64>>);
+
+#[cfg(not(target_has_atomic = "64"))]
+impl Counter {
+    const fn new(next: u64) -> Self {
+        Self(critical_section::Mutex::new(core::cell::Cell::new(next)))
+    }
+    fn peek(&self) -> u64 {
+        critical_section::with(|cs| self.0.borrow(cs).get())
+    }
+    /// The count drawn; the counter moves on by one (in one critical
+    /// section).
+    fn draw(&self) -> u64 {
+        critical_section::with(|cs| {
+            let c = self.0.borrow(cs);
+            let n = c.get();
+            c.set(n.wrapping_add(1));
+            n
+        })
+    }
+}
+
+#[cfg(not(target_has_atomic = "64"))]
+impl fmt::Debug for Counter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Counter")
+    }
 }
 
 impl CounterJti {
@@ -80,20 +128,20 @@ impl CounterJti {
     pub const fn starting_at(prefix: [u8; 8], next: u64) -> Self {
         Self {
             prefix,
-            count: AtomicU64::new(next),
+            count: Counter::new(next),
         }
     }
 
     /// The count the next `jti` carries (what to store before a reset).
     pub fn next_count(&self) -> u64 {
-        self.count.load(Relaxed)
+        self.count.peek()
     }
 }
 
 impl JtiSource for CounterJti {
     fn next_jti(&self) -> [u8; 16] {
         // One read-modify-write: concurrent draws get different counts.
-        let n = self.count.fetch_add(1, Relaxed);
+        let n = self.count.draw();
         let mut out = [0u8; 16];
         let (p, c) = out.split_at_mut(8);
         p.copy_from_slice(&self.prefix);
