@@ -1139,4 +1139,31 @@ mod tests {
             assert!(for_each_string(cut, |_| {}).is_err());
         }
     }
+
+    /// The resource server's authorization server is used only when it is
+    /// exactly one of the trusted issuers.
+    #[test]
+    fn only_a_trusted_authorization_server_is_named() {
+        let m = ResourceMetadata {
+            resource: "https://rs.example/r",
+            authorization_server: Some("https://as.example"),
+        };
+        assert_eq!(m.trusted_authorization_server(&[]), None);
+        assert_eq!(
+            m.trusted_authorization_server(&["https://as.example/", "https://as.example.evil"]),
+            None
+        );
+        assert_eq!(
+            m.trusted_authorization_server(&["https://x.example", "https://as.example"]),
+            Some("https://as.example")
+        );
+        let none = ResourceMetadata {
+            authorization_server: None,
+            ..m
+        };
+        assert_eq!(
+            none.trusted_authorization_server(&["https://as.example"]),
+            None
+        );
+    }
 }
