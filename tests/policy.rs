@@ -439,3 +439,45 @@ fn call_errors_say_what_failed() {
         format!("obtaining a token failed: {}", Error::<Infallible>::Timeout)
     );
 }
+
+/// With no valid token, the wait that ends later decides, and names its
+/// cause: the backoff after a failure (`Error::Backoff`), or the hold-back
+/// after the last fetch (`Error::HeldBack`); when both end together, the
+/// failure.
+#[test]
+fn the_later_wait_names_its_cause() {
+    use embedded_oauth2::Backoff;
+    // Tokens of 500 ms (the policy's cap) are held back 1 s after a fetch.
+    let policy = RefreshPolicy::new().with_max_lifetime(Duration::from_millis(500));
+    for (initial_ms, expect) in [
+        (2_000, "backoff at 2599"),
+        (11, "held back to 1000"),
+        (401, "backoff at 1000"),
+    ] {
+        let now = clock_at(0);
+        let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+        let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+        let mut client: Client<_> = Client::new(common::config(), clock(&now))
+            .with_policy(policy)
+            .with_backoff(Backoff::new().with_initial(Duration::from_millis(initial_ms)));
+        server
+            .borrow_mut()
+            .push(Script::Respond(token_response("short", Some(60))));
+        client
+            .token(&mut connect, &mut [0u8; BUF])
+            .expect("a token");
+        // Expired at 500; a forced fetch at 600 fails.
+        now.set(600);
+        server
+            .borrow_mut()
+            .push(Script::Refuse(common::StreamError::Refused));
+        assert!(client.fetch(&mut connect, &mut [0u8; BUF]).is_err());
+        now.set(605);
+        let got = match client.token(&mut connect, &mut [0u8; BUF]) {
+            Err(Error::Backoff(t)) => format!("backoff at {}", t.as_millis()),
+            Err(Error::HeldBack(w)) => format!("held back to {}", w.until.as_millis()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(got, expect, "initial backoff {initial_ms} ms");
+    }
+}
