@@ -291,6 +291,58 @@ mod asynch {
     }
 }
 
+/// A fetch cancelled in the middle of its sequence (a timeout around the
+/// async call, after `invalid_client` moved it to the next style) leaves no
+/// unconfirmed style behind: the next fetch starts at Basic.
+#[cfg(feature = "async")]
+#[test]
+fn a_fetch_cancelled_mid_sequence_starts_over_at_basic() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let now = Rc::new(Cell::new(1_000));
+    let mut conn = common::AsyncConnector::new(Rc::clone(&now));
+    let clock = {
+        let now = Rc::clone(&now);
+        move || Instant::from_millis(now.get())
+    };
+    let mut client: Client<_> = Client::new(
+        common::config_with(ID, ClientAuth::Auto(common::secret(SECRET))),
+        clock,
+    );
+    conn.push(invalid_client());
+    conn.push(Script::Respond(token_response("never read", Some(3600))));
+    let mut buf = [0u8; 2048];
+    {
+        let mut inner = conn.clone();
+        let mut fut = std::pin::pin!(client.asynch().fetch(&mut inner, &mut buf));
+        let mut cx = Context::from_waker(Waker::noop());
+        // Polled until the second style's request is on its way, then
+        // dropped (cancelled).
+        let second_sent = || {
+            let server = conn.server.borrow();
+            server.logs.len() == 2
+                && common::contains(&server.logs[1].borrow().written, b"grant_type=")
+        };
+        while !second_sent() {
+            assert!(matches!(fut.as_mut().poll(&mut cx), Poll::Pending));
+        }
+    }
+    conn.push(Script::Respond(token_response("tok", Some(3600))));
+    embassy_futures::block_on(client.asynch().fetch(&mut conn, &mut buf)).expect("a token");
+    let sent: Vec<AuthStyle> = conn.server.borrow().logs[..]
+        .iter()
+        .map(|l| style_of(&l.borrow().written))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            AuthStyle::Basic,
+            AuthStyle::BasicUnencoded,
+            AuthStyle::Basic
+        ]
+    );
+}
+
 /// The style found is part of the persisted token record: a client
 /// restored after a reset sends it at once; a record made before the style
 /// was known (or by a fixed method) leaves detection on.

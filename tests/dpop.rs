@@ -911,8 +911,10 @@ fn a_corrected_wall_clock_lifts_a_refusal_of_the_proofs_iat() {
     WALL.fetch_add(60, Ordering::Relaxed);
     assert!(client.token(&mut connect, &mut buf).is_err());
     assert_eq!(server.borrow().connections, 1);
-    // A step smaller than CLOCK_CORRECTED: still blocked.
+    // A step smaller than CLOCK_CORRECTED, then exactly it: still blocked.
     WALL.fetch_add(CLOCK_CORRECTED.as_secs() - 1, Ordering::Relaxed);
+    assert!(client.blocked().is_some());
+    WALL.fetch_add(1, Ordering::Relaxed);
     assert!(client.blocked().is_some());
     // The wall clock is corrected: the next call fetches.
     WALL.store(NOW, Ordering::Relaxed);
