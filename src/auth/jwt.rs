@@ -635,7 +635,6 @@ mod tests {
     /// server as `invalid_dpop_proof` or a replayed assertion.)
     #[test]
     fn counter_jti_never_repeats_across_threads() {
-        extern crate std;
         use std::collections::HashSet;
         use std::vec::Vec;
         const THREADS: u64 = 4;
