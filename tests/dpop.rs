@@ -305,6 +305,21 @@ fn an_over_long_nonce_is_never_kept() {
     );
     assert_eq!(results[1], Ok((TokenType::Dpop, "t".into())));
     assert_eq!(server.connections, 3);
+    // Another error with an over-long nonce stays that error.
+    let (other, _) = run(
+        &setup,
+        true,
+        vec![Script::Respond(json(
+            &format!("HTTP/1.1 400 Bad Request{long}"),
+            r#"{"error":"invalid_request"}"#,
+        ))],
+        1,
+    );
+    assert!(
+        matches!(&other[0], Err(Error::OAuth(o)) if o.code == ErrorCode::InvalidRequest),
+        "{:?}",
+        other[0]
+    );
     let nonce = |i: usize| {
         proof_claims(&server.logs[i].borrow().written, &setup.public)
             .get("nonce")

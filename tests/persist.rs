@@ -806,6 +806,31 @@ fn a_clock_restarted_at_its_epoch_is_refused_near_the_epoch_too() {
         Err(PersistError::ClockBehind)
     );
     assert!(restored.cached().is_none());
+    // The boundaries: the export's own second is "no time passed"; a clock
+    // reading MAX_CLOCK_BEHIND since its epoch is no longer near it.
+    for (exported, restored_at, ok) in [
+        (100, 100, true),
+        (400, MAX_CLOCK_BEHIND, true),
+        (400, MAX_CLOCK_BEHIND - 1, false),
+    ] {
+        let clocks = Clocks::new(1_000, Some(exported));
+        let mut client: Device<T, S> = device(config(), &clocks);
+        let server = silent_server(&clocks);
+        server
+            .borrow_mut()
+            .push(Script::Respond(token_body(TOKEN, 3600)));
+        let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+        client.token(&mut connect, &mut [0u8; 1024]).expect("fetch");
+        let n = client.export_token(&mut record).expect("export");
+        let after = Clocks::new(10, Some(restored_at));
+        let mut restored: Device<T, S> = device(config(), &after);
+        let r = restored.restore_token(&record[..n]);
+        assert_eq!(
+            r.is_ok(),
+            ok,
+            "exported at {exported}, restored at {restored_at}: {r:?}"
+        );
+    }
     // A clock slightly behind a real date is still tolerated.
     let (record, _) = exported_after(10);
     let behind = Clocks::new(10, Some(WALL0 + 10 - 60));
