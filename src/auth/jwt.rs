@@ -78,34 +78,46 @@ impl Counter {
     }
 }
 
-/// A `u64` counter that hands out each value once, whoever draws.
 #[cfg(not(target_has_atomic = "64"))]
-struct Counter(critical_section::Mutex<core::cell::Cell<u64>>);
+use critical::Counter;
 
-#[cfg(not(target_has_atomic = "64"))]
-impl Counter {
-    const fn new(next: u64) -> Self {
-        Self(critical_section::Mutex::new(core::cell::Cell::new(next)))
-    }
-    fn peek(&self) -> u64 {
-        critical_section::with(|cs| self.0.borrow(cs).get())
-    }
-    /// The count drawn; the counter moves on by one (in one critical
-    /// section).
-    fn draw(&self) -> u64 {
-        critical_section::with(|cs| {
-            let c = self.0.borrow(cs);
-            let n = c.get();
-            c.set(n.wrapping_add(1));
-            n
-        })
-    }
-}
+/// The counter of targets without 64-bit atomics; also built for the
+/// host's tests (critical-section's `std` implementation), so that what
+/// firmware runs is tested too.
+#[cfg(any(
+    not(target_has_atomic = "64"),
+    all(test, feature = "client-secret-jwt")
+))]
+mod critical {
+    use core::cell::Cell;
+    use core::fmt;
 
-#[cfg(not(target_has_atomic = "64"))]
-impl fmt::Debug for Counter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Counter")
+    /// A `u64` counter that hands out each value once, whoever draws.
+    pub(super) struct Counter(critical_section::Mutex<Cell<u64>>);
+
+    impl Counter {
+        pub(super) const fn new(next: u64) -> Self {
+            Self(critical_section::Mutex::new(Cell::new(next)))
+        }
+        pub(super) fn peek(&self) -> u64 {
+            critical_section::with(|cs| self.0.borrow(cs).get())
+        }
+        /// The count drawn; the counter moves on by one (in one critical
+        /// section).
+        pub(super) fn draw(&self) -> u64 {
+            critical_section::with(|cs| {
+                let c = self.0.borrow(cs);
+                let n = c.get();
+                c.set(n.wrapping_add(1));
+                n
+            })
+        }
+    }
+
+    impl fmt::Debug for Counter {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "Counter({})", self.peek())
+        }
     }
 }
 
@@ -657,5 +669,26 @@ mod tests {
             u64::from(u32::MAX) - 1_000 + THREADS * per
         );
         assert!(all.iter().all(|j| &j[..8] == b"threads!"));
+    }
+
+    /// The critical-section counter (what 32-bit MCUs run) hands out each
+    /// value once across threads, starting where it was told.
+    #[test]
+    fn the_critical_section_counter_never_repeats_across_threads() {
+        use std::collections::HashSet;
+        use std::vec::Vec;
+        let per: u64 = if cfg!(miri) { 50 } else { 20_000 };
+        let c = super::critical::Counter::new(7);
+        assert_eq!((c.peek(), std::format!("{c:?}")), (7, "Counter(7)".into()));
+        let drawn: Vec<u64> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| (0..per).map(|_| c.draw()).collect::<Vec<_>>()))
+                .collect();
+            hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        });
+        let distinct: HashSet<u64> = drawn.iter().copied().collect();
+        assert_eq!(distinct.len() as u64, 4 * per);
+        assert_eq!(distinct.iter().min(), Some(&7));
+        assert_eq!(c.peek(), 7 + 4 * per);
     }
 }
