@@ -65,7 +65,8 @@ async fn token_task(snapshot: &Snapshot, rounds: usize) {
                 snapshot.lock(|s| s.replace(Some(header)));
                 println!("[token] published a token");
             }
-            // On a device: `Timer::at(t).await` for `Error::Backoff(t)`.
+            // On a device: `Timer::at(t).await` for `Error::Backoff(t)` (and
+            // `Error::HeldBack(w)`: `w.until`).
             Err(e) => println!("[token] no token yet: {e}"),
         }
         // On a device: sleep until the renewal is due (`client.freshness()`,

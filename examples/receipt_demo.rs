@@ -17,8 +17,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant as StdInstant};
 
 use embedded_oauth2::{
-    Attempt, Client, ClientAuth, ClientId, ClientSecret, Config, Freshness, Instant, RefreshPolicy,
-    TokenEndpoint,
+    Attempt, Client, ClientAuth, ClientId, ClientSecret, Config, Freshness, Instant, TokenEndpoint,
 };
 
 fn main() -> ExitCode {
@@ -166,10 +165,8 @@ fn run() -> Result<(), String> {
     )
     .with_resources(&["https://short.example/"])
     .map_err(|e| e.to_string())?;
-    // Renewals 2 s apart are what this resource is for: the policy's 10 s
-    // floor between automatic fetches comes down to 1 s.
-    let mut short: Client<_, 64, 2048, 128> = Client::new(short_config, clock)
-        .with_policy(RefreshPolicy::new().with_min_interval(Duration::from_secs(1)));
+    // The default policy: a 4 s token is renewed at half its lifetime.
+    let mut short: Client<_, 64, 2048, 128> = Client::new(short_config, clock);
     let first = short
         .token(&mut tls, &mut work)
         .map_err(|e| e.to_string())?

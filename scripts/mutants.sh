@@ -35,7 +35,10 @@ need_mutants() {
     cargo install cargo-mutants --locked --version 27.1.0
   fi
 }
-FEATURES=async,client-secret-jwt,p256,dpop,revocation,discovery
+# Every feature whose code the tests exercise on the host, so that no
+# feature-gated code is mutated with its feature off (a mutant of code that
+# is not compiled would be "missed"). (tls, mtls: the --tls run.)
+FEATURES=async,client-secret-jwt,p256,dpop,revocation,discovery,embassy-time
 TESTS=(--lib --test cache --test responses --test retry --test faults --test async_driver
        --test fleet --test secrets --test jwt --test fuzz_replay --test policy --test cancel
        --test token_task --test async_signer --test wipe --test dpop --test auth_auto

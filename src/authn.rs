@@ -104,17 +104,11 @@ impl Draw {
         Ok(draw)
     }
 
-    fn assertion<const N: usize>(config: &Config<'_, N>) -> Result<Self, Error> {
+    /// The draw of a request without a DPoP proof: an assertion's claims.
+    pub(crate) fn assertion<const N: usize>(config: &Config<'_, N>) -> Result<Self, Error> {
         #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
         {
-            let signed = match &config.auth {
-                #[cfg(feature = "client-secret-jwt")]
-                ClientAuth::SecretJwt(_) => true,
-                #[cfg(feature = "private-key-jwt")]
-                ClientAuth::PrivateKeyJwt => true,
-                _ => false,
-            };
-            if signed {
+            if config.auth.signs() {
                 let a = config
                     .assertion
                     .as_ref()

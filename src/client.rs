@@ -62,6 +62,11 @@ pub struct Client<
     retry_at: Option<Instant>,
     /// A permanent failure: no automatic attempt until `reset_backoff`.
     blocked: Option<Error>,
+    /// When that failure may have come from a wrong wall clock (a signed
+    /// request's `iat`): the wall clock's offset from the monotonic clock
+    /// then, in milliseconds. A wall clock corrected since lifts the block.
+    #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+    blocked_clock: Option<i64>,
     /// Tokens refused by resource servers since one was last accepted.
     rejections: u32,
     /// No automatic fetch before this instant: the last one was too
@@ -118,8 +123,9 @@ pub(crate) enum Gate<'c> {
     Fetch,
     /// No usable token; a permanent failure stopped automatic attempts.
     Blocked(&'c Error),
-    /// No usable token; no attempt before this instant.
-    Wait(Instant),
+    /// No usable token; no attempt before this instant: backing off after
+    /// failures, or (`true`) held back after a fetch by `min_interval`.
+    Wait(crate::error::Wait, bool),
 }
 
 /// How `call` renews before its next attempt.
@@ -170,6 +176,8 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
             failures: 0,
             retry_at: None,
             blocked: None,
+            #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+            blocked_clock: None,
             rejections: 0,
             min_until: None,
             fetch_timeout: DEFAULT_FETCH_TIMEOUT,
@@ -180,6 +188,12 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize> Client<'a, C,
         }
     }
 }
+
+/// How far a wall clock must have moved (against the monotonic clock)
+/// since a refusal of a signed request's `iat` for the client to try again
+/// on its own ([`Client::blocked`]): 30 s, less than the minute or so
+/// servers allow.
+pub const CLOCK_CORRECTED: Duration = Duration::from_secs(30);
 
 /// [`Client::with_fetch_timeout`]'s default.
 pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -218,6 +232,8 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
             failures: self.failures,
             retry_at: self.retry_at,
             blocked: self.blocked,
+            #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+            blocked_clock: self.blocked_clock,
             rejections: self.rejections,
             min_until: self.min_until,
             fetch_timeout: self.fetch_timeout,
@@ -243,6 +259,8 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
             failures: self.failures,
             retry_at: self.retry_at,
             blocked: self.blocked,
+            #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+            blocked_clock: self.blocked_clock,
             rejections: self.rejections,
             min_until: self.min_until,
             fetch_timeout: self.fetch_timeout,
@@ -275,7 +293,7 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
     /// while backing off, or while a due renewal waits for
     /// [`RefreshPolicy::min_interval`] since the last fetch.
     pub fn next_attempt(&self) -> Option<Instant> {
-        if self.blocked.is_some() {
+        if self.blocked().is_some() {
             return None;
         }
         let now = self.clock.now();
@@ -290,6 +308,12 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
     /// backwards or wrapped (a 32-bit millisecond tick after 49.7 days),
     /// and waiting for it could lock the client out for weeks.
     fn waiting_until(&self, now: Instant, with_min_interval: bool) -> Option<Instant> {
+        self.waiting(now, with_min_interval).map(|(t, _)| t)
+    }
+
+    /// [`Client::waiting_until`], and whether it is the hold-back after a
+    /// fetch (`true`) rather than the backoff after failures.
+    fn waiting(&self, now: Instant, with_min_interval: bool) -> Option<(Instant, bool)> {
         let longest = duration_millis(
             self.backoff
                 .max
@@ -300,12 +324,40 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
         let ahead = |t: &Instant| *t > now && t.ms_since(now) <= longest;
         let backoff = self.retry_at.filter(ahead);
         let min = self.min_until.filter(ahead).filter(|_| with_min_interval);
-        backoff.max(min)
+        match (backoff, min) {
+            (Some(b), Some(m)) if m > b => Some((m, true)),
+            (Some(b), _) => Some((b, false)),
+            (None, m) => m.map(|m| (m, true)),
+        }
     }
 
     /// The permanent failure that stopped automatic attempts, if any.
+    ///
+    /// A refusal that a wrong wall clock can cause — `invalid_dpop_proof`,
+    /// or `invalid_client` for a signed assertion, both judged by the
+    /// request's `iat` — stops attempts only while the wall clock keeps the
+    /// offset from the monotonic clock it had then: once it is corrected
+    /// (by more than [`CLOCK_CORRECTED`]), the client tries again by itself.
     pub fn blocked(&self) -> Option<&Error> {
+        #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+        if let Some(then) = self.blocked_clock
+            && self
+                .signing_clock_offset()
+                .is_some_and(|now| now.abs_diff(then) > duration_millis(CLOCK_CORRECTED))
+        {
+            return None;
+        }
         self.blocked.as_ref()
+    }
+
+    /// The offset (milliseconds; no 64-bit division on a 32-bit MCU) of
+    /// the wall clock that dates this client's signed requests from its
+    /// monotonic clock; `None` without one.
+    #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+    fn signing_clock_offset(&self) -> Option<i64> {
+        let unix_ms = self.config.signing_unix_time()?.checked_mul(1000)?;
+        let mono_ms = self.clock.now().as_millis();
+        Some(i64::try_from(unix_ms).ok()? - i64::try_from(mono_ms).ok()?)
     }
 
     /// Forgets failures: backoff, refused tokens and a permanent block (call
@@ -313,8 +365,35 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
     pub fn reset_backoff(&mut self) {
         self.failures = 0;
         self.retry_at = None;
-        self.blocked = None;
+        self.unblock();
         self.rejections = 0;
+        self.forget_unconfirmed_style();
+    }
+
+    /// Lifts a permanent failure.
+    fn unblock(&mut self) {
+        self.blocked = None;
+        #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+        {
+            self.blocked_clock = None;
+        }
+    }
+
+    /// [`ClientAuth::Auto`](crate::ClientAuth::Auto): a style that has not
+    /// yet given a token is not kept; the next fetch starts over at Basic.
+    fn forget_unconfirmed_style(&mut self) {
+        if !self.auth_style_known {
+            self.auth_style = crate::AuthStyle::Basic;
+        }
+    }
+
+    /// Starts one fetch (the drivers' sequence of attempts): what it may
+    /// retry, and the style [`ClientAuth::Auto`](crate::ClientAuth::Auto)
+    /// starts with (Basic, unless one is known to work) — also after a
+    /// fetch that was cancelled in the middle of its sequence.
+    pub(crate) fn start_fetch(&mut self) -> Tries {
+        self.forget_unconfirmed_style();
+        Tries::default()
     }
 
     /// Decides what [`Client::token`] does now.
@@ -324,9 +403,9 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
         if fresh == Freshness::Fresh {
             return Gate::UseCached;
         }
-        let refuse = match (&self.blocked, self.waiting_until(now, true)) {
+        let refuse = match (self.blocked(), self.waiting(now, true)) {
             (Some(e), _) => Gate::Blocked(e),
-            (None, Some(t)) => Gate::Wait(t),
+            (None, Some((t, held))) => Gate::Wait(crate::error::Wait::new(t, now), held),
             (None, None) => return Gate::Fetch,
         };
         if fresh == Freshness::RefreshDue {
@@ -344,7 +423,8 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
             Gate::UseCached => Ok(true),
             Gate::Fetch => Ok(false),
             Gate::Blocked(e) => Err(e.clone()),
-            Gate::Wait(t) => Err(Error::Backoff(t)),
+            Gate::Wait(w, false) => Err(Error::Backoff(w.until)),
+            Gate::Wait(w, true) => Err(Error::HeldBack(w)),
         }
     }
 
@@ -357,6 +437,7 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
     ) -> Result<&Token<T, S>, Error<E>> {
         if let Err(e) = &result {
             self.fail(e);
+            self.forget_unconfirmed_style();
         }
         result?;
         Ok(&self.token)
@@ -575,7 +656,7 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
                     self.failures = self.failures.saturating_sub(1);
                     return true;
                 }
-                None => self.auth_style = crate::AuthStyle::Basic,
+                None => self.forget_unconfirmed_style(),
             }
         }
         false
@@ -629,10 +710,12 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
         if self.token.is_empty() {
             return Ok(None);
         }
+        // No DPoP proof: only an assertion's claims are drawn (a proof's
+        // `iat` would need the wall clock for nothing).
         #[cfg_attr(not(feature = "dpop"), allow(unused_mut))]
         let mut draw = match self.presigned.take() {
             Some(d) => d,
-            None => crate::authn::Draw::new(&self.config)?,
+            None => crate::authn::Draw::assertion(&self.config)?,
         };
         #[cfg(feature = "dpop")]
         {
@@ -661,24 +744,30 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
     /// Stores the response of an attempt started at `started` and clears
     /// the backoff.
     ///
-    /// On failure (a capacity too small) the previous token is kept: it is
-    /// still handed out by [`Client::cached`] until it expires.
+    /// The token type must be the one this configuration's request asks
+    /// for ([`ResponseError::BearerForDpop`](crate::error::ResponseError::BearerForDpop)
+    /// for a `Bearer` token when DPoP was asked for: a downgrade), as the
+    /// drivers check it.
+    ///
+    /// On failure (a capacity too small, the wrong token type) the previous
+    /// token is kept: it is still handed out by [`Client::cached`] until it
+    /// expires. Report the error with [`Client::fail`].
     pub fn complete(
         &mut self,
         response: &TokenResponse<'_>,
         started: Instant,
     ) -> Result<&Token<T, S>, Error> {
+        crate::response::token_type_for(response.token_type, self.config.dpop_requested())?;
         self.token.set(response, started, &self.policy)?;
         // A token: the style it was asked with works.
         self.auth_style_known = true;
         self.failures = 0;
-        self.blocked = None;
+        self.unblock();
         self.retry_at = None;
-        // At most one automatic fetch per `min_interval`, whatever the
-        // server says of the lifetime (`expires_in: 1` must not mean a
-        // fetch every half second).
-        self.min_until = (self.policy.min_interval > Duration::ZERO)
-            .then(|| started.saturating_add(self.policy.min_interval));
+        // At most one automatic fetch per `min_interval`, but never past
+        // the renewal of a short-lived token (`RefreshPolicy::hold_back`).
+        let hold = self.policy.hold_back(self.token.lifetime());
+        self.min_until = (hold > Duration::ZERO).then(|| started.saturating_add(hold));
         // Renew at a random point of the jitter window, so devices that
         // booted together do not renew together.
         let window = self
@@ -714,6 +803,16 @@ impl<'a, C: Clock, const N: usize, const T: usize, const S: usize, R: Random, W:
                 crate::fmt::debug!("permanent failure: no automatic retry");
                 // (Transport errors are transient, so nothing is lost.)
                 self.blocked = error.without_transport();
+                // Refusals of the request's `iat` (a wall clock off by
+                // more than the server allows) end with the clock's error.
+                #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+                {
+                    let dated = matches!(
+                        error.oauth().map(|o| o.code),
+                        Some(crate::ErrorCode::InvalidDpopProof | crate::ErrorCode::InvalidClient)
+                    );
+                    self.blocked_clock = self.signing_clock_offset().filter(|_| dated);
+                }
                 self.retry_at = None;
             }
         }

@@ -229,6 +229,18 @@ impl<const N: usize> ClientAuth<N> {
         }
     }
 
+    /// Whether the method sends a signed client assertion (RFC 7523).
+    #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+    pub(crate) fn signs(&self) -> bool {
+        match self {
+            #[cfg(feature = "client-secret-jwt")]
+            Self::SecretJwt(_) => true,
+            #[cfg(feature = "private-key-jwt")]
+            Self::PrivateKeyJwt => true,
+            _ => false,
+        }
+    }
+
     /// The registered name of the method (`token_endpoint_auth_method`).
     pub fn method_name(&self) -> &'static str {
         match self {
@@ -507,6 +519,7 @@ pub struct Config<'a, const N: usize = 64> {
     pub(crate) dpop: Option<crate::auth::dpop::Dpop<'a>>,
     #[cfg(feature = "revocation")]
     pub(crate) revocation: Option<TokenEndpoint<'a>>,
+    pub(crate) tls_certificate: Option<&'a [u8]>,
 }
 
 impl<'a, const N: usize> Config<'a, N> {
@@ -526,7 +539,54 @@ impl<'a, const N: usize> Config<'a, N> {
             dpop: None,
             #[cfg(feature = "revocation")]
             revocation: None,
+            tls_certificate: None,
         }
+    }
+
+    /// Names the client certificate (DER) the TLS layer presents for
+    /// mutual-TLS client authentication and certificate-bound tokens
+    /// ([RFC 8705](https://www.rfc-editor.org/rfc/rfc8705)): nothing is
+    /// sent differently, but it is part of the configuration's fingerprint
+    /// ([`Client::config_fingerprint`](crate::Client::config_fingerprint)),
+    /// so a token bound to another certificate (after the device's
+    /// certificate was renewed) is not restored from a
+    /// [`persist`](crate::persist) record.
+    ///
+    /// ```
+    /// use embedded_oauth2::{Client, ClientAuth, ClientId, Config, Instant, TokenEndpoint};
+    /// static CERT: &[u8] = &[0x30, 0x03, 1, 2, 3]; // the device's certificate
+    /// let config = || {
+    ///     Config::<0>::new(
+    ///         TokenEndpoint::parse("https://as.example/token").unwrap(),
+    ///         ClientId::new("dev").unwrap(),
+    ///         ClientAuth::ClientIdOnly,
+    ///     )
+    /// };
+    /// let plain: Client<_, 0> = Client::new(config(), || Instant::ZERO);
+    /// let bound: Client<_, 0> =
+    ///     Client::new(config().with_tls_client_certificate(CERT), || Instant::ZERO);
+    /// assert_ne!(plain.config_fingerprint(), bound.config_fingerprint());
+    /// ```
+    pub fn with_tls_client_certificate(mut self, certificate: &'a [u8]) -> Self {
+        self.tls_certificate = Some(certificate);
+        self
+    }
+
+    /// The Unix time of the wall clock that dates this configuration's
+    /// signed requests (a DPoP proof's, else a client assertion's `iat`);
+    /// `None` when none is signed or the time is unknown.
+    #[cfg(any(feature = "client-secret-jwt", feature = "private-key-jwt"))]
+    pub(crate) fn signing_unix_time(&self) -> Option<u64> {
+        #[cfg(feature = "dpop")]
+        if let Some(d) = &self.dpop {
+            return d.wall_clock.unix_time();
+        }
+        if let Some(a) = &self.assertion
+            && self.auth.signs()
+        {
+            return a.wall_clock.unix_time();
+        }
+        None
     }
 
     /// The revocation endpoint (RFC 7009) [`Client::revoke`](crate::Client::revoke)

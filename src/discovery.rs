@@ -676,7 +676,35 @@ pub struct ResourceMetadata<'b> {
     pub resource: &'b str,
     /// The first of `authorization_servers`: an issuer to discover (checked
     /// as [`Issuer::parse`] checks it), if the document lists any.
+    ///
+    /// **The resource server chose it.** Discovering it and sending the
+    /// client's credentials there trusts whoever controls the resource
+    /// server (or its DNS) with the client secret (RFC 9728 §7.6, §7.7).
+    /// Use it only when it is an authorization server the device already
+    /// trusts: [`ResourceMetadata::trusted_authorization_server`].
     pub authorization_server: Option<&'b str>,
+}
+
+impl<'b> ResourceMetadata<'b> {
+    /// [`ResourceMetadata::authorization_server`] when it is exactly one of
+    /// the issuers the device was configured to trust; `None` otherwise.
+    ///
+    /// ```
+    /// use embedded_oauth2::discovery::parse_resource_metadata;
+    /// let body = br#"{"resource":"https://rs.example/r","authorization_servers":["https://evil.example"]}"#;
+    /// let mut out = [0u8; 32];
+    /// let m = parse_resource_metadata(200, body, "https://rs.example/r", false, &mut out)?;
+    /// assert_eq!(m.trusted_authorization_server(&["https://as.example"]), None);
+    /// assert_eq!(
+    ///     m.trusted_authorization_server(&["https://as.example", "https://evil.example"]),
+    ///     Some("https://evil.example")
+    /// );
+    /// # Ok::<(), embedded_oauth2::Error>(())
+    /// ```
+    pub fn trusted_authorization_server(&self, trusted: &[&str]) -> Option<&'b str> {
+        self.authorization_server
+            .filter(|a| trusted.iter().any(|t| t == a))
+    }
 }
 
 /// Parses a protected resource metadata document (RFC 9728 §3.2) fetched
@@ -1061,7 +1089,9 @@ macro_rules! discovery_driver {
             endpoint: &TokenEndpoint<'_>,
             ex: &mut Discovery<'_>,
         ) -> Result<(), Error<K::Error>> {
-            let mut conn = connector.connect(endpoint) $($await)* .map_err(Error::Transport)?;
+            // Released (record buffers wiped) however this ends.
+            let connector = super::Released(connector);
+            let mut conn = connector.0.connect(endpoint) $($await)* .map_err(Error::Transport)?;
             // The drivers' one write-then-read loop (no deadline here: the
             // transport's timeouts bound it).
             let r = super::exchange(
@@ -1072,7 +1102,6 @@ macro_rules! discovery_driver {
                 |_, _| Ok(()),
             ) $($await)*;
             let _ = K::close(conn) $($await)*;
-            connector.release();
             r
         }
     };
@@ -1109,5 +1138,32 @@ mod tests {
         for cut in [&b"["[..], b"[\"a\"", b"[\"a\",", b"[\"a"] {
             assert!(for_each_string(cut, |_| {}).is_err());
         }
+    }
+
+    /// The resource server's authorization server is used only when it is
+    /// exactly one of the trusted issuers.
+    #[test]
+    fn only_a_trusted_authorization_server_is_named() {
+        let m = ResourceMetadata {
+            resource: "https://rs.example/r",
+            authorization_server: Some("https://as.example"),
+        };
+        assert_eq!(m.trusted_authorization_server(&[]), None);
+        assert_eq!(
+            m.trusted_authorization_server(&["https://as.example/", "https://as.example.evil"]),
+            None
+        );
+        assert_eq!(
+            m.trusted_authorization_server(&["https://x.example", "https://as.example"]),
+            Some("https://as.example")
+        );
+        let none = ResourceMetadata {
+            authorization_server: None,
+            ..m
+        };
+        assert_eq!(
+            none.trusted_authorization_server(&["https://as.example"]),
+            None
+        );
     }
 }

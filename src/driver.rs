@@ -63,6 +63,20 @@ macro_rules! driver {
             }) $($await)*
         }
 
+        /// The connector of one exchange, released when this is dropped
+        /// (`Connect::release`: the TLS connector wipes its record buffers,
+        /// which held the decrypted response, or a request with the
+        /// credentials) however the exchange ends: returned, failed, or
+        /// (async) cancelled at any await point. Its connection borrows it,
+        /// so the connection is gone first.
+        pub(crate) struct Released<'k, K: Connect>(pub(crate) &'k mut K);
+
+        impl<K: Connect> Drop for Released<'_, K> {
+            fn drop(&mut self) {
+                self.0.release();
+            }
+        }
+
         /// Writes the request of `ex`, reads its whole response and ends
         /// it with `finish`.
         pub(crate) $($async)? fn exchange<'d, S: Read + Write, C: Clock, P: crate::exchange::Pump, T>(
@@ -128,11 +142,11 @@ macro_rules! driver {
                 // Wiped however this ends: returned, failed, or (async)
                 // dropped at any await point by a timeout.
                 let mut buf = WipeOnDrop(buf);
+                let mut tries = self.start_fetch();
                 let mut result = self.$fetch_into(connector, &mut buf.0, signer) $($await)*;
                 // Again at once while the core says so (a DPoP nonce the
                 // server asked for, the next `ClientAuth::Auto` style); it
                 // bounds the attempts of one fetch.
-                let mut tries = crate::client::Tries::default();
                 while self.again(&result, &mut tries) {
                     result = self.$fetch_into(connector, &mut buf.0, signer) $($await)*;
                 }
@@ -190,7 +204,9 @@ macro_rules! driver {
                 #[cfg(not(feature = "private-key-jwt"))]
                 let _ = signer;
                 let (ex, started) = self.begin(buf).map_err(Error::widen)?;
+                let connector = Released(connector);
                 let mut conn = connector
+                    .0
                     .connect(self.config().endpoint()) $($await)*
                     .map_err(Error::Transport)?;
                 let (details, deadline) = self.exchange_parts(started);
@@ -202,8 +218,8 @@ macro_rules! driver {
                     Err(e) => Err(e),
                 };
                 // close_notify for TLS; the outcome is the exchange's.
+                // (`connector` is released as it goes out of scope.)
                 let _ = K::close(conn) $($await)*;
-                connector.release();
                 stored
             }
 
@@ -222,7 +238,8 @@ macro_rules! driver {
                 let Some(endpoint) = self.config().revocation_endpoint() else {
                     return Err(Error::Config(crate::error::ConfigError::NoRevocationEndpoint));
                 };
-                let mut conn = connector.connect(&endpoint) $($await)* .map_err(Error::Transport)?;
+                let connector = Released(connector);
+                let mut conn = connector.0.connect(&endpoint) $($await)* .map_err(Error::Transport)?;
                 let (details, deadline) = self.exchange_parts(started);
                 let result = exchange(&mut conn, ex, Some(details), Some(&deadline), |ex, d| {
                     match d {
@@ -231,7 +248,7 @@ macro_rules! driver {
                     }
                 }) $($await)*;
                 let _ = K::close(conn) $($await)*;
-                connector.release();
+                drop(connector);
                 if result.is_ok() {
                     self.revoked();
                 }

@@ -47,9 +47,14 @@ pub enum Error<E = core::convert::Infallible> {
     /// The [`Es256Signer`](crate::assertion::Es256Signer) failed.
     Sign,
     /// No attempt was made: after earlier failures the client waits until
-    /// this instant (exponential backoff, `Retry-After`). See
+    /// this instant of its clock (exponential backoff, `Retry-After`). See
     /// [`Client::next_attempt`](crate::Client::next_attempt).
     Backoff(crate::time::Instant),
+    /// No attempt was made, and nothing failed: the last fetch was too
+    /// recent ([`RefreshPolicy::min_interval`](crate::RefreshPolicy::min_interval),
+    /// which a token that expires on arrival meets), and the client has no
+    /// valid token to hand out until [`Wait::until`].
+    HeldBack(Wait),
     /// The exchange (request and response, after the connection was opened)
     /// ran past the client's fetch deadline
     /// ([`Client::with_fetch_timeout`](crate::Client::with_fetch_timeout)):
@@ -74,6 +79,7 @@ impl Error {
             Error::NoWallClock => Error::NoWallClock,
             Error::Sign => Error::Sign,
             Error::Backoff(t) => Error::Backoff(t),
+            Error::HeldBack(w) => Error::HeldBack(w),
             Error::Timeout => Error::Timeout,
             #[cfg(feature = "discovery")]
             Error::Discovery(e) => Error::Discovery(e),
@@ -95,6 +101,7 @@ impl<E> Error<E> {
             Error::NoWallClock => Error::NoWallClock,
             Error::Sign => Error::Sign,
             Error::Backoff(t) => Error::Backoff(*t),
+            Error::HeldBack(w) => Error::HeldBack(*w),
             Error::Timeout => Error::Timeout,
             #[cfg(feature = "discovery")]
             Error::Discovery(e) => Error::Discovery(*e),
@@ -126,8 +133,12 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Error::Sign => f.write_str("signing the client assertion failed"),
             Error::Backoff(t) => write!(
                 f,
-                "backing off after failures: next attempt at {} ms",
+                "backing off after failures: next attempt at {} ms on the client's clock",
                 t.as_millis()
+            ),
+            Error::HeldBack(w) => write!(
+                f,
+                "no valid token, and the last fetch was too recent (min_interval): next fetch {w}"
             ),
             Error::Timeout => f.write_str("the exchange ran past the fetch deadline"),
             #[cfg(feature = "discovery")]
@@ -137,6 +148,49 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
 }
 
 impl<E: fmt::Debug + fmt::Display> core::error::Error for Error<E> {}
+
+/// When the client goes to the network again on its own: the instant on
+/// its clock, and how long that was from the moment the error was made
+/// (what `Display` says: `in 6000 ms (at 20173 ms)`).
+///
+/// ```
+/// use core::time::Duration;
+/// use embedded_oauth2::Instant;
+/// use embedded_oauth2::error::Wait;
+/// let w = Wait::new(Instant::from_millis(20_173), Instant::from_millis(14_173));
+/// assert_eq!(w.remaining, Duration::from_secs(6));
+/// assert_eq!(w.to_string(), "in 6000 ms (at 20173 ms)");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub struct Wait {
+    /// The instant of the next attempt, on the client's clock.
+    pub until: crate::time::Instant,
+    /// How long from when the error was made.
+    pub remaining: core::time::Duration,
+}
+
+impl Wait {
+    /// The wait until `until`, seen at `now`.
+    pub fn new(until: crate::time::Instant, now: crate::time::Instant) -> Self {
+        Self {
+            until,
+            remaining: until.saturating_duration_since(now),
+        }
+    }
+}
+
+impl fmt::Display for Wait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "in {} ms (at {} ms)",
+            crate::time::duration_millis(self.remaining),
+            self.until.as_millis()
+        )
+    }
+}
 
 impl<E> From<ConfigError> for Error<E> {
     fn from(e: ConfigError) -> Self {
@@ -662,7 +716,9 @@ pub struct ErrorDetails {
     /// a long one is kept as its scheme and `error` parameter.
     pub www_authenticate: Option<Text<64>>,
     /// The latest `DPoP-Nonce` a response carried (RFC 9449 §8), with an
-    /// error or a token; kept until a newer one comes (feature `dpop`).
+    /// error or a token; kept until a newer one comes (feature `dpop`). One
+    /// longer than [`MAX_DPOP_NONCE`](crate::dpop::MAX_DPOP_NONCE) is not
+    /// kept, and drops the one before it.
     /// Not free text: [`ErrorDetails::is_empty`] does not look at it.
     #[cfg(feature = "dpop")]
     pub dpop_nonce: Option<crate::auth::dpop::DpopNonce>,
@@ -768,6 +824,7 @@ impl<E> Error<E> {
             | Error::NoWallClock
             | Error::Sign
             | Error::Backoff(_)
+            | Error::HeldBack(_)
             | Error::Timeout => Retry::Transient,
             // A server that does not bind tokens to the key will not start
             // on the next attempt: a configuration to fix.

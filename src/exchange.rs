@@ -169,33 +169,55 @@ impl<'w> Exchange<'w> {
         // Capacity is reported for the whole work buffer, not the part of it
         // left after the response.
         let mut details = details;
+        // A nonce too long to keep is never kept (the next request goes
+        // without one, and the server can ask again); it is reported once,
+        // with the response that asked for it.
+        #[cfg(feature = "dpop")]
+        let mut unusable_nonce = None;
         if let Some(d) = details.as_deref_mut() {
             d.www_authenticate = head.www_authenticate;
             #[cfg(feature = "dpop")]
-            if head.dpop_nonce.is_some() {
-                d.dpop_nonce = head.dpop_nonce;
-                d.dpop_nonce_new = true;
+            if let Some(nonce) = head.dpop_nonce {
+                match nonce.get() {
+                    Ok(_) => {
+                        d.dpop_nonce = Some(nonce);
+                        d.dpop_nonce_new = true;
+                    }
+                    Err(len) => {
+                        d.dpop_nonce = None;
+                        unusable_nonce = Some(len);
+                    }
+                }
             }
         }
-        parse_response(head.status, body, work, details, self.dpop).map_err(|e| match e {
-            Error::Capacity(mut c) => {
-                c.needed = c.needed.saturating_add(offset);
-                c.available = c.available.saturating_add(offset);
-                Error::Capacity(c)
+        let parsed =
+            parse_response(head.status, body, work, details, self.dpop).map_err(|e| match e {
+                Error::Capacity(mut c) => {
+                    c.needed = c.needed.saturating_add(offset);
+                    c.available = c.available.saturating_add(offset);
+                    Error::Capacity(c)
+                }
+                // The server's Retry-After travels with its error.
+                Error::Http(HttpError::UnexpectedStatus { status, .. }) => {
+                    Error::Http(HttpError::UnexpectedStatus {
+                        status,
+                        retry_after: head.retry_after,
+                    })
+                }
+                Error::OAuth(mut o) => {
+                    o.retry_after = head.retry_after;
+                    Error::OAuth(o)
+                }
+                other => other,
+            });
+        #[cfg(feature = "dpop")]
+        let parsed = match (parsed, unusable_nonce) {
+            (Err(Error::OAuth(o)), Some(len)) if o.code == crate::ErrorCode::UseDpopNonce => {
+                Err(crate::auth::dpop::nonce_too_long(len))
             }
-            // The server's Retry-After travels with its error.
-            Error::Http(HttpError::UnexpectedStatus { status, .. }) => {
-                Error::Http(HttpError::UnexpectedStatus {
-                    status,
-                    retry_after: head.retry_after,
-                })
-            }
-            Error::OAuth(mut o) => {
-                o.retry_after = head.retry_after;
-                Error::OAuth(o)
-            }
-            other => other,
-        })
+            (parsed, _) => parsed,
+        };
+        parsed
     }
 }
 

@@ -92,7 +92,9 @@ pub mod blocking;
 
 // ---- Public API -----------------------------------------------------------
 // The common path: configure, fetch, cache, present.
-pub use crate::client::{Attempt, CallError, Client, DEFAULT_FETCH_TIMEOUT, NoRandom, NoWallClock};
+pub use crate::client::{
+    Attempt, CLOCK_CORRECTED, CallError, Client, DEFAULT_FETCH_TIMEOUT, NoRandom, NoWallClock,
+};
 pub use crate::credentials::{
     AuthStyle, ClientAuth, ClientId, ClientSecret, Config, TokenEndpoint,
 };
@@ -131,7 +133,8 @@ pub mod http {
     pub use crate::reader::{Framing, Limits, MAX_HEADERS, ResponseHead, ResponseReader};
     pub use crate::request::{encode_request, form_body};
     pub use crate::response::{
-        TokenResponse, parse_token_response, parse_token_response_with_details,
+        TokenResponse, parse_token_response, parse_token_response_for,
+        parse_token_response_with_details,
     };
 }
 

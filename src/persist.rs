@@ -106,9 +106,14 @@
 //! * A wall clock **behind** the export time by more than
 //!   [`MAX_CLOCK_BEHIND`] (an RTC that lost power and restarted at its
 //!   epoch or build date) means the elapsed time is unknown: the record is
-//!   refused ([`PersistError::ClockBehind`]) and the client fetches. Behind
-//!   by less (NTP corrections, RTC drift) counts as "no time passed since
-//!   the export": the token never gains lifetime.
+//!   refused ([`PersistError::ClockBehind`]) and the client fetches. So is
+//!   a clock behind the export at all while it reads less than
+//!   [`MAX_CLOCK_BEHIND`] since its epoch (an RTC counting from 0 that
+//!   restarted). Behind by less (NTP corrections, RTC drift) counts as "no
+//!   time passed since the export": the token never gains lifetime. (A
+//!   clock counting from 0 that restarted and then ran past the export time
+//!   cannot be told from one that kept counting: keep such a clock running
+//!   through sleep, as RTCs do, or drop the record at a power-on reset.)
 //! * A wall clock that jumped forward makes the token look older, never
 //!   younger: at worst it is renewed early.
 //! * The expiry is exact to the second (rounded towards earlier; for
@@ -508,12 +513,23 @@ pub(crate) fn fingerprint<const N: usize>(config: &Config<'_, N>) -> u64 {
         h.str(v);
     }
     #[cfg(feature = "dpop")]
-    if let Some(d) = &config.dpop {
-        h.bytes(&[1]);
-        h.bytes(&d.key.thumbprint());
-        return h.0;
+    let dpop = config.dpop.as_ref().map(|d| d.key.thumbprint());
+    #[cfg(not(feature = "dpop"))]
+    let dpop: Option<[u8; 32]> = None;
+    match dpop {
+        Some(thumbprint) => {
+            h.bytes(&[1]);
+            h.bytes(&thumbprint);
+        }
+        None => h.bytes(&[0]),
     }
-    h.bytes(&[0]);
+    // The mTLS certificate a token is bound to, when named (absent: the
+    // fingerprint of earlier versions, so their records still restore).
+    if let Some(cert) = config.tls_certificate {
+        h.bytes(b"x5t");
+        h.count(cert.len());
+        h.bytes(cert);
+    }
     h.0
 }
 
@@ -602,7 +618,12 @@ pub(crate) fn restore<const T: usize, const S: usize>(
         return Err(PersistError::OtherConfig);
     }
     let unix = r.unix.ok_or(PersistError::NoWallClock)?;
-    if unix.saturating_add(MAX_CLOCK_BEHIND) < rec.exported_at {
+    // Behind by more than the tolerance; or behind at all while the clock
+    // reads less than the tolerance since its epoch (an RTC that counts
+    // from 0 and restarted): how much time passed is unknown.
+    if unix.saturating_add(MAX_CLOCK_BEHIND) < rec.exported_at
+        || (unix < rec.exported_at && unix < MAX_CLOCK_BEHIND)
+    {
         return Err(PersistError::ClockBehind);
     }
     // Never count the time between a clock slightly behind and the export
@@ -624,6 +645,11 @@ pub(crate) fn restore<const T: usize, const S: usize>(
             (now - secs * 1000, secs + remaining)
         }
     };
+    // Expired already under this client's policy (its `max_lifetime` may
+    // be shorter than the exporter's): refused, the client unchanged.
+    if duration_millis(policy.lifetime(Some(life))) <= now.saturating_sub(obtained) {
+        return Err(PersistError::Expired);
+    }
     let resp = TokenResponse {
         access_token: rec.token,
         token_type: rec.token_type,

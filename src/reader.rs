@@ -78,6 +78,15 @@ pub enum Framing {
     /// `Transfer-Encoding: chunked`.
     Chunked,
     /// Until the connection closes (HTTP/1.0 style).
+    ///
+    /// Such a body is only as complete as the connection's end is genuine.
+    /// The crate's TLS connector takes a TCP end between two records
+    /// without close_notify as a clean end (many servers close that way
+    /// after `Connection: close`), so whoever can reset the TCP connection
+    /// can cut a close-delimited body short undetected. A token response is
+    /// a JSON object (a cut one does not parse); for your own resource
+    /// calls, prefer servers that send `Content-Length` or chunked bodies,
+    /// or check the body's own completeness.
     Close,
 }
 

@@ -290,6 +290,50 @@ pub fn parse_token_response_with_details<'w>(
     parse_response(status, body, work, Some(details), false)
 }
 
+/// [`parse_token_response`] (and, given `details`,
+/// [`parse_token_response_with_details`]) for the request `config` makes:
+/// when it asks for DPoP (RFC 9449), only a `DPoP` token is accepted (a
+/// `Bearer` token would be a downgrade), otherwise only a `Bearer` one — the
+/// policy of the crate's drivers, for firmware with its own HTTP client.
+///
+/// ```
+/// use embedded_oauth2::{ClientAuth, ClientId, Config, TokenEndpoint, TokenType};
+/// use embedded_oauth2::http::parse_token_response_for;
+/// let config = Config::<0>::new(
+///     TokenEndpoint::parse("https://as.example/token")?,
+///     ClientId::new("dev")?,
+///     ClientAuth::ClientIdOnly,
+/// );
+/// let body = br#"{"access_token":"abc","token_type":"Bearer"}"#;
+/// let mut work = [0u8; 16];
+/// let t = parse_token_response_for(&config, 200, body, &mut work, None)?;
+/// assert_eq!(t.token_type, TokenType::Bearer);
+/// # Ok::<(), embedded_oauth2::Error>(())
+/// ```
+pub fn parse_token_response_for<'w, const N: usize>(
+    config: &crate::credentials::Config<'_, N>,
+    status: u16,
+    body: &[u8],
+    work: &'w mut [u8],
+    details: Option<&mut ErrorDetails>,
+) -> Result<TokenResponse<'w>, Error> {
+    parse_response(status, body, work, details, config.dpop_requested())
+}
+
+/// The token type a request may receive: a DPoP token only for a DPoP
+/// request, and a DPoP request only a DPoP token (a `Bearer` token for it
+/// is a downgrade).
+pub(crate) fn token_type_for(
+    token_type: TokenType,
+    dpop: bool,
+) -> Result<TokenType, ResponseError> {
+    match (token_type, dpop) {
+        (TokenType::Bearer, true) => Err(ResponseError::BearerForDpop),
+        (TokenType::Dpop, false) => Err(ResponseError::UnsupportedTokenType),
+        (t, _) => Ok(t),
+    }
+}
+
 impl ErrorDetails {
     /// Reads the free text of an error response: `WWW-Authenticate` (the
     /// header's value, if any) and the body's `error`, `error_description`
@@ -388,15 +432,11 @@ pub(crate) fn parse_response<'w>(
         return Err(ResponseError::InvalidAccessToken.into());
     }
     let access_token = get((start, len));
-    // A DPoP token only for a DPoP request, and a DPoP request only gets
-    // a DPoP token.
-    let token_type = match (c.token_type.ok_or(ResponseError::MissingTokenType)?, dpop) {
-        (Some(TokenType::Bearer), true) => return Err(ResponseError::BearerForDpop.into()),
-        (Some(TokenType::Dpop), false) | (None, _) => {
-            return Err(ResponseError::UnsupportedTokenType.into());
-        }
-        (Some(t), _) => t,
-    };
+    let token_type = c
+        .token_type
+        .ok_or(ResponseError::MissingTokenType)?
+        .ok_or(ResponseError::UnsupportedTokenType)?;
+    let token_type = token_type_for(token_type, dpop)?;
     // (Not through `get`: an escaped non-ASCII character is a byte that
     // is not UTF-8, and must be refused, not read as no scope.)
     let scope = match c.scope.map(|(start, len)| {

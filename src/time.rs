@@ -217,13 +217,16 @@ pub struct RefreshPolicy {
     /// thousand devices booted together then spread their renewals over the
     /// window instead of hitting the server in the same second.
     pub jitter: Duration,
-    /// The shortest time between two automatic fetches (default 10 s),
-    /// whatever lifetime the server announces: `expires_in: 1` (broken or
-    /// hostile) then costs one fetch per 10 s, not two per second. Between
-    /// them [`Client::token`](crate::Client::token) hands out a token that is
-    /// due but valid, or [`Error::Backoff`](crate::Error::Backoff) when none
+    /// The longest time automatic fetches are held apart (default 10 s).
+    /// The hold-back after a fetch is this, but never more than half the
+    /// token's lifetime, so a short-lived token is always renewed before it
+    /// expires, and never less than 1 s: `expires_in: 0` or `1` (broken or
+    /// hostile) costs one fetch a second, not one per call
+    /// ([`RefreshPolicy::hold_back`]). Meanwhile
+    /// [`Client::token`](crate::Client::token) hands out a token that is due
+    /// but valid, or [`Error::HeldBack`](crate::Error::HeldBack) when none
     /// is. An explicit `fetch`, and the one renewal after a refused token,
-    /// are not held back.
+    /// are not held back. `Duration::ZERO` turns it off.
     pub min_interval: Duration,
 }
 
@@ -244,6 +247,27 @@ impl RefreshPolicy {
     pub const fn with_min_interval(mut self, interval: Duration) -> Self {
         self.min_interval = interval;
         self
+    }
+
+    /// How long automatic fetches are held back after one that gave a
+    /// token of `lifetime`: [`RefreshPolicy::min_interval`], at most half
+    /// the lifetime (when a short-lived token is due for renewal) and at
+    /// least 1 s (or `min_interval`, if that is shorter).
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use embedded_oauth2::RefreshPolicy;
+    /// let p = RefreshPolicy::new(); // min_interval 10 s
+    /// assert_eq!(p.hold_back(Duration::from_secs(3600)), Duration::from_secs(10));
+    /// assert_eq!(p.hold_back(Duration::from_secs(4)), Duration::from_secs(2));
+    /// assert_eq!(p.hold_back(Duration::ZERO), Duration::from_secs(1));
+    /// let off = p.with_min_interval(Duration::ZERO);
+    /// assert_eq!(off.hold_back(Duration::ZERO), Duration::ZERO);
+    /// ```
+    pub fn hold_back(&self, lifetime: Duration) -> Duration {
+        (lifetime / 2)
+            .max(Duration::from_secs(1))
+            .min(self.min_interval)
     }
 
     /// Sets [`RefreshPolicy::jitter`].

@@ -768,3 +768,174 @@ fn wrong_ca_is_a_handshake_error() {
         assert_eq!((tls.connections(), tls.verified), (1, 0));
     });
 }
+
+// ---------------------------------------------------------------------------
+// Cancellation: the record buffers are wiped on every exit path
+// ---------------------------------------------------------------------------
+
+/// Pending once, then ready: one await point.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
+}
+
+/// A socket that yields once before every operation, as embassy-net's
+/// does while it waits: every operation of the handshake and of the
+/// exchange is an await point where `with_timeout` may cancel.
+struct YieldingTcp(BlockingTcp);
+
+impl ErrorType for YieldingTcp {
+    type Error = io::Error;
+}
+
+impl Read for YieldingTcp {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, io::Error> {
+        YieldOnce(false).await;
+        self.0.read(buf).await
+    }
+}
+
+impl Write for YieldingTcp {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, io::Error> {
+        YieldOnce(false).await;
+        self.0.write(buf).await
+    }
+
+    async fn flush(&mut self) -> Result<(), io::Error> {
+        YieldOnce(false).await;
+        self.0.flush().await
+    }
+}
+
+struct YieldingOpener;
+
+impl ErrorType for YieldingOpener {
+    type Error = io::Error;
+}
+
+impl embedded_oauth2::tls::asynch::Open for YieldingOpener {
+    type Socket<'s> = YieldingTcp;
+
+    async fn open(&mut self, host: &str, port: u16) -> Result<YieldingTcp, io::Error> {
+        YieldOnce(false).await;
+        let mut opener = AsyncStdTcp { opened: 0 };
+        embedded_oauth2::tls::asynch::Open::open(&mut opener, host, port)
+            .await
+            .map(YieldingTcp)
+    }
+}
+
+/// Polls `fut` at most `polls` times: `Some(output)` when it completed,
+/// `None` when it was cancelled (dropped) while pending.
+fn poll_at_most<F: std::future::Future>(fut: F, polls: usize) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    for _ in 0..polls {
+        if let std::task::Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return Some(out);
+        }
+    }
+    None
+}
+
+/// An async fetch (and a revocation) cancelled at every await point — what
+/// `embassy_time::with_timeout` does when it fires — leaves no byte in the
+/// connector's record buffers: embedded-tls decrypts in place, so they held
+/// the token response (and a revocation request holds the token and the
+/// credentials). The connector is forgotten, not dropped, before the
+/// buffers are read: they must have been wiped while it still lived, as a
+/// connector in a `static` lives for ever. (Before: only a completed
+/// exchange wiped them.)
+#[test]
+fn cancelled_exchanges_leave_the_record_buffers_wiped() {
+    let ca = tls::certificate_der(&cert("ca.pem")).expect("CA");
+    let url = token_url();
+    let mut read = vec![0u8; READ_BUFFER];
+    let mut write = vec![0u8; tls::WRITE_BUFFER];
+    let mut cancelled = 0;
+    for what in ["fetch", "revoke"] {
+        if what == "revoke" && !cfg!(feature = "revocation") {
+            continue;
+        }
+        for polls in 1.. {
+            let mut connector = embedded_oauth2::tls::TlsConnector::new(
+                YieldingOpener,
+                OsRng,
+                &ca[..],
+                &mut read[..],
+                &mut write[..],
+            )
+            .expect("connector");
+            let mut client: Client<_, N, T, S> =
+                Client::new(revocable(basic_config(&url, "basic")), clock());
+            let mut work = [0u8; WORK];
+            let done = if what == "fetch" {
+                poll_at_most(client.asynch().fetch(&mut connector, &mut work), polls)
+                    .map(|r| r.map(drop))
+            } else {
+                block_on(client.asynch().fetch(&mut connector, &mut work)).expect("a token");
+                revoke_at_most(&mut client, &mut connector, &mut work, polls)
+            };
+            std::mem::forget(connector);
+            let dirty = read.iter().chain(&write).filter(|&&b| b != 0).count();
+            assert_eq!(
+                dirty, 0,
+                "{what} cancelled after {polls} polls: {dirty} bytes left"
+            );
+            match done {
+                None => cancelled += 1,
+                Some(r) => {
+                    r.unwrap_or_else(|e| panic!("{what}: {e:?}"));
+                    assert!(polls > 10, "{what} completed after {polls} polls");
+                    break;
+                }
+            }
+        }
+    }
+    assert!(cancelled > 20, "{cancelled} cancellations");
+}
+
+/// The revocation endpoint of the test server, when the feature is on.
+fn revocable(config: Config<'_, N>) -> Config<'_, N> {
+    #[cfg(feature = "revocation")]
+    {
+        let url = server().https_url(server().get("revocation_path"));
+        let url: &'static str = Box::leak(url.into_boxed_str());
+        config.with_revocation_endpoint(TokenEndpoint::parse(url).expect("revocation URL"))
+    }
+    #[cfg(not(feature = "revocation"))]
+    config
+}
+
+#[cfg(feature = "revocation")]
+fn revoke_at_most<C: Clock, K: Connect>(
+    client: &mut Client<'_, C, N, T, S>,
+    connector: &mut K,
+    work: &mut [u8],
+    polls: usize,
+) -> Option<Result<(), Error<K::Error>>> {
+    poll_at_most(client.asynch().revoke(connector, work), polls)
+}
+
+#[cfg(not(feature = "revocation"))]
+fn revoke_at_most<C: Clock, K: Connect>(
+    _: &mut Client<'_, C, N, T, S>,
+    _: &mut K,
+    _: &mut [u8],
+    _: usize,
+) -> Option<Result<(), Error<K::Error>>> {
+    Some(Ok(()))
+}

@@ -291,6 +291,58 @@ mod asynch {
     }
 }
 
+/// A fetch cancelled in the middle of its sequence (a timeout around the
+/// async call, after `invalid_client` moved it to the next style) leaves no
+/// unconfirmed style behind: the next fetch starts at Basic.
+#[cfg(feature = "async")]
+#[test]
+fn a_fetch_cancelled_mid_sequence_starts_over_at_basic() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let now = Rc::new(Cell::new(1_000));
+    let mut conn = common::AsyncConnector::new(Rc::clone(&now));
+    let clock = {
+        let now = Rc::clone(&now);
+        move || Instant::from_millis(now.get())
+    };
+    let mut client: Client<_> = Client::new(
+        common::config_with(ID, ClientAuth::Auto(common::secret(SECRET))),
+        clock,
+    );
+    conn.push(invalid_client());
+    conn.push(Script::Respond(token_response("never read", Some(3600))));
+    let mut buf = [0u8; 2048];
+    {
+        let mut inner = conn.clone();
+        let mut fut = std::pin::pin!(client.asynch().fetch(&mut inner, &mut buf));
+        let mut cx = Context::from_waker(Waker::noop());
+        // Polled until the second style's request is on its way, then
+        // dropped (cancelled).
+        let second_sent = || {
+            let server = conn.server.borrow();
+            server.logs.len() == 2
+                && common::contains(&server.logs[1].borrow().written, b"grant_type=")
+        };
+        while !second_sent() {
+            assert!(matches!(fut.as_mut().poll(&mut cx), Poll::Pending));
+        }
+    }
+    conn.push(Script::Respond(token_response("tok", Some(3600))));
+    embassy_futures::block_on(client.asynch().fetch(&mut conn, &mut buf)).expect("a token");
+    let sent: Vec<AuthStyle> = conn.server.borrow().logs[..]
+        .iter()
+        .map(|l| style_of(&l.borrow().written))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            AuthStyle::Basic,
+            AuthStyle::BasicUnencoded,
+            AuthStyle::Basic
+        ]
+    );
+}
+
 /// The style found is part of the persisted token record: a client
 /// restored after a reset sends it at once; a record made before the style
 /// was known (or by a fixed method) leaves detection on.
@@ -338,5 +390,84 @@ fn the_found_style_survives_a_reset_in_the_token_record() {
             .expect("record")
             .auth_style(),
         0
+    );
+}
+
+/// A fetch whose style is not yet known starts at Basic: a later style
+/// that met another outcome (`invalid_request`, a 5xx, a reset connection)
+/// is not kept, neither for the next fetch nor through `reset_backoff`.
+/// (Before: the client stayed on the middle style, and one stray
+/// `invalid_client` followed by a permanent `invalid_request` on it blocked
+/// it for good.)
+#[test]
+fn an_unconfirmed_style_is_forgotten_after_any_other_outcome() {
+    for (what, second) in [
+        (
+            "invalid_request",
+            Script::Respond(json(
+                "HTTP/1.1 400 Bad Request",
+                r#"{"error":"invalid_request"}"#,
+            )),
+        ),
+        (
+            "503",
+            Script::Respond(json(
+                "HTTP/1.1 503 Service Unavailable",
+                r#"{"error":"temporarily_unavailable"}"#,
+            )),
+        ),
+        ("reset connection", Script::ResetAfterRequest),
+    ] {
+        let rig = Rig::new();
+        let mut client = rig.client();
+        let mut connect = |ep: &TokenEndpoint<'_>| rig.server.borrow_mut().connect(ep);
+        let mut buf = [0u8; 2048];
+        rig.push(invalid_client());
+        rig.push(second);
+        assert!(client.fetch(&mut connect, &mut buf).is_err(), "{what}");
+        assert_eq!(
+            rig.sent(0),
+            [AuthStyle::Basic, AuthStyle::BasicUnencoded],
+            "{what}"
+        );
+        assert_eq!(client.auth_style(), Some(AuthStyle::Basic), "{what}");
+        // The next fetch (after the backoff, or once reset) starts at Basic.
+        if client.blocked().is_some() {
+            client.reset_backoff();
+        } else {
+            let next = client.next_attempt().expect("backing off").as_millis();
+            rig.now.set(next);
+        }
+        rig.push(Script::Respond(token_response("tok", Some(3600))));
+        client
+            .token(&mut connect, &mut buf)
+            .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+        assert_eq!(rig.sent(2), [AuthStyle::Basic], "{what}");
+    }
+    // The issue's reproduction: five fetches with `reset_backoff` between
+    // them; each unconfirmed fetch starts at Basic.
+    let rig = Rig::new();
+    let mut client = rig.client();
+    let mut connect = |ep: &TokenEndpoint<'_>| rig.server.borrow_mut().connect(ep);
+    let mut buf = [0u8; 2048];
+    rig.push(invalid_client());
+    for _ in 0..5 {
+        rig.push(Script::Respond(json(
+            "HTTP/1.1 400 Bad Request",
+            r#"{"error":"invalid_request"}"#,
+        )));
+        assert!(client.fetch(&mut connect, &mut buf).is_err());
+        client.reset_backoff();
+    }
+    assert_eq!(
+        rig.sent(0),
+        [
+            AuthStyle::Basic,
+            AuthStyle::BasicUnencoded,
+            AuthStyle::Basic,
+            AuthStyle::Basic,
+            AuthStyle::Basic,
+            AuthStyle::Basic
+        ]
     );
 }

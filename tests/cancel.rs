@@ -79,10 +79,13 @@ impl embedded_io_async::Write for Yielding {
     }
 }
 
-/// Hands out `Yielding` connections answering `response`; counts them.
+/// Hands out `Yielding` connections answering `response`; counts them,
+/// and its releases (`Connect::release`: the TLS connector's wipe of its
+/// record buffers).
 struct Server {
     response: Vec<u8>,
     connections: Rc<Cell<usize>>,
+    releases: Rc<Cell<usize>>,
 }
 
 impl Connect for Server {
@@ -106,6 +109,10 @@ impl Connect for Server {
         drop(conn);
         Ok(())
     }
+
+    fn release(&mut self) {
+        self.releases.set(self.releases.get() + 1);
+    }
 }
 
 #[test]
@@ -125,14 +132,17 @@ fn a_renewal_cancelled_at_any_await_point_leaves_the_client_consistent() {
         let mut old = Server {
             response: token_response(OLD, Some(3600)),
             connections: Rc::clone(&connections),
+            releases: Rc::new(Cell::new(0)),
         };
         embassy_futures::block_on(client.asynch().token(&mut old, &mut [0u8; BUF])).unwrap();
         now.set(3_550_000);
         assert_eq!(client.freshness(), Freshness::RefreshDue);
 
+        let releases = Rc::new(Cell::new(0));
         let mut server = Server {
             response: token_response(NEW, Some(3600)),
             connections: Rc::clone(&connections),
+            releases: Rc::clone(&releases),
         };
         let mut buf = vec![0xA5u8; BUF];
         let mut done = false;
@@ -149,6 +159,9 @@ fn a_renewal_cancelled_at_any_await_point_leaves_the_client_consistent() {
             // Not ready after k polls: the timeout drops the future here.
         }
         assert!(buf.iter().all(|&b| b == 0), "k={k}: work buffer not wiped");
+        // The connector is released however the exchange ended, cancelled
+        // included (once the request was built).
+        assert_eq!(releases.get(), 1, "k={k}: the connector was not released");
         if done {
             break;
         }

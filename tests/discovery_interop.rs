@@ -215,7 +215,15 @@ fn rfc9728_from_a_401_to_a_receipt() {
     let mut buf = [0u8; 1024];
     let rm = blocking::fetch_resource_metadata(&mut connect, &url, &called, &mut buf).unwrap();
     assert_eq!(rm.resource, called);
-    let issuer_url = rm.authorization_server.unwrap().to_owned();
+    // Used only because it is the issuer this device trusts.
+    assert_eq!(
+        rm.trusted_authorization_server(&["https://other.example"]),
+        None
+    );
+    let issuer_url = rm
+        .trusted_authorization_server(&[srv.get("issuer")])
+        .expect("the trusted issuer")
+        .to_owned();
     assert_eq!(issuer_url, srv.get("issuer"));
     // A resource other than the one called is refused.
     let mut buf2 = [0u8; 1024];

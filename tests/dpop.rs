@@ -263,6 +263,72 @@ fn a_nonce_longer_than_the_client_keeps_is_a_capacity_error_naming_its_size() {
     assert_eq!(claims["nonce"], exact.as_str());
 }
 
+/// A nonce the client cannot keep is never kept: one reply (a token with
+/// an over-long `DPoP-Nonce`, or `use_dpop_nonce` with one) must not end
+/// the device's access. The error is reported for that reply only; the
+/// next request goes without a nonce, so the server can ask again. (Before:
+/// every later request failed locally with `Capacity`, nothing was sent,
+/// and no newer nonce could ever arrive, through `reset_backoff` too.)
+#[test]
+fn an_over_long_nonce_is_never_kept() {
+    let setup = Setup::new();
+    let long = format!("\r\nDPoP-Nonce: {}", "n".repeat(MAX_DPOP_NONCE + 1));
+    // A token with an over-long nonce, then five more fetches.
+    let mut scripts = vec![Script::Respond(dpop_token("t0", &long))];
+    scripts.extend((1..=5).map(|i| Script::Respond(dpop_token(&format!("t{i}"), ""))));
+    let (results, server) = run(&setup, true, scripts, 6);
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r, &Ok((TokenType::Dpop, format!("t{i}"))), "fetch {i}");
+    }
+    assert_eq!(server.connections, 6);
+    for i in 1..6 {
+        let claims = proof_claims(&server.logs[i].borrow().written, &setup.public);
+        assert!(claims.get("nonce").is_none(), "request {i}: {claims}");
+    }
+    // `use_dpop_nonce` with an over-long nonce: that fetch reports the size
+    // once; the next one is sent (without a nonce), asked again with a
+    // usable nonce, and gets its token.
+    let (results, server) = run(
+        &setup,
+        true,
+        vec![
+            Script::Respond(use_nonce(&long)),
+            Script::Respond(use_nonce("\r\nDPoP-Nonce: short")),
+            Script::Respond(dpop_token("t", "")),
+        ],
+        2,
+    );
+    assert!(
+        matches!(&results[0], Err(Error::Capacity(c)) if c.buffer == Buffer::DpopNonce),
+        "{:?}",
+        results[0]
+    );
+    assert_eq!(results[1], Ok((TokenType::Dpop, "t".into())));
+    assert_eq!(server.connections, 3);
+    // Another error with an over-long nonce stays that error.
+    let (other, _) = run(
+        &setup,
+        true,
+        vec![Script::Respond(json(
+            &format!("HTTP/1.1 400 Bad Request{long}"),
+            r#"{"error":"invalid_request"}"#,
+        ))],
+        1,
+    );
+    assert!(
+        matches!(&other[0], Err(Error::OAuth(o)) if o.code == ErrorCode::InvalidRequest),
+        "{:?}",
+        other[0]
+    );
+    let nonce = |i: usize| {
+        proof_claims(&server.logs[i].borrow().written, &setup.public)
+            .get("nonce")
+            .cloned()
+    };
+    assert_eq!(nonce(1), None);
+    assert_eq!(nonce(2), Some("short".into()));
+}
+
 #[test]
 fn token_types_must_match_the_request() {
     let setup = Setup::new();
@@ -693,4 +759,205 @@ mod async_signer {
         let written = conn.server.borrow().logs[0].borrow().written.clone();
         proof_claims(&written, &public);
     }
+}
+
+/// The same for a revocation response's nonce (an error response's: a 2xx
+/// is not read): an over-long one is not kept, and the next token request is sent without it.
+#[cfg(feature = "revocation")]
+#[test]
+fn a_revocation_responses_over_long_nonce_is_not_kept() {
+    let setup = Setup::new();
+    let now = Rc::new(Cell::new(0u64));
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let config = common::config()
+        .with_dpop(setup.dpop())
+        .with_revocation_endpoint(
+            embedded_oauth2::TokenEndpoint::parse_allow_http("http://127.0.0.1:8080/revoke")
+                .unwrap(),
+        );
+    let mut client: Client<_> = Client::new(config, || Instant::from_millis(0));
+    let mut buf = vec![0u8; 4096];
+    let long = format!("\r\nDPoP-Nonce: {}", "n".repeat(MAX_DPOP_NONCE + 1));
+    for s in [
+        dpop_token("t1", ""),
+        json(
+            &format!("HTTP/1.1 503 Service Unavailable{long}"),
+            r#"{"error":"temporarily_unavailable"}"#,
+        ),
+        dpop_token("t2", ""),
+    ] {
+        server.borrow_mut().push(Script::Respond(s));
+    }
+    client.fetch(&mut connect, &mut buf).expect("token");
+    assert!(client.revoke(&mut connect, &mut buf).is_err());
+    let t = client
+        .fetch(&mut connect, &mut buf)
+        .expect("token after revocation");
+    assert_eq!(t.expose_secret(), "t2");
+    let claims = proof_claims(&server.borrow().logs[2].borrow().written, &setup.public);
+    assert!(claims.get("nonce").is_none(), "{claims}");
+}
+
+/// Firmware with its own HTTP client: `Client::complete` holds the same
+/// token-type policy as the drivers, so a DPoP client never stores a
+/// `Bearer` token (the downgrade), and a client without DPoP never stores a
+/// DPoP one; `http::parse_token_response_for` parses as the configuration's
+/// request was made. (Before: `complete` stored the Bearer token, and
+/// `export_token` then wrote a record `restore_token` refused.)
+#[test]
+fn complete_holds_the_token_type_policy() {
+    use embedded_oauth2::http::{parse_token_response, parse_token_response_for};
+    let setup = Setup::new();
+    let bearer = br#"{"access_token":"b","token_type":"Bearer","expires_in":300}"#;
+    let dpop = br#"{"access_token":"d","token_type":"DPoP","expires_in":300}"#;
+    let mut client: Client<_> = Client::new(common::config().with_dpop(setup.dpop()), || {
+        Instant::from_millis(0)
+    });
+    let mut work = [0u8; 64];
+    let r = parse_token_response(200, bearer, &mut work).expect("a bearer token parses");
+    assert_eq!(
+        client.complete(&r, Instant::ZERO).err(),
+        Some(ResponseError::BearerForDpop.into())
+    );
+    assert!(client.cached().is_none());
+    assert_eq!(
+        parse_token_response_for(client.config(), 200, bearer, &mut work, None).err(),
+        Some(ResponseError::BearerForDpop.into())
+    );
+    let r = parse_token_response_for(client.config(), 200, dpop, &mut work, None).expect("dpop");
+    let t = client.complete(&r, Instant::ZERO).expect("a DPoP token");
+    assert_eq!(t.token_type(), TokenType::Dpop);
+
+    // And the other way round.
+    let mut plain: Client<_> = Client::new(common::config(), || Instant::from_millis(0));
+    assert_eq!(
+        parse_token_response_for(plain.config(), 200, dpop, &mut work, None).err(),
+        Some(ResponseError::UnsupportedTokenType.into())
+    );
+    let r = parse_token_response_for(plain.config(), 200, bearer, &mut work, None).expect("bearer");
+    assert_eq!(
+        plain.complete(&r, Instant::ZERO).map(|t| t.token_type()),
+        Ok(TokenType::Bearer)
+    );
+}
+
+/// Revocation sends no DPoP proof, so it draws no proof `iat`: a DPoP
+/// client whose wall clock is unknown (again) can still revoke. (Before:
+/// `begin_revocation` drew a proof it never sent, and failed with
+/// `NoWallClock`.)
+#[cfg(feature = "revocation")]
+#[test]
+fn revocation_needs_no_wall_clock_for_dpop() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static KNOWN: AtomicBool = AtomicBool::new(true);
+    fn wall() -> Option<u64> {
+        KNOWN.load(Ordering::Relaxed).then_some(NOW)
+    }
+    let signer = P256Signer::from_bytes(&[0x21; 32]).unwrap();
+    let public = signer.public_key_sec1();
+    let jti = CounterJti::new(*b"revoke-1");
+    let wall_clock = wall as fn() -> Option<u64>;
+    let dpop = Dpop::new(DpopKey::new(&signer, &public).unwrap(), &wall_clock, &jti);
+    let now = Rc::new(Cell::new(0u64));
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let config = common::config().with_dpop(dpop).with_revocation_endpoint(
+        embedded_oauth2::TokenEndpoint::parse_allow_http("http://127.0.0.1:8080/revoke").unwrap(),
+    );
+    let mut client: Client<_> = Client::new(config, || Instant::from_millis(0));
+    let mut buf = vec![0u8; 4096];
+    server
+        .borrow_mut()
+        .push(Script::Respond(dpop_token("t1", "")));
+    server.borrow_mut().push(Script::Respond(common::wire(
+        "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n",
+        "",
+    )));
+    client.fetch(&mut connect, &mut buf).expect("token");
+    KNOWN.store(false, Ordering::Relaxed);
+    client
+        .revoke(&mut connect, &mut buf)
+        .expect("revoked without a wall clock");
+    assert!(client.cached().is_none());
+    assert!(!common::contains(
+        &server.borrow().logs[1].borrow().written,
+        b"DPoP:"
+    ));
+}
+
+/// A wall clock that is wrong makes the server refuse the proof's `iat`
+/// (`invalid_dpop_proof`), a permanent error: the client stops, and stays
+/// stopped while the wall clock keeps its offset; once the clock is
+/// corrected (by SNTP, say) it tries again by itself and gets its token.
+/// (Before: blocked until `reset_backoff`, the corrected clock ignored.)
+#[test]
+fn a_corrected_wall_clock_lifts_a_refusal_of_the_proofs_iat() {
+    use embedded_oauth2::CLOCK_CORRECTED;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static WALL: AtomicU64 = AtomicU64::new(946_684_800); // 2000-01-01
+    fn wall() -> Option<u64> {
+        Some(WALL.load(Ordering::Relaxed))
+    }
+    let signer = P256Signer::from_bytes(&[0x21; 32]).unwrap();
+    let public = signer.public_key_sec1();
+    let jti = CounterJti::new(*b"skew-001");
+    let wall_clock = wall as fn() -> Option<u64>;
+    let dpop = Dpop::new(DpopKey::new(&signer, &public).unwrap(), &wall_clock, &jti);
+    let now = Rc::new(Cell::new(0u64));
+    let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    let mono = Rc::clone(&now);
+    let mut client: Client<_> = Client::new(common::config().with_dpop(dpop), move || {
+        Instant::from_millis(mono.get())
+    });
+    let mut buf = vec![0u8; 4096];
+    let refused = || {
+        Script::Respond(json(
+            "HTTP/1.1 400 Bad Request",
+            r#"{"error":"invalid_dpop_proof","error_description":"iat out of range"}"#,
+        ))
+    };
+    server.borrow_mut().push(refused());
+    assert!(client.token(&mut connect, &mut buf).is_err());
+    assert!(client.blocked().is_some());
+    // Time passes on both clocks alike: still blocked, no connection.
+    now.set(60_000);
+    WALL.fetch_add(60, Ordering::Relaxed);
+    assert!(client.token(&mut connect, &mut buf).is_err());
+    assert_eq!(server.borrow().connections, 1);
+    // A step smaller than CLOCK_CORRECTED, then exactly it: still blocked.
+    WALL.fetch_add(CLOCK_CORRECTED.as_secs() - 1, Ordering::Relaxed);
+    assert!(client.blocked().is_some());
+    WALL.fetch_add(1, Ordering::Relaxed);
+    assert!(client.blocked().is_some());
+    // The wall clock is corrected: the next call fetches.
+    WALL.store(NOW, Ordering::Relaxed);
+    assert!(client.blocked().is_none());
+    server
+        .borrow_mut()
+        .push(Script::Respond(dpop_token("fixed", "")));
+    let t = client
+        .token(&mut connect, &mut buf)
+        .expect("a token after the correction");
+    assert_eq!(t.expose_secret(), "fixed");
+    assert_eq!(server.borrow().connections, 2);
+    // Another refusal with the clock now right blocks again; it stays so.
+    WALL.store(NOW, Ordering::Relaxed);
+    client.invalidate();
+    server.borrow_mut().push(refused());
+    assert!(client.fetch(&mut connect, &mut buf).is_err());
+    now.set(120_000);
+    WALL.store(NOW + 60, Ordering::Relaxed);
+    assert!(client.token(&mut connect, &mut buf).is_err());
+    assert_eq!(server.borrow().connections, 3);
+    // Other permanent errors are not the clock's.
+    let mut other: Client<_> = Client::new(common::config(), || Instant::from_millis(0));
+    server.borrow_mut().push(Script::Respond(json(
+        "HTTP/1.1 400 Bad Request",
+        r#"{"error":"invalid_scope"}"#,
+    )));
+    assert!(other.token(&mut connect, &mut buf).is_err());
+    WALL.store(NOW + 3600, Ordering::Relaxed);
+    assert!(other.blocked().is_some());
 }

@@ -779,3 +779,126 @@ fn renewal_jitter_is_recorded() {
     let rec = embedded_oauth2::persist::TokenRecord::parse(&buf[..n]).unwrap();
     assert!(rec.refresh_early_ms() > 0, "{rec:?}");
 }
+
+/// A wall clock that counts from its epoch (an RTC started at 0, as the
+/// ESP32-C3 example's does) and was reset after the export reads a time
+/// behind it: a record made less than [`MAX_CLOCK_BEHIND`] after the epoch
+/// must not restore as "no time passed", however long the device slept.
+/// (Before: within five minutes of the epoch, the tolerance for a clock
+/// slightly behind let it through with its whole lifetime.)
+#[test]
+fn a_clock_restarted_at_its_epoch_is_refused_near_the_epoch_too() {
+    let clocks = Clocks::new(1_000, Some(100));
+    let mut client: Device<T, S> = device(config(), &clocks);
+    let server = silent_server(&clocks);
+    server
+        .borrow_mut()
+        .push(Script::Respond(token_body(TOKEN, 3600)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    client.token(&mut connect, &mut [0u8; 1024]).expect("fetch");
+    let mut record = vec![0u8; record_len(T, S)];
+    let n = client.export_token(&mut record).expect("export");
+    // The RTC lost power and restarted at 0; it reads 5 s at the restore.
+    let after = Clocks::new(10, Some(5));
+    let mut restored: Device<T, S> = device(config(), &after);
+    assert_eq!(
+        restored.restore_token(&record[..n]),
+        Err(PersistError::ClockBehind)
+    );
+    assert!(restored.cached().is_none());
+    // The boundaries: the export's own second is "no time passed"; a clock
+    // reading MAX_CLOCK_BEHIND since its epoch is no longer near it.
+    for (exported, restored_at, ok) in [
+        (100, 100, true),
+        (400, MAX_CLOCK_BEHIND, true),
+        (400, MAX_CLOCK_BEHIND - 1, false),
+    ] {
+        let clocks = Clocks::new(1_000, Some(exported));
+        let mut client: Device<T, S> = device(config(), &clocks);
+        let server = silent_server(&clocks);
+        server
+            .borrow_mut()
+            .push(Script::Respond(token_body(TOKEN, 3600)));
+        let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+        client.token(&mut connect, &mut [0u8; 1024]).expect("fetch");
+        let n = client.export_token(&mut record).expect("export");
+        let after = Clocks::new(10, Some(restored_at));
+        let mut restored: Device<T, S> = device(config(), &after);
+        let r = restored.restore_token(&record[..n]);
+        assert_eq!(
+            r.is_ok(),
+            ok,
+            "exported at {exported}, restored at {restored_at}: {r:?}"
+        );
+    }
+    // A clock slightly behind a real date is still tolerated.
+    let (record, _) = exported_after(10);
+    let behind = Clocks::new(10, Some(WALL0 + 10 - 60));
+    let mut restored: Device<T, S> = device(config(), &behind);
+    restored
+        .restore_token(&record)
+        .expect("60 s behind a real date");
+}
+
+/// A record whose lifetime exceeds the restoring client's `max_lifetime`,
+/// restored on a monotonic clock that ran through the sleep, is already
+/// expired for that client: refused as `Expired`, and a token the client
+/// held is kept. (Before: `Ok`, and the client held an expired token.)
+#[test]
+fn a_token_expired_under_the_restoring_policy_is_refused() {
+    use embedded_oauth2::RefreshPolicy;
+    use std::time::Duration;
+    // Exported 20 min into a 1 h token; restored after 20 more minutes by
+    // a client whose policy caps lifetimes at 30 min.
+    let (record, clocks) = exported_after(20 * 60);
+    clocks.advance(20 * 60);
+    let policy = RefreshPolicy::new().with_max_lifetime(Duration::from_secs(30 * 60));
+    let mut restored: Device<T, S> = device(config(), &clocks).with_policy(policy);
+    assert_eq!(restored.restore_token(&record), Err(PersistError::Expired));
+    assert!(restored.cached().is_none());
+    // Within the cap it restores, with the capped lifetime.
+    let (record, clocks) = exported_after(10 * 60);
+    let mut restored: Device<T, S> = device(config(), &clocks).with_policy(policy);
+    restored.restore_token(&record).expect("within the cap");
+    assert_eq!(restored.freshness(), Freshness::Fresh);
+}
+
+/// The mTLS client certificate a token is bound to (RFC 8705) is part of
+/// the fingerprint when the configuration names it: a token bound to
+/// another certificate is not restored. (Before: it was, and every call
+/// with it was refused until the next renewal.)
+#[test]
+fn a_token_bound_to_another_client_certificate_is_not_restored() {
+    let cert_a: &'static [u8] = b"\x30\x03certificate A";
+    let cert_b: &'static [u8] = b"\x30\x03certificate B";
+    let clocks = Clocks::new(1_000, Some(WALL0));
+    let mut client: Device<T, S> = device(
+        config_with(|c| c.with_tls_client_certificate(cert_a)),
+        &clocks,
+    );
+    let server = silent_server(&clocks);
+    server
+        .borrow_mut()
+        .push(Script::Respond(token_body(TOKEN, 3600)));
+    let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+    client.token(&mut connect, &mut [0u8; 1024]).expect("fetch");
+    let mut record = vec![0u8; record_len(T, S)];
+    let n = client.export_token(&mut record).expect("export");
+    let mut other: Device<T, S> = device(
+        config_with(|c| c.with_tls_client_certificate(cert_b)),
+        &clocks,
+    );
+    assert_eq!(
+        other.restore_token(&record[..n]),
+        Err(PersistError::OtherConfig)
+    );
+    let mut same: Device<T, S> = device(
+        config_with(|c| c.with_tls_client_certificate(cert_a)),
+        &clocks,
+    );
+    same.restore_token(&record[..n])
+        .expect("the same certificate");
+    // A certificate named or not: two configurations.
+    let plain: Device<T, S> = device(config(), &clocks);
+    assert_ne!(plain.config_fingerprint(), same.config_fingerprint());
+}

@@ -91,37 +91,69 @@ fn failure_before_a_tick_wrap_does_not_lock_the_client_out() {
     );
 }
 
-/// `expires_in: 1` from a broken (or hostile) server: asked every 0.5 s for
-/// a minute, the client fetches once per `min_interval` (10 s), not 120
-/// times; in between it says when it will try again.
+/// A short-lived token is renewed before it expires with the default
+/// policy: a 4 s token at half its lifetime, every 2 s, and `token()` never
+/// fails. (Before: the default `min_interval` of 10 s held the renewal back
+/// past expiry, and `token()` answered "backing off after failures" though
+/// nothing had failed.)
 #[test]
-fn expires_in_one_second_is_fetched_at_most_once_per_min_interval() {
+fn a_short_lived_token_is_renewed_before_it_expires() {
     let now = clock_at(0);
     let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
     let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
     let mut client: Client<_> = Client::new(common::config(), clock(&now));
-    let mut backoffs = 0;
-    for step in 0..120u64 {
-        now.set(step * 500);
-        server
-            .borrow_mut()
-            .push(Script::Respond(token_response("blink", Some(1))));
-        match client.token(&mut connect, &mut [0u8; BUF]) {
-            Ok(_) => {}
-            Err(Error::Backoff(t)) => {
-                backoffs += 1;
-                assert!(
-                    t.as_millis() > step * 500 && t.as_millis() % 10_000 == 0,
-                    "{t:?}"
-                );
-            }
-            Err(e) => panic!("{e:?}"),
-        }
-        // An unused script would answer the next connection: drop it.
+    for step in 0..200u64 {
+        now.set(step * 100);
+        server.borrow_mut().push(Script::Respond(token_response(
+            &format!("t{step}"),
+            Some(4),
+        )));
+        let t = client
+            .token(&mut connect, &mut [0u8; BUF])
+            .unwrap_or_else(|e| panic!("at {} ms: {e}", step * 100));
+        assert!(t.remaining(Instant::from_millis(step * 100)) > Duration::ZERO);
         server.borrow_mut().clear_scripts();
     }
-    assert_eq!(server.borrow().connections, 6, "one fetch per 10 s");
-    assert!(backoffs > 100);
+    assert_eq!(server.borrow().connections, 10, "one renewal per 2 s");
+}
+
+/// `expires_in: 1` (broken or hostile): at most one fetch a second, and
+/// the 1 s token is renewed when it runs out, so `token()` never fails. A
+/// token shorter than the 1 s floor (here a `max_lifetime` of 500 ms) is
+/// held back with its own error, which says how long from now and does not
+/// speak of failures.
+#[test]
+fn expires_in_one_is_fetched_at_most_once_a_second() {
+    for max_lifetime_ms in [86_400_000, 500] {
+        let now = clock_at(0);
+        let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+        let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+        let policy = RefreshPolicy::new().with_max_lifetime(Duration::from_millis(max_lifetime_ms));
+        let mut client: Client<_> = Client::new(common::config(), clock(&now)).with_policy(policy);
+        let mut held = 0;
+        for step in 0..120u64 {
+            now.set(step * 500);
+            server
+                .borrow_mut()
+                .push(Script::Respond(token_response("blink", Some(1))));
+            match client.token(&mut connect, &mut [0u8; BUF]) {
+                Ok(_) => {}
+                Err(e @ Error::HeldBack(w)) => {
+                    held += 1;
+                    assert_eq!(w.until.as_millis(), step * 500 + 500, "{w:?}");
+                    assert_eq!(w.remaining, Duration::from_millis(500));
+                    let text = e.to_string();
+                    assert!(text.contains("in 500 ms"), "{text}");
+                    assert!(!text.contains("fail"), "{text}");
+                }
+                Err(e) => panic!("{max_lifetime_ms}: {e:?}"),
+            }
+            // An unused script would answer the next connection: drop it.
+            server.borrow_mut().clear_scripts();
+        }
+        assert_eq!(server.borrow().connections, 60, "one fetch a second");
+        assert_eq!(held, if max_lifetime_ms == 500 { 60 } else { 0 });
+    }
     // The floor is the policy's: without it, every expired check fetches.
     let now = clock_at(0);
     let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
@@ -406,4 +438,46 @@ fn call_errors_say_what_failed() {
         e.to_string(),
         format!("obtaining a token failed: {}", Error::<Infallible>::Timeout)
     );
+}
+
+/// With no valid token, the wait that ends later decides, and names its
+/// cause: the backoff after a failure (`Error::Backoff`), or the hold-back
+/// after the last fetch (`Error::HeldBack`); when both end together, the
+/// failure.
+#[test]
+fn the_later_wait_names_its_cause() {
+    use embedded_oauth2::Backoff;
+    // Tokens of 500 ms (the policy's cap) are held back 1 s after a fetch.
+    let policy = RefreshPolicy::new().with_max_lifetime(Duration::from_millis(500));
+    for (initial_ms, expect) in [
+        (2_000, "backoff at 2599"),
+        (11, "held back to 1000"),
+        (401, "backoff at 1000"),
+    ] {
+        let now = clock_at(0);
+        let server = RefCell::new(FakeServer::new(Rc::clone(&now)));
+        let mut connect = |ep: &TokenEndpoint<'_>| server.borrow_mut().connect(ep);
+        let mut client: Client<_> = Client::new(common::config(), clock(&now))
+            .with_policy(policy)
+            .with_backoff(Backoff::new().with_initial(Duration::from_millis(initial_ms)));
+        server
+            .borrow_mut()
+            .push(Script::Respond(token_response("short", Some(60))));
+        client
+            .token(&mut connect, &mut [0u8; BUF])
+            .expect("a token");
+        // Expired at 500; a forced fetch at 600 fails.
+        now.set(600);
+        server
+            .borrow_mut()
+            .push(Script::Refuse(common::StreamError::Refused));
+        assert!(client.fetch(&mut connect, &mut [0u8; BUF]).is_err());
+        now.set(605);
+        let got = match client.token(&mut connect, &mut [0u8; BUF]) {
+            Err(Error::Backoff(t)) => format!("backoff at {}", t.as_millis()),
+            Err(Error::HeldBack(w)) => format!("held back to {}", w.until.as_millis()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(got, expect, "initial backoff {initial_ms} ms");
+    }
 }

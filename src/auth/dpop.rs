@@ -267,9 +267,11 @@ impl fmt::Debug for Dpop<'_> {
 }
 
 /// The longest `DPoP-Nonce` the client keeps, in bytes. A longer nonce is
+/// never kept: the response that asked for it (`use_dpop_nonce`) is
 /// reported as [`Error::Capacity`] with
-/// [`Buffer::DpopNonce`](crate::error::Buffer::DpopNonce) when the server
-/// asks for it.
+/// [`Buffer::DpopNonce`](crate::error::Buffer::DpopNonce) and its size, and
+/// the next request goes without a nonce, so the server can ask again (one
+/// reply cannot lock the device out).
 pub const MAX_DPOP_NONCE: usize = 128;
 
 /// A server's `DPoP-Nonce` (RFC 9449 §8): `1*NQCHAR`, at most

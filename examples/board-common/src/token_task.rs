@@ -235,6 +235,11 @@ pub async fn run<R: CryptoRngCore, J: RngCore, W: WallClock, S: TokenStore>(
                             info!("backing off until t={} ms", until.as_millis());
                             Ok(Some(until))
                         }
+                        // Nothing failed: the last fetch was too recent.
+                        Ok(Err(Error::HeldBack(wait))) => {
+                            info!("next fetch {}", wait);
+                            Ok(Some(wait.until))
+                        }
                         Ok(Err(e)) => {
                             warn!("token request failed: {}", e);
                             Err(None)
