@@ -94,6 +94,12 @@
 //! when an exchange is done (`Connect::close`); the blocking stream also
 //! sends it when dropped. After any failure the stream refuses further I/O.
 //!
+//! So a response whose body runs until the connection closes (no
+//! `Content-Length`, not chunked: [`Framing::Close`](crate::http::Framing::Close))
+//! can be cut short, undetected, by whoever can end the TCP connection
+//! between two records. Token responses are JSON objects, which a cut does
+//! not leave parseable; for your own calls, prefer length-delimited bodies.
+//!
 //! # Randomness and time
 //!
 //! The key exchange takes randomness from your `CryptoRng` (rand_core 0.6):
@@ -826,6 +832,14 @@ impl<'a, O: ErrorType, R: CryptoRngCore, B: AsMut<[u8]>, D: TlsClock> TlsConnect
     /// Verifies every server against `name` instead of the host connected
     /// to (e.g. when connecting by IP address to a server whose certificate
     /// names `auth.example.com`).
+    ///
+    /// **Every** server this connector opens is then checked against
+    /// `name` — the authorization server and the services you call with
+    /// the token alike: a service whose certificate names another host is
+    /// refused, and a service that holds a certificate for `name` is
+    /// accepted wherever it is reached. Use one connector per server name
+    /// (they can share nothing but the opener's sockets), and prefer
+    /// connecting by name: an IP address is checked as itself now.
     pub fn with_server_name(mut self, name: &'a str) -> Result<Self, SetupError> {
         if !valid_server_name(name) {
             return Err(SetupError::ServerName);
@@ -863,6 +877,15 @@ impl<'a, O: ErrorType, R: CryptoRngCore, B: AsMut<[u8]>, D: TlsClock> TlsConnect
     ///
     /// A signer that fails makes the handshake fail (the server refuses
     /// the empty signature); nothing panics.
+    ///
+    /// The certificate goes to **every** server this connector opens that
+    /// asks for one (after that server was verified), services included:
+    /// it identifies the device to each of them. Where a host must not
+    /// learn the device's identity, open it through a connector without a
+    /// client certificate. Name the certificate in the client's
+    /// configuration too
+    /// ([`Config::with_tls_client_certificate`](crate::Config::with_tls_client_certificate)),
+    /// so that a token bound to an older certificate is not restored.
     #[cfg(feature = "mtls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "mtls")))]
     pub fn with_client_certificate(
