@@ -95,6 +95,7 @@ pub use embedded_tls::{CryptoRngCore, TlsError};
 mod der;
 mod io;
 pub use der::spki;
+pub mod sig;
 
 /// The async connector: [`TlsConnector`] over an async [`asynch::Open`]
 /// (feature `async`).
