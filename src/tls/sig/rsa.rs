@@ -15,8 +15,8 @@
 //! length, the `rsaEncryption`-key PSS of TLS 1.3's `rsa_pss_rsae_*` and of
 //! webpki's `RSA_PSS_*_LEGACY_KEY`.
 
-use crypto_bigint::modular::runtime_mod::{DynResidue, DynResidueParams};
-use crypto_bigint::{U2048, U3072, U4096, Uint, Word};
+use crypto_bigint::modular::montgomery_reduction;
+use crypto_bigint::{Limb, U2048, U3072, U4096, Uint, Word};
 use rustls_pki_types::alg_id;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
@@ -312,6 +312,11 @@ fn recover<'b>(
 
 /// `s^e mod n` into `out` (big-endian, all of it), or `None` if a number
 /// does not fit `LIMBS` or `s ≥ n`.
+///
+/// Montgomery arithmetic on crypto-bigint's `mul_wide`/`square_wide` and
+/// `montgomery_reduction`, with this module's own setup (R² mod n by
+/// doublings and squarings) rather than `DynResidueParams`, whose setup (a
+/// long division) and by-value residues took four times the stack.
 #[inline(never)]
 fn pow_mod<const LIMBS: usize>(key: &PublicKey<'_>, s: &[u8], out: &mut [u8]) -> Option<()> {
     let n = uint_from_be::<LIMBS>(key.n)?;
@@ -319,24 +324,53 @@ fn pow_mod<const LIMBS: usize>(key: &PublicKey<'_>, s: &[u8], out: &mut [u8]) ->
     if s >= n {
         return None;
     }
-    // `new` panics on an even modulus; `new_checked` (deprecated only
-    // because `new` will take its behaviour) refuses it. The key's modulus
-    // is odd already.
-    #[allow(deprecated)]
-    let params: Option<DynResidueParams<LIMBS>> = DynResidueParams::new_checked(&n).into();
-    let base = DynResidue::new(&s, params?);
-    // Left-to-right square-and-multiply: e has at most 33 bits, so this is
-    // no slower than a windowed exponentiation and needs no table.
+    let n_inv = Limb(neg_inverse(n.as_words().first().copied()?));
+    let mont_mul =
+        |a: &Uint<LIMBS>, b: &Uint<LIMBS>| montgomery_reduction(&a.mul_wide(b), &n, n_inv);
+    let mont_square = |a: &Uint<LIMBS>| montgomery_reduction(&a.square_wide(), &n, n_inv);
+
+    // R = 2^(bits of Uint<LIMBS>) = m·2^j with m odd. Doubling 2^(b-1)
+    // (below n, b being n's bit length) gives 2^t mod n for any t ≥ b - 1;
+    // 2^(R_BITS + m) mod n is the Montgomery form of 2^m, and j Montgomery
+    // squarings of it the Montgomery form of 2^(m·2^j) = R, that is R² mod n.
+    let r_bits = Uint::<LIMBS>::BITS;
+    let j = r_bits.trailing_zeros();
+    let m = r_bits >> j;
+    let doublings = (r_bits + m).checked_sub(key.bits.checked_sub(1)?)?;
+    let mut r2 = Uint::<LIMBS>::ONE.shl_vartime(key.bits.checked_sub(1)?);
+    for _ in 0..doublings {
+        r2 = r2.add_mod(&r2, &n);
+    }
+    for _ in 0..j {
+        r2 = mont_square(&r2);
+    }
+
+    // Left-to-right square-and-multiply in Montgomery form: e has at most
+    // 33 bits, so this is no slower than a windowed exponentiation and
+    // needs no table.
+    let base = mont_mul(&s, &r2);
     let mut acc = base;
     let bits = u64::BITS - key.e.leading_zeros();
     for i in (0..bits.saturating_sub(1)).rev() {
-        acc = acc.square();
+        acc = mont_square(&acc);
         if (key.e >> i) & 1 == 1 {
-            acc = acc.mul(&base);
+            acc = mont_mul(&acc, &base);
         }
     }
-    uint_to_be(&acc.retrieve(), out);
+    // Out of Montgomery form.
+    let m = montgomery_reduction(&(acc, Uint::ZERO), &n, n_inv);
+    uint_to_be(&m, out);
     Some(())
+}
+
+/// `-n⁻¹ mod 2^Word::BITS` for an odd `n` (Newton's iteration: each step
+/// doubles the correct low bits, from 3).
+fn neg_inverse(n: Word) -> Word {
+    let mut x = n; // n·n ≡ 1 (mod 8)
+    for _ in 0..5 {
+        x = x.wrapping_mul((2 as Word).wrapping_sub(n.wrapping_mul(x)));
+    }
+    x.wrapping_neg()
 }
 
 const WORD_LEN: usize = core::mem::size_of::<Word>();
@@ -533,6 +567,20 @@ mod tests {
         let mut trailing = key_der(&n, &[3]);
         trailing.push(0);
         assert!(parse_public_key(&trailing).is_none());
+    }
+
+    #[test]
+    fn neg_inverse_is_minus_the_inverse() {
+        for n in [
+            1 as Word,
+            3,
+            0x10001,
+            Word::MAX,
+            Word::MAX - 2,
+            0xdead_beef | 1,
+        ] {
+            assert_eq!(n.wrapping_mul(neg_inverse(n)), Word::MAX, "{n}");
+        }
     }
 
     #[test]
