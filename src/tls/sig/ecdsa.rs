@@ -43,6 +43,7 @@ pub static ECDSA_P256_SHA256: &dyn SignatureVerificationAlgorithm = &Algorithm {
 /// assert!(ECDSA_P256_SHA384.verify_signature(&[4; 65], b"hello", &[0x30, 0]).is_err());
 /// ```
 #[cfg(feature = "tls-p384")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls-p384")))]
 pub static ECDSA_P256_SHA384: &dyn SignatureVerificationAlgorithm = &Algorithm {
     name: "ECDSA_P256_SHA384",
     public_key_alg_id: alg_id::ECDSA_P256,
@@ -60,6 +61,7 @@ pub static ECDSA_P256_SHA384: &dyn SignatureVerificationAlgorithm = &Algorithm {
 /// assert!(ECDSA_P384_SHA256.verify_signature(&[4; 97], b"hello", &[0x30, 0]).is_err());
 /// ```
 #[cfg(feature = "tls-p384")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls-p384")))]
 pub static ECDSA_P384_SHA256: &dyn SignatureVerificationAlgorithm = &Algorithm {
     name: "ECDSA_P384_SHA256",
     public_key_alg_id: alg_id::ECDSA_P384,
@@ -79,6 +81,7 @@ pub static ECDSA_P384_SHA256: &dyn SignatureVerificationAlgorithm = &Algorithm {
 /// assert!(ECDSA_P384_SHA384.verify_signature(&[4; 97], b"hello", &[0x30, 0]).is_err());
 /// ```
 #[cfg(feature = "tls-p384")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls-p384")))]
 pub static ECDSA_P384_SHA384: &dyn SignatureVerificationAlgorithm = &Algorithm {
     name: "ECDSA_P384_SHA384",
     public_key_alg_id: alg_id::ECDSA_P384,

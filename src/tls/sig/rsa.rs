@@ -29,8 +29,8 @@ use super::{
 /// keys of 2048–4096 bits. Feature `tls-rsa`.
 ///
 /// Stack: verification runs on integers of the key's size class (2048, 3072
-/// or 4096 bits); see the `tls-rsa` feature in `Cargo.toml` for the
-/// measured peak (a few KiB for 4096-bit keys).
+/// or 4096 bits): a peak of ~6 KiB for a 2048-bit key, ~11 KiB for a
+/// 4096-bit one (see the [module documentation](super#stack-and-flash)).
 ///
 /// ```
 /// use embedded_oauth2::tls::sig::{RSA_PKCS1_2048_4096_SHA256, SignatureVerificationAlgorithm};
@@ -42,6 +42,7 @@ use super::{
 /// );
 /// assert!(RSA_PKCS1_2048_4096_SHA256.verify_signature(&[0x30, 0], b"hello", &[0; 256]).is_err());
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "tls-rsa")))]
 pub static RSA_PKCS1_2048_4096_SHA256: &dyn SignatureVerificationAlgorithm = &Algorithm {
     name: "RSA_PKCS1_2048_4096_SHA256",
     public_key_alg_id: alg_id::RSA_ENCRYPTION,
@@ -57,6 +58,7 @@ pub static RSA_PKCS1_2048_4096_SHA256: &dyn SignatureVerificationAlgorithm = &Al
 ///
 /// assert!(RSA_PKCS1_2048_4096_SHA384.verify_signature(&[0x30, 0], b"hello", &[0; 256]).is_err());
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "tls-rsa")))]
 pub static RSA_PKCS1_2048_4096_SHA384: &dyn SignatureVerificationAlgorithm = &Algorithm {
     name: "RSA_PKCS1_2048_4096_SHA384",
     public_key_alg_id: alg_id::RSA_ENCRYPTION,
@@ -72,6 +74,7 @@ pub static RSA_PKCS1_2048_4096_SHA384: &dyn SignatureVerificationAlgorithm = &Al
 ///
 /// assert!(RSA_PKCS1_2048_4096_SHA512.verify_signature(&[0x30, 0], b"hello", &[0; 256]).is_err());
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "tls-rsa")))]
 pub static RSA_PKCS1_2048_4096_SHA512: &dyn SignatureVerificationAlgorithm = &Algorithm {
     name: "RSA_PKCS1_2048_4096_SHA512",
     public_key_alg_id: alg_id::RSA_ENCRYPTION,
@@ -88,6 +91,7 @@ pub static RSA_PKCS1_2048_4096_SHA512: &dyn SignatureVerificationAlgorithm = &Al
 ///
 /// assert_eq!(&*ALG.signature_alg_id(), b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0b");
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "tls-rsa")))]
 pub static RSA_PKCS1_2048_4096_SHA256_ABSENT_PARAMS: &dyn SignatureVerificationAlgorithm =
     &Algorithm {
         name: "RSA_PKCS1_2048_4096_SHA256_ABSENT_PARAMS",
@@ -104,6 +108,7 @@ pub static RSA_PKCS1_2048_4096_SHA256_ABSENT_PARAMS: &dyn SignatureVerificationA
 ///
 /// assert_eq!(&*ALG.signature_alg_id(), b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0c");
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "tls-rsa")))]
 pub static RSA_PKCS1_2048_4096_SHA384_ABSENT_PARAMS: &dyn SignatureVerificationAlgorithm =
     &Algorithm {
         name: "RSA_PKCS1_2048_4096_SHA384_ABSENT_PARAMS",
@@ -120,6 +125,7 @@ pub static RSA_PKCS1_2048_4096_SHA384_ABSENT_PARAMS: &dyn SignatureVerificationA
 ///
 /// assert_eq!(&*ALG.signature_alg_id(), b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0d");
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "tls-rsa")))]
 pub static RSA_PKCS1_2048_4096_SHA512_ABSENT_PARAMS: &dyn SignatureVerificationAlgorithm =
     &Algorithm {
         name: "RSA_PKCS1_2048_4096_SHA512_ABSENT_PARAMS",
@@ -138,6 +144,7 @@ pub static RSA_PKCS1_2048_4096_SHA512_ABSENT_PARAMS: &dyn SignatureVerificationA
 ///
 /// assert!(ALG.verify_signature(&[0x30, 0], b"hello", &[0; 256]).is_err());
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "tls-rsa")))]
 pub static RSA_PSS_2048_4096_SHA256_LEGACY_KEY: &dyn SignatureVerificationAlgorithm = &Algorithm {
     name: "RSA_PSS_2048_4096_SHA256_LEGACY_KEY",
     public_key_alg_id: alg_id::RSA_ENCRYPTION,
@@ -154,6 +161,7 @@ pub static RSA_PSS_2048_4096_SHA256_LEGACY_KEY: &dyn SignatureVerificationAlgori
 ///
 /// assert!(ALG.verify_signature(&[0x30, 0], b"hello", &[0; 256]).is_err());
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "tls-rsa")))]
 pub static RSA_PSS_2048_4096_SHA384_LEGACY_KEY: &dyn SignatureVerificationAlgorithm = &Algorithm {
     name: "RSA_PSS_2048_4096_SHA384_LEGACY_KEY",
     public_key_alg_id: alg_id::RSA_ENCRYPTION,
@@ -170,6 +178,7 @@ pub static RSA_PSS_2048_4096_SHA384_LEGACY_KEY: &dyn SignatureVerificationAlgori
 ///
 /// assert!(ALG.verify_signature(&[0x30, 0], b"hello", &[0; 256]).is_err());
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "tls-rsa")))]
 pub static RSA_PSS_2048_4096_SHA512_LEGACY_KEY: &dyn SignatureVerificationAlgorithm = &Algorithm {
     name: "RSA_PSS_2048_4096_SHA512_LEGACY_KEY",
     public_key_alg_id: alg_id::RSA_ENCRYPTION,
@@ -316,7 +325,7 @@ fn recover<'b>(
 /// Montgomery arithmetic on crypto-bigint's `mul_wide`/`square_wide` and
 /// `montgomery_reduction`, with this module's own setup (R² mod n by
 /// doublings and squarings) rather than `DynResidueParams`, whose setup (a
-/// long division) and by-value residues took four times the stack.
+/// long division) and by-value residues took twice the stack in all.
 #[inline(never)]
 fn pow_mod<const LIMBS: usize>(key: &PublicKey<'_>, s: &[u8], out: &mut [u8]) -> Option<()> {
     let n = uint_from_be::<LIMBS>(key.n)?;
