@@ -130,3 +130,153 @@ fn p256_openssl_signature() {
         "ec256.sha256",
     );
 }
+
+/// Every (key, signature) fixture with its algorithm.
+fn fixtures() -> Vec<(
+    &'static dyn SignatureVerificationAlgorithm,
+    Vec<u8>,
+    Vec<u8>,
+)> {
+    let mut out = vec![(
+        sig::ECDSA_P256_SHA256,
+        read("ec256.point"),
+        read("ec256.sha256.sig"),
+    )];
+    #[cfg(feature = "tls-p384")]
+    out.push((
+        sig::ECDSA_P384_SHA384,
+        read("ec384.point"),
+        read("ec384.sha384.sig"),
+    ));
+    #[cfg(feature = "tls-rsa")]
+    for key_name in ["rsa2049_e65537", "rsa3071_e65537", "rsa4096_e65537"] {
+        let key = read(&format!("{key_name}.pub.der"));
+        out.push((
+            sig::RSA_PKCS1_2048_4096_SHA256,
+            key.clone(),
+            read(&format!("{key_name}.pkcs1_sha256.sig")),
+        ));
+        out.push((
+            sig::RSA_PSS_2048_4096_SHA512_LEGACY_KEY,
+            key,
+            read(&format!("{key_name}.pss_sha512.sig")),
+        ));
+    }
+    out
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// An edit of some bytes: flip one bit, cut, or splice bytes in.
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Flip(usize),
+        Truncate(usize),
+        Splice(usize, Vec<u8>),
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        prop_oneof![
+            any::<usize>().prop_map(Edit::Flip),
+            any::<usize>().prop_map(Edit::Truncate),
+            (any::<usize>(), proptest::collection::vec(any::<u8>(), 1..8))
+                .prop_map(|(at, bytes)| Edit::Splice(at, bytes)),
+        ]
+    }
+
+    fn apply(bytes: &[u8], edit: &Edit) -> Vec<u8> {
+        let mut out = bytes.to_vec();
+        match edit {
+            Edit::Flip(i) => {
+                let bit = i % (out.len() * 8);
+                out[bit / 8] ^= 1 << (bit % 8);
+            }
+            Edit::Truncate(n) => out.truncate(n % out.len()),
+            Edit::Splice(at, b) => {
+                let at = at % (out.len() + 1);
+                out.splice(at..at, b.iter().copied());
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Arbitrary bytes: every algorithm refuses them, none panics.
+        #[test]
+        fn arbitrary_inputs_are_refused(
+            key in proptest::collection::vec(any::<u8>(), 0..600),
+            msg in proptest::collection::vec(any::<u8>(), 0..64),
+            signature in proptest::collection::vec(any::<u8>(), 0..600),
+        ) {
+            for alg in sig::ALL {
+                prop_assert!(alg.verify_signature(&key, &msg, &signature).is_err());
+            }
+        }
+
+        /// A well-formed RSA key with an arbitrary odd modulus and an
+        /// arbitrary signature of its length: the Montgomery arithmetic
+        /// runs on it; the result is a refusal, never a panic.
+        #[cfg(feature = "tls-rsa")]
+        #[test]
+        fn arbitrary_rsa_moduli_are_handled(
+            bits in 2040usize..=4104,
+            fill in proptest::collection::vec(any::<u8>(), 513),
+            e in prop_oneof![Just(3u64), Just(65537), 3u64..(1 << 33)],
+            signature in proptest::collection::vec(any::<u8>(), 513),
+        ) {
+            let len = bits.div_ceil(8);
+            let mut n = fill[..len].to_vec();
+            n[0] |= 1 << ((bits - 1) % 8);
+            n[0] &= 0xff >> (7 - (bits - 1) % 8);
+            n[len - 1] |= 1;
+            let key = rsa_public_key(&n, e | 1);
+            for alg in sig::ALL {
+                prop_assert!(alg.verify_signature(&key, b"m", &signature[..len]).is_err());
+            }
+        }
+
+        /// Each fixture with one edit of its key or signature is refused.
+        #[test]
+        fn edited_fixtures_are_refused(which in any::<usize>(), in_key in any::<bool>(), e in edit()) {
+            let fixtures = fixtures();
+            let (alg, key, signature) = &fixtures[which % fixtures.len()];
+            let msg = read("msg");
+            let (key, signature) = if in_key {
+                (apply(key, &e), signature.clone())
+            } else {
+                (key.clone(), apply(signature, &e))
+            };
+            prop_assert!(alg.verify_signature(&key, &msg, &signature).is_err());
+        }
+    }
+
+    /// DER `RSAPublicKey` (lengths up to 0xffff).
+    fn rsa_public_key(n: &[u8], e: u64) -> Vec<u8> {
+        fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+            let mut out = vec![tag];
+            match body.len() {
+                l @ 0..=0x7f => out.push(l as u8),
+                l @ 0x80..=0xff => out.extend([0x81, l as u8]),
+                l => out.extend([0x82, (l >> 8) as u8, l as u8]),
+            }
+            out.extend(body);
+            out
+        }
+        fn integer(v: &[u8]) -> Vec<u8> {
+            let v = &v[v.iter().take_while(|&&b| b == 0).count()..];
+            let mut body = Vec::new();
+            if v.first().is_none_or(|b| b & 0x80 != 0) {
+                body.push(0);
+            }
+            body.extend(v);
+            tlv(2, &body)
+        }
+        let mut body = integer(n);
+        body.extend(integer(&e.to_be_bytes()));
+        tlv(0x30, &body)
+    }
+}
