@@ -137,6 +137,8 @@ fn fixtures() -> Vec<(
     Vec<u8>,
     Vec<u8>,
 )> {
+    // Pushed to only with `tls-p384` or `tls-rsa`.
+    #[allow(unused_mut)]
     let mut out = vec![(
         sig::ECDSA_P256_SHA256,
         read("ec256.point"),
