@@ -42,7 +42,7 @@ TESTS=(--lib --test cache --test responses --test retry --test faults --test asy
        --test revoke --test persist)
 # tls::sig (src/tls/sig/) is tested by its Wycheproof and golden vectors,
 # with its algorithms' features on.
-TLS_TESTS=(--lib --test tls --test sig_wycheproof --test sig_golden)
+TLS_TESTS=(--lib --test tls --test sig_wycheproof --test sig_golden --test sig_webpki)
 
 # run MODE ARGS...: one cargo-mutants run; exit 3 (timeouts only) is 0.
 run() {
@@ -97,7 +97,7 @@ covers() {
     tests/auth_auto.rs) echo src/client.rs src/authn.rs src/request.rs src/credentials.rs ;;
     tests/revoke.rs) echo src/client.rs src/request.rs src/exchange.rs src/driver.rs ;;
     tests/tls.rs|examples/support/tls.rs) echo src/tls/mod.rs src/tls/io.rs src/tls/der.rs ;;
-    tests/sig_wycheproof.rs|tests/sig_golden.rs)
+    tests/sig_wycheproof.rs|tests/sig_golden.rs|tests/sig_webpki.rs)
       echo src/tls/sig/mod.rs src/tls/sig/ecdsa.rs src/tls/sig/rsa.rs ;;
     # Unit tests that also exercise another file's code.
     src/auth/jwt.rs) echo src/auth/jwt.rs src/auth/hmac.rs src/encode/base64.rs ;;
