@@ -42,13 +42,14 @@
 //!
 //! Peak stack of one verification, measured on x86-64 at opt-level "z"
 //! (the integers are the same size in bytes on 32-bit MCUs): ECDSA P-256
-//! ~4.5 KiB, P-384 ~6.5 KiB; RSA ~6 KiB for a 2048-bit key, ~8.5 KiB for
-//! 3072 bits, ~11 KiB for 4096 bits (RSA works on integers of the key's
+//! ~4.5 KiB, P-384 ~6.5 KiB; RSA ~4 KiB for a 2048-bit key, ~6 KiB for
+//! 3072 bits, ~8 KiB for 4096 bits (RSA works on integers of the key's
 //! size class, plus a buffer of the modulus's length).
 //!
 //! Flash (.text, thumbv7em, opt-level "z", LTO): P-256 ~18 KB (which
-//! embedded-tls links anyway), P-384 ~115 KB (p384's 32-bit field code),
-//! RSA ~14 KB.
+//! embedded-tls links anyway), P-384 ~115 KB (p384's fiat-crypto field and
+//! scalar code), RSA ~11 KB, SHA-384/512 ~10 KB more where an algorithm
+//! needs them.
 
 use core::fmt;
 

@@ -1,6 +1,8 @@
 //! RSA signature verification (RFC 8017), verification only, no allocator:
 //! RSASSA-PKCS1-v1_5 (§8.2.2) and RSASSA-PSS (§8.1.2) over crypto-bigint
-//! 0.5's fixed-width integers and Montgomery multiplication.
+//! 0.5's fixed-width integers, with Montgomery multiplication done here on
+//! their words (CIOS: one accumulator, no double-width product) to keep the
+//! stack small.
 //!
 //! Keys are DER `RSAPublicKey`s (what a certificate's `rsaEncryption`
 //! `subjectPublicKey` holds) with a modulus of 2048 to 4096 bits (odd, no
@@ -15,8 +17,7 @@
 //! length, the `rsaEncryption`-key PSS of TLS 1.3's `rsa_pss_rsae_*` and of
 //! webpki's `RSA_PSS_*_LEGACY_KEY`.
 
-use crypto_bigint::modular::montgomery_reduction;
-use crypto_bigint::{Limb, U2048, U3072, U4096, Uint, Word};
+use crypto_bigint::{U2048, U3072, U4096, Uint, WideWord, Word};
 use rustls_pki_types::alg_id;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
@@ -29,7 +30,7 @@ use super::{
 /// keys of 2048–4096 bits. Feature `tls-rsa`.
 ///
 /// Stack: verification runs on integers of the key's size class (2048, 3072
-/// or 4096 bits): a peak of ~6 KiB for a 2048-bit key, ~11 KiB for a
+/// or 4096 bits): a peak of ~4 KiB for a 2048-bit key, ~8 KiB for a
 /// 4096-bit one (see the [module documentation](super#stack-and-flash)).
 ///
 /// ```
@@ -322,54 +323,165 @@ fn recover<'b>(
 /// `s^e mod n` into `out` (big-endian, all of it), or `None` if a number
 /// does not fit `LIMBS` or `s ≥ n`.
 ///
-/// Montgomery arithmetic on crypto-bigint's `mul_wide`/`square_wide` and
-/// `montgomery_reduction`, with this module's own setup (R² mod n by
-/// doublings and squarings) rather than `DynResidueParams`, whose setup (a
-/// long division) and by-value residues took twice the stack in all.
+/// Montgomery arithmetic on crypto-bigint's integers with this module's
+/// own multiplication ([`mont_mul`]) and setup (R² mod n by doublings and
+/// squarings), not `DynResidue`, whose setup (a long division), by-value
+/// residues and double-width products took three times the stack in all.
 #[inline(never)]
 fn pow_mod<const LIMBS: usize>(key: &PublicKey<'_>, s: &[u8], out: &mut [u8]) -> Option<()> {
     let n = uint_from_be::<LIMBS>(key.n)?;
+    let n_inv = neg_inverse(n.as_words().first().copied()?);
+    // Two out-of-line steps, so that the stack holds the integers of one
+    // at a time.
+    let base = to_montgomery(s, &n, n_inv, key.bits)?;
+    exponentiate(&base, key.e, &n, n_inv, out);
+    Some(())
+}
+
+/// `base^e` (`base` in Montgomery form) out of Montgomery form, big-endian
+/// into `out`. Left-to-right square-and-multiply: e has at most 33 bits, so
+/// this is no slower than a windowed exponentiation and needs no table.
+#[inline(never)]
+fn exponentiate<const LIMBS: usize>(
+    base: &Uint<LIMBS>,
+    e: u64,
+    n: &Uint<LIMBS>,
+    n_inv: Word,
+    out: &mut [u8],
+) {
+    let mut acc = *base;
+    let bits = u64::BITS - e.leading_zeros();
+    for i in (0..bits.saturating_sub(1)).rev() {
+        acc = mont_mul(&acc, &acc, n, n_inv);
+        if (e >> i) & 1 == 1 {
+            acc = mont_mul(&acc, base, n, n_inv);
+        }
+    }
+    uint_to_be(&mont_mul(&acc, &Uint::ONE, n, n_inv), out);
+}
+
+/// The signature `s` (big-endian) in Montgomery form, s·R mod n, or `None`
+/// unless `s < n`. Out of line, so that `s` and R² mod n are off the stack
+/// during the exponentiation.
+#[inline(never)]
+fn to_montgomery<const LIMBS: usize>(
+    s: &[u8],
+    n: &Uint<LIMBS>,
+    n_inv: Word,
+    n_bits: usize,
+) -> Option<Uint<LIMBS>> {
     let s = uint_from_be::<LIMBS>(s)?;
-    if s >= n {
+    if s >= *n {
         return None;
     }
-    let n_inv = Limb(neg_inverse(n.as_words().first().copied()?));
-    let mont_mul =
-        |a: &Uint<LIMBS>, b: &Uint<LIMBS>| montgomery_reduction(&a.mul_wide(b), &n, n_inv);
-    let mont_square = |a: &Uint<LIMBS>| montgomery_reduction(&a.square_wide(), &n, n_inv);
+    let r2 = r_squared(n, n_inv, n_bits)?;
+    Some(mont_mul(&s, &r2, n, n_inv))
+}
 
-    // R = 2^(bits of Uint<LIMBS>) = m·2^j with m odd. Doubling 2^(b-1)
-    // (below n, b being n's bit length) gives 2^t mod n for any t ≥ b - 1;
-    // 2^(R_BITS + m) mod n is the Montgomery form of 2^m, and j Montgomery
-    // squarings of it the Montgomery form of 2^(m·2^j) = R, that is R² mod n.
+/// R² mod n, R = 2^(bits of `Uint<LIMBS>`), for an odd `n` of `n_bits`
+/// bits.
+///
+/// R = m·2^j with m odd. Doubling 2^(n_bits - 1) (below n) gives 2^t mod n
+/// for any t ≥ n_bits - 1; 2^(log2 R + m) mod n is the Montgomery form of
+/// 2^m, and j Montgomery squarings of it the Montgomery form of 2^(m·2^j)
+/// = R, that is R² mod n.
+#[inline(never)]
+fn r_squared<const LIMBS: usize>(
+    n: &Uint<LIMBS>,
+    n_inv: Word,
+    n_bits: usize,
+) -> Option<Uint<LIMBS>> {
     let r_bits = Uint::<LIMBS>::BITS;
     let j = r_bits.trailing_zeros();
     let m = r_bits >> j;
-    let doublings = (r_bits + m).checked_sub(key.bits.checked_sub(1)?)?;
-    let mut r2 = Uint::<LIMBS>::ONE.shl_vartime(key.bits.checked_sub(1)?);
+    let top = n_bits.checked_sub(1)?;
+    let doublings = (r_bits + m).checked_sub(top)?;
+    let mut r2 = Uint::<LIMBS>::ONE.shl_vartime(top);
     for _ in 0..doublings {
-        r2 = r2.add_mod(&r2, &n);
+        double_mod(r2.as_words_mut(), n.as_words());
     }
     for _ in 0..j {
-        r2 = mont_square(&r2);
+        r2 = mont_mul(&r2, &r2, n, n_inv);
     }
+    Some(r2)
+}
 
-    // Left-to-right square-and-multiply in Montgomery form: e has at most
-    // 33 bits, so this is no slower than a windowed exponentiation and
-    // needs no table.
-    let base = mont_mul(&s, &r2);
-    let mut acc = base;
-    let bits = u64::BITS - key.e.leading_zeros();
-    for i in (0..bits.saturating_sub(1)).rev() {
-        acc = mont_square(&acc);
-        if (key.e >> i) & 1 == 1 {
-            acc = mont_mul(&acc, &base);
+/// Montgomery multiplication a·b·R⁻¹ mod n, for a, b < n and an odd n:
+/// CIOS (coarsely integrated operand scanning; Koç, Acar, Kaliski, "Analyzing
+/// and comparing Montgomery multiplication algorithms", 1996), on one
+/// accumulator of `LIMBS` words plus two. crypto-bigint's `mul_wide` and
+/// `montgomery_reduction` take a double-width product and copies of it:
+/// nearly four times the stack.
+#[inline(never)]
+fn mont_mul<const LIMBS: usize>(
+    a: &Uint<LIMBS>,
+    b: &Uint<LIMBS>,
+    n: &Uint<LIMBS>,
+    n_inv: Word,
+) -> Uint<LIMBS> {
+    let a = a.as_words();
+    let n_words = n.as_words();
+    // t = t_lo + t_hi·W^LIMBS + t_top·W^(LIMBS+1), below 2n after each step.
+    let mut t_lo: [Word; LIMBS] = [0; LIMBS];
+    let mut t_hi: Word = 0;
+    for &b_i in b.as_words() {
+        // t += a·b_i
+        let mut carry = 0;
+        for (t_j, &a_j) in t_lo.iter_mut().zip(a) {
+            (carry, *t_j) = mul_add(a_j, b_i, *t_j, carry);
+        }
+        let (sum, top) = t_hi.overflowing_add(carry);
+        t_hi = sum;
+        // t = (t + m·n) / W, with m making the low word zero.
+        let mut words = t_lo.iter_mut().zip(n_words);
+        let Some((t_0, &n_0)) = words.next() else {
+            break;
+        };
+        let m = t_0.wrapping_mul(n_inv);
+        let (mut carry, _zero) = mul_add(m, n_0, *t_0, 0);
+        let mut previous = t_0;
+        for (t_j, &n_j) in words {
+            (carry, *previous) = mul_add(m, n_j, *t_j, carry);
+            previous = t_j;
+        }
+        let (sum, overflow) = t_hi.overflowing_add(carry);
+        *previous = sum;
+        t_hi = Word::from(top) + Word::from(overflow);
+    }
+    // t < 2n: one subtraction at most.
+    let t = Uint::from_words(t_lo);
+    if t_hi != 0 || t >= *n {
+        t.wrapping_sub(n)
+    } else {
+        t
+    }
+}
+
+/// x ← 2x mod n, in place, for x < n.
+fn double_mod<const LIMBS: usize>(x: &mut [Word; LIMBS], n: &[Word; LIMBS]) {
+    let mut carry = 0;
+    for w in x.iter_mut() {
+        let out = *w >> (Word::BITS - 1);
+        *w = (*w << 1) | carry;
+        carry = out;
+    }
+    // 2x < 2n: subtract n once if 2x ≥ n (its top bit is `carry`).
+    let below_n = x.iter().rev().cmp(n.iter().rev()).is_lt();
+    if carry != 0 || !below_n {
+        let mut borrow = false;
+        for (w, &n_w) in x.iter_mut().zip(n) {
+            let (d, b1) = w.overflowing_sub(n_w);
+            let (d, b2) = d.overflowing_sub(Word::from(borrow));
+            *w = d;
+            borrow = b1 || b2;
         }
     }
-    // Out of Montgomery form.
-    let m = montgomery_reduction(&(acc, Uint::ZERO), &n, n_inv);
-    uint_to_be(&m, out);
-    Some(())
+}
+
+/// `(hi, lo)` of `a·b + c + d`, which always fits two words.
+fn mul_add(a: Word, b: Word, c: Word, d: Word) -> (Word, Word) {
+    let wide = WideWord::from(a) * WideWord::from(b) + WideWord::from(c) + WideWord::from(d);
+    ((wide >> Word::BITS) as Word, wide as Word)
 }
 
 /// `-n⁻¹ mod 2^Word::BITS` for an odd `n` (Newton's iteration: each step
@@ -576,6 +688,61 @@ mod tests {
         let mut trailing = key_der(&n, &[3]);
         trailing.push(0);
         assert!(parse_public_key(&trailing).is_none());
+    }
+
+    /// `mont_mul` and `r_squared` against crypto-bigint's `DynResidue`
+    /// (the reference, test-only) on pseudo-random moduli of every size
+    /// class, including ones shorter than their class.
+    #[test]
+    fn montgomery_matches_crypto_bigint() {
+        use crypto_bigint::modular::runtime_mod::{DynResidue, DynResidueParams};
+
+        fn check<const LIMBS: usize>(seed: &mut u64, n_bits: usize) {
+            let mut next = || {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                *seed
+            };
+            let mut words: [Word; LIMBS] = [0; LIMBS];
+            words.iter_mut().for_each(|w| *w = next() as Word);
+            let mut n = Uint::<LIMBS>::from_words(words);
+            n = n.shr_vartime(Uint::<LIMBS>::BITS - n_bits)
+                | Uint::ONE
+                | Uint::ONE.shl_vartime(n_bits - 1);
+            words.iter_mut().for_each(|w| *w = next() as Word);
+            let a = Uint::<LIMBS>::from_words(words).wrapping_rem(&n);
+            words.iter_mut().for_each(|w| *w = next() as Word);
+            let b = Uint::<LIMBS>::from_words(words).wrapping_rem(&n);
+
+            let n_inv = neg_inverse(n.as_words()[0]);
+            let r2 = r_squared(&n, n_inv, n_bits).unwrap();
+            let params = DynResidueParams::new(&n);
+            let expected = DynResidue::new(&a, params)
+                .mul(&DynResidue::new(&b, params))
+                .retrieve();
+            let a_m = mont_mul(&a, &r2, &n, n_inv);
+            let b_m = mont_mul(&b, &r2, &n, n_inv);
+            let product = mont_mul(&mont_mul(&a_m, &b_m, &n, n_inv), &Uint::ONE, &n, n_inv);
+            assert_eq!(product, expected, "{n_bits} bits");
+            // n - 1 squared is 1.
+            let minus_one = mont_mul(&n.wrapping_sub(&Uint::ONE), &r2, &n, n_inv);
+            let square = mont_mul(&minus_one, &minus_one, &n, n_inv);
+            assert_eq!(mont_mul(&square, &Uint::ONE, &n, n_inv), Uint::ONE);
+        }
+
+        let mut seed = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20 {
+            for bits in [2048, 2047, 1100] {
+                check::<{ U2048::LIMBS }>(&mut seed, bits);
+            }
+            for bits in [3072, 2049, 3071] {
+                check::<{ U3072::LIMBS }>(&mut seed, bits);
+            }
+            for bits in [4096, 3073, 4095] {
+                check::<{ U4096::LIMBS }>(&mut seed, bits);
+            }
+        }
     }
 
     #[test]
