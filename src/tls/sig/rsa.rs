@@ -648,6 +648,30 @@ mod tests {
     }
 
     #[test]
+    fn absent_params_ids_are_the_pkcs1_ids_without_their_null() {
+        for (absent, with_null) in [
+            (
+                RSA_PKCS1_2048_4096_SHA256_ABSENT_PARAMS,
+                alg_id::RSA_PKCS1_SHA256,
+            ),
+            (
+                RSA_PKCS1_2048_4096_SHA384_ABSENT_PARAMS,
+                alg_id::RSA_PKCS1_SHA384,
+            ),
+            (
+                RSA_PKCS1_2048_4096_SHA512_ABSENT_PARAMS,
+                alg_id::RSA_PKCS1_SHA512,
+            ),
+        ] {
+            assert_eq!(
+                Some(&*absent.signature_alg_id()),
+                with_null.strip_suffix(&[0x05, 0x00])
+            );
+            assert_eq!(absent.public_key_alg_id(), alg_id::RSA_ENCRYPTION);
+        }
+    }
+
+    #[test]
     fn key_rules() {
         let mut n = std::vec![0xc5u8; 256];
         n[255] |= 1;
@@ -791,8 +815,8 @@ mod tests {
 
     #[test]
     fn pss_refuses_garbage_without_panic() {
-        for bits in [2048, 2049, 2050, 2055, 3072, 4095, 4096] {
-            let k = (bits as usize).div_ceil(8);
+        for bits in [2048usize, 2049, 2050, 2055, 3072, 4095, 4096] {
+            let k = bits.div_ceil(8);
             for fill in [0u8, 0xbc, 0xff] {
                 let em = std::vec![fill; k];
                 assert!(!pss_matches::<Sha512>(&em, bits, &[0; 64]));
