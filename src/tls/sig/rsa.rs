@@ -225,9 +225,10 @@ impl Hash for Sha512 {
 const MIN_BITS: usize = 2048;
 const MAX_BITS: usize = 4096;
 /// The largest modulus, in octets.
-const MAX_LEN: usize = MAX_BITS / 8;
-/// The largest public exponent ring accepts, 2^33 - 1.
-const MAX_EXPONENT: u64 = (1 << 33) - 1;
+const MAX_LEN: usize = 512;
+const _: () = assert!(MAX_LEN * 8 == MAX_BITS);
+/// Public exponents are below 2^33, as ring's.
+const EXPONENT_BITS: u32 = 33;
 /// The largest hash output (SHA-512): the longest salt.
 const MAX_HASH_LEN: usize = 64;
 
@@ -259,11 +260,8 @@ fn parse_public_key(der: &[u8]) -> Option<PublicKey<'_>> {
     if !(MIN_BITS..=MAX_BITS).contains(&bits) || !odd {
         return None;
     }
-    if e.len() > 5 {
-        return None;
-    }
-    let e = e.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
-    if e < 3 || e & 1 == 0 || e > MAX_EXPONENT {
+    let e = u64::from_be_bytes(right_aligned(e)?);
+    if e < 3 || e & 1 == 0 || e >> EXPONENT_BITS != 0 {
         return None;
     }
     Some(PublicKey { n, bits, e })
@@ -310,14 +308,45 @@ fn recover<'b>(
         return None;
     }
     let em = buffer.get_mut(..k)?;
-    // The narrowest integers that hold the modulus: less stack for
-    // smaller keys.
-    match k {
-        0..=256 => pow_mod::<{ U2048::LIMBS }>(key, signature, em)?,
-        257..=384 => pow_mod::<{ U3072::LIMBS }>(key, signature, em)?,
-        _ => pow_mod::<{ U4096::LIMBS }>(key, signature, em)?,
+    match Width::for_len(k)? {
+        Width::U2048 => pow_mod::<{ U2048::LIMBS }>(key, signature, em)?,
+        Width::U3072 => pow_mod::<{ U3072::LIMBS }>(key, signature, em)?,
+        Width::U4096 => pow_mod::<{ U4096::LIMBS }>(key, signature, em)?,
     }
     Some(em)
+}
+
+/// The integers a modulus is worked on with.
+#[derive(Debug, PartialEq, Eq)]
+enum Width {
+    U2048,
+    U3072,
+    U4096,
+}
+
+impl Width {
+    /// The narrowest that holds a modulus of `len` octets (less stack for
+    /// smaller keys), `None` over 4096 bits.
+    fn for_len(len: usize) -> Option<Self> {
+        match len {
+            0..=256 => Some(Self::U2048),
+            257..=384 => Some(Self::U3072),
+            385..=MAX_LEN => Some(Self::U4096),
+            _ => None,
+        }
+    }
+}
+
+/// `bytes` (big-endian, at most `N` of them) right-aligned in `N` octets.
+fn right_aligned<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
+    if bytes.len() > N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (o, b) in out.iter_mut().rev().zip(bytes.iter().rev()) {
+        *o = *b;
+    }
+    Some(out)
 }
 
 /// `s^e mod n` into `out` (big-endian, all of it), or `None` if a number
@@ -462,7 +491,7 @@ fn double_mod<const LIMBS: usize>(x: &mut [Word; LIMBS], n: &[Word; LIMBS]) {
     let mut carry = 0;
     for w in x.iter_mut() {
         let out = *w >> (Word::BITS - 1);
-        *w = (*w << 1) | carry;
+        *w = (*w << 1) + carry; // the low bit is free
         carry = out;
     }
     // 2x < 2n: subtract n once if 2x ≥ n (its top bit is `carry`).
@@ -504,7 +533,7 @@ fn uint_from_be<const LIMBS: usize>(bytes: &[u8]) -> Option<Uint<LIMBS>> {
     let mut words: [Word; LIMBS] = [0; LIMBS];
     // Least significant word first.
     for (word, chunk) in words.iter_mut().zip(bytes.rchunks(WORD_LEN)) {
-        *word = chunk.iter().fold(0, |acc, &b| (acc << 8) | Word::from(b));
+        *word = Word::from_be_bytes(right_aligned(chunk)?);
     }
     Some(Uint::from_words(words))
 }
@@ -669,6 +698,25 @@ mod tests {
             );
             assert_eq!(absent.public_key_alg_id(), alg_id::RSA_ENCRYPTION);
         }
+    }
+
+    #[test]
+    fn widths() {
+        for (len, width) in [
+            (1, Some(Width::U2048)),
+            (256, Some(Width::U2048)),
+            (257, Some(Width::U3072)),
+            (384, Some(Width::U3072)),
+            (385, Some(Width::U4096)),
+            (512, Some(Width::U4096)),
+            (513, None),
+        ] {
+            assert_eq!(Width::for_len(len), width, "{len}");
+        }
+        assert_eq!(right_aligned::<4>(&[1, 2]), Some([0, 0, 1, 2]));
+        assert_eq!(right_aligned::<2>(&[1, 2]), Some([1, 2]));
+        assert_eq!(right_aligned::<2>(&[1, 2, 3]), None);
+        assert_eq!(MAX_LEN, 512);
     }
 
     #[test]
