@@ -43,7 +43,9 @@ TESTS=(--lib --test cache --test responses --test retry --test faults --test asy
        --test fleet --test secrets --test jwt --test fuzz_replay --test policy --test cancel
        --test token_task --test async_signer --test wipe --test dpop --test auth_auto
        --test revoke --test persist)
-TLS_TESTS=(--lib --test tls)
+# tls::sig (src/tls/sig/) is tested by its Wycheproof and golden vectors,
+# with its algorithms' features on.
+TLS_TESTS=(--lib --test tls --test sig_wycheproof --test sig_golden --test sig_webpki)
 
 # run MODE ARGS...: one cargo-mutants run; exit 3 (timeouts only) is 0.
 run() {
@@ -55,7 +57,7 @@ run() {
     # All of src/tls/ unless the arguments name files or a diff.
     local scope=(-f 'src/tls/**')
     case " $* " in *" -f "*|*" --in-diff "*) scope=() ;; esac
-    cargo mutants --features "$FEATURES,tls,mtls" --timeout 30 "${scope[@]}" \
+    cargo mutants --features "$FEATURES,tls,tls-p384,tls-rsa,mtls" --timeout 60 "${scope[@]}" \
       "$@" -- "${TLS_TESTS[@]}"
   else
     cargo mutants --features "$FEATURES" --timeout 30 --exclude 'src/tls/**' \
@@ -98,6 +100,8 @@ covers() {
     tests/auth_auto.rs) echo src/client.rs src/authn.rs src/request.rs src/credentials.rs ;;
     tests/revoke.rs) echo src/client.rs src/request.rs src/exchange.rs src/driver.rs ;;
     tests/tls.rs|examples/support/tls.rs) echo src/tls/mod.rs src/tls/io.rs src/tls/der.rs ;;
+    tests/sig_wycheproof.rs|tests/sig_golden.rs|tests/sig_webpki.rs)
+      echo src/tls/sig/mod.rs src/tls/sig/ecdsa.rs src/tls/sig/rsa.rs ;;
     # Unit tests that also exercise another file's code.
     src/auth/jwt.rs) echo src/auth/jwt.rs src/auth/hmac.rs src/encode/base64.rs ;;
     src/auth/dpop.rs) echo src/auth/dpop.rs src/auth/hmac.rs ;;
@@ -159,7 +163,7 @@ if [ "${#crate[@]}" -gt 0 ]; then
 fi
 if [ "${#tls[@]}" -gt 0 ]; then
   need_mutants
-  n=$(cargo mutants --features "$FEATURES,tls,mtls" --list "${tls[@]}" | wc -l)
+  n=$(cargo mutants --features "$FEATURES,tls,tls-p384,tls-rsa,mtls" --list "${tls[@]}" | wc -l)
   echo "mutants: $n mutants in ${tls[*]} (changed since $short) against the TLS server" >&2
   # Each costs handshakes with the server (~13 s): beyond 20, the lines.
   if [ "$n" -gt 20 ]; then

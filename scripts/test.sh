@@ -31,7 +31,7 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy over the feature combinations (warnings denied)"
-ALL_HOST="async,client-secret-jwt,p256,dpop,tls,mtls,embassy-time,revocation,discovery"
+ALL_HOST="async,client-secret-jwt,p256,dpop,tls,tls-p384,tls-rsa,mtls,embassy-time,revocation,discovery"
 # Tests, examples and benches under the default and the full feature sets;
 # the library alone under each single feature (what its cfgs change).
 for features in "" "--features $ALL_HOST,log" "--features $ALL_HOST,defmt"; do
@@ -39,7 +39,7 @@ for features in "" "--features $ALL_HOST,log" "--features $ALL_HOST,defmt"; do
   # shellcheck disable=SC2086
   cargo clippy --all-targets $features -- -D warnings
 done
-for feature in async client-secret-jwt private-key-jwt p256 dpop tls mtls embassy-time revocation discovery; do
+for feature in async client-secret-jwt private-key-jwt p256 dpop tls tls-p384 tls-rsa mtls embassy-time revocation discovery; do
   echo "-- clippy --lib --features $feature"
   cargo clippy --lib --features "$feature" -- -D warnings
 done

@@ -127,6 +127,7 @@ mod der;
 mod io;
 mod verify;
 pub use der::spki;
+pub mod sig;
 pub use verify::{CertError, MAX_INTERMEDIATES, Pin, Roots, verify_server_chain};
 pub(crate) use verify::{RSA_SIGNATURES, Verifier};
 
