@@ -1404,14 +1404,24 @@ fn chain_without_a_clock_accepts_an_expired_certificate() {
     );
 }
 
-/// Waiting for `tls::sig` (RSA, P-384): until those algorithms are compiled
-/// in, these chains are refused as unsupported, never accepted. With them,
-/// `rsa`, `p384` and `rsa-root-ec-chain` verify; `rsa1024` and `sha1` stay
-/// refused.
+/// The algorithms of public CAs' chains verify when their features are on
+/// (`tls-rsa`, `tls-p384`), and are refused as unsupported, never accepted,
+/// when off. An RSA key under 2048 bits and a SHA-1 signature are refused
+/// whatever the features.
 #[test]
-fn chain_algorithms_not_compiled_in_are_refused() {
+fn chain_algorithms_of_public_cas() {
     let now = Some(unix_now());
-    for shape in ["rsa", "p384", "rsa-root-ec-chain", "rsa1024", "sha1"] {
+    let rsa = cfg!(feature = "tls-rsa");
+    let p384 = cfg!(feature = "tls-p384");
+    for (shape, on) in [("rsa", rsa), ("p384", p384), ("rsa-root-ec-chain", rsa)] {
+        let want = if on {
+            Ok(())
+        } else {
+            Err(CertError::UnsupportedAlgorithm)
+        };
+        assert_eq!(verify_shape(shape, "localhost", now), want, "{shape}");
+    }
+    for shape in ["rsa1024", "sha1"] {
         assert_eq!(
             verify_shape(shape, "localhost", now),
             Err(CertError::UnsupportedAlgorithm),
@@ -1443,6 +1453,26 @@ fn chain_good_end_to_end() {
     let (s, mut c) = chain_server("good");
     let url = format!("https://127.0.0.1:{}/token", s.port);
     assert_close_delimited_token(fetch(&url, &mut c));
+}
+
+/// End to end through the connector, over TLS 1.3 with Node: the chains of
+/// public CAs' shapes give a token — RSA root → RSA intermediate → RSA leaf
+/// (the server's CertificateVerify is RSA-PSS), Let's Encrypt's P-384 root →
+/// P-384 intermediate → P-256 leaf, RSA root → ECDSA chain — and an RSA-1024
+/// leaf is refused before anything is sent.
+#[cfg(all(feature = "tls-rsa", feature = "tls-p384"))]
+#[test]
+fn chain_public_ca_shapes_end_to_end() {
+    for shape in ["rsa", "p384", "rsa-root-ec-chain"] {
+        eprintln!("shape {shape}");
+        let (s, mut c) = chain_server(shape);
+        assert_close_delimited_token(fetch(&https_url(s.port), &mut c));
+    }
+    let (s, mut c) = chain_server("rsa1024");
+    assert_rejected(
+        CertError::UnsupportedAlgorithm,
+        fetch(&https_url(s.port), &mut c),
+    );
 }
 
 /// End to end through the connector: bad chains are refused in the

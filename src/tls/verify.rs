@@ -18,8 +18,7 @@ use embedded_tls::blocking::{
     TlsVerifier,
 };
 use rustls_pki_types::{
-    AlgorithmIdentifier, CertificateDer, InvalidSignature, ServerName,
-    SignatureVerificationAlgorithm, TrustAnchor, UnixTime, alg_id,
+    CertificateDer, ServerName, SignatureVerificationAlgorithm, TrustAnchor, UnixTime,
 };
 use sha2::{Digest, Sha256};
 
@@ -386,62 +385,49 @@ fn check<'c>(
         Err(e) => return Err(CertError::from_webpki(&e)),
     }
     leaf.verify_is_valid_for_subject_name(&name)
-        .map_err(|e| CertError::from_webpki(&e))
-}
-
-// ---- Signature algorithms: replaced by tls::sig when merged -------------------
-
-/// ECDSA P-256 with SHA-256 (p256), for certificates and CertificateVerify.
-#[derive(Debug)]
-struct EcdsaP256Sha256;
-
-impl SignatureVerificationAlgorithm for EcdsaP256Sha256 {
-    fn verify_signature(
-        &self,
-        public_key: &[u8],
-        message: &[u8],
-        signature: &[u8],
-    ) -> Result<(), InvalidSignature> {
-        use p256::ecdsa::signature::Verifier as _;
-        use p256::ecdsa::{Signature, VerifyingKey};
-        let key = VerifyingKey::from_sec1_bytes(public_key).map_err(|_| InvalidSignature)?;
-        let signature = Signature::from_der(signature).map_err(|_| InvalidSignature)?;
-        key.verify(message, &signature)
-            .map_err(|_| InvalidSignature)
-    }
-
-    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
-        alg_id::ECDSA_P256
-    }
-
-    fn signature_alg_id(&self) -> AlgorithmIdentifier {
-        alg_id::ECDSA_SHA256
+        .map_err(|e| CertError::from_webpki(&e))?;
+    // The leaf's own key signs only the CertificateVerify: one no
+    // compiled-in algorithm accepts (an RSA key under 2048 bits) is refused
+    // here, with the chain.
+    let (alg, key) = der::spki(leaf_der.as_ref())
+        .and_then(der::spki_parts)
+        .ok_or(CertError::Malformed)?;
+    if super::sig::usable_key(alg, key) {
+        Ok(())
+    } else {
+        Err(CertError::UnsupportedAlgorithm)
     }
 }
 
-const ECDSA_P256_SHA256: &dyn SignatureVerificationAlgorithm = &EcdsaP256Sha256;
+// ---- Signature algorithms (`tls::sig`) -----------------------------------------
 
-/// The signature algorithms compiled in: the only list the verifier uses.
+/// The signature algorithms compiled in (features `tls`, `tls-p384`,
+/// `tls-rsa`): the only list the verifier gives webpki.
 fn algorithms() -> &'static [&'static dyn SignatureVerificationAlgorithm] {
-    &[ECDSA_P256_SHA256]
+    super::sig::ALL
 }
 
-/// The algorithm of a TLS 1.3 CertificateVerify scheme, if compiled in.
+/// The algorithm of a TLS 1.3 CertificateVerify scheme, if compiled in
+/// (TLS 1.3 allows no PKCS#1 v1.5 there: RSA is PSS, rsaEncryption keys).
 fn for_scheme(scheme: SignatureScheme) -> Option<&'static dyn SignatureVerificationAlgorithm> {
+    use super::sig;
     match scheme {
-        SignatureScheme::EcdsaSecp256r1Sha256 => Some(ECDSA_P256_SHA256),
-        // To add with tls::sig: EcdsaSecp384r1Sha384 -> P-384/SHA-384,
-        // RsaPssRsaeSha256/384/512 -> RSA-PSS (TLS 1.3 forbids PKCS#1
-        // v1.5 in CertificateVerify).
+        SignatureScheme::EcdsaSecp256r1Sha256 => Some(sig::ECDSA_P256_SHA256),
+        #[cfg(feature = "tls-p384")]
+        SignatureScheme::EcdsaSecp384r1Sha384 => Some(sig::ECDSA_P384_SHA384),
+        #[cfg(feature = "tls-rsa")]
+        SignatureScheme::RsaPssRsaeSha256 => Some(sig::RSA_PSS_2048_4096_SHA256_LEGACY_KEY),
+        #[cfg(feature = "tls-rsa")]
+        SignatureScheme::RsaPssRsaeSha384 => Some(sig::RSA_PSS_2048_4096_SHA384_LEGACY_KEY),
+        #[cfg(feature = "tls-rsa")]
+        SignatureScheme::RsaPssRsaeSha512 => Some(sig::RSA_PSS_2048_4096_SHA512_LEGACY_KEY),
         _ => None,
     }
 }
 
 /// Whether RSA signatures are compiled in, so the ClientHello offers the
 /// RSA PKCS#1/PSS schemes (`TlsConfig::enable_rsa_signatures`).
-pub(crate) const RSA_SIGNATURES: bool = false;
-
-// ---- end of the section replaced by tls::sig ----------------------------------
+pub(crate) const RSA_SIGNATURES: bool = cfg!(feature = "tls-rsa");
 
 // ---- Pins --------------------------------------------------------------------------
 
@@ -480,9 +466,12 @@ impl Pin {
 
 /// The longest `AlgorithmIdentifier` (contents) of a leaf key kept.
 const MAX_KEY_ALG: usize = 32;
-/// The longest leaf public key kept: an uncompressed P-384 point. (RSA
-/// keys from tls::sig need up to 526 bytes for 4096 bits.)
+/// The longest leaf public key kept: an uncompressed P-384 point; with
+/// RSA, a 4096-bit `RSAPublicKey` (526 bytes with a 4-byte exponent).
+#[cfg(not(feature = "tls-rsa"))]
 const MAX_KEY: usize = 97;
+#[cfg(feature = "tls-rsa")]
+const MAX_KEY: usize = 540;
 
 /// Bytes copied out of the chain (which does not outlive the Certificate
 /// message).
@@ -645,6 +634,7 @@ impl<D: TlsClock> TlsVerifier<Aes128GcmSha256> for Verifier<'_, D> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustls_pki_types::alg_id;
 
     #[test]
     fn errors_are_distinct_sentences() {

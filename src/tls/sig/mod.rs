@@ -113,6 +113,21 @@ pub static ALL: &[&dyn SignatureVerificationAlgorithm] = &[
     RSA_PSS_2048_4096_SHA512_LEGACY_KEY,
 ];
 
+/// Whether a certificate's key (its `AlgorithmIdentifier` contents and
+/// `subjectPublicKey` bits) is one a compiled-in algorithm verifies with —
+/// for RSA, 2048 to 4096 bits with an acceptable exponent — so that a
+/// server's leaf whose key could never sign an acceptable CertificateVerify
+/// (an RSA-1024 key) is refused with the chain, not only in the handshake.
+pub(crate) fn usable_key(alg: &[u8], key: &[u8]) -> bool {
+    let known = ALL.iter().any(|a| a.public_key_alg_id().as_ref() == alg);
+    #[cfg(feature = "tls-rsa")]
+    if known && alg == rustls_pki_types::alg_id::RSA_ENCRYPTION.as_ref() {
+        return rsa::key_usable(key);
+    }
+    let _ = key;
+    known
+}
+
 /// `verify_signature(public_key, message, signature)`.
 type VerifyFn = fn(&[u8], &[u8], &[u8]) -> Result<(), InvalidSignature>;
 

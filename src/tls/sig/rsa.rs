@@ -241,6 +241,11 @@ struct PublicKey<'a> {
     e: u64,
 }
 
+/// Whether `der` is an `RSAPublicKey` this module verifies with.
+pub(super) fn key_usable(der: &[u8]) -> bool {
+    parse_public_key(der).is_some()
+}
+
 /// `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`,
 /// with the size and exponent rules of this module.
 fn parse_public_key(der: &[u8]) -> Option<PublicKey<'_>> {
