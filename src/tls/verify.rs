@@ -857,6 +857,59 @@ mod tests {
         );
     }
 
+    /// Each TLS 1.3 CertificateVerify scheme maps to its algorithm when
+    /// compiled in; PKCS#1 v1.5 (not allowed there) and others to none.
+    #[test]
+    fn schemes_map_to_their_algorithms() {
+        use super::super::sig;
+        let ids = |a: &dyn SignatureVerificationAlgorithm| {
+            (
+                a.public_key_alg_id().as_ref().to_vec(),
+                a.signature_alg_id().as_ref().to_vec(),
+            )
+        };
+        let maps = |scheme, alg: &dyn SignatureVerificationAlgorithm| {
+            for_scheme(scheme).map(ids) == Some(ids(alg))
+        };
+        assert!(maps(
+            SignatureScheme::EcdsaSecp256r1Sha256,
+            sig::ECDSA_P256_SHA256
+        ));
+        #[cfg(feature = "tls-p384")]
+        assert!(maps(
+            SignatureScheme::EcdsaSecp384r1Sha384,
+            sig::ECDSA_P384_SHA384
+        ));
+        #[cfg(not(feature = "tls-p384"))]
+        assert!(for_scheme(SignatureScheme::EcdsaSecp384r1Sha384).is_none());
+        #[cfg(feature = "tls-rsa")]
+        for (scheme, alg) in [
+            (
+                SignatureScheme::RsaPssRsaeSha256,
+                sig::RSA_PSS_2048_4096_SHA256_LEGACY_KEY,
+            ),
+            (
+                SignatureScheme::RsaPssRsaeSha384,
+                sig::RSA_PSS_2048_4096_SHA384_LEGACY_KEY,
+            ),
+            (
+                SignatureScheme::RsaPssRsaeSha512,
+                sig::RSA_PSS_2048_4096_SHA512_LEGACY_KEY,
+            ),
+        ] {
+            assert!(maps(scheme, alg), "{scheme:?}");
+        }
+        assert_eq!(RSA_SIGNATURES, cfg!(feature = "tls-rsa"));
+        for none in [
+            SignatureScheme::RsaPkcs1Sha256,
+            SignatureScheme::Ed25519,
+            SignatureScheme::EcdsaSecp521r1Sha512,
+        ] {
+            assert!(for_scheme(none).is_none(), "{none:?}");
+        }
+        assert_eq!(algorithms().len(), sig::ALL.len());
+    }
+
     #[test]
     fn kept_bytes_refuse_what_does_not_fit() {
         assert!(Kept::<4>::copy(&[1, 2, 3, 4, 5]).is_none());
