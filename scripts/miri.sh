@@ -28,7 +28,9 @@
 # Measured on 2 shared cores: about 6 minutes (unit tests 40 s, cache 12 s,
 # fuzz_replay 60 s, properties 145 s, plus building the Miri sysroot and
 # the test crates); persist adds about 140 s (every byte flip and
-# truncation of a token record, a sequential-storage map on a NOR mock).
+# truncation of a token record, a sequential-storage map on a NOR mock);
+# policy and auth_auto (the review's short-token, backoff and Auto cases)
+# about 55 s. tests/dpop.rs stays out (ES256 verification, as jwt.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,5 +47,6 @@ cargo +nightly miri test --features "$FEATURES" --lib -- \
   --skip encode::base64::tests::matches_one_shot_for_all_lengths_and_splits
 echo "==> pure integration tests under Miri"
 cargo +nightly miri test --features "$FEATURES" \
-  --test cache --test properties --test fuzz_replay --test wipe --test persist
+  --test cache --test properties --test fuzz_replay --test wipe --test persist \
+  --test policy --test auth_auto
 echo "==> Miri found no undefined behaviour ($(( $(date +%s) - start )) s)"
