@@ -215,31 +215,7 @@ mod tests {
         // Ed25519's AlgorithmIdentifier contents: no algorithm here.
         assert!(!usable_key(&[0x06, 0x03, 0x2b, 0x65, 0x70], &[0; 32]));
         assert!(usable_key(alg_id::ECDSA_P256.as_ref(), &[4; 65]));
-        #[cfg(feature = "tls-rsa")]
-        {
-            // RSAPublicKey { n (bits, odd, top bit set), e = 65537 }, DER.
-            fn tlv(tag: u8, body: &[u8]) -> std::vec::Vec<u8> {
-                let mut out = std::vec![tag];
-                match body.len() {
-                    n @ 0..=127 => out.push(n as u8),
-                    n @ 128..=255 => out.extend([0x81, n as u8]),
-                    n => out.extend([0x82, (n >> 8) as u8, n as u8]),
-                }
-                out.extend(body);
-                out
-            }
-            let key = |bits: usize| {
-                let mut n = std::vec![0u8; bits / 8 + 1];
-                n[1..].fill(0xff);
-                n[1] = 0xc1;
-                let mut ints = tlv(0x02, &n);
-                ints.extend(tlv(0x02, &[1, 0, 1]));
-                tlv(0x30, &ints)
-            };
-            let rsa = alg_id::RSA_ENCRYPTION;
-            assert!(usable_key(rsa.as_ref(), &key(2048)));
-            assert!(!usable_key(rsa.as_ref(), &key(1024)));
-        }
+        // RSA keys: `rsa::tests::usable_rsa_keys_are_2048_to_4096_bits`.
     }
 
     #[test]

@@ -724,6 +724,23 @@ mod tests {
         assert_eq!(MAX_LEN, 512);
     }
 
+    /// `sig::usable_key` (the leaf-key check) takes rsaEncryption keys by
+    /// this module's size rules.
+    #[test]
+    fn usable_rsa_keys_are_2048_to_4096_bits() {
+        let rsa = rustls_pki_types::alg_id::RSA_ENCRYPTION;
+        for (bytes, usable) in [(256, true), (512, true), (128, false)] {
+            let mut n = std::vec![0xc5u8; bytes];
+            n[bytes - 1] |= 1;
+            let key = key_der(&n, &[1, 0, 1]);
+            assert_eq!(
+                super::super::usable_key(rsa.as_ref(), &key),
+                usable,
+                "{bytes}"
+            );
+        }
+    }
+
     #[test]
     fn key_rules() {
         let mut n = std::vec![0xc5u8; 256];
