@@ -1297,7 +1297,25 @@ fn chain_several_roots_one_matches() {
             verify_server_chain(&chain, Roots::Certificates(&roots), "localhost", now),
             Ok(())
         );
+        // The same bundle as one buffer (`cat a.der b.der`).
+        let bundle = roots.concat();
+        assert_eq!(Roots::Concatenated(&bundle).len(), 2);
+        assert_eq!(
+            verify_server_chain(&chain, Roots::Concatenated(&bundle), "localhost", now),
+            Ok(())
+        );
     }
+    assert_eq!(
+        verify_server_chain(&chain, Roots::Concatenated(&other), "localhost", now),
+        Err(CertError::UnknownIssuer)
+    );
+    // A bundle whose second root is cut short ends there: the first root
+    // alone does not match.
+    let cut = [other.as_slice(), &root[..root.len() - 1]].concat();
+    assert_eq!(
+        verify_server_chain(&chain, Roots::Concatenated(&cut), "localhost", now),
+        Err(CertError::UnknownIssuer)
+    );
     let only_other = [other.as_slice()];
     assert_eq!(
         verify_server_chain(&chain, Roots::Certificates(&only_other), "localhost", now),

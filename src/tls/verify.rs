@@ -33,8 +33,10 @@ pub const MAX_INTERMEDIATES: usize = 8;
 
 /// The roots a server's chain must lead to.
 ///
-/// * [`Roots::Certificate`] / [`Roots::Certificates`]: DER certificates
-///   (webpki reads each as a trust anchor at every handshake; cheap).
+/// * [`Roots::Certificate`] / [`Roots::Certificates`] /
+///   [`Roots::Concatenated`]: DER certificates, one, a slice of them, or a
+///   bundle in one buffer (webpki reads each as a trust anchor at every
+///   handshake; cheap).
 /// * [`Roots::Anchors`]: anchors prepared once, e.g. a `static` slice of
 ///   [`TrustAnchor`]s in flash (`TrustAnchor { subject, subject_public_key_info,
 ///   name_constraints }`, each a `Der::from_slice`), as `webpki-roots` does.
@@ -67,6 +69,23 @@ pub enum Roots<'a> {
     Certificate(&'a [u8]),
     /// Several root certificates (DER); a chain to any of them is trusted.
     Certificates(&'a [&'a [u8]]),
+    /// Several root certificates (DER) one after another in one buffer, as
+    /// `cat root-a.der root-b.der > roots.der` writes them: one
+    /// `include_bytes!` (or one file read) for a whole bundle. A chain to
+    /// any of them is trusted.
+    ///
+    /// ```
+    /// # #[cfg(feature = "tls")] {
+    /// use embedded_oauth2::tls::Roots;
+    /// # let (a, b): (&[u8], &[u8]) = (&[0x30, 0x00], &[0x30, 0x00]);
+    /// // static ROOTS: &[u8] = include_bytes!("roots.der");
+    /// let mut bundle = Vec::new();
+    /// bundle.extend_from_slice(a);
+    /// bundle.extend_from_slice(b);
+    /// assert_eq!(Roots::Concatenated(&bundle).len(), 2);
+    /// # }
+    /// ```
+    Concatenated(&'a [u8]),
     /// Prepared trust anchors; a chain to any of them is trusted.
     Anchors(&'a [TrustAnchor<'a>]),
 }
@@ -101,6 +120,7 @@ impl Roots<'_> {
         match self {
             Self::Certificate(_) => 1,
             Self::Certificates(c) => c.len(),
+            Self::Concatenated(blob) => concatenated(blob).count(),
             Self::Anchors(a) => a.len(),
         }
     }
@@ -118,6 +138,7 @@ impl Roots<'_> {
             && match self {
                 Self::Certificate(der) => ok(der),
                 Self::Certificates(ders) => ders.iter().all(|d| ok(d)),
+                Self::Concatenated(blob) => concatenated(blob).all(|d| d.is_some_and(ok)),
                 Self::Anchors(_) => true,
             }
     }
@@ -130,19 +151,14 @@ impl Roots<'_> {
         &self,
         mut verify: impl FnMut(&[TrustAnchor<'_>]) -> Result<(), webpki::Error>,
     ) -> Result<(), webpki::Error> {
-        let ders: &[&[u8]] = match self {
-            Self::Anchors(anchors) => return verify(anchors),
-            Self::Certificate(der) => core::slice::from_ref(der),
-            Self::Certificates(ders) => ders,
-        };
         let mut best = webpki::Error::UnknownIssuer;
-        for der in ders {
+        let mut try_root = |der: &[u8]| {
             let cert = CertificateDer::from_slice(der);
             let Ok(anchor) = webpki::anchor_from_trusted_cert(&cert) else {
-                continue;
+                return false;
             };
             match verify(core::slice::from_ref(&anchor)) {
-                Ok(()) => return Ok(()),
+                Ok(()) => return true,
                 Err(webpki::Error::UnknownIssuer) => {}
                 Err(e) => {
                     if matches!(best, webpki::Error::UnknownIssuer) {
@@ -150,9 +166,41 @@ impl Roots<'_> {
                     }
                 }
             }
+            false
+        };
+        let trusted = match self {
+            Self::Anchors(anchors) => return verify(anchors),
+            Self::Certificate(der) => try_root(der),
+            Self::Certificates(ders) => ders.iter().any(|d| try_root(d)),
+            // A malformed tail ends the bundle (`are_valid` refuses it up
+            // front).
+            Self::Concatenated(blob) => concatenated(blob).map_while(|d| d).any(try_root),
+        };
+        if trusted {
+            return Ok(());
         }
         Err(best)
     }
+}
+
+/// The DER TLVs of a concatenated bundle, in order; `None` (then the end)
+/// where the rest is not one whole TLV.
+fn concatenated(mut blob: &[u8]) -> impl Iterator<Item = Option<&[u8]>> {
+    core::iter::from_fn(move || {
+        if blob.is_empty() {
+            return None;
+        }
+        match der::Tlv::parse(blob) {
+            Some(t) => {
+                blob = t.rest;
+                Some(Some(t.whole))
+            }
+            None => {
+                blob = &[];
+                Some(None)
+            }
+        }
+    })
 }
 
 fn anchor(der: &[u8]) -> Option<()> {
@@ -731,6 +779,16 @@ mod tests {
         assert!(Roots::from(cert).are_valid());
         assert!(!Roots::Certificates(&[cert, &cert[1..]]).are_valid());
         assert!(!Roots::Certificate(&[0x30, 0x00]).are_valid());
+        let bundle = [cert, cert].concat();
+        assert_eq!(Roots::Concatenated(&bundle).len(), 2);
+        assert!(Roots::Concatenated(&bundle).are_valid());
+        assert!(Roots::Concatenated(cert).are_valid());
+        assert!(!Roots::Concatenated(&[]).are_valid());
+        // A cut or padded bundle is refused whole.
+        assert!(!Roots::Concatenated(&bundle[..bundle.len() - 1]).are_valid());
+        let padded = [cert, &[0]].concat();
+        assert!(!Roots::Concatenated(&padded).are_valid());
+        assert!(!Roots::Concatenated(&[cert, &[0x30, 0x00]].concat()).are_valid());
     }
 
     #[test]
