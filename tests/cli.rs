@@ -1345,3 +1345,107 @@ fn issuer_discovers_the_token_endpoint() {
             .starts_with("error: --token-url and --issuer exclude each other\n")
     );
 }
+
+/// The chain shapes public CAs issue, through the real authorization server
+/// over TLS 1.3 (one listener per shape, `server.mjs --chain`): with a PEM
+/// bundle of several roots as `--ca-cert`, each good shape gives a token —
+/// RSA root → RSA intermediate → RSA leaf (an RSA-PSS CertificateVerify),
+/// Let's Encrypt's P-384 root → P-384 intermediate → P-256 leaf, and an RSA
+/// root over an ECDSA intermediate and leaf. Each bad shape is refused in
+/// the handshake, its reason on the error line, exit 1.
+#[test]
+#[cfg(all(feature = "tls-rsa", feature = "tls-p384"))]
+fn public_chain_shapes_through_the_authorization_server() {
+    use std::ffi::OsString;
+    use std::process::{Command, Stdio};
+    let dir = support::authz::unique_temp_dir().expect("temp dir");
+    let _cleanup = support::authz::Cleanup::new(dir.clone());
+    let out = Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/support/gen-chains.sh"
+        ))
+        .arg(&dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run gen-chains.sh (bash, openssl)");
+    assert!(out.status.success(), "gen-chains.sh: {out:?}");
+
+    let good = ["rsa", "p384", "rsa-root-ec-chain"];
+    let bad = [
+        ("leaf-as-ca", "beyond its constraints"),
+        ("no-cert-sign", "beyond its constraints"),
+        ("pathlen", "beyond its constraints"),
+        ("name-constraint", "beyond its constraints"),
+        ("client-auth", "not for TLS servers"),
+        ("expired", "has expired"),
+        ("wrong-name", "not valid for the server name"),
+        ("critical-extension", "critical extension"),
+        ("rsa1024", "built without"),
+        ("sha1", "built without"),
+        ("other-root", "trusted root"),
+    ];
+    let specs: Vec<OsString> = good
+        .iter()
+        .chain(bad.iter().map(|(s, _)| s))
+        .flat_map(|s| {
+            let mut spec = OsString::from(format!("{s}="));
+            spec.push(&dir);
+            [OsString::from("--chain"), spec]
+        })
+        .collect();
+    let specs: Vec<&std::ffi::OsStr> = specs.iter().map(OsString::as_os_str).collect();
+    let srv = support::authz::AuthzServer::try_start_with(&specs).unwrap_or_else(|e| panic!("{e}"));
+    let (id, secret) = srv.client("basic");
+
+    // The roots a device reaching several providers would carry, an
+    // unrelated one (the server's own test CA) first; not `other-root`.
+    let mut bundle = std::fs::read(srv.ca_pem()).expect("ca.pem");
+    for root in ["rsa-root", "root", "p384-root"] {
+        bundle.extend(std::fs::read(dir.join(format!("{root}.pem"))).expect("root"));
+    }
+    let bundle_path = dir.join("bundle.pem");
+    std::fs::write(&bundle_path, &bundle).expect("bundle");
+    let bundle_path = bundle_path.to_str().expect("UTF-8 path");
+    let url = |shape: &str| {
+        let base = srv.ready["chains"][shape]["https"]
+            .as_str()
+            .expect("chain listener");
+        format!("{base}/token")
+    };
+    let run_shape = |shape: &str| {
+        let out = run(
+            &[
+                "--token-url",
+                &url(shape),
+                "--client-id",
+                id,
+                "--client-secret",
+                secret,
+                "--ca-cert",
+                bundle_path,
+            ],
+            &[],
+        );
+        out.assert_clean(&[secret]);
+        out
+    };
+    for shape in good {
+        let out = run_shape(shape);
+        assert_eq!(
+            (out.code, out.stderr.as_str()),
+            (Some(0), ""),
+            "{shape}: {out:#?}"
+        );
+        assert!(out.stdout.starts_with("access_token="), "{shape}: {out:#?}");
+    }
+    for (shape, why) in bad {
+        let out = run_shape(shape);
+        assert_eq!(out.code, Some(1), "{shape}: {out:#?}");
+        assert!(
+            out.stderr.contains("certificate refused") && out.stderr.contains(why),
+            "{shape}: want {why:?}: {out:#?}"
+        );
+        assert_eq!(out.stdout, "", "{shape}: {out:#?}");
+    }
+}

@@ -3,6 +3,7 @@
 // resource server, for the embedded-oauth2 integration tests. See README.md.
 //
 //   node server.mjs --certs DIR --ready-file FILE [--max-lifetime SECONDS] [--[no-]watch-stdin]
+//                   [--chain SHAPE=DIR]...
 //
 // Every listener binds 127.0.0.1 on an ephemeral port (port 0). When all of them listen, a JSON
 // description is written atomically to FILE and `READY FILE` is printed on stdout.
@@ -31,6 +32,10 @@ const { values: args } = parseArgs({
     'watch-stdin': { type: 'boolean' },
     'no-watch-stdin': { type: 'boolean' },
     quiet: { type: 'boolean' },
+    // Extra token-endpoint listeners serving other certificate chains:
+    // `--chain S=DIR` serves DIR/S.chain.pem with DIR/S.key.pem (the files
+    // tests/support/gen-chains.sh writes); ready.chains[S] gives its URL.
+    chain: { type: 'string', multiple: true },
   },
   strict: true,
 });
@@ -359,6 +364,29 @@ rsHttps.on('tlsClientError', onTlsError('receipts https'));
 const [httpPort, httpsPort, otherCaPort, wrongNamePort, rsHttpPort, rsHttpsPort, mtlsPort, rsMtlsPort] = await Promise.all(
   [asHttp, asHttps, asHttpsOtherCa, asHttpsWrongName, rsHttp, rsHttps, asMtls, rsMtls].map(listen),
 );
+
+// `--chain SHAPE=DIR`: the authorization server behind another chain.
+const chainListeners = (args.chain || []).map((spec) => {
+  const eq = spec.indexOf('=');
+  if (eq <= 0) throw new Error(`--chain ${spec}: want SHAPE=DIR`);
+  const [shape, dir] = [spec.slice(0, eq), spec.slice(eq + 1)];
+  const tls = {
+    ...tlsBase,
+    cert: fs.readFileSync(path.join(dir, `${shape}.chain.pem`)),
+    key: fs.readFileSync(path.join(dir, `${shape}.key.pem`)),
+    // Weak chains (SHA-1, RSA-1024) are served on purpose: the client
+    // must refuse them, so OpenSSL's own floor is lowered here only.
+    ciphers: 'TLS_AES_128_GCM_SHA256:DEFAULT:@SECLEVEL=0',
+  };
+  const server = https.createServer(tls, asApp);
+  server.on('tlsClientError', onTlsError(`authz https chain ${shape}`));
+  return [shape, server];
+});
+const chains = {};
+for (const [shape, server] of chainListeners) {
+  const port = await listen(server);
+  chains[shape] = { https: `https://${TLS_NAME}:${port}`, port };
+}
 
 const issuer = `https://${TLS_NAME}:${httpsPort}`;
 const httpBase = `http://${HOST}:${httpPort}`;
@@ -829,6 +857,7 @@ const ready = {
   https_wrong_name: `https://${TLS_NAME}:${wrongNamePort}`,
   https_wrong_name_port: wrongNamePort,
   https_wrong_name_cert_name: 'wrong.example',
+  chains,
   listen_address: HOST,
   token_path: '/token',
   revocation_path: '/token/revocation',

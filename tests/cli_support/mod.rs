@@ -70,6 +70,8 @@ pub fn features() -> Vec<&'static str> {
         ("p256", cfg!(feature = "p256")),
         ("dpop", cfg!(feature = "dpop")),
         ("tls", cfg!(feature = "tls")),
+        ("tls-p384", cfg!(feature = "tls-p384")),
+        ("tls-rsa", cfg!(feature = "tls-rsa")),
         ("mtls", cfg!(feature = "mtls")),
         ("embassy-time", cfg!(feature = "embassy-time")),
         ("revocation", cfg!(feature = "revocation")),

@@ -66,6 +66,13 @@ impl AuthzServer {
 
     /// Like [`AuthzServer::start`], returning the failure as text.
     pub fn try_start() -> Result<AuthzServer, String> {
+        Self::try_start_with(&[])
+    }
+
+    /// A server of its own with more `server.mjs` arguments (e.g.
+    /// `--chain SHAPE=DIR`, one more listener behind another chain).
+    #[allow(dead_code)] // not every test binary uses it
+    pub fn try_start_with(extra: &[&std::ffi::OsStr]) -> Result<AuthzServer, String> {
         let dir = server_dir();
         ensure_node_modules(&dir, "oidc-provider")?;
 
@@ -99,6 +106,7 @@ impl AuthzServer {
             .arg("--ready-file")
             .arg(&ready_file)
             .args(["--max-lifetime", &MAX_LIFETIME_SECS.to_string()])
+            .args(extra)
             .current_dir(&dir)
             // Kept open for the server's lifetime: EOF on it stops the server.
             .stdin(Stdio::piped())
