@@ -18,6 +18,10 @@ tests/authz-server (oidc-provider) over verified TLS 1.3, and checks:
   * a wrong secret -> exit 2, error=invalid_client;
   * a certificate from another CA -> exit 1;
   * a wrong server name -> exit 1;
+  * public CAs' chain shapes (an image with RSA and P-384, the roots a PEM
+    bundle): RSA, Let's Encrypt's P-384 shape and an RSA root over ECDSA
+    give a token; twelve bad shapes are refused in the handshake, each
+    with its reason;
   * servers that close early (before the handshake, and after it without
     an answer) -> exit 1, in seconds, not a hang.
 
@@ -45,6 +49,31 @@ SERVER_DIR = ROOT / "tests" / "authz-server"
 DEVICE_DIR = ROOT / "examples" / "qemu-device"
 # A case that takes longer than this hangs (a warm run takes under 1 s).
 CASE_TIMEOUT = 40
+# The device's features for public CAs' chains (examples/qemu-device).
+CHAIN_FEATURES = "rsa"
+# Chain shapes (tests/support/gen-chains.sh) that must give a token: the
+# shapes public CAs issue.
+GOOD_CHAINS = {
+    "rsa": "RSA root -> RSA intermediate -> RSA leaf (RSA-PSS CertificateVerify)",
+    "p384": "Let's Encrypt's shape: P-384 root -> P-384 intermediate -> P-256 leaf",
+    "rsa-root-ec-chain": "RSA root -> ECDSA intermediate -> ECDSA leaf",
+}
+# ... and those that must be refused, with the words of their reason.
+BAD_CHAINS = {
+    "leaf-as-ca": ("a leaf of the CA used as an intermediate", "beyond its constraints"),
+    "no-cert-sign": ("a CA without keyCertSign", "beyond its constraints"),
+    "ca-false": ("an intermediate with CA:FALSE", "beyond its constraints"),
+    "pathlen": ("a path length exceeded", "beyond its constraints"),
+    "name-constraint": ("a name outside a name constraint", "beyond its constraints"),
+    "client-auth": ("a clientAuth-only leaf", "not for TLS servers"),
+    "critical-extension": ("an unknown critical extension", "critical extension"),
+    "expired": ("an expired leaf (the device has a wall clock)", "has expired"),
+    "wrong-name": ("a leaf for another name", "not valid for the server name"),
+    "rsa1024": ("an RSA-1024 leaf", "built without"),
+    "sha1": ("a SHA-1 signature", "built without"),
+    "other-root": ("a chain to a root not trusted", "trusted root"),
+}
+CHAIN_SHAPES = [*GOOD_CHAINS, *BAD_CHAINS]
 
 
 class Server:
@@ -54,10 +83,16 @@ class Server:
         self.certs = work / "certs"
         subprocess.run([str(SERVER_DIR / "gen-certs.sh"), str(self.certs)], check=True,
                        stdout=subprocess.DEVNULL)
+        # Public CAs' chain shapes, good and bad, each behind a listener of
+        # its own (`server.mjs --chain`).
+        self.chains = work / "chains"
+        subprocess.run(["bash", str(ROOT / "tests" / "support" / "gen-chains.sh"), str(self.chains)],
+                       check=True, stdout=subprocess.DEVNULL)
+        chain_args = [a for shape in CHAIN_SHAPES for a in ("--chain", f"{shape}={self.chains}")]
         ready = work / "ready.json"
         self.proc = subprocess.Popen(
             ["node", str(SERVER_DIR / "server.mjs"), "--certs", str(self.certs),
-             "--ready-file", str(ready), "--quiet", "--max-lifetime", "1800"],
+             "--ready-file", str(ready), "--quiet", "--max-lifetime", "1800", *chain_args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         )
         line = self.proc.stdout.readline().decode()
@@ -324,6 +359,36 @@ def main(argv):
                       1, want_err=("error:",), max_seconds=15)
             finally:
                 closer.stop()
+        # Public CAs' chains: an image with RSA and P-384, roots given as a
+        # PEM bundle whose first root is unrelated.
+        if build:
+            b = subprocess.run(["cargo", "build", "--release", "--quiet", "--features", CHAIN_FEATURES],
+                               cwd=DEVICE_DIR, env={**os.environ, "QEMU_DEVICE_RECORDS": "16384"})
+            if b.returncode != 0:
+                raise SystemExit("device-test: building the firmware with RSA and P-384 failed")
+        chains = server.chains
+
+        def bundle(*roots):
+            path = work / ("bundle-" + "-".join(roots) + ".pem")
+            path.write_bytes(b"".join((chains / f"{r}.pem").read_bytes() for r in roots))
+            return str(path)
+
+        def chain_url(shape):
+            return r["chains"][shape]["https"] + r["token_path"]
+
+        for shape, what in GOOD_CHAINS.items():
+            root = (chains / f"{shape}.root").read_text().strip().removesuffix(".der")
+            check(f"[rsa,p384 image] {what}: a token (roots: an unrelated one, then {root})",
+                  ["--token-url", chain_url(shape), "--ca-cert", bundle("other-root", root),
+                   "--client-id", basic["client_id"], "--client-secret", basic["client_secret"]],
+                  0, want_out=("access_token=", "token_type=Bearer\n"), secrets=(basic["client_secret"],))
+        for shape, (what, why) in BAD_CHAINS.items():
+            root = (chains / f"{shape}.root").read_text().strip().removesuffix(".der")
+            roots = ("root", "rsa-root") if shape == "other-root" else ("other-root", root)
+            check(f"[rsa,p384 image] {what}: refused in the handshake ({why})",
+                  ["--token-url", chain_url(shape), "--ca-cert", bundle(*roots),
+                   "--client-id", basic["client_id"], "--client-secret", basic["client_secret"]],
+                  1, want_err=("certificate refused", why), secrets=(basic["client_secret"],))
         check("a non-loopback host is refused by the bridge: exit 1",
               ["--token-url", "https://192.0.2.1/token", "--ca-cert", ca, "--server-name", "localhost",
                "--client-id", basic["client_id"], "--client-secret", basic["client_secret"]],

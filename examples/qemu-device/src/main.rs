@@ -54,7 +54,7 @@ use embedded_oauth2::dpop::{Dpop, DpopKey, DpopNonce};
 use embedded_oauth2::error::ConfigError;
 use embedded_oauth2::http::{ResponseHead, ResponseReader};
 use embedded_oauth2::persist::PersistError;
-use embedded_oauth2::tls::{MaxFragmentLength, TlsClock, TlsConnector, read_buffer_len};
+use embedded_oauth2::tls::{MaxFragmentLength, Roots, TlsClock, TlsConnector, read_buffer_len};
 use embedded_oauth2::{
     Attempt, CallError, Client, ClientAuth, ClientId, ClientSecret, Clock, Config, Error,
     Freshness, Instant, Limits, NoRandom, Token, TokenEndpoint, TokenType,
@@ -91,9 +91,11 @@ const TIMEOUT_MS: u64 = 30_000;
 const SETTLE_MS: u64 = 20;
 /// Where the RAM starts (`memory.x`).
 const RAM_START: usize = 0x2000_0000;
-/// The CA certificate (DER) and, for mutual TLS, the client's certificate
-/// (DER) after it, at most.
-const CA_CAP: usize = 1536;
+/// The root certificates (DER, one after another: `--ca-cert` may be a
+/// bundle) and, for mutual TLS, the client's certificate (DER) after them,
+/// at most. (Firmware that ships its roots keeps them in flash instead:
+/// `Roots::Concatenated(include_bytes!("roots.der"))`.)
+const CA_CAP: usize = 2048;
 /// A DPoP proof for the resource call (header, claims, signature), made
 /// in the tail of the call buffer (the response overwrites it later).
 const PROOF_CAP: usize = 640;
@@ -478,8 +480,8 @@ fn run(
     if endpoint.is_https() {
         let ca = cfg.ca_file.ok_or_else(|| {
             usage!(
-                "--ca-cert FILE is required for an https:// token URL: the CA certificate \
-                 (PEM or DER) that signed the server's certificate"
+                "--ca-cert FILE is required for an https:// token URL: the root \
+                 certificate(s) (DER, or a PEM bundle) the server's chain leads to"
             )
         })?;
         let ca_len = load_ca("--ca-cert", ca, ca_buf)?.len();
@@ -539,7 +541,7 @@ fn tls_connector<'a>(
     read: &'static mut [u8],
     write: &'static mut [u8],
 ) -> Result<Tls<'a>, Exit> {
-    let mut tls = TlsConnector::new(opener, rng, ca, read, write)
+    let mut tls = TlsConnector::new(opener, rng, Roots::Concatenated(ca), read, write)
         .map_err(|e| fail!("--ca-cert: {e}"))?
         .with_clock::<HostTime>();
     if let Some(name) = cfg.server_name {

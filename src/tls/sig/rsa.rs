@@ -646,7 +646,7 @@ fn pss_matches<H: Digest>(em_k: &[u8], mod_bits: usize, m_hash: &[u8]) -> bool {
         .chain_update(m_hash)
         .chain_update(salt)
         .finalize();
-    ok && h2.as_slice() == h
+    ok && h2[..] == *h
 }
 
 #[cfg(test)]
