@@ -26,6 +26,22 @@
 //!   an HTTP client uses the core directly (see [`form_body`](http::form_body),
 //!   [`authorization_header`](http::authorization_header) and [`parse_token_response`](http::parse_token_response)).
 //!
+//! ## Guides
+//!
+//! The guides live in the repository's `docs/` directory (shipped with the
+//! crate; their examples are compiled as doc tests):
+//! [what the client does](https://github.com/embedded-oauth2/embedded-oauth2/blob/main/docs/behaviour.md),
+//! [sizing the buffers](https://github.com/embedded-oauth2/embedded-oauth2/blob/main/docs/sizing.md) (also in [`Client::token`]),
+//! [when things go wrong](https://github.com/embedded-oauth2/embedded-oauth2/blob/main/docs/errors.md),
+//! [authentication styles and `ClientAuth::Auto`](https://github.com/embedded-oauth2/embedded-oauth2/blob/main/docs/auth-styles.md),
+//! [DPoP](https://github.com/embedded-oauth2/embedded-oauth2/blob/main/docs/dpop.md), [mutual TLS](https://github.com/embedded-oauth2/embedded-oauth2/blob/main/docs/mtls.md),
+//! [tokens that survive sleep and reset](https://github.com/embedded-oauth2/embedded-oauth2/blob/main/docs/persistence.md),
+//! [discovery](https://github.com/embedded-oauth2/embedded-oauth2/blob/main/docs/discovery.md), [revocation](https://github.com/embedded-oauth2/embedded-oauth2/blob/main/docs/revocation.md),
+//! [TLS: checks and choosing roots](https://github.com/embedded-oauth2/embedded-oauth2/blob/main/docs/tls.md),
+//! [security notes](https://github.com/embedded-oauth2/embedded-oauth2/blob/main/docs/security.md),
+//! [the complete device and board examples](https://github.com/embedded-oauth2/embedded-oauth2/blob/main/docs/device.md), and
+//! [measurements](https://github.com/embedded-oauth2/embedded-oauth2/blob/main/docs/measurements.md).
+//!
 //! ## Example
 //!
 //! ```
