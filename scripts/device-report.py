@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The complete device, measured: regenerates the README's table.
+"""The complete device, measured: regenerates the tables in docs/measurements.md.
 
 Builds examples/qemu-device (client + TLS connector + crypto, Cortex-M3,
 opt-level "z", LTO) for 16 KiB, 4 KiB and 1 KiB TLS records and reports,
@@ -20,9 +20,11 @@ per image:
     --reset-after-fetch): the first boot fetches and calls the receipt
     service, resets, and the second boot restores the token from .uninit
     RAM and calls: bytes on the wire and instructions of "restore + use"
-    against "fetch + use" (README, "Tokens that survive sleep and reset").
+    against "fetch + use" (docs/persistence.md, docs/measurements.md).
 
-Usage: scripts/device-report.py [--update-readme] [--runs N]
+Usage: scripts/device-report.py [--update-docs] [--runs N]
+(--update-docs writes the tables between the device-report markers of
+docs/measurements.md; --update-readme is its old name.)
 Needs what scripts/device-test.py needs (scripts/test.sh installs it) and
 arm-none-eabi-objdump/addr2line (binutils-arm-none-eabi). Starts and stops
 its own authorization server on loopback. Deterministic figures (flash,
@@ -45,7 +47,7 @@ DEVICE = ROOT / "examples" / "qemu-device"
 ELF = DEVICE / "target" / "thumbv7m-none-eabi" / "release" / "device"
 ELFCHECK = ROOT / "examples" / "firmware" / "tools" / "elfcheck.py"
 QFT = ROOT / "scripts" / "qemu-fetch-token"
-README = ROOT / "README.md"
+REPORT = ROOT / "docs" / "measurements.md"
 BEGIN = "<!-- device-report:begin -->"
 END = "<!-- device-report:end -->"
 PERSIST_BEGIN = "<!-- device-report-persist:begin -->"
@@ -126,7 +128,7 @@ def run_device(args, report, delay_ms=0):
 
 def replace_block(text, begin, end, body):
     if begin not in text or end not in text:
-        sys.exit(f"device-report: README has no {begin} ... {end} section")
+        sys.exit(f"device-report: {REPORT.relative_to(ROOT)} has no {begin} ... {end} section")
     head, rest = text.split(begin, 1)
     _, tail = rest.split(end, 1)
     return f"{head}{begin}\n{body}\n{end}{tail}"
@@ -181,7 +183,7 @@ def wake_table(runs, per_poll):
 
 
 def main(argv):
-    update = "--update-readme" in argv
+    update = "--update-docs" in argv or "--update-readme" in argv
     runs = 3
     for a in argv:
         if a.startswith("--runs="):
@@ -284,10 +286,10 @@ def main(argv):
     print()
     print(wake)
     if update:
-        text = replace_block(README.read_text(), BEGIN, END, table)
+        text = replace_block(REPORT.read_text(), BEGIN, END, table)
         text = replace_block(text, PERSIST_BEGIN, PERSIST_END, wake)
-        README.write_text(text)
-        print("README.md updated", file=sys.stderr)
+        REPORT.write_text(text)
+        print(f"{REPORT.relative_to(ROOT)} updated", file=sys.stderr)
     return 0
 
 

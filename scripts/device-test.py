@@ -5,7 +5,7 @@ Runs `scripts/qemu-fetch-token` (the networked firmware of
 examples/qemu-device under QEMU, its UART bridged to loopback TCP) against
 tests/authz-server (oidc-provider) over verified TLS 1.3, and checks:
 
-  * the seed story: a receipts token, then the receipt with it (--call);
+  * the main story (as scripts/demo.sh): a receipts token, then the receipt with it (--call);
   * every client authentication method;
   * DPoP (RFC 9449): a DPoP-bound token, the server nonces at the token
     endpoint and at the receipt service, a DPoP client without a proof;
@@ -209,9 +209,9 @@ def main(argv):
                                    env={**os.environ, "QEMU_DEVICE_RECORDS": rec})
                 if b.returncode != 0:
                     raise SystemExit("device-test: building the firmware failed")
-            # The seed story: token, then the receipt with it.
+            # The main story: token, then the receipt with it.
             report = work / f"report-{rec}.txt"
-            check(f"[{env_note}] seed story: receipts token over verified TLS 1.3, then the receipt",
+            check(f"[{env_note}] main story: receipts token over verified TLS 1.3, then the receipt",
                         [*base, "--client-id", basic["client_id"], "--client-secret", basic["client_secret"],
                          "--scope", r["receipts_scope"], "--resource", r["receipts_resource"],
                          "--call", receipts, "--report-file", str(report)],

@@ -29,7 +29,8 @@
 # fuzz_replay 60 s, properties 145 s, plus building the Miri sysroot and
 # the test crates); persist adds about 140 s (every byte flip and
 # truncation of a token record, a sequential-storage map on a NOR mock);
-# policy and auth_auto (the review's short-token, backoff and Auto cases)
+# policy and auth_auto (a token shorter than the refresh margin, the
+# hold-back and backoff rules, `ClientAuth::Auto`'s fallback order)
 # about 55 s. tests/dpop.rs stays out (ES256 verification, as jwt.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -30,6 +30,12 @@ npm ci --prefix tests/authz-server-node --no-audit --no-fund --loglevel=error
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "docs: links resolve, no tracker references, README at most 15 KiB (scripts/check-docs.py)"
+# Every relative link and #anchor in README.md, CHANGELOG.md, docs/ and the
+# examples' READMEs; no references to the project's tracker (issue numbers,
+# review findings) in shipped text: it says what a thing is.
+python3 scripts/check-docs.py
+
 step "cargo clippy over the feature combinations (warnings denied)"
 ALL_HOST="async,client-secret-jwt,p256,dpop,tls,tls-p384,tls-rsa,mtls,embassy-time,revocation,discovery"
 # Tests, examples and benches under the default and the full feature sets;
@@ -50,6 +56,20 @@ cargo test --features "$ALL_HOST"
 
 step "cargo doc (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features "$ALL_HOST"
+
+step "docs.rs: cargo +nightly doc as docs.rs builds it (--cfg docsrs, its feature list, warnings denied)"
+# The features and rustdoc args from [package.metadata.docs.rs]; nightly as
+# scripts/miri.sh installs it.
+rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+DOCSRS_FEATURES=$(python3 -c 'import tomllib; m = tomllib.load(open("Cargo.toml", "rb"))["package"]["metadata"]["docs"]["rs"]; print(",".join(m["features"]))')
+DOCSRS_ARGS=$(python3 -c 'import tomllib; m = tomllib.load(open("Cargo.toml", "rb"))["package"]["metadata"]["docs"]["rs"]; print(" ".join(m["rustdoc-args"]))')
+RUSTDOCFLAGS="$DOCSRS_ARGS -D warnings" cargo +nightly doc --no-deps --features "$DOCSRS_FEATURES"
+
+step "package: cargo package (builds the packaged crate)"
+# The include list in Cargo.toml: src/, docs/, README, CHANGELOG, licences.
+# --allow-dirty: CI may run on a tree with generated files.
+cargo package --allow-dirty
+echo "-- $(cargo package --list --allow-dirty | wc -l) files in the package"
 
 step "no_std builds (prove: no std, no alloc)"
 for t in "${NO_STD_TARGETS[@]}"; do
@@ -78,7 +98,7 @@ scripts/fuzz.sh 15
 step "mutation testing of what the last commit changed (scripts/mutants.sh --changed)"
 # Every mutant of the src/ files the last commit touched, and of those its
 # changed tests cover; fails on a missed mutant. The whole crate:
-# scripts/mutants.sh and scripts/mutants.sh --tls (README).
+# scripts/mutants.sh and scripts/mutants.sh --tls (docs/measurements.md).
 scripts/mutants.sh --changed HEAD~1 -j2
 
 step "Miri: unit tests and the pure integration tests (scripts/miri.sh)"

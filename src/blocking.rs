@@ -119,8 +119,8 @@ impl<
 {
     /// The cached token while it is fresh; otherwise fetches a new
     /// one over a connection from `connector`, using `buf` as work
-    /// space (request, response and parsing; see the README for
-    /// sizing).
+    /// space (request, response and parsing; see "Sizing the buffers"
+    /// below).
     ///
     /// When the renewal of a still-valid token fails, the error is
     /// returned and the old token stays available through
@@ -130,6 +130,25 @@ impl<
     /// [`Error::Backoff`] (or, after a permanent failure, that
     /// failure again: see [`Client::reset_backoff`]). Whenever `buf`
     /// was used it is zeroized before this returns.
+    ///
+    /// # Sizing the buffers
+    ///
+    /// All memory is yours:
+    ///
+    /// | what | type / argument | size it to |
+    /// | --- | --- | --- |
+    /// | client secret | `ClientSecret<N>` | the secret's length (Keycloak 32, Auth0 64) |
+    /// | access token | `Token<T, S>` / `Client<_, N, T, S>`: `T` | the longest token your server issues: opaque tokens 32–64 bytes, JWTs 800–2000 bytes |
+    /// | granted scope | `S` | the scope string the server echoes (0 if you do not care: a longer one is then an error, so give some room) |
+    /// | work buffer | `buf` | **response head + body + unescaped token + scope**; the request must also fit, but it is wiped before the response is read into the same buffer. `head + 2 × body` always suffices. |
+    ///
+    /// For a 1 KiB JWT in a Keycloak-style response (≈600-byte head,
+    /// ≈1.6 KiB body) 4 KiB of work buffer is enough. Running out is
+    /// never a panic or a cut token: it is [`Error::Capacity`], whose
+    /// `needed` is the size that would have worked (a lower bound only
+    /// when the server frames the body by closing the connection).
+    /// The reader's limits ([`Limits`](crate::Limits)): head 4096 bytes,
+    /// body 16384 bytes, 24 header fields, JSON nesting 8 levels.
     pub fn token<K: Connect>(
         &mut self,
         connector: &mut K,

@@ -26,6 +26,22 @@
 //!   an HTTP client uses the core directly (see [`form_body`](http::form_body),
 //!   [`authorization_header`](http::authorization_header) and [`parse_token_response`](http::parse_token_response)).
 //!
+//! ## Guides
+//!
+//! The guides live in the repository's `docs/` directory (shipped with the
+//! crate; their examples are compiled as doc tests):
+//! [what the client does](https://github.com/embedded-oauth2/embedded-oauth2/blob/main/docs/behaviour.md),
+//! [sizing the buffers](https://github.com/embedded-oauth2/embedded-oauth2/blob/main/docs/sizing.md) (also in [`Client::token`]),
+//! [when things go wrong](https://github.com/embedded-oauth2/embedded-oauth2/blob/main/docs/errors.md),
+//! [authentication styles and `ClientAuth::Auto`](https://github.com/embedded-oauth2/embedded-oauth2/blob/main/docs/auth-styles.md),
+//! [DPoP](https://github.com/embedded-oauth2/embedded-oauth2/blob/main/docs/dpop.md), [mutual TLS](https://github.com/embedded-oauth2/embedded-oauth2/blob/main/docs/mtls.md),
+//! [tokens that survive sleep and reset](https://github.com/embedded-oauth2/embedded-oauth2/blob/main/docs/persistence.md),
+//! [discovery](https://github.com/embedded-oauth2/embedded-oauth2/blob/main/docs/discovery.md), [revocation](https://github.com/embedded-oauth2/embedded-oauth2/blob/main/docs/revocation.md),
+//! [TLS: checks and choosing roots](https://github.com/embedded-oauth2/embedded-oauth2/blob/main/docs/tls.md),
+//! [security notes](https://github.com/embedded-oauth2/embedded-oauth2/blob/main/docs/security.md),
+//! [the complete device and board examples](https://github.com/embedded-oauth2/embedded-oauth2/blob/main/docs/device.md), and
+//! [measurements](https://github.com/embedded-oauth2/embedded-oauth2/blob/main/docs/measurements.md).
+//!
 //! ## Example
 //!
 //! ```
@@ -174,7 +190,65 @@ pub fn __fuzz_json_object(body: &[u8]) -> bool {
 /// The version of `embedded-io` this crate's traits come from.
 pub use embedded_io;
 
-// The README's examples are compiled as doc tests.
+// The README's and the docs/ pages' examples are compiled as doc tests.
+// `cfg(doctest)`: a normal build (and the packaged crate) never reads
+// these files.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+#[doc = include_str!("../docs/auth-styles.md")]
+#[cfg(doctest)]
+pub struct DocsAuthStylesDoctests;
+
+#[doc = include_str!("../docs/behaviour.md")]
+#[cfg(doctest)]
+pub struct DocsBehaviourDoctests;
+
+#[doc = include_str!("../docs/device.md")]
+#[cfg(doctest)]
+pub struct DocsDeviceDoctests;
+
+#[doc = include_str!("../docs/discovery.md")]
+#[cfg(doctest)]
+pub struct DocsDiscoveryDoctests;
+
+#[doc = include_str!("../docs/dpop.md")]
+#[cfg(doctest)]
+pub struct DocsDpopDoctests;
+
+#[doc = include_str!("../docs/errors.md")]
+#[cfg(doctest)]
+pub struct DocsErrorsDoctests;
+
+#[doc = include_str!("../docs/fetch-token.md")]
+#[cfg(doctest)]
+pub struct DocsFetchTokenDoctests;
+
+#[doc = include_str!("../docs/measurements.md")]
+#[cfg(doctest)]
+pub struct DocsMeasurementsDoctests;
+
+#[doc = include_str!("../docs/mtls.md")]
+#[cfg(doctest)]
+pub struct DocsMtlsDoctests;
+
+#[doc = include_str!("../docs/persistence.md")]
+#[cfg(doctest)]
+pub struct DocsPersistenceDoctests;
+
+#[doc = include_str!("../docs/revocation.md")]
+#[cfg(doctest)]
+pub struct DocsRevocationDoctests;
+
+#[doc = include_str!("../docs/security.md")]
+#[cfg(doctest)]
+pub struct DocsSecurityDoctests;
+
+#[doc = include_str!("../docs/sizing.md")]
+#[cfg(doctest)]
+pub struct DocsSizingDoctests;
+
+#[doc = include_str!("../docs/tls.md")]
+#[cfg(doctest)]
+pub struct DocsTlsDoctests;

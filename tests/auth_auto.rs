@@ -444,8 +444,8 @@ fn an_unconfirmed_style_is_forgotten_after_any_other_outcome() {
             .unwrap_or_else(|e| panic!("{what}: {e:?}"));
         assert_eq!(rig.sent(2), [AuthStyle::Basic], "{what}");
     }
-    // The reproduction: five fetches with `reset_backoff` between
-    // them; each unconfirmed fetch starts at Basic.
+    // Five fetches with `reset_backoff` between them: each unconfirmed
+    // fetch starts at Basic.
     let rig = Rig::new();
     let mut client = rig.client();
     let mut connect = |ep: &TokenEndpoint<'_>| rig.server.borrow_mut().connect(ep);

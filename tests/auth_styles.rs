@@ -1,6 +1,6 @@
 //! The crate's client-authentication styles against two real authorization
-//! servers that read `client_secret_basic` differently (issue #14,
-//! `ClientAuth::Auto`):
+//! servers that read `client_secret_basic` differently (what
+//! `ClientAuth::Auto` is for):
 //!
 //! * oidc-provider 8.8.1 (`tests/authz-server/`) form-urldecodes the Basic
 //!   id and secret, as RFC 6749 §2.3.1 says, and enforces each client's

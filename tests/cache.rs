@@ -36,8 +36,9 @@ fn assert_wiped(buf: &[u8], ctx: &str) {
     );
 }
 
-/// The full scenario of the brief, step by step, with the default policy
-/// (60 s margin).
+/// The whole cache lifecycle (fetch, reuse while fresh, renewal when due,
+/// a failed renewal keeping the old token, expiry), step by step, with the
+/// default policy (60 s margin).
 #[test]
 fn fetch_reuse_refresh_fail_keep_expire() {
     let now = clock_at(1_000);

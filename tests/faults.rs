@@ -907,7 +907,7 @@ fn cancelled_attempt_leaves_the_client_usable() {
 }
 
 /// A cancelled attempt must not leave the response it had read — the
-/// access token — in the caller's work buffer (the README: "the work buffer
+/// access token — in the caller's work buffer (docs/security.md: "the work buffer
 /// is zeroized after every fetch").
 #[cfg(feature = "async")]
 #[test]

@@ -324,13 +324,12 @@ fn invalid_json_in_an_unknown_member_is_refused() {
 }
 
 /// Found by `tests/properties.rs` (`a_token_that_fits_comes_back_byte_identical`):
-/// the README sizes the work buffer as "response head + body + longest
-/// escaped JSON string + token + scope" and then says "About
-/// `head + 2 × body` always suffices". The second is false as soon as the
-/// token has an escape (`\/`, as PHP's `json_encode` writes every `/`):
-/// the escaped literal is staged for unescaping *and* the token is copied
-/// out, so the need is about `head + 3 × body`: the README now says so, and
-/// this asserts the README as written.
+/// an earlier sizing rule ("response head + body + longest escaped JSON
+/// string + token + scope", "about `head + 2 × body` always suffices") was
+/// false as soon as the token had an escape (`\/`, as PHP's `json_encode`
+/// writes every `/`): the escaped literal was staged for unescaping *and*
+/// the token copied out. This asserts that `head + 3 × body` suffices for
+/// such a token; today's rule is in docs/sizing.md.
 #[test]
 fn readme_sizing_suffices_for_an_escaped_token() {
     use embedded_oauth2::http::Exchange;

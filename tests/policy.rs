@@ -1,5 +1,5 @@
-//! The client's policy at its edges, each test written against a defect a
-//! review found (and failing before its fix): a clock that wraps, a server
+//! The client's policy at its edges, each test written against a defect
+//! found in the client (and failing before its fix): a clock that wraps, a server
 //! that announces `expires_in: 1`, a resource server that refuses every
 //! token, a server that drips its answer, and a `Client` that must be
 //! `Send` to live in an embassy `static`.

@@ -520,9 +520,9 @@ proptest! {
             format!(r#"{{"token_type":"Bearer","access_token":"{literal}"{exp},{extra}}}"#)
         };
         let wire = frame(&body, framing, chunk);
-        // The README's sizing: the response, then the longest escaped
-        // string and the token (each at most the body). Its shorthand
-        // "about head + 2 × body" is not enough for escaped tokens (see
+        // Sizing: the response, then the longest escaped string and the
+        // token (each at most the body). An earlier shorthand
+        // "about head + 2 × body" was not enough for escaped tokens (see
         // `readme_sizing_suffices_for_an_escaped_token` in tests/fuzz_replay.rs).
         let mut buf = vec![0u8; wire.len() + 2 * body.len()];
         let config = common::config();

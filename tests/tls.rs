@@ -593,7 +593,7 @@ fn fetch_token_over_https() {
     assert_eq!(out.stderr, "", "{out:#?}");
 }
 
-/// The seed story through the CLI: a receipts token over verified TLS,
+/// The main story through the CLI: a receipts token over verified TLS,
 /// then `--call` GETs the receipt with it (also over verified TLS) and
 /// prints the service's answer on one line.
 #[test]
@@ -1000,7 +1000,7 @@ fn pin_refuses_a_chain_through_another_leaf() {
 
 /// A TLS 1.3 KeyUpdate from the server (OpenSSL's `s_server`, command `k`):
 /// embedded-tls 0.19 does not implement it and refuses it with
-/// `TlsError::Unimplemented` (the README says so); the connection fails
+/// `TlsError::Unimplemented` (docs/tls.md says so); the connection fails
 /// cleanly, nothing panics, and later calls fail too.
 #[test]
 fn key_update_from_the_server_is_an_error_not_a_panic() {

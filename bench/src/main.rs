@@ -46,7 +46,7 @@ const CLIENT_ID: &str = "sensor-0042";
 const CLIENT_SECRET: &str = "9fK2xQ7mV4pL8sT1wZ6bN3cR5yH0jD2e";
 const SCOPE: &str = "telemetry:write";
 const GRANTED_SCOPE: &str = "telemetry:write profile";
-/// One work buffer for request, response and parsing (README: 4 KiB is
+/// One work buffer for request, response and parsing (docs/sizing.md: 4 KiB is
 /// enough for a 1 KiB JWT in a Keycloak-style response).
 const WORK: usize = 4096;
 

@@ -44,8 +44,8 @@ pub type TokenClient<J, W> =
 /// (RTC RAM on the ESP32-C3, see `../esp32c3`), as an
 /// `embedded_oauth2::persist` record: after a wake the token task hands the
 /// token out again without a TLS handshake, while it is valid. The record
-/// holds the token, never the client secret; see the crate README
-/// ("Tokens that survive sleep and reset") for what the platform must
+/// holds the token, never the client secret; see the crate's
+/// `docs/persistence.md` ("Security") for what the platform must
 /// protect.
 pub trait TokenStore {
     /// The record kept (may be empty or garbage: it is checked).

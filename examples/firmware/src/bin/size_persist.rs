@@ -3,8 +3,8 @@
 //! restores it (`Client::restore_token`), as firmware does around a deep
 //! sleep or a reset. Both clients have a wall clock, which the record
 //! needs. Not in `scripts/firmware-report.sh`'s table (yet): built and
-//! measured by hand, see the README's "Tokens that survive sleep and
-//! reset".
+//! measured by hand, see docs/measurements.md ("Tokens that survive a
+//! reset").
 #![no_std]
 #![no_main]
 
