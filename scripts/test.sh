@@ -36,6 +36,9 @@ step "docs: links resolve, no tracker references, README at most 15 KiB (scripts
 # review findings) in shipped text: it says what a thing is.
 python3 scripts/check-docs.py
 
+step "layering: no cycle among src/ modules, every crate:: path counted (scripts/check-modules.py)"
+python3 scripts/check-modules.py
+
 step "cargo clippy over the feature combinations (warnings denied)"
 ALL_HOST="async,client-secret-jwt,p256,dpop,tls,tls-p384,tls-rsa,mtls,embassy-time,revocation,discovery"
 # Tests, examples and benches under the default and the full feature sets;

@@ -21,8 +21,6 @@
 //! one scanner; nothing here allocates, and every string kept is copied into
 //! a caller's buffer whose exact need a [`CapacityError`] reports.
 
-use core::fmt;
-
 use crate::credentials::TokenEndpoint;
 use crate::encode::{Out, Sink};
 use crate::error::{Buffer, CapacityError, ConfigError, Error, HttpError, ResponseError};
@@ -33,54 +31,7 @@ const USER_AGENT: &str = concat!("embedded-oauth2/", env!("CARGO_PKG_VERSION"));
 
 // ---- Errors ---------------------------------------------------------------
 
-/// A metadata document that parsed as JSON but may not be used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[non_exhaustive]
-pub enum DiscoveryError {
-    /// The document has no `issuer`.
-    MissingIssuer,
-    /// The document's `issuer` is not exactly the issuer it was fetched for
-    /// (RFC 8414 §3.3): a mix-up or an impostor; nothing of it is used.
-    IssuerMismatch,
-    /// The document has no `token_endpoint`.
-    MissingTokenEndpoint,
-    /// An endpoint URL in the document (or the authorization server a
-    /// resource names) is not usable: not `https://` while plain HTTP was
-    /// not allowed ([`ConfigError::InsecureScheme`]), or not a URL this
-    /// crate can connect to.
-    Endpoint(ConfigError),
-    /// The protected resource metadata has no `resource`.
-    MissingResource,
-    /// The protected resource metadata's `resource` is not exactly the URL
-    /// the client called (RFC 9728 §3.3); nothing of it is used.
-    ResourceMismatch,
-}
-
-impl fmt::Display for DiscoveryError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::MissingIssuer => f.write_str("the metadata has no issuer"),
-            Self::IssuerMismatch => {
-                f.write_str("the metadata's issuer is not the issuer it was fetched for")
-            }
-            Self::MissingTokenEndpoint => f.write_str("the metadata has no token_endpoint"),
-            Self::Endpoint(e) => write!(f, "an endpoint in the metadata is not usable: {e}"),
-            Self::MissingResource => f.write_str("the resource metadata has no resource"),
-            Self::ResourceMismatch => {
-                f.write_str("the resource metadata's resource is not the URL that was called")
-            }
-        }
-    }
-}
-
-impl core::error::Error for DiscoveryError {}
-
-impl<E> From<DiscoveryError> for Error<E> {
-    fn from(e: DiscoveryError) -> Self {
-        Error::Discovery(e)
-    }
-}
+pub use crate::error::DiscoveryError;
 
 // ---- Where the documents are -----------------------------------------------
 

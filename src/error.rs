@@ -62,7 +62,62 @@ pub enum Error<E = core::convert::Infallible> {
     Timeout,
     /// A metadata document may not be used (feature `discovery`).
     #[cfg(feature = "discovery")]
-    Discovery(crate::discovery::DiscoveryError),
+    Discovery(DiscoveryError),
+}
+
+/// A metadata document that parsed as JSON but may not be used (feature
+/// `discovery`; also [`discovery::DiscoveryError`](crate::discovery::DiscoveryError)).
+#[cfg(feature = "discovery")]
+#[cfg_attr(docsrs, doc(cfg(feature = "discovery")))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum DiscoveryError {
+    /// The document has no `issuer`.
+    MissingIssuer,
+    /// The document's `issuer` is not exactly the issuer it was fetched for
+    /// (RFC 8414 §3.3): a mix-up or an impostor; nothing of it is used.
+    IssuerMismatch,
+    /// The document has no `token_endpoint`.
+    MissingTokenEndpoint,
+    /// An endpoint URL in the document (or the authorization server a
+    /// resource names) is not usable: not `https://` while plain HTTP was
+    /// not allowed ([`ConfigError::InsecureScheme`]), or not a URL this
+    /// crate can connect to.
+    Endpoint(ConfigError),
+    /// The protected resource metadata has no `resource`.
+    MissingResource,
+    /// The protected resource metadata's `resource` is not exactly the URL
+    /// the client called (RFC 9728 §3.3); nothing of it is used.
+    ResourceMismatch,
+}
+
+#[cfg(feature = "discovery")]
+impl fmt::Display for DiscoveryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MissingIssuer => f.write_str("the metadata has no issuer"),
+            Self::IssuerMismatch => {
+                f.write_str("the metadata's issuer is not the issuer it was fetched for")
+            }
+            Self::MissingTokenEndpoint => f.write_str("the metadata has no token_endpoint"),
+            Self::Endpoint(e) => write!(f, "an endpoint in the metadata is not usable: {e}"),
+            Self::MissingResource => f.write_str("the resource metadata has no resource"),
+            Self::ResourceMismatch => {
+                f.write_str("the resource metadata's resource is not the URL that was called")
+            }
+        }
+    }
+}
+
+#[cfg(feature = "discovery")]
+impl core::error::Error for DiscoveryError {}
+
+#[cfg(feature = "discovery")]
+impl<E> From<DiscoveryError> for Error<E> {
+    fn from(e: DiscoveryError) -> Self {
+        Error::Discovery(e)
+    }
 }
 
 impl Error {
@@ -721,7 +776,7 @@ pub struct ErrorDetails {
     /// kept, and drops the one before it.
     /// Not free text: [`ErrorDetails::is_empty`] does not look at it.
     #[cfg(feature = "dpop")]
-    pub dpop_nonce: Option<crate::auth::dpop::DpopNonce>,
+    pub dpop_nonce: Option<crate::nonce::DpopNonce>,
     /// The last response brought that nonce.
     #[cfg(feature = "dpop")]
     pub(crate) dpop_nonce_new: bool,

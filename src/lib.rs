@@ -87,6 +87,8 @@ mod encode;
 pub mod error;
 mod exchange;
 mod json;
+#[cfg(feature = "dpop")]
+mod nonce;
 #[cfg(feature = "p256")]
 mod p256_signer;
 pub mod persist;

@@ -106,7 +106,7 @@ pub struct ResponseHead {
     /// `DPoP-Nonce` (RFC 9449 §8), when present and well-formed (feature
     /// `dpop`).
     #[cfg(feature = "dpop")]
-    pub dpop_nonce: Option<crate::auth::dpop::DpopNonce>,
+    pub dpop_nonce: Option<crate::nonce::DpopNonce>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -356,7 +356,7 @@ impl ResponseReader {
             } else if cfg!(feature = "dpop") && name.eq_ignore_ascii_case("dpop-nonce") {
                 #[cfg(feature = "dpop")]
                 {
-                    dpop_nonce = crate::auth::dpop::DpopNonce::from_header(trim(h.value));
+                    dpop_nonce = crate::nonce::DpopNonce::from_header(trim(h.value));
                 }
             } else if name.eq_ignore_ascii_case("retry-after") {
                 let v = trim(h.value);

@@ -156,7 +156,7 @@ pub(crate) struct Extras<'n> {
     #[cfg(feature = "revocation")]
     pub(crate) revoke: Option<&'n str>,
     #[cfg(feature = "dpop")]
-    pub(crate) nonce: Option<&'n crate::auth::dpop::DpopNonce>,
+    pub(crate) nonce: Option<&'n crate::nonce::DpopNonce>,
     #[cfg(not(feature = "dpop"))]
     pub(crate) nonce: core::marker::PhantomData<&'n ()>,
 }
