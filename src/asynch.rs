@@ -100,6 +100,15 @@ crate::driver::driver! {
 
 pub use crate::client::NoSigner;
 
+mod resource {
+    crate::resource::resource_driver! {
+        connect: super::Connect,
+        await: [.await],
+        maybe_async: [async],
+    }
+}
+pub use resource::request;
+
 #[cfg(feature = "discovery")]
 mod discovery {
     crate::discovery::discovery_driver! {

@@ -96,6 +96,15 @@ crate::driver::driver! {
 
 use crate::client::NoSigner;
 
+mod resource {
+    crate::resource::resource_driver! {
+        connect: super::Connect,
+        await: [],
+        maybe_async: [],
+    }
+}
+pub use resource::request;
+
 #[cfg(feature = "discovery")]
 mod discovery {
     crate::discovery::discovery_driver! {

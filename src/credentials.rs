@@ -379,6 +379,23 @@ impl<'a> TokenEndpoint<'a> {
     }
 
     /// Whether the port is the scheme's default (then `Host` omits it).
+    /// The `Host` header's value: the host (an IPv6 address in brackets),
+    /// and the port unless it is the scheme's default.
+    pub(crate) fn write_host(&self, s: &mut crate::encode::Sink<'_>) {
+        let v6 = self.host.bytes().any(|b| b == b':');
+        if v6 {
+            s.put(b"[");
+        }
+        s.put_str(self.host);
+        if v6 {
+            s.put(b"]");
+        }
+        if !self.default_port() {
+            s.put(b":");
+            crate::encode::Out::put_decimal(s, u64::from(self.port));
+        }
+    }
+
     pub(crate) fn default_port(&self) -> bool {
         self.port == if self.https { 443 } else { 80 }
     }

@@ -22,12 +22,12 @@
 //! a caller's buffer whose exact need a [`CapacityError`] reports.
 
 use crate::credentials::TokenEndpoint;
-use crate::encode::{Out, Sink};
+use crate::encode::Sink;
 use crate::error::{Buffer, CapacityError, ConfigError, Error, HttpError, ResponseError};
 use crate::json::{Lit, Value, scan, skip_ws, string_at, unescape};
 use crate::reader::{Limits, ResponseReader};
 
-const USER_AGENT: &str = concat!("embedded-oauth2/", env!("CARGO_PKG_VERSION"));
+use crate::request::USER_AGENT;
 
 // ---- Errors ---------------------------------------------------------------
 
@@ -174,18 +174,7 @@ fn write_get(s: &mut Sink<'_>, ep: &TokenEndpoint<'_>, target: [&str; 3]) {
         s.put_str(part);
     }
     s.put(b" HTTP/1.1\r\nHost: ");
-    let v6 = ep.host().bytes().any(|b| b == b':');
-    if v6 {
-        s.put(b"[");
-    }
-    s.put_str(ep.host());
-    if v6 {
-        s.put(b"]");
-    }
-    if !ep.default_port() {
-        s.put(b":");
-        s.put_decimal(u64::from(ep.port()));
-    }
+    ep.write_host(s);
     s.put(b"\r\nAccept: application/json\r\nUser-Agent: ");
     s.put_str(USER_AGENT);
     s.put(b"\r\nConnection: close\r\n\r\n");

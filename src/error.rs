@@ -283,6 +283,10 @@ pub enum ConfigError {
     EmptyClientId,
     /// A value holds CR, LF, NUL or another control character.
     ControlCharacter,
+    /// A header value of a resource request is empty or has characters its
+    /// header may not carry (a content type outside visible ASCII and
+    /// spaces, a DPoP proof outside base64url and dots).
+    InvalidHeaderValue,
     /// The token endpoint URL is not `https://host[:port]/path`.
     InvalidUrl,
     /// The URL scheme is `http://` and plain HTTP was not explicitly allowed.
@@ -340,6 +344,9 @@ impl fmt::Display for ConfigError {
             }
             Self::InvalidResource => {
                 f.write_str("a resource is not an absolute URI without fragment (RFC 8707)")
+            }
+            Self::InvalidHeaderValue => {
+                f.write_str("a header value is empty or has characters its header may not carry")
             }
             Self::ReservedParameter => {
                 f.write_str("an extra parameter name is empty or reserved by the client")

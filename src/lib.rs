@@ -94,6 +94,7 @@ mod p256_signer;
 pub mod persist;
 mod reader;
 mod request;
+mod resource;
 mod response;
 mod retry;
 mod text;
@@ -150,6 +151,10 @@ pub mod http {
     pub use crate::json::MAX_JSON_DEPTH;
     pub use crate::reader::{Framing, Limits, MAX_HEADERS, ResponseHead, ResponseReader};
     pub use crate::request::{encode_request, form_body};
+    pub use crate::resource::{
+        Method, ResourceExchange, ResourceRequest, ResourceResponse, ResourceUrl,
+        encode_resource_request,
+    };
     pub use crate::response::{
         TokenResponse, parse_token_response, parse_token_response_for,
         parse_token_response_with_details,

@@ -6,7 +6,7 @@ use crate::credentials::{AuthStyle, Config};
 use crate::encode::{Out, Sink, form};
 use crate::error::{Buffer, CapacityError, Error};
 
-const USER_AGENT: &str = concat!("embedded-oauth2/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT: &str = concat!("embedded-oauth2/", env!("CARGO_PKG_VERSION"));
 
 fn write_body<const N: usize>(
     sink: &mut Sink<'_>,
@@ -198,18 +198,7 @@ fn write_request<const N: usize>(
     s.put(b"POST ");
     s.put_str(ep.path());
     s.put(b" HTTP/1.1\r\nHost: ");
-    let v6 = ep.host().bytes().any(|b| b == b':');
-    if v6 {
-        s.put(b"[");
-    }
-    s.put_str(ep.host());
-    if v6 {
-        s.put(b"]");
-    }
-    if !ep.default_port() {
-        s.put(b":");
-        s.put_decimal(u64::from(ep.port()));
-    }
+    ep.write_host(&mut s);
     s.put(b"\r\n");
     #[cfg(feature = "dpop")]
     if let (Some(d), Some((iat, jti))) = (&config.dpop, draw.dpop) {

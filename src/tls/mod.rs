@@ -135,6 +135,9 @@ pub(crate) use verify::{RSA_SIGNATURES, Verifier};
 /// (feature `async`).
 #[cfg(feature = "async")]
 pub mod asynch;
+#[cfg(all(feature = "async", feature = "embedded-nal-async"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "embedded-nal-async")))]
+pub mod nal;
 /// The blocking connector: [`TlsConnector`] over a blocking [`blocking::Open`].
 pub mod blocking;
 
