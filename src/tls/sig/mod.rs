@@ -58,6 +58,10 @@ pub use rustls_pki_types::{AlgorithmIdentifier, InvalidSignature, SignatureVerif
 use super::der::Tlv;
 
 mod ecdsa;
+#[cfg(any(feature = "tls-rsa", feature = "tls-p384"))]
+mod mont;
+#[cfg(feature = "tls-p384")]
+mod p384;
 #[cfg(feature = "tls-rsa")]
 mod rsa;
 
