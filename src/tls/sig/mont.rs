@@ -25,6 +25,7 @@ pub(super) fn right_aligned<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
 /// for any t ≥ n_bits - 1; 2^(log2 R + m) mod n is the Montgomery form of
 /// 2^m, and j Montgomery squarings of it the Montgomery form of 2^(m·2^j)
 /// = R, that is R² mod n.
+#[cfg(any(feature = "tls-rsa", test))]
 #[inline(never)]
 pub(super) fn r_squared<const LIMBS: usize>(
     n: &Uint<LIMBS>,
@@ -98,6 +99,7 @@ pub(super) fn mont_mul<const LIMBS: usize>(
 }
 
 /// x ← 2x mod n, in place, for x < n.
+#[cfg(any(feature = "tls-rsa", test))]
 fn double_mod<const LIMBS: usize>(x: &mut [Word; LIMBS], n: &[Word; LIMBS]) {
     let mut carry = 0;
     for w in x.iter_mut() {
@@ -152,6 +154,7 @@ pub(super) fn uint_from_be<const LIMBS: usize>(bytes: &[u8]) -> Option<Uint<LIMB
 }
 
 /// The low `out.len()` octets of `value`, big-endian, into `out`.
+#[cfg(feature = "tls-rsa")]
 pub(super) fn uint_to_be<const LIMBS: usize>(value: &Uint<LIMBS>, out: &mut [u8]) {
     let words = value.as_words();
     // Least significant octet first.

@@ -96,7 +96,7 @@ impl Modulus {
     }
 
     /// a·R⁻¹ mod m: out of Montgomery form.
-    fn from_mont(&self, a: &U384) -> U384 {
+    fn retrieve(&self, a: &U384) -> U384 {
         self.mul(a, &U384::ONE)
     }
 
@@ -228,7 +228,7 @@ impl Point {
         }
         let z_inv = FP.invert(&self.z);
         let z_inv2 = FP.mul(&z_inv, &z_inv);
-        Some(FP.from_mont(&FP.mul(&self.x, &z_inv2)))
+        Some(FP.retrieve(&FP.mul(&self.x, &z_inv2)))
     }
 }
 
@@ -324,8 +324,8 @@ mod tests {
         let z2 = FP.mul(&z_inv, &z_inv);
         let z3 = FP.mul(&z2, &z_inv);
         Some((
-            FP.from_mont(&FP.mul(&p.x, &z2)),
-            FP.from_mont(&FP.mul(&p.y, &z3)),
+            FP.retrieve(&FP.mul(&p.x, &z2)),
+            FP.retrieve(&FP.mul(&p.y, &z3)),
         ))
     }
 
@@ -372,7 +372,7 @@ mod tests {
             "b3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875ac656398d8a2ed19d2a85c8edd3ec2aef",
         );
         assert_eq!(FP.to_mont(&b), B);
-        assert_eq!(FP.from_mont(&B), b);
+        assert_eq!(FP.retrieve(&B), b);
         // G is on the curve, through the key parser.
         let mut key = std::vec![4u8];
         key.extend(gx().to_be_bytes());
@@ -385,7 +385,7 @@ mod tests {
         for f in [&FP, &FN] {
             for v in [1u64, 2, 3, 0xdead_beef, u64::MAX] {
                 let a = f.to_mont(&U384::from_u64(v));
-                assert_eq!(f.from_mont(&f.mul(&a, &f.invert(&a))), U384::ONE);
+                assert_eq!(f.retrieve(&f.mul(&a, &f.invert(&a))), U384::ONE);
             }
             let minus_one = f.to_mont(&f.m.wrapping_sub(&U384::ONE));
             assert_eq!(f.invert(&minus_one), minus_one);

@@ -1,8 +1,8 @@
 //! RSA signature verification (RFC 8017), verification only, no allocator:
 //! RSASSA-PKCS1-v1_5 (§8.2.2) and RSASSA-PSS (§8.1.2) over crypto-bigint
-//! 0.5's fixed-width integers, with Montgomery multiplication done here on
-//! their words (CIOS: one accumulator, no double-width product) to keep the
-//! stack small.
+//! 0.5's fixed-width integers, with Montgomery multiplication done on
+//! their words (`super::mont`, shared with P-384; CIOS: one accumulator, no
+//! double-width product) to keep the stack small.
 //!
 //! Keys are DER `RSAPublicKey`s (what a certificate's `rsaEncryption`
 //! `subjectPublicKey` holds) with a modulus of 2048 to 4096 bits (odd, no
@@ -346,7 +346,7 @@ impl Width {
 /// `s^e mod n` into `out` (big-endian, all of it), or `None` if a number
 /// does not fit `LIMBS` or `s ≥ n`.
 ///
-/// Montgomery arithmetic on crypto-bigint's integers with this module's
+/// Montgomery arithmetic on crypto-bigint's integers with `mont`'s
 /// own multiplication ([`mont_mul`]) and setup (R² mod n by doublings and
 /// squarings), not `DynResidue`, whose setup (a long division), by-value
 /// residues and double-width products took three times the stack in all.
