@@ -189,5 +189,17 @@ mod tests {
         for key in [&[0u8][..], &[2; 33], &[3; 33], &[4; 64], &[4; 66], &[]] {
             assert!(ECDSA_P256_SHA256.verify_signature(key, b"m", &sig).is_err());
         }
+        #[cfg(feature = "tls-p384")]
+        for key in [
+            &[0u8][..],
+            &[2; 49],
+            &[3; 49],
+            &[4; 96],
+            &[4; 97],
+            &[4; 98],
+            &[],
+        ] {
+            assert!(ECDSA_P384_SHA384.verify_signature(key, b"m", &sig).is_err());
+        }
     }
 }

@@ -513,6 +513,7 @@ mod tests {
                 }
             }
         }
+        std::println!("EcdsaSecp384r1Sha512: {valid} valid, {invalid} invalid");
         assert!(
             valid >= 150 && invalid >= 300,
             "{valid} valid, {invalid} invalid"
