@@ -70,7 +70,9 @@
 //!
 //! Verification on P-384 is not constant-time and favours size over
 //! speed (Jacobian coordinates, Shamir's trick without windows, inverses
-//! by exponentiation): all of its inputs are public.
+//! by exponentiation): all of its inputs are public. On x86-64 (release,
+//! opt-level "z") one takes 2–3 times as long as a P-256 verification,
+//! and no longer than p384 0.13's did (not measured on an MCU).
 
 use core::fmt;
 
