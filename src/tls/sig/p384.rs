@@ -466,7 +466,7 @@ mod tests {
         assert!(public_key(&compressed).is_none());
         assert!(public_key(&key[..96]).is_none());
         assert!(public_key(&[0]).is_none());
-        // x + p (the same residue) does not fit; x = p is refused.
+        // Coordinates must be below p: x = p (≡ 0) is refused.
         let mut big = std::vec![4u8];
         big.extend(P.to_be_bytes());
         big.extend(gy().to_be_bytes());
