@@ -101,7 +101,7 @@ covers() {
     tests/revoke.rs) echo src/client.rs src/request.rs src/exchange.rs src/driver.rs ;;
     tests/tls.rs|examples/support/tls.rs) echo src/tls/mod.rs src/tls/io.rs src/tls/der.rs ;;
     tests/sig_wycheproof.rs|tests/sig_golden.rs|tests/sig_webpki.rs)
-      echo src/tls/sig/mod.rs src/tls/sig/ecdsa.rs src/tls/sig/rsa.rs ;;
+      echo src/tls/sig/mod.rs src/tls/sig/ecdsa.rs src/tls/sig/p384.rs src/tls/sig/mont.rs src/tls/sig/rsa.rs ;;
     # Unit tests that also exercise another file's code.
     src/auth/jwt.rs) echo src/auth/jwt.rs src/auth/hmac.rs src/encode/base64.rs ;;
     src/auth/dpop.rs) echo src/auth/dpop.rs src/auth/hmac.rs ;;

@@ -1,5 +1,6 @@
-//! ECDSA over P-256 (p256 0.13) and P-384 (p384 0.13, feature `tls-p384`),
-//! with SHA-256 or SHA-384 (sha2 0.10).
+//! ECDSA over P-256 (p256 0.13) and P-384 (this crate's own verification
+//! on crypto-bigint, `super::p384`, feature `tls-p384`), with SHA-256 or
+//! SHA-384 (sha2 0.10).
 //!
 //! The key is an uncompressed SEC1 point (compressed points and the point
 //! at infinity are refused, as ring does); the signature is a DER
@@ -94,7 +95,11 @@ pub static ECDSA_P384_SHA384: &dyn SignatureVerificationAlgorithm = &Algorithm {
 /// output (whose length is the curve's field size). Refuses negative or
 /// non-minimal integers, integers longer than the field, trailing data.
 /// Whether r and s are in [1, n) is the curve's check.
-fn der_signature(signature: &[u8], r: &mut [u8], s: &mut [u8]) -> Result<(), InvalidSignature> {
+pub(super) fn der_signature(
+    signature: &[u8],
+    r: &mut [u8],
+    s: &mut [u8],
+) -> Result<(), InvalidSignature> {
     let contents = whole_sequence(signature).ok_or(InvalidSignature)?;
     let (r_bytes, rest) = unsigned_integer(contents).ok_or(InvalidSignature)?;
     let (s_bytes, rest) = unsigned_integer(rest).ok_or(InvalidSignature)?;
@@ -117,38 +122,47 @@ fn left_pad(value: &[u8], out: &mut [u8]) -> Result<(), InvalidSignature> {
     Ok(())
 }
 
-/// A verify function for one curve crate (p256, p384), generic over the
-/// digest.
-macro_rules! verify_fn {
-    ($name:ident, $curve:ident, $point_len:expr) => {
-        fn $name<D: Digest>(
-            public_key: &[u8],
-            message: &[u8],
-            signature: &[u8],
-        ) -> Result<(), InvalidSignature> {
-            use $curve::ecdsa::signature::hazmat::PrehashVerifier;
-            use $curve::ecdsa::{Signature, VerifyingKey};
+/// ECDSA on P-256 with the p256 crate, generic over the digest.
+fn verify_p256<D: Digest>(
+    public_key: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), InvalidSignature> {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    use p256::ecdsa::{Signature, VerifyingKey};
 
-            // Uncompressed points only (tag 4, both coordinates), as ring.
-            if public_key.len() != $point_len || public_key.first() != Some(&0x04) {
-                return Err(InvalidSignature);
-            }
-            // Checks that the point is on the curve.
-            let key = VerifyingKey::from_sec1_bytes(public_key).map_err(|_| InvalidSignature)?;
-            let mut r = $curve::FieldBytes::default();
-            let mut s = $curve::FieldBytes::default();
-            der_signature(signature, &mut r, &mut s)?;
-            // Refuses r or s of zero or not below the group order.
-            let signature = Signature::from_scalars(r, s).map_err(|_| InvalidSignature)?;
-            key.verify_prehash(&D::digest(message), &signature)
-                .map_err(|_| InvalidSignature)
-        }
-    };
+    // Uncompressed points only (tag 4, both coordinates), as ring.
+    if public_key.len() != 65 || public_key.first() != Some(&0x04) {
+        return Err(InvalidSignature);
+    }
+    // Checks that the point is on the curve.
+    let key = VerifyingKey::from_sec1_bytes(public_key).map_err(|_| InvalidSignature)?;
+    let mut r = p256::FieldBytes::default();
+    let mut s = p256::FieldBytes::default();
+    der_signature(signature, &mut r, &mut s)?;
+    // Refuses r or s of zero or not below the group order.
+    let signature = Signature::from_scalars(r, s).map_err(|_| InvalidSignature)?;
+    key.verify_prehash(&D::digest(message), &signature)
+        .map_err(|_| InvalidSignature)
 }
 
-verify_fn!(verify_p256, p256, 65);
+/// ECDSA on P-384 with [`super::p384`], generic over the digest. The key
+/// must be an uncompressed point on the curve, r and s in [1, n).
 #[cfg(feature = "tls-p384")]
-verify_fn!(verify_p384, p384, 97);
+fn verify_p384<D: Digest>(
+    public_key: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), InvalidSignature> {
+    use super::p384::{LEN, verify};
+
+    let mut r = [0u8; LEN];
+    let mut s = [0u8; LEN];
+    der_signature(signature, &mut r, &mut s)?;
+    verify(public_key, &D::digest(message), &r, &s)
+        .then_some(())
+        .ok_or(InvalidSignature)
+}
 
 #[cfg(test)]
 mod tests {
@@ -174,6 +188,18 @@ mod tests {
         let sig = [0x30, 6, 2, 1, 1, 2, 1, 1];
         for key in [&[0u8][..], &[2; 33], &[3; 33], &[4; 64], &[4; 66], &[]] {
             assert!(ECDSA_P256_SHA256.verify_signature(key, b"m", &sig).is_err());
+        }
+        #[cfg(feature = "tls-p384")]
+        for key in [
+            &[0u8][..],
+            &[2; 49],
+            &[3; 49],
+            &[4; 96],
+            &[4; 97],
+            &[4; 98],
+            &[],
+        ] {
+            assert!(ECDSA_P384_SHA384.verify_signature(key, b"m", &sig).is_err());
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Signature verification algorithms for certificate chains and TLS 1.3
 //! CertificateVerify, as rustls-pki-types [`SignatureVerificationAlgorithm`]s
-//! (the objects rustls-webpki 0.103 takes), on RustCrypto, without an
-//! allocator.
+//! (the objects rustls-webpki 0.103 takes), on RustCrypto (P-256, the
+//! hashes) and crypto-bigint (P-384 and RSA, with this module's own
+//! arithmetic), without an allocator.
 //!
 //! | static | key | signature | feature |
 //! | --- | --- | --- | --- |
@@ -42,14 +43,36 @@
 //!
 //! Peak stack of one verification, measured on x86-64 at opt-level "z"
 //! (the integers are the same size in bytes on 32-bit MCUs): ECDSA P-256
-//! ~4.5 KiB, P-384 ~6.5 KiB; RSA ~4 KiB for a 2048-bit key, ~6 KiB for
-//! 3072 bits, ~8 KiB for 4096 bits (RSA works on integers of the key's
-//! size class, plus a buffer of the modulus's length).
+//! ~4.5 KiB; RSA ~4 KiB for a 2048-bit key, ~6 KiB for 3072 bits, ~8 KiB
+//! for 4096 bits (RSA works on integers of the key's size class, plus a
+//! buffer of the modulus's length). On a Cortex-M3 (QEMU lm3s6965evb,
+//! stack painting, `scripts/sig-size.sh`): ECDSA P-256 4,888 B, P-384
+//! 3,060 B (SHA-384 of the message included).
 //!
 //! Flash (.text, thumbv7em, opt-level "z", LTO): P-256 ~18 KB (which
-//! embedded-tls links anyway), P-384 ~115 KB (p384's fiat-crypto field and
-//! scalar code), RSA ~11 KB, SHA-384/512 ~10 KB more where an algorithm
-//! needs them.
+//! embedded-tls links anyway), RSA ~11 KB, SHA-384/512 ~10 KB more where an
+//! algorithm needs them. P-384 adds 15,184 B to an image that verifies
+//! P-256: ~4 KB of curve arithmetic (this crate's, `p384.rs`, on the
+//! Montgomery multiplication RSA uses) and ~11 KB of SHA-384 (sha2's
+//! unrolled rounds; with `sha2/force-soft-compact` selected by the
+//! firmware, P-384 adds 4,792 B, thumbv7m). It was 112,564 B with the
+//! p384 crate (its fiat-crypto 32-bit field and scalar code), which a
+//! 256 KiB part already holding a TLS client could not fit; that is why
+//! P-384 is verified here and not with p384. Measured with
+//! `scripts/sig-size.sh [TARGET]`: the same firmware verifying nothing,
+//! P-256 / SHA-256, and P-256 plus P-384 / SHA-384, `llvm-size -A`:
+//!
+//! | target | P-256 image .text | + P-384 (p384 0.13) | + P-384 (here) |
+//! | --- | ---: | ---: | ---: |
+//! | thumbv7em-none-eabihf | 18,976 | +112,564 | +15,184 |
+//! | thumbv7m-none-eabi | 19,276 | +112,756 | +15,204 |
+//! | thumbv6m-none-eabi | 23,252 | +164,720 | +15,504 |
+//!
+//! Verification on P-384 is not constant-time and favours size over
+//! speed (Jacobian coordinates, Shamir's trick without windows, inverses
+//! by exponentiation): all of its inputs are public. On x86-64 (release,
+//! opt-level "z") one takes 2–3 times as long as a P-256 verification,
+//! and no longer than p384 0.13's did (not measured on an MCU).
 
 use core::fmt;
 
@@ -58,6 +81,10 @@ pub use rustls_pki_types::{AlgorithmIdentifier, InvalidSignature, SignatureVerif
 use super::der::Tlv;
 
 mod ecdsa;
+#[cfg(any(feature = "tls-rsa", feature = "tls-p384"))]
+mod mont;
+#[cfg(feature = "tls-p384")]
+mod p384;
 #[cfg(feature = "tls-rsa")]
 mod rsa;
 
