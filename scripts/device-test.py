@@ -50,7 +50,7 @@ DEVICE_DIR = ROOT / "examples" / "qemu-device"
 # A case that takes longer than this hangs (a warm run takes under 1 s).
 CASE_TIMEOUT = 40
 # The device's features for public CAs' chains (examples/qemu-device).
-CHAIN_FEATURES = "rsa"
+CHAIN_FEATURES = "rsa,p384"
 # Chain shapes (tests/support/gen-chains.sh) that must give a token: the
 # shapes public CAs issue.
 GOOD_CHAINS = {
