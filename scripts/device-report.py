@@ -16,6 +16,8 @@ per image:
     TLS record layer, and this crate's own work (request, response,
     parsing, cache: the same fetch over plain HTTP, after its TCP open);
   * the bytes on the wire and the deepest stack path of the handshake;
+  * what RSA and P-384 add (features `rsa`, `p384` of the device): flash,
+    and the peak stack and handshake of a fetch over a chain that needs them;
   * waking with the token kept in RAM (16 KiB image, --cache-in-ram
     --reset-after-fetch): the first boot fetches and calls the receipt
     service, resets, and the second boot restores the token from .uninit
@@ -81,8 +83,9 @@ def sh(cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout
 
 
-def build(records):
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=DEVICE, check=True,
+def build(records, features=None):
+    extra = ["--features", features] if features else []
+    subprocess.run(["cargo", "build", "--release", "--quiet", *extra], cwd=DEVICE, check=True,
                    env={**os.environ, "QEMU_DEVICE_RECORDS": records})
 
 
@@ -189,9 +192,12 @@ def main(argv):
         if a.startswith("--runs="):
             runs = int(a.split("=", 1)[1])
     dt = load("device_test", ROOT / "scripts" / "device-test.py")
+    # The P-256 chain too, the baseline of the algorithm table.
+    dt.CHAIN_SHAPES.append("good")
     work = Path(tempfile.mkdtemp(prefix="device-report-"))
     server = dt.Server(work)
     rows = []
+    algs = []
     wake = None
     try:
         r = server.ready
@@ -246,6 +252,30 @@ def main(argv):
                 "bytes_down": tls_runs[0].get("bridge_bytes_from_server"),
                 "path": path,
             })
+        # What each signature algorithm adds (16 KiB image): flash, and
+        # the peak stack and handshake of a token fetch over a chain that
+        # needs it (a three-certificate chain from gen-chains.sh).
+        for features, shape, what in ((None, "good", "P-256 only (the default)"),
+                                      ("rsa", "rsa", "+ RSA (`tls-rsa`)"),
+                                      ("p384", "p384", "+ P-384 (`tls-p384`)"),
+                                      ("rsa,p384", "rsa", "+ RSA and P-384")):
+            build("16384", features)
+            sec = sections()
+            root = (server.chains / f"{shape}.root").read_text().strip().removesuffix(".der")
+            chain_args = ["--token-url", r["chains"][shape]["https"] + r["token_path"],
+                          "--ca-cert", str(server.chains / f"{root}.pem"),
+                          "--client-id", basic["client_id"], "--client-secret", basic["client_secret"]]
+            chain_runs = [run_device(chain_args, work / "c.txt") for _ in range(runs)]
+            algs.append({
+                "what": what, "shape": shape,
+                "flash": sec.get(".vector_table", 0) + sec.get(".text", 0) + sec.get(".rodata", 0)
+                + sec.get(".data", 0),
+                "stack": int(chain_runs[0]["stack_peak_bytes"]),
+                # UART waits subtracted, as in the table above.
+                "handshake": int(statistics.median(
+                    int(x["insn_fetch_connect"]) - per_poll * int(x["polls_fetch_connect"])
+                    for x in chain_runs)),
+            })
     finally:
         server.stop()
 
@@ -281,6 +311,20 @@ def main(argv):
         *first["path"],
         "```",
     ]
+    base = algs[0]
+    lines += [
+        "",
+        "Signature algorithms (16 KiB image; a token fetch over a root → intermediate → leaf "
+        "chain that needs the algorithm, `tests/support/gen-chains.sh`: P-256 `good`, RSA-2048 "
+        "`rsa` with an RSA-PSS CertificateVerify, Let's Encrypt-shaped `p384`):",
+        "",
+        "| image | chain | flash | added | peak stack | handshake (instructions) |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for a in algs:
+        added = "" if a is base else f"+{a['flash'] - base['flash']:,} B"
+        lines.append(f"| {a['what']} | `{a['shape']}` | {kib(a['flash'])} | {added} | {a['stack']:,} B "
+                     f"| {mi(a['handshake'])} |")
     table = "\n".join(lines)
     print(table)
     print()
