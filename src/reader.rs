@@ -248,6 +248,18 @@ impl ResponseReader {
         self.body_start..self.body_end
     }
 
+    /// The body received so far, of a response not complete (what fit of
+    /// an error page): decoded chunks, or the bytes after the head.
+    pub(crate) fn partial_body_range(&self) -> core::ops::Range<usize> {
+        match (self.state, self.head.map(|h| h.framing)) {
+            (State::Body, Some(Framing::Length(_) | Framing::Close)) => {
+                self.body_start..self.filled.max(self.body_start)
+            }
+            (State::Body | State::Done, _) => self.body_start..self.body_end,
+            _ => 0..0,
+        }
+    }
+
     /// Reports that `n` bytes were written into [`ResponseReader::spare`];
     /// `n == 0` means the peer closed the connection. Returns `true` when the
     /// response is complete.
@@ -380,14 +392,6 @@ impl ResponseReader {
         } else {
             Framing::Close
         };
-        if let Framing::Length(n) = framing
-            && n > self.limits.max_body
-        {
-            return Err(HttpError::BodyTooLarge {
-                limit: self.limits.max_body,
-            }
-            .into());
-        }
         self.head = Some(ResponseHead {
             status,
             framing,
@@ -401,6 +405,16 @@ impl ResponseReader {
                 .get(start..start.saturating_add(len))
                 .unwrap_or_default();
             head.www_authenticate = Some(challenge_text(value));
+        }
+        // After the head is kept: whoever gets this error can still see the
+        // status (a resource's 401 behind a large error page).
+        if let Framing::Length(n) = framing
+            && n > self.limits.max_body
+        {
+            return Err(HttpError::BodyTooLarge {
+                limit: self.limits.max_body,
+            }
+            .into());
         }
         self.body_start = head_len;
         self.body_end = head_len;

@@ -161,7 +161,9 @@ impl<'a> ResourceRequest<'a> {
     /// `application/json`), sent with its `Content-Length`.
     pub fn with_body(mut self, content_type: &'a str, body: &'a [u8]) -> Result<Self, ConfigError> {
         if content_type.is_empty()
-            || !content_type.bytes().all(|b| b == b' ' || b.is_ascii_graphic())
+            || !content_type
+                .bytes()
+                .all(|b| b == b' ' || b.is_ascii_graphic())
         {
             return Err(ConfigError::InvalidHeaderValue);
         }
@@ -376,9 +378,24 @@ impl<'w> ResourceExchange<'w> {
     }
 
     /// Reports `n` bytes read into [`ResourceExchange::recv_buf`] (`0`: the
-    /// peer closed); `true` when the answer is complete.
+    /// peer closed); `true` when the answer is complete. An answer other
+    /// than 2xx whose body is over the reader's limit ends the reading as
+    /// [`ResourceExchange::recv_buf`] does.
     pub fn received(&mut self, n: usize) -> Result<bool, Error> {
-        self.reader.advance(self.buf, n)
+        self.reader
+            .advance(self.buf, n)
+            .map_err(|e| match (e, self.reader.head()) {
+                (Error::Http(HttpError::BodyTooLarge { .. }), Some(h))
+                    if !(200..300).contains(&h.status) =>
+                {
+                    self.truncated = true;
+                    Error::Http(HttpError::UnexpectedStatus {
+                        status: h.status,
+                        retry_after: h.retry_after,
+                    })
+                }
+                (e, _) => e,
+            })
     }
 
     /// The answer: complete, or an error status whose page did not fit.
@@ -387,7 +404,11 @@ impl<'w> ResourceExchange<'w> {
         if !self.truncated && !self.reader.is_complete() {
             return Err(HttpError::UnexpectedEof.into());
         }
-        let body = self.reader.body_range();
+        let body = if self.reader.is_complete() {
+            self.reader.body_range()
+        } else {
+            self.reader.partial_body_range()
+        };
         let end = body.end.min(self.buf.len());
         Ok(ResourceResponse {
             status: head.status,

@@ -135,11 +135,11 @@ pub(crate) use verify::{RSA_SIGNATURES, Verifier};
 /// (feature `async`).
 #[cfg(feature = "async")]
 pub mod asynch;
+/// The blocking connector: [`TlsConnector`] over a blocking [`blocking::Open`].
+pub mod blocking;
 #[cfg(all(feature = "async", feature = "embedded-nal-async"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "embedded-nal-async")))]
 pub mod nal;
-/// The blocking connector: [`TlsConnector`] over a blocking [`blocking::Open`].
-pub mod blocking;
 
 /// A read buffer that holds any TLS record a server may send:
 /// 2^14 bytes of plaintext + 256 bytes of expansion + the 5-byte header.
