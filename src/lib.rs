@@ -69,7 +69,9 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(test)]
+// Tests, and the host openers of `tls::host` (feature `std`, for hosts
+// only: the rest of the crate never touches std or an allocator).
+#[cfg(any(test, feature = "std"))]
 extern crate std;
 
 mod driver;

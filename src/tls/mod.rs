@@ -137,6 +137,9 @@ pub(crate) use verify::{RSA_SIGNATURES, Verifier};
 pub mod asynch;
 /// The blocking connector: [`TlsConnector`] over a blocking [`blocking::Open`].
 pub mod blocking;
+#[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+pub mod host;
 #[cfg(all(feature = "async", feature = "embedded-nal-async"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "embedded-nal-async")))]
 pub mod nal;

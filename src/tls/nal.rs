@@ -5,37 +5,31 @@
 //! `dns::DnsSocket` are such a pair; so is any stack that implements the
 //! traits (the std adapters, a modem driver).
 //!
-//! ```
-//! # #[cfg(all(feature = "embedded-nal-async", feature = "async"))] {
-//! use embedded_oauth2::tls::{READ_BUFFER, WRITE_BUFFER, TlsConnector};
+//! ```no_run
+//! # #[cfg(feature = "std")] {
 //! use embedded_oauth2::tls::nal::NalOpener;
-//! # use core::net::{IpAddr, SocketAddr};
-//! # use embedded_nal_async::{AddrType, Dns, TcpConnect};
-//! # struct Stack;
-//! # impl TcpConnect for Stack {
-//! #     type Error = embedded_io::ErrorKind;
-//! #     type Connection<'a> = Conn;
-//! #     async fn connect<'a>(&'a self, _: SocketAddr) -> Result<Conn, Self::Error> { Ok(Conn) }
+//! use embedded_oauth2::tls::{READ_BUFFER, TlsConnector};
+//!
+//! // On a board with embassy-net:
+//! //   let tcp = TcpClient::new(stack, &TCP_STATE);   // tcp::client
+//! //   tcp.set_timeout(Some(Duration::from_secs(10))); // bounds the connect
+//! //   let dns = DnsSocket::new(stack);
+//! // Here the host's stack, which implements both traits (feature `std`):
+//! let host = embedded_oauth2::tls::host::StdTcp::new(std::time::Duration::from_secs(10));
+//! let (tcp, dns) = (&host, &host);
+//! let root = std::fs::read("root.der")?;
+//! let tls = TlsConnector::new(
+//!     NalOpener::new(tcp, dns),
+//!     rand_core::OsRng,
+//!     &root[..],
+//!     vec![0u8; READ_BUFFER],
+//!     vec![0u8; 4096],
+//! )?;
+//! // `client.asynch().token(&mut tls, &mut work).await`, and the services
+//! // with `asynch::request`.
+//! # let _ = tls;
 //! # }
-//! # struct Conn;
-//! # impl embedded_io::ErrorType for Conn { type Error = embedded_io::ErrorKind; }
-//! # impl embedded_io_async::Read for Conn { async fn read(&mut self, _: &mut [u8]) -> Result<usize, Self::Error> { Ok(0) } }
-//! # impl embedded_io_async::Write for Conn { async fn write(&mut self, b: &[u8]) -> Result<usize, Self::Error> { Ok(b.len()) } }
-//! # impl Dns for Stack {
-//! #     type Error = ();
-//! #     async fn get_host_by_name(&self, _: &str, _: AddrType) -> Result<IpAddr, ()> { Err(()) }
-//! #     async fn get_host_by_address(&self, _: IpAddr, _: &mut [u8]) -> Result<usize, ()> { Err(()) }
-//! # }
-//! # let (tcp_client, dns_socket) = (Stack, Stack);
-//! # static ROOT: &[u8] = &[];
-//! # let mut rng = rand_core::OsRng;
-//! // On embassy-net: `let tcp_client = TcpClient::new(stack, &TCP_STATE);`
-//! // (`tcp_client.set_timeout(Some(Duration::from_secs(10)))` bounds the
-//! // connect) and `let dns_socket = DnsSocket::new(stack);`.
-//! let opener = NalOpener::new(&tcp_client, &dns_socket);
-//! let connector = TlsConnector::new(opener, rng, ROOT, [0u8; READ_BUFFER], [0u8; WRITE_BUFFER]);
-//! # let _ = connector;
-//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # What a generic stack cannot do
