@@ -52,6 +52,8 @@ cargo clippy -p embedded-oauth2-cli --all-targets --no-default-features -- -D wa
 
 step "cargo test (all features that link on the host)"
 cargo test --features "$ALL_HOST"
+# fetch_token's own unit tests (its end-to-end tests are tests/cli.rs above).
+cargo test -p embedded-oauth2-cli
 
 step "fetch_token installs: cargo install --path cli, then fetch_token --help"
 cli_root=$(mktemp -d)

@@ -276,3 +276,58 @@ fn message(e: &clap::Error) -> String {
         (kind, _) => kind.as_str().unwrap_or("invalid arguments").to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_strs(args: &[&str]) -> Result<Command, String> {
+        parse(args.iter().map(OsString::from))
+    }
+
+    fn fetch(args: &[&str]) -> Box<Args> {
+        match parse_strs(args) {
+            Ok(Command::Fetch(a)) => a,
+            Ok(Command::Print(e)) => panic!("printed: {e}"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// clap's own consistency checks of the definition.
+    #[test]
+    fn definition() {
+        Args::command().debug_assert();
+    }
+
+    /// `--revoke` takes an optional URL, never the next flag.
+    #[test]
+    fn revoke_arity() {
+        assert!(fetch(&[]).revoke.is_none());
+        assert_eq!(fetch(&["--revoke"]).revoke, Some(None));
+        let a = fetch(&["--revoke", "--cache", "f"]);
+        assert_eq!((a.revoke, a.cache.as_deref()), (Some(None), Some("f")));
+        assert_eq!(
+            fetch(&["--revoke", "https://as.example/revoke"]).revoke,
+            Some(Some("https://as.example/revoke".to_owned()))
+        );
+    }
+
+    /// A value may start with `-` (a secret can), as with the hand parser.
+    #[test]
+    fn values_may_start_with_a_dash() {
+        let a = fetch(&["--client-secret", "-s3cret", "--scope", "--a"]);
+        assert_eq!(a.client_secret.as_deref(), Some("-s3cret"));
+        assert_eq!(a.scope.as_deref(), Some("--a"));
+    }
+
+    /// `--help`, `-h` and `--version` are printed, not errors.
+    #[test]
+    fn help_and_version_print() {
+        for flag in ["--help", "-h", "--version", "-V"] {
+            assert!(
+                matches!(parse_strs(&[flag]), Ok(Command::Print(_))),
+                "{flag}"
+            );
+        }
+    }
+}

@@ -104,10 +104,13 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use embedded_io_adapters::std::FromStd;
 mod args;
 mod auth_method;
 mod tls;
+
+use args::{Args, Command, USAGE};
+use auth_method::AuthMethod;
+use embedded_io_adapters::std::FromStd;
 use embedded_oauth2::blocking::Connect;
 use embedded_oauth2::http::{ResponseHead, ResponseReader};
 use embedded_oauth2::persist::record_len;
@@ -142,11 +145,6 @@ type Tool<'a, C, W> = Client<'a, C, SECRET_CAP, TOKEN_CAP, SCOPE_CAP, NoRandom, 
 
 /// Exit status for an OAuth error response.
 const EXIT_OAUTH: u8 = 2;
-
-// ---- Arguments ------------------------------------------------------------
-
-use args::{Args, Command, USAGE};
-use auth_method::AuthMethod;
 
 // ---- Outcome --------------------------------------------------------------
 
