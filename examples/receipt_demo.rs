@@ -9,7 +9,7 @@
 //! The token client below is the same code a firmware image links; only the
 //! connector (TCP + TLS from the host's sockets) and the clock differ.
 
-#[path = "support/tls.rs"]
+#[path = "../cli/src/tls.rs"]
 mod tls;
 
 use std::io::{Read as _, Write as _};

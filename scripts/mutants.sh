@@ -99,7 +99,7 @@ covers() {
     tests/dpop.rs) echo src/auth/dpop.rs src/client.rs src/request.rs src/response.rs ;;
     tests/auth_auto.rs) echo src/client.rs src/authn.rs src/request.rs src/credentials.rs ;;
     tests/revoke.rs) echo src/client.rs src/request.rs src/exchange.rs src/driver.rs ;;
-    tests/tls.rs|examples/support/tls.rs) echo src/tls/mod.rs src/tls/io.rs src/tls/der.rs ;;
+    tests/tls.rs|cli/src/tls.rs) echo src/tls/mod.rs src/tls/io.rs src/tls/der.rs ;;
     tests/sig_wycheproof.rs|tests/sig_golden.rs|tests/sig_webpki.rs)
       echo src/tls/sig/mod.rs src/tls/sig/ecdsa.rs src/tls/sig/p384.rs src/tls/sig/mont.rs src/tls/sig/rsa.rs ;;
     # Unit tests that also exercise another file's code.
@@ -135,7 +135,7 @@ else
 fi
 while read -r f; do
   for c in $(covers "$f"); do files+=("$c"); done
-done < <(git diff --name-only --diff-filter=d "$base" -- src tests fuzz/src examples/support/tls.rs)
+done < <(git diff --name-only --diff-filter=d "$base" -- src tests fuzz/src cli/src/tls.rs)
 mapfile -t files < <(printf '%s\n' "${files[@]}" | sed '/^$/d' | sort -u)
 crate=() tls=()
 for f in "${files[@]}"; do

@@ -55,9 +55,22 @@ for feature in async client-secret-jwt private-key-jwt p256 dpop tls tls-p384 tl
   cargo clippy --lib --features "$feature" -- -D warnings
 done
 cargo clippy --lib --no-default-features --features "$ALL_NO_STD" --target thumbv7em-none-eabihf -- -D warnings
+# The fetch_token tool (workspace member cli/): all its features (the
+# default) and none.
+echo "-- clippy -p embedded-oauth2-cli --all-targets (default features; none)"
+cargo clippy -p embedded-oauth2-cli --all-targets -- -D warnings
+cargo clippy -p embedded-oauth2-cli --all-targets --no-default-features -- -D warnings
 
 step "cargo test (all features that link on the host)"
 cargo test --features "$ALL_HOST"
+# fetch_token's own unit tests (its end-to-end tests are tests/cli.rs above).
+cargo test -p embedded-oauth2-cli
+
+step "fetch_token installs: cargo install --path cli, then fetch_token --help"
+cli_root=$(mktemp -d)
+cargo install --quiet --locked --path cli --root "$cli_root"
+"$cli_root/bin/fetch_token" --help >/dev/null
+rm -rf "$cli_root"
 
 step "cargo doc (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features "$ALL_HOST"

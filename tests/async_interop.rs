@@ -24,7 +24,7 @@ mod support {
 }
 
 /// The host side of the connector (PEM reading; shared through `#[path]`).
-#[path = "../examples/support/tls.rs"]
+#[path = "../cli/src/tls.rs"]
 mod tls;
 
 use std::io;

@@ -1,4 +1,5 @@
-//! End-to-end tests of the `fetch_token` example against a loopback server.
+//! End-to-end tests of `fetch_token` (the `cli/` package) against a loopback
+//! server and the real authorization server.
 
 mod cli_support;
 /// The real authorization server (`tests/authz-server/`), for `--cache`.
@@ -491,7 +492,7 @@ fn auth_private_key_jwt_without_key_fails() {
         assert_eq!(
             out.assert_one_error_line(),
             "error: --auth private-key-jwt needs the crate feature \"p256\" (the software ES256 \
-             signer): cargo run --example fetch_token --features p256 -- ..."
+             signer): cargo run -p embedded-oauth2-cli --features p256 -- ..."
         );
     }
 }
@@ -522,7 +523,7 @@ fn auth_jwt_without_the_feature_names_it() {
     assert_eq!(
         out.assert_one_error_line(),
         "error: --auth jwt needs the crate feature \"client-secret-jwt\": \
-         cargo run --example fetch_token --features client-secret-jwt -- ..."
+         cargo run -p embedded-oauth2-cli --features client-secret-jwt -- ..."
     );
 }
 
@@ -999,7 +1000,7 @@ fn usage_errors_do_not_echo_values() {
                 "--client-secrt",
                 SECRET,
             ],
-            "error: unknown option --client-secrt",
+            "error: unknown option --client-secrt (did you mean --client-secret?)",
         ),
         (
             &[
@@ -1009,7 +1010,7 @@ fn usage_errors_do_not_echo_values() {
                 ID,
                 "--client-secrt=gX1fBat3bV",
             ],
-            "error: unknown option --client-secrt",
+            "error: unknown option --client-secrt (did you mean --client-secret?)",
         ),
         (
             &["--token-url", url, "--client-id", ID, "--client-secret"],
@@ -1076,6 +1077,104 @@ fn help() {
         "{out:#?}"
     );
     assert!(out.stdout.contains("CLIENT_SECRET"), "{out:#?}");
+    // Every flag of the usage line has its own entry, and the output and
+    // exit-status contract is there.
+    let usage = out.stdout.lines().next().unwrap_or_default();
+    let flags: Vec<&str> = usage
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .collect();
+    assert!(flags.len() >= 20, "{flags:?}");
+    for flag in flags {
+        assert!(
+            out.stdout.contains(&format!("\n      {flag} "))
+                || out.stdout.contains(&format!("\n      {flag}\n")),
+            "--help does not describe {flag}: {out:#?}"
+        );
+    }
+    for contract in [
+        "access_token=",
+        "call_status=",
+        "source=cache|server",
+        "revoked=1",
+        "Exit status:",
+        "error_description=",
+    ] {
+        assert!(out.stdout.contains(contract), "{contract}: {out:#?}");
+    }
+    // `-h`: the summary, on stdout, exit 0.
+    let short = run(&["-h"], &[]);
+    assert_eq!(
+        (short.code, short.stderr.as_str()),
+        (Some(0), ""),
+        "{short:#?}"
+    );
+    assert!(
+        short.stdout.starts_with("usage: fetch_token "),
+        "{short:#?}"
+    );
+    assert!(short.stdout.len() < out.stdout.len(), "{short:#?}");
+}
+
+/// `--revoke` without a URL takes the revocation endpoint from `--issuer`'s
+/// metadata: without `--issuer` it is a usage error naming that, before
+/// any connection.
+#[cfg(feature = "revocation")]
+#[test]
+fn revoke_without_url_needs_issuer() {
+    let out = assert_no_connection(|port| {
+        let url = format!("http://127.0.0.1:{port}/token");
+        run(
+            &[
+                "--token-url",
+                &url,
+                "--allow-http",
+                "--client-id",
+                ID,
+                "--client-secret",
+                SECRET,
+                "--revoke",
+            ],
+            &[],
+        )
+    });
+    out.assert_clean(SECRETS);
+    assert_eq!(
+        out.assert_usage_error(),
+        "error: --revoke without a URL needs --issuer (its metadata names the revocation \
+         endpoint): give --revoke URL or --issuer URL"
+    );
+}
+
+/// Built without `revocation`, `--revoke` (with or without a URL) exits 1
+/// naming the feature, without connecting.
+#[cfg(not(feature = "revocation"))]
+#[test]
+fn revoke_without_the_feature_names_it() {
+    for extra in [
+        &["--revoke"][..],
+        &["--revoke", "http://127.0.0.1:1/revoke"],
+    ] {
+        let out = assert_no_connection(|port| {
+            let url = format!("http://127.0.0.1:{port}/token");
+            let mut args = vec![
+                "--token-url",
+                &url,
+                "--allow-http",
+                "--client-id",
+                ID,
+                "--client-secret",
+                SECRET,
+            ];
+            args.extend_from_slice(extra);
+            run(&args, &[])
+        });
+        assert_eq!(
+            out.assert_one_error_line(),
+            "error: --revoke needs the crate feature \"revocation\": \
+             cargo run -p embedded-oauth2-cli --features revocation -- ..."
+        );
+    }
 }
 
 /// A non-UTF-8 argument is a usage error, not a panic (`std::env::args`
@@ -1195,7 +1294,6 @@ fn cache_reuses_a_fresh_token_across_runs() {
 #[cfg(feature = "revocation")]
 #[test]
 fn revoke_revokes_the_cached_token() {
-    use std::io::{Read as _, Write as _};
     let srv = support::authz::AuthzServer::shared();
     let (id, secret) = srv.client("basic");
     let url = srv.http_url("/token");
@@ -1227,21 +1325,7 @@ fn revoke_revokes_the_cached_token() {
         .find_map(|l| l.strip_prefix("access_token="))
         .expect("a token")
         .to_owned();
-    // The receipt service with that token, as a device would send it.
-    let receipt = |token: &str| {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", srv.receipts_http_port()))
-            .expect("receipts");
-        write!(
-            s,
-            "GET /receipts/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
-             Connection: close\r\n\r\n"
-        )
-        .expect("request");
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).expect("response");
-        resp.split(' ').nth(1).unwrap_or_default().to_owned()
-    };
-    assert_eq!(receipt(&token), "200");
+    assert_eq!(receipt_status(srv, &token), "200");
 
     let mut revoke = args.to_vec();
     revoke.extend_from_slice(&["--revoke", &revocation]);
@@ -1257,7 +1341,25 @@ fn revoke_revokes_the_cached_token() {
         "{second:#?}"
     );
     assert!(!cache.exists(), "the cache file is removed");
-    assert_eq!(receipt(&token), "401", "the revoked token is refused");
+    assert_eq!(
+        receipt_status(srv, &token),
+        "401",
+        "the revoked token is refused"
+    );
+
+    // The revoked token is forgotten: the next run fetches a new one.
+    let next = run(&args, &[]);
+    assert_eq!(
+        (next.code, next.stderr.as_str()),
+        (Some(0), ""),
+        "{next:#?}"
+    );
+    assert!(next.stdout.ends_with("\nsource=server\n"), "{next:#?}");
+    assert!(
+        !next.stdout.contains(&format!("access_token={token}\n")),
+        "{next:#?}"
+    );
+    std::fs::remove_file(&cache).expect("the new record was written");
 
     // Without the revocation endpoint's support (a wrong URL path) the run
     // fails and says so.
@@ -1268,6 +1370,137 @@ fn revoke_revokes_the_cached_token() {
     assert_ne!(third.code, Some(0), "{third:#?}");
     assert!(!third.stdout.contains("revoked=1"), "{third:#?}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `GET /receipts/1` at the receipt service's plain-HTTP listener with
+/// `Authorization: Bearer TOKEN`, as a device would send it: the status.
+#[cfg(feature = "revocation")]
+fn receipt_status(srv: &support::authz::AuthzServer, token: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut s =
+        std::net::TcpStream::connect(("127.0.0.1", srv.receipts_http_port())).expect("receipts");
+    write!(
+        s,
+        "GET /receipts/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+         Connection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("response");
+    resp.split(' ').nth(1).unwrap_or_default().to_owned()
+}
+
+/// `--revoke` without a URL, with `--issuer`: the token is revoked at the
+/// `revocation_endpoint` of the issuer's metadata (over verified TLS), the
+/// `--cache` file that held it is gone, the receipt service refuses it,
+/// and the next run fetches a new token (`source=server`).
+#[cfg(all(feature = "revocation", feature = "discovery"))]
+#[test]
+fn revoke_without_url_uses_the_discovered_revocation_endpoint() {
+    let srv = support::authz::AuthzServer::shared();
+    let (id, secret) = srv.client("basic");
+    let ca = srv.ca_pem();
+    let ca = ca.to_str().expect("UTF-8 path");
+    let dir = support::authz::unique_temp_dir().expect("temp dir");
+    let _cleanup = support::authz::Cleanup::new(dir.clone());
+    let cache = dir.join("token.rec");
+    let cache_arg = cache.to_str().expect("UTF-8 path");
+    let args = [
+        "--issuer",
+        srv.get("issuer"),
+        "--client-id",
+        id,
+        "--client-secret",
+        secret,
+        "--ca-cert",
+        ca,
+        "--scope",
+        "receipts:read",
+        "--resource",
+        "https://receipts.example/",
+        "--cache",
+        cache_arg,
+    ];
+    let token_of = |out: &Outcome| {
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("access_token="))
+            .map(str::to_owned)
+    };
+
+    let mut revoke = args.to_vec();
+    revoke.push("--revoke");
+    let out = run(&revoke, &[]);
+    out.assert_clean(&[secret]);
+    assert_eq!((out.code, out.stderr.as_str()), (Some(0), ""), "{out:#?}");
+    assert!(
+        out.stdout
+            .starts_with(&format!("token_endpoint={}\n", srv.get("token_endpoint"))),
+        "{out:#?}"
+    );
+    assert!(
+        out.stdout.ends_with("\nsource=server\nrevoked=1\n"),
+        "{out:#?}"
+    );
+    let token = token_of(&out).expect("a token");
+    assert!(!cache.exists(), "the cache file is removed: {out:#?}");
+    assert_eq!(receipt_status(srv, &token), "401", "the token is revoked");
+
+    let next = run(&args, &[]);
+    next.assert_clean(&[secret]);
+    assert_eq!(
+        (next.code, next.stderr.as_str()),
+        (Some(0), ""),
+        "{next:#?}"
+    );
+    assert!(next.stdout.ends_with("\nsource=server\n"), "{next:#?}");
+    let fresh = token_of(&next).expect("a token");
+    assert_ne!(fresh, token, "a new token");
+    assert_eq!(receipt_status(srv, &fresh), "200", "{next:#?}");
+}
+
+/// `--call` at a service that refuses the token (one for another audience)
+/// and then the renewed one: `call_status=` and `call_body=` of its answer
+/// on stdout, after the token and before the error line; exit 1.
+#[test]
+fn call_refused_prints_the_answer_before_the_error() {
+    let srv = support::authz::AuthzServer::shared();
+    let (id, secret) = srv.client("basic");
+    let url = srv.http_url("/token");
+    let receipt = format!(
+        "http://127.0.0.1:{}/receipts/r-42",
+        srv.receipts_http_port()
+    );
+    let out = run(
+        &[
+            "--token-url",
+            &url,
+            "--client-id",
+            id,
+            "--client-secret",
+            secret,
+            "--allow-http",
+            "--scope",
+            "telemetry:write",
+            "--call",
+            &receipt,
+        ],
+        &[],
+    );
+    out.assert_clean(&[secret]);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].starts_with("access_token="), "{out:#?}");
+    assert_eq!(lines[lines.len() - 2], "call_status=401", "{out:#?}");
+    let body = lines[lines.len() - 1]
+        .strip_prefix("call_body=")
+        .unwrap_or_else(|| panic!("call_body last: {out:#?}"));
+    let json: serde_json::Value = serde_json::from_str(body).expect("the refusal as JSON");
+    assert_eq!(json["error"], "invalid_token", "{json}");
+    assert_eq!(
+        out.stderr, "error: --call: the service refused the renewed token too (401)\n",
+        "{out:#?}"
+    );
 }
 
 // ---- --issuer (discovery) against the real server ----------------------------

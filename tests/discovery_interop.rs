@@ -15,7 +15,7 @@ mod support {
     pub mod authz;
 }
 
-#[path = "../examples/support/tls.rs"]
+#[path = "../cli/src/tls.rs"]
 mod tls;
 
 use std::io::{Read as _, Write as _};

@@ -20,7 +20,7 @@ mod support {
 }
 
 /// The TLS 1.3 connector of the examples (embedded-tls, verified against a CA).
-#[path = "../examples/support/tls.rs"]
+#[path = "../cli/src/tls.rs"]
 mod tls;
 
 use std::net::TcpStream;

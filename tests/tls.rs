@@ -1,5 +1,5 @@
 //! TLS 1.3 through the crate's connector (`embedded_oauth2::tls`, its std
-//! opener in `examples/support/tls.rs`) against the real
+//! opener in `cli/src/tls.rs`) against the real
 //! authorization server (`tests/authz-server/`, TLS 1.3 only, P-256 only):
 //! verified tokens, every way the server check must fail, pinning, how a
 //! connection ends, and `fetch_token` over `https://`; and the verifier on
@@ -13,7 +13,7 @@ mod support {
     pub mod authz;
 }
 
-#[path = "../examples/support/tls.rs"]
+#[path = "../cli/src/tls.rs"]
 mod tls;
 
 #[allow(dead_code)]
@@ -632,7 +632,7 @@ fn fetch_token_call_gets_the_receipt() {
 
 /// `--call` with a token for another audience: the service answers 401,
 /// the client renews once and retries once, then gives up (exit 1): never
-/// a loop.
+/// a loop. The service's answer is printed before the error.
 #[test]
 fn fetch_token_call_with_a_refused_token_gives_up_after_one_retry() {
     let ca = server().ca_pem();
@@ -653,6 +653,10 @@ fn fetch_token_call_with_a_refused_token_gives_up_after_one_retry() {
     );
     assert_eq!(out.code, Some(1), "{out:#?}");
     assert!(out.stdout.starts_with("access_token="), "{out:#?}");
+    assert!(
+        out.stdout.contains("\ncall_status=401\ncall_body={"),
+        "{out:#?}"
+    );
     let line = out.stderr.trim_end();
     assert!(line.contains("refused the renewed token"), "{out:#?}");
 }

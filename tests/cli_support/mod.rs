@@ -1,5 +1,6 @@
-//! Helpers for `tests/cli.rs`: locating (and refreshing) the `fetch_token`
-//! example, a one-shot loopback HTTP server, and running the tool.
+//! Helpers for `tests/cli.rs` (and `tests/tls.rs`): locating (and
+//! refreshing) the `fetch_token` binary of the `cli/` package, a one-shot
+//! loopback HTTP server, and running the tool.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -12,13 +13,15 @@ use std::time::{Duration, Instant};
 /// How long the server waits for the tool to connect and to send.
 const SERVER_WAIT: Duration = Duration::from_secs(30);
 
-/// The `fetch_token` example binary: `target/<profile>/examples/fetch_token`.
+/// The `fetch_token` binary of the workspace member `cli/`
+/// (`embedded-oauth2-cli`): `target/<profile>/fetch_token`.
 ///
-/// `cargo test` builds examples, but `cargo test --test cli` does not, so it
-/// is (re)built once per test run with the profile and the crate features of
-/// this test binary ([`features`]): a no-op when it is up to date, and the
-/// tool then has the features the tests expect (`--auth jwt` needs
-/// `client-secret-jwt`, ...).
+/// `cargo test` at the root builds only the library's targets, so the tool
+/// is (re)built once per test run with the profile of this test binary and
+/// the CLI features matching its crate features ([`features`]): a no-op
+/// when it is up to date, and the tool then has the features the tests
+/// expect (`--auth jwt` needs `client-secret-jwt`, ...), or lacks them when
+/// the tests check the message naming a missing one.
 pub fn bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -27,9 +30,7 @@ pub fn bin() -> &'static Path {
             .parent()
             .and_then(Path::parent)
             .expect("test binary lives in target/<profile>/deps");
-        let path = profile_dir
-            .join("examples")
-            .join(format!("fetch_token{}", std::env::consts::EXE_SUFFIX));
+        let path = profile_dir.join(format!("fetch_token{}", std::env::consts::EXE_SUFFIX));
         let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
             Some("debug") | None => "dev",
             Some(other) => other,
@@ -37,7 +38,16 @@ pub fn bin() -> &'static Path {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut build = Command::new(cargo);
         build
-            .args(["build", "--quiet", "--example", "fetch_token", "--profile"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "embedded-oauth2-cli",
+                "--bin",
+                "fetch_token",
+                "--no-default-features",
+                "--profile",
+            ])
             .arg(profile)
             .current_dir(env!("CARGO_MANIFEST_DIR"));
         let features = features();
@@ -48,7 +58,7 @@ pub fn bin() -> &'static Path {
         match built {
             Ok(out) if out.status.success() => {}
             Ok(out) if !path.exists() => panic!(
-                "building the fetch_token example failed:\n{}",
+                "building fetch_token (cli/) failed:\n{}",
                 String::from_utf8_lossy(&out.stderr)
             ),
             Err(e) if !path.exists() => panic!("could not run cargo to build fetch_token: {e}"),
@@ -59,25 +69,19 @@ pub fn bin() -> &'static Path {
     })
 }
 
-/// The crate features this test binary was built with, so that the example
-/// is built with the same ones (and cargo reuses the library it already
-/// built).
+/// The features of `embedded-oauth2-cli` matching the crate features this
+/// test binary was built with (the CLI's features forward to the
+/// library's of the same names).
 pub fn features() -> Vec<&'static str> {
     [
-        ("async", cfg!(feature = "async")),
         ("client-secret-jwt", cfg!(feature = "client-secret-jwt")),
-        ("private-key-jwt", cfg!(feature = "private-key-jwt")),
         ("p256", cfg!(feature = "p256")),
         ("dpop", cfg!(feature = "dpop")),
-        ("tls", cfg!(feature = "tls")),
-        ("tls-p384", cfg!(feature = "tls-p384")),
-        ("tls-rsa", cfg!(feature = "tls-rsa")),
         ("mtls", cfg!(feature = "mtls")),
-        ("embassy-time", cfg!(feature = "embassy-time")),
-        ("revocation", cfg!(feature = "revocation")),
-        ("log", cfg!(feature = "log")),
-        ("defmt", cfg!(feature = "defmt")),
         ("discovery", cfg!(feature = "discovery")),
+        ("revocation", cfg!(feature = "revocation")),
+        ("tls-rsa", cfg!(feature = "tls-rsa")),
+        ("tls-p384", cfg!(feature = "tls-p384")),
     ]
     .into_iter()
     .filter_map(|(name, on)| on.then_some(name))

@@ -3,8 +3,8 @@
 //! fetches an access token from the authorization server through TCP
 //! connections carried over UART0 (the bridge protocol of `bridge.rs`, served
 //! on the host by `scripts/uart-bridge.py`), prints the same `key=value`
-//! lines as `examples/fetch_token.rs` and, with `call=URL`, calls a resource
-//! server with the token.
+//! lines as the host's `fetch_token` (`cli/`) and, with `call=URL`, calls a
+//! resource server with the token.
 //!
 //! Output goes to the host script as `OUT`/`ERR`/`EXIT`/`REPORT` lines (see
 //! `console.rs`); `scripts/qemu-fetch-token` turns them back into stdout,
@@ -217,7 +217,7 @@ fn token_failure<C: Clock, E: fmt::Display>(client: &Cl<'_, C>, e: Error<E>) -> 
 
 // ---- configuration ------------------------------------------------------------
 
-#[path = "../../support/auth_method.rs"]
+#[path = "../../../cli/src/auth_method.rs"]
 mod auth_method;
 use auth_method::AuthMethod;
 

@@ -4,9 +4,9 @@
 //! Everything that verifies the server lives in the crate and is the same
 //! code a firmware image links.
 //!
-//! Shared through `#[path]` by `examples/fetch_token.rs`, the demo and the
-//! integration tests; every user takes a subset, hence the `dead_code`
-//! allowance.
+//! A module of `fetch_token` (the `cli/` package), shared through `#[path]`
+//! by the demo and the integration tests; every user takes a subset, hence
+//! the `dead_code` allowance.
 #![allow(dead_code)]
 
 use std::io;

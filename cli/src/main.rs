@@ -1,14 +1,19 @@
-//! Fetches one access token with the Client Credentials Grant and prints it.
+//! `fetch_token`: fetches one access token with the Client Credentials Grant
+//! and prints it, to try an authorization server from the host before
+//! flashing a device.
 //!
 //! ```text
-//! cargo run --example fetch_token -- (--token-url URL | --issuer URL) --client-id ID \
+//! cargo install --path cli        # or: cargo run -p embedded-oauth2-cli -- …
+//! fetch_token (--token-url URL | --issuer URL) --client-id ID \
 //!     --client-secret SECRET \
 //!     [--auth basic|basic-unencoded|post|auto|none|jwt|private-key-jwt] [--key FILE] \
 //!     [--key-id KID] [--assertion-aud URL] [--scope "a b"] [--audience A] \
 //!     [--resource URI]... [--ca-cert FILE] [--server-name NAME] [--allow-http] \
 //!     [--client-cert FILE --client-key FILE] [--dpop-key FILE] [--call URL] \
-//!     [--cache FILE]
+//!     [--cache FILE] [--revoke [URL]]
 //! ```
+//!
+//! `fetch_token --help` describes every flag (`args.rs`).
 //!
 //! `--issuer URL` (feature `discovery`) instead of `--token-url`: the token
 //! endpoint is discovered from the issuer's metadata (RFC 8414's
@@ -31,7 +36,8 @@
 //! The assertion's `aud` is the token URL unless `--assertion-aud URL` says
 //! otherwise (some servers want their issuer identifier); `iat`/`exp` come
 //! from the system clock, the `jti` from a counter behind a random per-run
-//! prefix. Built without the feature, these options exit 1 naming it.
+//! prefix. Built without the feature (of this crate, forwarded to the
+//! library's), these options exit 1 naming it.
 //!
 //! Output and exit status:
 //!
@@ -50,7 +56,8 @@
 //! any other byte outside printable ASCII). An `https://` URL is verified
 //! against the same `--ca-cert` (and `--server-name`, when given); an
 //! `http://` one needs `--allow-http`. A service that refuses the renewed
-//! token too is exit 1.
+//! token too is exit 1, after the `call_status=`/`call_body=` lines of its
+//! last answer (also when the renewal itself fails after a refusal).
 //!
 //! With `--dpop-key FILE` (a PKCS#8 PEM P-256 key; features `dpop` and
 //! `p256`) every token request carries a DPoP proof signed with that key
@@ -74,27 +81,36 @@
 //! `source=cache` or `source=server`. An unusable record (expired, other
 //! configuration, damaged) gets one `note: …` line on stderr and a fetch.
 //!
+//! With `--revoke [URL]` (feature `revocation`) the token of the run
+//! (fetched, or from `--cache`) is revoked last (RFC 7009) at `URL`, or
+//! without it at the `revocation_endpoint` of `--issuer`'s metadata;
+//! `revoked=1` is printed and the `--cache` file, which held that token,
+//! is removed.
+//!
 //! The client secret is never printed; the access token only as
 //! `access_token=` on success.
 //!
 //! `https://` needs `--ca-cert FILE`: the root certificate(s) the server's
 //! chain must lead to (one DER certificate, or a PEM bundle of one or more,
 //! as curl's `--cacert`). The connection is TLS 1.3 through embedded-tls
-//! (`support/tls.rs`) with the crate's verifier (rustls-webpki): the chain
+//! (`tls.rs`) with the crate's verifier (rustls-webpki): the chain
 //! through the server's intermediates, the validity dates, the server's
 //! name (DNS name or IP address); there is no way to skip that.
 //! `--server-name` verifies another name than the URL's host. `http://`
 //! works only with `--allow-http` (loopback tests).
 
-use std::ffi::OsString;
 use std::io::{self, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use embedded_io_adapters::std::FromStd;
-#[path = "support/tls.rs"]
+mod args;
+mod auth_method;
 mod tls;
+
+use args::{Args, Command, USAGE};
+use auth_method::AuthMethod;
+use embedded_io_adapters::std::FromStd;
 use embedded_oauth2::blocking::Connect;
 use embedded_oauth2::http::{ResponseHead, ResponseReader};
 use embedded_oauth2::persist::record_len;
@@ -105,59 +121,6 @@ use embedded_oauth2::{
 };
 use tls::HostTls;
 use zeroize::Zeroize;
-
-const USAGE: &str = "usage: fetch_token (--token-url URL | --issuer URL) --client-id ID --client-secret SECRET \
-[--auth basic|basic-unencoded|post|auto|none|jwt|private-key-jwt] [--key FILE] [--key-id KID] \
-[--assertion-aud URL] [--scope \"a b\"] [--audience A] [--resource URI]... \
-[--ca-cert FILE] [--server-name NAME] [--client-cert FILE --client-key FILE] [--allow-http] \
-[--dpop-key FILE] [--call URL] [--cache FILE] [--revoke URL]";
-
-const HELP: &str = "\
-Fetches an OAuth 2.0 access token with the Client Credentials Grant (RFC 6749 §4.4).
-
-  --token-url URL        token endpoint (https://…; http:// only with --allow-http)
-  --issuer URL           instead of --token-url: discover the token endpoint from the
-                         issuer's metadata (RFC 8414, then OpenID Connect Discovery);
-                         prints token_endpoint= first (feature discovery)
-  --client-id ID         client identifier
-  --client-secret SECRET client secret (or set CLIENT_SECRET; the flag wins)
-  --auth METHOD          basic (default, RFC 6749 §2.3.1 encoding), basic-unencoded,
-                         post (client_secret_post), auto (basic, then on
-                         invalid_client basic-unencoded, then post; the first
-                         that works is kept), none (client_id only),
-                         jwt (client_secret_jwt: HS256 assertion keyed with the
-                         secret; feature client-secret-jwt) or private-key-jwt
-                         (ES256 assertion signed with --key; feature p256)
-  --key FILE             P-256 private key, PKCS#8 PEM (--auth private-key-jwt)
-  --key-id KID           kid header of the assertion (--auth private-key-jwt)
-  --assertion-aud URL    aud claim of the assertion (default: the token URL),
-                         e.g. the server's issuer identifier
-  --scope \"a b\"          requested scopes, space-delimited
-  --audience A           audience parameter
-  --resource URI         resource indicator (RFC 8707); may be repeated
-  --ca-cert FILE         root certificate(s) the server's chain must lead to: DER,
-                         or a PEM bundle of one or more; required for https://
-                         (always verified)
-  --server-name NAME     name (DNS or IP address) to verify instead of the URL's
-                         host
-  --client-cert FILE     client certificate (PEM or DER) for mutual TLS (RFC 8705),
-                         presented to the token endpoint and to --call; with
-                         --auth none it is the client authentication (feature mtls)
-  --client-key FILE      its P-256 private key, PKCS#8 PEM
-  --allow-http           accept an http:// token endpoint (loopback tests only)
-  --dpop-key FILE        P-256 private key, PKCS#8 PEM: DPoP (RFC 9449) proofs signed
-                         with it, a DPoP-bound token (token_type=DPoP), presented
-                         with a proof by --call (features dpop and p256)
-  --call URL             then GET URL with the token; prints call_status= and call_body=
-  --cache FILE           reuse a fresh token stored in FILE (no request then), else
-                         fetch one and store it there; prints source=cache|server
-  --revoke URL           last, revoke the token (RFC 7009) at this revocation
-                         endpoint with the client's authentication; prints
-                         revoked=1 and removes the --cache file (feature revocation)
-  --help                 print this help
-
-Exit status: 0 token printed on stdout as key=value lines; 2 the server sent an
-OAuth error (error=… on stderr); 1 any other failure (error: … on stderr).";
 
 /// Connect, read and write timeout for the token endpoint.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -182,129 +145,6 @@ type Tool<'a, C, W> = Client<'a, C, SECRET_CAP, TOKEN_CAP, SCOPE_CAP, NoRandom, 
 
 /// Exit status for an OAuth error response.
 const EXIT_OAUTH: u8 = 2;
-
-// ---- Arguments ------------------------------------------------------------
-
-#[path = "support/auth_method.rs"]
-mod auth_method;
-use auth_method::AuthMethod;
-
-/// The parsed command line. No `Debug`: it holds the secret.
-#[derive(Default)]
-struct Args {
-    token_url: Option<String>,
-    /// `--issuer`: discover the token endpoint.
-    issuer: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
-    auth: Option<AuthMethod>,
-    scope: Option<String>,
-    audience: Option<String>,
-    resources: Vec<String>,
-    ca_cert: Option<String>,
-    server_name: Option<String>,
-    allow_http: bool,
-    /// `--key`: the PKCS#8 PEM file of `private_key_jwt`.
-    key: Option<String>,
-    key_id: Option<String>,
-    assertion_aud: Option<String>,
-    /// `--call`: a URL to GET with the token.
-    call: Option<String>,
-    /// `--dpop-key`: the PKCS#8 PEM file of the DPoP key.
-    dpop_key: Option<String>,
-    /// `--client-cert`, `--client-key`: mutual TLS.
-    client_cert: Option<String>,
-    client_key: Option<String>,
-    /// `--cache`: the token record file.
-    cache: Option<String>,
-    /// `--revoke`: the revocation endpoint.
-    revoke: Option<String>,
-}
-
-enum Command {
-    Help,
-    Fetch(Box<Args>),
-}
-
-/// Parses the arguments after the program name. Error messages never echo
-/// an argument that could be the secret (values and positional arguments).
-fn parse_args(raw: impl IntoIterator<Item = OsString>) -> Result<Command, String> {
-    let mut args = Args::default();
-    let mut it = raw.into_iter().enumerate().map(|(i, a)| {
-        a.into_string()
-            .map_err(|_| format!("argument {} is not valid UTF-8", i + 1))
-    });
-    while let Some(arg) = it.next() {
-        let arg = arg?;
-        if !arg.starts_with('-') {
-            return Err("unexpected positional argument".to_owned());
-        }
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
-            None => (arg, None),
-        };
-        let mut value = || -> Result<String, String> {
-            match inline.clone() {
-                Some(v) => Ok(v),
-                None => it
-                    .next()
-                    .unwrap_or_else(|| Err(format!("{name} needs a value"))),
-            }
-        };
-        match name.as_str() {
-            "--help" | "-h" => {
-                if inline.is_some() {
-                    return Err(format!("{name} takes no value"));
-                }
-                return Ok(Command::Help);
-            }
-            "--allow-http" => {
-                if inline.is_some() {
-                    return Err(format!("{name} takes no value"));
-                }
-                args.allow_http = true;
-            }
-            "--token-url" => set_once(&mut args.token_url, &name, value()?)?,
-            "--issuer" => set_once(&mut args.issuer, &name, value()?)?,
-            "--client-id" => set_once(&mut args.client_id, &name, value()?)?,
-            "--client-secret" => set_once(&mut args.client_secret, &name, value()?)?,
-            "--scope" => set_once(&mut args.scope, &name, value()?)?,
-            "--audience" => set_once(&mut args.audience, &name, value()?)?,
-            "--resource" => args.resources.push(value()?),
-            "--ca-cert" => set_once(&mut args.ca_cert, &name, value()?)?,
-            "--server-name" => set_once(&mut args.server_name, &name, value()?)?,
-            "--key" => set_once(&mut args.key, &name, value()?)?,
-            "--key-id" => set_once(&mut args.key_id, &name, value()?)?,
-            "--assertion-aud" => set_once(&mut args.assertion_aud, &name, value()?)?,
-            "--call" => set_once(&mut args.call, &name, value()?)?,
-            "--dpop-key" => set_once(&mut args.dpop_key, &name, value()?)?,
-            "--client-cert" => set_once(&mut args.client_cert, &name, value()?)?,
-            "--client-key" => set_once(&mut args.client_key, &name, value()?)?,
-            "--cache" => set_once(&mut args.cache, &name, value()?)?,
-            "--revoke" => set_once(&mut args.revoke, &name, value()?)?,
-            "--auth" => {
-                let v = value()?;
-                let method = AuthMethod::parse(&v).ok_or_else(|| {
-                    format!(
-                        "--auth must be basic, basic-unencoded, post, auto, none, jwt or \
-                         private-key-jwt, not {}",
-                        v.escape_debug()
-                    )
-                })?;
-                set_once(&mut args.auth, &name, method)?;
-            }
-            _ => return Err(format!("unknown option {}", name.escape_debug())),
-        }
-    }
-    Ok(Command::Fetch(Box::new(args)))
-}
-
-fn set_once<T>(slot: &mut Option<T>, name: &str, value: T) -> Result<(), String> {
-    if slot.replace(value).is_some() {
-        return Err(format!("{name} given more than once"));
-    }
-    Ok(())
-}
 
 // ---- Outcome --------------------------------------------------------------
 
@@ -443,7 +283,7 @@ fn missing_feature(method: AuthMethod) -> Failure {
     };
     Failure::Other(format!(
         "--auth {name} needs the crate feature \"{feature}\"{what}: \
-         cargo run --example fetch_token --features {feature} -- ..."
+         cargo run -p embedded-oauth2-cli --features {feature} -- ..."
     ))
 }
 
@@ -615,7 +455,7 @@ fn with_client_certificate(
     if args.client_cert.is_some() || args.client_key.is_some() {
         return Err(Failure::Other(
             "--client-cert needs the crate features \"mtls\" and \"p256\": \
-             cargo run --example fetch_token --features mtls,p256 -- ..."
+             cargo run -p embedded-oauth2-cli --features mtls,p256 -- ..."
                 .into(),
         ));
     }
@@ -729,6 +569,10 @@ struct Discovered {
     dpop_es256: bool,
     /// Where `--auth auto` starts, from `token_endpoint_auth_methods_supported`.
     auto_style: Option<embedded_oauth2::AuthStyle>,
+    /// For `--revoke` without a URL (RFC 8414 `revocation_endpoint`).
+    revocation_endpoint: Option<String>,
+    /// RFC 8705 §5: the revocation endpoint for mutual-TLS clients.
+    mtls_revocation_endpoint: Option<String>,
 }
 
 #[cfg(feature = "discovery")]
@@ -739,6 +583,8 @@ impl Discovered {
             mtls_token_endpoint: m.mtls_token_endpoint.map(|e| e.url().to_owned()),
             dpop_es256: m.dpop_es256,
             auto_style: m.auth_methods.auto_style(),
+            revocation_endpoint: m.revocation_endpoint.map(|e| e.url().to_owned()),
+            mtls_revocation_endpoint: m.mtls_revocation_endpoint.map(|e| e.url().to_owned()),
         }
     }
 }
@@ -747,7 +593,7 @@ impl Discovered {
 fn discover(_: &str, _: &Args) -> Result<Discovered, Failure> {
     Err(Failure::Other(
         "--issuer needs the crate feature \"discovery\": \
-         cargo run --example fetch_token --features tls,discovery -- ..."
+         cargo run -p embedded-oauth2-cli --features discovery -- ..."
             .into(),
     ))
 }
@@ -755,16 +601,35 @@ fn discover(_: &str, _: &Args) -> Result<Discovered, Failure> {
 // ---- Main -----------------------------------------------------------------
 
 fn run() -> Result<(), Failure> {
-    let args = match parse_args(std::env::args_os().skip(1)).map_err(Failure::Usage)? {
-        Command::Help => {
-            let mut stdout = io::stdout().lock();
-            return writeln!(stdout, "{USAGE}\n\n{HELP}")
+    let args = match args::parse(std::env::args_os().skip(1)).map_err(Failure::Usage)? {
+        Command::Print(text) => {
+            return text
+                .print()
                 .map_err(|e| Failure::Other(format!("writing to stdout: {e}")));
         }
         Command::Fetch(args) => *args,
     };
+    #[cfg(not(feature = "revocation"))]
+    if args.revoke.is_some() {
+        return Err(Failure::Other(
+            "--revoke needs the crate feature \"revocation\": \
+             cargo run -p embedded-oauth2-cli --features revocation -- ..."
+                .into(),
+        ));
+    }
+    // `--revoke` without a URL: the revocation endpoint of the metadata.
+    if matches!(args.revoke, Some(None)) && args.issuer.is_none() {
+        return Err(Failure::Usage(
+            "--revoke without a URL needs --issuer (its metadata names the revocation \
+             endpoint): give --revoke URL or --issuer URL"
+                .into(),
+        ));
+    }
     let discovered;
     let mut auto_style = None;
+    // The metadata's revocation endpoint (the mTLS alias with a client
+    // certificate), for `--revoke` without a URL.
+    let mut discovered_revocation = None;
     let token_url = match (&args.token_url, &args.issuer) {
         (Some(url), None) => url.as_str(),
         (None, Some(issuer)) => {
@@ -773,6 +638,11 @@ fn run() -> Result<(), Failure> {
             let endpoint = match (&args.client_cert, &discovered.mtls_token_endpoint) {
                 (Some(_), Some(alias)) => alias,
                 _ => &discovered.token_endpoint,
+            };
+            discovered_revocation = match (&args.client_cert, &discovered.mtls_revocation_endpoint)
+            {
+                (Some(_), Some(alias)) => Some(alias.as_str()),
+                _ => discovered.revocation_endpoint.as_deref(),
             };
             println!("token_endpoint={endpoint}");
             if args.dpop_key.is_some() && !discovered.dpop_es256 {
@@ -854,7 +724,7 @@ fn run() -> Result<(), Failure> {
         Some(_) => {
             return Err(Failure::Other(
                 "--dpop-key needs the crate features \"dpop\" and \"p256\": \
-                 cargo run --example fetch_token --features tls,dpop,p256 -- ..."
+                 cargo run -p embedded-oauth2-cli --features dpop,p256 -- ..."
                     .into(),
             ));
         }
@@ -895,6 +765,16 @@ fn run() -> Result<(), Failure> {
     }
     #[cfg(feature = "revocation")]
     if let Some(url) = &args.revoke {
+        let url = match url {
+            Some(url) => url.as_str(),
+            None => discovered_revocation.ok_or_else(|| {
+                Failure::Other(
+                    "--revoke: the issuer's metadata names no revocation_endpoint \
+                     (give --revoke URL)"
+                        .into(),
+                )
+            })?,
+        };
         let ep = if args.allow_http {
             TokenEndpoint::parse_allow_http(url)
         } else {
@@ -904,13 +784,7 @@ fn run() -> Result<(), Failure> {
         config = config.with_revocation_endpoint(ep);
     }
     #[cfg(not(feature = "revocation"))]
-    if args.revoke.is_some() {
-        return Err(Failure::Other(
-            "--revoke needs the crate feature \"revocation\": \
-             cargo run --example fetch_token --features tls,revocation -- ..."
-                .into(),
-        ));
-    }
+    let _ = discovered_revocation;
     let resources: Vec<&str> = args.resources.iter().map(String::as_str).collect();
     if !resources.is_empty() {
         config = config
@@ -972,7 +846,7 @@ fn run() -> Result<(), Failure> {
     revoke_with(&mut client, &mut connect_tcp, &args)
 }
 
-/// `--revoke URL`: revokes the token the client holds (fetched or from the
+/// `--revoke [URL]`: revokes the token the client holds (fetched or from the
 /// cache) and prints `revoked=1`; the `--cache` file, now useless, goes.
 fn revoke_with<K: Connect>(
     client: &mut Tool<'_, impl embedded_oauth2::Clock, impl WallClock>,
@@ -1139,6 +1013,8 @@ where
     let mut buf = vec![0u8; WORK_BUF];
     // The service's latest DPoP nonce (RFC 9449 §9).
     let mut nonce = None;
+    // The service's last refusal (status and body), shown if the call fails.
+    let mut refused: Option<(u16, Vec<u8>)> = None;
     let result = client.call(connector, &mut buf, |_, token| {
         let mut auth = vec![0u8; TOKEN_CAP + 16];
         let value = token
@@ -1173,23 +1049,40 @@ where
         let (status, body, head) = response?;
         if dpop.is_some() && asks_for_nonce(status, &head) {
             nonce = head_nonce(&head);
+            refused = Some((status, body));
             return Ok(Attempt::UseDpopNonce);
         }
         Ok::<_, String>(if Attempt::<()>::rejects_token(status) {
+            refused = Some((status, body));
             Attempt::TokenRejected
         } else {
             Attempt::Done((status, body))
         })
     });
-    let (status, body) = result.map_err(|e| match e {
-        CallError::Token(e) => Failure::from(e),
-        CallError::Resource(e) => Failure::Other(format!("--call: {e}")),
-        CallError::Rejected => {
-            Failure::Other("--call: the service refused the renewed token too (401)".into())
+    let (status, body) = match result {
+        Ok(answer) => answer,
+        Err(e) => {
+            // The service's last answer first (a refusal, then the renewal
+            // failed or was refused too), then why the call failed.
+            if let (Some((status, body)), false) = (&refused, matches!(e, CallError::Resource(_))) {
+                print_call(*status, body)?;
+            }
+            return Err(match e {
+                CallError::Token(e) => Failure::from(e),
+                CallError::Resource(e) => Failure::Other(format!("--call: {e}")),
+                CallError::Rejected => {
+                    Failure::Other("--call: the service refused the renewed token too (401)".into())
+                }
+                other => Failure::Other(format!("--call: {other}")),
+            });
         }
-        other => Failure::Other(format!("--call: {other}")),
-    })?;
-    let line = format!("call_status={status}\ncall_body={}\n", escape_body(&body));
+    };
+    print_call(status, &body)
+}
+
+/// `call_status=` and `call_body=` (on one line, [`escape_body`]).
+fn print_call(status: u16, body: &[u8]) -> Result<(), Failure> {
+    let line = format!("call_status={status}\ncall_body={}\n", escape_body(body));
     let mut stdout = io::stdout().lock();
     stdout
         .write_all(line.as_bytes())

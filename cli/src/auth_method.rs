@@ -1,7 +1,6 @@
 //! The `--auth` methods of the two `fetch_token` programs (the host's
-//! `examples/fetch_token.rs` and the emulated device's
-//! `examples/qemu-device`), named once. `no_std`: included by both with
-//! `#[path]`.
+//! `cli/`, and the emulated device's `examples/qemu-device`, which includes
+//! this file with `#[path]`), named once. `no_std`.
 
 /// A client authentication method as `--auth` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
