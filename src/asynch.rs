@@ -275,7 +275,36 @@ where
     }
 
     /// [`Client::call`](crate::Client::call), asynchronously: `attempt` is
-    /// an async closure.
+    /// an async closure, written `async |connector, token| { … }` (a
+    /// closure returning `async move { … }` does not satisfy
+    /// `AsyncFnMut` for every borrow and fails to compile with "AsyncFnMut
+    /// is not general enough").
+    ///
+    /// ```
+    /// # #[cfg(feature = "async")] {
+    /// use embedded_oauth2::asynch::request;
+    /// use embedded_oauth2::http::{ResourceRequest, ResourceResponse, ResourceUrl};
+    /// # use embedded_oauth2::{Client, ClientAuth, ClientId, ClientSecret, Config, Instant, TokenEndpoint};
+    /// # async fn demo<K: embedded_oauth2::asynch::Connect>(tls: &mut K) -> Result<(), embedded_oauth2::CallError<K::Error, embedded_oauth2::Error<K::Error>>> {
+    /// # let config = Config::new(TokenEndpoint::parse("https://as.example/token").unwrap(),
+    /// #     ClientId::new("c").unwrap(), ClientAuth::Basic(ClientSecret::<64>::new("s").unwrap()));
+    /// # let mut client: Client<_> = Client::new(config, || Instant::from_secs(0));
+    /// let url = ResourceUrl::parse("https://receipts.example/v1/receipts/42").unwrap();
+    /// let (mut work, mut body) = ([0u8; 2048], [0u8; 2048]);
+    /// let answer = client
+    ///     .asynch()
+    ///     .call(tls, &mut work, async |tls, token| {
+    ///         request(tls, &ResourceRequest::get(&url), token, &mut body)
+    ///             .await
+    ///             .map(ResourceResponse::attempt)
+    ///     })
+    ///     .await?;
+    /// let receipt = answer.body(&body); // the status: `answer.status`
+    /// # let _ = receipt;
+    /// # Ok(())
+    /// # }
+    /// # }
+    /// ```
     pub async fn call<K: Connect, Rv, X>(
         self,
         connector: &mut K,

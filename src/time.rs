@@ -114,6 +114,11 @@ impl<F: Fn() -> Instant> Clock for F {
 /// The embassy time driver as the client's clock (feature `embassy-time`):
 /// `Client::new(config, EmbassyClock)`.
 ///
+/// The firmware's HAL provides the time driver. For tests on the host,
+/// give embassy-time its std driver and a timer queue in your
+/// dev-dependencies, or `Timer` does not link:
+/// `embassy-time = { version = "0.5", features = ["std", "generic-queue-8"] }`.
+///
 /// ```
 /// # #[cfg(feature = "embassy-time")] {
 /// use embedded_oauth2::{Clock, EmbassyClock, Instant};

@@ -226,7 +226,10 @@ impl<const T: usize, const S: usize> Token<T, S> {
     }
 
     /// Writes the whole header line, `Authorization: Bearer <token>\r\n`, to
-    /// a stream: for firmware composing its own request to a resource server.
+    /// a stream: for firmware composing its own request to a resource server
+    /// (or let [`blocking::request`](crate::blocking::request) write and
+    /// send all of it). Flush the stream once the request is written: over
+    /// TLS nothing leaves before the record is flushed.
     ///
     /// ```
     /// # use embedded_oauth2::Token;

@@ -52,6 +52,15 @@ macro_rules! tls_io {
 
         /// An open, verified TLS 1.3 connection (see the module docs for how
         /// it ends).
+        ///
+        /// **Flush after writing a request.** What you write is gathered
+        /// into one TLS record in the write buffer and goes out only when
+        /// the record is full or you call `flush()`. A request written
+        /// without a flush is never sent: the read that follows waits for
+        /// an answer that cannot come (until the socket's timeout; on
+        /// embassy-net, which has none by default, forever). The crate's
+        /// own exchanges flush ([`request`](crate::blocking::request) for
+        /// the services you call).
         pub struct TlsStream<'c, S: Read + Write> {
             conn: Option<Connection<'c, S>>,
             wire: &'c Wire<S::Error>,

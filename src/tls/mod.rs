@@ -119,9 +119,47 @@ use embedded_io::ErrorType;
 use embedded_tls::SignatureScheme;
 use embedded_tls::blocking::{Aes128GcmSha256, CryptoProvider, TlsVerifier};
 
-pub use embedded_tls::blocking::{MaxFragmentLength, NoClock, TlsClock};
-pub use embedded_tls::{CryptoRngCore, TlsError};
-pub use rustls_pki_types::{Der, TrustAnchor};
+/// A random number generator for the key exchange: `rand_core` 0.6's
+/// `RngCore + CryptoRng` (a TRNG, or a CSPRNG seeded from one). From
+/// embedded-tls.
+pub use embedded_tls::CryptoRngCore;
+/// What embedded-tls reports when the handshake or a record fails (an
+/// alert, a decode error, a short buffer); inside
+/// [`TlsConnectError::Tls`], and [`TlsConnectError::describe`] puts it in
+/// words. From embedded-tls.
+pub use embedded_tls::TlsError;
+/// TLS `max_fragment_length` (RFC 6066): ask the server for records of at
+/// most 512–4096 bytes, so the read buffer can be that small
+/// ([`TlsConnector::with_max_fragment_length`], [`read_buffer_len`]). From
+/// embedded-tls.
+pub use embedded_tls::blocking::MaxFragmentLength;
+/// The clock of a connector that has none ([`TlsConnector`]'s default):
+/// certificates are then checked at the latest notBefore of the chain
+/// (dates as good as unchecked; see the module docs). From embedded-tls.
+pub use embedded_tls::blocking::NoClock;
+/// Where a connector gets the time to check certificate dates:
+/// `fn now() -> Option<u64>`, Unix seconds (`None`: unknown, treated as
+/// [`NoClock`]). Implement it on a type of yours over your RTC and pass it
+/// with [`TlsConnector::with_clock`]; on a host, `std::time::SystemTime`
+/// is one (feature `std`). From embedded-tls.
+///
+/// ```
+/// use embedded_oauth2::tls::TlsClock;
+/// struct Rtc;
+/// impl TlsClock for Rtc {
+///     fn now() -> Option<u64> {
+///         Some(1_767_225_600) // read the RTC here
+///     }
+/// }
+/// assert_eq!(Rtc::now(), Some(1_767_225_600));
+/// ```
+pub use embedded_tls::blocking::TlsClock;
+/// DER bytes borrowed from somewhere (the parts of a [`TrustAnchor`]).
+/// From rustls-pki-types.
+pub use rustls_pki_types::Der;
+/// A root prepared once (subject, public key, name constraints), e.g. kept
+/// in flash: [`Roots::Anchors`]. From rustls-pki-types.
+pub use rustls_pki_types::TrustAnchor;
 
 mod der;
 mod io;

@@ -58,7 +58,16 @@ use core::marker::PhantomData;
 use core::net::{IpAddr, SocketAddr};
 
 use embedded_io::{ErrorKind, ErrorType};
-pub use embedded_nal_async::{AddrType, Dns, TcpConnect};
+/// Which addresses a lookup asks for (IPv4, IPv6, either). From
+/// embedded-nal-async.
+pub use embedded_nal_async::AddrType;
+/// A resolver: `get_host_by_name(host, AddrType)` (embassy-net's
+/// `DnsSocket`). From embedded-nal-async.
+pub use embedded_nal_async::Dns;
+/// A TCP stack: `connect(SocketAddr)` gives a connection that is
+/// embedded-io-async `Read + Write` (embassy-net's `TcpClient`). From
+/// embedded-nal-async.
+pub use embedded_nal_async::TcpConnect;
 
 use super::asynch::Open;
 

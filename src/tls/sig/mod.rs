@@ -76,7 +76,16 @@
 
 use core::fmt;
 
-pub use rustls_pki_types::{AlgorithmIdentifier, InvalidSignature, SignatureVerificationAlgorithm};
+/// The DER identifier of a public key or signature algorithm, as webpki
+/// compares them. From rustls-pki-types.
+pub use rustls_pki_types::AlgorithmIdentifier;
+/// A signature that does not verify (or input that is not one: every
+/// malformed key or signature). From rustls-pki-types.
+pub use rustls_pki_types::InvalidSignature;
+/// A signature algorithm as rustls-webpki takes it: its identifiers and
+/// `verify_signature(public_key, message, signature)`. Every static here is
+/// one. From rustls-pki-types.
+pub use rustls_pki_types::SignatureVerificationAlgorithm;
 
 use super::der::Tlv;
 
