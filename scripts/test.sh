@@ -57,6 +57,12 @@ cargo clippy --lib --no-default-features --features "$ALL_HOST" --target thumbv7
 step "cargo test (all features that link on the host)"
 cargo test --features "$ALL_HOST"
 
+step "board-common host tests (examples/board-common: token task, service call, configuration)"
+# The embassy boards' shared code on the host: embassy-time's std driver,
+# scripted connectors and a null network driver (its own workspace; its
+# own target dir, so the main build's is not disturbed).
+(cd examples/board-common && CARGO_TARGET_DIR="$PWD/../../target/board-common" cargo test)
+
 step "cargo doc (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features "$ALL_HOST"
 

@@ -14,7 +14,7 @@
 //! `examples/qemu-device` shares the idea of the service call (`GET` with
 //! `Authorization: Bearer`, read with `ResponseReader`) but is blocking,
 //! not embassy; it is left as it is.
-#![no_std]
+#![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 #[macro_use]
@@ -25,6 +25,9 @@ pub mod net;
 pub mod publish;
 pub mod service;
 pub mod token_task;
+
+#[cfg(test)]
+mod testing;
 
 use embedded_oauth2::tls::READ_BUFFER;
 
