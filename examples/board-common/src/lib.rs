@@ -20,6 +20,7 @@
 #[macro_use]
 mod fmt;
 
+mod check;
 pub mod config;
 pub mod net;
 pub mod publish;

@@ -151,6 +151,18 @@ async fn main(spawner: Spawner) {
         }
     }
 
+    // The network name and passphrase fit the driver's buffers (build.rs
+    // refuses them already; cyw43 would panic on longer ones).
+    let (ssid, password) = match SETTINGS.wifi() {
+        Ok(w) => w,
+        Err(e) => {
+            error!("configuration: {}", e);
+            loop {
+                Timer::after(Duration::from_secs(3600)).await;
+            }
+        }
+    };
+
     // The CYW43439 on its PIO SPI bus (GPIO 23 power, 24 data, 25 CS, 29 clock).
     let pwr = Output::new(p.PIN_23, Level::Low);
     let cs = Output::new(p.PIN_25, Level::High);
@@ -202,14 +214,14 @@ async fn main(spawner: Spawner) {
 
     // Join, and join again whenever the link drops.
     loop {
-        let options = if SETTINGS.wifi_password.is_empty() {
+        let options = if password.is_empty() {
             JoinOptions::new_open()
         } else {
-            JoinOptions::new(SETTINGS.wifi_password.as_bytes())
+            JoinOptions::new(password.as_bytes())
         };
-        match control.join(SETTINGS.wifi_ssid, options).await {
+        match control.join(ssid, options).await {
             Ok(()) => {
-                info!("joined {}", SETTINGS.wifi_ssid);
+                info!("joined {}", ssid);
                 stack.wait_config_up().await;
                 if let Some(config) = stack.config_v4() {
                     info!("DHCP: {}", config.address);
@@ -218,7 +230,7 @@ async fn main(spawner: Spawner) {
                 warn!("Wi-Fi link lost; joining again");
             }
             Err(e) => {
-                warn!("joining {} failed: {}", SETTINGS.wifi_ssid, e);
+                warn!("joining {} failed: {}", ssid, e);
                 Timer::after(Duration::from_secs(5)).await;
             }
         }
