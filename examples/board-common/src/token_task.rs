@@ -54,6 +54,12 @@ pub trait TokenStore {
     fn load(&self) -> &[u8];
     /// Keeps `record`, replacing what was kept; `&[]` clears it.
     fn save(&mut self, record: &[u8]);
+    /// Whether it keeps anything. `false` (`()`): no token is exported for
+    /// it, so a board without a store (and without the wall clock a record
+    /// needs) has nothing to report at each renewal.
+    fn keeps(&self) -> bool {
+        true
+    }
 }
 
 /// No store: every boot fetches.
@@ -62,6 +68,9 @@ impl TokenStore for () {
         &[]
     }
     fn save(&mut self, _: &[u8]) {}
+    fn keeps(&self) -> bool {
+        false
+    }
 }
 
 /// A TLS connection's record buffers (see `embedded_oauth2::tls`): the read
@@ -153,7 +162,8 @@ impl<J: RngCore> Random for Jitter<J> {
 /// in `cell` for ever. `tls_rng` keys the TLS handshakes (a CSPRNG);
 /// `jitter` spreads renewals and backoff. A token kept in `store` by an
 /// earlier boot is served first while valid; each new token is kept there
-/// (`wall` dates it: a clock that survives the reset or sleep).
+/// (`wall` dates it: a clock that survives the reset or sleep). Without a
+/// store (`()`, and then `wall` may be `|| None`) nothing is kept.
 pub async fn run<R: CryptoRngCore, J: RngCore, W: WallClock, S: TokenStore>(
     stack: Stack<'static>,
     resources: &'static mut TokenResources,
@@ -366,12 +376,17 @@ pub(crate) fn publish_current<J: RngCore, W: WallClock>(
     }
 }
 
-/// Keeps the client's token in `store` (through `record`, wiped after).
+/// Keeps the client's token in `store` (through `record`, wiped after);
+/// nothing without a store. A store whose record cannot be made (no wall
+/// clock, say) is warned about.
 fn keep<J: RngCore, W: WallClock, S: TokenStore>(
     client: &TokenClient<J, W>,
     store: &mut S,
     record: &mut [u8; RECORD_CAP],
 ) {
+    if !store.keeps() {
+        return;
+    }
     match client.export_token(record) {
         Ok(n) => store.save(record.get(..n).unwrap_or_default()),
         Err(e) => warn!("token not kept: {}", e),
@@ -493,6 +508,72 @@ mod tests {
 
     extern crate std;
     use std::string::String;
+    use std::vec::Vec;
+
+    use crate::testing::{logged, logs};
+
+    /// A store in memory.
+    #[derive(Default)]
+    struct MemoryStore(Vec<u8>);
+
+    impl TokenStore for MemoryStore {
+        fn load(&self) -> &[u8] {
+            &self.0
+        }
+        fn save(&mut self, record: &[u8]) {
+            self.0 = record.to_vec();
+        }
+    }
+
+    /// A client holding a fresh token.
+    fn client_with_token<W: WallClock>(wall: W) -> TokenClient<TestRng, W> {
+        let mut client = client(wall);
+        let cell = TokenCell::new();
+        attempt_with(
+            &mut client,
+            Script::Answer(token_answer("t", 3600)),
+            &cell,
+            &mut None,
+        );
+        assert!(client.cached().is_some());
+        client
+    }
+
+    /// The Pico W: no store (`()`) and no wall clock. Nothing to keep, so
+    /// nothing to complain about at every renewal.
+    #[test]
+    fn without_a_store_nothing_is_kept_and_nothing_logged() {
+        let client = client_with_token(|| None);
+        capture_logs();
+        let mut record = [0u8; RECORD_CAP];
+        keep(&client, &mut (), &mut record);
+        assert!(!logged("not kept"), "{:?}", logs());
+    }
+
+    /// The ESP32-C3: a store and a wall clock. The record is kept.
+    #[test]
+    fn with_a_store_and_a_wall_clock_the_token_is_kept() {
+        let client = client_with_token(|| Some(T0));
+        capture_logs();
+        let mut store = MemoryStore::default();
+        let mut record = [0u8; RECORD_CAP];
+        keep(&client, &mut store, &mut record);
+        assert!(store.0.starts_with(b"EO2T"), "{:?}", logs());
+        assert!(record.iter().all(|&b| b == 0), "the record buffer is wiped");
+    }
+
+    /// A store without a wall clock cannot date the record: that is worth
+    /// a warning (the board is misconfigured).
+    #[test]
+    fn a_store_without_a_wall_clock_is_reported() {
+        let client = client_with_token(|| None);
+        capture_logs();
+        let mut store = MemoryStore::default();
+        let mut record = [0u8; RECORD_CAP];
+        keep(&client, &mut store, &mut record);
+        assert!(store.0.is_empty());
+        assert!(logged("not kept"), "{:?}", logs());
+    }
 
     #[test]
     fn a_fetched_token_is_published() {

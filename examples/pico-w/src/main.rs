@@ -90,8 +90,9 @@ async fn token_task(
     tls_rng: ChaCha20Rng,
 ) -> ! {
     // Renewal jitter needs no cryptographic strength: the ROSC bits do.
-    // No wall clock and no retained memory here: every boot fetches (see
-    // `../esp32c3` for a token kept in RTC RAM).
+    // No wall clock and no retained memory here: every boot fetches, and
+    // no token is exported (no store: `()`); see `../esp32c3` for a token
+    // kept in RTC RAM.
     token_task::run(stack, resources, &TOKEN, tls_rng, RoscRng, || None, ()).await
 }
 
