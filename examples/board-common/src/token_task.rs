@@ -109,7 +109,7 @@ impl Default for TlsBuffers {
     }
 }
 
-/// Everything the token task needs in static memory (≈29 KiB with
+/// Everything the token task needs in static memory (≈32 KiB with
 /// `READ_BUFFER` TLS records).
 pub struct TokenResources {
     tcp: TcpBuffers<TCP_RX, TCP_TX>,
@@ -268,23 +268,11 @@ pub async fn run<R: CryptoRngCore, J: RngCore, W: WallClock, S: TokenStore>(
         match select(Timer::at(wake), cell.refused()).await {
             Either::First(()) => {}
             Either::Second(generation) if generation == cell.generation() => {
-                // The token in force was refused by a service: drop it and
-                // fetch a new one now — unless the last ones were refused
-                // too, then back off as after failed fetches.
-                client.invalidate();
-                cell.withdraw();
-                published = None;
-                let refusals = cell.refusals();
-                if refusals > 1 {
-                    let pause = Backoff::new().delay(refusals - 1, tls_rng.next_u32(), None);
-                    warn!(
-                        "token refused {} times in a row; next one in {} s",
-                        refusals,
-                        pause.as_secs()
-                    );
-                    Timer::after(Duration::from_millis(pause.as_millis() as u64)).await;
-                } else {
-                    info!("token {} refused by the service: renewing", generation);
+                let sample = tls_rng.next_u32();
+                if let Some(pause) =
+                    on_refusal(&mut client, cell, &mut store, &mut published, sample)
+                {
+                    Timer::after(pause).await;
                 }
             }
             Either::Second(_) => {} // a token already replaced
@@ -373,6 +361,41 @@ pub(crate) fn publish_current<J: RngCore, W: WallClock>(
             error!("publishing the token: {}", e);
             false
         }
+    }
+}
+
+/// The token in force was refused by a service: drops it (client, cell)
+/// so the next attempt fetches a new one at once — unless the last ones
+/// were refused too: then the pause to take first, a backoff as after
+/// failed fetches (`Backoff::delay` on the refusals in a row; `sample`
+/// jitters it). Every refusal costs one fetch; the backoff only spaces them.
+/// The store forgets the token too, so a reset does not bring it back.
+pub(crate) fn on_refusal<J: RngCore, W: WallClock, S: TokenStore>(
+    client: &mut TokenClient<J, W>,
+    cell: &TokenCell<HEADER_CAP>,
+    store: &mut S,
+    published: &mut Option<Instant>,
+    sample: u32,
+) -> Option<Duration> {
+    client.invalidate();
+    cell.withdraw();
+    *published = None;
+    // Nor may it come back from the store after a reset.
+    if store.keeps() {
+        store.save(&[]);
+    }
+    let refusals = cell.refusals();
+    if refusals > 1 {
+        let pause = Backoff::new().delay(refusals - 1, sample, None);
+        warn!(
+            "token refused {} times in a row; next one in {} s",
+            refusals,
+            pause.as_secs()
+        );
+        Some(Duration::from_millis(pause.as_millis() as u64))
+    } else {
+        info!("token {} refused by the service: renewing", cell.generation());
+        None
     }
 }
 
@@ -560,6 +583,63 @@ mod tests {
         keep(&client, &mut store, &mut record);
         assert!(store.0.starts_with(b"EO2T"), "{:?}", logs());
         assert!(record.iter().all(|&b| b == 0), "the record buffer is wiped");
+    }
+
+    /// A service refuses every token: each refusal drops the token (the
+    /// next attempt fetches: one fetch per refused call), and from the
+    /// second in a row the fetch waits a growing backoff, capped at 5 min.
+    #[test]
+    fn each_refusal_costs_one_fetch_spaced_by_a_backoff() {
+        capture_logs();
+        let mut client = client(|| Some(T0));
+        let cell = TokenCell::new();
+        let mut store = MemoryStore::default();
+        let mut published = None;
+        let mut pauses = Vec::new();
+        for round in 0..12 {
+            let step = attempt_with(
+                &mut client,
+                Script::Answer(token_answer("refused", 3600)),
+                &cell,
+                &mut published,
+            );
+            assert!(step.published, "round {round}: a fetch, a new token");
+            cell.refuse(cell.generation());
+            pauses.push(on_refusal(&mut client, &cell, &mut store, &mut published, u32::MAX));
+            assert!(client.cached().is_none());
+            assert!(in_cell(&cell).is_none(), "withdrawn");
+        }
+        assert_eq!(pauses[0], None, "the first refusal renews at once");
+        let secs: Vec<u64> = pauses[1..].iter().map(|p| p.unwrap().as_secs()).collect();
+        assert!(secs.windows(2).all(|w| w[0] <= w[1]), "{secs:?}");
+        // (`u32::MAX` takes the top of each jittered range: just under it.)
+        assert_eq!(secs.last(), Some(&299), "{secs:?}");
+    }
+
+    /// A refused token must not come back from the store after a reset.
+    #[test]
+    fn a_refused_token_is_forgotten_by_the_store() {
+        capture_logs();
+        let mut client = client(|| Some(T0));
+        let cell = TokenCell::new();
+        let mut store = MemoryStore::default();
+        let mut published = None;
+        attempt_with(
+            &mut client,
+            Script::Answer(token_answer("refused", 3600)),
+            &cell,
+            &mut published,
+        );
+        let mut record = [0u8; RECORD_CAP];
+        keep(&client, &mut store, &mut record);
+        assert!(!store.0.is_empty());
+        cell.refuse(cell.generation());
+        on_refusal(&mut client, &cell, &mut store, &mut published, 0);
+        let mut after_reset = super::tests::client(|| Some(T0 + 60));
+        assert!(
+            after_reset.restore_token(store.load()).is_err(),
+            "the store still holds the refused token"
+        );
     }
 
     /// A store without a wall clock cannot date the record: that is worth
