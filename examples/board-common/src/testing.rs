@@ -267,3 +267,94 @@ pub fn token_answer(token: &str, expires_in: u32) -> &'static [u8] {
     );
     answer.leak().as_bytes()
 }
+
+// ---- a null network driver ------------------------------------------------------
+
+/// The link state a [`NullDriver`] reports, settable from the test.
+#[derive(Clone)]
+pub struct Link(std::sync::Arc<std::sync::Mutex<(bool, Option<core::task::Waker>)>>);
+
+impl Link {
+    /// Sets the link up or down and wakes the stack.
+    pub fn set(&self, up: bool) {
+        let mut state = self.0.lock().unwrap();
+        state.0 = up;
+        if let Some(w) = state.1.take() {
+            w.wake();
+        }
+    }
+}
+
+/// An embassy-net driver (IP medium) that never delivers a packet and
+/// drops what it is given to send; its link state is the test's.
+pub struct NullDriver {
+    link: Link,
+}
+
+impl NullDriver {
+    pub fn new(up: bool) -> Self {
+        Self {
+            link: Link(std::sync::Arc::new(std::sync::Mutex::new((up, None)))),
+        }
+    }
+
+    /// A handle on its link state.
+    pub fn link(&self) -> Link {
+        self.link.clone()
+    }
+}
+
+/// A received packet (never handed out).
+pub struct NoPacket;
+
+impl embassy_net_driver::RxToken for NoPacket {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, f: F) -> R {
+        f(&mut [])
+    }
+}
+
+/// Sending: the bytes go nowhere.
+pub struct Drop_;
+
+impl embassy_net_driver::TxToken for Drop_ {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut buf = std::vec![0u8; len];
+        f(&mut buf)
+    }
+}
+
+impl embassy_net_driver::Driver for NullDriver {
+    type RxToken<'a> = NoPacket;
+    type TxToken<'a> = Drop_;
+
+    fn receive(
+        &mut self,
+        _: &mut core::task::Context<'_>,
+    ) -> Option<(NoPacket, Drop_)> {
+        None
+    }
+
+    fn transmit(&mut self, _: &mut core::task::Context<'_>) -> Option<Drop_> {
+        Some(Drop_)
+    }
+
+    fn link_state(&mut self, cx: &mut core::task::Context<'_>) -> embassy_net_driver::LinkState {
+        let mut state = self.link.0.lock().unwrap();
+        state.1 = Some(cx.waker().clone());
+        if state.0 {
+            embassy_net_driver::LinkState::Up
+        } else {
+            embassy_net_driver::LinkState::Down
+        }
+    }
+
+    fn capabilities(&self) -> embassy_net_driver::Capabilities {
+        let mut caps = embassy_net_driver::Capabilities::default();
+        caps.max_transmission_unit = 1500;
+        caps
+    }
+
+    fn hardware_address(&self) -> embassy_net_driver::HardwareAddress {
+        embassy_net_driver::HardwareAddress::Ip
+    }
+}

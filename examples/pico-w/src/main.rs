@@ -17,6 +17,7 @@
 use board_common::config::SETTINGS;
 use board_common::service::{self, ServiceResources};
 use board_common::token_task::{self, TokenResources};
+use board_common::net::{Configured, wait_configured};
 use board_common::{HEADER_CAP, SOCKETS, TokenCell};
 use cyw43::{A4, Aligned, JoinOptions};
 use cyw43_pio::{DEFAULT_CLOCK_DIVIDER, PioSpi};
@@ -70,6 +71,9 @@ static NET_RESOURCES: ConstStaticCell<StackResources<SOCKETS>> =
     ConstStaticCell::new(StackResources::new());
 
 type Spi = PioSpi<'static, PIO0, 0>;
+
+/// How long a join waits for a DHCP address before joining again.
+const DHCP_LIMIT: Duration = Duration::from_secs(30);
 
 // ---- tasks -----------------------------------------------------------------------
 
@@ -223,12 +227,22 @@ async fn main(spawner: Spawner) {
         match control.join(ssid, options).await {
             Ok(()) => {
                 info!("joined {}", ssid);
-                stack.wait_config_up().await;
-                if let Some(config) = stack.config_v4() {
-                    info!("DHCP: {}", config.address);
+                // DHCP, unless the link drops first (then nothing would
+                // wake `wait_config_up`) or no answer comes.
+                match wait_configured(stack, DHCP_LIMIT).await {
+                    Configured::Up => {
+                        if let Some(config) = stack.config_v4() {
+                            info!("DHCP: {}", config.address);
+                        }
+                        stack.wait_link_down().await;
+                        warn!("Wi-Fi link lost; joining again");
+                    }
+                    other => {
+                        warn!("no DHCP address ({}); joining again", other);
+                        control.leave().await;
+                        Timer::after(Duration::from_secs(1)).await;
+                    }
                 }
-                stack.wait_link_down().await;
-                warn!("Wi-Fi link lost; joining again");
             }
             Err(e) => {
                 warn!("joining {} failed: {}", ssid, e);
