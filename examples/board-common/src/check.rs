@@ -81,11 +81,14 @@ pub fn client_secret(value: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// A check: `Ok` or what is wrong.
+pub type Check = fn(&str) -> Result<(), Invalid>;
+
 /// Each variable and its check (what `build.rs` runs on those that are
 /// set). The URLs are parsed at boot by the crate; here they must only not
 /// be empty. (The library uses the checks one by one.)
 #[cfg_attr(not(test), allow(dead_code))]
-pub const CHECKS: [(&str, fn(&str) -> Result<(), Invalid>); 6] = [
+pub const CHECKS: [(&str, Check); 6] = [
     ("WIFI_SSID", wifi_ssid),
     ("WIFI_PASSWORD", wifi_password),
     ("OAUTH_TOKEN_URL", not_empty),

@@ -96,7 +96,6 @@ pub static CA_DER: &[u8] = include_bytes!(env!("BOARD_CA_DER"));
 /// Whether [`CA_DER`] is the build's empty placeholder.
 pub const CA_PLACEHOLDER: bool = matches!(env!("BOARD_CA_PLACEHOLDER").as_bytes(), b"1");
 
-
 /// A decimal number of seconds, at build time; a bad value fails the build.
 const fn parse_secs(s: &str) -> u64 {
     let b = s.as_bytes();
@@ -165,7 +164,7 @@ impl defmt::Format for Invalid {
 fn checked(
     name: &'static str,
     value: &str,
-    check: fn(&str) -> Result<(), Invalid>,
+    check: check::Check,
 ) -> Result<(), SettingError> {
     check(value).map_err(|e| SettingError {
         name,
@@ -186,7 +185,11 @@ impl Settings {
         let endpoint = TokenEndpoint::parse(self.token_url).map_err(at("OAUTH_TOKEN_URL"))?;
         let id = ClientId::new(self.client_id).map_err(at("OAUTH_CLIENT_ID"))?;
         // (`ClientSecret` takes an empty one: `Basic base64(id:)`.)
-        checked("OAUTH_CLIENT_SECRET", self.client_secret, check::client_secret)?;
+        checked(
+            "OAUTH_CLIENT_SECRET",
+            self.client_secret,
+            check::client_secret,
+        )?;
         let secret = ClientSecret::<SECRET_CAP>::new(self.client_secret)
             .map_err(at("OAUTH_CLIENT_SECRET"))?;
         let config = Config::new(endpoint, id, ClientAuth::Basic(secret));
@@ -269,26 +272,42 @@ mod tests {
         assert!(s.service().is_ok());
         assert_eq!(s.wifi().ok(), Some(("my-network", "correct horse")));
         // An open network: no passphrase.
-        assert!(Settings { wifi_password: "", ..settings() }.wifi().is_ok());
+        assert!(
+            Settings {
+                wifi_password: "",
+                ..settings()
+            }
+            .wifi()
+            .is_ok()
+        );
     }
 
     /// `OAUTH_CLIENT_SECRET=""` (an unset CI secret) must not boot and send
     /// `Basic base64(id:)`.
     #[test]
     fn an_empty_secret_is_refused() {
-        let s = Settings { client_secret: "", ..settings() };
+        let s = Settings {
+            client_secret: "",
+            ..settings()
+        };
         assert_eq!(refused(s.oauth()), "OAUTH_CLIENT_SECRET");
     }
 
     #[test]
     fn an_empty_client_id_is_refused() {
-        let s = Settings { client_id: "", ..settings() };
+        let s = Settings {
+            client_id: "",
+            ..settings()
+        };
         assert_eq!(refused(s.oauth()), "OAUTH_CLIENT_ID");
     }
 
     #[test]
     fn an_empty_ssid_is_refused() {
-        let s = Settings { wifi_ssid: "", ..settings() };
+        let s = Settings {
+            wifi_ssid: "",
+            ..settings()
+        };
         assert_eq!(refused(s.wifi()), "WIFI_SSID");
     }
 
@@ -298,8 +317,18 @@ mod tests {
     fn an_ssid_over_32_bytes_is_refused() {
         let ok = "s".repeat(32);
         let long = "s".repeat(33);
-        assert!(Settings { wifi_ssid: ok.leak(), ..settings() }.wifi().is_ok());
-        let s = Settings { wifi_ssid: long.leak(), ..settings() };
+        assert!(
+            Settings {
+                wifi_ssid: ok.leak(),
+                ..settings()
+            }
+            .wifi()
+            .is_ok()
+        );
+        let s = Settings {
+            wifi_ssid: long.leak(),
+            ..settings()
+        };
         assert_eq!(refused(s.wifi()), "WIFI_SSID");
     }
 
@@ -307,13 +336,23 @@ mod tests {
     /// hex digits.
     #[test]
     fn a_passphrase_must_be_8_to_63_characters_or_64_hex_digits() {
-        let ok = |p: &str| Settings { wifi_password: String::from(p).leak(), ..settings() }.wifi().is_ok();
+        let ok = |p: &str| {
+            Settings {
+                wifi_password: String::from(p).leak(),
+                ..settings()
+            }
+            .wifi()
+            .is_ok()
+        };
         assert!(ok("12345678"));
         assert!(ok(&"p".repeat(63)));
         assert!(ok(&"0123456789abcdefABCDEF".repeat(3)[..64]));
         assert!(!ok("1234567"), "7 characters");
         assert!(!ok(&"p".repeat(64)), "64 characters, not hex");
-        assert!(!ok(&"a".repeat(65)), "65 bytes: past cyw43's 64-byte buffer");
+        assert!(
+            !ok(&"a".repeat(65)),
+            "65 bytes: past cyw43's 64-byte buffer"
+        );
         assert!(!ok("pass\u{e9}word"), "not ASCII");
         assert!(!ok("pass\tword"), "a control character");
     }

@@ -11,10 +11,10 @@
 
 use core::fmt;
 
+use embassy_futures::select::{Either, select};
 use embassy_net::Stack;
 use embassy_net::dns::{self, DnsQueryType};
 use embassy_net::tcp::{self, ConnectError, State, TcpSocket};
-use embassy_futures::select::{Either, select};
 use embassy_time::{Duration, with_timeout};
 use embedded_io::{ErrorKind, ErrorType};
 use embedded_oauth2::tls::asynch::Open;
@@ -287,7 +287,11 @@ mod tests {
         // No address, and no DHCP answer ever.
         let mut config = Config::default();
         config.ipv4 = ConfigV4::None;
-        let got = run(config, Some(Duration::from_millis(50)), Duration::from_secs(5));
+        let got = run(
+            config,
+            Some(Duration::from_millis(50)),
+            Duration::from_secs(5),
+        );
         assert_eq!(got, Configured::LinkLost);
     }
 

@@ -233,10 +233,8 @@ pub fn http_response(status: u16, body_len: usize) -> Vec<u8> {
 
 /// The same with a chunked body (chunks of 500 bytes).
 pub fn http_chunked(status: u16, body_len: usize) -> Vec<u8> {
-    let mut out = std::format!(
-        "HTTP/1.1 {status} Whatever\r\nTransfer-Encoding: chunked\r\n\r\n"
-    )
-    .into_bytes();
+    let mut out = std::format!("HTTP/1.1 {status} Whatever\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .into_bytes();
     let mut left = body_len;
     while left > 0 {
         let n = left.min(500);
@@ -251,7 +249,8 @@ pub fn http_chunked(status: u16, body_len: usize) -> Vec<u8> {
 
 /// The same, delimited by the end of the connection (no length).
 pub fn http_until_close(status: u16, body_len: usize) -> Vec<u8> {
-    let mut out = std::format!("HTTP/1.1 {status} Whatever\r\nConnection: close\r\n\r\n").into_bytes();
+    let mut out =
+        std::format!("HTTP/1.1 {status} Whatever\r\nConnection: close\r\n\r\n").into_bytes();
     out.extend(core::iter::repeat_n(b'x', body_len));
     out
 }
@@ -327,10 +326,7 @@ impl embassy_net_driver::Driver for NullDriver {
     type RxToken<'a> = NoPacket;
     type TxToken<'a> = Drop_;
 
-    fn receive(
-        &mut self,
-        _: &mut core::task::Context<'_>,
-    ) -> Option<(NoPacket, Drop_)> {
+    fn receive(&mut self, _: &mut core::task::Context<'_>) -> Option<(NoPacket, Drop_)> {
         None
     }
 

@@ -17,8 +17,8 @@ use embedded_oauth2::{
 use rand_core::RngCore;
 use zeroize::Zeroize;
 
-use crate::fmt::Loggable;
 use crate::config::{CA_DER, CA_PLACEHOLDER, SECRET_CAP, SETTINGS};
+use crate::fmt::Loggable;
 use crate::net::{NetOpener, TcpBuffers};
 use crate::publish::TokenCell;
 use crate::{
@@ -227,7 +227,13 @@ pub async fn run<R: CryptoRngCore, J: RngCore, W: WallClock, S: TokenStore>(
             .await),
         };
         // A new token was published: keep it in the store afterwards.
-        let to_keep = matches!(outcome, Ok(Step { published: true, .. }));
+        let to_keep = matches!(
+            outcome,
+            Ok(Step {
+                published: true,
+                ..
+            })
+        );
         opener.shutdown().await;
         tls.wipe();
         if to_keep {
@@ -394,7 +400,10 @@ pub(crate) fn on_refusal<J: RngCore, W: WallClock, S: TokenStore>(
         );
         Some(Duration::from_millis(pause.as_millis() as u64))
     } else {
-        info!("token {} refused by the service: renewing", cell.generation());
+        info!(
+            "token {} refused by the service: renewing",
+            cell.generation()
+        );
         None
     }
 }
@@ -605,7 +614,13 @@ mod tests {
             );
             assert!(step.published, "round {round}: a fetch, a new token");
             cell.refuse(cell.generation());
-            pauses.push(on_refusal(&mut client, &cell, &mut store, &mut published, u32::MAX));
+            pauses.push(on_refusal(
+                &mut client,
+                &cell,
+                &mut store,
+                &mut published,
+                u32::MAX,
+            ));
             assert!(client.cached().is_none());
             assert!(in_cell(&cell).is_none(), "withdrawn");
         }

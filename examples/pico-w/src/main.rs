@@ -15,9 +15,9 @@
 #![no_main]
 
 use board_common::config::SETTINGS;
+use board_common::net::{Configured, wait_configured};
 use board_common::service::{self, ServiceResources};
 use board_common::token_task::{self, TokenResources};
-use board_common::net::{Configured, wait_configured};
 use board_common::{HEADER_CAP, SOCKETS, TokenCell};
 use cyw43::{A4, Aligned, JoinOptions};
 use cyw43_pio::{DEFAULT_CLOCK_DIVIDER, PioSpi};
