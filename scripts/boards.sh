@@ -226,7 +226,7 @@ if [ -z "${OAUTH_CA_CERT:-}" ] && [ ! -f examples/board-common/trust/ca.der ] &&
   [ ! -f examples/board-common/trust/ca.pem ]; then
   placeholder+=("no CA certificate (OAUTH_CA_CERT): TLS cannot connect")
 fi
-if [ -z "${WIFI_SSID:-}" ] || [ -z "${OAUTH_TOKEN_URL:-}" ] || [ -z "${OAUTH_CLIENT_ID:-}" ] ||
+if [ -z "${WIFI_SSID:-}" ] || [ -z "${WIFI_PASSWORD+set}" ] || [ -z "${OAUTH_TOKEN_URL:-}" ] || [ -z "${OAUTH_CLIENT_ID:-}" ] ||
   [ -z "${OAUTH_CLIENT_SECRET:-}" ] || [ -z "${SERVICE_URL:-}" ]; then
   placeholder+=("placeholder settings (WIFI_SSID, OAUTH_*, SERVICE_URL)")
 fi

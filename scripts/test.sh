@@ -72,6 +72,12 @@ cargo install --quiet --locked --path cli --root "$cli_root"
 "$cli_root/bin/fetch_token" --help >/dev/null
 rm -rf "$cli_root"
 
+step "board-common host tests (examples/board-common: token task, service call, configuration)"
+# The embassy boards' shared code on the host: embassy-time's std driver,
+# scripted connectors and a null network driver (its own workspace; its
+# own target dir, so the main build's is not disturbed).
+(cd examples/board-common && CARGO_TARGET_DIR="$PWD/../../target/board-common" cargo test)
+
 step "cargo doc (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features "$ALL_HOST"
 

@@ -9,8 +9,15 @@
 //!   firmware logs so at boot); the build says it with a warning.
 use std::{env, fs, path::PathBuf};
 
+/// The settings' checks, shared with `src/config.rs`.
+#[path = "src/check.rs"]
+#[allow(dead_code)]
+mod check;
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=src/check.rs");
+    check_settings();
     println!("cargo:rerun-if-env-changed=OAUTH_CA_CERT");
     let here = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
@@ -71,6 +78,38 @@ fn main() {
         "cargo:rustc-env=BOARD_CA_PLACEHOLDER={}",
         if chosen.is_none() { "1" } else { "0" }
     );
+}
+
+/// Refuses the build when a setting that is set cannot work (see
+/// `src/check.rs`): an empty `OAUTH_CLIENT_SECRET` (what an unset CI secret
+/// expands to) would boot and send `Basic base64(id:)`; an SSID over 32
+/// bytes or a passphrase over 64 would panic the Pico W's Wi-Fi driver.
+/// Unset variables get placeholders (`src/config.rs`) and pass.
+fn check_settings() {
+    let mut refused = Vec::new();
+    for (name, check) in check::CHECKS {
+        println!("cargo:rerun-if-env-changed={name}");
+        let Some(value) = env::var_os(name) else {
+            continue;
+        };
+        match value.to_str() {
+            None => refused.push(format!("{name}: not UTF-8")),
+            Some(v) => {
+                if let Err(e) = check(v) {
+                    refused.push(format!("{name}: {e}"));
+                }
+            }
+        }
+    }
+    if !refused.is_empty() {
+        for r in &refused {
+            eprintln!("error: {r}");
+        }
+        panic!(
+            "unusable settings (see examples/board-common/README.md): {}",
+            refused.join("; ")
+        );
+    }
 }
 
 /// The DER inside `-----BEGIN CERTIFICATE-----` … `-----END CERTIFICATE-----`

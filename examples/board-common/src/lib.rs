@@ -14,17 +14,21 @@
 //! `examples/qemu-device` shares the idea of the service call (`GET` with
 //! `Authorization: Bearer`, read with `ResponseReader`) but is blocking,
 //! not embassy; it is left as it is.
-#![no_std]
+#![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 #[macro_use]
 mod fmt;
 
+mod check;
 pub mod config;
 pub mod net;
 pub mod publish;
 pub mod service;
 pub mod token_task;
+
+#[cfg(test)]
+mod testing;
 
 use embedded_oauth2::tls::READ_BUFFER;
 
@@ -57,3 +61,21 @@ pub const SOCKETS: usize = 4;
 pub const RECORD_CAP: usize = embedded_oauth2::persist::record_len(TOKEN_CAP, SCOPE_CAP);
 
 pub use publish::{HeaderValue, TokenCell};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The memory table in README.md (`TokenResources` holds bytes only,
+    /// so its size is the same on the host as on the boards).
+    #[test]
+    fn the_readme_memory_table_is_right() {
+        assert_eq!(RECORD_CAP, 2_352);
+        assert_eq!(TLS_READ, 16_645);
+        assert_eq!(
+            core::mem::size_of::<token_task::TokenResources>(),
+            TCP_RX + TCP_TX + TLS_READ + TLS_WRITE + WORK_CAP + RECORD_CAP
+        );
+        assert_eq!(core::mem::size_of::<token_task::TokenResources>(), 32_309);
+    }
+}

@@ -63,7 +63,8 @@ pub enum CallFailure {
     Setup(SetupError),
     /// TCP or TLS (the transport's error kept inside).
     Transport(TlsConnectError<NetError>),
-    /// The response was not HTTP/1.1, or larger than the buffer.
+    /// The response's head was not HTTP/1.1, or larger than the buffer (a
+    /// body that is too large is cut: the status still counts).
     Http(embedded_oauth2::Error),
     /// Over [`CALL_TIMEOUT`].
     Timeout,
@@ -233,18 +234,107 @@ fn port_suffix(port: u16, buf: &mut [u8; 6]) -> &[u8] {
     &buf[i..]
 }
 
+/// Reads the answer into `buf`: its status and how many body bytes were
+/// kept. Once the head is in, the status is the answer, whatever the body:
+/// a body larger than `buf` (a 401's HTML error page from Tomcat, IIS or a
+/// WAF) is cut at the buffer's end and the rest not read, and a body that
+/// then fails (cut short, bad chunk, reset) does not undo the status.
+/// Without a complete head there is no status: an error.
 async fn read_response<S: Read<Error = TlsConnectError<NetError>>>(
     stream: &mut S,
     buf: &mut [u8],
 ) -> Result<(u16, usize), CallFailure> {
-    let mut reader = ResponseReader::new(Limits::new().with_max_body(buf.len()));
-    loop {
-        let spare = reader.spare(buf).map_err(CallFailure::Http)?;
-        let n = stream.read(spare).await.map_err(CallFailure::Transport)?;
-        if reader.advance(buf, n).map_err(CallFailure::Http)? {
-            break;
+    // No body limit of the reader's own: the buffer is the limit, and
+    // filling it keeps the head (a `Content-Length` over `max_body` would
+    // be refused before the head is kept).
+    let mut reader = ResponseReader::new(Limits::new().with_max_body(usize::MAX));
+    let failure = loop {
+        let spare = match reader.spare(buf) {
+            Ok(spare) => spare,
+            Err(e) => break CallFailure::Http(e),
+        };
+        let n = match stream.read(spare).await {
+            Ok(n) => n,
+            Err(e) => break CallFailure::Transport(e),
+        };
+        match reader.advance(buf, n) {
+            Ok(true) => {
+                let status = reader.head().map_or(0, |h| h.status);
+                return Ok((status, reader.body_range().len()));
+            }
+            Ok(false) => {}
+            Err(e) => break CallFailure::Http(e),
+        }
+    };
+    match reader.head() {
+        Some(head) => {
+            let kept = buf.len().saturating_sub(reader.body_range().start);
+            info!(
+                "service answered {}; its body was not read whole: {}",
+                head.status, failure
+            );
+            Ok((head.status, kept))
+        }
+        None => Err(failure),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use embassy_futures::block_on;
+
+    use super::*;
+    use crate::testing::{SliceStream, http_chunked, http_response, http_until_close};
+
+    /// Reads `wire` (in 512-byte reads) as the service task does.
+    fn read(wire: &[u8]) -> Result<(u16, usize), CallFailure> {
+        let mut stream = SliceStream::<TlsConnectError<NetError>>::new(wire, 512);
+        let mut buf = [0u8; RESPONSE_CAP];
+        block_on(read_response(&mut stream, &mut buf))
+    }
+
+    #[test]
+    fn a_small_answer_gives_its_status_and_length() {
+        assert!(matches!(read(&http_response(401, 300)), Ok((401, 300))));
+        assert!(matches!(read(&http_response(200, 2)), Ok((200, 2))));
+    }
+
+    /// A 401 error page larger than the response buffer (Tomcat, IIS, a
+    /// WAF) is still a 401: the token must be reported refused.
+    #[test]
+    fn a_401_larger_than_the_buffer_is_still_a_401() {
+        for wire in [
+            http_response(401, 3000),
+            http_chunked(401, 3000),
+            http_until_close(401, 3000),
+        ] {
+            match read(&wire) {
+                Ok((401, kept)) => assert!(kept <= RESPONSE_CAP),
+                other => panic!("expected the 401, got {other:?}"),
+            }
         }
     }
-    let status = reader.head().map_or(0, |h| h.status);
-    Ok((status, reader.body_range().len()))
+
+    /// Likewise any status: the body is cut, the status counts.
+    #[test]
+    fn a_large_200_is_a_200() {
+        assert!(matches!(read(&http_response(200, 100_000)), Ok((200, _))));
+    }
+
+    /// A 401 whose connection ends inside the body is still a 401.
+    #[test]
+    fn a_401_cut_short_is_still_a_401() {
+        let mut wire = http_response(401, 1000);
+        wire.truncate(wire.len() - 500);
+        assert!(matches!(read(&wire), Ok((401, _))));
+    }
+
+    /// A head that does not fit at all has no status to report.
+    #[test]
+    fn a_head_larger_than_the_buffer_is_an_error() {
+        let mut wire = b"HTTP/1.1 401 Unauthorized\r\nX-Padding: ".to_vec();
+        wire.extend(core::iter::repeat_n(b'p', 3000));
+        wire.extend(b"\r\nContent-Length: 0\r\n\r\n");
+        assert!(matches!(read(&wire), Err(CallFailure::Http(_))));
+    }
 }

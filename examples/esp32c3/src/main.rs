@@ -149,10 +149,16 @@ async fn main(spawner: Spawner) -> ! {
     let timg0 = TimerGroup::new(peripherals.TIMG0);
     esp_rtos::start(timg0.timer0, peripherals.FROM_CPU_INTR0);
 
-    let station = match station_config() {
-        Some(s) => s,
-        None => {
-            error!("WIFI_SSID or WIFI_PASSWORD is too long (32 / 64 bytes at most)");
+    // Checked by board-common (and refused at build already): empty or
+    // too long values, a passphrase that is not WPA2's.
+    let station = match SETTINGS.wifi().map(station_config) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            error!("WIFI_SSID or WIFI_PASSWORD refused by esp-radio");
+            park().await
+        }
+        Err(e) => {
+            error!("configuration: {}", e);
             park().await
         }
     };
@@ -216,13 +222,14 @@ async fn main(spawner: Spawner) -> ! {
     }
 }
 
-/// The station configuration from the settings (`None`: too long).
-fn station_config() -> Option<StationConfig> {
-    let ssid = Ssid::try_from(SETTINGS.wifi_ssid).ok()?;
-    let authentication = if SETTINGS.wifi_password.is_empty() {
+/// The station configuration for the network name and passphrase
+/// (`None`: esp-radio refused one).
+fn station_config((ssid, password): (&'static str, &'static str)) -> Option<StationConfig> {
+    let ssid = Ssid::try_from(ssid).ok()?;
+    let authentication = if password.is_empty() {
         AuthenticationMethodConfig::Open
     } else {
-        AuthenticationMethodConfig::Wpa2Personal(Password::try_from(SETTINGS.wifi_password).ok()?)
+        AuthenticationMethodConfig::Wpa2Personal(Password::try_from(password).ok()?)
     };
     Some(
         StationConfig::default()

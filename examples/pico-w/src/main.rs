@@ -15,6 +15,7 @@
 #![no_main]
 
 use board_common::config::SETTINGS;
+use board_common::net::{Configured, wait_configured};
 use board_common::service::{self, ServiceResources};
 use board_common::token_task::{self, TokenResources};
 use board_common::{HEADER_CAP, SOCKETS, TokenCell};
@@ -71,6 +72,9 @@ static NET_RESOURCES: ConstStaticCell<StackResources<SOCKETS>> =
 
 type Spi = PioSpi<'static, PIO0, 0>;
 
+/// How long a join waits for a DHCP address before joining again.
+const DHCP_LIMIT: Duration = Duration::from_secs(30);
+
 // ---- tasks -----------------------------------------------------------------------
 
 #[embassy_executor::task]
@@ -90,8 +94,9 @@ async fn token_task(
     tls_rng: ChaCha20Rng,
 ) -> ! {
     // Renewal jitter needs no cryptographic strength: the ROSC bits do.
-    // No wall clock and no retained memory here: every boot fetches (see
-    // `../esp32c3` for a token kept in RTC RAM).
+    // No wall clock and no retained memory here: every boot fetches, and
+    // no token is exported (no store: `()`); see `../esp32c3` for a token
+    // kept in RTC RAM.
     token_task::run(stack, resources, &TOKEN, tls_rng, RoscRng, || None, ()).await
 }
 
@@ -151,6 +156,18 @@ async fn main(spawner: Spawner) {
         }
     }
 
+    // The network name and passphrase fit the driver's buffers (build.rs
+    // refuses them already; cyw43 would panic on longer ones).
+    let (ssid, password) = match SETTINGS.wifi() {
+        Ok(w) => w,
+        Err(e) => {
+            error!("configuration: {}", e);
+            loop {
+                Timer::after(Duration::from_secs(3600)).await;
+            }
+        }
+    };
+
     // The CYW43439 on its PIO SPI bus (GPIO 23 power, 24 data, 25 CS, 29 clock).
     let pwr = Output::new(p.PIN_23, Level::Low);
     let cs = Output::new(p.PIN_25, Level::High);
@@ -202,23 +219,33 @@ async fn main(spawner: Spawner) {
 
     // Join, and join again whenever the link drops.
     loop {
-        let options = if SETTINGS.wifi_password.is_empty() {
+        let options = if password.is_empty() {
             JoinOptions::new_open()
         } else {
-            JoinOptions::new(SETTINGS.wifi_password.as_bytes())
+            JoinOptions::new(password.as_bytes())
         };
-        match control.join(SETTINGS.wifi_ssid, options).await {
+        match control.join(ssid, options).await {
             Ok(()) => {
-                info!("joined {}", SETTINGS.wifi_ssid);
-                stack.wait_config_up().await;
-                if let Some(config) = stack.config_v4() {
-                    info!("DHCP: {}", config.address);
+                info!("joined {}", ssid);
+                // DHCP, unless the link drops first (then nothing would
+                // wake `wait_config_up`) or no answer comes.
+                match wait_configured(stack, DHCP_LIMIT).await {
+                    Configured::Up => {
+                        if let Some(config) = stack.config_v4() {
+                            info!("DHCP: {}", config.address);
+                        }
+                        stack.wait_link_down().await;
+                        warn!("Wi-Fi link lost; joining again");
+                    }
+                    other => {
+                        warn!("no DHCP address ({}); joining again", other);
+                        control.leave().await;
+                        Timer::after(Duration::from_secs(1)).await;
+                    }
                 }
-                stack.wait_link_down().await;
-                warn!("Wi-Fi link lost; joining again");
             }
             Err(e) => {
-                warn!("joining {} failed: {}", SETTINGS.wifi_ssid, e);
+                warn!("joining {} failed: {}", ssid, e);
                 Timer::after(Duration::from_secs(5)).await;
             }
         }
