@@ -154,7 +154,7 @@ pub mod http {
     pub use crate::reader::{Framing, Limits, MAX_HEADERS, ResponseHead, ResponseReader};
     pub use crate::request::{encode_request, form_body};
     pub use crate::resource::{
-        Method, ResourceExchange, ResourceRequest, ResourceResponse, ResourceUrl,
+        Authorization, Method, ResourceExchange, ResourceRequest, ResourceResponse, ResourceUrl,
         encode_resource_request,
     };
     pub use crate::response::{

@@ -27,7 +27,8 @@ use crate::credentials::TokenEndpoint;
 use crate::encode::{Out, Sink};
 use crate::error::{Buffer, ConfigError, Error, HttpError};
 use crate::reader::{Limits, ResponseHead, ResponseReader};
-use crate::token::Token;
+use crate::response::TokenType;
+use crate::token::{BearerHeader, Token};
 
 /// A resource server's URL: `https://host[:port]/path[?query]` (or
 /// `http://` with [`ResourceUrl::parse_allow_http`], for loopback tests),
@@ -197,15 +198,90 @@ impl<'a> ResourceRequest<'a> {
     }
 }
 
-/// Writes `request` with `token` in its `Authorization` header (`Bearer`,
-/// or `DPoP` for a DPoP-bound token) into `buf`; its length. The request
-/// holds the token: wipe `buf` once it is sent ([`ResourceExchange`] does).
-/// The request asks the server to close the connection after its answer.
-pub fn encode_resource_request<const T: usize, const S: usize>(
+/// What a resource request's `Authorization` header carries: a [`Token`]
+/// (`Bearer <token>`, or `DPoP <token>` for a DPoP-bound one), or a whole
+/// header value handed over from the task that owns the client (a
+/// [`BearerHeader`], or text such as `"Bearer eyJ…"`: visible ASCII and
+/// spaces, checked when the request is written). Its `Debug` shows no
+/// secret.
+///
+/// ```
+/// use embedded_oauth2::http::Authorization;
+/// let value = "Bearer eyJhbGciOi";
+/// let auth = Authorization::from(value);
+/// assert_eq!(format!("{auth:?}"), "Authorization(<redacted>)");
+/// ```
+#[derive(Clone, Copy)]
+pub enum Authorization<'a> {
+    /// The token, with its type's scheme.
+    Token {
+        /// `Bearer` or `DPoP`.
+        token_type: TokenType,
+        /// The access token.
+        token: &'a str,
+    },
+    /// A whole header value.
+    Value(&'a str),
+}
+
+impl fmt::Debug for Authorization<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Authorization(<redacted>)")
+    }
+}
+
+impl<'a, const T: usize, const S: usize> From<&'a Token<T, S>> for Authorization<'a> {
+    fn from(token: &'a Token<T, S>) -> Self {
+        Self::Token {
+            token_type: token.token_type(),
+            token: token.expose_secret(),
+        }
+    }
+}
+
+impl<'a, const N: usize> From<&'a BearerHeader<N>> for Authorization<'a> {
+    fn from(header: &'a BearerHeader<N>) -> Self {
+        Self::Value(header.as_str())
+    }
+}
+
+impl<'a> From<&'a str> for Authorization<'a> {
+    fn from(value: &'a str) -> Self {
+        Self::Value(value)
+    }
+}
+
+impl Authorization<'_> {
+    fn write(&self, s: &mut Sink<'_>) -> Result<(), ConfigError> {
+        match *self {
+            Self::Token { token_type, token } => {
+                s.put(match token_type {
+                    TokenType::Dpop => b"DPoP ",
+                    TokenType::Bearer => b"Bearer ",
+                });
+                s.put_str(token);
+            }
+            Self::Value(v) => {
+                if v.is_empty() || !v.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
+                    return Err(ConfigError::InvalidHeaderValue);
+                }
+                s.put_str(v);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes `request` with `authorization` in its `Authorization` header (a
+/// [`Token`], `&Token` converts) into `buf`; its length. The request holds
+/// the token: wipe `buf` once it is sent ([`ResourceExchange`] does). The
+/// request asks the server to close the connection after its answer.
+pub fn encode_resource_request<'t>(
     request: &ResourceRequest<'_>,
-    token: &Token<T, S>,
+    authorization: impl Into<Authorization<'t>>,
     buf: &mut [u8],
 ) -> Result<usize, Error> {
+    let authorization = authorization.into();
     let mut s = Sink::new(buf);
     s.put_str(request.method.as_str());
     s.put(b" ");
@@ -213,7 +289,7 @@ pub fn encode_resource_request<const T: usize, const S: usize>(
     s.put(b" HTTP/1.1\r\nHost: ");
     request.url.endpoint().write_host(&mut s);
     s.put(b"\r\nAuthorization: ");
-    token.write_value(&mut s);
+    authorization.write(&mut s)?;
     if let Some(proof) = request.dpop_proof {
         s.put(b"\r\nDPoP: ");
         s.put_str(proof);
@@ -325,13 +401,13 @@ pub struct ResourceExchange<'w> {
 impl<'w> ResourceExchange<'w> {
     /// Writes the request into `buf`; the answer is read into the same
     /// buffer, within `limits`.
-    pub fn new<const T: usize, const S: usize>(
+    pub fn new<'t>(
         request: &ResourceRequest<'_>,
-        token: &Token<T, S>,
+        authorization: impl Into<Authorization<'t>>,
         buf: &'w mut [u8],
         limits: Limits,
     ) -> Result<Self, Error> {
-        let request_len = match encode_resource_request(request, token, buf) {
+        let request_len = match encode_resource_request(request, authorization, buf) {
             Ok(n) => n,
             Err(e) => {
                 crate::bytes::wipe(buf);
@@ -462,11 +538,12 @@ macro_rules! resource_driver {
     ) => {
         use crate::error::{Error, HttpError};
         use crate::reader::Limits;
-        use crate::resource::{ResourceExchange, ResourceRequest, ResourceResponse};
-        use crate::token::Token;
+        use crate::resource::{Authorization, ResourceExchange, ResourceRequest, ResourceResponse};
 
-        /// Sends `request` to its resource server with `token` and reads
-        /// the answer into `buf` (the request first: it must fit too):
+        /// Sends `request` to its resource server with `authorization` (a
+        /// `&Token`, or a header value handed over from the token's owner:
+        /// [`Authorization`]) and reads the answer into `buf` (the request
+        /// first: it must fit too):
         /// connects through `connector` (verifying the server, for the TLS
         /// connector), writes the request, **flushes** it, reads the whole
         /// answer with the crate's HTTP/1.1 reader (any framing), closes the
@@ -474,13 +551,13 @@ macro_rules! resource_driver {
         /// `buf` ([`ResourceResponse::body`]); an error status counts
         /// whatever the size of its page. Inside [`Client::call`](crate::Client::call):
         /// `.map(ResourceResponse::attempt)`.
-        pub $($async)? fn request<K: $connect, const T: usize, const S: usize>(
+        pub $($async)? fn request<'t, K: $connect>(
             connector: &mut K,
             request: &ResourceRequest<'_>,
-            token: &Token<T, S>,
+            authorization: impl Into<Authorization<'t>>,
             buf: &mut [u8],
         ) -> Result<ResourceResponse, Error<K::Error>> {
-            let mut ex = ResourceExchange::new(request, token, buf, Limits::new())
+            let mut ex = ResourceExchange::new(request, authorization, buf, Limits::new())
                 .map_err(Error::widen)?;
             // Released (record buffers wiped) however this ends.
             let connector = super::Released(connector);

@@ -208,7 +208,7 @@ impl<const T: usize, const S: usize> Token<T, S> {
         }
     }
 
-    pub(crate) fn write_value(&self, sink: &mut Sink<'_>) {
+    fn write_value(&self, sink: &mut Sink<'_>) {
         sink.put(self.scheme());
         sink.put_str(self.expose_secret());
     }

@@ -85,6 +85,16 @@ fn requests_are_written_as_expected() {
             Some(ConfigError::InvalidHeaderValue)
         );
     }
+    // A header value handed over from the token's owner, checked.
+    let n = encode_resource_request(&ResourceRequest::get(&url), "Bearer handed-over", &mut buf)
+        .unwrap();
+    assert!(contains(&buf[..n], b"\r\nAuthorization: Bearer handed-over\r\n"));
+    for bad in ["", "Bearer a\r\nX-Evil: 1", "Bearer \u{e9}"] {
+        assert!(matches!(
+            encode_resource_request(&ResourceRequest::get(&url), bad, &mut buf),
+            Err(Error::Config(ConfigError::InvalidHeaderValue))
+        ));
+    }
     // Too small a buffer names the request and the size it needs.
     let mut small = [0u8; 40];
     match encode_resource_request(&ResourceRequest::get(&url), &token, &mut small) {
