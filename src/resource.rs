@@ -314,10 +314,11 @@ pub fn encode_resource_request<'t>(
 /// A resource server's answer: its status, head and where its body is in
 /// the buffer the exchange used.
 ///
-/// A status other than 2xx counts whatever the size of the page that came
-/// with it: when the page does not fit, the answer is its status with the
-/// part of the body that fit ([`ResourceResponse::is_truncated`]), so a 401
-/// stays a 401 (and renews the token) behind a 100 KB error page.
+/// A status other than 2xx counts whatever happens to the page that came
+/// with it: when the page does not fit, or the connection breaks inside
+/// it, the answer is its status with the part of the body that arrived
+/// ([`ResourceResponse::is_truncated`]), so a 401 stays a 401 (and renews
+/// the token) behind a 100 KB error page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceResponse {
     /// The status code.
@@ -386,7 +387,8 @@ impl ResourceResponse {
 /// One request to a resource server over a connection you run (sans-IO):
 /// send [`ResourceExchange::to_send`], then read into
 /// [`ResourceExchange::recv_buf`] until [`ResourceExchange::received`] says
-/// the answer is complete, then [`ResourceExchange::finish`]. The request
+/// the answer is complete, then [`ResourceExchange::finish`]; when reading
+/// fails, [`ResourceExchange::cut_short`]. The request
 /// (it holds the token) is wiped from the buffer once sent, or when the
 /// exchange is dropped unsent; the answer then fills the buffer from its
 /// start.
@@ -439,39 +441,34 @@ impl<'w> ResourceExchange<'w> {
         }
     }
 
-    /// Where the next read of the answer goes. When an answer other than
-    /// 2xx no longer fits, it is complete as far as this exchange goes:
-    /// [`HttpError::UnexpectedStatus`] ends the reading, and
-    /// [`ResourceExchange::finish`] gives its status.
+    /// Where the next read of the answer goes (a full buffer is
+    /// [`Error::Capacity`]: for an answer other than 2xx, see
+    /// [`ResourceExchange::cut_short`]).
     pub fn recv_buf(&mut self) -> Result<&mut [u8], Error> {
-        match self.reader.spare_or_status(self.buf) {
-            Ok(spare) => Ok(spare),
-            Err(e) => {
-                self.truncated = matches!(e, Error::Http(HttpError::UnexpectedStatus { .. }));
-                Err(e)
-            }
-        }
+        self.reader.spare(self.buf)
     }
 
     /// Reports `n` bytes read into [`ResourceExchange::recv_buf`] (`0`: the
-    /// peer closed); `true` when the answer is complete. An answer other
-    /// than 2xx whose body is over the reader's limit ends the reading as
-    /// [`ResourceExchange::recv_buf`] does.
+    /// peer closed); `true` when the answer is complete.
     pub fn received(&mut self, n: usize) -> Result<bool, Error> {
-        self.reader
-            .advance(self.buf, n)
-            .map_err(|e| match (e, self.reader.head()) {
-                (Error::Http(HttpError::BodyTooLarge { .. }), Some(h))
-                    if !(200..300).contains(&h.status) =>
-                {
-                    self.truncated = true;
-                    Error::Http(HttpError::UnexpectedStatus {
-                        status: h.status,
-                        retry_after: h.retry_after,
-                    })
-                }
-                (e, _) => e,
-            })
+        self.reader.advance(self.buf, n)
+    }
+
+    /// After reading failed (any error: the buffer or the reader's limit
+    /// too small for the page, the connection reset or closed inside it, a
+    /// bad chunk): the answer anyway when its head said a status other
+    /// than 2xx. That status is the answer — a 401 stays a 401 (and renews
+    /// the token) behind a 100 KB error page or a broken one — with the
+    /// part of the page that arrived ([`ResourceResponse::is_truncated`]).
+    /// `None` before the head, and for a 2xx (whose body the caller wants
+    /// whole).
+    pub fn cut_short(&mut self) -> Option<ResourceResponse> {
+        let status = self.reader.head()?.status;
+        if (200..300).contains(&status) {
+            return None;
+        }
+        self.truncated = true;
+        self.finish().ok()
     }
 
     /// The answer: complete, or an error status whose page did not fit.
@@ -536,7 +533,7 @@ macro_rules! resource_driver {
         await: [$($await:tt)*],
         maybe_async: [$($async:ident)?],
     ) => {
-        use crate::error::{Error, HttpError};
+        use crate::error::Error;
         use crate::reader::Limits;
         use crate::resource::{Authorization, ResourceExchange, ResourceRequest, ResourceResponse};
 
@@ -577,10 +574,9 @@ macro_rules! resource_driver {
             ) $($await)*;
             let _ = K::close(conn) $($await)*;
             match r {
-                Ok(()) | Err(Error::Http(HttpError::UnexpectedStatus { .. })) => {
-                    ex.finish().map_err(Error::widen)
-                }
-                Err(e) => Err(e),
+                Ok(()) => ex.finish().map_err(Error::widen),
+                // An error status counts whatever happened to its page.
+                Err(e) => ex.cut_short().ok_or(e),
             }
         }
     };

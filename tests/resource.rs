@@ -88,7 +88,10 @@ fn requests_are_written_as_expected() {
     // A header value handed over from the token's owner, checked.
     let n = encode_resource_request(&ResourceRequest::get(&url), "Bearer handed-over", &mut buf)
         .unwrap();
-    assert!(contains(&buf[..n], b"\r\nAuthorization: Bearer handed-over\r\n"));
+    assert!(contains(
+        &buf[..n],
+        b"\r\nAuthorization: Bearer handed-over\r\n"
+    ));
     for bad in ["", "Bearer a\r\nX-Evil: 1", "Bearer \u{e9}"] {
         assert!(matches!(
             encode_resource_request(&ResourceRequest::get(&url), bad, &mut buf),
@@ -230,6 +233,41 @@ fn capacity_rejection_and_other_statuses() {
     assert_eq!((r.status, r.is_truncated()), (401, true));
     assert!(r.body(&body).iter().all(|&b| b == b'y') && !r.body(&body).is_empty());
     assert!(matches!(r.attempt(), Attempt::TokenRejected));
+
+    // A 401 whose connection ends inside its page, or is reset there: a
+    // 401 all the same. A 200 cut short is an error (its body is wanted).
+    let mut cut = wire(
+        "HTTP/1.1 401 Unauthorized\r\nContent-Length: {len}\r\n\r\n",
+        &"z".repeat(1000),
+    );
+    cut.truncate(cut.len() - 500);
+    server.borrow_mut().push(Script::Respond(cut));
+    let r = embedded_oauth2::blocking::request(
+        &mut connect,
+        &ResourceRequest::get(&url),
+        &token,
+        &mut body,
+    )
+    .unwrap();
+    assert_eq!(
+        (r.status, r.is_truncated(), r.body(&body).len()),
+        (401, true, 500)
+    );
+    server.borrow_mut().push(Script::Respond(wire(
+        "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n",
+        "short",
+    )));
+    assert!(matches!(
+        embedded_oauth2::blocking::request(
+            &mut connect,
+            &ResourceRequest::get(&url),
+            &token,
+            &mut body
+        ),
+        Err(Error::Http(
+            embedded_oauth2::error::HttpError::UnexpectedEof
+        ))
+    ));
 
     // Refused, renewed, refused again: one retry, then `Rejected`.
     let now = Rc::new(Cell::new(0));

@@ -175,6 +175,9 @@ pub(crate) use verify::{RSA_SIGNATURES, Verifier};
 pub mod asynch;
 /// The blocking connector: [`TlsConnector`] over a blocking [`blocking::Open`].
 pub mod blocking;
+#[cfg(feature = "embassy-net")]
+#[cfg_attr(docsrs, doc(cfg(feature = "embassy-net")))]
+pub mod embassy_net;
 #[cfg(feature = "std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub mod host;
