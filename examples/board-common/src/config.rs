@@ -30,6 +30,7 @@ use embedded_oauth2::error::ConfigError;
 
 use crate::check;
 pub use crate::check::{Invalid, SECRET_CAP, SSID_MAX};
+use embedded_oauth2::http::ResourceUrl;
 use embedded_oauth2::{ClientAuth, ClientId, ClientSecret, Config, TokenEndpoint};
 
 /// `option_env!` with a default, in a `const`.
@@ -211,8 +212,8 @@ impl Settings {
     }
 
     /// The service's URL (https only; parsed as the token URL is).
-    pub fn service(&self) -> Result<TokenEndpoint<'static>, SettingError> {
-        TokenEndpoint::parse(self.service_url).map_err(|error| SettingError {
+    pub fn service(&self) -> Result<ResourceUrl<'static>, SettingError> {
+        ResourceUrl::parse(self.service_url).map_err(|error| SettingError {
             name: "SERVICE_URL",
             error: Problem::Config(error),
         })

@@ -3,9 +3,11 @@
 //!
 //! * [`config`]: the configuration (build-time environment, one place for
 //!   both boards) and its parsing into the client's `Config`;
-//! * [`net`]: the TCP opener over embassy-net that the crate's TLS
-//!   connector (`embedded_oauth2::tls::TlsConnector`) opens connections
-//!   with, and its error type;
+//! * [`net`]: how the TLS connector reaches embassy-net — the token task
+//!   through the crate's `tls::nal::NalOpener` over embassy-net's
+//!   `TcpClient` and `DnsSocket`, the service task through the crate's
+//!   `tls::embassy_net::NetOpener` (FIN after each call) — and the wait for
+//!   an address;
 //! * [`publish`]: how the token task hands the token to other tasks (no
 //!   lock across I/O, every copy wiped);
 //! * [`token_task`]: the task that owns the `Client` and renews the token;
@@ -72,10 +74,11 @@ mod tests {
     fn the_readme_memory_table_is_right() {
         assert_eq!(RECORD_CAP, 2_352);
         assert_eq!(TLS_READ, 16_645);
+        // + 1: the `TcpClientState` pool's in-use flag.
         assert_eq!(
             core::mem::size_of::<token_task::TokenResources>(),
-            TCP_RX + TCP_TX + TLS_READ + TLS_WRITE + WORK_CAP + RECORD_CAP
+            TCP_RX + TCP_TX + TLS_READ + TLS_WRITE + WORK_CAP + RECORD_CAP + 1
         );
-        assert_eq!(core::mem::size_of::<token_task::TokenResources>(), 32_309);
+        assert_eq!(core::mem::size_of::<token_task::TokenResources>(), 32_310);
     }
 }

@@ -1,7 +1,8 @@
 //! The service task: calls `SERVICE_URL` with the published token every
 //! `SERVICE_INTERVAL_SECS`, over its own verified TLS connection (its own
 //! connector, TCP socket and buffers: it never waits for the token task's
-//! connection), and reads the answer with the crate's `ResponseReader`.
+//! connection), through the crate's `asynch::request` (it writes, flushes
+//! and reads; an error status counts whatever its page).
 //!
 //! It never fetches a token itself: it copies the current one out of the
 //! [`TokenCell`] (waiting for one if there is none), uses the copy, and
@@ -11,10 +12,10 @@ use core::fmt;
 
 use embassy_net::Stack;
 use embassy_time::{Duration, Timer, with_timeout};
-use embedded_io_async::{Read, Write};
-use embedded_oauth2::http::ResponseReader;
+use embedded_oauth2::asynch::Connect;
+use embedded_oauth2::http::{ResourceRequest, ResourceUrl};
 use embedded_oauth2::tls::{CryptoRngCore, SetupError, TlsConnectError, TlsConnector};
-use embedded_oauth2::{Attempt, Limits, TokenEndpoint};
+use embedded_oauth2::Attempt;
 use zeroize::Zeroize;
 
 use crate::config::{CA_DER, SETTINGS};
@@ -61,11 +62,9 @@ impl Default for ServiceResources {
 pub enum CallFailure {
     /// The connector could not be built (the CA).
     Setup(SetupError),
-    /// TCP or TLS (the transport's error kept inside).
-    Transport(TlsConnectError<NetError>),
-    /// The response's head was not HTTP/1.1, or larger than the buffer (a
-    /// body that is too large is cut: the status still counts).
-    Http(embedded_oauth2::Error),
+    /// The request: TCP or TLS (the transport's error kept inside), or an
+    /// answer that is not HTTP/1.1 or a 2xx larger than the buffer.
+    Request(embedded_oauth2::Error<TlsConnectError<NetError>>),
     /// Over [`CALL_TIMEOUT`].
     Timeout,
 }
@@ -74,8 +73,7 @@ impl fmt::Display for CallFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Setup(e) => write!(f, "TLS connector: {e}"),
-            Self::Transport(e) => e.fmt(f),
-            Self::Http(e) => e.fmt(f),
+            Self::Request(e) => e.fmt(f),
             Self::Timeout => f.write_str("timed out"),
         }
     }
@@ -86,8 +84,7 @@ impl defmt::Format for CallFailure {
     fn format(&self, f: defmt::Formatter<'_>) {
         match self {
             Self::Setup(e) => defmt::write!(f, "TLS connector: {}", e),
-            Self::Transport(e) => defmt::write!(f, "{}", e),
-            Self::Http(e) => defmt::write!(f, "{}", e),
+            Self::Request(e) => defmt::write!(f, "{}", e),
             Self::Timeout => defmt::write!(f, "timed out"),
         }
     }
@@ -162,7 +159,7 @@ pub async fn run<R: CryptoRngCore>(
 async fn call<R: CryptoRngCore>(
     opener: &mut NetOpener,
     rng: &mut R,
-    service: &TokenEndpoint<'_>,
+    service: &ResourceUrl<'_>,
     header: &HeaderValue<HEADER_CAP>,
     tls: &mut TlsBuffers,
     response: &mut [u8],
@@ -170,113 +167,28 @@ async fn call<R: CryptoRngCore>(
     let (read, write) = tls.split();
     let mut connector =
         TlsConnector::new(opener, rng, CA_DER, read, write).map_err(CallFailure::Setup)?;
-    let mut stream = connector
-        .asynch()
-        .open(service.host(), service.port())
-        .await
-        .map_err(CallFailure::Transport)?;
-
-    let sent = send_get(&mut stream, service, header).await;
-    let got = match sent {
-        Ok(()) => read_response(&mut stream, response).await,
-        Err(e) => Err(CallFailure::Transport(e)),
-    };
-    // close_notify (the server may have closed already: ignore its error).
-    let _ = stream.close().await;
-    got
+    get(&mut connector, service, header.expose_secret(), response).await
 }
 
-async fn send_get<W: Write>(
-    w: &mut W,
-    service: &TokenEndpoint<'_>,
-    header: &HeaderValue<HEADER_CAP>,
-) -> Result<(), W::Error> {
-    w.write_all(b"GET ").await?;
-    w.write_all(service.path().as_bytes()).await?;
-    w.write_all(b" HTTP/1.1\r\nHost: ").await?;
-    let host = service.host();
-    if host.contains(':') {
-        w.write_all(b"[").await?;
-        w.write_all(host.as_bytes()).await?;
-        w.write_all(b"]").await?;
-    } else {
-        w.write_all(host.as_bytes()).await?;
-    }
-    if service.port() != 443 {
-        let mut digits = [0u8; 6];
-        w.write_all(port_suffix(service.port(), &mut digits))
-            .await?;
-    }
-    w.write_all(b"\r\nAuthorization: ").await?;
-    w.write_all(header.expose_secret().as_bytes()).await?;
-    w.write_all(
-        b"\r\nAccept: application/json\r\nUser-Agent: embedded-oauth2-board\r\n\
-          Connection: close\r\n\r\n",
-    )
-    .await?;
-    w.flush().await
-}
-
-/// `:port` in `buf`.
-fn port_suffix(port: u16, buf: &mut [u8; 6]) -> &[u8] {
-    let mut n = port;
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    i -= 1;
-    buf[i] = b':';
-    &buf[i..]
-}
-
-/// Reads the answer into `buf`: its status and how many body bytes were
-/// kept. Once the head is in, the status is the answer, whatever the body:
-/// a body larger than `buf` (a 401's HTML error page from Tomcat, IIS or a
-/// WAF) is cut at the buffer's end and the rest not read, and a body that
-/// then fails (cut short, bad chunk, reset) does not undo the status.
-/// Without a complete head there is no status: an error.
-async fn read_response<S: Read<Error = TlsConnectError<NetError>>>(
-    stream: &mut S,
-    buf: &mut [u8],
+/// The request over any connector (the tests give a scripted one).
+async fn get<K: Connect<Error = TlsConnectError<NetError>>>(
+    connector: &mut K,
+    service: &ResourceUrl<'_>,
+    authorization: &str,
+    response: &mut [u8],
 ) -> Result<(u16, usize), CallFailure> {
-    // No body limit of the reader's own: the buffer is the limit, and
-    // filling it keeps the head (a `Content-Length` over `max_body` would
-    // be refused before the head is kept).
-    let mut reader = ResponseReader::new(Limits::new().with_max_body(usize::MAX));
-    let failure = loop {
-        let spare = match reader.spare(buf) {
-            Ok(spare) => spare,
-            Err(e) => break CallFailure::Http(e),
-        };
-        let n = match stream.read(spare).await {
-            Ok(n) => n,
-            Err(e) => break CallFailure::Transport(e),
-        };
-        match reader.advance(buf, n) {
-            Ok(true) => {
-                let status = reader.head().map_or(0, |h| h.status);
-                return Ok((status, reader.body_range().len()));
-            }
-            Ok(false) => {}
-            Err(e) => break CallFailure::Http(e),
-        }
-    };
-    match reader.head() {
-        Some(head) => {
-            let kept = buf.len().saturating_sub(reader.body_range().start);
-            info!(
-                "service answered {}; its body was not read whole: {}",
-                head.status, failure
-            );
-            Ok((head.status, kept))
-        }
-        None => Err(failure),
+    let answer = embedded_oauth2::asynch::request(
+        connector,
+        &ResourceRequest::get(service),
+        authorization,
+        response,
+    )
+    .await
+    .map_err(CallFailure::Request)?;
+    if answer.is_truncated() {
+        info!("service answered {}; its body was not read whole", answer.status);
     }
+    Ok((answer.status, answer.body_range().len()))
 }
 
 #[cfg(test)]
@@ -284,13 +196,15 @@ mod tests {
     use embassy_futures::block_on;
 
     use super::*;
-    use crate::testing::{SliceStream, http_chunked, http_response, http_until_close};
+    use crate::testing::{Scripted, http_chunked, http_response, http_until_close};
 
-    /// Reads `wire` (in 512-byte reads) as the service task does.
+    /// Calls a service that answers `wire` (in 512-byte reads) as the
+    /// service task does.
     fn read(wire: &[u8]) -> Result<(u16, usize), CallFailure> {
-        let mut stream = SliceStream::<TlsConnectError<NetError>>::new(wire, 512);
+        let mut connector = Scripted::new(wire, 512);
+        let url = ResourceUrl::parse("https://receipts.test/r/1").unwrap();
         let mut buf = [0u8; RESPONSE_CAP];
-        block_on(read_response(&mut stream, &mut buf))
+        block_on(get(&mut connector, &url, "Bearer t", &mut buf))
     }
 
     #[test]
@@ -315,10 +229,15 @@ mod tests {
         }
     }
 
-    /// Likewise any status: the body is cut, the status counts.
+    /// A 2xx must fit (its body is what the caller wants): one larger
+    /// than the buffer is an error, and the token is neither accepted nor
+    /// refused.
     #[test]
-    fn a_large_200_is_a_200() {
-        assert!(matches!(read(&http_response(200, 100_000)), Ok((200, _))));
+    fn a_200_larger_than_the_buffer_is_an_error() {
+        assert!(matches!(
+            read(&http_response(200, 100_000)),
+            Err(CallFailure::Request(_))
+        ));
     }
 
     /// A 401 whose connection ends inside the body is still a 401.
@@ -335,6 +254,6 @@ mod tests {
         let mut wire = b"HTTP/1.1 401 Unauthorized\r\nX-Padding: ".to_vec();
         wire.extend(core::iter::repeat_n(b'p', 3000));
         wire.extend(b"\r\nContent-Length: 0\r\n\r\n");
-        assert!(matches!(read(&wire), Err(CallFailure::Http(_))));
+        assert!(matches!(read(&wire), Err(CallFailure::Request(_))));
     }
 }

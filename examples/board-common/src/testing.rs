@@ -220,6 +220,43 @@ impl<E: embedded_io::Error> Read for SliceStream<E> {
     }
 }
 
+impl<E: embedded_io::Error> Write for SliceStream<E> {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, E> {
+        Ok(buf.len())
+    }
+    async fn flush(&mut self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// A connector whose every connection answers `bytes`, `chunk` bytes per
+/// read, with the error type of the TLS connector over embassy-net.
+pub struct Scripted {
+    bytes: Vec<u8>,
+    chunk: usize,
+}
+
+impl Scripted {
+    pub fn new(bytes: &[u8], chunk: usize) -> Self {
+        Self {
+            bytes: bytes.to_vec(),
+            chunk,
+        }
+    }
+}
+
+type TlsNetError =
+    embedded_oauth2::tls::TlsConnectError<embedded_oauth2::tls::embassy_net::NetError>;
+
+impl Connect for Scripted {
+    type Error = TlsNetError;
+    type Connection<'c> = SliceStream<TlsNetError>;
+
+    async fn connect(&mut self, _: &TokenEndpoint<'_>) -> Result<Self::Connection<'_>, TlsNetError> {
+        Ok(SliceStream::new(&self.bytes, self.chunk))
+    }
+}
+
 /// An HTTP/1.1 response with `Content-Length`: `status`, then `body_len`
 /// bytes of `x`.
 pub fn http_response(status: u16, body_len: usize) -> Vec<u8> {

@@ -19,7 +19,9 @@ use zeroize::Zeroize;
 
 use crate::config::{CA_DER, CA_PLACEHOLDER, SECRET_CAP, SETTINGS};
 use crate::fmt::Loggable;
-use crate::net::{NetOpener, TcpBuffers};
+use embassy_net::dns::DnsSocket;
+use embassy_net::tcp::client::{TcpClient, TcpClientState};
+use embedded_oauth2::tls::nal::{AddrType, NalOpener};
 use crate::publish::TokenCell;
 use crate::{
     HEADER_CAP, RECORD_CAP, SCOPE_CAP, TCP_RX, TCP_TX, TLS_READ, TLS_WRITE, TOKEN_CAP, WORK_CAP,
@@ -112,7 +114,8 @@ impl Default for TlsBuffers {
 /// Everything the token task needs in static memory (≈32 KiB with
 /// `READ_BUFFER` TLS records).
 pub struct TokenResources {
-    tcp: TcpBuffers<TCP_RX, TCP_TX>,
+    /// The TCP socket's buffers, for embassy-net's `TcpClient`.
+    tcp: TcpClientState<1, TCP_TX, TCP_RX>,
     tls: TlsBuffers,
     /// The client's work buffer: request, response, parsing.
     work: [u8; WORK_CAP],
@@ -124,7 +127,7 @@ impl TokenResources {
     /// Zeroed (for a `ConstStaticCell`: no stack copy).
     pub const fn new() -> Self {
         Self {
-            tcp: TcpBuffers::new(),
+            tcp: TcpClientState::new(),
             tls: TlsBuffers::new(),
             work: [0; WORK_CAP],
             record: [0; RECORD_CAP],
@@ -205,7 +208,14 @@ pub async fn run<R: CryptoRngCore, J: RngCore, W: WallClock, S: TokenStore>(
     let mut published: Option<Instant> = None;
     // A restored token is handed out at once, before the network is up.
     publish_current(&client, cell, &mut published);
-    let mut opener = NetOpener::new(stack, tcp, TCP_IDLE);
+    // Connections through embassy-net's embedded-nal-async stack: the
+    // crate's `NalOpener` over `TcpClient` and `DnsSocket`, no opener of
+    // our own. (A dropped connection leaves the stack at once: fine for one
+    // exchange an hour; the service task, which calls often, ends each
+    // connection with FIN through the crate's `NetOpener`.)
+    let mut tcp_client = TcpClient::new(stack, tcp);
+    tcp_client.set_timeout(Some(TCP_IDLE));
+    let dns = DnsSocket::new(stack);
 
     stack.wait_config_up().await;
     info!("token task: network up, fetching a token");
@@ -214,7 +224,8 @@ pub async fn run<R: CryptoRngCore, J: RngCore, W: WallClock, S: TokenStore>(
         // The exchange, on a connector built for it: its buffers are wiped
         // as soon as it is done, whatever happened.
         let (read, write) = tls.split();
-        let outcome = match TlsConnector::new(&mut opener, &mut tls_rng, CA_DER, read, write) {
+        let opener = NalOpener::new(&tcp_client, &dns).with_addr_type(AddrType::IPv4);
+        let outcome = match TlsConnector::new(opener, &mut tls_rng, CA_DER, read, write) {
             Err(e) => Err(e),
             Ok(mut connector) => Ok(attempt(
                 &mut client,
@@ -234,7 +245,6 @@ pub async fn run<R: CryptoRngCore, J: RngCore, W: WallClock, S: TokenStore>(
                 ..
             })
         );
-        opener.shutdown().await;
         tls.wipe();
         if to_keep {
             keep(&client, &mut store, record);
