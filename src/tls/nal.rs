@@ -121,6 +121,7 @@ impl<T, D> fmt::Debug for NalOpener<'_, T, D> {
 /// and the stack's TCP error kept apart (and kept whole), so a log says
 /// which step failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum NalError<T, D> {
     /// Resolving the host failed (`Dns::get_host_by_name`).
     Dns(D),
