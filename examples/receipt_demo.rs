@@ -6,18 +6,21 @@
 //! (oidc-provider) and the receipt service on loopback and passes their
 //! ready file: `cargo run --example receipt_demo -- READY_FILE`.
 //!
-//! The token client below is the same code a firmware image links; only the
-//! connector (TCP + TLS from the host's sockets) and the clock differ.
+//! The token client and the request to the service below are the same code
+//! a firmware image links; only the TCP opener (the crate's
+//! `tls::host::StdTcp`) and the clocks (`tls::host::monotonic_now`, the
+//! system time for certificate dates) are the host's.
 
 #[path = "../cli/src/tls.rs"]
 mod tls;
 
-use std::io::{Read as _, Write as _};
 use std::process::ExitCode;
 use std::time::{Duration, Instant as StdInstant};
 
+use embedded_oauth2::http::{ResourceRequest, ResourceResponse, ResourceUrl};
+use embedded_oauth2::tls::host::monotonic_now;
 use embedded_oauth2::{
-    Attempt, Client, ClientAuth, ClientId, ClientSecret, Config, Freshness, Instant, TokenEndpoint,
+    Attempt, Client, ClientAuth, ClientId, ClientSecret, Config, Freshness, TokenEndpoint,
 };
 
 fn main() -> ExitCode {
@@ -65,15 +68,11 @@ fn run() -> Result<(), String> {
         .as_str()
         .ok_or("no basic client")?
         .to_owned();
-    let receipts_port: u16 = receipts
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .ok_or("bad receipts url")?;
+    let receipt_url = format!("{receipts}{}2026-0042", field("receipts_path_prefix")?);
+    let receipt_url = ResourceUrl::parse(&receipt_url).map_err(|e| e.to_string())?;
 
     let token_url = format!("https://localhost:{https_port}/token");
-    let boot = StdInstant::now();
-    let clock = move || Instant::from_millis(boot.elapsed().as_millis() as u64);
+    let clock = monotonic_now;
     let mut tls = tls::connector(&ca, None)?;
     let mut work = [0u8; 4096];
 
@@ -125,30 +124,50 @@ fn run() -> Result<(), String> {
     );
 
     // ---- 2. call the service --------------------------------------------
+    // The service's connection comes from the same connector (and its
+    // record buffers) while the client is not using it.
+    let mut body = vec![0u8; 4096];
     let receipt = client
-        .call(&mut tls, &mut work, |_, token| {
-            say("step 3", &format!("device → receipt service: GET /receipts/2026-0042 with Authorization: Bearer {}", preview(token.expose_secret())));
-            let (status, body) = get_receipt(&ca, receipts_port, "2026-0042", token.expose_secret())?;
-            if Attempt::<()>::rejects_token(status) {
-                say("", &format!("receipt service answered {status}: token refused; renewing once"));
-                Ok::<_, String>(Attempt::TokenRejected)
-            } else {
-                Ok(Attempt::Done((status, body)))
+        .call(&mut tls, &mut work, |tls, token| {
+            say(
+                "step 3",
+                &format!(
+                    "device → receipt service: GET {} with Authorization: Bearer {}",
+                    receipt_url.path(),
+                    preview(token.expose_secret())
+                ),
+            );
+            let answer = embedded_oauth2::blocking::request(
+                tls,
+                &ResourceRequest::get(&receipt_url),
+                token,
+                &mut body,
+            )?;
+            if Attempt::<()>::rejects_token(answer.status) {
+                say(
+                    "",
+                    &format!(
+                        "receipt service answered {}: token refused; renewing once",
+                        answer.status
+                    ),
+                );
             }
+            Ok::<_, embedded_oauth2::Error<tls::TlsConnectError>>(ResourceResponse::attempt(answer))
         })
         .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(receipt.body(&body));
     say(
         "step 4",
         &format!(
             "receipt service validated the token (signature, audience, scope, introspection) and answered {}: {}",
-            receipt.0,
-            receipt.1.trim()
+            receipt.status,
+            text.trim()
         ),
     );
-    if receipt.0 != 200 {
+    if receipt.status != 200 {
         return Err(format!(
             "expected 200 from the receipt service, got {}",
-            receipt.0
+            receipt.status
         ));
     }
 
@@ -225,36 +244,4 @@ fn run() -> Result<(), String> {
     }
     println!("\ndone: token obtained over verified TLS, used at the service, and renewed on time.");
     Ok(())
-}
-
-/// A minimal HTTPS GET for the demo's resource call.
-fn get_receipt(ca: &[u8], port: u16, id: &str, token: &str) -> Result<(u16, String), String> {
-    let mut tls = tls::connector(ca, None)?;
-    let mut stream = tls.open("localhost", port).map_err(|e| e.to_string())?;
-    let request = format!(
-        "GET /receipts/{id} HTTP/1.1\r\nHost: localhost:{port}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    );
-    embedded_io::Write::write_all(&mut stream, request.as_bytes()).map_err(|e| e.to_string())?;
-    embedded_io::Write::flush(&mut stream).map_err(|e| e.to_string())?;
-    let mut response = Vec::new();
-    let mut chunk = [0u8; 1024];
-    loop {
-        let n = embedded_io::Read::read(&mut stream, &mut chunk).map_err(|e| e.to_string())?;
-        if n == 0 {
-            break;
-        }
-        response.extend_from_slice(&chunk[..n]);
-    }
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or("no HTTP status")?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    let _ = (std::io::stdout().flush(), std::io::empty().read(&mut []));
-    Ok((status, body))
 }

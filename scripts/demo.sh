@@ -19,7 +19,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "building the device client..."
-cargo build --quiet --features tls --example receipt_demo
+cargo build --quiet --features std --example receipt_demo
 
 bash tests/authz-server/gen-certs.sh "$work/certs" >/dev/null
 # The server stops when its stdin closes: hold a FIFO open for its lifetime.
@@ -35,4 +35,4 @@ done
 [ -s "$work/ready.json" ] || { echo "the authorization server did not start:" >&2; cat "$work/server.err" >&2; exit 1; }
 echo "authorization server and receipt service listening on 127.0.0.1 (ports chosen at start)"
 echo
-cargo run --quiet --features tls --example receipt_demo -- "$work/ready.json"
+cargo run --quiet --features std --example receipt_demo -- "$work/ready.json"

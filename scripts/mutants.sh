@@ -6,8 +6,9 @@
 #   * the crate without src/tls/ (features async,client-secret-jwt,p256,dpop),
 #     with the host tests that need no server: the unit tests and the
 #     in-memory integration tests;
-#   * --tls: src/tls/ (feature tls added), with the unit tests and
-#     tests/tls.rs, which starts the test authorization server
+#   * --tls: src/tls/ (features tls and std added: tests/tls.rs opens TCP
+#     with the crate's std opener), with the unit tests and tests/tls.rs,
+#     which starts the test authorization server
 #     (tests/authz-server, node; `npm ci` done by scripts/test.sh).
 #
 #   scripts/mutants.sh [ARGS]                the crate without src/tls/
@@ -57,7 +58,7 @@ run() {
     # All of src/tls/ unless the arguments name files or a diff.
     local scope=(-f 'src/tls/**')
     case " $* " in *" -f "*|*" --in-diff "*) scope=() ;; esac
-    cargo mutants --features "$FEATURES,tls,tls-p384,tls-rsa,mtls" --timeout 60 "${scope[@]}" \
+    cargo mutants --features "$FEATURES,tls,tls-p384,tls-rsa,mtls,std" --timeout 60 "${scope[@]}" \
       "$@" -- "${TLS_TESTS[@]}"
   else
     cargo mutants --features "$FEATURES" --timeout 30 --exclude 'src/tls/**' \

@@ -5,9 +5,10 @@
 //! (`embedded_oauth2::tls`, embedded-tls 0.19's **async** connection),
 //! verifying the chain to the test CA, the name `localhost` and the
 //! server's CertificateVerify, over an async TCP opener. On a device the
-//! socket is an embassy-net `TcpSocket`; here it is a `std::net::TcpStream`
-//! behind a tiny adapter whose `async fn`s call the blocking methods, which
-//! is fine for a host test driven by `embassy_futures::block_on`.
+//! socket is an embassy-net `TcpSocket`; here it is the crate's
+//! `tls::host::StdTcp`, whose `async fn`s call the blocking methods, which
+//! is fine for a host test driven by `embassy_futures::block_on`. The
+//! receipt GET is the crate's (`asynch::request`).
 //!
 //! Scenarios: `token_async` for the basic, `client_secret_jwt` and
 //! `private_key_jwt` clients; the cache (no connection for a fresh token);
@@ -23,25 +24,26 @@ mod support {
     pub mod authz;
 }
 
-/// The host side of the connector (PEM reading; shared through `#[path]`).
+/// The host side of the connector (PEM reading, the crate's std opener;
+/// shared through `#[path]`).
 #[path = "../cli/src/tls.rs"]
 mod tls;
 
 use std::io;
-use std::net::TcpStream;
 use std::time::{Duration, Instant as StdInstant};
 
 use base64ct::{Base64, Encoding};
 use embassy_futures::block_on;
 use embedded_io_async::{ErrorType, Read, Write};
 use embedded_oauth2::asynch::Connect;
+use embedded_oauth2::http::{ResourceRequest, ResourceResponse, ResourceUrl};
 use embedded_oauth2::tls::{CertError, READ_BUFFER, TlsConnectError};
 use embedded_oauth2::{
     Attempt, CallError, Client, ClientAuth, ClientId, ClientSecret, Clock, Config, Error,
     Freshness, Instant, Token, TokenEndpoint, TokenType,
 };
-use rand_core::OsRng;
 use support::authz::AuthzServer;
+use tls::{HostTls, StdSocket, StdTcp};
 
 /// Device-sized memory: secret, token, scope and work buffer capacities.
 const N: usize = 64;
@@ -91,60 +93,12 @@ fn basic_config<'a>(url: &'a str, name: &str) -> Config<'a, N> {
 // The async connector
 // ---------------------------------------------------------------------------
 
-/// A `std::net::TcpStream` as an `embedded_io_async` stream: every call
-/// blocks until the socket is ready (on a device: embassy-net's
-/// `TcpSocket`, which yields instead).
-struct BlockingTcp(TcpStream);
-
-impl ErrorType for BlockingTcp {
-    type Error = io::Error;
-}
-
-impl Read for BlockingTcp {
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, io::Error> {
-        io::Read::read(&mut self.0, buf)
-    }
-}
-
-impl Write for BlockingTcp {
-    async fn write(&mut self, buf: &[u8]) -> Result<usize, io::Error> {
-        io::Write::write(&mut self.0, buf)
-    }
-
-    async fn flush(&mut self) -> Result<(), io::Error> {
-        io::Write::flush(&mut self.0)
-    }
-}
-
-/// Opens `std` TCP sockets as async ones, counting them.
-struct AsyncStdTcp {
-    opened: usize,
-}
-
-impl ErrorType for AsyncStdTcp {
-    type Error = io::Error;
-}
-
-impl embedded_oauth2::tls::asynch::Open for AsyncStdTcp {
-    type Socket<'s> = BlockingTcp;
-
-    async fn open(&mut self, host: &str, port: u16) -> Result<BlockingTcp, io::Error> {
-        self.opened += 1;
-        let tcp = TcpStream::connect((host, port))?;
-        tcp.set_read_timeout(Some(IO_TIMEOUT))?;
-        tcp.set_write_timeout(Some(IO_TIMEOUT))?;
-        tcp.set_nodelay(true)?;
-        Ok(BlockingTcp(tcp))
-    }
-}
-
-/// The crate's connector over the async opener; certificate dates checked
-/// against the system clock.
-type Inner =
-    embedded_oauth2::tls::TlsConnector<'static, AsyncStdTcp, OsRng, Vec<u8>, std::time::SystemTime>;
+/// The crate's connector over its std opener (async here); certificate
+/// dates checked against the system clock.
+type Inner = tls::TlsConnector;
 
 /// An open connection of [`Inner`].
-type AsyncTls<'c> = embedded_oauth2::tls::asynch::TlsStream<'c, BlockingTcp>;
+type AsyncTls<'c> = embedded_oauth2::tls::asynch::TlsStream<'c, StdSocket>;
 
 /// The crate's async connector, counting the handshakes that verified the
 /// server (one connection at a time: it borrows the record buffers).
@@ -158,16 +112,9 @@ struct AsyncTlsConnector {
 impl AsyncTlsConnector {
     /// Trusts `ca` (PEM or DER) only.
     fn new(ca: &[u8]) -> Self {
-        let ca = tls::certificate_der(ca).unwrap_or_else(|e| panic!("CA certificate: {e}"));
-        let inner = embedded_oauth2::tls::TlsConnector::new(
-            AsyncStdTcp { opened: 0 },
-            OsRng,
-            &*Box::leak(ca.into_boxed_slice()),
-            vec![0; READ_BUFFER],
-            vec![0; tls::WRITE_BUFFER],
-        )
-        .unwrap_or_else(|e| panic!("connector: {e}"))
-        .with_clock::<std::time::SystemTime>();
+        let inner = tls::connector(ca, None)
+            .unwrap_or_else(|e| panic!("connector: {e}"))
+            .with_timeout(IO_TIMEOUT);
         Self { inner, verified: 0 }
     }
 
@@ -178,7 +125,7 @@ impl AsyncTlsConnector {
 
     /// TCP connections opened.
     fn connections(&mut self) -> usize {
-        self.inner.opener_mut().opened
+        self.inner.opener_mut().opened()
     }
 
     /// TCP to `host:port`, then the async TLS handshake verifying the chain
@@ -211,7 +158,8 @@ impl Connect for AsyncTlsConnector {
 }
 
 // ---------------------------------------------------------------------------
-// The test's own HTTP/1.1 over async TLS (receipts, revocation)
+// The test's own HTTP/1.1 over async TLS (the revocation behind the client's
+// back), and the receipt GET through the crate's `asynch::request`
 // ---------------------------------------------------------------------------
 
 #[derive(Debug)]
@@ -226,16 +174,6 @@ impl Response {
         self.head.split("\r\n").skip(1).find_map(|line| {
             let (n, v) = line.split_once(':')?;
             n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-    }
-
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "HTTP {} body is not JSON ({e}): {}",
-                self.status,
-                String::from_utf8_lossy(&self.body)
-            )
         })
     }
 }
@@ -320,22 +258,44 @@ async fn exchange(
     read_response(&mut s).await
 }
 
-/// `GET /receipts/<id>` with `Authorization: Bearer …` from the token.
+/// The receipt service's answer and the buffer holding its body.
+#[derive(Debug)]
+struct Receipt {
+    answer: ResourceResponse,
+    buf: Vec<u8>,
+}
+
+impl Receipt {
+    fn json(&self) -> serde_json::Value {
+        let body = self.answer.body(&self.buf);
+        serde_json::from_slice(body).unwrap_or_else(|e| {
+            panic!(
+                "HTTP {} body is not JSON ({e}): {}",
+                self.answer.status,
+                String::from_utf8_lossy(body)
+            )
+        })
+    }
+}
+
+/// `GET /receipts/<id>` with the token (the crate's resource request) over
+/// a connection of `tls`.
 async fn get_receipt<const TT: usize, const SS: usize>(
     tls: &mut AsyncTlsConnector,
     id: &str,
     token: &Token<TT, SS>,
-) -> Result<Response, String> {
-    let port = port("receipts_https_port");
-    let mut value = [0u8; T + 16];
-    let value = token
-        .authorization_value(&mut value)
-        .map_err(|e| e.to_string())?;
-    let request = format!(
-        "GET /receipts/{id} HTTP/1.1\r\nHost: localhost:{port}\r\nAuthorization: {value}\r\n\
-         Accept: application/json\r\nConnection: close\r\n\r\n"
+) -> Result<Receipt, String> {
+    let url = format!(
+        "https://localhost:{}/receipts/{id}",
+        port("receipts_https_port")
     );
-    exchange(tls, port, request.as_bytes()).await
+    let url = ResourceUrl::parse(&url).map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; WORK];
+    let answer =
+        embedded_oauth2::asynch::request(tls, &ResourceRequest::get(&url), token, &mut buf)
+            .await
+            .map_err(|e| format!("GET {}: {e:?}", url.url()))?;
+    Ok(Receipt { answer, buf })
 }
 
 /// Revokes `token` (RFC 7009) as its owner, the `basic` client.
@@ -364,21 +324,27 @@ async fn revoke(tls: &mut AsyncTlsConnector, token: &str) {
 }
 
 /// The receipt service's answer for `call_async`: 401 rejects the token.
-fn classify(resp: Response) -> Attempt<Response> {
-    if Attempt::<()>::rejects_token(resp.status) {
+fn classify(resp: Receipt) -> Attempt<Receipt> {
+    if Attempt::<()>::rejects_token(resp.answer.status) {
         assert_eq!(
-            resp.header("www-authenticate"),
+            resp.answer
+                .head()
+                .www_authenticate
+                .as_ref()
+                .map(|t| t.as_str()),
             Some(r#"Bearer error="invalid_token""#),
             "{resp:?}"
         );
-        Attempt::TokenRejected
-    } else {
-        Attempt::Done(resp)
+    }
+    match resp.answer.clone().attempt() {
+        Attempt::Done(_) => Attempt::Done(resp),
+        Attempt::TokenRejected => Attempt::TokenRejected,
+        other => panic!("{other:?}: {resp:?}"),
     }
 }
 
-fn assert_receipt(resp: &Response, id: &str, client_id: &str) {
-    assert_eq!(resp.status, 200, "{resp:?}");
+fn assert_receipt(resp: &Receipt, id: &str, client_id: &str) {
+    assert_eq!(resp.answer.status, 200, "{resp:?}");
     let json = resp.json();
     assert_eq!(json["receipt"], id, "{json}");
     assert_eq!(json["format"], "pdf", "{json}");
@@ -638,7 +604,7 @@ fn call_async_receipt_then_revoke_renew_retry() {
                     .asynch()
                     .call(&mut tls, &mut work, async |_, token: &Token<T, S>| {
                         let resp = get_receipt(&mut rs, $id, token).await?;
-                        seen.push((token.expose_secret().to_owned(), resp.status));
+                        seen.push((token.expose_secret().to_owned(), resp.answer.status));
                         Ok::<_, String>(classify(resp))
                     })
                     .await
@@ -795,7 +761,7 @@ impl std::future::Future for YieldOnce {
 /// A socket that yields once before every operation, as embassy-net's
 /// does while it waits: every operation of the handshake and of the
 /// exchange is an await point where `with_timeout` may cancel.
-struct YieldingTcp(BlockingTcp);
+struct YieldingTcp(StdSocket);
 
 impl ErrorType for YieldingTcp {
     type Error = io::Error;
@@ -831,7 +797,7 @@ impl embedded_oauth2::tls::asynch::Open for YieldingOpener {
 
     async fn open(&mut self, host: &str, port: u16) -> Result<YieldingTcp, io::Error> {
         YieldOnce(false).await;
-        let mut opener = AsyncStdTcp { opened: 0 };
+        let mut opener = StdTcp::new(IO_TIMEOUT);
         embedded_oauth2::tls::asynch::Open::open(&mut opener, host, port)
             .await
             .map(YieldingTcp)
@@ -873,7 +839,7 @@ fn cancelled_exchanges_leave_the_record_buffers_wiped() {
         for polls in 1.. {
             let mut connector = embedded_oauth2::tls::TlsConnector::new(
                 YieldingOpener,
-                OsRng,
+                rand_core::OsRng,
                 &ca[..],
                 &mut read[..],
                 &mut write[..],

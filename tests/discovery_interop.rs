@@ -22,14 +22,15 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use embedded_io_adapters::std::FromStd;
 use embedded_oauth2::discovery::{DiscoveryError, Issuer, WellKnown, resource_metadata_url};
 use embedded_oauth2::error::HttpError;
+use embedded_oauth2::http::{ResourceRequest, ResourceUrl};
+use embedded_oauth2::tls::blocking::Open;
 use embedded_oauth2::{
     Client, ClientAuth, ClientId, ClientSecret, Config, Error, Instant, TokenEndpoint, blocking,
 };
 use support::authz::AuthzServer;
-use tls::HostTls;
+use tls::{HostTls, StdSocket, StdTcp};
 
 const IO_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -42,11 +43,8 @@ fn tls_connector() -> tls::TlsConnector {
     tls::connector(&ca, None).unwrap().with_timeout(IO_TIMEOUT)
 }
 
-fn tcp(host: &str, port: u16) -> std::io::Result<FromStd<TcpStream>> {
-    let tcp = TcpStream::connect((host, port))?;
-    tcp.set_read_timeout(Some(IO_TIMEOUT))?;
-    tcp.set_write_timeout(Some(IO_TIMEOUT))?;
-    Ok(FromStd::new(tcp))
+fn tcp(host: &str, port: u16) -> std::io::Result<StdSocket> {
+    StdTcp::new(IO_TIMEOUT).open(host, port)
 }
 
 fn clock() -> impl Fn() -> Instant {
@@ -116,7 +114,7 @@ fn the_rfc8414_path_is_a_404_on_oidc_provider() {
 /// The plain-HTTP listener, reached for the issuer's host and port.
 fn http_connector(
     srv: &'static AuthzServer,
-) -> impl FnMut(&TokenEndpoint<'_>) -> std::io::Result<FromStd<TcpStream>> {
+) -> impl FnMut(&TokenEndpoint<'_>) -> std::io::Result<StdSocket> {
     move |ep: &TokenEndpoint<'_>| {
         if ep.host() == "localhost" && ep.port() == srv.https_port() {
             tcp("127.0.0.1", srv.http_port())
@@ -167,15 +165,15 @@ fn plain_http_endpoints_only_when_allowed() {
     client.token(&mut connect, &mut work).unwrap();
 }
 
-/// A raw `GET` to the receipt service's plain-HTTP listener.
-fn get(path: &str, token: Option<&str>) -> (u16, String, String) {
+/// A raw `GET` without a token to the receipt service's plain-HTTP
+/// listener: its status and `WWW-Authenticate`.
+fn get_without_token(path: &str) -> (u16, String) {
     let srv = server();
     let mut s = TcpStream::connect(("127.0.0.1", srv.receipts_http_port())).unwrap();
     s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{auth}Connection: close\r\n\r\n",
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
         srv.receipts_http_port()
     )
     .unwrap();
@@ -190,7 +188,7 @@ fn get(path: &str, token: Option<&str>) -> (u16, String, String) {
                 .map(|(_, v)| v.trim().to_owned())
         })
         .unwrap_or_default();
-    (status, challenge, text)
+    (status, challenge)
 }
 
 #[test]
@@ -198,7 +196,7 @@ fn rfc9728_from_a_401_to_a_receipt() {
     let srv = server();
     let called = format!("{}/receipts/prm-1", srv.get("receipts_http"));
     // 1. The resource server refuses, naming its metadata.
-    let (status, challenge, _) = get("/receipts/prm-1", None);
+    let (status, challenge) = get_without_token("/receipts/prm-1");
     assert_eq!(status, 401);
     let url = resource_metadata_url(challenge.as_bytes())
         .unwrap_or_else(|| panic!("no resource_metadata in {challenge:?}"));
@@ -253,6 +251,15 @@ fn rfc9728_from_a_401_to_a_receipt() {
     let mut client: Client<_, 64, 2048, 128> = Client::new(config, clock());
     let mut work = [0u8; 4096];
     let token = client.token(&mut tls, &mut work).unwrap();
-    let (status, _, text) = get("/receipts/prm-1", Some(token.expose_secret()));
-    assert_eq!(status, 200, "{text}");
+    let receipt = ResourceUrl::parse_allow_http(&called).unwrap();
+    let mut body = [0u8; 2048];
+    let r = blocking::request(
+        &mut connect,
+        &ResourceRequest::get(&receipt),
+        token,
+        &mut body,
+    )
+    .unwrap();
+    let text = String::from_utf8_lossy(r.body(&body));
+    assert_eq!(r.status, 200, "{text}");
 }

@@ -6,7 +6,7 @@
 //! (`K: blocking::Connect`) and the raw streams to the receipt service and
 //! to the revocation/introspection endpoints. The `http` module runs them
 //! over plain TCP (`TokenEndpoint::parse_allow_http`, a connector closure
-//! around `FromStd<TcpStream>`); the `https` module runs the same scenarios
+//! around the crate's std opener, `tls::host::StdTcp`); the `https` module runs the same scenarios
 //! over TLS 1.3 with the server certificate verified against the generated
 //! test CA.
 //!
@@ -23,19 +23,18 @@ mod support {
 #[path = "../cli/src/tls.rs"]
 mod tls;
 
-use std::net::TcpStream;
 use std::time::Duration;
 
 use base64ct::{Base64, Base64UrlUnpadded, Encoding};
 use embedded_io::{Read, Write};
-use embedded_io_adapters::std::FromStd;
 use embedded_oauth2::blocking::Connect;
+use embedded_oauth2::tls::blocking::Open;
 use embedded_oauth2::{
     Attempt, CallError, Client, ClientAuth, ClientId, ClientSecret, Clock, Config, Error,
     ErrorCode, Freshness, Instant, RefreshPolicy, Token, TokenEndpoint, TokenType,
 };
 use support::authz::AuthzServer;
-use tls::HostTls;
+use tls::{HostTls, StdSocket, StdTcp};
 
 // ---------------------------------------------------------------------------
 // Device-sized memory
@@ -141,30 +140,25 @@ trait Net {
 /// Plain TCP on loopback.
 struct HttpNet;
 
-/// A TCP connection with timeouts, as an embedded-io stream.
-fn tcp(host: &str, port: u16) -> std::io::Result<FromStd<TcpStream>> {
-    let tcp = TcpStream::connect((host, port))?;
-    tcp.set_read_timeout(Some(IO_TIMEOUT))?;
-    tcp.set_write_timeout(Some(IO_TIMEOUT))?;
-    Ok(FromStd::new(tcp))
+/// A TCP connection with timeouts (the crate's std opener).
+fn tcp(host: &str, port: u16) -> std::io::Result<StdSocket> {
+    StdTcp::new(IO_TIMEOUT).open(host, port)
 }
 
 /// The token connector of the plain-HTTP runs: a closure (coerced to a
 /// function pointer so the type can be named).
-type TcpConnector = fn(&TokenEndpoint<'_>) -> Result<FromStd<TcpStream>, std::io::Error>;
+type TcpConnector = fn(&TokenEndpoint<'_>) -> Result<StdSocket, std::io::Error>;
 
 impl Net for HttpNet {
     const TRANSPORT: Transport = Transport::Http;
     type Connector = TcpConnector;
-    type Stream<'s> = FromStd<TcpStream>;
+    type Stream<'s> = StdSocket;
 
     fn connector(&self) -> TcpConnector {
-        |ep: &TokenEndpoint<'_>| -> Result<FromStd<TcpStream>, std::io::Error> {
-            tcp(ep.host(), ep.port())
-        }
+        |ep: &TokenEndpoint<'_>| -> Result<StdSocket, std::io::Error> { tcp(ep.host(), ep.port()) }
     }
 
-    fn open(&mut self, service: Service) -> FromStd<TcpStream> {
+    fn open(&mut self, service: Service) -> StdSocket {
         let t = Self::TRANSPORT;
         tcp(t.host(), t.port(service))
             .unwrap_or_else(|e| panic!("connecting to {service:?} over {t:?}: {e}"))

@@ -1148,13 +1148,12 @@ fn connector_debug_shows_settings_only() {
 /// content type and a 16-byte tag: 19), after which it sends nothing.
 #[test]
 fn a_dropped_stream_sends_close_notify() {
-    use embedded_io_adapters::std::FromStd;
     use std::cell::RefCell;
     use std::rc::Rc;
 
     type Writes = Rc<RefCell<Vec<Vec<u8>>>>;
     struct Recording(tls::StdTcp, Writes);
-    struct RecSocket(FromStd<std::net::TcpStream>, Writes);
+    struct RecSocket(tls::StdSocket, Writes);
     impl embedded_io::ErrorType for Recording {
         type Error = std::io::Error;
     }

@@ -100,7 +100,6 @@
 //! works only with `--allow-http` (loopback tests).
 
 use std::io::{self, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -110,16 +109,16 @@ mod tls;
 
 use args::{Args, Command, USAGE};
 use auth_method::AuthMethod;
-use embedded_io_adapters::std::FromStd;
 use embedded_oauth2::blocking::Connect;
-use embedded_oauth2::http::{ResponseHead, ResponseReader};
+use embedded_oauth2::http::{ResourceRequest, ResourceResponse, ResourceUrl, ResponseHead};
 use embedded_oauth2::persist::record_len;
+use embedded_oauth2::tls::blocking::Open;
 use embedded_oauth2::{Attempt, CallError, Freshness, NoRandom, WallClock};
 use embedded_oauth2::{
     Client, ClientAuth, ClientId, ClientSecret, Config, Error, Instant, Limits, Token,
     TokenEndpoint, TokenType,
 };
-use tls::HostTls;
+use tls::{HostTls, StdSocket, StdTcp};
 use zeroize::Zeroize;
 
 /// Connect, read and write timeout for the token endpoint.
@@ -168,12 +167,19 @@ impl<E: embedded_io::Error + 'static> From<Error<E>> for Failure {
                 code: o.code.as_str().to_owned(),
                 description: None,
             },
-            Error::Transport(t) if timed_out(&t) => Failure::Other(format!(
-                "transport error: timed out after {} s waiting for the server",
-                TIMEOUT.as_secs()
-            )),
-            other => Failure::Other(other.to_string()),
+            other => Failure::Other(message(other)),
         }
+    }
+}
+
+/// The text of an error, a timeout said as one.
+fn message<E: embedded_io::Error + 'static>(e: Error<E>) -> String {
+    match e {
+        Error::Transport(t) if timed_out(&t) => format!(
+            "transport error: timed out after {} s waiting for the server",
+            TIMEOUT.as_secs()
+        ),
+        other => other.to_string(),
     }
 }
 
@@ -370,31 +376,10 @@ fn load_signer(flag: &str, path: &str) -> Result<embedded_oauth2::assertion::P25
 
 // ---- Transport ------------------------------------------------------------
 
-/// Plain TCP to the endpoint's host and port, with timeouts.
-fn connect_tcp(ep: &TokenEndpoint<'_>) -> Result<FromStd<TcpStream>, io::Error> {
-    let (host, port) = (ep.host(), ep.port());
-    let context = |e: io::Error| {
-        let shown = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
-        io::Error::new(e.kind(), format!("connecting to {shown}: {e}"))
-    };
-    let mut last = None;
-    for addr in (host, port).to_socket_addrs().map_err(context)? {
-        match TcpStream::connect_timeout(&addr, TIMEOUT) {
-            Ok(stream) => {
-                stream.set_read_timeout(Some(TIMEOUT)).map_err(context)?;
-                stream.set_write_timeout(Some(TIMEOUT)).map_err(context)?;
-                return Ok(FromStd::new(stream));
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(context(last.unwrap_or_else(|| {
-        io::Error::new(io::ErrorKind::NotFound, "no address found")
-    })))
+/// Plain TCP to the endpoint's host and port, with timeouts (the crate's
+/// `std` opener; errors name the address).
+fn connect_tcp(ep: &TokenEndpoint<'_>) -> Result<StdSocket, io::Error> {
+    StdTcp::new(TIMEOUT).open(ep.host(), ep.port())
 }
 
 /// The verified TLS connector from `--ca-cert` and `--server-name`.
@@ -982,23 +967,23 @@ fn print_source(source: &str) -> Result<(), Failure> {
 
 /// `--call URL`, checked like the token URL (https, or http with
 /// `--allow-http`).
-fn call_target<'u>(url: &'u str, args: &Args) -> Result<TokenEndpoint<'u>, Failure> {
+fn call_target<'u>(url: &'u str, args: &Args) -> Result<ResourceUrl<'u>, Failure> {
     if args.allow_http {
-        TokenEndpoint::parse_allow_http(url)
+        ResourceUrl::parse_allow_http(url)
     } else {
-        TokenEndpoint::parse(url)
+        ResourceUrl::parse(url)
     }
     .map_err(|e| Failure::Other(format!("--call: {e}")))
 }
 
-/// Uses the token at `target` through `Client::call` and prints the
-/// outcome. The service's connection comes from a connector of its own
-/// (plain TCP, or TLS verified against `--ca-cert`): `call` holds the token
-/// endpoint's.
+/// Uses the token at `target` through `Client::call` (`GET`, the crate's
+/// resource request) and prints the outcome. The service's connection
+/// comes from a connector of its own (plain TCP, or TLS verified against
+/// `--ca-cert`): `call` holds the token endpoint's.
 fn call_with<K: Connect>(
     client: &mut Tool<'_, impl embedded_oauth2::Clock, impl WallClock>,
     connector: &mut K,
-    target: &TokenEndpoint<'_>,
+    target: &ResourceUrl<'_>,
     args: &Args,
     dpop: Option<Dpop<'_>>,
 ) -> Result<(), Failure>
@@ -1011,56 +996,52 @@ where
         None
     };
     let mut buf = vec![0u8; WORK_BUF];
+    // The request, then the service's answer.
+    let mut answer = vec![0u8; WORK_BUF];
     // The service's latest DPoP nonce (RFC 9449 §9).
     let mut nonce = None;
     // The service's last refusal (status and body), shown if the call fails.
     let mut refused: Option<(u16, Vec<u8>)> = None;
     let result = client.call(connector, &mut buf, |_, token| {
-        let mut auth = vec![0u8; TOKEN_CAP + 16];
-        let value = token
-            .authorization_value(&mut auth)
-            .map_err(|e| e.to_string())?;
         let mut proof_buf = vec![0u8; 1024];
-        let proof = match &dpop {
-            Some(d) => Some(
-                dpop_proof(
-                    d,
-                    target.url(),
-                    token.expose_secret(),
-                    nonce.as_ref(),
-                    &mut proof_buf,
-                )
-                .map_err(|e| format!("DPoP proof: {e}"))?,
-            ),
-            None => None,
-        };
-        let (host, port) = (target.host(), target.port());
-        let response = match &mut tls {
-            Some(tls) => {
-                let mut stream = tls.open(host, port).map_err(|e| e.to_string())?;
-                get(&mut stream, target, value, proof)
-            }
-            None => {
-                let mut stream = connect_tcp(target).map_err(|e| e.to_string())?;
-                get(&mut stream, target, value, proof)
-            }
-        };
-        auth.zeroize();
-        let (status, body, head) = response?;
-        if dpop.is_some() && asks_for_nonce(status, &head) {
-            nonce = head_nonce(&head);
-            refused = Some((status, body));
-            return Ok(Attempt::UseDpopNonce);
+        let mut request = ResourceRequest::get(target);
+        if let Some(d) = &dpop {
+            let proof = dpop_proof(
+                d,
+                target.url(),
+                token.expose_secret(),
+                nonce.as_ref(),
+                &mut proof_buf,
+            )
+            .map_err(|e| format!("DPoP proof: {e}"))?;
+            request = request
+                .with_dpop_proof(proof)
+                .map_err(|e| format!("DPoP proof: {e}"))?;
         }
-        Ok::<_, String>(if Attempt::<()>::rejects_token(status) {
-            refused = Some((status, body));
-            Attempt::TokenRejected
-        } else {
-            Attempt::Done((status, body))
+        let response = match &mut tls {
+            Some(tls) => embedded_oauth2::blocking::request(tls, &request, token, &mut answer)
+                .map_err(message),
+            None => {
+                embedded_oauth2::blocking::request(&mut connect_tcp, &request, token, &mut answer)
+                    .map_err(message)
+            }
+        }?;
+        if Attempt::<()>::rejects_token(response.status) {
+            refused = Some((response.status, response.body(&answer).to_vec()));
+        }
+        let sent_nonce = head_nonce(response.head());
+        Ok::<_, String>(match response.attempt() {
+            Attempt::UseDpopNonce if dpop.is_some() => {
+                nonce = sent_nonce;
+                Attempt::UseDpopNonce
+            }
+            // A Bearer token refused as a DPoP one would be: a 401 as any.
+            Attempt::UseDpopNonce => Attempt::TokenRejected,
+            other => other,
         })
     });
-    let (status, body) = match result {
-        Ok(answer) => answer,
+    let response: ResourceResponse = match result {
+        Ok(response) => response,
         Err(e) => {
             // The service's last answer first (a refusal, then the renewal
             // failed or was refused too), then why the call failed.
@@ -1077,7 +1058,7 @@ where
             });
         }
     };
-    print_call(status, &body)
+    print_call(response.status, response.body(&answer))
 }
 
 /// `call_status=` and `call_body=` (on one line, [`escape_body`]).
@@ -1088,46 +1069,6 @@ fn print_call(status: u16, body: &[u8]) -> Result<(), Failure> {
         .write_all(line.as_bytes())
         .and_then(|()| stdout.flush())
         .map_err(|e| Failure::Other(format!("writing to stdout: {e}")))
-}
-
-/// `GET` the target's path with `Authorization: <value>`, reading the
-/// response with the crate's own HTTP/1.1 reader (any framing).
-fn get<S: embedded_io::Read + embedded_io::Write>(
-    stream: &mut S,
-    target: &TokenEndpoint<'_>,
-    authorization: &str,
-    proof: Option<&str>,
-) -> Result<(u16, Vec<u8>, Option<ResponseHead>), String>
-where
-    S::Error: std::fmt::Display,
-{
-    let dpop = proof.map(|p| format!("DPoP: {p}\r\n")).unwrap_or_default();
-    let head = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nAuthorization: {authorization}\r\n{dpop}Accept: */*\r\n\
-         Connection: close\r\n\r\n",
-        target.path(),
-        host_header(target),
-    );
-    let mut head = head.into_bytes();
-    let sent = stream
-        .write_all(&head)
-        .and_then(|()| stream.flush())
-        .map_err(|e| format!("sending the request: {e}"));
-    head.zeroize();
-    sent?;
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut reader = ResponseReader::new(Limits::new());
-    loop {
-        let spare = reader.spare(&mut buf).map_err(|e| e.to_string())?;
-        let n = stream
-            .read(spare)
-            .map_err(|e| format!("reading the response: {e}"))?;
-        if reader.advance(&mut buf, n).map_err(|e| e.to_string())? {
-            break;
-        }
-    }
-    let status = reader.head().map_or(0, |h| h.status);
-    Ok((status, reader.body(&buf).to_vec(), reader.head().copied()))
 }
 
 // ---- DPoP at the service (--dpop-key with --call) ---------------------------
@@ -1166,44 +1107,14 @@ fn dpop_proof<'b>(
     Ok("")
 }
 
-/// Whether the service asked for its DPoP nonce.
-fn asks_for_nonce(status: u16, head: &Option<ResponseHead>) -> bool {
-    #[cfg(all(feature = "dpop", feature = "p256"))]
-    {
-        let challenge = head.and_then(|h| h.www_authenticate);
-        embedded_oauth2::dpop::asks_for_nonce(status, challenge.as_deref().unwrap_or("").as_bytes())
-    }
-    #[cfg(not(all(feature = "dpop", feature = "p256")))]
-    {
-        let _ = (status, head);
-        false
-    }
-}
-
 /// The `DPoP-Nonce` the service sent.
-fn head_nonce(head: &Option<ResponseHead>) -> Option<DpopNonce> {
+fn head_nonce(head: &ResponseHead) -> Option<DpopNonce> {
     #[cfg(all(feature = "dpop", feature = "p256"))]
-    return head.and_then(|h| h.dpop_nonce);
+    return head.dpop_nonce;
     #[cfg(not(all(feature = "dpop", feature = "p256")))]
     {
         let _ = head;
         None
-    }
-}
-
-/// `host[:port]` as the Host header wants it (the port only when not the
-/// scheme's default).
-fn host_header(target: &TokenEndpoint<'_>) -> String {
-    let host = if target.host().contains(':') {
-        format!("[{}]", target.host())
-    } else {
-        target.host().to_owned()
-    };
-    let default = if target.is_https() { 443 } else { 80 };
-    if target.port() == default {
-        host
-    } else {
-        format!("{host}:{}", target.port())
     }
 }
 

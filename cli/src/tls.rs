@@ -1,8 +1,9 @@
-//! The `std` side of the crate's TLS connector ([`embedded_oauth2::tls`]):
-//! a TCP opener over [`std::net::TcpStream`] with timeouts, the system
-//! clock for certificate dates, the OS random generator, and PEM reading.
-//! Everything that verifies the server lives in the crate and is the same
-//! code a firmware image links.
+//! The crate's TLS connector ([`embedded_oauth2::tls`]) as the host tool
+//! sets it up: the crate's `std` opener ([`StdTcp`], feature `std`, with
+//! timeouts) and the system clock for certificate dates, the OS random
+//! generator, and reading the roots from DER or a PEM bundle. Everything
+//! that verifies the server lives in the crate and is the same code a
+//! firmware image links.
 //!
 //! A module of `fetch_token` (the `cli/` package), shared through `#[path]`
 //! by the demo and the integration tests; every user takes a subset, hence
@@ -10,14 +11,13 @@
 #![allow(dead_code)]
 
 use std::io;
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, SystemTime};
 
 use base64ct::{Base64, Encoding};
-use embedded_io::ErrorType;
-use embedded_io_adapters::std::FromStd;
 use rand_core::OsRng;
 
+#[allow(unused_imports)]
+pub use embedded_oauth2::tls::host::{StdSocket, StdTcp};
 #[allow(unused_imports)]
 pub use embedded_oauth2::tls::{CertError, Pin, READ_BUFFER, Roots, spki};
 
@@ -33,7 +33,7 @@ pub type TlsConnector =
     embedded_oauth2::tls::TlsConnector<'static, StdTcp, OsRng, Vec<u8>, SystemTime>;
 
 /// A verified TLS 1.3 connection over a `std` TCP stream.
-pub type TlsStream<'c> = embedded_oauth2::tls::blocking::TlsStream<'c, FromStd<TcpStream>>;
+pub type TlsStream<'c> = embedded_oauth2::tls::blocking::TlsStream<'c, StdSocket>;
 
 /// The connector's error: `Transport` keeps the original `std::io::Error`.
 pub type TlsConnectError = embedded_oauth2::tls::TlsConnectError<io::Error>;
@@ -78,38 +78,8 @@ pub trait HostTls {
 
 impl HostTls for TlsConnector {
     fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.opener_mut().timeout = timeout;
+        self.opener_mut().set_timeout(timeout);
         self
-    }
-}
-
-// ---- TCP ----------------------------------------------------------------------
-
-/// Opens `std` TCP connections with timeouts (the blocking opener).
-#[derive(Debug, Clone, Copy)]
-pub struct StdTcp {
-    /// Connect, read and write timeout.
-    pub timeout: Duration,
-    /// Connections opened so far.
-    pub opened: usize,
-}
-
-impl StdTcp {
-    pub fn new(timeout: Duration) -> Self {
-        Self { timeout, opened: 0 }
-    }
-}
-
-impl ErrorType for StdTcp {
-    type Error = io::Error;
-}
-
-impl embedded_oauth2::tls::blocking::Open for StdTcp {
-    type Socket<'s> = FromStd<TcpStream>;
-
-    fn open(&mut self, host: &str, port: u16) -> Result<FromStd<TcpStream>, io::Error> {
-        self.opened += 1;
-        connect_tcp(host, port, self.timeout).map(FromStd::new)
     }
 }
 
@@ -168,31 +138,4 @@ pub fn certificates_der(input: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         }
     }
     Ok(ders)
-}
-
-/// TCP to `host:port` with timeouts; errors name the address.
-fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, io::Error> {
-    let context = |e: io::Error| {
-        let shown = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
-        io::Error::new(e.kind(), format!("connecting to {shown}: {e}"))
-    };
-    let mut last = None;
-    for addr in (host, port).to_socket_addrs().map_err(context)? {
-        match TcpStream::connect_timeout(&addr, timeout) {
-            Ok(stream) => {
-                stream.set_read_timeout(Some(timeout)).map_err(context)?;
-                stream.set_write_timeout(Some(timeout)).map_err(context)?;
-                stream.set_nodelay(true).map_err(context)?;
-                return Ok(stream);
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(context(last.unwrap_or_else(|| {
-        io::Error::new(io::ErrorKind::NotFound, "no address found")
-    })))
 }
