@@ -70,7 +70,9 @@ cargo test -p embedded-oauth2-cli
 
 step "fetch_token installs: cargo install --path cli, then fetch_token --help"
 cli_root=$(mktemp -d)
-cargo install --quiet --locked --path cli --root "$cli_root"
+# --debug, in the workspace's target dir: the tests above built the same
+# binary (what is checked is that it installs, not the release profile).
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" cargo install --debug --quiet --locked --path cli --root "$cli_root"
 "$cli_root/bin/fetch_token" --help >/dev/null
 rm -rf "$cli_root"
 
