@@ -44,9 +44,12 @@
 //! are a required argument, and embedded-tls's `UnsecureProvider`/`NoVerify`
 //! are never used.
 //!
-//! **Algorithms**: ECDSA P-256 with SHA-256, in certificates and in
-//! CertificateVerify. Anything else (RSA, P-384, SHA-1) is refused as
-//! [`CertError::UnsupportedAlgorithm`].
+//! **Algorithms** ([`sig`]), in certificates and in CertificateVerify:
+//! ECDSA P-256 with SHA-256 always; ECDSA P-384 and P-256 with SHA-384
+//! with feature `tls-p384`; RSA PKCS#1 v1.5 and RSA-PSS, 2048–4096-bit
+//! keys, with feature `tls-rsa` (the ClientHello then offers the RSA
+//! schemes). Anything not compiled in, RSA keys under 2048 bits and SHA-1
+//! whatever the features, is refused as [`CertError::UnsupportedAlgorithm`].
 //!
 //! ## What a device without a clock gives up
 //!
