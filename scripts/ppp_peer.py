@@ -207,7 +207,7 @@ class FrameDecoder:
 
     @staticmethod
     def _finish(body):
-        if len(body) < 4 or fcs16(body) != FCS_GOOD:
+        if len(body) < 3 or fcs16(body) != FCS_GOOD:
             return None
         body = body[:-2]
         if body[:2] == b"\xff\x03":

@@ -39,6 +39,10 @@ python3 scripts/check-docs.py
 step "layering: no cycle among src/ modules, every crate:: path counted (scripts/check-modules.py)"
 python3 scripts/check-modules.py
 
+step "PPP peer unit tests (scripts/test_ppp_peer.py: framing, LCP, IPCP, PAP, delivery, garbage)"
+# The host side of the emulated device's PPP link; no root, no QEMU.
+python3 scripts/test_ppp_peer.py
+
 step "cargo clippy over the feature combinations (warnings denied)"
 ALL_HOST="async,client-secret-jwt,p256,dpop,tls,tls-p384,tls-rsa,mtls,embassy-time,revocation,discovery,embedded-nal-async,std"
 # Everything but the host openers (`std`): what an MCU target builds.
