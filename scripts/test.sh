@@ -39,9 +39,11 @@ python3 scripts/check-docs.py
 step "layering: no cycle among src/ modules, every crate:: path counted (scripts/check-modules.py)"
 python3 scripts/check-modules.py
 
-step "PPP peer unit tests (scripts/test_ppp_peer.py: framing, LCP, IPCP, PAP, delivery, garbage)"
-# The host side of the emulated device's PPP link; no root, no QEMU.
+step "PPP peer unit tests (scripts/test_ppp_peer.py: framing, LCP, IPCP, PAP, delivery, garbage; scripts/test_dns_responder.py)"
+# The host side of the emulated device's PPP link and the DNS responder of
+# its network namespace; no root, no QEMU.
 python3 scripts/test_ppp_peer.py
+python3 scripts/test_dns_responder.py
 
 step "cargo clippy over the feature combinations (warnings denied)"
 ALL_HOST="async,client-secret-jwt,p256,dpop,tls,tls-p384,tls-rsa,mtls,embassy-time,revocation,discovery,embedded-nal-async,std"
