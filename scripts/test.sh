@@ -45,6 +45,13 @@ step "PPP peer unit tests (scripts/test_ppp_peer.py: framing, LCP, IPCP, PAP, de
 python3 scripts/test_ppp_peer.py
 python3 scripts/test_dns_responder.py
 
+step "PPP over a private network namespace, without the firmware (scripts/netns-harness.py --self-test)"
+# As root (CI): a scripted PPP device on a socketpair <-> ppp_peer.py <-> a
+# TUN device in a new network namespace <-> its DNS responder and the
+# kernel's ICMP; then SIGINT/SIGTERM/SIGKILL of a running harness must leave
+# no process and no namespace. Not root or no /dev/net/tun: SKIPPED.
+python3 scripts/netns-harness.py --self-test
+
 step "cargo clippy over the feature combinations (warnings denied)"
 ALL_HOST="async,client-secret-jwt,p256,dpop,tls,tls-p384,tls-rsa,mtls,embassy-time,revocation,discovery,embedded-nal-async,std"
 # Everything but the host openers (`std`): what an MCU target builds.
