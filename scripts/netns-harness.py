@@ -420,42 +420,7 @@ def self_test_inside(args):
                     raise AssertionError("the peer closed the serial line")
                 dev.feed(data)
 
-        t0 = time.monotonic()
-        dev.open()
-        pump(lambda: dev.is_up, 15, "LCP and IPCP")
-        check(dev.address == DEVICE_ADDRESS, f"device address {dev.address}")
-        check(dev.dns == DNS_ADDRESS, f"DNS server {dev.dns}")
-        log(f"PPP up in {1000 * (time.monotonic() - t0):.0f} ms: device {dev.address}, "
-            f"peer {PEER_ADDRESS}, DNS {dev.dns} (TUN {tun_name})")
-
-        def ask(name, ident, sport):
-            dev_rx.clear()
-            q = dns_responder.build_query(name, ident)
-            dev.send_ipv4(udp_packet(dev.address, dev.dns, sport, 53, q, ident))
-            pump(lambda: dev_rx, 10, f"the DNS answer for {name}")
-            src, dst, proto, seg = parse_ipv4(dev_rx[0])
-            check((src, dst, proto) == (DNS_ADDRESS, DEVICE_ADDRESS, 17),
-                  f"answer from {src} to {dst} proto {proto}")
-            sp, dp, payload = parse_udp(src, dst, seg)
-            check((sp, dp) == (53, sport), f"answer ports {sp} -> {dp}")
-            return dns_responder.parse_response(payload)
-
-        for name in NAMES:
-            ident, rcode, addrs = ask(name, 0x4000 + len(name), 40000 + len(name))
-            check(rcode == 0 and addrs == [NAMES[name]], f"{name}: rcode {rcode} {addrs}")
-            log(f"DNS over PPP: {name} -> {addrs[0]}")
-        _, rcode, addrs = ask("elsewhere.example", 0x5000, 40999)
-        check(rcode == 3 and not addrs, f"elsewhere.example: rcode {rcode}")
-        log("DNS over PPP: elsewhere.example -> NXDOMAIN")
-
-        # The kernel's own ICMP answer: routing in the namespace works.
-        dev_rx.clear()
-        dev.send_ipv4(icmp_echo(dev.address, PEER_ADDRESS, 0x77, 1, b"ppp-self-test"))
-        pump(lambda: dev_rx, 10, "the ICMP echo reply")
-        src, dst, proto, icmp = parse_ipv4(dev_rx[0])
-        check(proto == 1 and icmp[0] == 0 and icmp.endswith(b"ppp-self-test")
-              and inet_checksum(icmp) == 0, "ICMP echo reply")
-        log(f"ICMP echo over PPP: reply from {src}")
+        device_checks(dev, dev_rx, pump, f"socketpair, TUN {tun_name}")
         check(dns.answered == 3, f"the responder answered {dns.answered} queries")
     finally:
         quiet_signals()
@@ -470,6 +435,80 @@ def self_test_inside(args):
     check(bridge.peer is not None and bridge.peer.stats["ipv4_in"] == 4
           and bridge.peer.stats["ipv4_out"] == 4, f"peer stats {bridge.peer and bridge.peer.stats}")
     print("SELF-TEST-INSIDE OK", flush=True)
+    return 0
+
+
+def device_checks(dev, dev_rx, pump, where):
+    """From the device's side: PPP up, DNS for every name and NXDOMAIN, ICMP echo."""
+    t0 = time.monotonic()
+    dev.open()
+    pump(lambda: dev.is_up, 15, "LCP and IPCP")
+    check(dev.address == DEVICE_ADDRESS, f"device address {dev.address}")
+    check(dev.dns == DNS_ADDRESS, f"DNS server {dev.dns}")
+    log(f"PPP up in {1000 * (time.monotonic() - t0):.0f} ms: device {dev.address}, "
+        f"peer {PEER_ADDRESS}, DNS {dev.dns} ({where})")
+
+    def ask(name, ident, sport):
+        dev_rx.clear()
+        q = dns_responder.build_query(name, ident)
+        dev.send_ipv4(udp_packet(dev.address, dev.dns, sport, 53, q, ident))
+        pump(lambda: dev_rx, 10, f"the DNS answer for {name}")
+        src, dst, proto, seg = parse_ipv4(dev_rx[0])
+        check((src, dst, proto) == (DNS_ADDRESS, DEVICE_ADDRESS, 17),
+              f"answer from {src} to {dst} proto {proto}")
+        sp, dp, payload = parse_udp(src, dst, seg)
+        check((sp, dp) == (53, sport), f"answer ports {sp} -> {dp}")
+        return dns_responder.parse_response(payload)
+
+    for name in NAMES:
+        ident, rcode, addrs = ask(name, 0x4000 + len(name), 40000 + len(name))
+        check(rcode == 0 and addrs == [NAMES[name]], f"{name}: rcode {rcode} {addrs}")
+        log(f"DNS over PPP: {name} -> {addrs[0]}")
+    _, rcode, addrs = ask("elsewhere.example", 0x5000, 40999)
+    check(rcode == 3 and not addrs, f"elsewhere.example: rcode {rcode}")
+    log("DNS over PPP: elsewhere.example -> NXDOMAIN")
+
+    # The kernel's own ICMP answer: routing in the namespace works.
+    dev_rx.clear()
+    dev.send_ipv4(icmp_echo(dev.address, PEER_ADDRESS, 0x77, 1, b"ppp-self-test"))
+    pump(lambda: dev_rx, 10, "the ICMP echo reply")
+    src, dst, proto, icmp = parse_ipv4(dev_rx[0])
+    check(proto == 1 and icmp[0] == 0 and icmp.endswith(b"ppp-self-test")
+          and inet_checksum(icmp) == 0, "ICMP echo reply")
+    log(f"ICMP echo over PPP: reply from {src}")
+
+
+def fake_qemu(path):
+    """Plays QEMU's `-serial unix:PATH,server=on,wait=on` with the scripted device."""
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    srv.settimeout(20)
+    conn, _ = srv.accept()
+    srv.close()
+    conn.settimeout(0.2)
+    dev_rx = []
+    dev = ppp_fake_device.FakeDevice(write=conn.sendall, on_ipv4=dev_rx.append)
+
+    def pump(until, seconds, what):
+        end = time.monotonic() + seconds
+        while not until():
+            if time.monotonic() > end:
+                raise AssertionError(f"timed out waiting for {what}")
+            try:
+                data = conn.recv(65536)
+            except socket.timeout:
+                continue
+            if not data:
+                raise AssertionError("the harness closed the serial line")
+            dev.feed(data)
+
+    try:
+        device_checks(dev, dev_rx, pump, f"the harness on {os.environ.get('PPP_UART', '?')}")
+    finally:
+        conn.close()
+        os.unlink(path)
+    print("FAKE-QEMU OK", flush=True)
     return 0
 
 
@@ -548,6 +587,27 @@ def self_test(args):
     check(not processes_in(ns), f"processes left in {ns}: {processes_in(ns)}")
     log(f"end to end over PPP: OK; namespace {ns} gone")
 
+    # 1b. The harness proper, as the firmware will use it: QEMU (here the
+    # scripted device behind a unix socket server) is its foreground command.
+    with tempfile.TemporaryDirectory(prefix="netns-harness-") as d:
+        sock = os.path.join(d, "uart.sock")
+        proc, deadline = run_child(["--uart", f"unix:{sock}", "--timeout", "60"] + extra
+                                   + ["--", sys.executable, str(Path(__file__).resolve()),
+                                      "--fake-qemu", sock], 60)
+        ns = read_line(proc, "HARNESS ", deadline)
+        try:
+            status = proc.wait(max(1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError("the harness with the scripted device timed out")
+        rest = proc.stdout.read()
+        proc.stdout.close()
+        check(status == 0 and "FAKE-QEMU OK" in rest, f"harness + scripted device: status {status}")
+        ns = json.loads(ns)["netns"]
+        check(not processes_in(ns), f"processes left in {ns}")
+    log("the harness with a device on a unix socket (as QEMU's server=on,wait=on): OK")
+
     # 2. Interrupted harnesses leave nothing behind.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
         with tempfile.TemporaryDirectory(prefix="netns-harness-") as d:
@@ -559,6 +619,9 @@ def self_test(args):
             check(info is not None, "the harness did not come up")
             info = json.loads(info)
             ns = info["netns"]
+            end = time.monotonic() + 5
+            while len(processes_in(ns)) < 3 and time.monotonic() < end:
+                time.sleep(0.05)
             inside = processes_in(ns)
             check(len(inside) >= 3, f"expected the harness and two sleeps in {ns}: {inside}")
             os.kill(proc.pid, sig)
@@ -609,9 +672,9 @@ def harness(args):
         bridge = Bridge(lambda stop: uart.open(stop, args.timeout), tun_fd, args.verbose,
                         dict(require_pap=args.require_pap))
         bridge.start()
-        fg = children.spawn(args.command, env=child_env, stdin=None) if args.command else None
         print("HARNESS " + json.dumps(dict(env, netns=netns_id(), tun=tun_name,
                                            names=NAMES)), flush=True)
+        fg = children.spawn(args.command, env=child_env, stdin=None) if args.command else None
         while True:
             if fg is not None:
                 try:
@@ -648,6 +711,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--self-test", action="store_true")
     ap.add_argument("--self-test-inside", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--fake-qemu", metavar="PATH", help=argparse.SUPPRESS)
     ap.add_argument("--uart", help="unix:PATH | tcp:HOST:PORT (QEMU's serial chardev)")
     ap.add_argument("--listen", action="store_true", help="listen on --uart, QEMU connects")
     ap.add_argument("--tun", default="ppp0")
@@ -668,6 +732,8 @@ def main(argv=None):
     try:
         if args.self_test:
             return self_test(args)
+        if args.fake_qemu:
+            return fake_qemu(args.fake_qemu)
         if args.self_test_inside:
             if os.geteuid() != 0:
                 return 1

@@ -383,6 +383,16 @@ class LcpNegotiation(unittest.TestCase):
         link.up()
         self.assertTrue(link.peer.is_up and link.device.is_up)
 
+    def test_device_reboots_while_up(self):
+        # A reset firmware starts over with a fresh Configure-Request.
+        link = Link().up()
+        link.device = fd.FakeDevice(write=link.to_peer.append)
+        link.up()
+        self.assertTrue(link.peer.is_up and link.device.is_up)
+        self.assertEqual(link.device.address, "10.77.0.2")
+        self.assertEqual(link.events, ["up", "down", "up"])
+        self.assertIsNone(link.peer.next_deadline())
+
     def test_peer_terminates(self):
         link = Link().up()
         link.peer.terminate()
