@@ -46,7 +46,8 @@ status), or without one when the serial line closes; on SIGINT, SIGTERM,
 SIGHUP and after --timeout (default 600 s) it stops everything. Every child
 runs in its own process group with PR_SET_PDEATHSIG(SIGKILL), so even a
 SIGKILL of the harness takes them down; the namespace and its TUN device
-then vanish with them.
+then vanish with them (only its temporary directory, with throwaway
+certificates, and a --listen socket file can remain after a SIGKILL).
 
 `--self-test` needs no firmware: a scripted PPP device
 (scripts/ppp_fake_device.py, a model of the firmware's ppproto) on a
@@ -540,9 +541,10 @@ def processes_in(ns):
     return pids
 
 
-def run_child(argv, timeout):
+def run_child(argv, timeout, tmpdir=None):
+    env = dict(os.environ, TMPDIR=tmpdir) if tmpdir else None
     return subprocess.Popen([sys.executable, str(Path(__file__).resolve())] + argv,
-                            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env,
                             preexec_fn=_child_setup, text=True), time.monotonic() + timeout
 
 
@@ -614,7 +616,7 @@ def self_test(args):
             sock = os.path.join(d, "uart.sock")
             proc, deadline = run_child(
                 ["--uart", f"unix:{sock}", "--listen", "--timeout", "60",
-                 "--serve", "sleep 300", "--", "sleep", "300"], 30)
+                 "--serve", "sleep 300", "--", "sleep", "300"], 30, tmpdir=d)
             info = read_line(proc, "HARNESS ", deadline)
             check(info is not None, "the harness did not come up")
             info = json.loads(info)
@@ -637,7 +639,11 @@ def self_test(args):
                 time.sleep(0.05)
             check(not processes_in(ns), f"after {sig.name}: processes left in {ns}: "
                                         f"{processes_in(ns)}")
-            check(not os.path.exists(sock) or sig == signal.SIGKILL, "serial socket left behind")
+            if sig != signal.SIGKILL:
+                # (A SIGKILLed harness cannot remove its socket and temporary
+                # directory; everything else dies with it.)
+                check(not os.path.exists(sock), "serial socket left behind")
+                check(os.listdir(d) == [], f"files left behind: {os.listdir(d)}")
             log(f"{sig.name} to the harness: children and namespace {ns} gone")
     log(f"self-test passed in {time.monotonic() - t0:.1f} s")
     return 0
