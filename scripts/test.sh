@@ -39,6 +39,19 @@ python3 scripts/check-docs.py
 step "layering: no cycle among src/ modules, every crate:: path counted (scripts/check-modules.py)"
 python3 scripts/check-modules.py
 
+step "PPP peer unit tests (scripts/test_ppp_peer.py: framing, LCP, IPCP, PAP, delivery, garbage; scripts/test_dns_responder.py)"
+# The host side of the emulated device's PPP link and the DNS responder of
+# its network namespace; no root, no QEMU.
+python3 scripts/test_ppp_peer.py
+python3 scripts/test_dns_responder.py
+
+step "PPP over a private network namespace, without the firmware (scripts/netns-harness.py --self-test)"
+# As root (CI): a scripted PPP device on a socketpair <-> ppp_peer.py <-> a
+# TUN device in a new network namespace <-> its DNS responder and the
+# kernel's ICMP; then SIGINT/SIGTERM/SIGKILL of a running harness must leave
+# no process and no namespace. Not root or no /dev/net/tun: SKIPPED.
+python3 scripts/netns-harness.py --self-test
+
 step "cargo clippy over the feature combinations (warnings denied)"
 # (`embassy-net/medium-ip`: smoltcp wants a medium, which a board's own
 # embassy-net dependency chooses; the host builds pick one.)

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Generate throwaway TLS material for the integration-test authorization server.
 #
-#   usage: gen-certs.sh DIR
+#   usage: gen-certs.sh [--names NAME[,NAME...]] DIR
+#
+# --names (or the env var CERT_NAMES, same comma-separated form) adds DNS
+# names to the SAN of server.pem (and other-server.pem), which always keeps
+# DNS:localhost and IP:127.0.0.1; e.g. --names auth.test,receipts.test for
+# the emulated device that reaches the server over PPP by those names.
 #
 # Everything is ECDSA P-256 (prime256v1/secp256r1) with SHA-256 signatures, the only
 # combination the embedded TLS 1.3 client (embedded-tls) supports.
 #
 # Files written into DIR (PEM unless noted; private keys are unencrypted PKCS#8):
 #   ca.pem, ca-key.pem, ca.der               good test CA (trust anchor for the tests)
-#   server.pem, server-key.pem, server.der   leaf for DNS:localhost + IP:127.0.0.1, signed by ca
+#   server.pem, server-key.pem, server.der   leaf for DNS:localhost + IP:127.0.0.1 (+ --names),
+#                                            signed by ca
 #   other-ca.pem, other-ca-key.pem, other-ca.der
 #                                            unrelated second CA (negative tests)
 #   other-server.pem, other-server-key.pem   leaf for DNS:localhost + IP:127.0.0.1, signed by other-ca
@@ -23,9 +29,28 @@
 # Nothing here is secret or committed: run it at test time into a temporary directory.
 set -euo pipefail
 
+names="${CERT_NAMES:-}"
+if [[ $# -ge 1 && "$1" == "--names" ]]; then
+  names="${2:-}"
+  shift 2 || true
+elif [[ $# -ge 1 && "$1" == --names=* ]]; then
+  names="${1#--names=}"
+  shift
+fi
 if [[ $# -ne 1 || -z "$1" ]]; then
-  echo "usage: $0 DIR" >&2
+  echo "usage: $0 [--names NAME[,NAME...]] DIR" >&2
   exit 2
+fi
+server_san="DNS:localhost,IP:127.0.0.1"
+if [[ -n "$names" ]]; then
+  IFS=, read -r -a extra <<<"$names"
+  for n in "${extra[@]}"; do
+    if [[ ! "$n" =~ ^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$ ]]; then
+      echo "gen-certs: not a DNS name: '$n'" >&2
+      exit 2
+    fi
+    server_san+=",DNS:$n"
+  done
 fi
 
 out="$1"
@@ -70,10 +95,10 @@ EOF
 }
 
 make_ca ca "embedded-oauth2 test CA"
-make_leaf server ca localhost "DNS:localhost,IP:127.0.0.1"
+make_leaf server ca localhost "$server_san"
 
 make_ca other-ca "unrelated test CA"
-make_leaf other-server other-ca localhost "DNS:localhost,IP:127.0.0.1"
+make_leaf other-server other-ca localhost "$server_san"
 
 make_leaf wrong-name ca wrong.example "DNS:wrong.example"
 

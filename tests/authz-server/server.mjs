@@ -3,9 +3,9 @@
 // resource server, for the embedded-oauth2 integration tests. See README.md.
 //
 //   node server.mjs --certs DIR --ready-file FILE [--max-lifetime SECONDS] [--[no-]watch-stdin]
-//                   [--chain SHAPE=DIR]...
+//                   [--chain SHAPE=DIR]... [--host ADDRESS]
 //
-// Every listener binds 127.0.0.1 on an ephemeral port (port 0). When all of them listen, a JSON
+// Every listener binds 127.0.0.1 (or --host ADDRESS) on an ephemeral port (port 0). When all of them listen, a JSON
 // description is written atomically to FILE and `READY FILE` is printed on stdout.
 // The process exits on SIGTERM/SIGINT/SIGHUP, when its stdin (if a pipe or socket) reaches EOF,
 // and after --max-lifetime seconds if given.
@@ -17,6 +17,7 @@ import * as https from 'node:https';
 import { parseArgs, format } from 'node:util';
 import { X509Certificate, createHash, randomBytes } from 'node:crypto';
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { isIP, isIPv6 } from 'node:net';
 
 
 const t0 = process.hrtime.bigint();
@@ -32,6 +33,9 @@ const { values: args } = parseArgs({
     'watch-stdin': { type: 'boolean' },
     'no-watch-stdin': { type: 'boolean' },
     quiet: { type: 'boolean' },
+    // The address every listener binds (default 127.0.0.1), e.g. the
+    // host's end of the emulated device's PPP link in a network namespace.
+    host: { type: 'string' },
     // Extra token-endpoint listeners serving other certificate chains:
     // `--chain S=DIR` serves DIR/S.chain.pem with DIR/S.key.pem (the files
     // tests/support/gen-chains.sh writes); ready.chains[S] gives its URL.
@@ -41,7 +45,11 @@ const { values: args } = parseArgs({
 });
 
 if (!args.certs || !args['ready-file']) {
-  process.stderr.write('usage: node server.mjs --certs DIR --ready-file FILE [--max-lifetime SECONDS] [--[no-]watch-stdin] [--quiet]\n');
+  process.stderr.write('usage: node server.mjs --certs DIR --ready-file FILE [--max-lifetime SECONDS] [--[no-]watch-stdin] [--quiet] [--host ADDRESS]\n');
+  process.exit(2);
+}
+if (args.host !== undefined && !isIP(args.host)) {
+  process.stderr.write(`--host: not an IP address: ${args.host}\n`);
   process.exit(2);
 }
 
@@ -79,7 +87,9 @@ for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, () => shutdow
 const { default: Provider, errors } = await import('oidc-provider');
 const jose = await import('jose');
 
-const HOST = '127.0.0.1';
+const HOST = args.host ?? '127.0.0.1';
+// HOST as it appears in a URL (an IPv6 literal in brackets).
+const HOST_URL = isIPv6(HOST) ? `[${HOST}]` : HOST;
 const TLS_NAME = 'localhost';
 
 // ---------------------------------------------------------------------------------------------
@@ -389,7 +399,7 @@ for (const [shape, server] of chainListeners) {
 }
 
 const issuer = `https://${TLS_NAME}:${httpsPort}`;
-const httpBase = `http://${HOST}:${httpPort}`;
+const httpBase = `http://${HOST_URL}:${httpPort}`;
 const httpsBase = `https://${TLS_NAME}:${httpsPort}`;
 
 // ---------------------------------------------------------------------------------------------
@@ -875,7 +885,7 @@ const ready = {
     via_https: [issuer, tokenAuds(httpsBase)],
     rule: 'issuer, or scheme://<Host header>/token of the listener the request was sent to (for introspection/revocation also that endpoint URL)',
   },
-  receipts_http: `http://${HOST}:${rsHttpPort}`,
+  receipts_http: `http://${HOST_URL}:${rsHttpPort}`,
   receipts_http_port: rsHttpPort,
   receipts_https: `https://${TLS_NAME}:${rsHttpsPort}`,
   receipts_https_port: rsHttpsPort,
