@@ -3,11 +3,11 @@
 //!
 //! * [`config`]: the configuration (build-time environment, one place for
 //!   both boards) and its parsing into the client's `Config`;
-//! * [`net`]: how the TLS connector reaches embassy-net — the token task
-//!   through the crate's `tls::nal::NalOpener` over embassy-net's
-//!   `TcpClient` and `DnsSocket`, the service task through the crate's
-//!   `tls::embassy_net::NetOpener` (FIN after each call) — and the wait for
-//!   an address;
+//! * [`net`]: the wait for an address that does not hang when the link
+//!   drops, and the crate's `NetOpener` re-exported; both tasks reach
+//!   embassy-net through the crate's `tls::nal::NalOpener` over
+//!   embassy-net's `TcpClient` and `DnsSocket` (one opener type: the TLS
+//!   code is in flash once);
 //! * [`publish`]: how the token task hands the token to other tasks (no
 //!   lock across I/O, every copy wiped);
 //! * [`token_task`]: the task that owns the `Client` and renews the token;
@@ -80,5 +80,6 @@ mod tests {
             TCP_RX + TCP_TX + TLS_READ + TLS_WRITE + WORK_CAP + RECORD_CAP + 1
         );
         assert_eq!(core::mem::size_of::<token_task::TokenResources>(), 32_310);
+        assert_eq!(core::mem::size_of::<service::ServiceResources>(), 27_928);
     }
 }

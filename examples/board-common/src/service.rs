@@ -19,7 +19,9 @@ use embedded_oauth2::Attempt;
 use zeroize::Zeroize;
 
 use crate::config::{CA_DER, SETTINGS};
-use crate::net::{NetError, NetOpener, TcpBuffers};
+use embassy_net::dns::DnsSocket;
+use embassy_net::tcp::client::{TcpClient, TcpClientState};
+use embedded_oauth2::tls::nal::{AddrType, NalError, NalOpener};
 use crate::publish::{HeaderValue, TokenCell};
 use crate::token_task::{TlsBuffers, park};
 use crate::{HEADER_CAP, RESPONSE_CAP, TCP_RX, TCP_TX};
@@ -31,7 +33,8 @@ const TCP_IDLE: Duration = Duration::from_secs(30);
 
 /// The service task's static memory (≈25 KiB with `READ_BUFFER` records).
 pub struct ServiceResources {
-    tcp: TcpBuffers<TCP_RX, TCP_TX>,
+    /// The TCP socket's buffers, for embassy-net's `TcpClient`.
+    tcp: TcpClientState<1, TCP_TX, TCP_RX>,
     tls: TlsBuffers,
     /// The response (head and body).
     response: [u8; RESPONSE_CAP],
@@ -43,7 +46,7 @@ impl ServiceResources {
     /// Zeroed (for a `ConstStaticCell`: no stack copy).
     pub const fn new() -> Self {
         Self {
-            tcp: TcpBuffers::new(),
+            tcp: TcpClientState::new(),
             tls: TlsBuffers::new(),
             response: [0; RESPONSE_CAP],
             header: HeaderValue::new(),
@@ -56,6 +59,11 @@ impl Default for ServiceResources {
         Self::new()
     }
 }
+
+/// The connections' opener.
+type Opener<'s> = NalOpener<'s, TcpClient<'static, 1, TCP_TX, TCP_RX>, DnsSocket<'static>>;
+/// Its errors.
+type NetError = NalError<embassy_net::tcp::Error, embassy_net::dns::Error>;
 
 /// Why a call failed.
 #[derive(Debug)]
@@ -115,14 +123,25 @@ pub async fn run<R: CryptoRngCore>(
         response,
         header,
     } = resources;
-    let mut opener = NetOpener::new(stack, tcp, TCP_IDLE);
+    // The same opener type as the token task's (one copy of the TLS code
+    // in flash): the crate's `NalOpener` over embassy-net's `TcpClient`.
+    let mut tcp_client = TcpClient::new(stack, tcp);
+    tcp_client.set_timeout(Some(TCP_IDLE));
+    let dns = DnsSocket::new(stack);
 
     loop {
         // Our own copy of the token; the cell is not locked while we use it.
         let generation = reader.copy_into(header).await;
         let outcome = match with_timeout(
             CALL_TIMEOUT,
-            call(&mut opener, &mut tls_rng, &service, header, tls, response),
+            call(
+                NalOpener::new(&tcp_client, &dns).with_addr_type(AddrType::IPv4),
+                &mut tls_rng,
+                &service,
+                header,
+                tls,
+                response,
+            ),
         )
         .await
         {
@@ -131,7 +150,6 @@ pub async fn run<R: CryptoRngCore>(
         };
         // Wipe every copy of the token and of the exchange.
         header.clear();
-        opener.shutdown().await;
         tls.wipe();
 
         match outcome {
@@ -157,7 +175,7 @@ pub async fn run<R: CryptoRngCore>(
 
 /// One `GET` with `Authorization: <header>`; the status and body length.
 async fn call<R: CryptoRngCore>(
-    opener: &mut NetOpener,
+    opener: Opener<'_>,
     rng: &mut R,
     service: &ResourceUrl<'_>,
     header: &HeaderValue<HEADER_CAP>,

@@ -245,8 +245,9 @@ impl Scripted {
     }
 }
 
-type TlsNetError =
-    embedded_oauth2::tls::TlsConnectError<embedded_oauth2::tls::embassy_net::NetError>;
+type TlsNetError = embedded_oauth2::tls::TlsConnectError<
+    embedded_oauth2::tls::nal::NalError<embassy_net::tcp::Error, embassy_net::dns::Error>,
+>;
 
 impl Connect for Scripted {
     type Error = TlsNetError;
