@@ -210,9 +210,9 @@ pub async fn run<R: CryptoRngCore, J: RngCore, W: WallClock, S: TokenStore>(
     publish_current(&client, cell, &mut published);
     // Connections through embassy-net's embedded-nal-async stack: the
     // crate's `NalOpener` over `TcpClient` and `DnsSocket`, no opener of
-    // our own. (A dropped connection leaves the stack at once: fine for one
-    // exchange an hour; the service task, which calls often, ends each
-    // connection with FIN through the crate's `NetOpener`.)
+    // our own. (A dropped connection leaves the stack at once, after the
+    // TLS close_notify, so its FIN may not be sent; the crate's
+    // `tls::embassy_net::NetOpener` sends it, if your network minds.)
     let mut tcp_client = TcpClient::new(stack, tcp);
     tcp_client.set_timeout(Some(TCP_IDLE));
     let dns = DnsSocket::new(stack);
