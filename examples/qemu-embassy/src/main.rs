@@ -203,12 +203,12 @@ async fn main(spawner: Spawner) {
     spawner
         .spawn(service_task(stack, SERVICE_RESOURCES.take(), service_rng).expect("service task"));
 
-    if EXIT_AFTER == 0 {
+    let Some(limit) = core::num::NonZeroU32::new(EXIT_AFTER) else {
         return;
-    }
+    };
     loop {
         let n = logger::SERVICE_OK_SIGNAL.wait().await;
-        if n >= EXIT_AFTER {
+        if n >= limit.get() {
             info!("exit: {} service calls answered 2xx", n);
             debug::exit(EXIT_SUCCESS);
         }
