@@ -166,7 +166,8 @@ done
 #   .rodata .rodata*, .vector_table, .flash.appdesc
 #   .data   initialised RAM (its initial image is in flash too)
 #   .bss    zeroed/uninitialised RAM: .bss*, .uninit, .noinit, rtc persistent
-# Not counted: sections at address 0 (debug info, .defmt, .eh_frame, ...),
+# Not counted: sections at address 0 (debug info, .defmt, .eh_frame, ...;
+# but qemu-embassy's .vector_table is at 0 and counts),
 # esp-hal's *_dummy address-space placeholders, .stack and .dram2_uninit
 # (the ESP32-C3 stack and the bootloader RAM reclaimed for the heap).
 # flash = .text + .rodata + .data; static RAM = .data + .bss + code that runs
@@ -181,7 +182,7 @@ size_row() { # board elf
       return (a >= 268435456 && a < 536870912) || (a >= 1006632960 && a < 1023410176) ||
              (a >= 1107296256 && a < 1124073472)
     }
-    NF == 3 && $1 ~ /^\./ && $3 + 0 > 0 {
+    NF == 3 && $1 ~ /^\./ && ($3 + 0 > 0 || $1 == ".vector_table") {
       name = $1; size = $2 + 0; addr = $3 + 0
       if (name ~ /_dummy$/ || name == ".stack" || name == ".dram2_uninit") next
       if (name ~ /^\.(text|rwtext|trap|boot2)/ || name == ".rtc_fast.text") {
