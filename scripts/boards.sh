@@ -5,9 +5,12 @@
 #
 #   examples/pico-w   Raspberry Pi Pico W (RP2040 + CYW43439), thumbv6m-none-eabi
 #   examples/esp32c3  ESP32-C3, riscv32imc-unknown-none-elf (needs Rust >= 1.95)
+#   examples/qemu-embassy  QEMU mps2-an385 (Cortex-M3, PPP on UART0),
+#                     thumbv7m-none-eabi
 #
 # Each is its own Cargo project (own workspace, Cargo.lock and target/); both
-# use examples/board-common. They are built, not run: no board is attached.
+# use examples/board-common. They are built, not run: no board is attached
+# (the emulated board runs with examples/qemu-embassy/tools/).
 #
 # For each board: a first build (`cargo build --release --locked`; "cold"
 # when its target dir held no build yet, "incremental" otherwise), then a warm
@@ -21,7 +24,7 @@
 # examples/board-common/README.md); without it, with placeholders, and the
 # report says which.
 #
-# Usage: scripts/boards.sh [--cold] [--no-install] [pico-w] [esp32c3]
+# Usage: scripts/boards.sh [--cold] [--no-install] [pico-w] [esp32c3] [qemu-embassy]
 # Exit status: 0 when every build succeeded, 1 when one failed, 2 when a tool
 # is missing.
 set -uo pipefail
@@ -35,7 +38,7 @@ for arg in "$@"; do
   case "$arg" in
     --cold) COLD=1 ;;
     --no-install) INSTALL=0 ;;
-    pico-w | esp32c3) BOARDS+=("$arg") ;;
+    pico-w | esp32c3 | qemu-embassy) BOARDS+=("$arg") ;;
     -h | --help)
       sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'
       exit 0
@@ -46,7 +49,7 @@ for arg in "$@"; do
       ;;
   esac
 done
-[ "${#BOARDS[@]}" -gt 0 ] || BOARDS=(pico-w esp32c3)
+[ "${#BOARDS[@]}" -gt 0 ] || BOARDS=(pico-w esp32c3 qemu-embassy)
 
 say() { printf '%s\n' "$*" >&2; }
 die() {
@@ -58,12 +61,14 @@ target_of() {
   case "$1" in
     pico-w) echo thumbv6m-none-eabi ;;
     esp32c3) echo riscv32imc-unknown-none-elf ;;
+    qemu-embassy) echo thumbv7m-none-eabi ;;
   esac
 }
 bin_of() {
   case "$1" in
     pico-w) echo pico-w ;;
     esp32c3) echo esp32c3 ;;
+    qemu-embassy) echo qemu-embassy ;;
   esac
 }
 
@@ -75,7 +80,7 @@ unset RUSTFLAGS CARGO_BUILD_RUSTFLAGS CARGO_ENCODED_RUSTFLAGS CARGO_BUILD_TARGET
 command -v cargo >/dev/null 2>&1 || die "cargo not found"
 if [ "$INSTALL" = 1 ]; then
   command -v rustup >/dev/null 2>&1 || die "rustup not found (needed to add the targets)"
-  rustup target add thumbv6m-none-eabi riscv32imc-unknown-none-elf >&2 || die "rustup target add failed"
+  rustup target add thumbv6m-none-eabi thumbv7m-none-eabi riscv32imc-unknown-none-elf >&2 || die "rustup target add failed"
   rustup component add llvm-tools >&2 || say "boards.sh: llvm-tools not installed; looking for llvm-size elsewhere"
 fi
 LLVM_BIN="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin"
@@ -161,20 +166,23 @@ done
 #   .rodata .rodata*, .vector_table, .flash.appdesc
 #   .data   initialised RAM (its initial image is in flash too)
 #   .bss    zeroed/uninitialised RAM: .bss*, .uninit, .noinit, rtc persistent
-# Not counted: sections at address 0 (debug info, .defmt, .eh_frame, ...),
+# Not counted: sections at address 0 (debug info, .defmt, .eh_frame, ...;
+# but qemu-embassy's .vector_table is at 0 and counts),
 # esp-hal's *_dummy address-space placeholders, .stack and .dram2_uninit
 # (the ESP32-C3 stack and the bootloader RAM reclaimed for the heap).
 # flash = .text + .rodata + .data; static RAM = .data + .bss + code that runs
 # from RAM (address outside the flash windows 0x10000000-0x1fffffff RP2040
-# XIP, 0x3c000000-0x3cffffff / 0x42000000-0x42ffffff ESP32-C3 DROM/IROM).
+# XIP, 0x3c000000-0x3cffffff / 0x42000000-0x42ffffff ESP32-C3 DROM/IROM,
+# 0x00000000-0x003fffff the mps2-an385's SSRAM1 that holds the QEMU image).
 size_row() { # board elf
   "$SIZE" -A "$2" | awk -v board="$1" -v triple="$(target_of "$1")" '
     function kib(n) { return sprintf("%.1f", n / 1024) }
     function in_flash(a) {
+      if (triple == "thumbv7m-none-eabi") return a < 4194304
       return (a >= 268435456 && a < 536870912) || (a >= 1006632960 && a < 1023410176) ||
              (a >= 1107296256 && a < 1124073472)
     }
-    NF == 3 && $1 ~ /^\./ && $3 + 0 > 0 {
+    NF == 3 && $1 ~ /^\./ && ($3 + 0 > 0 || $1 == ".vector_table") {
       name = $1; size = $2 + 0; addr = $3 + 0
       if (name ~ /_dummy$/ || name == ".stack" || name == ".dram2_uninit") next
       if (name ~ /^\.(text|rwtext|trap|boot2)/ || name == ".rtc_fast.text") {
@@ -217,7 +225,8 @@ echo "Bytes, from \`llvm-size -A\`. flash = .text + .rodata + .data; static RAM 
 echo ".data + .bss (+ on the ESP32-C3 the code that runs from IRAM). Not counted:"
 echo "the stack, and on the ESP32-C3 the 64 KiB of bootloader RAM reclaimed for the"
 echo "Wi-Fi driver's heap (the other 32 KiB of heap are in .bss). The Pico W's"
-echo ".rodata includes the 231 KB CYW43439 firmware."
+echo ".rodata includes the 231 KB CYW43439 firmware. qemu-embassy's \"flash\" is"
+echo "the emulated board's 4 MiB SSRAM1 that QEMU loads the image into."
 
 # What the images were built with.
 echo

@@ -130,7 +130,7 @@ python3 scripts/device-test.py --records=16384 --records=1024
 step "the complete device, measured (scripts/device-report.py: flash by crate, RAM, stack, instructions)"
 python3 scripts/device-report.py --runs=1
 
-step "embassy board firmware: Pico W and ESP32-C3 built in release mode, sizes (scripts/boards.sh)"
+step "embassy board firmware: Pico W, ESP32-C3 and the emulated mps2-an385 built in release mode, sizes (scripts/boards.sh)"
 scripts/boards.sh
 
 step "fuzzing smoke: each cargo-fuzz target for 15 s (scripts/fuzz.sh)"
