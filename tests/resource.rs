@@ -401,3 +401,46 @@ fn a_dpop_nonce_challenge_is_use_dpop_nonce() {
     );
     assert!(matches!(r.attempt(), Attempt::UseDpopNonce));
 }
+
+/// The URL's parts, as parsed.
+#[test]
+fn resource_urls_are_parsed_into_their_parts() {
+    let url = ResourceUrl::parse("https://api.example:8443/v1/items?x=1").unwrap();
+    assert_eq!(
+        (
+            url.url(),
+            url.host(),
+            url.port(),
+            url.path(),
+            url.is_https()
+        ),
+        (
+            "https://api.example:8443/v1/items?x=1",
+            "api.example",
+            8443,
+            "/v1/items?x=1",
+            true
+        )
+    );
+    assert_eq!(url.endpoint().host(), "api.example");
+    let url = ResourceUrl::parse_allow_http("http://[::1]/").unwrap();
+    assert_eq!(
+        (url.host(), url.port(), url.path(), url.is_https()),
+        ("::1", 80, "/", false)
+    );
+    assert_eq!(
+        ResourceUrl::parse("http://a.example/"),
+        Err(ConfigError::InsecureScheme)
+    );
+    for (method, text) in [
+        (Method::Get, "GET"),
+        (Method::Post, "POST"),
+        (Method::Put, "PUT"),
+        (Method::Patch, "PATCH"),
+        (Method::Delete, "DELETE"),
+    ] {
+        assert_eq!(method.as_str(), text);
+        assert_eq!(ResourceRequest::new(method, &url).method(), method);
+    }
+    assert_eq!(ResourceRequest::get(&url).url(), &url);
+}
