@@ -629,7 +629,7 @@ def inside(args):
         e.image_a = build(ca, 2, 1)
         e.measured["sizes"] = image_sizes(e.image_a, workdir)
         if "renewal" in cases:
-            e.image_b = build(ca, 6, 1)
+            e.image_b = build(ca, 8, 1)
         for name in cases:
             t = time.monotonic()
             try:
