@@ -205,17 +205,19 @@ class Children:
                         pass
 
 
-def start_authz_server(children, workdir, timeout):
+def start_authz_server(children, workdir, timeout, name="authz", certs=None, extra_args=()):
+    """node server.mjs on PEER_ADDRESS; `certs`: reuse that directory (default: new ones)."""
     server_dir = ROOT / "tests" / "authz-server"
     if not (server_dir / "node_modules").is_dir():
         raise RuntimeError("tests/authz-server/node_modules missing: run npm ci --prefix tests/authz-server")
-    certs = workdir / "certs"
-    subprocess.run([str(server_dir / "gen-certs.sh"), "--names", ",".join(NAMES), str(certs)],
-                   check=True, stdout=subprocess.DEVNULL, timeout=60)
-    ready = workdir / "authz-ready.json"
+    if certs is None:
+        certs = workdir / "certs"
+        subprocess.run([str(server_dir / "gen-certs.sh"), "--names", ",".join(NAMES), str(certs)],
+                       check=True, stdout=subprocess.DEVNULL, timeout=60)
+    ready = workdir / f"{name}-ready.json"
     p = children.spawn(["node", str(server_dir / "server.mjs"), "--host", PEER_ADDRESS,
                         "--certs", str(certs), "--ready-file", str(ready), "--quiet",
-                        "--max-lifetime", str(int(timeout) + 30)],
+                        "--max-lifetime", str(int(timeout) + 30), *extra_args],
                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     # The pipe stays open for the server's lifetime: it exits on its EOF.
     sel = selectors.DefaultSelector()

@@ -715,7 +715,9 @@ class PppPeer:
         self.phase = DEAD
         self.authenticated_as = None
         self.stats = {"ipv4_in": 0, "ipv4_out": 0, "ipv4_dropped": 0, "echo_replies": 0,
-                      "echo_replies_received": 0, "protocol_rejects": 0}
+                      "echo_replies_received": 0, "protocol_rejects": 0,
+                      # Bytes on the serial line (HDLC framing and escapes included).
+                      "serial_bytes_in": 0, "serial_bytes_out": 0}
         self.lcp = Lcp(self)
         self.ipcp = Ipcp(self)
         self.phase = ESTABLISH
@@ -738,11 +740,13 @@ class PppPeer:
             frame = encode_frame(protocol, info)
         else:
             frame = encode_frame(protocol, info, self.tx_accm, self.tx_acfc, self.tx_pfc)
+        self.stats["serial_bytes_out"] += len(frame)
         self.write(frame)
 
     # -- input -----------------------------------------------------------
 
     def feed(self, data):
+        self.stats["serial_bytes_in"] += len(data)
         for protocol, info in self.decoder.feed(data):
             self.receive_packet(protocol, info)
 

@@ -130,6 +130,12 @@ python3 scripts/device-test.py --records=16384 --records=1024
 step "the complete device, measured (scripts/device-report.py: flash by crate, RAM, stack, instructions)"
 python3 scripts/device-report.py --runs=1
 
+step "the emulated embassy device over PPP (scripts/embassy-device-test.py)"
+# examples/qemu-embassy under QEMU mps2-an385 in a private network namespace
+# (root: CI runs as root): the story by name, token renewal, and faults
+# (authorization server down, DNS failure, PPP link dropped, TCP reset).
+python3 scripts/embassy-device-test.py
+
 step "embassy board firmware: Pico W, ESP32-C3 and the emulated mps2-an385 built in release mode, sizes (scripts/boards.sh)"
 scripts/boards.sh
 

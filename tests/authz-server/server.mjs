@@ -36,6 +36,10 @@ const { values: args } = parseArgs({
     // The address every listener binds (default 127.0.0.1), e.g. the
     // host's end of the emulated device's PPP link in a network namespace.
     host: { type: 'string' },
+    // The lifetime of the access tokens for https://receipts.example/ (the
+    // receipts service's audience), in seconds; default 300. Short ones
+    // make a device renew while it keeps calling the service.
+    'access-token-ttl': { type: 'string' },
     // Extra token-endpoint listeners serving other certificate chains:
     // `--chain S=DIR` serves DIR/S.chain.pem with DIR/S.key.pem (the files
     // tests/support/gen-chains.sh writes); ready.chains[S] gives its URL.
@@ -45,11 +49,16 @@ const { values: args } = parseArgs({
 });
 
 if (!args.certs || !args['ready-file']) {
-  process.stderr.write('usage: node server.mjs --certs DIR --ready-file FILE [--max-lifetime SECONDS] [--[no-]watch-stdin] [--quiet] [--host ADDRESS]\n');
+  process.stderr.write('usage: node server.mjs --certs DIR --ready-file FILE [--max-lifetime SECONDS] [--[no-]watch-stdin] [--quiet] [--host ADDRESS] [--access-token-ttl SECONDS]\n');
   process.exit(2);
 }
 if (args.host !== undefined && !isIP(args.host)) {
   process.stderr.write(`--host: not an IP address: ${args.host}\n`);
+  process.exit(2);
+}
+const RECEIPTS_TTL = args['access-token-ttl'] === undefined ? 300 : Number(args['access-token-ttl']);
+if (!Number.isInteger(RECEIPTS_TTL) || RECEIPTS_TTL < 1) {
+  process.stderr.write(`--access-token-ttl: not a whole number of seconds >= 1: ${args['access-token-ttl']}\n`);
   process.exit(2);
 }
 
@@ -99,7 +108,7 @@ const RESOURCES = {
   'https://receipts.example/': {
     scope: 'receipts:read',
     accessTokenFormat: 'jwt',
-    accessTokenTTL: 300,
+    accessTokenTTL: RECEIPTS_TTL,
     jwt: { sign: { alg: 'ES256' } },
   },
   'https://opaque.example/': {
