@@ -466,7 +466,20 @@ mod tests {
         assert!(public_key(&compressed).is_none());
         assert!(public_key(&key[..96]).is_none());
         assert!(public_key(&[0]).is_none());
-        // Coordinates must be below p: x = p (≡ 0) is refused.
+        // Coordinates must be below p: x = p (≡ 0) is refused, even where
+        // (0, y) is on the curve (b is a square mod p: y = √b), so only
+        // the range check can refuse it.
+        let sqrt_b = hex(
+            "c306610fb0ae5a159cf45c06069f22a6c5eb3641c602d42dea2c4b4f75550793406d80d2b91ad54f9048bd487af1ade1",
+        );
+        let mut zero = std::vec![4u8];
+        zero.extend(U384::ZERO.to_be_bytes());
+        zero.extend(sqrt_b.to_be_bytes());
+        assert!(public_key(&zero).is_some(), "(0, √b) is on the curve");
+        let mut big = std::vec![4u8];
+        big.extend(P.to_be_bytes());
+        big.extend(sqrt_b.to_be_bytes());
+        assert!(public_key(&big).is_none(), "x = p is not canonical");
         let mut big = std::vec![4u8];
         big.extend(P.to_be_bytes());
         big.extend(gy().to_be_bytes());
