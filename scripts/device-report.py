@@ -89,21 +89,32 @@ def build(records, features=None):
                    env={**os.environ, "QEMU_DEVICE_RECORDS": records})
 
 
-def flash_by_group(work):
-    dis = work / "device.dis"
-    dis.write_text(sh(["arm-none-eabi-objdump", "-dC", "--no-show-raw-insn", str(ELF)]))
-    out = sh(["python3", str(ELFCHECK), "attribute", str(dis), str(ELF), "arm-none-eabi-addr2line"])
+def flash_by_crate(elf, work, groups=None):
+    """Flash bytes of `elf` per group of crates ({group: {crate, ...}}, GROUPS
+    by default; every other crate counts for "the rest"), from
+    `elfcheck.py attribute` over `objdump -dC` and addr2line (code inlined
+    into a crate counts for that crate). Returns ({group: bytes}, the
+    disassembly's path). Also used by scripts/embassy-device-test.py."""
+    groups = GROUPS if groups is None else groups
+    dis = work / f"{Path(elf).name}.dis"
+    dis.write_text(sh(["arm-none-eabi-objdump", "-dC", "--no-show-raw-insn", str(elf)]))
+    out = sh(["python3", str(ELFCHECK), "attribute", str(dis), str(elf), "arm-none-eabi-addr2line"])
     section = out.split("charged to the crate that inlined it:", 1)[1].split("largest source", 1)[0]
-    groups = {g: 0 for g in GROUPS}
-    groups["the rest"] = 0
+    sizes = {g: 0 for g in groups}
+    sizes["the rest"] = 0
     for line in section.strip().splitlines():
         size, crate = line.split()
-        for g, crates in GROUPS.items():
+        for g, crates in groups.items():
             if crate in crates:
-                groups[g] += int(size)
+                sizes[g] += int(size)
                 break
         else:
-            groups["the rest"] += int(size)
+            sizes["the rest"] += int(size)
+    return sizes, dis
+
+
+def flash_by_group(work):
+    groups, dis = flash_by_crate(ELF, work)
     frames = sh(["python3", str(ELFCHECK), "frames", str(dis), "__cortex_m_rt_main$"])
     path = frames.split("deepest path", 1)[1].splitlines()[1:8]
     return groups, [p.strip() for p in path]

@@ -311,6 +311,10 @@ def crate_of(path):
         return "firmware"
     if "/examples/qemu-device/" in path:
         return "device"
+    if "/examples/board-common/" in path:
+        return "board_common"
+    if "/examples/qemu-embassy/" in path:
+        return "qemu_embassy"
     if re.search(r"/src/[a-z_/]+\.rs$", path):
         return "embedded_oauth2"
     return "?"

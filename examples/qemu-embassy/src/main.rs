@@ -12,6 +12,8 @@
 //! from the host (`rng.rs`) and the log (semihosting, `logger.rs`). The
 //! host names in the URLs are resolved by DNS, with the servers that the
 //! PPP peer hands out in IPCP.
+//! The main stack is painted at boot (`stack.rs`) and its peak printed at
+//! the exit.
 //!
 //! Configuration: the build environment, as for the other boards
 //! (`../board-common/README.md`), plus `QEMU_EMBASSY_EXIT_AFTER` (exit
@@ -23,6 +25,7 @@
 
 mod logger;
 mod rng;
+mod stack;
 mod time;
 mod uart;
 
@@ -31,13 +34,13 @@ use board_common::token_task::{self, TokenResources};
 use board_common::{HEADER_CAP, SOCKETS, TokenCell};
 use cortex_m_rt::{ExceptionFrame, exception};
 use cortex_m_semihosting::debug::{self, EXIT_FAILURE, EXIT_SUCCESS};
-use embassy_executor::Spawner;
+use embassy_executor::{Executor, Spawner};
 use embassy_net::{ConfigV4, Ipv4Cidr, Stack, StackResources, StaticConfigV4};
 use embassy_time::{Duration, Timer};
 use log::{error, info, warn};
 use rand_chacha::ChaCha20Rng;
 use rand_core::RngCore;
-use static_cell::ConstStaticCell;
+use static_cell::{ConstStaticCell, StaticCell};
 
 use crate::uart::Uart0;
 
@@ -170,8 +173,19 @@ async fn service_task(
 
 // ---- main -------------------------------------------------------------------
 
-#[embassy_executor::main]
-async fn main(spawner: Spawner) {
+/// The entry: paints the main stack, then runs the executor on it (what
+/// `#[embassy_executor::main]` would do, with the paint first).
+#[cortex_m_rt::entry]
+fn main() -> ! {
+    stack::paint();
+    static EXECUTOR: StaticCell<Executor> = StaticCell::new();
+    EXECUTOR
+        .init(Executor::new())
+        .run(|spawner| spawner.spawn(main_task(spawner).expect("main task")))
+}
+
+#[embassy_executor::task]
+async fn main_task(spawner: Spawner) {
     logger::init();
     let core = cortex_m::Peripherals::take().expect("core peripherals, once");
     time::init(core.SYST);
@@ -210,6 +224,8 @@ async fn main(spawner: Spawner) {
         let n = logger::SERVICE_OK_SIGNAL.wait().await;
         if n >= limit.get() {
             info!("exit: {} service calls answered 2xx", n);
+            let (peak, painted) = stack::report();
+            info!("stack: peak {} bytes (of {} painted)", peak, painted);
             debug::exit(EXIT_SUCCESS);
         }
     }
