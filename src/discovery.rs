@@ -1003,7 +1003,7 @@ macro_rules! discovery_driver {
             buf: &'b mut [u8],
         ) -> Result<Metadata<'b>, Error<K::Error>> {
             let mut ex = Discovery::new(issuer, kind, buf, Limits::new()).map_err(Error::widen)?;
-            exchange(connector, issuer.endpoint(), &mut ex) $($await)*?;
+            super::exchange_once(connector, issuer.endpoint(), &mut ex) $($await)*?;
             ex.finish(issuer).map_err(Error::widen)
         }
 
@@ -1020,29 +1020,8 @@ macro_rules! discovery_driver {
             buf: &'b mut [u8],
         ) -> Result<ResourceMetadata<'b>, Error<K::Error>> {
             let mut ex = Discovery::get(url, buf, Limits::new()).map_err(Error::widen)?;
-            exchange(connector, url, &mut ex) $($await)*?;
+            super::exchange_once(connector, url, &mut ex) $($await)*?;
             ex.finish_resource(resource, !url.is_https()).map_err(Error::widen)
-        }
-
-        $($async)? fn exchange<K: $connect>(
-            connector: &mut K,
-            endpoint: &TokenEndpoint<'_>,
-            ex: &mut Discovery<'_>,
-        ) -> Result<(), Error<K::Error>> {
-            // Released (record buffers wiped) however this ends.
-            let connector = super::Released(connector);
-            let mut conn = connector.0.connect(endpoint) $($await)* .map_err(Error::Transport)?;
-            // The drivers' one write-then-read loop (no deadline here: the
-            // transport's timeouts bound it).
-            let r = super::exchange(
-                &mut conn,
-                ex,
-                None,
-                None::<&crate::client::Deadline<'_, fn() -> crate::time::Instant>>,
-                |_, _| Ok(()),
-            ) $($await)*;
-            let _ = K::close(conn) $($await)*;
-            r
         }
     };
 }

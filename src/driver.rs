@@ -77,6 +77,29 @@ macro_rules! driver {
             }
         }
 
+        /// One exchange on a connection of its own: connects through
+        /// `connector` to `endpoint`, runs `ex` on it (write, flush, read;
+        /// no deadline: the transport's timeouts bound it), closes the
+        /// connection and releases the connector however this ends. For
+        /// discovery and resource requests.
+        pub(crate) $($async)? fn exchange_once<K: Connect, P: crate::exchange::Pump>(
+            connector: &mut K,
+            endpoint: &TokenEndpoint<'_>,
+            ex: P,
+        ) -> Result<(), Error<K::Error>> {
+            let connector = Released(connector);
+            let mut conn = connector.0.connect(endpoint) $($await)* .map_err(Error::Transport)?;
+            let r = exchange(
+                &mut conn,
+                ex,
+                None,
+                None::<&Deadline<'_, fn() -> crate::time::Instant>>,
+                |_, _| Ok(()),
+            ) $($await)*;
+            let _ = K::close(conn) $($await)*;
+            r
+        }
+
         /// Writes the request of `ex`, reads its whole response and ends
         /// it with `finish`.
         pub(crate) $($async)? fn exchange<'d, S: Read + Write, C: Clock, P: crate::exchange::Pump, T>(

@@ -556,23 +556,7 @@ macro_rules! resource_driver {
         ) -> Result<ResourceResponse, Error<K::Error>> {
             let mut ex = ResourceExchange::new(request, authorization, buf, Limits::new())
                 .map_err(Error::widen)?;
-            // Released (record buffers wiped) however this ends.
-            let connector = super::Released(connector);
-            let mut conn = connector
-                .0
-                .connect(request.url().endpoint())
-                $($await)*
-                .map_err(Error::Transport)?;
-            // The drivers' one write-then-read loop (the transport's
-            // timeouts bound it).
-            let r = super::exchange(
-                &mut conn,
-                &mut ex,
-                None,
-                None::<&crate::client::Deadline<'_, fn() -> crate::time::Instant>>,
-                |_, _| Ok(()),
-            ) $($await)*;
-            let _ = K::close(conn) $($await)*;
+            let r = super::exchange_once(connector, request.url().endpoint(), &mut ex) $($await)*;
             match r {
                 Ok(()) => ex.finish().map_err(Error::widen),
                 // An error status counts whatever happened to its page.
