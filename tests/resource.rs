@@ -444,3 +444,19 @@ fn resource_urls_are_parsed_into_their_parts() {
     }
     assert_eq!(ResourceRequest::get(&url).url(), &url);
 }
+
+/// What goes in the `Authorization` header is a secret: its `Debug` says
+/// nothing of it, whichever form it came in.
+#[test]
+fn authorization_debug_is_redacted() {
+    use embedded_oauth2::http::Authorization;
+    let token = bearer("tok-secret");
+    for auth in [
+        Authorization::from(&token),
+        Authorization::from("Bearer tok-secret"),
+    ] {
+        let shown = format!("{auth:?}");
+        assert_eq!(shown, "Authorization(<redacted>)");
+        assert!(!shown.contains("tok-secret"));
+    }
+}
