@@ -12,7 +12,8 @@
 //! It also counts the service task's successful calls for
 //! `QEMU_EMBASSY_EXIT_AFTER`: board-common's service task logs
 //! `service answered <status> (<n> bytes)` for each answer that is not a
-//! refusal; a status of 2xx counts. (Read from the log so that
+//! refusal; a status of 2xx counts. It calls the marks of `measure.rs` at
+//! those lines and at `token <n> published, ...`. (Read from the log so that
 //! board-common runs unchanged; if that line changes, a run with
 //! `QEMU_EMBASSY_EXIT_AFTER` no longer ends and its test times out.)
 
@@ -109,11 +110,18 @@ impl Log for SemihostingLogger {
         );
         let message_at = line.len;
         let _ = line.write_fmt(*record.args());
-        if record.target() == "board_common::service"
-            && line.bytes()[message_at..].starts_with(b"service answered 2")
+        let message = &line.bytes()[message_at..];
+        if record.target() == "board_common::service" && message.starts_with(b"service answered 2")
         {
+            crate::measure::qemu_embassy_mark_service_ok();
             let n = SERVICE_OK.fetch_add(1, Ordering::Relaxed) + 1;
             SERVICE_OK_SIGNAL.signal(n);
+        }
+        if record.target() == "board_common::token_task"
+            && message.starts_with(b"token ")
+            && message.windows(11).any(|w| w == b" published,")
+        {
+            crate::measure::qemu_embassy_mark_token();
         }
         line.buf[line.len] = b'\n';
         line.len += 1;

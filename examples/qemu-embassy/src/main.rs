@@ -23,7 +23,9 @@
 #![no_std]
 #![no_main]
 
+mod executor;
 mod logger;
+mod measure;
 mod rng;
 mod stack;
 mod time;
@@ -34,7 +36,7 @@ use board_common::token_task::{self, TokenResources};
 use board_common::{HEADER_CAP, SOCKETS, TokenCell};
 use cortex_m_rt::{ExceptionFrame, exception};
 use cortex_m_semihosting::debug::{self, EXIT_FAILURE, EXIT_SUCCESS};
-use embassy_executor::{Executor, Spawner};
+use embassy_executor::Spawner;
 use embassy_net::{ConfigV4, Ipv4Cidr, Stack, StackResources, StaticConfigV4};
 use embassy_time::{Duration, Timer};
 use log::{error, info, warn};
@@ -42,6 +44,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::RngCore;
 use static_cell::{ConstStaticCell, StaticCell};
 
+use crate::executor::Executor;
 use crate::uart::Uart0;
 
 // ---- build-time settings (besides board-common's) ---------------------------
@@ -174,7 +177,8 @@ async fn service_task(
 // ---- main -------------------------------------------------------------------
 
 /// The entry: paints the main stack, then runs the executor on it (what
-/// `#[embassy_executor::main]` would do, with the paint first).
+/// `#[embassy_executor::main]` would do, with the paint first and this
+/// board's executor, `executor.rs`).
 #[cortex_m_rt::entry]
 fn main() -> ! {
     stack::paint();
