@@ -43,7 +43,7 @@ FEATURES=async,client-secret-jwt,p256,dpop,revocation,discovery,embassy-time
 TESTS=(--lib --test cache --test responses --test retry --test faults --test async_driver
        --test fleet --test secrets --test jwt --test fuzz_replay --test policy --test cancel
        --test token_task --test async_signer --test wipe --test dpop --test auth_auto
-       --test revoke --test persist)
+       --test revoke --test persist --test resource --test discovery)
 # tls::sig (src/tls/sig/) is tested by its Wycheproof and golden vectors,
 # with its algorithms' features on.
 TLS_TESTS=(--lib --test tls --test sig_wycheproof --test sig_golden --test sig_webpki)
@@ -100,6 +100,8 @@ covers() {
     tests/dpop.rs) echo src/auth/dpop.rs src/client.rs src/request.rs src/response.rs ;;
     tests/auth_auto.rs) echo src/client.rs src/authn.rs src/request.rs src/credentials.rs ;;
     tests/revoke.rs) echo src/client.rs src/request.rs src/exchange.rs src/driver.rs ;;
+    tests/resource.rs) echo src/resource.rs src/exchange.rs src/driver.rs ;;
+    tests/discovery.rs) echo src/discovery.rs src/exchange.rs src/driver.rs ;;
     tests/tls.rs|cli/src/tls.rs) echo src/tls/mod.rs src/tls/io.rs src/tls/der.rs ;;
     tests/sig_wycheproof.rs|tests/sig_golden.rs|tests/sig_webpki.rs)
       echo src/tls/sig/mod.rs src/tls/sig/ecdsa.rs src/tls/sig/p384.rs src/tls/sig/mont.rs src/tls/sig/rsa.rs ;;
