@@ -24,8 +24,9 @@
 use crate::credentials::TokenEndpoint;
 use crate::encode::Sink;
 use crate::error::{Buffer, CapacityError, ConfigError, Error, HttpError, ResponseError};
+use crate::exchange::Wire;
 use crate::json::{Lit, Value, scan, skip_ws, string_at, unescape};
-use crate::reader::{Limits, ResponseReader};
+use crate::reader::Limits;
 
 use crate::request::USER_AGENT;
 
@@ -818,7 +819,7 @@ pub fn resource_metadata_url(www_authenticate: &[u8]) -> Option<&str> {
 /// returns `true`; then [`Discovery::finish`] (authorization server
 /// metadata) or [`Discovery::finish_resource`] (protected resource
 /// metadata). The parsed strings live in the work buffer behind the
-/// response.
+/// response. The request is wiped once sent, as every exchange's is.
 ///
 /// ```
 /// use embedded_oauth2::Limits;
@@ -837,10 +838,7 @@ pub fn resource_metadata_url(www_authenticate: &[u8]) -> Option<&str> {
 /// # Ok::<(), embedded_oauth2::Error>(())
 /// ```
 pub struct Discovery<'w> {
-    buf: &'w mut [u8],
-    request_len: usize,
-    sent: usize,
-    reader: ResponseReader,
+    wire: Wire<'w>,
 }
 
 impl<'w> Discovery<'w> {
@@ -863,47 +861,39 @@ impl<'w> Discovery<'w> {
 
     fn with(buf: &'w mut [u8], request_len: usize, limits: Limits) -> Self {
         Self {
-            buf,
-            request_len,
-            sent: 0,
-            reader: ResponseReader::new(limits),
+            wire: Wire::new(buf, request_len, limits),
         }
     }
 
     /// The request bytes not yet sent.
     pub fn to_send(&self) -> &[u8] {
-        self.buf
-            .get(self.sent..self.request_len)
-            .unwrap_or_default()
+        self.wire.to_send()
     }
 
     /// Reports that the transport accepted `n` more request bytes.
     pub fn sent(&mut self, n: usize) {
-        self.sent = self.sent.saturating_add(n).min(self.request_len);
+        self.wire.sent(n);
     }
 
     /// Where the next read of the response goes. An error page that does
     /// not fit is reported as its status, not as a capacity problem.
     pub fn recv_buf(&mut self) -> Result<&mut [u8], Error> {
-        self.reader.spare_or_status(self.buf)
+        self.wire.reader.spare_or_status(self.wire.buf)
     }
 
     /// Reports `n` bytes read into [`Discovery::recv_buf`] (`0`: the peer
     /// closed); `true` when the response is complete. A redirect is refused
     /// (RFC 8414 §3.2 answers with 200 or an error).
     pub fn received(&mut self, n: usize) -> Result<bool, Error> {
-        self.reader.advance_no_redirect(self.buf, n)
+        self.wire.reader.advance_no_redirect(self.wire.buf, n)
     }
 
     /// The status, the body and the rest of the buffer; the capacity
     /// error of a parse is made to count the whole buffer.
-    fn parts(self) -> Result<Parts<'w>, Error> {
-        let head = self
-            .reader
-            .head()
-            .copied()
-            .ok_or(HttpError::UnexpectedEof)?;
-        if !self.reader.is_complete() {
+    fn parts(mut self) -> Result<Parts<'w>, Error> {
+        let reader = &self.wire.reader;
+        let head = reader.head().copied().ok_or(HttpError::UnexpectedEof)?;
+        if !reader.is_complete() {
             return Err(HttpError::UnexpectedEof.into());
         }
         if !(200..300).contains(&head.status) {
@@ -913,9 +903,10 @@ impl<'w> Discovery<'w> {
             }
             .into());
         }
-        let range = self.reader.body_range();
-        let end = range.end.min(self.buf.len());
-        let (front, rest) = self.buf.split_at_mut(end);
+        let range = reader.body_range();
+        let buf = core::mem::take(&mut self.wire.buf);
+        let end = range.end.min(buf.len());
+        let (front, rest) = buf.split_at_mut(end);
         let front: &'w [u8] = front;
         Ok((head.status, front.get(range).unwrap_or_default(), rest, end))
     }

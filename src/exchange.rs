@@ -37,10 +37,7 @@ use crate::response::{TokenResponse, parse_response};
 /// # Ok::<(), embedded_oauth2::Error>(())
 /// ```
 pub struct Exchange<'w> {
-    buf: &'w mut [u8],
-    request_len: usize,
-    sent: usize,
-    reader: ResponseReader,
+    wire: Wire<'w>,
     /// The request carried a DPoP proof: the token must be a DPoP one.
     dpop: bool,
 }
@@ -71,27 +68,19 @@ impl<'w> Exchange<'w> {
             }
         };
         Ok(Self {
-            buf,
-            request_len,
-            sent: 0,
-            reader: ResponseReader::new(limits),
+            wire: Wire::new(buf, request_len, limits),
             dpop: config.dpop_requested(),
         })
     }
 
     /// The request bytes not yet sent (empty once all are sent).
     pub fn to_send(&self) -> &[u8] {
-        self.buf
-            .get(self.sent..self.request_len)
-            .unwrap_or_default()
+        self.wire.to_send()
     }
 
     /// Reports that the transport accepted `n` more request bytes.
     pub fn sent(&mut self, n: usize) {
-        self.sent = self.sent.saturating_add(n).min(self.request_len);
-        if self.sent == self.request_len {
-            self.buf.get_mut(..self.request_len).map(crate::bytes::wipe);
-        }
+        self.wire.sent(n);
     }
 
     /// Where the next read of the response goes.
@@ -99,14 +88,14 @@ impl<'w> Exchange<'w> {
     /// An error page that does not fit is reported as the HTTP status it
     /// came with, not as a capacity problem of a token response.
     pub fn recv_buf(&mut self) -> Result<&mut [u8], Error> {
-        self.reader.spare_or_status(self.buf)
+        self.wire.reader.spare_or_status(self.wire.buf)
     }
 
     /// Reports `n` bytes read into [`Exchange::recv_buf`] (`0`: the peer
     /// closed). `true` when the response is complete. A redirect is refused as
     /// soon as its head arrives.
     pub fn received(&mut self, n: usize) -> Result<bool, Error> {
-        self.reader.advance_no_redirect(self.buf, n)
+        self.wire.reader.advance_no_redirect(self.wire.buf, n)
     }
 
     /// Parses the complete response. The token borrows the work buffer; the
@@ -137,8 +126,9 @@ impl<'w> Exchange<'w> {
     /// [`Exchange::finish_with_details`] reads it.
     #[cfg(feature = "revocation")]
     pub fn finish_revocation(self, details: &mut ErrorDetails) -> Result<(), Error> {
-        let ok = self.reader.is_complete()
+        let ok = self.wire.reader.is_complete()
             && self
+                .wire
                 .reader
                 .head()
                 .is_some_and(|h| (200..300).contains(&h.status));
@@ -152,16 +142,17 @@ impl<'w> Exchange<'w> {
         mut self,
         details: Option<&mut ErrorDetails>,
     ) -> Result<TokenResponse<'w>, Error> {
-        let buf = core::mem::take(&mut self.buf);
+        let buf = core::mem::take(&mut self.wire.buf);
         let head = self
+            .wire
             .reader
             .head()
             .copied()
             .ok_or(HttpError::UnexpectedEof)?;
-        if !self.reader.is_complete() {
+        if !self.wire.reader.is_complete() {
             return Err(HttpError::UnexpectedEof.into());
         }
-        let range = self.reader.body_range();
+        let range = self.wire.reader.body_range();
         let end = range.end.min(buf.len());
         let (front, work) = buf.split_at_mut(end);
         let offset = range.end;
@@ -265,6 +256,104 @@ impl Drop for Exchange<'_> {
     /// timeout, a dropped future) wipes the work buffer: it holds the
     /// credentials or part of a token.
     fn drop(&mut self) {
-        crate::bytes::wipe(self.buf);
+        crate::bytes::wipe(self.wire.buf);
+    }
+}
+
+/// What every sans-IO exchange (the token's, a discovery `GET`, a resource
+/// request) keeps of its work buffer: the request written at its start and
+/// how much of it the transport took, then the answer read into the same
+/// buffer by `reader`. The request is wiped once all of it is sent; an
+/// exchange dropped before calls [`Wire::wipe_unsent`] (or, as the token
+/// exchange does, wipes the whole buffer).
+pub(crate) struct Wire<'w> {
+    pub(crate) buf: &'w mut [u8],
+    request_len: usize,
+    sent: usize,
+    pub(crate) reader: ResponseReader,
+}
+
+impl<'w> Wire<'w> {
+    /// A request of `request_len` bytes at the start of `buf`.
+    pub(crate) fn new(buf: &'w mut [u8], request_len: usize, limits: Limits) -> Self {
+        Self {
+            buf,
+            request_len,
+            sent: 0,
+            reader: ResponseReader::new(limits),
+        }
+    }
+
+    /// The request bytes not yet sent (empty once all are).
+    pub(crate) fn to_send(&self) -> &[u8] {
+        self.buf
+            .get(self.sent..self.request_len)
+            .unwrap_or_default()
+    }
+
+    /// The transport took `n` more bytes; once it has them all, the request
+    /// is wiped.
+    pub(crate) fn sent(&mut self, n: usize) {
+        self.sent = self.sent.saturating_add(n).min(self.request_len);
+        if self.sent == self.request_len {
+            self.wipe_request();
+        }
+    }
+
+    /// `(sent, request_len)`, for `Debug`.
+    pub(crate) fn progress(&self) -> (usize, usize) {
+        (self.sent, self.request_len)
+    }
+
+    /// Wipes the request if the transport has not taken all of it (for an
+    /// exchange dropped before: the request may hold a token).
+    pub(crate) fn wipe_unsent(&mut self) {
+        if self.sent < self.request_len {
+            self.wipe_request();
+        }
+    }
+
+    fn wipe_request(&mut self) {
+        self.buf.get_mut(..self.request_len).map(crate::bytes::wipe);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_is_sent_in_parts_then_wiped() {
+        let mut buf = *b"GET / HTTP/1.1\r\n\r\n........";
+        let mut wire = Wire::new(&mut buf, 18, Limits::new());
+        assert_eq!(wire.to_send(), b"GET / HTTP/1.1\r\n\r\n");
+        wire.sent(4);
+        assert_eq!(wire.to_send(), b"/ HTTP/1.1\r\n\r\n");
+        assert_eq!(wire.progress(), (4, 18));
+        // More than is left counts as what is left.
+        wire.sent(100);
+        assert_eq!(wire.to_send(), b"");
+        assert_eq!(wire.progress(), (18, 18));
+        assert_eq!(&wire.buf[..18], &[0u8; 18]);
+        assert_eq!(&wire.buf[18..], b"........");
+    }
+
+    #[test]
+    fn an_unsent_request_is_wiped_and_a_sent_one_leaves_the_answer() {
+        let mut buf = *b"GET /r Authorization: Bearer t0k3n ..";
+        let mut wire = Wire::new(&mut buf, 34, Limits::new());
+        wire.sent(10);
+        wire.wipe_unsent();
+        assert_eq!(&buf[..34], &[0u8; 34]);
+        assert_eq!(&buf[34..], b" ..");
+
+        // Sent, then the answer read into the buffer's start: the wipe
+        // leaves the answer alone.
+        let mut buf = *b"GET /r Authorization: Bearer t0k3n ..";
+        let mut wire = Wire::new(&mut buf, 34, Limits::new());
+        wire.sent(34);
+        wire.buf[..8].copy_from_slice(b"HTTP/1.1");
+        wire.wipe_unsent();
+        assert_eq!(&buf[..8], b"HTTP/1.1");
     }
 }

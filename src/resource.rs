@@ -26,7 +26,8 @@ use crate::client::Attempt;
 use crate::credentials::TokenEndpoint;
 use crate::encode::{Out, Sink};
 use crate::error::{Buffer, ConfigError, Error, HttpError};
-use crate::reader::{Limits, ResponseHead, ResponseReader};
+use crate::exchange::Wire;
+use crate::reader::{Limits, ResponseHead};
 use crate::response::TokenType;
 use crate::token::{BearerHeader, Token};
 
@@ -393,10 +394,7 @@ impl ResourceResponse {
 /// exchange is dropped unsent; the answer then fills the buffer from its
 /// start.
 pub struct ResourceExchange<'w> {
-    buf: &'w mut [u8],
-    request_len: usize,
-    sent: usize,
-    reader: ResponseReader,
+    wire: Wire<'w>,
     truncated: bool,
 }
 
@@ -417,41 +415,33 @@ impl<'w> ResourceExchange<'w> {
             }
         };
         Ok(Self {
-            buf,
-            request_len,
-            sent: 0,
-            reader: ResponseReader::new(limits),
+            wire: Wire::new(buf, request_len, limits),
             truncated: false,
         })
     }
 
     /// The request bytes not yet sent.
     pub fn to_send(&self) -> &[u8] {
-        self.buf
-            .get(self.sent..self.request_len)
-            .unwrap_or_default()
+        self.wire.to_send()
     }
 
     /// Reports that the transport accepted `n` more request bytes; once
     /// all are, the request is wiped.
     pub fn sent(&mut self, n: usize) {
-        self.sent = self.sent.saturating_add(n).min(self.request_len);
-        if self.sent == self.request_len {
-            crate::bytes::wipe(self.buf.get_mut(..self.request_len).unwrap_or_default());
-        }
+        self.wire.sent(n);
     }
 
     /// Where the next read of the answer goes (a full buffer is
     /// [`Error::Capacity`]: for an answer other than 2xx, see
     /// [`ResourceExchange::cut_short`]).
     pub fn recv_buf(&mut self) -> Result<&mut [u8], Error> {
-        self.reader.spare(self.buf)
+        self.wire.reader.spare(self.wire.buf)
     }
 
     /// Reports `n` bytes read into [`ResourceExchange::recv_buf`] (`0`: the
     /// peer closed); `true` when the answer is complete.
     pub fn received(&mut self, n: usize) -> Result<bool, Error> {
-        self.reader.advance(self.buf, n)
+        self.wire.reader.advance(self.wire.buf, n)
     }
 
     /// After reading failed (any error: the buffer or the reader's limit
@@ -463,7 +453,7 @@ impl<'w> ResourceExchange<'w> {
     /// `None` before the head, and for a 2xx (whose body the caller wants
     /// whole).
     pub fn cut_short(&mut self) -> Option<ResourceResponse> {
-        let status = self.reader.head()?.status;
+        let status = self.wire.reader.head()?.status;
         if (200..300).contains(&status) {
             return None;
         }
@@ -473,16 +463,17 @@ impl<'w> ResourceExchange<'w> {
 
     /// The answer: complete, or an error status whose page did not fit.
     pub fn finish(&self) -> Result<ResourceResponse, Error> {
-        let head = *self.reader.head().ok_or(HttpError::UnexpectedEof)?;
-        if !self.truncated && !self.reader.is_complete() {
+        let reader = &self.wire.reader;
+        let head = *reader.head().ok_or(HttpError::UnexpectedEof)?;
+        if !self.truncated && !reader.is_complete() {
             return Err(HttpError::UnexpectedEof.into());
         }
-        let body = if self.reader.is_complete() {
-            self.reader.body_range()
+        let body = if reader.is_complete() {
+            reader.body_range()
         } else {
-            self.reader.partial_body_range()
+            reader.partial_body_range()
         };
-        let end = body.end.min(self.buf.len());
+        let end = body.end.min(self.wire.buf.len());
         Ok(ResourceResponse {
             status: head.status,
             head,
@@ -495,18 +486,16 @@ impl<'w> ResourceExchange<'w> {
 impl Drop for ResourceExchange<'_> {
     /// A request abandoned before it was all sent still holds the token.
     fn drop(&mut self) {
-        if self.sent < self.request_len {
-            crate::bytes::wipe(self.buf.get_mut(..self.request_len).unwrap_or_default());
-        }
+        self.wire.wipe_unsent();
     }
 }
 
 impl fmt::Debug for ResourceExchange<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResourceExchange")
-            .field("request_len", &self.request_len)
-            .field("sent", &self.sent)
-            .field("head", &self.reader.head())
+            .field("request_len", &self.wire.progress().1)
+            .field("sent", &self.wire.progress().0)
+            .field("head", &self.wire.reader.head())
             .finish_non_exhaustive()
     }
 }
