@@ -17,7 +17,7 @@
 //!   [`blocking::fetch_resource_metadata`](crate::blocking::fetch_resource_metadata)
 //!   and their async twins) run.
 //!
-//! The HTTP framing is the crate's [`ResponseReader`], the JSON the crate's
+//! The HTTP framing is the crate's [`ResponseReader`](crate::http::ResponseReader), the JSON the crate's
 //! one scanner; nothing here allocates, and every string kept is copied into
 //! a caller's buffer whose exact need a [`CapacityError`] reports.
 
