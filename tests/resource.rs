@@ -460,3 +460,26 @@ fn authorization_debug_is_redacted() {
         assert!(!shown.contains("tok-secret"));
     }
 }
+
+/// The exchange's `Debug` shows its progress, never the request (which
+/// holds the token).
+#[test]
+fn exchange_debug_shows_progress_not_the_token() {
+    let url = ResourceUrl::parse_allow_http(URL).unwrap();
+    let token = bearer("tok-secret");
+    let mut buf = vec![0u8; 1024];
+    let mut ex =
+        ResourceExchange::new(&ResourceRequest::get(&url), &token, &mut buf, Limits::new())
+            .unwrap();
+    let len = ex.to_send().len();
+    ex.sent(3);
+    let shown = format!("{ex:?}");
+    assert!(
+        shown.starts_with("ResourceExchange {")
+            && shown.contains(&format!("request_len: {len}"))
+            && shown.contains("sent: 3")
+            && shown.contains("head: None"),
+        "{shown}"
+    );
+    assert!(!shown.contains("tok-secret"));
+}
