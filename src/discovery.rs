@@ -17,8 +17,9 @@
 //!   [`blocking::fetch_resource_metadata`](crate::blocking::fetch_resource_metadata)
 //!   and their async twins) run.
 //!
-//! The HTTP framing is the crate's [`ResponseReader`](crate::http::ResponseReader), the JSON the crate's
-//! one scanner; nothing here allocates, and every string kept is copied into
+//! The HTTP framing is the crate's
+//! [`ResponseReader`](crate::http::ResponseReader), the JSON the crate's one
+//! scanner; nothing here allocates, and every string kept is copied into
 //! a caller's buffer whose exact need a [`CapacityError`] reports.
 
 use crate::credentials::TokenEndpoint;
@@ -890,7 +891,7 @@ impl<'w> Discovery<'w> {
 
     /// The status, the body and the rest of the buffer; the capacity
     /// error of a parse is made to count the whole buffer.
-    fn parts(mut self) -> Result<Parts<'w>, Error> {
+    fn parts(self) -> Result<Parts<'w>, Error> {
         let reader = &self.wire.reader;
         let head = reader.head().copied().ok_or(HttpError::UnexpectedEof)?;
         if !reader.is_complete() {
@@ -904,7 +905,7 @@ impl<'w> Discovery<'w> {
             .into());
         }
         let range = reader.body_range();
-        let buf = core::mem::take(&mut self.wire.buf);
+        let buf = self.wire.buf;
         let end = range.end.min(buf.len());
         let (front, rest) = buf.split_at_mut(end);
         let front: &'w [u8] = front;
