@@ -19,7 +19,8 @@ Cases (each bounded by a QEMU timeout, each with a fresh QEMU and PPP link):
 2. renewal: tokens of a few seconds (server.mjs --access-token-ttl); at
    least 3 tokens published while the service calls keep answering 200.
 3. faults, each ending in a recovery (exit 0 after 2 calls answered 2xx):
-   a. the authorization server refuses connections, then accepts them;
+   a. the authorization server refuses connections, then accepts them
+      (the next two attempts within the backoff's ceilings, 2 s and 4 s);
    b. DNS does not know the names (NXDOMAIN), then does;
    c. the peer terminates the PPP link after the first 200;
    d. a TCP reset in the middle of the service's answer.
@@ -402,6 +403,24 @@ def in_order(run, patterns, timeout):
     return problems
 
 
+def ends_with(run, patterns, timeout, exit_within=10):
+    """The log lines `patterns` in order, then QEMU's exit and `common_checks`."""
+    problems = in_order(run, patterns, timeout)
+    return problems + common_checks(run, run.finish(exit_within))
+
+
+def guest_seconds(line):
+    """The firmware's own timestamp of a log line (seconds since its boot)."""
+    return float(line.split()[0])
+
+
+# The token client's backoff (the crate's `Backoff::new()`, full jitter):
+# after the n-th failure in a row, a wait below 2 s × 2^(n-1).
+BACKOFF_CEILINGS = (2.0, 4.0)
+# What an attempt itself may take on top (DNS, a refused connect).
+ATTEMPT_SLACK = 0.5
+
+
 STACK_LINE = r"stack: peak (\d+) bytes \(of (\d+) painted\)"
 STORY = [r"ppp: starting on UART0", r"ppp: up 10\.77\.0\.2 peer 10\.77\.0\.1 dns \[10\.77\.0\.1\]",
          r"token task: network up, fetching a token", r"token 1 published, valid \d+ s more",
@@ -419,9 +438,7 @@ def case_story(e):
     plugin = ["-plugin", ",".join([str(insn_plugin(e.workdir)), f"out={counts}"]
                                   + [f"mark={hex(a)}" for a in addresses.values()])]
     run = Run(e.image_a, e.workdir, e.tun_fd, 60, plugin)
-    problems = in_order(run, STORY, 45)
-    rc = run.finish(10)
-    problems += common_checks(run, rc)
+    problems = ends_with(run, STORY, 45)
     first = first_marks(counts, addresses) if counts.exists() else {}
     token, ok = first.get(MARKS[0]), first.get(MARKS[1])
     if token is None or ok is None:
@@ -447,10 +464,8 @@ def case_renewal(e):
     e.auth.set("forward", e.node_short["auth"])
     e.receipts.set("forward", e.node_short["receipts"])
     run = Run(e.image_b, e.workdir, e.tun_fd, 90)
-    problems = in_order(run, [r"token 1 published", r"token 2 published", r"token 3 published",
-                              r"service answered 200", r"exit: \d+ service calls"], 75)
-    rc = run.finish(10)
-    problems += common_checks(run, rc)
+    problems = ends_with(run, [r"token 1 published", r"token 2 published", r"token 3 published",
+                               r"service answered 200", r"exit: \d+ service calls"], 75)
     log = run.text()
     tokens = len(re.findall(r"token \d+ published", log))
     oks = len(re.findall(r"service answered 200", log))
@@ -472,22 +487,30 @@ def case_auth_down(e):
     e.receipts.set("forward", e.node["receipts"])
     run = Run(e.image_a, e.workdir, e.tun_fd, 90)
     problems = []
-    i = run.wait_for(r"token request failed", 30)
+    refused = r"token request failed: .*TCP connect failed"
+    i = run.wait_for(refused, 30)
     if i is None:
-        problems.append("no `token request failed` while the server refused")
-    # The backoff: the next attempts come later and later.
-    j = run.wait_for(r"token request failed", 15, (i or 0) + 1)
-    k = run.wait_for(r"token request failed", 15, (j or 0) + 1)
-    if j is None or k is None:
+        problems.append("no `token request failed: ... TCP connect failed` while the server refused")
+    # The backoff (full jitter): each next attempt within its ceiling, and
+    # not at once every time (two waits together under 50 ms by chance:
+    # p < 0.02 %).
+    j = run.wait_for(refused, 15, (i or 0) + 1)
+    k = run.wait_for(refused, 15, (j or 0) + 1)
+    if i is None or j is None or k is None:
         problems.append("no second and third attempt")
     else:
-        gaps = (run.lines[j][0] - run.lines[i][0], run.lines[k][0] - run.lines[j][0])
+        at = [guest_seconds(run.lines[x][1]) for x in (i, j, k)]
+        gaps = (at[1] - at[0], at[2] - at[1])
         e.notes["auth-down"] = f"attempts {gaps[0]:.1f} s and {gaps[1]:.1f} s apart"
+        for gap, ceiling in zip(gaps, BACKOFF_CEILINGS):
+            if gap > ceiling + ATTEMPT_SLACK:
+                problems.append(f"an attempt {gap:.2f} s after the last, beyond the "
+                                f"backoff's ceiling of {ceiling} s")
+        if sum(gaps) < 0.05:
+            problems.append(f"attempts {gaps[0]:.3f} s and {gaps[1]:.3f} s apart: no backoff")
     e.auth.set("forward")
-    problems += in_order(run, [r"token 1 published", r"service answered 200",
-                               r"exit: 2 service calls"], 75)
-    rc = run.finish(10)
-    problems += common_checks(run, rc)
+    problems += ends_with(run, [r"token 1 published", r"service answered 200",
+                                r"exit: 2 service calls"], 75)
     return run, problems
 
 
@@ -499,19 +522,18 @@ def case_dns_failure(e):
     try:
         run = Run(e.image_a, e.workdir, e.tun_fd, 90)
         problems = []
-        i = run.wait_for(r"(?i)token request failed.*dns|dns.*(fail|error)|token request failed", 30)
+        i = run.wait_for(r"token request failed: .*DNS lookup failed", 30)
         if i is None:
-            problems.append("no error while the names did not resolve")
+            problems.append("no `token request failed: ... DNS lookup failed` while the names "
+                            "did not resolve")
         else:
             e.notes["dns-failure"] = run.lines[i][1].split(": ", 1)[-1]
         if run.wait_for(r"token 1 published", 2) is not None:
             problems.append("a token without DNS")
     finally:
         e.dns.table.records.update(saved)
-    problems += in_order(run, [r"token 1 published", r"service answered 200",
-                               r"exit: 2 service calls"], 75)
-    rc = run.finish(10)
-    problems += common_checks(run, rc)
+    problems += ends_with(run, [r"token 1 published", r"service answered 200",
+                                r"exit: 2 service calls"], 75)
     return run, problems
 
 
@@ -530,8 +552,7 @@ def case_ppp_drop(e):
             problems.append("PPP did not come up again")
         elif run.wait_for(r"service answered 200", 20, j + 1) is None:
             problems.append("no 200 after the link came back")
-    rc = run.finish(30)
-    problems += common_checks(run, rc)
+    problems += common_checks(run, run.finish(30))
     log = run.text()
     if len(re.findall(r"token \d+ published", log)) != 1:
         problems.append("the token was fetched again (lost?)")
@@ -549,9 +570,7 @@ def case_tcp_reset(e):
         problems.append("no `service call failed` after the reset")
     else:
         e.notes["tcp-reset"] = run.lines[i][1].split(": ", 1)[-1]
-    problems += in_order(run, [r"service answered 200", r"exit: 2 service calls"], 60)
-    rc = run.finish(10)
-    problems += common_checks(run, rc)
+    problems += ends_with(run, [r"service answered 200", r"exit: 2 service calls"], 60)
     if e.receipts.resets != resets + 1:
         problems.append("the relay did not reset a connection")
     return run, problems
